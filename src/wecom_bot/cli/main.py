@@ -1,0 +1,46 @@
+"""Entry point of the ``wecom-bot`` command: builds the Typer app from the command-group modules."""
+
+from __future__ import annotations
+
+import importlib
+
+import typer
+
+app = typer.Typer(
+    name="wecom-bot",
+    help=(
+        "Push messages and alerts into WeCom (企业微信) groups through the group-robot webhook.\n\n"
+        "Example:  echo 'deploy done' | wecom-bot send text --key $WECOM_BOT_KEY"
+    ),
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+# Each module below defines ``register(app)``; a module that is absent is skipped so the
+# command still starts when an optional part is not installed.
+COMMAND_MODULES = (
+    "wecom_bot.cli.send",
+    "wecom_bot.cli.emulator",
+    "wecom_bot.cli.gateway",
+    "wecom_bot.cli.mcp",
+)
+
+
+def build_app() -> typer.Typer:
+    """Register every available command group on the app and return it."""
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:
+                continue
+            raise
+        module.register(app)
+    return app
+
+
+def main() -> None:
+    """Run the command line (console-script entry point)."""
+    build_app()()
