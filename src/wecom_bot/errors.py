@@ -264,7 +264,7 @@ _ADVICE: dict[int, str] = {
     limits.ERRCODE_SYSTEM_BUSY: "transient, try again later",
     limits.ERRCODE_INVALID_WEBHOOK_URL: "check the webhook key: the robot may have been removed",
     limits.ERRCODE_RATE_LIMITED: "at most 20 messages per minute per robot; wait for the window",
-    limits.ERRCODE_INVALID_MEDIA_ID: "media_id lives 3 days and only for the robot that uploaded it",
+    limits.ERRCODE_INVALID_MEDIA_ID: "a media_id lives 3 days, for the uploading robot only",
     limits.ERRCODE_MEDIA_MD5_MISMATCH: "md5 must be of the raw image bytes before base64",
 }
 

@@ -1,4 +1,4 @@
-"""Exit codes of the ``wecom-bot`` command, in one place (documented in ``--help`` and the README)."""
+"""Exit codes of the ``wecom-bot`` command, in one place (shown in ``--help`` and the README)."""
 
 from __future__ import annotations
 
