@@ -99,6 +99,16 @@ class MessageValidationError(WeComBotError, ValueError):
         """The rule name of the first issue (``max_bytes``, ``required`` ...)."""
         return self.issues[0].rule if self.issues else ""
 
+    @property
+    def limit(self) -> Any:
+        """The limit the first issue broke (bytes, items, range), if it has one."""
+        return self.issues[0].limit if self.issues else None
+
+    @property
+    def actual(self) -> Any:
+        """The actual size or value of the first issue, if known."""
+        return self.issues[0].actual if self.issues else None
+
 
 class MediaValidationError(MessageValidationError):
     """A media upload breaks the size or type rules (checked before any request)."""

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 _KEY_IN_TEXT = re.compile(r"(key=)([^&\s\"'<>]+)", re.IGNORECASE)
 
@@ -26,18 +26,48 @@ def key_fingerprint(key: str) -> str:
 
 
 def mask_url(url: str) -> str:
-    """Return ``url`` with the value of its ``key`` query parameter masked."""
-    parts = urlsplit(url)
-    if not parts.query:
-        return url
-    query = [(k, mask_key(v) if k.lower() == "key" else v) for k, v in parse_qsl(parts.query)]
-    return urlunsplit(parts._replace(query=urlencode(query, safe="…")))
+    """Return ``url`` with the value of its ``key`` query parameter masked (``key=693a…5aaa``)."""
+    return _KEY_IN_TEXT.sub(lambda m: m.group(1) + mask_key(m.group(2)), url)
 
 
 def redact(text: str, *keys: str) -> str:
     """Mask every ``key=...`` query value and every given key anywhere in ``text``."""
-    text = _KEY_IN_TEXT.sub(lambda m: m.group(1) + mask_key(m.group(2)), text)
+    text = mask_url(text)
     for key in keys:
         if key:
             text = text.replace(key, mask_key(key))
     return text
+
+
+class KeyRedactingFilter(logging.Filter):
+    """A logging filter that masks ``key=...`` in a record's message and arguments.
+
+    Third-party loggers print request URLs whole (httpx logs every request at INFO, uvicorn's
+    access log every path); this filter makes them safe.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.args:
+            args = record.args if isinstance(record.args, tuple) else (record.args,)
+            record.args = tuple(
+                redact(str(a)) if isinstance(a, str) or _looks_like_url(a) else a for a in args
+            )
+        if isinstance(record.msg, str) and "key=" in record.msg:
+            record.msg = redact(record.msg)
+        return True
+
+
+def _looks_like_url(value: object) -> bool:
+    return type(value).__name__ == "URL"
+
+
+_FILTER = KeyRedactingFilter()
+LOGGERS_THAT_PRINT_URLS = ("httpx", "uvicorn.access", "uvicorn.error")
+
+
+def install_log_redaction() -> None:
+    """Attach the key-masking filter to the loggers of libraries that print request URLs."""
+    for name in LOGGERS_THAT_PRINT_URLS:
+        target = logging.getLogger(name)
+        if _FILTER not in target.filters:
+            target.addFilter(_FILTER)
