@@ -1,0 +1,38 @@
+"""The outbox: durable storage of messages waiting for delivery.
+
+Pick an implementation with :func:`open_store` (the ``store`` setting); every one satisfies
+the :class:`Outbox` contract.
+"""
+
+from ._factory import ACCEPTED_FORMS, open_store
+from .base import (
+    COALESCIBLE_KINDS,
+    Clock,
+    LeaseLostError,
+    NewMessage,
+    Outbox,
+    OutboxRecord,
+    Status,
+    StoreError,
+    StoreOpenError,
+    StoreUnavailableError,
+)
+from .memory import MemoryOutbox
+from .sqlite import SQLiteOutbox
+
+__all__ = [
+    "ACCEPTED_FORMS",
+    "COALESCIBLE_KINDS",
+    "Clock",
+    "LeaseLostError",
+    "MemoryOutbox",
+    "NewMessage",
+    "Outbox",
+    "OutboxRecord",
+    "SQLiteOutbox",
+    "Status",
+    "StoreError",
+    "StoreOpenError",
+    "StoreUnavailableError",
+    "open_store",
+]

@@ -1,0 +1,431 @@
+"""The outbox interface: a durable queue of messages waiting to be delivered.
+
+The gateway's HTTP handlers :meth:`Outbox.enqueue` rendered messages and answer the sender
+only once the store has them; the dispatcher :meth:`Outbox.claim` s due records per bot,
+sends them and then :meth:`~Outbox.ack` s, :meth:`~Outbox.release` s (retry later) or
+:meth:`~Outbox.dead` s them. A message leaves the queue only through ``ack`` (delivered),
+``replace`` (folded into a digest that is itself a record) or ``dead`` (a dead letter with its
+last error), never silently.
+
+Life of a record::
+
+    enqueue ──► PENDING ──claim──► LEASED ──ack──► SENT
+                  ▲  ▲               │  │
+                  │  └── release ────┘  ├── replace ──► SENT (replaced_by = digest id)
+                  │      lease expiry   └── dead ─────► DEAD ──discard──► (deleted)
+                  └──────────── requeue_dead ────────────┘
+
+Semantics every implementation keeps (the contract suite in ``tests/store`` checks them):
+
+* **FIFO per bot** among due records: ``claim`` hands out pending records whose
+  ``next_attempt_at <= now`` ordered by ``(created_at, id)``. A record waiting for a retry does
+  not block the records behind it; once due it goes first again because it is older.
+* **Leases**: a claimed record belongs to the caller until ``lease_until``. A lease that runs
+  out (the worker died) returns the record to PENDING, counts one attempt and sets
+  ``last_error``; ``claim`` does this implicitly for its bot, :meth:`Outbox.recover_expired_leases`
+  for every bot (call it at start). Delivery is therefore at-least-once.
+* **Time is passed in**: every method that needs the time takes ``now`` (seconds since the
+  epoch, a float); when omitted the store's injected ``clock`` is read. Tests drive a fake clock
+  and never sleep. Wall-clock time is used because records outlive the process.
+"""
+
+from __future__ import annotations
+
+import abc
+import json
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from types import TracebackType
+from typing import Any, Self
+
+from ..errors import ConfigError, WeComBotError
+
+Clock = Callable[[], float]
+"""Returns the current time in seconds since the epoch (``time.time`` by default)."""
+
+COALESCIBLE_KINDS: frozenset[str] = frozenset({"text", "markdown", "markdown_v2"})
+"""Message types whose content may be merged into a digest by the dispatcher."""
+
+MAX_ERROR_CHARS = 2000
+"""``last_error`` is cut to this many characters so one noisy error cannot bloat the store."""
+
+LEASE_EXPIRED_ERROR = "lease expired: the worker holding the message stopped before finishing"
+
+
+class Status(StrEnum):
+    """Where a record is in its life (see the module docstring for the transitions)."""
+
+    PENDING = "pending"
+    LEASED = "leased"
+    SENT = "sent"
+    DEAD = "dead"
+
+
+class StoreError(WeComBotError):
+    """The outbox could not do what was asked."""
+
+
+class StoreUnavailableError(StoreError):
+    """The backend failed while running (unreachable, disk full, locked for too long).
+
+    Nothing of the failed call was stored. The gateway answers 503 so that senders retry.
+    """
+
+
+class StoreOpenError(StoreError, ConfigError):
+    """The store named by the ``store`` setting cannot be opened or written at start.
+
+    The message names the setting, the path or address, and what to do about it.
+    """
+
+
+class LeaseLostError(StoreError):
+    """:meth:`Outbox.replace` was given records that the caller no longer holds.
+
+    Attributes:
+        ids: the record ids that are not (or no longer) leased.
+    """
+
+    def __init__(self, ids: Sequence[int]) -> None:
+        self.ids = list(ids)
+        super().__init__(
+            f"records {self.ids} are not leased any more (acked, released, dead or gone); "
+            "nothing was changed"
+        )
+
+
+def encode_payload(payload: Mapping[str, Any]) -> str:
+    """Serialize a message payload to compact UTF-8 JSON, as it is stored.
+
+    Raises:
+        ValueError: the payload cannot be represented as JSON.
+    """
+    try:
+        return json.dumps(payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"message payload is not JSON-serializable: {exc}") from exc
+
+
+def cut_error(error: str) -> str:
+    """Bound the length of an error text before it is stored."""
+    return error if len(error) <= MAX_ERROR_CHARS else error[: MAX_ERROR_CHARS - 1] + "…"
+
+
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    """A message to put into the outbox.
+
+    Attributes:
+        bot: the configured bot name (never the webhook key: keys do not belong in the store).
+        payload: the API payload, e.g. ``{"msgtype": "text", "text": {"content": "hi"}}``.
+        notification_id: the inbound notification this message was rendered from, for history.
+        coalescible: whether the dispatcher may merge it into a digest; ``None`` means "if its
+            ``msgtype`` is text, markdown or markdown_v2".
+        not_before: earliest delivery time; ``None`` means as soon as possible.
+
+    Raises:
+        ValueError: ``bot`` is empty or ``payload`` has no string ``msgtype``.
+    """
+
+    bot: str
+    payload: Mapping[str, Any]
+    notification_id: str | None = None
+    coalescible: bool | None = None
+    not_before: float | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.bot, str) or not self.bot:
+            raise ValueError("NewMessage.bot must be a non-empty bot name")
+        msgtype = self.payload.get("msgtype") if isinstance(self.payload, Mapping) else None
+        if not isinstance(msgtype, str) or not msgtype:
+            raise ValueError("NewMessage.payload must be an API payload with a 'msgtype'")
+
+    @property
+    def kind(self) -> str:
+        """The payload's ``msgtype``."""
+        return str(self.payload["msgtype"])
+
+    @property
+    def is_coalescible(self) -> bool:
+        """The effective coalescible flag (explicit, else decided by :attr:`kind`)."""
+        if self.coalescible is not None:
+            return self.coalescible
+        return self.kind in COALESCIBLE_KINDS
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRecord:
+    """A stored message and its delivery state (a snapshot; the store is the truth).
+
+    Attributes:
+        id: unique, increasing, never reused.
+        bot: the bot name.
+        kind: the payload's ``msgtype``.
+        payload: the API payload (a fresh dict decoded from the stored JSON).
+        status: see :class:`Status`.
+        attempts: failed delivery attempts so far (releases and expired leases).
+        created_at: enqueue time; a digest keeps the oldest time of the records it replaced.
+        next_attempt_at: earliest time ``claim`` hands it out again.
+        updated_at: time of the last change (for SENT: when it was delivered).
+        lease_until: end of the current lease (LEASED only).
+        last_error: the last delivery error, kept after a retry and on dead letters.
+        notification_ids: inbound notifications whose content this record carries (a digest
+            carries those of every record it replaced).
+        dedup_key: the key given to :meth:`Outbox.enqueue_once`, if any.
+        coalescible: whether the dispatcher may merge it into a digest.
+        replaced_by: for a record folded into a digest, the digest's id.
+    """
+
+    id: int
+    bot: str
+    kind: str
+    payload: dict[str, Any]
+    status: Status
+    attempts: int
+    created_at: float
+    next_attempt_at: float
+    updated_at: float
+    lease_until: float | None = None
+    last_error: str | None = None
+    notification_ids: tuple[str, ...] = ()
+    dedup_key: str | None = None
+    coalescible: bool = False
+    replaced_by: int | None = None
+
+    @property
+    def notification_id(self) -> str | None:
+        """The first (for a plain message: the only) notification id, if any."""
+        return self.notification_ids[0] if self.notification_ids else None
+
+
+def merge_notification_ids(originals: Sequence[OutboxRecord], own: str | None) -> tuple[str, ...]:
+    """Notification ids of a digest: those of the originals in order, then its own, no repeats."""
+    merged: dict[str, None] = {}
+    for record in originals:
+        for nid in record.notification_ids:
+            merged.setdefault(nid, None)
+    if own:
+        merged.setdefault(own, None)
+    return tuple(merged)
+
+
+class Outbox(abc.ABC):
+    """A durable, leased, per-bot FIFO queue of outgoing messages.
+
+    Implementations: :class:`~wecom_bot.store.memory.MemoryOutbox` (tests, one-shot CLI use),
+    :class:`~wecom_bot.store.sqlite.SQLiteOutbox` (default, one process) and
+    :class:`~wecom_bot.store.redis.RedisOutbox` (several gateway instances). Build one with
+    :func:`wecom_bot.store.open_store`. Every method is a coroutine and safe to call from many
+    tasks at once; backend failures raise :class:`StoreUnavailableError`.
+    """
+
+    #: A description of where the data lives, safe to log (passwords masked).
+    location: str
+
+    def __init__(self, *, clock: Clock = time.time) -> None:
+        self.clock = clock
+
+    def _now(self, now: float | None) -> float:
+        return self.clock() if now is None else now
+
+    # -- writing ----------------------------------------------------------------------------
+    @abc.abstractmethod
+    async def enqueue(
+        self, messages: Sequence[NewMessage], *, now: float | None = None
+    ) -> list[int]:
+        """Store messages as PENDING, all or none.
+
+        Args:
+            messages: the messages, stored in this order (FIFO per bot follows it).
+            now: the enqueue time (``created_at``); the clock when omitted.
+
+        Returns:
+            The new record ids, in the order of ``messages``.
+
+        Raises:
+            StoreUnavailableError: nothing was stored.
+        """
+
+    @abc.abstractmethod
+    async def enqueue_once(
+        self,
+        dedup_key: str,
+        window_seconds: float,
+        messages: Sequence[NewMessage],
+        *,
+        now: float | None = None,
+    ) -> list[int] | None:
+        """Enqueue unless ``dedup_key`` was accepted within the last ``window_seconds``.
+
+        The check and the insert are one atomic step, so two gateway instances receiving the
+        same notification store it once. The window starts when a key is accepted; a
+        duplicate does not extend it.
+
+        Returns:
+            The new ids, or ``None`` when the key is a duplicate (nothing stored).
+        """
+
+    @abc.abstractmethod
+    async def replace(
+        self,
+        claimed_ids: Sequence[int],
+        new_messages: Sequence[NewMessage],
+        *,
+        now: float | None = None,
+    ) -> list[OutboxRecord]:
+        """Swap leased records for digest messages in one transaction.
+
+        The originals become SENT with ``replaced_by`` set to the first new id; the new records
+        are LEASED to the caller under the latest lease of the originals, carry the originals'
+        notification ids and their oldest ``created_at`` (so they keep their place in FIFO
+        order and age), and ``attempts`` 0.
+
+        Returns:
+            The new records, in the order of ``new_messages``.
+
+        Raises:
+            ValueError: ``claimed_ids`` or ``new_messages`` is empty (a digest never drops).
+            LeaseLostError: some original is not LEASED any more; nothing was changed.
+        """
+
+    # -- the dispatcher's side ------------------------------------------------------------
+    @abc.abstractmethod
+    async def claim(
+        self, bot: str, *, limit: int, lease_seconds: float, now: float | None = None
+    ) -> list[OutboxRecord]:
+        """Lease up to ``limit`` due records of ``bot``, oldest first.
+
+        Expired leases of ``bot`` are recovered first (see the module docstring).
+
+        Returns:
+            The leased records (``status`` LEASED, ``lease_until = now + lease_seconds``) in
+            FIFO order; empty when nothing is due.
+        """
+
+    @abc.abstractmethod
+    async def unclaim(self, ids: Sequence[int], *, now: float | None = None) -> int:
+        """Give leased records back untouched (no attempt counted), due immediately.
+
+        For a dispatcher that claimed more than it could use. Returns how many were leased.
+        """
+
+    @abc.abstractmethod
+    async def ack(self, ids: Sequence[int], *, now: float | None = None) -> int:
+        """Mark records delivered (SENT); unknown or already-sent ids are ignored.
+
+        Works from any other status: a delivery that succeeded is the truth even if the lease
+        had run out meanwhile. Returns how many records changed.
+        """
+
+    @abc.abstractmethod
+    async def release(
+        self,
+        record_id: int,
+        *,
+        next_attempt_at: float,
+        error: str,
+        now: float | None = None,
+    ) -> bool:
+        """A delivery attempt failed: count it and make the record due again later.
+
+        Returns:
+            ``True`` if the record was LEASED (and is now PENDING), ``False`` otherwise
+            (nothing changed: it was acked, recovered or dead-lettered meanwhile).
+        """
+
+    @abc.abstractmethod
+    async def dead(self, record_id: int, error: str, *, now: float | None = None) -> bool:
+        """Move a PENDING or LEASED record to the dead letters with its last error.
+
+        Returns:
+            ``True`` if it changed, ``False`` if it was not pending/leased.
+        """
+
+    # -- dead letters -------------------------------------------------------------------------
+    @abc.abstractmethod
+    async def requeue_dead(self, ids: Sequence[int], *, now: float | None = None) -> int:
+        """Make dead letters PENDING again, due now, with ``attempts`` reset to 0.
+
+        ``last_error`` is kept for history. Returns how many were dead.
+        """
+
+    @abc.abstractmethod
+    async def discard_dead(self, ids: Sequence[int]) -> int:
+        """Delete dead letters for good. Returns how many were deleted."""
+
+    @abc.abstractmethod
+    async def list_dead(self, bot: str | None = None, *, limit: int = 100) -> list[OutboxRecord]:
+        """Dead letters, oldest first, optionally of one bot."""
+
+    # -- reading ---------------------------------------------------------------------------
+    @abc.abstractmethod
+    async def get(self, record_id: int) -> OutboxRecord | None:
+        """One record by id, in any status, or ``None``."""
+
+    @abc.abstractmethod
+    async def find_by_notification(self, notification_id: str) -> list[OutboxRecord]:
+        """Every stored record carrying ``notification_id`` (the history of a notification)."""
+
+    @abc.abstractmethod
+    async def pending_count(self, bot: str | None = None) -> int:
+        """Records not yet delivered (PENDING or LEASED), of one bot or of all."""
+
+    @abc.abstractmethod
+    async def dead_count(self, bot: str | None = None) -> int:
+        """Dead letters, of one bot or of all."""
+
+    @abc.abstractmethod
+    async def depth_by_bot(self) -> dict[str, int]:
+        """Undelivered records (PENDING or LEASED) per bot; bots with none are absent."""
+
+    @abc.abstractmethod
+    async def oldest_pending_age(self, bot: str, *, now: float | None = None) -> float | None:
+        """Seconds since the oldest undelivered record of ``bot`` was created, or ``None``.
+
+        The dispatcher compares this with its coalescing delay.
+        """
+
+    @abc.abstractmethod
+    async def bots_with_due_work(self, *, now: float | None = None) -> list[str]:
+        """Bots, sorted, that have a due PENDING record or an expired lease."""
+
+    @abc.abstractmethod
+    async def next_due_at(self, bot: str | None = None) -> float | None:
+        """The earliest time something becomes claimable (a retry time or a lease end).
+
+        ``None`` when nothing is waiting. Lets the dispatcher sleep instead of polling.
+        """
+
+    # -- maintenance -----------------------------------------------------------------------
+    @abc.abstractmethod
+    async def recover_expired_leases(self, *, now: float | None = None) -> int:
+        """Return every expired lease to PENDING (one attempt counted). Returns how many."""
+
+    @abc.abstractmethod
+    async def purge_sent(self, *, before: float) -> int:
+        """Delete SENT records delivered before ``before`` (history retention)."""
+
+    @abc.abstractmethod
+    async def ping(self) -> None:
+        """Check the backend answers (readiness probe).
+
+        Raises:
+            StoreUnavailableError: it does not.
+        """
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Release connections and threads; the store is unusable afterwards."""
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()

@@ -1,0 +1,448 @@
+"""An in-process outbox: dicts behind an asyncio lock. Nothing survives the process.
+
+For tests, the emulator-backed demo and one-shot CLI use. Payloads are kept as JSON text, as
+in the durable stores, so a caller mutating its dict afterwards changes nothing stored and a
+payload that could not be stored durably fails here too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import json
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from .base import (
+    LEASE_EXPIRED_ERROR,
+    Clock,
+    LeaseLostError,
+    NewMessage,
+    Outbox,
+    OutboxRecord,
+    Status,
+    StoreUnavailableError,
+    cut_error,
+    encode_payload,
+    merge_notification_ids,
+)
+
+_UNDELIVERED = (Status.PENDING, Status.LEASED)
+
+
+@dataclass(slots=True)
+class _Row:
+    id: int
+    bot: str
+    kind: str
+    payload: str
+    status: Status
+    attempts: int
+    created_at: float
+    next_attempt_at: float
+    updated_at: float
+    lease_until: float | None
+    last_error: str | None
+    notification_ids: tuple[str, ...]
+    dedup_key: str | None
+    coalescible: bool
+    replaced_by: int | None = None
+
+    def snapshot(self) -> OutboxRecord:
+        return OutboxRecord(
+            id=self.id,
+            bot=self.bot,
+            kind=self.kind,
+            payload=json.loads(self.payload),
+            status=self.status,
+            attempts=self.attempts,
+            created_at=self.created_at,
+            next_attempt_at=self.next_attempt_at,
+            updated_at=self.updated_at,
+            lease_until=self.lease_until,
+            last_error=self.last_error,
+            notification_ids=self.notification_ids,
+            dedup_key=self.dedup_key,
+            coalescible=self.coalescible,
+            replaced_by=self.replaced_by,
+        )
+
+    def order(self) -> tuple[float, int]:
+        return (self.created_at, self.id)
+
+    def expired(self, now: float) -> bool:
+        return self.status is Status.LEASED and (self.lease_until or 0.0) <= now
+
+
+class MemoryOutbox(Outbox):
+    """An :class:`~wecom_bot.store.base.Outbox` held in memory.
+
+    Args:
+        clock: the time source used when a method is called without ``now``.
+    """
+
+    def __init__(self, *, clock: Clock = time.time) -> None:
+        super().__init__(clock=clock)
+        self.location = "memory://"
+        self._rows: dict[int, _Row] = {}
+        # Undelivered (pending or leased) rows per bot, so that claims and counts do not walk
+        # the delivered history.
+        self._live: dict[str, dict[int, _Row]] = {}
+        self._dedup: dict[str, float] = {}
+        self._next_id = 1
+        self._lock = asyncio.Lock()
+        self._closed = False
+
+    # -- helpers (called with the lock held) -------------------------------------------------
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreUnavailableError("the outbox memory:// is closed")
+
+    def _track(self, row: _Row) -> None:
+        self._rows[row.id] = row
+        self._live.setdefault(row.bot, {})[row.id] = row
+
+    def _untrack(self, row: _Row) -> None:
+        live = self._live.get(row.bot)
+        if live is not None:
+            live.pop(row.id, None)
+            if not live:
+                del self._live[row.bot]
+
+    def _build(
+        self,
+        message: NewMessage,
+        now: float,
+        *,
+        dedup_key: str | None = None,
+    ) -> _Row:
+        row = _Row(
+            id=self._next_id,
+            bot=message.bot,
+            kind=message.kind,
+            payload=encode_payload(message.payload),
+            status=Status.PENDING,
+            attempts=0,
+            created_at=now,
+            next_attempt_at=now if message.not_before is None else message.not_before,
+            updated_at=now,
+            lease_until=None,
+            last_error=None,
+            notification_ids=(message.notification_id,) if message.notification_id else (),
+            dedup_key=dedup_key,
+            coalescible=message.is_coalescible,
+        )
+        self._next_id += 1
+        return row
+
+    def _insert_all(
+        self, messages: Sequence[NewMessage], now: float, dedup_key: str | None = None
+    ) -> list[int]:
+        # Encode everything before touching the dict so a bad payload stores nothing.
+        rows = [self._build(m, now, dedup_key=dedup_key) for m in messages]
+        for row in rows:
+            self._track(row)
+        return [row.id for row in rows]
+
+    def _recover(self, rows: Iterable[_Row], now: float) -> int:
+        count = 0
+        for row in rows:
+            if row.expired(now):
+                row.status = Status.PENDING
+                row.attempts += 1
+                row.last_error = LEASE_EXPIRED_ERROR
+                row.next_attempt_at = row.lease_until if row.lease_until is not None else now
+                row.lease_until = None
+                row.updated_at = now
+                count += 1
+        return count
+
+    def _undelivered(self, bot: str | None) -> list[_Row]:
+        if bot is not None:
+            return list(self._live.get(bot, {}).values())
+        return [r for live in self._live.values() for r in live.values()]
+
+    # -- writing ------------------------------------------------------------------------------
+    async def enqueue(
+        self, messages: Sequence[NewMessage], *, now: float | None = None
+    ) -> list[int]:
+        t = self._now(now)
+        async with self._lock:
+            self._check_open()
+            return self._insert_all(messages, t)
+
+    async def enqueue_once(
+        self,
+        dedup_key: str,
+        window_seconds: float,
+        messages: Sequence[NewMessage],
+        *,
+        now: float | None = None,
+    ) -> list[int] | None:
+        t = self._now(now)
+        async with self._lock:
+            self._check_open()
+            expires = self._dedup.get(dedup_key)
+            if expires is not None and expires > t:
+                return None
+            ids = self._insert_all(messages, t, dedup_key)
+            self._dedup = {k: v for k, v in self._dedup.items() if v > t}
+            self._dedup[dedup_key] = t + window_seconds
+            return ids
+
+    async def replace(
+        self,
+        claimed_ids: Sequence[int],
+        new_messages: Sequence[NewMessage],
+        *,
+        now: float | None = None,
+    ) -> list[OutboxRecord]:
+        if not claimed_ids or not new_messages:
+            raise ValueError("replace needs at least one claimed id and one new message")
+        t = self._now(now)
+        async with self._lock:
+            self._check_open()
+            originals = [self._rows.get(i) for i in claimed_ids]
+            lost = [
+                i
+                for i, r in zip(claimed_ids, originals, strict=True)
+                if r is None or r.status is not Status.LEASED
+            ]
+            if lost:
+                raise LeaseLostError(lost)
+            held = [r for r in originals if r is not None]
+            snapshots = [r.snapshot() for r in held]
+            created = min(r.created_at for r in held)
+            lease = max(r.lease_until or t for r in held)
+            new_rows = [self._build(m, t) for m in new_messages]
+            for row, message in zip(new_rows, new_messages, strict=True):
+                row.status = Status.LEASED
+                row.lease_until = lease
+                row.created_at = created
+                row.notification_ids = merge_notification_ids(snapshots, message.notification_id)
+                self._track(row)
+            for r in held:
+                self._untrack(r)
+                r.status = Status.SENT
+                r.lease_until = None
+                r.replaced_by = new_rows[0].id
+                r.updated_at = t
+            return [row.snapshot() for row in new_rows]
+
+    # -- the dispatcher's side ---------------------------------------------------------------
+    async def claim(
+        self, bot: str, *, limit: int, lease_seconds: float, now: float | None = None
+    ) -> list[OutboxRecord]:
+        if limit < 1 or lease_seconds <= 0:
+            raise ValueError("claim needs limit >= 1 and lease_seconds > 0")
+        t = self._now(now)
+        async with self._lock:
+            self._check_open()
+            mine = self._undelivered(bot)
+            self._recover(mine, t)
+            due = heapq.nsmallest(
+                limit,
+                (r for r in mine if r.status is Status.PENDING and r.next_attempt_at <= t),
+                key=_Row.order,
+            )
+            for r in due:
+                r.status = Status.LEASED
+                r.lease_until = t + lease_seconds
+                r.updated_at = t
+            return [r.snapshot() for r in due]
+
+    async def unclaim(self, ids: Sequence[int], *, now: float | None = None) -> int:
+        t = self._now(now)
+        async with self._lock:
+            self._check_open()
+            count = 0
+            for i in ids:
+                r = self._rows.get(i)
+                if r is not None and r.status is Status.LEASED:
+                    r.status = Status.PENDING
+                    r.lease_until = None
+                    r.next_attempt_at = t
+                    r.updated_at = t
+                    count += 1
+            return count
+
+    async def ack(self, ids: Sequence[int], *, now: float | None = None) -> int:
+        t = self._now(now)
+        async with self._lock:
+            self._check_open()
+            count = 0
+            for i in set(ids):
+                r = self._rows.get(i)
+                if r is not None and r.status is not Status.SENT:
+                    self._untrack(r)
+                    r.status = Status.SENT
+                    r.lease_until = None
+                    r.updated_at = t
+                    count += 1
+            return count
+
+    async def release(
+        self,
+        record_id: int,
+        *,
+        next_attempt_at: float,
+        error: str,
+        now: float | None = None,
+    ) -> bool:
+        t = self._now(now)
+        async with self._lock:
+            self._check_open()
+            r = self._rows.get(record_id)
+            if r is None or r.status is not Status.LEASED:
+                return False
+            r.status = Status.PENDING
+            r.attempts += 1
+            r.last_error = cut_error(error)
+            r.next_attempt_at = next_attempt_at
+            r.lease_until = None
+            r.updated_at = t
+            return True
+
+    async def dead(self, record_id: int, error: str, *, now: float | None = None) -> bool:
+        t = self._now(now)
+        async with self._lock:
+            self._check_open()
+            r = self._rows.get(record_id)
+            if r is None or r.status not in _UNDELIVERED:
+                return False
+            self._untrack(r)
+            r.status = Status.DEAD
+            r.last_error = cut_error(error)
+            r.lease_until = None
+            r.updated_at = t
+            return True
+
+    # -- dead letters ---------------------------------------------------------------------------
+    async def requeue_dead(self, ids: Sequence[int], *, now: float | None = None) -> int:
+        t = self._now(now)
+        async with self._lock:
+            self._check_open()
+            count = 0
+            for i in set(ids):
+                r = self._rows.get(i)
+                if r is not None and r.status is Status.DEAD:
+                    self._track(r)
+                    r.status = Status.PENDING
+                    r.attempts = 0
+                    r.next_attempt_at = t
+                    r.updated_at = t
+                    count += 1
+            return count
+
+    async def discard_dead(self, ids: Sequence[int]) -> int:
+        async with self._lock:
+            self._check_open()
+            doomed = [i for i in set(ids) if (r := self._rows.get(i)) and r.status is Status.DEAD]
+            for i in doomed:
+                del self._rows[i]
+            return len(doomed)
+
+    async def list_dead(self, bot: str | None = None, *, limit: int = 100) -> list[OutboxRecord]:
+        async with self._lock:
+            self._check_open()
+            rows = sorted(
+                (
+                    r
+                    for r in self._rows.values()
+                    if r.status is Status.DEAD and (bot is None or r.bot == bot)
+                ),
+                key=lambda r: r.id,
+            )
+            return [r.snapshot() for r in rows[:limit]]
+
+    # -- reading -----------------------------------------------------------------------------
+    async def get(self, record_id: int) -> OutboxRecord | None:
+        async with self._lock:
+            self._check_open()
+            r = self._rows.get(record_id)
+            return r.snapshot() if r is not None else None
+
+    async def find_by_notification(self, notification_id: str) -> list[OutboxRecord]:
+        async with self._lock:
+            self._check_open()
+            return [
+                r.snapshot()
+                for r in sorted(self._rows.values(), key=lambda r: r.id)
+                if notification_id in r.notification_ids
+            ]
+
+    async def pending_count(self, bot: str | None = None) -> int:
+        async with self._lock:
+            self._check_open()
+            return len(self._undelivered(bot))
+
+    async def dead_count(self, bot: str | None = None) -> int:
+        async with self._lock:
+            self._check_open()
+            return sum(
+                1
+                for r in self._rows.values()
+                if r.status is Status.DEAD and (bot is None or r.bot == bot)
+            )
+
+    async def depth_by_bot(self) -> dict[str, int]:
+        async with self._lock:
+            self._check_open()
+            depth: dict[str, int] = {}
+            for r in self._undelivered(None):
+                depth[r.bot] = depth.get(r.bot, 0) + 1
+            return dict(sorted(depth.items()))
+
+    async def oldest_pending_age(self, bot: str, *, now: float | None = None) -> float | None:
+        t = self._now(now)
+        async with self._lock:
+            self._check_open()
+            rows = self._undelivered(bot)
+            return t - min(r.created_at for r in rows) if rows else None
+
+    async def bots_with_due_work(self, *, now: float | None = None) -> list[str]:
+        t = self._now(now)
+        async with self._lock:
+            self._check_open()
+            return sorted(
+                {
+                    r.bot
+                    for r in self._undelivered(None)
+                    if (r.status is Status.PENDING and r.next_attempt_at <= t) or r.expired(t)
+                }
+            )
+
+    async def next_due_at(self, bot: str | None = None) -> float | None:
+        async with self._lock:
+            self._check_open()
+            times = [
+                r.next_attempt_at if r.status is Status.PENDING else (r.lease_until or 0.0)
+                for r in self._undelivered(bot)
+            ]
+            return min(times) if times else None
+
+    # -- maintenance ------------------------------------------------------------------------
+    async def recover_expired_leases(self, *, now: float | None = None) -> int:
+        t = self._now(now)
+        async with self._lock:
+            self._check_open()
+            return self._recover(self._undelivered(None), t)
+
+    async def purge_sent(self, *, before: float) -> int:
+        async with self._lock:
+            self._check_open()
+            doomed = [
+                i
+                for i, r in self._rows.items()
+                if r.status is Status.SENT and r.updated_at < before
+            ]
+            for i in doomed:
+                del self._rows[i]
+            return len(doomed)
+
+    async def ping(self) -> None:
+        self._check_open()
+
+    async def close(self) -> None:
+        self._closed = True

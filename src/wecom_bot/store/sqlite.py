@@ -1,0 +1,705 @@
+"""The default outbox: one SQLite file (stdlib ``sqlite3``) in WAL mode.
+
+Durability: with ``synchronous=NORMAL`` (the default) in WAL mode a committed transaction
+survives a crash or SIGKILL of the process; only a power loss or OS crash can lose the last
+transactions before the next checkpoint, and the file is never corrupted. ``synchronous=FULL``
+syncs the WAL on every commit and closes that window too, at the price of one fsync (typically
+0.1-10 ms, depending on the disk) per enqueue. Choose it with ``sqlite:///path.db?synchronous=FULL``.
+
+Threading: every SQLite call runs on one dedicated thread owned by the store, never on the event
+loop. A commit under ``synchronous=FULL`` waits for the disk, and a write blocked by another
+process waits up to ``busy_timeout``: on the loop thread either would freeze every HTTP handler
+of the gateway. The thread also serialises access to the single connection. The hop costs
+tens of microseconds; one enqueue measures well under a millisecond end to end (see the tests).
+Cancelling an awaiting task does not cancel the statement: a transaction already handed to the
+thread still commits (at-least-once: the sender's retry may store a duplicate, never a loss).
+
+Several processes may share one file (claims run inside ``BEGIN IMMEDIATE``, so two processes
+never lease the same record), but a busy multi-instance deployment belongs on Redis.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Final, Literal, TypeVar, cast
+
+from .base import (
+    LEASE_EXPIRED_ERROR,
+    Clock,
+    LeaseLostError,
+    NewMessage,
+    Outbox,
+    OutboxRecord,
+    Status,
+    StoreOpenError,
+    StoreUnavailableError,
+    cut_error,
+    encode_payload,
+    merge_notification_ids,
+)
+
+T = TypeVar("T")
+
+SCHEMA_VERSION: Final = 1
+Synchronous = Literal["NORMAL", "FULL"]
+
+_SCHEMA: Final = """
+CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS outbox (
+    id               INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused: history refers to ids
+    bot              TEXT    NOT NULL,
+    kind             TEXT    NOT NULL,
+    coalescible      INTEGER NOT NULL,
+    payload          TEXT    NOT NULL,
+    status           TEXT    NOT NULL CHECK (status IN ('pending', 'leased', 'sent', 'dead')),
+    attempts         INTEGER NOT NULL DEFAULT 0,
+    created_at       REAL    NOT NULL,
+    next_attempt_at  REAL    NOT NULL,
+    updated_at       REAL    NOT NULL,
+    lease_until      REAL,
+    last_error       TEXT,
+    notification_ids TEXT    NOT NULL DEFAULT '[]',
+    dedup_key        TEXT,
+    replaced_by      INTEGER
+);
+-- claim: the due records of one bot in FIFO order
+CREATE INDEX IF NOT EXISTS outbox_fifo ON outbox (bot, status, created_at, id);
+-- counts, due bots, expired leases, dead letters and purges across bots
+CREATE INDEX IF NOT EXISTS outbox_status ON outbox (status, next_attempt_at);
+CREATE TABLE IF NOT EXISTS outbox_notification (
+    notification_id TEXT    NOT NULL,
+    record_id       INTEGER NOT NULL,
+    PRIMARY KEY (notification_id, record_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS outbox_notification_record ON outbox_notification (record_id);
+CREATE TABLE IF NOT EXISTS dedup (
+    key        TEXT PRIMARY KEY,
+    expires_at REAL NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS dedup_expiry ON dedup (expires_at);
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+"""
+
+_COLUMNS: Final = (
+    "id, bot, kind, payload, status, attempts, created_at, next_attempt_at, updated_at, "
+    "lease_until, last_error, notification_ids, dedup_key, coalescible, replaced_by"
+)
+_CHUNK: Final = 500  # well below SQLite's limit on bound parameters
+
+
+def _record(row: tuple[Any, ...]) -> OutboxRecord:
+    return OutboxRecord(
+        id=row[0],
+        bot=row[1],
+        kind=row[2],
+        payload=json.loads(row[3]),
+        status=Status(row[4]),
+        attempts=row[5],
+        created_at=row[6],
+        next_attempt_at=row[7],
+        updated_at=row[8],
+        lease_until=row[9],
+        last_error=row[10],
+        notification_ids=tuple(json.loads(row[11])),
+        dedup_key=row[12],
+        coalescible=bool(row[13]),
+        replaced_by=row[14],
+    )
+
+
+def _chunks(ids: Sequence[int]) -> Iterator[list[int]]:
+    unique = sorted(set(ids))
+    for start in range(0, len(unique), _CHUNK):
+        yield unique[start : start + _CHUNK]
+
+
+def _marks(n: int) -> str:
+    return ",".join("?" * n)
+
+
+def _primary_code(exc: sqlite3.Error) -> int:
+    return int(getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF
+
+
+class SQLiteOutbox(Outbox):
+    """An :class:`~wecom_bot.store.base.Outbox` in one SQLite file.
+
+    Opening checks that the file can be written (it creates the schema in a write
+    transaction), so a wrong path fails at start, not at the first alert.
+
+    Args:
+        path: the database file, or ``":memory:"`` (one connection; gone with the store).
+        synchronous: ``"NORMAL"`` (default) or ``"FULL"``; see the module docstring.
+        busy_timeout: seconds to wait for another process's write lock before giving up.
+        clock: the time source used when a method is called without ``now``.
+
+    Raises:
+        StoreOpenError: the file cannot be opened or written; the message says why and what
+            to do.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        synchronous: Synchronous = "NORMAL",
+        busy_timeout: float = 5.0,
+        clock: Clock = time.time,
+    ) -> None:
+        super().__init__(clock=clock)
+        if synchronous not in ("NORMAL", "FULL"):
+            raise StoreOpenError(f"store: synchronous must be NORMAL or FULL, not {synchronous!r}")
+        self.path = str(path)
+        self.location = f"sqlite:///{self.path}"
+        self.synchronous: Synchronous = synchronous
+        self.busy_timeout = busy_timeout
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wecom-bot-sqlite")
+        self._conn: sqlite3.Connection | None = None
+        try:
+            self._executor.submit(self._open).result()
+        except BaseException:
+            self._executor.shutdown(wait=True)
+            raise
+
+    # -- opening ------------------------------------------------------------------------------
+    def _open(self) -> None:
+        memory = self.path == ":memory:"
+        if not memory:
+            target = Path(self.path)
+            if not target.parent.is_dir():
+                raise StoreOpenError(
+                    f"store: the directory {str(target.parent.resolve())!r} of the SQLite "
+                    f"database {self.path!r} does not exist; create it or point store at a "
+                    "file in an existing directory"
+                )
+            if target.is_dir():
+                raise StoreOpenError(
+                    f"store: {self.path!r} is a directory; give the path of a database file, "
+                    "e.g. sqlite:///./wecom-bot.db"
+                )
+        try:
+            conn = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise self._open_error(exc) from exc
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+            if not memory:
+                mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                if str(mode).lower() != "wal":
+                    raise StoreOpenError(
+                        f"store: SQLite could not put {self.path!r} in WAL mode (it answered "
+                        f"{mode!r}); use a local disk, not a network file system"
+                    )
+            conn.execute(f"PRAGMA synchronous = {self.synchronous}")
+            with self._transaction(conn):
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                row = conn.execute("SELECT version FROM schema_version").fetchone()
+                if row is None:
+                    conn.execute(
+                        "INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,)
+                    )
+                elif row[0] > SCHEMA_VERSION:
+                    raise StoreOpenError(
+                        f"store: {self.path!r} has schema version {row[0]}, written by a newer "
+                        f"wecom-bot (this one knows {SCHEMA_VERSION}); upgrade wecom-bot or "
+                        "use another file"
+                    )
+                # A real write, so that a read-only file fails here and not at the first alert.
+                conn.execute(
+                    "INSERT OR REPLACE INTO meta (name, value) VALUES ('opened_at', ?)",
+                    (repr(time.time()),),
+                )
+        except StoreOpenError:
+            conn.close()
+            raise
+        except sqlite3.Error as exc:
+            conn.close()
+            raise self._open_error(exc) from exc
+        self._conn = conn
+
+    def _open_error(self, exc: sqlite3.Error) -> StoreOpenError:
+        code = _primary_code(exc)
+        where = f"store: cannot use the SQLite database {self.path!r}"
+        text = str(exc)
+        if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED) or "locked" in text:
+            advice = (
+                f"it is locked by another process (waited {self.busy_timeout:g} s). Another "
+                "wecom-bot instance probably uses it: stop that one, give each instance its own "
+                "file, or use store: redis://host:port/db for several instances"
+            )
+        elif code in (sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PERM) or (
+            "readonly" in text
+        ):
+            advice = (
+                f"it cannot be opened for writing by this user (uid {os.getuid()}): "
+                f"{text}. SQLite in WAL mode must write the file and create "
+                f"'{os.path.basename(self.path)}-wal' and '-shm' beside it, so make the file "
+                "and its directory writable, or point store at a writable path"
+            )
+        elif code == sqlite3.SQLITE_FULL:
+            advice = "the disk is full; free space or point store at another disk"
+        elif code == sqlite3.SQLITE_NOTADB:
+            advice = "the file is not a SQLite database; point store at another file"
+        else:
+            advice = text
+        return StoreOpenError(f"{where}: {advice}")
+
+    def _runtime_error(self, exc: sqlite3.Error) -> StoreUnavailableError:
+        code = _primary_code(exc)
+        if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+            why = f"locked by another process for more than {self.busy_timeout:g} s"
+        elif code == sqlite3.SQLITE_FULL:
+            why = "the database or disk is full"
+        elif code == sqlite3.SQLITE_READONLY:
+            why = "the database became read-only"
+        else:
+            why = str(exc)
+        return StoreUnavailableError(f"outbox {self.path!r}: {why}; nothing was stored")
+
+    @staticmethod
+    @contextmanager
+    def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
+        # IMMEDIATE takes the write lock up front: a claim never races another process
+        # between its SELECT and its UPDATE, and never fails half way on a lock upgrade.
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    # -- the thread hop -------------------------------------------------------------------------
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        if self._conn is None:
+            raise StoreUnavailableError(f"outbox {self.path!r} is closed")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._guarded, fn, args)
+
+    def _guarded(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+        conn = self._conn
+        if conn is None:
+            raise StoreUnavailableError(f"outbox {self.path!r} is closed")
+        try:
+            return fn(conn, *args)
+        except sqlite3.Error as exc:
+            raise self._runtime_error(exc) from exc
+
+    # -- synchronous bodies (run on the store's thread) ---------------------------------------
+    @staticmethod
+    def _insert(
+        conn: sqlite3.Connection,
+        message: NewMessage,
+        payload: str,
+        now: float,
+        *,
+        status: Status = Status.PENDING,
+        created_at: float | None = None,
+        lease_until: float | None = None,
+        notification_ids: tuple[str, ...] | None = None,
+        dedup_key: str | None = None,
+    ) -> int:
+        if notification_ids is None:
+            notification_ids = (message.notification_id,) if message.notification_id else ()
+        cur = conn.execute(
+            "INSERT INTO outbox (bot, kind, coalescible, payload, status, created_at, "
+            "next_attempt_at, updated_at, lease_until, notification_ids, dedup_key) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                message.bot,
+                message.kind,
+                int(message.is_coalescible),
+                payload,
+                status.value,
+                now if created_at is None else created_at,
+                now if message.not_before is None else message.not_before,
+                now,
+                lease_until,
+                json.dumps(list(notification_ids), ensure_ascii=False),
+                dedup_key,
+            ),
+        )
+        record_id = cast(int, cur.lastrowid)  # always set after a single-row INSERT
+        if notification_ids:
+            conn.executemany(
+                "INSERT OR IGNORE INTO outbox_notification (notification_id, record_id) "
+                "VALUES (?, ?)",
+                [(nid, record_id) for nid in notification_ids],
+            )
+        return record_id
+
+    def _enqueue_sync(
+        self,
+        conn: sqlite3.Connection,
+        messages: Sequence[NewMessage],
+        payloads: list[str],
+        now: float,
+        dedup: tuple[str, float] | None,
+    ) -> list[int] | None:
+        with self._transaction(conn):
+            if dedup is not None:
+                key, window = dedup
+                row = conn.execute("SELECT expires_at FROM dedup WHERE key = ?", (key,)).fetchone()
+                if row is not None and row[0] > now:
+                    return None
+                conn.execute("DELETE FROM dedup WHERE expires_at <= ?", (now,))
+                conn.execute(
+                    "INSERT OR REPLACE INTO dedup (key, expires_at) VALUES (?, ?)",
+                    (key, now + window),
+                )
+            dedup_key = dedup[0] if dedup is not None else None
+            return [
+                self._insert(conn, m, p, now, dedup_key=dedup_key)
+                for m, p in zip(messages, payloads, strict=True)
+            ]
+
+    @staticmethod
+    def _recover_sync(conn: sqlite3.Connection, now: float, bot: str | None) -> int:
+        sql = (
+            "UPDATE outbox SET status = 'pending', attempts = attempts + 1, last_error = ?, "
+            "next_attempt_at = lease_until, lease_until = NULL, updated_at = ? "
+            "WHERE status = 'leased' AND lease_until <= ?"
+        )
+        params: tuple[Any, ...] = (LEASE_EXPIRED_ERROR, now, now)
+        if bot is not None:
+            sql += " AND bot = ?"
+            params += (bot,)
+        return conn.execute(sql, params).rowcount
+
+    def _claim_sync(
+        self, conn: sqlite3.Connection, bot: str, limit: int, lease: float, now: float
+    ) -> list[OutboxRecord]:
+        with self._transaction(conn):
+            self._recover_sync(conn, now, bot)
+            rows = conn.execute(
+                "UPDATE outbox SET status = 'leased', lease_until = ?, updated_at = ? "
+                "WHERE id IN (SELECT id FROM outbox WHERE bot = ? AND status = 'pending' "
+                "AND next_attempt_at <= ? ORDER BY created_at, id LIMIT ?) "
+                f"RETURNING {_COLUMNS}",
+                (now + lease, now, bot, now, limit),
+            ).fetchall()
+        return sorted((_record(r) for r in rows), key=lambda r: (r.created_at, r.id))
+
+    def _replace_sync(
+        self,
+        conn: sqlite3.Connection,
+        claimed_ids: Sequence[int],
+        messages: Sequence[NewMessage],
+        payloads: list[str],
+        now: float,
+    ) -> list[OutboxRecord]:
+        with self._transaction(conn):
+            wanted = list(dict.fromkeys(claimed_ids))
+            found = {
+                r[0]: _record(r)
+                for r in conn.execute(
+                    f"SELECT {_COLUMNS} FROM outbox WHERE id IN ({_marks(len(wanted))})",
+                    wanted,
+                )
+            }
+            lost = [i for i in wanted if i not in found or found[i].status is not Status.LEASED]
+            if lost:
+                raise LeaseLostError(lost)
+            originals = [found[i] for i in wanted]
+            created = min(r.created_at for r in originals)
+            lease = max(r.lease_until or now for r in originals)
+            new_ids = [
+                self._insert(
+                    conn,
+                    m,
+                    p,
+                    now,
+                    status=Status.LEASED,
+                    created_at=created,
+                    lease_until=lease,
+                    notification_ids=merge_notification_ids(originals, m.notification_id),
+                )
+                for m, p in zip(messages, payloads, strict=True)
+            ]
+            conn.execute(
+                "UPDATE outbox SET status = 'sent', lease_until = NULL, replaced_by = ?, "
+                f"updated_at = ? WHERE id IN ({_marks(len(wanted))})",
+                [new_ids[0], now, *wanted],
+            )
+            by_id = {
+                r[0]: _record(r)
+                for r in conn.execute(
+                    f"SELECT {_COLUMNS} FROM outbox WHERE id IN ({_marks(len(new_ids))})",
+                    new_ids,
+                )
+            }
+        return [by_id[i] for i in new_ids]
+
+    def _update_many(
+        self, conn: sqlite3.Connection, ids: Sequence[int], sql: str, params: tuple[Any, ...]
+    ) -> int:
+        """Run ``sql`` (ending in ``id IN (%s)``) over ``ids`` in chunks, in one transaction."""
+        count = 0
+        with self._transaction(conn):
+            for chunk in _chunks(ids):
+                count += conn.execute(sql % _marks(len(chunk)), (*params, *chunk)).rowcount
+        return count
+
+    @staticmethod
+    def _one(conn: sqlite3.Connection, sql: str, params: Sequence[Any]) -> Any:
+        row = conn.execute(sql, params).fetchone()
+        return None if row is None else row[0]
+
+    @staticmethod
+    def _records(conn: sqlite3.Connection, sql: str, params: Sequence[Any]) -> list[OutboxRecord]:
+        return [_record(r) for r in conn.execute(sql, params)]
+
+    @staticmethod
+    def _write(conn: sqlite3.Connection, sql: str, params: Sequence[Any]) -> int:
+        # A single statement is its own transaction in autocommit mode.
+        return conn.execute(sql, params).rowcount
+
+    # -- writing ---------------------------------------------------------------------------
+    async def enqueue(
+        self, messages: Sequence[NewMessage], *, now: float | None = None
+    ) -> list[int]:
+        payloads = [encode_payload(m.payload) for m in messages]
+        ids = await self._run(self._enqueue_sync, list(messages), payloads, self._now(now), None)
+        return cast(list[int], ids)  # only a dedup check answers None
+
+    async def enqueue_once(
+        self,
+        dedup_key: str,
+        window_seconds: float,
+        messages: Sequence[NewMessage],
+        *,
+        now: float | None = None,
+    ) -> list[int] | None:
+        payloads = [encode_payload(m.payload) for m in messages]
+        return await self._run(
+            self._enqueue_sync,
+            list(messages),
+            payloads,
+            self._now(now),
+            (dedup_key, window_seconds),
+        )
+
+    async def replace(
+        self,
+        claimed_ids: Sequence[int],
+        new_messages: Sequence[NewMessage],
+        *,
+        now: float | None = None,
+    ) -> list[OutboxRecord]:
+        if not claimed_ids or not new_messages:
+            raise ValueError("replace needs at least one claimed id and one new message")
+        payloads = [encode_payload(m.payload) for m in new_messages]
+        return await self._run(
+            self._replace_sync, list(claimed_ids), list(new_messages), payloads, self._now(now)
+        )
+
+    # -- the dispatcher's side -------------------------------------------------------------
+    async def claim(
+        self, bot: str, *, limit: int, lease_seconds: float, now: float | None = None
+    ) -> list[OutboxRecord]:
+        if limit < 1 or lease_seconds <= 0:
+            raise ValueError("claim needs limit >= 1 and lease_seconds > 0")
+        return await self._run(self._claim_sync, bot, limit, lease_seconds, self._now(now))
+
+    async def unclaim(self, ids: Sequence[int], *, now: float | None = None) -> int:
+        return await self._run(
+            self._update_many,
+            ids,
+            "UPDATE outbox SET status = 'pending', lease_until = NULL, next_attempt_at = ?, "
+            "updated_at = ? WHERE status = 'leased' AND id IN (%s)",
+            (self._now(now),) * 2,
+        )
+
+    async def ack(self, ids: Sequence[int], *, now: float | None = None) -> int:
+        return await self._run(
+            self._update_many,
+            ids,
+            "UPDATE outbox SET status = 'sent', lease_until = NULL, updated_at = ? "
+            "WHERE status != 'sent' AND id IN (%s)",
+            (self._now(now),),
+        )
+
+    async def release(
+        self,
+        record_id: int,
+        *,
+        next_attempt_at: float,
+        error: str,
+        now: float | None = None,
+    ) -> bool:
+        changed = await self._run(
+            self._write,
+            "UPDATE outbox SET status = 'pending', attempts = attempts + 1, last_error = ?, "
+            "next_attempt_at = ?, lease_until = NULL, updated_at = ? "
+            "WHERE id = ? AND status = 'leased'",
+            (cut_error(error), next_attempt_at, self._now(now), record_id),
+        )
+        return bool(changed)
+
+    async def dead(self, record_id: int, error: str, *, now: float | None = None) -> bool:
+        changed = await self._run(
+            self._write,
+            "UPDATE outbox SET status = 'dead', last_error = ?, lease_until = NULL, "
+            "updated_at = ? WHERE id = ? AND status IN ('pending', 'leased')",
+            (cut_error(error), self._now(now), record_id),
+        )
+        return bool(changed)
+
+    # -- dead letters ------------------------------------------------------------------------
+    async def requeue_dead(self, ids: Sequence[int], *, now: float | None = None) -> int:
+        return await self._run(
+            self._update_many,
+            ids,
+            "UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = ?, "
+            "updated_at = ? WHERE status = 'dead' AND id IN (%s)",
+            (self._now(now),) * 2,
+        )
+
+    async def discard_dead(self, ids: Sequence[int]) -> int:
+        return await self._run(self._delete_sync, ids, "status = 'dead' AND id IN (%s)", ())
+
+    def _delete_sync(
+        self,
+        conn: sqlite3.Connection,
+        ids: Sequence[int] | None,
+        where: str,
+        params: tuple[Any, ...],
+    ) -> int:
+        with self._transaction(conn):
+            if ids is None:
+                doomed = [
+                    r[0] for r in conn.execute(f"SELECT id FROM outbox WHERE {where}", params)
+                ]
+            else:
+                doomed = [
+                    r[0]
+                    for chunk in _chunks(ids)
+                    for r in conn.execute(
+                        f"SELECT id FROM outbox WHERE {where % _marks(len(chunk))}",
+                        (*params, *chunk),
+                    )
+                ]
+            for chunk in _chunks(doomed):
+                marks = _marks(len(chunk))
+                conn.execute(f"DELETE FROM outbox_notification WHERE record_id IN ({marks})", chunk)
+                conn.execute(f"DELETE FROM outbox WHERE id IN ({marks})", chunk)
+        return len(doomed)
+
+    async def list_dead(self, bot: str | None = None, *, limit: int = 100) -> list[OutboxRecord]:
+        if bot is None:
+            return await self._run(
+                self._records,
+                f"SELECT {_COLUMNS} FROM outbox WHERE status = 'dead' ORDER BY id LIMIT ?",
+                (limit,),
+            )
+        return await self._run(
+            self._records,
+            f"SELECT {_COLUMNS} FROM outbox WHERE status = 'dead' AND bot = ? ORDER BY id LIMIT ?",
+            (bot, limit),
+        )
+
+    # -- reading -----------------------------------------------------------------------------
+    async def get(self, record_id: int) -> OutboxRecord | None:
+        found = await self._run(
+            self._records, f"SELECT {_COLUMNS} FROM outbox WHERE id = ?", (record_id,)
+        )
+        return found[0] if found else None
+
+    async def find_by_notification(self, notification_id: str) -> list[OutboxRecord]:
+        return await self._run(
+            self._records,
+            f"SELECT {_COLUMNS} FROM outbox WHERE id IN (SELECT record_id FROM "
+            "outbox_notification WHERE notification_id = ?) ORDER BY id",
+            (notification_id,),
+        )
+
+    async def _count(self, statuses: str, bot: str | None) -> int:
+        sql = f"SELECT COUNT(*) FROM outbox WHERE status IN ({statuses})"
+        params: tuple[Any, ...] = ()
+        if bot is not None:
+            sql += " AND bot = ?"
+            params = (bot,)
+        return int(await self._run(self._one, sql, params))
+
+    async def pending_count(self, bot: str | None = None) -> int:
+        return await self._count("'pending', 'leased'", bot)
+
+    async def dead_count(self, bot: str | None = None) -> int:
+        return await self._count("'dead'", bot)
+
+    async def depth_by_bot(self) -> dict[str, int]:
+        rows = await self._run(
+            self._rows,
+            "SELECT bot, COUNT(*) FROM outbox WHERE status IN ('pending', 'leased') "
+            "GROUP BY bot ORDER BY bot",
+            (),
+        )
+        return {bot: count for bot, count in rows}
+
+    @staticmethod
+    def _rows(conn: sqlite3.Connection, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        return conn.execute(sql, params).fetchall()
+
+    async def oldest_pending_age(self, bot: str, *, now: float | None = None) -> float | None:
+        t = self._now(now)
+        oldest = await self._run(
+            self._one,
+            "SELECT MIN(created_at) FROM outbox WHERE bot = ? AND status IN ('pending', 'leased')",
+            (bot,),
+        )
+        return None if oldest is None else t - float(oldest)
+
+    async def bots_with_due_work(self, *, now: float | None = None) -> list[str]:
+        t = self._now(now)
+        rows = await self._run(
+            self._rows,
+            "SELECT bot FROM outbox WHERE status = 'pending' AND next_attempt_at <= ? "
+            "UNION SELECT bot FROM outbox WHERE status = 'leased' AND lease_until <= ? "
+            "ORDER BY bot",
+            (t, t),
+        )
+        return [r[0] for r in rows]
+
+    async def next_due_at(self, bot: str | None = None) -> float | None:
+        sql = (
+            "SELECT MIN(CASE status WHEN 'pending' THEN next_attempt_at ELSE lease_until END) "
+            "FROM outbox WHERE status IN ('pending', 'leased')"
+        )
+        params: tuple[Any, ...] = ()
+        if bot is not None:
+            sql += " AND bot = ?"
+            params = (bot,)
+        value = await self._run(self._one, sql, params)
+        return None if value is None else float(value)
+
+    # -- maintenance -------------------------------------------------------------------------
+    async def recover_expired_leases(self, *, now: float | None = None) -> int:
+        return await self._run(self._recover_sync, self._now(now), None)
+
+    async def purge_sent(self, *, before: float) -> int:
+        return await self._run(
+            self._delete_sync, None, "status = 'sent' AND updated_at < ?", (before,)
+        )
+
+    async def ping(self) -> None:
+        await self._run(self._one, "SELECT 1", ())
+
+    async def close(self) -> None:
+        if self._conn is None:
+            return
+        await self._run(self._close_sync)
+        self._executor.shutdown(wait=True)
+
+    def _close_sync(self, conn: sqlite3.Connection) -> None:
+        self._conn = None
+        conn.close()

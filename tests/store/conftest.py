@@ -1,0 +1,48 @@
+"""Fixtures of the outbox tests: a fake clock and a ``store`` per implementation."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+
+from wecom_bot.store import MemoryOutbox, Outbox, SQLiteOutbox
+
+from ._support import FakeClock
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+def _memory(clock: FakeClock, tmp_path: Path) -> Outbox:
+    return MemoryOutbox(clock=clock)
+
+
+def _sqlite_file(clock: FakeClock, tmp_path: Path) -> Outbox:
+    return SQLiteOutbox(tmp_path / "outbox.db", clock=clock)
+
+
+def _sqlite_memory(clock: FakeClock, tmp_path: Path) -> Outbox:
+    return SQLiteOutbox(":memory:", clock=clock)
+
+
+FACTORIES: dict[str, Callable[[FakeClock, Path], Outbox]] = {
+    "memory": _memory,
+    "sqlite": _sqlite_file,
+    "sqlite-memory": _sqlite_memory,
+}
+
+
+@pytest.fixture(params=sorted(FACTORIES))
+async def store(
+    request: pytest.FixtureRequest, clock: FakeClock, tmp_path: Path
+) -> AsyncIterator[Outbox]:
+    """Each implementation of :class:`Outbox`, fresh and empty, on the fake clock."""
+    outbox = FACTORIES[request.param](clock, tmp_path)
+    try:
+        yield outbox
+    finally:
+        await outbox.close()

@@ -1,0 +1,389 @@
+"""The outbox contract: every implementation must pass every test here (see conftest)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from wecom_bot.store import LeaseLostError, NewMessage, Outbox, Status, StoreUnavailableError
+from wecom_bot.store.base import LEASE_EXPIRED_ERROR, MAX_ERROR_CHARS
+
+from ._support import START, FakeClock, content, text
+
+
+async def test_enqueue_stores_pending_records_with_their_fields(store: Outbox) -> None:
+    ids = await store.enqueue(
+        [
+            text("告警 ✓ — one", notification_id="n-1"),
+            NewMessage(
+                bot="ops", payload={"msgtype": "image", "image": {"base64": "x", "md5": "y"}}
+            ),
+            NewMessage(
+                bot="ops",
+                payload={"msgtype": "markdown", "markdown": {"content": "**b**"}},
+                coalescible=False,
+            ),
+        ]
+    )
+    assert len(ids) == 3 and ids == sorted(ids) and len(set(ids)) == 3
+    first = await store.get(ids[0])
+    assert first is not None
+    assert first.status is Status.PENDING
+    assert first.attempts == 0
+    assert first.created_at == START and first.next_attempt_at == START
+    assert first.lease_until is None and first.last_error is None
+    assert first.kind == "text" and first.coalescible is True
+    assert content(first.payload) == "告警 ✓ — one"
+    assert first.notification_ids == ("n-1",) and first.notification_id == "n-1"
+    image = await store.get(ids[1])
+    markdown = await store.get(ids[2])
+    assert image is not None and image.kind == "image" and image.coalescible is False
+    assert markdown is not None and markdown.coalescible is False  # explicit flag wins
+    assert await store.get(10_000) is None
+
+
+async def test_stored_payload_is_a_copy(store: Outbox) -> None:
+    payload = {"msgtype": "text", "text": {"content": "before"}}
+    [rid] = await store.enqueue([NewMessage(bot="ops", payload=payload)])
+    payload["text"]["content"] = "after"  # type: ignore[index]
+    record = await store.get(rid)
+    assert record is not None and content(record.payload) == "before"
+
+
+async def test_enqueue_is_all_or_nothing(store: Outbox) -> None:
+    bad = NewMessage(bot="ops", payload={"msgtype": "text", "text": {"content": {1, 2}}})
+    with pytest.raises(ValueError, match="JSON"):
+        await store.enqueue([text("fine"), bad])
+    assert await store.pending_count() == 0
+    assert await store.claim("ops", limit=10, lease_seconds=30) == []
+
+
+def test_new_message_is_validated() -> None:
+    with pytest.raises(ValueError, match="bot"):
+        NewMessage(bot="", payload={"msgtype": "text"})
+    with pytest.raises(ValueError, match="msgtype"):
+        NewMessage(bot="ops", payload={"text": {"content": "x"}})
+
+
+async def test_claim_is_fifo_per_bot(store: Outbox) -> None:
+    await store.enqueue([text(f"a{i}", bot="a") for i in range(3)])
+    await store.enqueue([text("b0", bot="b")])
+    await store.enqueue([text(f"a{i}", bot="a") for i in range(3, 5)])
+
+    first = await store.claim("a", limit=2, lease_seconds=30)
+    assert [content(r.payload) for r in first] == ["a0", "a1"]
+    assert all(r.status is Status.LEASED and r.lease_until == START + 30 for r in first)
+    assert [content(r.payload) for r in await store.claim("b", limit=10, lease_seconds=30)] == [
+        "b0"
+    ]
+    rest = await store.claim("a", limit=10, lease_seconds=30)
+    assert [content(r.payload) for r in rest] == ["a2", "a3", "a4"]
+    assert await store.claim("a", limit=10, lease_seconds=30) == []
+
+
+async def test_claim_rejects_nonsense_arguments(store: Outbox) -> None:
+    with pytest.raises(ValueError):
+        await store.claim("ops", limit=0, lease_seconds=30)
+    with pytest.raises(ValueError):
+        await store.claim("ops", limit=1, lease_seconds=0)
+
+
+async def test_claim_hands_out_only_due_records(store: Outbox, clock: FakeClock) -> None:
+    later = NewMessage(
+        bot="ops", payload={"msgtype": "text", "text": {"content": "later"}}, not_before=START + 60
+    )
+    await store.enqueue([later, text("now")])
+    assert [content(r.payload) for r in await store.claim("ops", limit=5, lease_seconds=5)] == [
+        "now"
+    ]
+    assert await store.next_due_at("ops") == START + 5  # the lease of "now" ends first
+    clock.advance(61)
+    due = await store.claim("ops", limit=5, lease_seconds=5)
+    # Both were created at START; "later" was enqueued first, so FIFO puts it first.
+    assert [content(r.payload) for r in due] == ["later", "now"]
+
+
+async def test_release_counts_the_attempt_and_waits(store: Outbox, clock: FakeClock) -> None:
+    await store.enqueue([text("first"), text("second")])
+    [first] = await store.claim("ops", limit=1, lease_seconds=30)
+    assert await store.release(first.id, next_attempt_at=START + 10, error="HTTP 502")
+    record = await store.get(first.id)
+    assert record is not None
+    assert record.status is Status.PENDING
+    assert record.attempts == 1 and record.last_error == "HTTP 502"
+    assert record.next_attempt_at == START + 10 and record.lease_until is None
+
+    # While it waits, the record behind it is not blocked.
+    assert [content(r.payload) for r in await store.claim("ops", limit=5, lease_seconds=30)] == [
+        "second"
+    ]
+    clock.advance(10)
+    [again] = await store.claim("ops", limit=5, lease_seconds=30)
+    assert again.id == first.id and again.attempts == 1
+    assert await store.release(again.id, next_attempt_at=clock.now, error="busy")
+    assert (await store.get(first.id)).attempts == 2  # type: ignore[union-attr]
+    # Releasing what is not leased changes nothing.
+    assert not await store.release(first.id, next_attempt_at=clock.now, error="x")
+    assert not await store.release(99_999, next_attempt_at=clock.now, error="x")
+
+
+async def test_a_released_older_record_goes_first_once_due(store: Outbox, clock: FakeClock) -> None:
+    await store.enqueue([text("old")])
+    [old] = await store.claim("ops", limit=1, lease_seconds=30)
+    await store.release(old.id, next_attempt_at=START + 5, error="timeout")
+    clock.advance(1)
+    await store.enqueue([text("new")])
+    clock.advance(5)
+    claimed = await store.claim("ops", limit=5, lease_seconds=30)
+    assert [content(r.payload) for r in claimed] == ["old", "new"]
+
+
+async def test_error_text_is_bounded(store: Outbox) -> None:
+    await store.enqueue([text("x")])
+    [record] = await store.claim("ops", limit=1, lease_seconds=30)
+    await store.release(record.id, next_attempt_at=START, error="e" * 10_000)
+    stored = await store.get(record.id)
+    assert stored is not None and stored.last_error is not None
+    assert len(stored.last_error) == MAX_ERROR_CHARS
+
+
+async def test_expired_leases_come_back(store: Outbox, clock: FakeClock) -> None:
+    ids = await store.enqueue([text("one"), text("two")])
+    claimed = await store.claim("ops", limit=5, lease_seconds=30)
+    assert [r.id for r in claimed] == ids
+    clock.advance(29)
+    assert await store.claim("ops", limit=5, lease_seconds=30) == []
+    assert await store.bots_with_due_work() == []
+    clock.advance(1)
+    assert await store.bots_with_due_work() == ["ops"]
+    again = await store.claim("ops", limit=5, lease_seconds=30)
+    assert [r.id for r in again] == ids
+    assert all(r.attempts == 1 and r.last_error == LEASE_EXPIRED_ERROR for r in again)
+    assert all(r.lease_until == clock.now + 30 for r in again)
+
+
+async def test_recover_expired_leases_covers_every_bot(store: Outbox, clock: FakeClock) -> None:
+    await store.enqueue([text("a", bot="a"), text("b", bot="b"), text("c", bot="c")])
+    await store.claim("a", limit=1, lease_seconds=10)
+    await store.claim("b", limit=1, lease_seconds=100)
+    clock.advance(50)
+    assert await store.recover_expired_leases() == 1
+    a = (await store.claim("a", limit=1, lease_seconds=10))[0]
+    assert a.attempts == 1 and a.last_error == LEASE_EXPIRED_ERROR
+    assert await store.recover_expired_leases() == 0
+    assert await store.pending_count() == 3
+
+
+async def test_ack_marks_sent_and_is_idempotent(store: Outbox) -> None:
+    ids = await store.enqueue([text("one"), text("two"), text("three")])
+    claimed = await store.claim("ops", limit=2, lease_seconds=30)
+    assert await store.ack([r.id for r in claimed]) == 2
+    assert await store.ack([r.id for r in claimed]) == 0
+    assert await store.ack([123_456]) == 0
+    sent = await store.get(ids[0])
+    assert sent is not None and sent.status is Status.SENT and sent.lease_until is None
+    assert await store.pending_count() == 1
+    assert not await store.release(ids[0], next_attempt_at=START, error="late")
+    assert not await store.dead(ids[0], "late")
+    # A delivery that succeeded after its lease ran out is still recorded as sent.
+    assert await store.ack([ids[2]]) == 1
+    assert await store.pending_count() == 0
+
+
+async def test_unclaim_returns_records_without_an_attempt(store: Outbox) -> None:
+    ids = await store.enqueue([text("one"), text("two")])
+    await store.claim("ops", limit=2, lease_seconds=30)
+    assert await store.unclaim(ids) == 2
+    assert await store.unclaim(ids) == 0
+    again = await store.claim("ops", limit=2, lease_seconds=30)
+    assert [r.id for r in again] == ids and all(r.attempts == 0 for r in again)
+
+
+async def test_dead_letters_carry_the_error_and_can_be_requeued(
+    store: Outbox, clock: FakeClock
+) -> None:
+    ids = await store.enqueue([text("bad", bot="a"), text("worse", bot="b"), text("ok", bot="a")])
+    [bad] = await store.claim("a", limit=1, lease_seconds=30)
+    await store.release(bad.id, next_attempt_at=START, error="HTTP 502")
+    [bad] = await store.claim("a", limit=1, lease_seconds=30)
+    assert await store.dead(bad.id, "WeCom API error 40058: text.content exceed max length")
+    assert await store.dead(ids[1], "invalid key")  # pending records can be dead-lettered too
+    assert not await store.dead(ids[1], "twice")
+
+    dead = await store.list_dead()
+    assert [r.id for r in dead] == [ids[0], ids[1]]
+    assert dead[0].status is Status.DEAD and dead[0].attempts == 1
+    assert dead[0].last_error == "WeCom API error 40058: text.content exceed max length"
+    assert [r.id for r in await store.list_dead("b")] == [ids[1]]
+    assert len(await store.list_dead(limit=1)) == 1
+    assert await store.dead_count() == 2 and await store.dead_count("a") == 1
+    assert await store.pending_count() == 1  # dead letters are not pending
+
+    clock.advance(100)
+    assert await store.requeue_dead([ids[0], ids[2]]) == 1  # ids[2] is not dead
+    requeued = await store.get(ids[0])
+    assert requeued is not None and requeued.status is Status.PENDING
+    assert requeued.attempts == 0 and requeued.next_attempt_at == clock.now
+    assert requeued.last_error is not None  # kept for history
+    claimed = await store.claim("a", limit=5, lease_seconds=30)
+    assert [r.id for r in claimed] == [ids[0], ids[2]]
+
+    assert await store.discard_dead([ids[1], ids[2]]) == 1
+    assert await store.get(ids[1]) is None
+    assert await store.get(ids[2]) is not None
+    assert await store.dead_count() == 0
+
+
+async def test_enqueue_once_dedups_within_the_window(store: Outbox, clock: FakeClock) -> None:
+    first = await store.enqueue_once("am:group-1", 60, [text("fire"), text("fire, part 2")])
+    assert first is not None and len(first) == 2
+    record = await store.get(first[0])
+    assert record is not None and record.dedup_key == "am:group-1"
+
+    clock.advance(59)
+    assert await store.enqueue_once("am:group-1", 60, [text("fire again")]) is None
+    assert await store.pending_count() == 2
+    other = await store.enqueue_once("am:group-2", 60, [text("other")])
+    assert other is not None and len(other) == 1
+
+    clock.advance(1)  # 60 s after the first acceptance; duplicates did not extend it
+    later = await store.enqueue_once("am:group-1", 60, [text("fire, next round")])
+    assert later is not None and len(later) == 1
+    assert await store.pending_count() == 4
+    assert await store.enqueue_once("am:group-1", 60, [text("dup")]) is None
+
+
+async def test_enqueue_once_is_atomic_under_concurrency(store: Outbox) -> None:
+    results = await asyncio.gather(
+        *(store.enqueue_once("same", 60, [text(f"copy {i}")]) for i in range(10))
+    )
+    assert sum(r is not None for r in results) == 1
+    assert await store.pending_count() == 1
+
+
+async def test_replace_swaps_claimed_records_for_a_digest(store: Outbox, clock: FakeClock) -> None:
+    ids = await store.enqueue([text("a1", notification_id="n1"), text("a2", notification_id="n2")])
+    clock.advance(1)
+    ids += await store.enqueue([text("a3", notification_id="n1")])
+    clock.advance(1)
+    tail = await store.enqueue([text("after")])
+    claimed = await store.claim("ops", limit=3, lease_seconds=30)
+    assert [r.id for r in claimed] == ids
+
+    digest_msg = NewMessage(
+        bot="ops",
+        payload={"msgtype": "markdown", "markdown": {"content": "a1\na2\na3"}},
+        notification_id="digest-run",
+    )
+    [digest] = await store.replace(ids, [digest_msg])
+    assert digest.status is Status.LEASED
+    assert digest.lease_until == clock.now + 30
+    assert digest.created_at == START  # keeps the oldest original's place and age
+    assert digest.notification_ids == ("n1", "n2", "digest-run")
+    assert digest.attempts == 0 and digest.kind == "markdown"
+    for rid in ids:
+        original = await store.get(rid)
+        assert original is not None
+        assert original.status is Status.SENT and original.replaced_by == digest.id
+    assert await store.pending_count() == 2  # the digest and "after"
+
+    # History of a notification shows where its content went.
+    assert [r.id for r in await store.find_by_notification("n1")] == [ids[0], ids[2], digest.id]
+    assert [r.id for r in await store.find_by_notification("n2")] == [ids[1], digest.id]
+    assert await store.find_by_notification("nope") == []
+
+    # A digest that fails goes back ahead of newer messages.
+    await store.release(digest.id, next_attempt_at=clock.now, error="HTTP 503")
+    again = await store.claim("ops", limit=5, lease_seconds=30)
+    assert [r.id for r in again] == [digest.id, *tail]
+
+
+async def test_replace_is_atomic(store: Outbox) -> None:
+    ids = await store.enqueue([text("x"), text("y"), text("z")])
+    await store.claim("ops", limit=3, lease_seconds=30)
+    await store.ack([ids[1]])
+    digest = NewMessage(bot="ops", payload={"msgtype": "text", "text": {"content": "x y z"}})
+    with pytest.raises(LeaseLostError) as info:
+        await store.replace(ids, [digest])
+    assert info.value.ids == [ids[1]]
+    for rid in (ids[0], ids[2]):
+        record = await store.get(rid)
+        assert record is not None and record.status is Status.LEASED
+        assert record.replaced_by is None
+    assert await store.pending_count() == 2  # no digest was stored
+
+    with pytest.raises(ValueError):
+        await store.replace([ids[0]], [])
+    with pytest.raises(ValueError):
+        await store.replace([], [digest])
+    bad = NewMessage(bot="ops", payload={"msgtype": "text", "text": {"content": float("nan")}})
+    with pytest.raises(ValueError):
+        await store.replace([ids[0]], [bad])
+    still = await store.get(ids[0])
+    assert still is not None and still.status is Status.LEASED
+
+
+async def test_counts_per_bot(store: Outbox, clock: FakeClock) -> None:
+    assert await store.pending_count() == 0
+    assert await store.depth_by_bot() == {}
+    assert await store.oldest_pending_age("a") is None
+    assert await store.next_due_at() is None
+    await store.enqueue([text("a1", bot="a"), text("b1", bot="b")])
+    clock.advance(10)
+    await store.enqueue([text("a2", bot="a"), text("c1", bot="c")])
+    await store.claim("c", limit=1, lease_seconds=30)
+    [b1] = await store.claim("b", limit=1, lease_seconds=30)
+    await store.ack([b1.id])
+
+    assert await store.pending_count() == 3
+    assert await store.pending_count("a") == 2
+    assert await store.pending_count("b") == 0
+    assert await store.pending_count("c") == 1  # leased is still undelivered
+    assert await store.depth_by_bot() == {"a": 2, "c": 1}
+    clock.advance(5)
+    assert await store.oldest_pending_age("a") == 15
+    assert await store.oldest_pending_age("a", now=START + 100) == 100
+    assert await store.oldest_pending_age("b") is None
+    assert await store.bots_with_due_work() == ["a"]
+    assert await store.next_due_at("c") == START + 10 + 30
+    assert await store.next_due_at() == START
+
+
+async def test_purge_sent_keeps_the_rest(store: Outbox, clock: FakeClock) -> None:
+    ids = await store.enqueue([text("one", notification_id="n"), text("two")])
+    await store.ack([ids[0]])
+    clock.advance(100)
+    assert await store.purge_sent(before=START) == 0
+    assert await store.purge_sent(before=START + 1) == 1
+    assert await store.get(ids[0]) is None
+    assert await store.get(ids[1]) is not None
+    assert await store.find_by_notification("n") == []
+    new = await store.enqueue([text("three")])
+    assert new[0] > ids[1]  # ids are never reused
+
+
+async def test_concurrent_claims_never_share_a_record(store: Outbox) -> None:
+    await store.enqueue([text(str(i)) for i in range(60)])
+    batches = await asyncio.gather(
+        *(store.claim("ops", limit=7, lease_seconds=30) for _ in range(12))
+    )
+    ids = [r.id for batch in batches for r in batch]
+    assert len(ids) == 60 and len(set(ids)) == 60
+
+
+async def test_many_ids_at_once(store: Outbox) -> None:
+    ids = await store.enqueue([text(str(i)) for i in range(1_234)])
+    claimed = await store.claim("ops", limit=2_000, lease_seconds=30)
+    assert len(claimed) == 1_234
+    assert await store.ack(ids) == 1_234
+    assert await store.pending_count() == 0
+
+
+async def test_ping_and_close(store: Outbox) -> None:
+    await store.ping()
+    assert store.location
+    await store.close()
+    with pytest.raises(StoreUnavailableError):
+        await store.ping()
+    await store.close()  # closing twice is harmless

@@ -1,0 +1,328 @@
+"""SQLite-only behaviour: durability across processes, crashes, locks, bad paths, URLs."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from wecom_bot.errors import ConfigError
+from wecom_bot.store import (
+    MemoryOutbox,
+    NewMessage,
+    SQLiteOutbox,
+    Status,
+    StoreOpenError,
+    StoreUnavailableError,
+    open_store,
+)
+from wecom_bot.store.base import LEASE_EXPIRED_ERROR
+
+from ._support import START, FakeClock, content, text
+
+WORKER = Path(__file__).with_name("_worker.py")
+
+
+def spawn(*args: str, stdin: bool = False) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, str(WORKER), *args],
+        stdout=subprocess.PIPE,
+        stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+        text=True,
+    )
+
+
+def finish(proc: subprocess.Popen[str], *, kill: bool = False) -> int:
+    """Wait for (or SIGKILL) a worker and close its pipes."""
+    if kill:
+        proc.send_signal(signal.SIGKILL)
+    code = proc.wait(timeout=30)
+    for stream in (proc.stdin, proc.stdout):
+        if stream is not None:
+            stream.close()
+    return code
+
+
+def read_line(proc: subprocess.Popen[str]) -> object:
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if not line:
+        raise AssertionError(f"worker exited early with {proc.wait()}")
+    return json.loads(line)
+
+
+@contextmanager
+def lock_held(db: Path) -> Iterator[None]:
+    """Another process holds the write lock of ``db`` for the duration of the block."""
+    code = (
+        "import sqlite3, sys\n"
+        f"c = sqlite3.connect({str(db)!r}, isolation_level=None)\n"
+        "c.execute('BEGIN IMMEDIATE')\n"
+        "print('locked', flush=True)\n"
+        "sys.stdin.readline()\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "locked"
+        yield
+    finally:
+        proc.communicate("\n", timeout=10)
+
+
+async def test_records_survive_reopening(tmp_path: Path, clock: FakeClock) -> None:
+    db = tmp_path / "outbox.db"
+    store = SQLiteOutbox(db, clock=clock)
+    ids = await store.enqueue([text("kept", notification_id="n")])
+    [dead_id] = await store.enqueue([text("dead")])
+    await store.dead(dead_id, "invalid key")
+    await store.close()
+
+    reopened = SQLiteOutbox(db, clock=clock)
+    try:
+        record = await reopened.get(ids[0])
+        assert record is not None and content(record.payload) == "kept"
+        assert record.notification_ids == ("n",)
+        assert [r.last_error for r in await reopened.list_dead()] == ["invalid key"]
+        with sqlite3.connect(db) as conn:
+            assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+            assert conn.execute("SELECT version FROM schema_version").fetchall() == [(1,)]
+    finally:
+        await reopened.close()
+
+
+async def test_sigkilled_worker_loses_nothing(tmp_path: Path, clock: FakeClock) -> None:
+    db = tmp_path / "outbox.db"
+    store = SQLiteOutbox(db, clock=clock)
+    try:
+        ids = await store.enqueue([text(f"alert {i}") for i in range(10)])
+        worker = spawn("hold", str(db), str(START), "6", "30")
+        try:
+            held = read_line(worker)
+        finally:
+            code = finish(worker, kill=True)
+        assert held == ids[:6]
+        assert code == -signal.SIGKILL
+
+        # Within the lease only the records the dead worker did not hold are claimable.
+        clock.advance(29)
+        rest = await store.claim("ops", limit=20, lease_seconds=30)
+        assert [r.id for r in rest] == ids[6:]
+        await store.ack([r.id for r in rest])
+
+        clock.advance(1)  # the worker's lease is over: its records come back, in order
+        back = await store.claim("ops", limit=20, lease_seconds=30)
+        assert [r.id for r in back] == ids[:6]
+        assert all(r.attempts == 1 and r.last_error == LEASE_EXPIRED_ERROR for r in back)
+        assert [content(r.payload) for r in back] == [f"alert {i}" for i in range(6)]
+    finally:
+        await store.close()
+
+
+async def test_sigkill_during_enqueues_keeps_every_committed_record(tmp_path: Path) -> None:
+    db = tmp_path / "outbox.db"
+    worker = spawn("enqueue", str(db))
+    reported: list[int] = []
+    try:
+        while len(reported) < 200:
+            value = read_line(worker)
+            assert isinstance(value, int)
+            reported.append(value)
+    finally:
+        finish(worker, kill=True)
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    store = SQLiteOutbox(db)
+    try:
+        for record_id in reported:
+            record = await store.get(record_id)
+            assert record is not None and record.status is Status.PENDING
+        assert await store.pending_count() >= len(reported)
+    finally:
+        await store.close()
+
+
+async def test_two_processes_never_claim_the_same_record(tmp_path: Path, clock: FakeClock) -> None:
+    db = tmp_path / "outbox.db"
+    store = SQLiteOutbox(db, clock=clock)
+    ids = await store.enqueue([text(str(i)) for i in range(1000)])
+    await store.close()
+
+    workers = [spawn("drain", str(db), str(START + 1), stdin=True) for _ in range(2)]
+    try:
+        for worker in workers:
+            assert read_line(worker) == "ready"
+        for worker in workers:
+            assert worker.stdin is not None
+            worker.stdin.write("go\n")
+            worker.stdin.flush()
+        claimed = [read_line(worker) for worker in workers]
+    finally:
+        for worker in workers:
+            finish(worker)
+    first, second = (set(c) for c in claimed)  # type: ignore[call-overload]
+    assert first and second, "both workers should have taken part"
+    assert not first & second
+    assert first | second == set(ids)
+
+
+async def test_open_fails_clearly_when_the_directory_is_missing(tmp_path: Path) -> None:
+    missing = tmp_path / "nope" / "outbox.db"
+    with pytest.raises(StoreOpenError) as info:
+        open_store(f"sqlite:///{missing}")
+    assert isinstance(info.value, ConfigError)
+    assert "store" in str(info.value) and str(missing.parent) in str(info.value)
+    assert "does not exist" in str(info.value)
+
+
+async def test_open_fails_clearly_on_a_read_only_file(tmp_path: Path) -> None:
+    db = tmp_path / "outbox.db"
+    await SQLiteOutbox(db).close()
+    db.chmod(0o444)
+    immutable = os.geteuid() == 0  # root ignores file modes; the immutable flag stops it
+    if immutable:
+        subprocess.run(["chattr", "+i", str(db)], check=True)
+    try:
+        with pytest.raises(StoreOpenError) as info:
+            open_store(f"sqlite:///{db}")
+    finally:
+        if immutable:
+            subprocess.run(["chattr", "-i", str(db)], check=True)
+        db.chmod(0o644)
+    message = str(info.value)
+    assert message.startswith("store:") and str(db) in message
+    assert "writable" in message
+
+
+async def test_open_fails_clearly_when_locked_by_another_process(tmp_path: Path) -> None:
+    db = tmp_path / "outbox.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE other (x)")  # an existing file, not yet our schema
+    with lock_held(db):
+        began = time.monotonic()
+        with pytest.raises(StoreOpenError) as info:
+            open_store(f"sqlite:///{db}?busy_timeout=0.2")
+        assert time.monotonic() - began < 5
+    message = str(info.value)
+    assert str(db) in message and "locked by another process" in message
+    assert "redis://" in message
+    await SQLiteOutbox(db).close()  # fine once the lock is gone
+
+
+async def test_a_lock_at_runtime_is_reported_and_nothing_is_stored(tmp_path: Path) -> None:
+    db = tmp_path / "outbox.db"
+    store = SQLiteOutbox(db, busy_timeout=0.2)
+    try:
+        with lock_held(db):
+            with pytest.raises(StoreUnavailableError, match="locked"):
+                await store.enqueue([text("blocked")])
+        assert await store.pending_count() == 0
+        await store.enqueue([text("after")])
+        assert await store.pending_count() == 1
+    finally:
+        await store.close()
+
+
+async def test_disk_full_is_reported_and_nothing_is_stored(tmp_path: Path) -> None:
+    store = SQLiteOutbox(tmp_path / "outbox.db")
+    try:
+        await store.enqueue([text("before")])
+        # The page quota makes SQLite answer SQLITE_FULL exactly as a full disk does.
+        await store._run(lambda conn: conn.execute("PRAGMA max_page_count = 12"))
+        with pytest.raises(StoreUnavailableError, match="full"):
+            await store.enqueue([text("x" * 2000) for _ in range(50)])
+        assert await store.pending_count() == 1
+    finally:
+        await store.close()
+
+
+async def test_not_a_database_and_a_directory_are_refused(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(StoreOpenError, match="not a SQLite database"):
+        open_store(f"sqlite:///{junk}")
+    with pytest.raises(StoreOpenError, match="is a directory"):
+        open_store(f"sqlite:///{tmp_path}")
+
+
+async def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
+    db = tmp_path / "outbox.db"
+    await SQLiteOutbox(db).close()
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE schema_version SET version = 99")
+    with pytest.raises(StoreOpenError, match="newer wecom-bot"):
+        SQLiteOutbox(db)
+
+
+async def test_open_store_urls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    relative = open_store("sqlite:///./rel.db?synchronous=full&busy_timeout=2")
+    assert isinstance(relative, SQLiteOutbox)
+    assert relative.synchronous == "FULL" and relative.busy_timeout == 2
+    await relative.enqueue([text("x")])
+    await relative.close()
+    assert (tmp_path / "rel.db").is_file()
+
+    absolute = open_store(f"sqlite:///{tmp_path / 'abs.db'}")
+    assert isinstance(absolute, SQLiteOutbox) and absolute.synchronous == "NORMAL"
+    await absolute.close()
+    assert (tmp_path / "abs.db").is_file()
+
+    in_memory = open_store("sqlite:///:memory:")
+    assert isinstance(in_memory, SQLiteOutbox)
+    await in_memory.close()
+    assert isinstance(open_store("memory://"), MemoryOutbox)
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("postgres://db/wecom", "unknown scheme"),
+        ("outbox.db", "not a store URL"),
+        ("sqlite://", "no database path"),
+        ("sqlite:///x.db?journal=off", "unknown SQLite option"),
+        ("sqlite:///x.db?synchronous=OFF", "NORMAL or FULL"),
+        ("sqlite:///x.db?busy_timeout=soon", "number of seconds"),
+        ("memory://somewhere", "takes no path"),
+    ],
+)
+def test_bad_store_urls_name_the_field(url: str, expected: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        open_store(url)
+    assert str(info.value).startswith("store:")
+    assert expected in str(info.value)
+    if expected == "unknown scheme":
+        assert "sqlite:///" in str(info.value) and "redis://" in str(info.value)
+
+
+def test_unknown_scheme_does_not_echo_a_password() -> None:
+    with pytest.raises(ConfigError) as info:
+        open_store("mysql://user:s3cret@db/x")
+    assert "s3cret" not in str(info.value)
+
+
+async def test_enqueue_of_one_message_stays_well_under_a_millisecond(tmp_path: Path) -> None:
+    store = SQLiteOutbox(tmp_path / "outbox.db")
+    message = NewMessage(bot="ops", payload={"msgtype": "text", "text": {"content": "x" * 200}})
+    try:
+        for _ in range(20):  # warm the statement cache and the thread
+            await store.enqueue([message])
+        samples = []
+        for _ in range(300):
+            began = time.perf_counter()
+            await store.enqueue([message])
+            samples.append(time.perf_counter() - began)
+    finally:
+        await store.close()
+    assert statistics.median(samples) < 0.001
