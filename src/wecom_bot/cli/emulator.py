@@ -1,0 +1,151 @@
+"""``wecom-bot emulator``: run the local WeCom webhook emulator in the foreground."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import sys
+from types import FrameType
+from typing import Annotated, Any
+
+import typer
+
+from ..errors import ConfigError
+from .exit_codes import ExitCode
+
+DEFAULT_DB = "wecom-bot-emulator.sqlite3"
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``emulator`` command to the ``wecom-bot`` app."""
+    if app.registered_callback is None and not app.registered_commands:
+        # Typer runs an app with one command and no callback as that bare command; a no-op
+        # callback keeps ``wecom-bot emulator`` a subcommand whatever else is installed.
+        app.callback()(_group)
+    app.command(
+        "emulator",
+        help=(
+            "Run a local emulator of the WeCom group-robot webhook API.\n\n"
+            "It speaks the same HTTP API as https://qyapi.weixin.qq.com (send, upload_media), "
+            "stores what it receives, and has an inspection API under /api and a page at /.\n\n"
+            "Example:  wecom-bot emulator --port 0 --db :memory: --rate 20/1s"
+        ),
+    )(emulator)
+
+
+def _group() -> None:
+    """Push messages and alerts into WeCom (企业微信) groups through the group-robot webhook."""
+
+
+def emulator(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on; 0 picks a free one.")] = 8080,
+    db: Annotated[
+        str, typer.Option(help="SQLite file to keep messages in, or :memory:.")
+    ] = DEFAULT_DB,
+    keys: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated keys to accept (default: any well-formed key).",
+            envvar="WECOM_BOT_EMULATOR_KEYS",
+            show_envvar=True,
+        ),
+    ] = None,
+    rate: Annotated[
+        str, typer.Option(help="Per-key limit on accepted messages, e.g. 20/60s or 20/1s.")
+    ] = "20/60s",
+    no_rate_limit: Annotated[
+        bool, typer.Option("--no-rate-limit", help="Accept any number of messages.")
+    ] = False,
+) -> None:
+    """Start the emulator and serve until interrupted (Ctrl-C)."""
+    import uvicorn
+
+    from ..emulator import EmulatorSettings, create_app
+
+    try:
+        settings = EmulatorSettings.from_options(
+            db=db, keys=keys, rate=None if no_rate_limit else rate
+        )
+    except ConfigError as exc:
+        typer.echo(f"wecom-bot emulator: {exc}", err=True)
+        raise typer.Exit(ExitCode.USAGE) from None
+    if not 0 <= port <= 65535:
+        typer.echo(f"wecom-bot emulator: --port must be 0-65535, got {port}", err=True)
+        raise typer.Exit(ExitCode.USAGE)
+    try:
+        sock = _listen(host, port)
+    except OSError as exc:
+        typer.echo(f"wecom-bot emulator: cannot listen on {host}:{port}: {exc}", err=True)
+        raise typer.Exit(ExitCode.FAILURE) from None
+
+    app = create_app(settings)
+    bound_host, bound_port = sock.getsockname()[:2]
+    shown = "127.0.0.1" if bound_host in ("0.0.0.0", "::") else bound_host
+    if ":" in shown:
+        shown = f"[{shown}]"
+    base = f"http://{shown}:{bound_port}"
+    typer.echo(f"wecom-bot emulator listening on {base}")
+    typer.echo(f"  use {base} in place of https://qyapi.weixin.qq.com, e.g.")
+    typer.echo(
+        f"  curl '{base}/cgi-bin/webhook/send?key=YOUR_KEY' -H 'Content-Type: application/json' "
+        """-d '{"msgtype":"text","text":{"content":"hello"}}'"""
+    )
+    typer.echo(f"  page {base}/  ·  inspection API {base}/api/groups  ·  events {base}/api/events")
+    limit = str(settings.rate) if settings.rate else "off"
+    keys_note = f"{len(settings.keys)} key(s)" if settings.keys else "any key"
+    typer.echo(f"  store {settings.db}  ·  rate limit {limit}  ·  accepting {keys_note}")
+    sys.stdout.flush()
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    # access_log off: uvicorn would print request URLs, and a send URL carries the key.
+    config = uvicorn.Config(
+        app, log_level="warning", access_log=False, lifespan="on", timeout_graceful_shutdown=5
+    )
+    server = _Server(config, app)
+    try:
+        server.run(sockets=[sock])
+    except KeyboardInterrupt:
+        pass  # uvicorn re-raises the Ctrl-C it handled gracefully
+    finally:
+        sock.close()
+
+
+class _Server:
+    """A uvicorn server that ends the emulator's event streams when asked to stop.
+
+    uvicorn waits for open responses before it stops; an event stream never ends by itself,
+    so on the first signal the streams are told to finish.
+    """
+
+    def __init__(self, config: Any, app: Any) -> None:
+        import uvicorn
+
+        app_state = app.state
+
+        class Server(uvicorn.Server):
+            def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+                emulator = getattr(app_state, "emulator", None)
+                if emulator is not None:
+                    emulator.close_streams()
+                super().handle_exit(sig, frame)
+
+        self._server = Server(config)
+
+    def run(self, sockets: list[socket.socket]) -> None:
+        self._server.run(sockets=sockets)
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """Bind the listening socket here, so port 0 gives a known port before serving."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(128)
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
