@@ -1,0 +1,196 @@
+"""Coalescing a backlog of messages into digest messages that keep every item.
+
+When a robot's backlog cannot drain within the allowed delay at 20 messages per minute, the
+dispatcher folds pending text/markdown messages into a few digests. Two forms:
+
+* **full**: the items' contents, one after another, packed greedily into as few messages as
+  the byte limit allows (an item too large for one message is split across messages);
+* **compact**: one line per item (its first line, markup stripped, cut to a fair share of the
+  budget), used when the full form would need more messages than the rate allows in time.
+
+Never does an item disappear: the compact form still has a line for each one, and if even the
+compact form does not fit in the slots available it simply uses more messages.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from .limits import CONTENT_LIMITS, truncate_utf8, utf8_len
+from .split import split_content
+
+Syntax = Literal["text", "markdown", "markdown_v2"]
+
+_SEPARATOR = "\n\n"
+_HEADER_RESERVE = utf8_len("Digest 9999/9999 · 99999 notifications (compact)\n\n")
+_MIN_LINE_BYTES = 24
+_MENTION = re.compile(r"<@[^<>\s]+>")
+_FONT_TAG = re.compile(r"</?font[^>]*>", re.IGNORECASE)
+_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
+_LEADING_MARKS = re.compile(r"^[\s#>*\-+`]+")
+
+
+@dataclass(frozen=True)
+class DigestPlan:
+    """The digest messages for a batch of items.
+
+    Attributes:
+        contents: the content of each digest message, in order.
+        compact: whether the one-line-per-item form was used.
+        items: how many items the digests carry (all of them, always).
+        mentioned_list: for text digests, every userid any item mentioned.
+        mentioned_mobile_list: likewise for mobiles.
+    """
+
+    contents: list[str]
+    compact: bool
+    items: int
+    mentioned_list: list[str] = field(default_factory=list)
+    mentioned_mobile_list: list[str] = field(default_factory=list)
+
+    def payloads(self, syntax: Syntax) -> list[dict[str, Any]]:
+        """The API payloads of the digests; text mentions ride on the first part only."""
+        out: list[dict[str, Any]] = []
+        for i, content in enumerate(self.contents):
+            body: dict[str, Any] = {"content": content}
+            if syntax == "text" and i == 0:
+                if self.mentioned_list:
+                    body["mentioned_list"] = self.mentioned_list
+                if self.mentioned_mobile_list:
+                    body["mentioned_mobile_list"] = self.mentioned_mobile_list
+            out.append({"msgtype": syntax, syntax: body})
+        return out
+
+
+def item_content(payload: dict[str, Any]) -> str:
+    """The content string of a text/markdown/markdown_v2 payload."""
+    body = payload.get(payload["msgtype"], {})
+    return str(body.get("content", ""))
+
+
+def one_line(content: str, syntax: Syntax) -> str:
+    """The first non-empty line of ``content`` with markup stripped (for the compact form)."""
+    for line in content.splitlines():
+        if syntax != "text":
+            line = _LINK.sub(r"\1", _FONT_TAG.sub("", _MENTION.sub("", line)))
+            line = _LEADING_MARKS.sub("", line).replace("**", "").replace("`", "")
+        line = " ".join(line.split())
+        if line:
+            return line
+    return "(empty)"
+
+
+def _pack(chunks: Sequence[str], budget: int) -> list[str]:
+    """Greedily join chunks (each within budget) with separators into parts within budget."""
+    parts: list[str] = []
+    current = ""
+    size = 0
+    for chunk in chunks:
+        chunk_size = utf8_len(chunk)
+        if current and size + utf8_len(_SEPARATOR) + chunk_size <= budget:
+            current += _SEPARATOR + chunk
+            size += utf8_len(_SEPARATOR) + chunk_size
+        else:
+            if current:
+                parts.append(current)
+            current, size = chunk, chunk_size
+    if current:
+        parts.append(current)
+    return parts
+
+
+def _header(index: int, total: int, items: int, compact: bool, syntax: Syntax) -> str:
+    form = " (compact)" if compact else ""
+    text = f"Digest {index}/{total} · {items} notifications{form}"
+    return (f"**{text}**" if syntax != "text" else text) + "\n\n"
+
+
+def plan_digest(
+    contents: Sequence[str],
+    *,
+    syntax: Syntax,
+    max_messages: int | None = None,
+    mentioned: Sequence[Sequence[str]] = (),
+    mentioned_mobiles: Sequence[Sequence[str]] = (),
+) -> DigestPlan:
+    """Fold item contents into digest message contents within the byte limit of ``syntax``.
+
+    Args:
+        contents: the items, oldest first.
+        syntax: the msgtype of the digests (the items' own msgtype).
+        max_messages: the sends available in time; above it the compact form is used.
+        mentioned: per item, its text ``mentioned_list`` (merged onto the first digest).
+        mentioned_mobiles: per item, its ``mentioned_mobile_list``.
+
+    Returns:
+        The plan; ``len(plan.contents)`` messages carry all ``len(contents)`` items.
+    """
+    limit = CONTENT_LIMITS[syntax]
+    budget = limit - _HEADER_RESERVE
+    mentions = _merged(mentioned)
+    mobiles = _merged(mentioned_mobiles)
+    markdown_mentions = []
+    if syntax == "markdown":
+        markdown_mentions = _merged([_MENTION.findall(c) for c in contents])
+
+    full_chunks: list[str] = []
+    for content in contents:
+        full_chunks.extend(split_content(content, budget, syntax=syntax) or [content])
+    parts = _pack(full_chunks, budget)
+    compact = max_messages is not None and len(parts) > max(max_messages, 1)
+    if compact:
+        parts = _compact_parts(contents, syntax, budget, max(max_messages or 1, 1))
+        if markdown_mentions:
+            parts = _append_line(parts, "".join(markdown_mentions), budget)
+    total = len(parts)
+    final = [_header(i + 1, total, len(contents), compact, syntax) + p for i, p in enumerate(parts)]
+    return DigestPlan(
+        contents=final,
+        compact=compact,
+        items=len(contents),
+        mentioned_list=mentions,
+        mentioned_mobile_list=mobiles,
+    )
+
+
+def _compact_parts(contents: Sequence[str], syntax: Syntax, budget: int, slots: int) -> list[str]:
+    lines = [one_line(c, syntax) for c in contents]
+    share = (slots * budget) // max(len(lines), 1) - 1  # one newline per line
+    line_budget = max(_MIN_LINE_BYTES, min(share, budget))
+    bullet = "- " if syntax != "text" else "• "
+    cut = []
+    for line in lines:
+        entry = bullet + line
+        if utf8_len(entry) > line_budget:
+            entry = truncate_utf8(entry, line_budget - utf8_len("…")) + "…"
+        cut.append(entry)
+    parts: list[str] = []
+    current: list[str] = []
+    size = 0
+    for entry in cut:
+        entry_size = utf8_len(entry) + 1
+        if current and size + entry_size > budget:
+            parts.append("\n".join(current))
+            current, size = [], 0
+        current.append(entry)
+        size += entry_size
+    if current:
+        parts.append("\n".join(current))
+    return parts
+
+
+def _append_line(parts: list[str], line: str, budget: int) -> list[str]:
+    if utf8_len(parts[-1]) + 1 + utf8_len(line) <= budget:
+        return [*parts[:-1], parts[-1] + "\n" + line]
+    return [*parts, line]
+
+
+def _merged(lists: Sequence[Sequence[str]]) -> list[str]:
+    seen: dict[str, None] = {}
+    for names in lists:
+        for name in names:
+            seen.setdefault(name, None)
+    return list(seen)

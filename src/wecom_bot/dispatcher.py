@@ -1,0 +1,391 @@
+"""The dispatcher: drains the outbox to WeCom under the rate limit, without losing anything.
+
+One worker task per bot takes due records from the outbox in FIFO order, waits for a free
+send slot on one of the bot's keys (several robots in one group form a pool), sends, and
+then acks the record. A failure is handed to the retry policy: retryable errors come back
+later (``release`` with the next attempt time, the worker never sleeps on them), permanent
+ones become dead letters with their reason. A 45009 answer also blocks the key in the
+limiter until the window frees.
+
+When a bot's backlog cannot drain within ``coalesce_after`` seconds at the allowed rate, the
+worker folds pending text/markdown/markdown_v2 records into digests (see
+:mod:`wecom_bot.digest`) in one store transaction, so a storm of alerts arrives as a few
+full messages instead of an hour-long trickle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import httpx
+
+from .client import AsyncBot
+from .digest import Syntax, item_content, plan_digest
+from .errors import DeliveryError, MessageValidationError, WeComAPIError
+from .limits import ERRCODE_RATE_LIMITED
+from .masking import key_fingerprint, mask_key
+from .messages import parse_message
+from .ratelimit import SlidingWindowLimiter
+from .retry import RetryPolicy
+from .store import NewMessage, Outbox, OutboxRecord
+
+logger = logging.getLogger("wecom_bot.dispatcher")
+
+_DIGEST_KINDS: tuple[Syntax, ...] = ("text", "markdown", "markdown_v2")
+
+
+class SendLimiter(Protocol):
+    """What the dispatcher needs of a rate limiter (local, or shared through Redis)."""
+
+    async def try_acquire(self, key: str) -> float:
+        """Take a slot now and return 0.0, or return the seconds until one frees."""
+
+    async def record_rejection(self, key: str) -> float:
+        """The server answered 45009: block the key until its window frees."""
+
+    async def eta(self, key: str, count: int) -> float:
+        """Seconds until ``count`` more sends for ``key`` could all have been made."""
+
+
+class LocalLimiter:
+    """Adapts the in-process :class:`~wecom_bot.ratelimit.SlidingWindowLimiter` to
+    :class:`SendLimiter`."""
+
+    def __init__(self, limiter: SlidingWindowLimiter) -> None:
+        self.limiter = limiter
+
+    async def try_acquire(self, key: str) -> float:
+        """See :meth:`SendLimiter.try_acquire`."""
+        return self.limiter.try_acquire(key)
+
+    async def record_rejection(self, key: str) -> float:
+        """See :meth:`SendLimiter.record_rejection`."""
+        return self.limiter.record_rejection(key)
+
+    async def eta(self, key: str, count: int) -> float:
+        """See :meth:`SendLimiter.eta`."""
+        return self.limiter.eta(key, count)
+
+
+class DispatchObserver:
+    """Hooks for metrics and history; the default does nothing. Never receives a key."""
+
+    def sent(self, bot: str, record: OutboxRecord, seconds_since_created: float) -> None:
+        """A record was delivered (errcode 0)."""
+
+    def retried(self, bot: str, record: OutboxRecord, error: DeliveryError, delay: float) -> None:
+        """A delivery attempt failed and will be retried after ``delay`` seconds."""
+
+    def dead_lettered(self, bot: str, record: OutboxRecord, reason: str) -> None:
+        """A record became a dead letter."""
+
+    def rate_limit_wait(self, bot: str, seconds: float) -> None:
+        """The worker waited for a send slot."""
+
+    def digested(self, bot: str, items: int, messages: int, compact: bool) -> None:
+        """``items`` records were folded into ``messages`` digests."""
+
+
+@dataclass(frozen=True)
+class BotTarget:
+    """Where a bot's messages go.
+
+    Attributes:
+        name: the bot's configured name (what the outbox records carry).
+        keys: one key, or several robots of the same group used as a pool.
+        base_url: the API base URL (WeCom's, a proxy, or the emulator).
+        timeout: seconds per request.
+        http: extra ``httpx.AsyncClient`` options (proxy, verify) for this bot.
+    """
+
+    name: str
+    keys: tuple[str, ...]
+    base_url: str | None = None
+    timeout: float = 10.0
+    http: Mapping[str, Any] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        keys = ", ".join(mask_key(k) for k in self.keys)
+        return f"BotTarget(name={self.name!r}, keys=[{keys}], base_url={self.base_url!r})"
+
+
+@dataclass
+class DispatcherSettings:
+    """Tunables of the dispatcher.
+
+    Attributes:
+        coalesce_after: the longest a backlog may take to drain before it is digested (s).
+        lease_seconds: how long a claimed record stays ours; longer than a send can take.
+        batch: records claimed at a time per bot.
+        digest_batch: records considered for one round of digests.
+        idle_poll: how often an idle worker looks for work it was not told about (s).
+    """
+
+    coalesce_after: float = 30.0
+    lease_seconds: float = 60.0
+    batch: int = 20
+    digest_batch: int = 5000
+    idle_poll: float = 1.0
+
+
+class Dispatcher:
+    """Drains the outbox for a set of bots.
+
+    Args:
+        store: the outbox.
+        targets: the bots, by name.
+        limiter: the rate limiter (a :class:`LocalLimiter` or a shared one).
+        retry: decides retry-or-give-up per error; its attempt count is the record's.
+        settings: tunables.
+        observer: metrics/history hooks.
+        clock: wall-clock time, shared with the store (records outlive the process).
+    """
+
+    def __init__(
+        self,
+        store: Outbox,
+        targets: Mapping[str, BotTarget],
+        *,
+        limiter: SendLimiter,
+        retry: RetryPolicy | None = None,
+        settings: DispatcherSettings | None = None,
+        observer: DispatchObserver | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.targets = dict(targets)
+        self.limiter = limiter
+        self.retry = retry or RetryPolicy(max_attempts=10)
+        self.settings = settings or DispatcherSettings()
+        self.observer = observer or DispatchObserver()
+        self.clock = clock
+        self._wake: dict[str, asyncio.Event] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._stopping = asyncio.Event()
+        self._clients: dict[str, httpx.AsyncClient] = {}
+        self._bots: dict[str, list[AsyncBot]] = {}
+        self._next_key: dict[str, int] = {}
+
+    # -- life cycle ---------------------------------------------------------------------
+    async def start(self) -> None:
+        """Recover leases left by a previous run and start one worker per bot."""
+        recovered = await self.store.recover_expired_leases(now=self.clock())
+        if recovered:
+            logger.warning("recovered %d messages whose worker stopped mid-send", recovered)
+        for name, target in self.targets.items():
+            client = httpx.AsyncClient(timeout=target.timeout, **dict(target.http))
+            self._clients[name] = client
+            self._bots[name] = [
+                AsyncBot(key, base_url=target.base_url, retry=False, http_client=client)
+                for key in target.keys
+            ]
+            self._next_key[name] = 0
+            self._wake[name] = asyncio.Event()
+            self._tasks[name] = asyncio.create_task(self._worker(name), name=f"dispatch-{name}")
+
+    async def stop(self, timeout: float = 10.0) -> None:
+        """Stop the workers after their in-flight send; what is left stays in the outbox."""
+        self._stopping.set()
+        for event in self._wake.values():
+            event.set()
+        tasks = list(self._tasks.values())
+        if tasks:
+            done, pending = await asyncio.wait(tasks, timeout=timeout)
+            for task in pending:
+                task.cancel()
+            for task in pending:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        for client in self._clients.values():
+            await client.aclose()
+        self._tasks.clear()
+        self._clients.clear()
+
+    def notify(self, bot: str | None = None) -> None:
+        """Tell the worker(s) new work was enqueued, so they need not wait for the next poll."""
+        events = [self._wake[bot]] if bot in self._wake else list(self._wake.values())
+        for event in events:
+            event.set()
+
+    # -- the worker -----------------------------------------------------------------------
+    async def _worker(self, bot: str) -> None:
+        while not self._stopping.is_set():
+            try:
+                worked = await self.drain_once(bot)
+            except Exception:  # the worker must outlive any one failure; the store keeps data
+                logger.exception("dispatcher worker for bot %r failed; retrying shortly", bot)
+                worked = False
+            if not worked:
+                await self._idle(bot)
+
+    async def _idle(self, bot: str) -> None:
+        event = self._wake[bot]
+        timeout = self.settings.idle_poll
+        due = await self.store.next_due_at(bot)
+        if due is not None:
+            timeout = min(timeout, max(due - self.clock(), 0.01))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(event.wait(), timeout)
+        event.clear()
+
+    async def drain_once(self, bot: str) -> bool:
+        """Claim one batch for ``bot``, digest it if the backlog is too long, send it.
+
+        Returns:
+            Whether there was anything to do.
+        """
+        now = self.clock()
+        records = await self.store.claim(
+            bot, limit=self.settings.batch, lease_seconds=self.settings.lease_seconds, now=now
+        )
+        if not records:
+            return False
+        records = await self._maybe_digest(bot, records)
+        for index, record in enumerate(records):
+            if self._stopping.is_set():
+                await self.store.unclaim([r.id for r in records[index:]])
+                break
+            await self._deliver(bot, record)
+        return True
+
+    async def _maybe_digest(self, bot: str, records: list[OutboxRecord]) -> list[OutboxRecord]:
+        backlog = await self.store.pending_count(bot)
+        slots = await self._slots_within(bot, self.settings.coalesce_after)
+        if backlog <= slots or not any(r.coalescible for r in records):
+            return records
+        more = await self.store.claim(
+            bot,
+            limit=self.settings.digest_batch,
+            lease_seconds=self.settings.lease_seconds,
+            now=self.clock(),
+        )
+        claimed = records + more
+        keep: list[OutboxRecord] = [r for r in claimed if not r.coalescible]
+        out: list[OutboxRecord] = []
+        budget = max(slots - len(keep), 1)
+        groups: dict[Syntax, list[OutboxRecord]] = {}
+        for record in claimed:
+            if record.coalescible and record.kind in _DIGEST_KINDS:
+                groups.setdefault(record.kind, []).append(record)
+        for kind, group in groups.items():
+            if len(group) == 1:
+                keep.append(group[0])
+                continue
+            share = max(budget * len(group) // sum(len(g) for g in groups.values()), 1)
+            bodies = [r.payload[kind] for r in group]
+            plan = plan_digest(
+                [item_content(r.payload) for r in group],
+                syntax=kind,
+                max_messages=share,
+                mentioned=[b.get("mentioned_list") or [] for b in bodies],
+                mentioned_mobiles=[b.get("mentioned_mobile_list") or [] for b in bodies],
+            )
+            new = [
+                NewMessage(bot=bot, payload=payload, coalescible=False)
+                for payload in plan.payloads(kind)
+            ]
+            out.extend(await self.store.replace([r.id for r in group], new, now=self.clock()))
+            self.observer.digested(bot, len(group), len(new), plan.compact)
+            logger.info(
+                "bot %r: %d messages folded into %d digest(s)%s",
+                bot, len(group), len(new), " (compact)" if plan.compact else "",
+            )  # fmt: skip
+        merged = keep + out
+        merged.sort(key=lambda r: (r.created_at, r.id))
+        return merged
+
+    async def _slots_within(self, bot: str, seconds: float) -> int:
+        """How many sends the bot's keys can make within ``seconds`` from now."""
+        total = 0
+        for key in self.targets[bot].keys:
+            low, high = 0, 10_000
+            while low < high:  # the largest n with eta(n) <= seconds
+                mid = (low + high + 1) // 2
+                if await self.limiter.eta(key, mid) <= seconds:
+                    low = mid
+                else:
+                    high = mid - 1
+            total += low
+        return total
+
+    async def _acquire_key(self, bot: str) -> int:
+        """Wait for a free send slot on one of the bot's keys; returns the key's index."""
+        keys = self.targets[bot].keys
+        waited = 0.0
+        while True:
+            shortest = float("inf")
+            start = self._next_key[bot]
+            for offset in range(len(keys)):
+                index = (start + offset) % len(keys)
+                wait = await self.limiter.try_acquire(keys[index])
+                if wait == 0.0:
+                    self._next_key[bot] = (index + 1) % len(keys)
+                    if waited:
+                        self.observer.rate_limit_wait(bot, waited)
+                    return index
+                shortest = min(shortest, wait)
+            waited += shortest
+            await asyncio.sleep(shortest)
+
+    async def _deliver(self, bot: str, record: OutboxRecord) -> None:
+        try:
+            message = parse_message(record.payload)
+        except MessageValidationError as exc:
+            await self._dead(bot, record, f"invalid message: {exc}")
+            return
+        index = await self._acquire_key(bot)
+        sender = self._bots[bot][index]
+        try:
+            await sender.send(message)
+        except DeliveryError as error:
+            await self._failed(bot, record, error, self.targets[bot].keys[index])
+            return
+        await self.store.ack([record.id], now=self.clock())
+        self.observer.sent(bot, record, self.clock() - record.created_at)
+
+    async def _failed(self, bot: str, record: OutboxRecord, error: DeliveryError, key: str) -> None:
+        retry_after = None
+        if isinstance(error, WeComAPIError) and error.errcode == ERRCODE_RATE_LIMITED:
+            retry_after = await self.limiter.record_rejection(key)
+        delay = self.retry.decide(record.attempts + 1, error, retry_after=retry_after)
+        reason = _describe(error, key)
+        if delay is None:
+            await self._dead(bot, record, reason)
+            return
+        now = self.clock()
+        await self.store.release(record.id, next_attempt_at=now + delay, error=reason, now=now)
+        self.observer.retried(bot, record, error, delay)
+        logger.info("bot %r: message %d failed (%s); retry in %.2fs", bot, record.id, reason, delay)
+
+    async def _dead(self, bot: str, record: OutboxRecord, reason: str) -> None:
+        await self.store.dead(record.id, reason, now=self.clock())
+        self.observer.dead_lettered(bot, record, reason)
+        logger.warning("bot %r: message %d dead-lettered: %s", bot, record.id, reason)
+
+
+def _describe(error: DeliveryError, key: str) -> str:
+    """A one-line reason for history and dead letters, naming the key only by fingerprint."""
+    text = str(error).replace(key, mask_key(key))
+    return f"{text} [key {key_fingerprint(key)}]"
+
+
+def local_limiter(rate: str | None = None) -> LocalLimiter:
+    """A :class:`LocalLimiter` for one process, at ``rate`` (default 20/60s)."""
+    return LocalLimiter(SlidingWindowLimiter(rate))
+
+
+__all__: Sequence[str] = [
+    "BotTarget",
+    "DispatchObserver",
+    "Dispatcher",
+    "DispatcherSettings",
+    "LocalLimiter",
+    "SendLimiter",
+    "local_limiter",
+]
