@@ -24,15 +24,20 @@ _HTTP_SCHEME = re.compile(r"(https?):[/\\]*", re.IGNORECASE)
 _MAX_URL_CHARS = 8192
 
 
+def scrub(value: str) -> str:
+    """Replace lone surrogates (JSON can carry them, UTF-8 cannot) with U+FFFD."""
+    if _SURROGATE.search(value):
+        return _SURROGATE.sub("\ufffd", value)
+    return value
+
+
 def esc(value: str) -> str:
     """Escape ``value`` for HTML text and quoted attribute values.
 
     Lone surrogates (which JSON can carry but UTF-8 cannot) become U+FFFD so the page
     can always be encoded.
     """
-    if _SURROGATE.search(value):
-        value = _SURROGATE.sub("\ufffd", value)
-    return html.escape(value, quote=True)
+    return html.escape(scrub(value), quote=True)
 
 
 def safe_url(url: object) -> str | None:

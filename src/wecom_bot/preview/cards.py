@@ -37,9 +37,8 @@ def _clickable(area: Mapping[str, Any], cls: str, inner: str) -> str:
             return f"{opening}{inner}</a>"
         return f'<div class="{cls} wb-link--blocked">{inner}</div>'
     if kind == 2:
-        appid = as_text(area.get("appid")) or ""
         return (
-            f'<div class="{cls} wb-miniprogram" data-appid="{esc(appid)}">{inner}'
+            f'<div class="{cls} wb-miniprogram">{inner}'
             '<span class="wb-miniprogram-badge">Mini Program</span></div>'
         )
     return f'<div class="{cls}">{inner}</div>'
@@ -147,10 +146,7 @@ def _horizontal_value(item: Mapping[str, Any], media_names: MediaNames | None) -
         )
     if kind == 3:
         userid = as_text(item.get("userid")) or ""
-        return (
-            f'<span class="wb-card-hc-value wb-card-hc-member" data-userid="{esc(userid)}">'
-            f"{esc(value or userid)}</span>"
-        )
+        return f'<span class="wb-card-hc-value wb-card-hc-member">{esc(value or userid)}</span>'
     return f'<span class="wb-card-hc-value">{esc(value)}</span>'
 
 
@@ -182,8 +178,7 @@ def _action(card: Mapping[str, Any]) -> str:
         if opening is not None:
             return f'{opening}<span class="wb-sr-only">Open</span></a>'
     elif kind == 2:
-        appid = as_text(action.get("appid")) or ""
-        return f'<div class="wb-card-action-mp" data-appid="{esc(appid)}"></div>'
+        return '<div class="wb-card-action-mp"></div>'
     return ""
 
 

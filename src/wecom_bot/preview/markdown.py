@@ -26,7 +26,9 @@ FONT_COLORS = ("info", "comment", "warning")
 _SPECIAL = re.compile(r"[`*\[!<]")
 _HEADING = re.compile(r"(#{1,6})[ \t]+(.*)")
 _QUOTE = re.compile(r" {0,3}>[ \t]?")
-_LINK = re.compile(r"\[([^\[\]\n]*)\]\(([^()\s]*)\)")
+# One level of balanced parentheses is allowed in a URL; the alternatives start with disjoint
+# characters, so a failed match backtracks linearly.
+_LINK = re.compile(r"\[([^\[\]\n]*)\]\(((?:[^()\s]|\([^()\s]*\))*)\)")
 _MENTION = re.compile(r"<@([^\s<>]{1,64})>")
 _FONT_TAG = re.compile(r"<font\b[^<>]*>|</font\s*>")
 _FONT_OPEN_OK = re.compile(

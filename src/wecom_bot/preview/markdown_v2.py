@@ -22,7 +22,9 @@ MAX_INLINE_DEPTH = 8
 """Emphasis/link nesting beyond this is shown as literal text."""
 
 _SPECIAL = re.compile(r"[`*\[!\\]")
-_LINK = re.compile(r"\[([^\[\]\n]*)\]\(([^()\s]*)\)")
+# One level of balanced parentheses is allowed in a URL; the alternatives start with disjoint
+# characters, so a failed match backtracks linearly.
+_LINK = re.compile(r"\[([^\[\]\n]*)\]\(((?:[^()\s]|\([^()\s]*\))*)\)")
 _STAR_RUN = re.compile(r"\*+")
 _ESCAPABLE = re.compile(r"\\([!-/:-@\[-`{-~])")
 _PUNCT = frozenset("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")
@@ -314,7 +316,7 @@ class _Blocks:
         rows: list[str] = []
         while self.pos < len(self.lines):
             line = self.lines[self.pos]
-            if not line.strip() or "|" not in line:
+            if not line.strip() or _starts_block(line):
                 break
             self.pos += 1
             cells = _cells(line)[: len(aligns)]
@@ -328,6 +330,12 @@ class _Blocks:
             '<div class="wb-md-table-wrap"><table class="wb-md-table">'
             f"<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
         )
+
+
+def _starts_block(line: str) -> bool:
+    return any(
+        pattern.fullmatch(line) is not None for pattern in (_FENCE, _HEADING, _RULE, _LIST)
+    ) or (_QUOTE.match(line) is not None)
 
 
 def _cells(line: str) -> list[str]:

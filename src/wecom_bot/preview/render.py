@@ -16,7 +16,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from .. import limits
-from ._html import as_dict, as_dicts, as_text, esc, human_size, image_tag, link_open
+from ..limits import truncate_utf8
+from ._html import as_dict, as_dicts, as_text, esc, human_size, image_tag, link_open, scrub
 from .cards import render_template_card
 from .markdown import mention_chip, render_markdown
 from .markdown_v2 import render_markdown_v2
@@ -99,9 +100,10 @@ def _image(body: Mapping[str, Any], media_names: MediaNames | None) -> tuple[str
 
 
 def _article(article: Mapping[str, Any], large: bool, alone: bool) -> str:
-    title = limits.truncate_utf8(as_text(article.get("title")) or "", limits.NEWS_TITLE_MAX_BYTES)
-    desc = limits.truncate_utf8(
-        as_text(article.get("description")) or "", limits.NEWS_DESCRIPTION_MAX_BYTES
+    # Drawn as WeCom shows them: the server truncates long titles and descriptions.
+    title = truncate_utf8(scrub(as_text(article.get("title")) or ""), limits.NEWS_TITLE_MAX_BYTES)
+    desc = truncate_utf8(
+        scrub(as_text(article.get("description")) or ""), limits.NEWS_DESCRIPTION_MAX_BYTES
     )
     picture = article.get("picurl")
     if large:
