@@ -1,0 +1,252 @@
+"""The dispatcher over real HTTP against the emulator, with scaled windows on both sides."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.emulator.conftest import Emu, new_key, running
+from wecom_bot.dispatcher import BotTarget, Dispatcher, DispatcherSettings, local_limiter
+from wecom_bot.emulator import EmulatorSettings
+from wecom_bot.emulator.ratelimit import RateSpec
+from wecom_bot.masking import key_fingerprint
+from wecom_bot.retry import RetryPolicy
+from wecom_bot.store import MemoryOutbox, NewMessage, Outbox, open_store
+
+WINDOW = 1.0
+CLIENT_RATE = "20/1.05s"  # a 5 % margin absorbs loopback jitter between the two clocks
+FAST_RETRY = RetryPolicy(max_attempts=30, base_delay=0.02, max_delay=0.2, rate_window=WINDOW)
+
+
+@pytest.fixture(scope="module")
+def emu() -> Iterator[Emu]:
+    with running(EmulatorSettings(rate=RateSpec(20, WINDOW))) as emulator:
+        yield emulator
+
+
+def max_in_window(times: list[float], window: float) -> int:
+    """The most events in any half-open interval of length ``window``."""
+    times = sorted(times)
+    best, start = 0, 0
+    for end, t in enumerate(times):
+        while times[start] <= t - window:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
+
+
+def accepted(emu: Emu, key: str) -> list[dict[str, Any]]:
+    return [e for e in all_entries(emu, key) if e["status"] == "accepted"]
+
+
+def all_entries(emu: Emu, key: str) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    since = 0
+    while True:
+        answer = emu.client.get(
+            f"/api/groups/{key_fingerprint(key)}/messages",
+            params={"since_id": since, "limit": 1000},
+        )
+        if answer.status_code == 404:  # the emulator has not heard of the key yet
+            return out
+        page = answer.json()
+        out.extend(page["messages"])
+        if not page["more"]:
+            return out
+        since = page["next_since_id"]
+
+
+def inject(emu: Emu, key: str, count: int = 1, **fault: Any) -> None:
+    answer = emu.client.post(
+        f"/api/groups/{key_fingerprint(key)}/faults", json={**fault, "count": count}
+    )
+    assert answer.status_code == 201, answer.text
+
+
+async def run_until_drained(
+    store: Outbox, dispatcher: Dispatcher, bots: list[str], timeout: float = 30.0
+) -> float:
+    await dispatcher.start()
+    start = time.monotonic()
+    try:
+        while any([await store.pending_count(b) for b in bots]):
+            if time.monotonic() - start > timeout:
+                raise AssertionError(f"not drained in {timeout}s: {await store.depth_by_bot()}")
+            await asyncio.sleep(0.05)
+    finally:
+        await dispatcher.stop()
+    return time.monotonic() - start
+
+
+def make_dispatcher(
+    store: Outbox, emu: Emu, targets: dict[str, tuple[str, ...]], **settings: Any
+) -> Dispatcher:
+    return Dispatcher(
+        store,
+        {
+            name: BotTarget(name=name, keys=keys, base_url=emu.url, timeout=0.5)
+            for name, keys in targets.items()
+        },
+        limiter=local_limiter(CLIENT_RATE),
+        retry=FAST_RETRY,
+        settings=DispatcherSettings(**settings),
+    )
+
+
+def text(i: int) -> dict[str, Any]:
+    return {"msgtype": "text", "text": {"content": f"alert {i:03d}"}}
+
+
+async def test_every_message_delivered_through_faults_and_never_over_the_limit(emu: Emu) -> None:
+    key = new_key()
+    store = MemoryOutbox()
+    await store.enqueue(
+        [NewMessage(bot="ops", payload=text(i), coalescible=False) for i in range(60)]
+    )
+    inject(emu, key, 3, kind="http_status", status=502)
+    inject(emu, key, 2, kind="drop")
+    inject(emu, key, 2, kind="errcode", errcode=45009)
+    inject(emu, key, 2, kind="delay", delay_ms=900)  # past the 0.5 s client timeout
+    inject(emu, key, 2, kind="errcode", errcode=-1)
+    dispatcher = make_dispatcher(store, emu, {"ops": (key,)})
+    await run_until_drained(store, dispatcher, ["ops"])
+
+    got = accepted(emu, key)
+    contents = [e["payload"]["text"]["content"] for e in got]
+    assert set(contents) == {f"alert {i:03d}" for i in range(60)}
+    # a timed-out request may have been processed after all: only those can be duplicates
+    assert len(contents) - 60 <= 2
+    assert max_in_window([e["received_at"] for e in got], WINDOW) <= 20
+    real_limits = [e for e in all_entries(emu, key) if e["errcode"] == 45009 and not e["injected"]]
+    assert real_limits == []
+    assert await store.dead_count() == 0
+
+
+async def test_permanent_rejection_is_dead_lettered_with_the_reason(emu: Emu) -> None:
+    key = new_key()
+    store = MemoryOutbox()
+    await store.enqueue(
+        [NewMessage(bot="ops", payload=text(1)), NewMessage(bot="ops", payload=text(2))]
+    )
+    inject(emu, key, 1, kind="errcode", errcode=93000)
+    dispatcher = make_dispatcher(store, emu, {"ops": (key,)})
+    await run_until_drained(store, dispatcher, ["ops"])
+    (dead,) = await store.list_dead()
+    assert "93000" in (dead.last_error or "")
+    assert key not in (dead.last_error or "")
+    assert [e["payload"]["text"]["content"] for e in accepted(emu, key)] == ["alert 002"]
+
+
+async def test_invalid_stored_payload_is_dead_lettered_not_sent(emu: Emu) -> None:
+    key = new_key()
+    store = MemoryOutbox()
+    await store.enqueue(
+        [NewMessage(bot="ops", payload={"msgtype": "text", "text": {"content": ""}})]
+    )
+    dispatcher = make_dispatcher(store, emu, {"ops": (key,)})
+    await run_until_drained(store, dispatcher, ["ops"])
+    (dead,) = await store.list_dead()
+    assert "invalid message" in (dead.last_error or "") and "text.content" in (
+        dead.last_error or ""
+    )
+    # the emulator never heard of this key: nothing was sent
+    assert emu.client.get(f"/api/groups/{key_fingerprint(key)}").status_code == 404
+
+
+async def test_backlog_of_500_becomes_a_few_full_digests_with_every_item(emu: Emu) -> None:
+    key = new_key()
+    store = MemoryOutbox()
+    items = [
+        {
+            "msgtype": "markdown",
+            "markdown": {"content": f'<font color="warning">[FIRING]</font> disk {i:03d} full'},
+        }
+        for i in range(500)
+    ]
+    await store.enqueue([NewMessage(bot="ops", payload=p) for p in items])
+    dispatcher = make_dispatcher(store, emu, {"ops": (key,)}, coalesce_after=2 * WINDOW)
+    await run_until_drained(store, dispatcher, ["ops"])
+    got = accepted(emu, key)
+    assert len(got) <= 10
+    text_all = "\n".join(e["payload"]["markdown"]["content"] for e in got)
+    for i in range(500):
+        assert f"disk {i:03d} full" in text_all
+    assert all(e["content_bytes"] <= 4096 for e in got)
+
+
+async def test_a_pool_of_keys_multiplies_throughput(emu: Emu) -> None:
+    keys = (new_key(), new_key(), new_key())
+    store = MemoryOutbox()
+    await store.enqueue(
+        [NewMessage(bot="ops", payload=text(i), coalescible=False) for i in range(60)]
+    )
+    dispatcher = make_dispatcher(store, emu, {"ops": keys})
+    elapsed = await run_until_drained(store, dispatcher, ["ops"])
+    counts = [len(accepted(emu, k)) for k in keys]
+    assert sum(counts) == 60 and all(c == 20 for c in counts)
+    assert elapsed < 1.0  # 60 messages fit in one window across three keys
+
+
+async def test_fifo_per_bot(emu: Emu) -> None:
+    key = new_key()
+    store = MemoryOutbox()
+    await store.enqueue(
+        [NewMessage(bot="ops", payload=text(i), coalescible=False) for i in range(15)]
+    )
+    dispatcher = make_dispatcher(store, emu, {"ops": (key,)})
+    await run_until_drained(store, dispatcher, ["ops"])
+    contents = [e["payload"]["text"]["content"] for e in accepted(emu, key)]
+    assert contents == [f"alert {i:03d}" for i in range(15)]
+
+
+async def test_sqlite_outbox_survives_a_restart(emu: Emu, tmp_path: Any) -> None:
+    key = new_key()
+    url = f"sqlite:///{tmp_path / 'outbox.db'}"
+    store = open_store(url)
+    await store.enqueue(
+        [NewMessage(bot="ops", payload=text(i), coalescible=False) for i in range(5)]
+    )
+    await store.close()
+    store = open_store(url)
+    dispatcher = make_dispatcher(store, emu, {"ops": (key,)})
+    await run_until_drained(store, dispatcher, ["ops"])
+    await store.close()
+    assert len(accepted(emu, key)) == 5
+
+
+async def test_worker_killed_mid_drain_loses_nothing(emu: Emu, tmp_path: Any) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    key = new_key()
+    db = tmp_path / "outbox.db"
+    store = open_store(f"sqlite:///{db}")
+    await store.enqueue(
+        [NewMessage(bot="ops", payload=text(i), coalescible=False) for i in range(80)]
+    )
+    await store.close()
+    command = [sys.executable, "-m", "tests.dispatch_worker", str(db), emu.url, key]
+
+    worker = subprocess.Popen(command)
+    try:
+        deadline = time.monotonic() + 20
+        while len(accepted(emu, key)) < 25:  # mid-drain: after the first window
+            assert time.monotonic() < deadline and worker.poll() is None
+            await asyncio.sleep(0.02)
+    finally:
+        worker.send_signal(signal.SIGKILL)
+        worker.wait()
+    delivered_before_restart = len(accepted(emu, key))
+    assert delivered_before_restart < 80
+
+    restarted = subprocess.run(command, timeout=60)
+    assert restarted.returncode == 0
+    contents = [e["payload"]["text"]["content"] for e in accepted(emu, key)]
+    assert set(contents) == {f"alert {i:03d}" for i in range(80)}
+    duplicates = len(contents) - 80
+    assert duplicates <= 1  # only a send in flight at the kill can be repeated
