@@ -24,6 +24,9 @@ from .errors import (
     WeComBotError,
 )
 from .masking import mask_key
+from .ratelimit import KeyPool, Rate, SlidingWindowLimiter, parse_rate
+from .retry import RetryPolicy
+from .split import SplitPart, plan_split, split_content, split_message, split_to_messages
 from .messages import (
     Article,
     CardAction,
@@ -68,6 +71,7 @@ __all__ = [
     "ImageTextArea",
     "InvalidKeyError",
     "JumpItem",
+    "KeyPool",
     "MainTitle",
     "MarkdownMessage",
     "MarkdownV2Message",
@@ -78,11 +82,15 @@ __all__ = [
     "NewsMessage",
     "NewsNoticeCard",
     "QuoteArea",
+    "Rate",
     "RateLimitWaitExceeded",
     "RateLimitedError",
     "RequestTimeout",
+    "RetryPolicy",
     "SendResult",
+    "SlidingWindowLimiter",
     "Source",
+    "SplitPart",
     "TextMessage",
     "TextNoticeCard",
     "TransportError",
@@ -94,4 +102,9 @@ __all__ = [
     "__version__",
     "mask_key",
     "parse_message",
+    "parse_rate",
+    "plan_split",
+    "split_content",
+    "split_message",
+    "split_to_messages",
 ]
