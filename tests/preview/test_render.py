@@ -6,6 +6,7 @@ import base64
 import hashlib
 import json
 import re
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -488,3 +489,76 @@ def test_public_api_is_explicit_and_sorted() -> None:
         and not isinstance(getattr(preview, name), type(preview))
     }
     assert public == set(preview.__all__)
+
+
+# -- in a real browser ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def chromium_page() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as driver:
+        browser = driver.chromium.launch(executable_path="/usr/bin/chromium")
+        page = browser.new_page(viewport={"width": 800, "height": 900})
+        # Offline: any attempt to fetch something is answered locally with nothing.
+        page.route("**/*", lambda route: route.fulfill(status=204, body=""))
+        yield page
+        browser.close()
+
+
+def _page(*fragments: str) -> str:
+    return (
+        f"<!doctype html><meta charset='utf-8'><style>{PREVIEW_CSS}</style>"
+        f"<div class='wb-chat'>{''.join(fragments)}</div>"
+    )
+
+
+@pytest.mark.browser
+def test_hostile_messages_run_no_script_in_chromium(chromium_page: Any) -> None:
+    from .test_safety import HOSTILE, every_payload
+
+    dialogs: list[str] = []
+    chromium_page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    fragments = [
+        render_message_html(payload, media_names={value: (value, 1)})
+        for value in HOSTILE
+        for payload in every_payload(value, value)
+    ]
+    chromium_page.set_content(_page(*fragments))
+    chromium_page.wait_for_timeout(200)
+    assert dialogs == []
+    assert chromium_page.evaluate("document.scripts.length") == 0
+    handlers = chromium_page.evaluate(
+        "[...document.querySelectorAll('*')].flatMap(e => [...e.attributes])"
+        ".filter(a => a.name.startsWith('on')).length"
+    )
+    assert handlers == 0
+    hrefs = chromium_page.evaluate("[...document.links].map(a => a.protocol)")
+    assert set(hrefs) <= {"http:", "https:"}
+
+
+@pytest.mark.browser
+def test_card_layout_in_chromium(chromium_page: Any) -> None:
+    chromium_page.set_content(
+        _page(render_message_html(TEXT_NOTICE), render_message_html(NEWS_NOTICE))
+    )
+    # The card action covers the card, but links inside the card stay on top of it.
+    hit = chromium_page.evaluate(
+        """() => {
+            const at = el => { const r = el.getBoundingClientRect();
+                return document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2); };
+            const card = document.querySelector('.wb-tcard--text_notice');
+            return {
+                title: at(card.querySelector('.wb-card-title')).className,
+                jump: at(card.querySelector('a.wb-card-jump')).closest('a').className,
+                quote: at(card.querySelector('.wb-card-quote-text')).closest('a').className,
+            };
+        }"""
+    )
+    assert hit == {"title": "wb-card-action", "jump": "wb-card-jump", "quote": "wb-card-quote"}
+    ratio = chromium_page.evaluate(
+        "(() => { const r = document.querySelector('.wb-card-image').getBoundingClientRect();"
+        " return r.width / r.height; })()"
+    )
+    assert ratio == pytest.approx(2.25, rel=0.02)
