@@ -1,11 +1,12 @@
 """A separate process that uses a SQLite outbox, for the crash and concurrency tests.
 
-Usage: ``python _worker.py MODE DB [ARGS...]``; it reports on stdout, one JSON value a line.
+Usage: ``python _worker.py MODE URL [ARGS...]`` (URL: a store URL for ``open_store``); it
+reports on stdout, one JSON value a line.
 
-* ``hold DB NOW LIMIT LEASE``: claim ``LIMIT`` records of bot ``ops`` at time ``NOW``, print
+* ``hold URL NOW LIMIT LEASE``: claim ``LIMIT`` records of bot ``ops`` at time ``NOW``, print
   their ids, then hang (the test kills it with SIGKILL).
-* ``enqueue DB``: enqueue one message at a time forever, printing each id once committed.
-* ``drain DB NOW``: print ``"ready"``, wait for a line on stdin, then claim and ack batches of
+* ``enqueue URL``: enqueue one message at a time forever, printing each id once committed.
+* ``drain URL NOW``: print ``"ready"``, wait for a line on stdin, then claim and ack batches of
   bot ``ops`` until none is left; print every claimed id.
 """
 
@@ -15,7 +16,7 @@ import asyncio
 import json
 import sys
 
-from wecom_bot.store import NewMessage, SQLiteOutbox
+from wecom_bot.store import NewMessage, open_store
 
 
 def say(value: object) -> None:
@@ -23,8 +24,8 @@ def say(value: object) -> None:
     sys.stdout.flush()
 
 
-async def main(mode: str, db: str, *args: str) -> None:
-    store = SQLiteOutbox(db, busy_timeout=30)
+async def main(mode: str, url: str, *args: str) -> None:
+    store = open_store(url)
     if mode == "hold":
         now, limit, lease = float(args[0]), int(args[1]), float(args[2])
         claimed = await store.claim("ops", limit=limit, lease_seconds=lease, now=now)

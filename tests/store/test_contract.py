@@ -387,3 +387,21 @@ async def test_ping_and_close(store: Outbox) -> None:
     with pytest.raises(StoreUnavailableError):
         await store.ping()
     await store.close()  # closing twice is harmless
+
+
+async def test_ties_in_time_fall_back_to_enqueue_order(store: Outbox) -> None:
+    ids: list[int] = []
+    for i in range(25):  # separate calls, same instant; ids cross 9 -> 10 and 19 -> 20
+        ids += await store.enqueue([text(f"t{i}")])
+    claimed = await store.claim("ops", limit=100, lease_seconds=30)
+    assert [r.id for r in claimed] == ids
+
+
+async def test_times_are_kept_exactly(store: Outbox) -> None:
+    at = START + 0.123456
+    [rid] = await store.enqueue([text("precise")], now=at)
+    [record] = await store.claim("ops", limit=1, lease_seconds=0.000001, now=at + 1e-6)
+    assert record.created_at == at
+    assert record.lease_until == at + 1e-6 + 0.000001
+    stored = await store.get(rid)
+    assert stored is not None and stored.created_at == at

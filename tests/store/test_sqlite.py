@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import sqlite3
@@ -28,37 +27,11 @@ from wecom_bot.store import (
 )
 from wecom_bot.store.base import LEASE_EXPIRED_ERROR
 
-from ._support import START, FakeClock, content, text
-
-WORKER = Path(__file__).with_name("_worker.py")
+from ._support import START, FakeClock, content, finish, read_line, spawn, text
 
 
-def spawn(*args: str, stdin: bool = False) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, str(WORKER), *args],
-        stdout=subprocess.PIPE,
-        stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
-        text=True,
-    )
-
-
-def finish(proc: subprocess.Popen[str], *, kill: bool = False) -> int:
-    """Wait for (or SIGKILL) a worker and close its pipes."""
-    if kill:
-        proc.send_signal(signal.SIGKILL)
-    code = proc.wait(timeout=30)
-    for stream in (proc.stdin, proc.stdout):
-        if stream is not None:
-            stream.close()
-    return code
-
-
-def read_line(proc: subprocess.Popen[str]) -> object:
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    if not line:
-        raise AssertionError(f"worker exited early with {proc.wait()}")
-    return json.loads(line)
+def sqlite_url(db: Path) -> str:
+    return f"sqlite:///{db}?busy_timeout=30"
 
 
 @contextmanager
@@ -107,7 +80,7 @@ async def test_sigkilled_worker_loses_nothing(tmp_path: Path, clock: FakeClock) 
     store = SQLiteOutbox(db, clock=clock)
     try:
         ids = await store.enqueue([text(f"alert {i}") for i in range(10)])
-        worker = spawn("hold", str(db), str(START), "6", "30")
+        worker = spawn("hold", sqlite_url(db), str(START), "6", "30")
         try:
             held = read_line(worker)
         finally:
@@ -132,7 +105,7 @@ async def test_sigkilled_worker_loses_nothing(tmp_path: Path, clock: FakeClock) 
 
 async def test_sigkill_during_enqueues_keeps_every_committed_record(tmp_path: Path) -> None:
     db = tmp_path / "outbox.db"
-    worker = spawn("enqueue", str(db))
+    worker = spawn("enqueue", sqlite_url(db))
     reported: list[int] = []
     try:
         while len(reported) < 200:
@@ -159,7 +132,7 @@ async def test_two_processes_never_claim_the_same_record(tmp_path: Path, clock: 
     ids = await store.enqueue([text(str(i)) for i in range(1000)])
     await store.close()
 
-    workers = [spawn("drain", str(db), str(START + 1), stdin=True) for _ in range(2)]
+    workers = [spawn("drain", sqlite_url(db), str(START + 1), stdin=True) for _ in range(2)]
     try:
         for worker in workers:
             assert read_line(worker) == "ready"

@@ -64,7 +64,13 @@ def open_store(url: str, *, clock: Clock = time.time) -> Outbox:
     if scheme == "sqlite":
         return _open_sqlite(url, rest, clock)
     if scheme in ("redis", "rediss"):
-        raise StoreOpenError("store: the redis:// store is not available in this version yet")
+        try:
+            from .redis import RedisOutbox
+        except ImportError as exc:  # redis-py is an optional extra
+            raise StoreOpenError(
+                "store: a redis:// store needs the redis package; install wecom-bot[redis]"
+            ) from exc
+        return RedisOutbox.from_url(url, clock=clock)
     raise StoreOpenError(
         f"store: unknown scheme {scheme + '://'!r} in {_mask_password(url)!r}; accepted forms: "
         f"{ACCEPTED_FORMS}"

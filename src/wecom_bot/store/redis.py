@@ -1,0 +1,784 @@
+"""The outbox and the shared rate limiter on Redis, for several gateway instances.
+
+Data layout (``P`` is the key prefix, ``wecom-bot:`` by default; ``m`` is a record id padded
+to 15 digits so that sorted-set ties fall back to id order)::
+
+    P seq                 counter of record ids
+    P rec:<id>            hash: one record, every field a string ("" for none)
+    P bots                set of bot names that ever had a record
+    P age:<bot>           zset  undelivered (pending + leased)  m -> created_at
+    P pend:<bot>          zset  pending                         m -> next_attempt_at
+    P wait:<bot>          zset  pending, not yet seen due       m -> next_attempt_at
+    P ready:<bot>         zset  pending and due (FIFO)          m -> created_at
+    P leased:<bot>        zset  leased                          m -> lease_until
+    P dead:<bot>          zset  dead letters                    m -> id
+    P sent                zset  delivered records               m -> sent time
+    P notif:<id>          set   record ids carrying a notification id
+    P dedup               zset  idempotency keys                key -> expiry time
+
+Every state change is one Lua script, so it is atomic: two instances never lease the same
+record, an enqueue with its idempotency check is one step, and a digest replaces its
+originals in one step. Scripts check everything before their first write because Redis does
+not roll a script back. A lease left by a dead instance runs out and the record is claimed
+again by any instance (at-least-once). The scripts build key names from the prefix, so this
+runs on a single Redis (with replicas or Sentinel), not on Redis Cluster.
+
+Timestamps travel as strings both ways (Lua would print them with 14 significant digits);
+arithmetic on them happens in Python, Lua only compares.
+
+What Redis must persist: run it with ``appendonly yes`` (``appendfsync everysec`` loses at most
+about a second of accepted messages if the Redis host dies; ``always`` loses none). When Redis
+is unreachable every call raises :class:`~wecom_bot.store.base.StoreUnavailableError` and the
+gateway answers 503, so nothing is accepted that is not stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import time
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from typing import Any, Final, cast
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
+
+import redis.asyncio as aioredis
+from redis.commands.core import AsyncScript
+from redis.exceptions import RedisError
+
+from ..ratelimit import Rate, parse_rate
+from .base import (
+    LEASE_EXPIRED_ERROR,
+    Clock,
+    LeaseLostError,
+    NewMessage,
+    Outbox,
+    OutboxRecord,
+    Status,
+    StoreOpenError,
+    StoreUnavailableError,
+    cut_error,
+    encode_payload,
+)
+
+DEFAULT_PREFIX: Final = "wecom-bot:"
+
+_LIB: Final = r"""
+local P = ARGV[1]
+local function rk(id) return P .. 'rec:' .. id end
+local function bk(kind, bot) return P .. kind .. ':' .. bot end
+local function pad(id) return string.format('%015d', tonumber(id)) end
+local function unpad(m) return tostring(tonumber(m)) end
+local function unqueue(bot, m)
+  redis.call('ZREM', bk('pend', bot), m)
+  redis.call('ZREM', bk('wait', bot), m)
+  redis.call('ZREM', bk('ready', bot), m)
+  redis.call('ZREM', bk('leased', bot), m)
+end
+local function make_pending(id, bot, due, now)
+  local m = pad(id)
+  unqueue(bot, m)
+  redis.call('ZADD', bk('pend', bot), due, m)
+  redis.call('ZADD', bk('wait', bot), due, m)
+  redis.call('ZADD', bk('age', bot), redis.call('HGET', rk(id), 'created_at'), m)
+  redis.call('HSET', rk(id), 'status', 'pending', 'next_attempt_at', due,
+             'lease_until', '', 'updated_at', now)
+end
+local function finish(bot, m)
+  unqueue(bot, m)
+  redis.call('ZREM', bk('age', bot), m)
+end
+local function recover(bot, now, err)
+  local expired = redis.call('ZRANGEBYSCORE', bk('leased', bot), '-inf', now)
+  for _, m in ipairs(expired) do
+    local id = unpad(m)
+    make_pending(id, bot, redis.call('HGET', rk(id), 'lease_until'), now)
+    redis.call('HINCRBY', rk(id), 'attempts', 1)
+    redis.call('HSET', rk(id), 'last_error', err)
+  end
+  return #expired
+end
+local function insert(bot, kind, coal, payload, nids, due, now, created, status, lease, dedup)
+  local id = redis.call('INCR', P .. 'seq')
+  local m = pad(id)
+  redis.call('HSET', rk(id), 'id', id, 'bot', bot, 'kind', kind, 'coalescible', coal,
+             'payload', payload, 'status', status, 'attempts', 0, 'created_at', created,
+             'next_attempt_at', due, 'updated_at', now, 'lease_until', lease,
+             'last_error', '', 'notification_ids', nids, 'dedup_key', dedup, 'replaced_by', '')
+  redis.call('SADD', P .. 'bots', bot)
+  redis.call('ZADD', bk('age', bot), created, m)
+  if status == 'pending' then
+    redis.call('ZADD', bk('pend', bot), due, m)
+    redis.call('ZADD', bk('wait', bot), due, m)
+  else
+    redis.call('ZADD', bk('leased', bot), lease, m)
+  end
+  for _, nid in ipairs(cjson.decode(nids)) do
+    redis.call('SADD', P .. 'notif:' .. nid, id)
+  end
+  return id
+end
+local function forget(id)
+  local nids = redis.call('HGET', rk(id), 'notification_ids')
+  if nids then
+    for _, nid in ipairs(cjson.decode(nids)) do
+      redis.call('SREM', P .. 'notif:' .. nid, id)
+    end
+  end
+  redis.call('DEL', rk(id))
+end
+"""
+
+# ARGV: P, now, dedup_key ("" = none), dedup_expiry, then 6 per message:
+# bot, kind, coalescible, payload, notification_ids (JSON), next_attempt_at
+_ENQUEUE: Final = r"""
+local now, key = ARGV[2], ARGV[3]
+if key ~= '' then
+  local expiry = redis.call('ZSCORE', P .. 'dedup', key)
+  if expiry and tonumber(expiry) > tonumber(now) then return {0} end
+  redis.call('ZREMRANGEBYSCORE', P .. 'dedup', '-inf', now)
+  redis.call('ZADD', P .. 'dedup', ARGV[4], key)
+end
+local out = {1}
+for i = 5, #ARGV, 6 do
+  out[#out + 1] = insert(ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4],
+                         ARGV[i + 5], now, now, 'pending', '', key)
+end
+return out
+"""
+
+# ARGV: P, bot, now, limit, lease_until, lease-expired error
+_CLAIM: Final = r"""
+local bot, now = ARGV[2], ARGV[3]
+recover(bot, now, ARGV[6])
+local due = redis.call('ZRANGEBYSCORE', bk('wait', bot), '-inf', now)
+for _, m in ipairs(due) do
+  redis.call('ZADD', bk('ready', bot), redis.call('HGET', rk(unpad(m)), 'created_at'), m)
+end
+if #due > 0 then redis.call('ZREMRANGEBYSCORE', bk('wait', bot), '-inf', now) end
+local out = {}
+for _, m in ipairs(redis.call('ZRANGE', bk('ready', bot), 0, tonumber(ARGV[4]) - 1)) do
+  local id = unpad(m)
+  redis.call('ZREM', bk('ready', bot), m)
+  redis.call('ZREM', bk('pend', bot), m)
+  redis.call('ZADD', bk('leased', bot), ARGV[5], m)
+  redis.call('HSET', rk(id), 'status', 'leased', 'lease_until', ARGV[5], 'updated_at', now)
+  out[#out + 1] = redis.call('HGETALL', rk(id))
+end
+return out
+"""
+
+# ARGV: P, now, ids...
+_UNCLAIM: Final = r"""
+local count = 0
+for i = 3, #ARGV do
+  local id = ARGV[i]
+  if redis.call('HGET', rk(id), 'status') == 'leased' then
+    make_pending(id, redis.call('HGET', rk(id), 'bot'), ARGV[2], ARGV[2])
+    count = count + 1
+  end
+end
+return count
+"""
+
+# ARGV: P, now, ids...
+_ACK: Final = r"""
+local count = 0
+for i = 3, #ARGV do
+  local id = ARGV[i]
+  local status = redis.call('HGET', rk(id), 'status')
+  if status and status ~= 'sent' then
+    local bot, m = redis.call('HGET', rk(id), 'bot'), pad(id)
+    finish(bot, m)
+    redis.call('ZREM', bk('dead', bot), m)
+    redis.call('HSET', rk(id), 'status', 'sent', 'lease_until', '', 'updated_at', ARGV[2])
+    redis.call('ZADD', P .. 'sent', ARGV[2], m)
+    count = count + 1
+  end
+end
+return count
+"""
+
+# ARGV: P, id, next_attempt_at, error, now
+_RELEASE: Final = r"""
+local id = ARGV[2]
+if redis.call('HGET', rk(id), 'status') ~= 'leased' then return 0 end
+make_pending(id, redis.call('HGET', rk(id), 'bot'), ARGV[3], ARGV[5])
+redis.call('HINCRBY', rk(id), 'attempts', 1)
+redis.call('HSET', rk(id), 'last_error', ARGV[4])
+return 1
+"""
+
+# ARGV: P, id, error, now
+_DEAD: Final = r"""
+local id = ARGV[2]
+local status = redis.call('HGET', rk(id), 'status')
+if status ~= 'pending' and status ~= 'leased' then return 0 end
+local bot, m = redis.call('HGET', rk(id), 'bot'), pad(id)
+finish(bot, m)
+redis.call('ZADD', bk('dead', bot), id, m)
+redis.call('HSET', rk(id), 'status', 'dead', 'last_error', ARGV[3], 'lease_until', '',
+           'updated_at', ARGV[4])
+return 1
+"""
+
+# ARGV: P, now, ids...
+_REQUEUE: Final = r"""
+local count = 0
+for i = 3, #ARGV do
+  local id = ARGV[i]
+  if redis.call('HGET', rk(id), 'status') == 'dead' then
+    local bot = redis.call('HGET', rk(id), 'bot')
+    redis.call('ZREM', bk('dead', bot), pad(id))
+    make_pending(id, bot, ARGV[2], ARGV[2])
+    redis.call('HSET', rk(id), 'attempts', 0)
+    count = count + 1
+  end
+end
+return count
+"""
+
+# ARGV: P, ids...
+_DISCARD: Final = r"""
+local count = 0
+for i = 2, #ARGV do
+  local id = ARGV[i]
+  if redis.call('HGET', rk(id), 'status') == 'dead' then
+    redis.call('ZREM', bk('dead', redis.call('HGET', rk(id), 'bot')), pad(id))
+    forget(id)
+    count = count + 1
+  end
+end
+return count
+"""
+
+# ARGV: P, now, n_claimed, claimed ids..., then 5 per message:
+# bot, kind, coalescible, payload, own notification id ("" = none)
+_REPLACE: Final = r"""
+local now, n = ARGV[2], tonumber(ARGV[3])
+local lost, created, lease, merged, seen = {}, nil, nil, {}, {}
+for i = 4, 3 + n do
+  local id = ARGV[i]
+  local rec = redis.call('HMGET', rk(id), 'status', 'created_at', 'lease_until',
+                         'notification_ids')
+  if rec[1] ~= 'leased' then
+    lost[#lost + 1] = id
+  else
+    if created == nil or tonumber(rec[2]) < tonumber(created) then created = rec[2] end
+    if lease == nil or tonumber(rec[3]) > tonumber(lease) then lease = rec[3] end
+    for _, nid in ipairs(cjson.decode(rec[4])) do
+      if not seen[nid] then seen[nid] = true; merged[#merged + 1] = nid end
+    end
+  end
+end
+if #lost > 0 then
+  table.insert(lost, 1, 'lost')
+  return lost
+end
+local out, first = {'ok'}, nil
+for i = 4 + n, #ARGV, 5 do
+  local nids, extra = {}, ARGV[i + 4]
+  for _, nid in ipairs(merged) do nids[#nids + 1] = nid end
+  if extra ~= '' and not seen[extra] then nids[#nids + 1] = extra end
+  local encoded = '[]'
+  if #nids > 0 then encoded = cjson.encode(nids) end
+  local id = insert(ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], encoded, now, now,
+                    created, 'leased', lease, '')
+  if first == nil then first = id end
+  out[#out + 1] = redis.call('HGETALL', rk(id))
+end
+for i = 4, 3 + n do
+  local id = ARGV[i]
+  local m = pad(id)
+  finish(redis.call('HGET', rk(id), 'bot'), m)
+  redis.call('HSET', rk(id), 'status', 'sent', 'lease_until', '', 'replaced_by', first,
+             'updated_at', now)
+  redis.call('ZADD', P .. 'sent', now, m)
+end
+return out
+"""
+
+# ARGV: P, now, lease-expired error
+_RECOVER_ALL: Final = r"""
+local count = 0
+for _, bot in ipairs(redis.call('SMEMBERS', P .. 'bots')) do
+  count = count + recover(bot, ARGV[2], ARGV[3])
+end
+return count
+"""
+
+# ARGV: P, before (exclusive)
+_PURGE_SENT: Final = r"""
+local doomed = redis.call('ZRANGEBYSCORE', P .. 'sent', '-inf', '(' .. ARGV[2])
+for _, m in ipairs(doomed) do forget(unpad(m)) end
+if #doomed > 0 then redis.call('ZREMRANGEBYSCORE', P .. 'sent', '-inf', '(' .. ARGV[2]) end
+return #doomed
+"""
+
+
+def _t(value: float) -> str:
+    return repr(float(value))
+
+
+def _opt(value: str) -> float | None:
+    return float(value) if value else None
+
+
+def mask_url(url: str) -> str:
+    """``url`` with its password (if any) replaced by ``***``."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
+def _record(fields: Mapping[str, str]) -> OutboxRecord:
+    return OutboxRecord(
+        id=int(fields["id"]),
+        bot=fields["bot"],
+        kind=fields["kind"],
+        payload=json.loads(fields["payload"]),
+        status=Status(fields["status"]),
+        attempts=int(fields["attempts"]),
+        created_at=float(fields["created_at"]),
+        next_attempt_at=float(fields["next_attempt_at"]),
+        updated_at=float(fields["updated_at"]),
+        lease_until=_opt(fields["lease_until"]),
+        last_error=fields["last_error"] or None,
+        notification_ids=tuple(json.loads(fields["notification_ids"])),
+        dedup_key=fields["dedup_key"] or None,
+        coalescible=fields["coalescible"] == "1",
+        replaced_by=int(fields["replaced_by"]) if fields["replaced_by"] else None,
+    )
+
+
+def _pairs(flat: Sequence[str]) -> dict[str, str]:
+    return dict(zip(flat[0::2], flat[1::2], strict=True))
+
+
+def _message_args(message: NewMessage, payload: str) -> list[str]:
+    return [
+        message.bot,
+        message.kind,
+        "1" if message.is_coalescible else "0",
+        payload,
+    ]
+
+
+class RedisOutbox(Outbox):
+    """An :class:`~wecom_bot.store.base.Outbox` on Redis, shared by several gateway instances.
+
+    Args:
+        client: a ``redis.asyncio.Redis`` created with ``decode_responses=True``; the outbox
+            closes it on :meth:`close`.
+        prefix: prepended to every key, so several deployments can share one Redis.
+        location: a description for logs (the URL with its password masked).
+        clock: the time source used when a method is called without ``now``.
+    """
+
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        *,
+        prefix: str = DEFAULT_PREFIX,
+        location: str = "redis",
+        clock: Clock = time.time,
+    ) -> None:
+        super().__init__(clock=clock)
+        self.client = client
+        self.prefix = prefix
+        self.location = location
+        self._closed = False
+        scripts = {
+            "enqueue": _ENQUEUE,
+            "claim": _CLAIM,
+            "unclaim": _UNCLAIM,
+            "ack": _ACK,
+            "release": _RELEASE,
+            "dead": _DEAD,
+            "requeue": _REQUEUE,
+            "discard": _DISCARD,
+            "replace": _REPLACE,
+            "recover": _RECOVER_ALL,
+            "purge": _PURGE_SENT,
+        }
+        self._scripts: dict[str, AsyncScript] = {
+            name: client.register_script(_LIB + body) for name, body in scripts.items()
+        }
+
+    @classmethod
+    def from_url(cls, url: str, *, clock: Clock = time.time) -> RedisOutbox:
+        """Build from ``redis://[:password@]host:port/db[?prefix=...]`` (or ``rediss://``).
+
+        Connecting is lazy; ``await store.ping()`` checks the server.
+
+        Raises:
+            StoreOpenError: the URL is malformed.
+        """
+        parts = urlsplit(url)
+        query = dict(parse_qsl(parts.query))
+        prefix = query.pop("prefix", DEFAULT_PREFIX)
+        location = mask_url(urlunsplit(parts._replace(query="")))
+        try:
+            client = aioredis.Redis.from_url(
+                urlunsplit(parts._replace(query="&".join(f"{k}={v}" for k, v in query.items()))),
+                decode_responses=True,
+                socket_connect_timeout=5,
+                socket_timeout=10,
+            )
+        except (ValueError, RedisError) as exc:
+            raise StoreOpenError(
+                f"store: {location!r} is not a valid Redis URL ({exc}); expected "
+                "redis://host:port/db"
+            ) from None
+        return cls(client, prefix=prefix, location=location, clock=clock)
+
+    # -- plumbing -----------------------------------------------------------------------------
+    @asynccontextmanager
+    async def _guard(self) -> AsyncIterator[None]:
+        if self._closed:
+            raise StoreUnavailableError(f"outbox {self.location} is closed")
+        try:
+            yield
+        except RedisError as exc:
+            raise StoreUnavailableError(
+                f"outbox {self.location}: Redis failed ({type(exc).__name__}: {exc}); "
+                "nothing of this call may be assumed stored"
+            ) from exc
+
+    async def _script(self, name: str, *args: Any) -> Any:
+        async with self._guard():
+            return await self._scripts[name](keys=[], args=[self.prefix, *args])
+
+    def _key(self, kind: str, bot: str) -> str:
+        return f"{self.prefix}{kind}:{bot}"
+
+    async def _bots(self) -> list[str]:
+        async with self._guard():
+            members = await cast(Any, self.client.smembers(f"{self.prefix}bots"))
+        return sorted(members)
+
+    async def _fetch(self, ids: Sequence[int]) -> list[OutboxRecord]:
+        if not ids:
+            return []
+        async with self._guard():
+            pipe = self.client.pipeline(transaction=False)
+            for record_id in ids:
+                pipe.hgetall(f"{self.prefix}rec:{record_id}")
+            rows = await pipe.execute()
+        return [_record(row) for row in rows if row]
+
+    async def _per_bot(
+        self, command: str, kind: str, bots: Sequence[str], *args: Any, **kwargs: Any
+    ) -> list[Any]:
+        """Run one read command on the ``kind`` key of every bot, in one round trip."""
+        async with self._guard():
+            pipe = self.client.pipeline(transaction=False)
+            for bot in bots:
+                getattr(pipe, command)(self._key(kind, bot), *args, **kwargs)
+            return await pipe.execute()
+
+    # -- writing ---------------------------------------------------------------------------
+    async def _enqueue(
+        self, messages: Sequence[NewMessage], now: float, dedup: tuple[str, float] | None
+    ) -> list[int] | None:
+        args: list[str] = [_t(now)]
+        args += [dedup[0], _t(now + dedup[1])] if dedup else ["", ""]
+        for message in messages:
+            args += _message_args(message, encode_payload(message.payload))
+            nids = [message.notification_id] if message.notification_id else []
+            args.append(json.dumps(nids, ensure_ascii=False))
+            args.append(_t(now if message.not_before is None else message.not_before))
+        result = await self._script("enqueue", *args)
+        if int(result[0]) == 0:
+            return None
+        return [int(i) for i in result[1:]]
+
+    async def enqueue(
+        self, messages: Sequence[NewMessage], *, now: float | None = None
+    ) -> list[int]:
+        return cast(list[int], await self._enqueue(messages, self._now(now), None))
+
+    async def enqueue_once(
+        self,
+        dedup_key: str,
+        window_seconds: float,
+        messages: Sequence[NewMessage],
+        *,
+        now: float | None = None,
+    ) -> list[int] | None:
+        if not dedup_key:
+            raise ValueError("enqueue_once needs a non-empty dedup key")
+        return await self._enqueue(messages, self._now(now), (dedup_key, window_seconds))
+
+    async def replace(
+        self,
+        claimed_ids: Sequence[int],
+        new_messages: Sequence[NewMessage],
+        *,
+        now: float | None = None,
+    ) -> list[OutboxRecord]:
+        if not claimed_ids or not new_messages:
+            raise ValueError("replace needs at least one claimed id and one new message")
+        wanted = list(dict.fromkeys(claimed_ids))
+        args: list[str] = [_t(self._now(now)), str(len(wanted)), *map(str, wanted)]
+        for message in new_messages:
+            args += _message_args(message, encode_payload(message.payload))
+            args.append(message.notification_id or "")
+        result = await self._script("replace", *args)
+        if result[0] == "lost":
+            raise LeaseLostError([int(i) for i in result[1:]])
+        return [_record(_pairs(flat)) for flat in result[1:]]
+
+    # -- the dispatcher's side -------------------------------------------------------------
+    async def claim(
+        self, bot: str, *, limit: int, lease_seconds: float, now: float | None = None
+    ) -> list[OutboxRecord]:
+        if limit < 1 or lease_seconds <= 0:
+            raise ValueError("claim needs limit >= 1 and lease_seconds > 0")
+        t = self._now(now)
+        rows = await self._script(
+            "claim", bot, _t(t), str(limit), _t(t + lease_seconds), LEASE_EXPIRED_ERROR
+        )
+        return [_record(_pairs(flat)) for flat in rows]
+
+    async def unclaim(self, ids: Sequence[int], *, now: float | None = None) -> int:
+        return int(await self._script("unclaim", _t(self._now(now)), *map(str, set(ids))))
+
+    async def ack(self, ids: Sequence[int], *, now: float | None = None) -> int:
+        return int(await self._script("ack", _t(self._now(now)), *map(str, set(ids))))
+
+    async def release(
+        self,
+        record_id: int,
+        *,
+        next_attempt_at: float,
+        error: str,
+        now: float | None = None,
+    ) -> bool:
+        changed = await self._script(
+            "release", str(record_id), _t(next_attempt_at), cut_error(error), _t(self._now(now))
+        )
+        return bool(changed)
+
+    async def dead(self, record_id: int, error: str, *, now: float | None = None) -> bool:
+        changed = await self._script("dead", str(record_id), cut_error(error), _t(self._now(now)))
+        return bool(changed)
+
+    # -- dead letters ------------------------------------------------------------------------
+    async def requeue_dead(self, ids: Sequence[int], *, now: float | None = None) -> int:
+        return int(await self._script("requeue", _t(self._now(now)), *map(str, set(ids))))
+
+    async def discard_dead(self, ids: Sequence[int]) -> int:
+        return int(await self._script("discard", *map(str, set(ids))))
+
+    async def list_dead(self, bot: str | None = None, *, limit: int = 100) -> list[OutboxRecord]:
+        bots = [bot] if bot is not None else await self._bots()
+        found = await self._per_bot("zrange", "dead", bots, 0, limit - 1)
+        ids = sorted(int(m) for members in found for m in members)[:limit]
+        return await self._fetch(ids)
+
+    # -- reading -----------------------------------------------------------------------------
+    async def get(self, record_id: int) -> OutboxRecord | None:
+        found = await self._fetch([record_id])
+        return found[0] if found else None
+
+    async def find_by_notification(self, notification_id: str) -> list[OutboxRecord]:
+        async with self._guard():
+            members = await cast(Any, self.client.smembers(f"{self.prefix}notif:{notification_id}"))
+        return await self._fetch(sorted(int(m) for m in members))
+
+    async def _cards(self, kind: str, bot: str | None) -> dict[str, int]:
+        bots = [bot] if bot is not None else await self._bots()
+        counts = await self._per_bot("zcard", kind, bots)
+        return {b: int(c) for b, c in zip(bots, counts, strict=True)}
+
+    async def pending_count(self, bot: str | None = None) -> int:
+        return sum((await self._cards("age", bot)).values())
+
+    async def dead_count(self, bot: str | None = None) -> int:
+        return sum((await self._cards("dead", bot)).values())
+
+    async def depth_by_bot(self) -> dict[str, int]:
+        return {b: c for b, c in (await self._cards("age", None)).items() if c}
+
+    async def _first_scores(self, kind: str, bots: Sequence[str]) -> list[float | None]:
+        found = await self._per_bot("zrange", kind, bots, 0, 0, withscores=True)
+        return [float(entries[0][1]) if entries else None for entries in found]
+
+    async def oldest_pending_age(self, bot: str, *, now: float | None = None) -> float | None:
+        t = self._now(now)
+        [oldest] = await self._first_scores("age", [bot])
+        return None if oldest is None else t - oldest
+
+    async def bots_with_due_work(self, *, now: float | None = None) -> list[str]:
+        t = self._now(now)
+        bots = await self._bots()
+        pending = await self._first_scores("pend", bots)
+        leased = await self._first_scores("leased", bots)
+        return [
+            b
+            for b, p, le in zip(bots, pending, leased, strict=True)
+            if (p is not None and p <= t) or (le is not None and le <= t)
+        ]
+
+    async def next_due_at(self, bot: str | None = None) -> float | None:
+        bots = [bot] if bot is not None else await self._bots()
+        times = [
+            x
+            for x in (
+                *await self._first_scores("pend", bots),
+                *await self._first_scores("leased", bots),
+            )
+            if x is not None
+        ]
+        return min(times) if times else None
+
+    # -- maintenance -------------------------------------------------------------------------
+    async def recover_expired_leases(self, *, now: float | None = None) -> int:
+        return int(await self._script("recover", _t(self._now(now)), LEASE_EXPIRED_ERROR))
+
+    async def purge_sent(self, *, before: float) -> int:
+        return int(await self._script("purge", _t(before)))
+
+    async def ping(self) -> None:
+        async with self._guard():
+            await cast(Any, self.client.ping())
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        await self.client.aclose()
+
+
+# -- the shared rate limiter --------------------------------------------------------------------
+
+# KEYS: sends zset, block key. ARGV: now ("" = Redis TIME), limit, window, mode, member, ttl ms.
+# A send at t occupies [t, t + window), as in wecom_bot.ratelimit.SlidingWindowLimiter.
+_WINDOW: Final = r"""
+local now
+if ARGV[1] == '' then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+else
+  now = tonumber(ARGV[1])
+end
+local limit, window, mode = tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+local wait = 0
+local blocked = redis.call('GET', KEYS[2])
+if blocked then wait = math.max(wait, tonumber(blocked) - now) end
+if mode == 'reject' then
+  local untill = now + window
+  if blocked and tonumber(blocked) > untill then untill = tonumber(blocked) end
+  local px = math.max(tonumber(ARGV[6]), math.ceil((untill - now) * 1000) + 1000)
+  redis.call('SET', KEYS[2], string.format('%.17g', untill), 'PX', px)
+  return string.format('%.17g', untill - now)
+end
+local count = redis.call('ZCARD', KEYS[1])
+if mode == 'used' then return tostring(count) end
+if count >= limit then
+  local nth = redis.call('ZRANGE', KEYS[1], count - limit, count - limit, 'WITHSCORES')
+  wait = math.max(wait, tonumber(nth[2]) + window - now)
+end
+if wait > 0 or mode == 'peek' then return string.format('%.17g', wait) end
+redis.call('ZADD', KEYS[1], string.format('%.17g', now), ARGV[5])
+redis.call('PEXPIRE', KEYS[1], ARGV[6])
+return '0'
+"""
+
+
+class RedisWindowLimiter:
+    """A sliding-window limiter shared by every process that uses the same Redis.
+
+    The same rule as :class:`wecom_bot.ratelimit.SlidingWindowLimiter` (never more than
+    ``limit`` sends in any ``window`` seconds per key), but the window lives in Redis and is
+    checked and updated by one Lua script, so several gateway instances together stay under
+    WeCom's 20 messages per minute per robot.
+
+    Args:
+        client: a ``redis.asyncio.Redis`` created with ``decode_responses=True`` (not closed
+            by the limiter).
+        rate: the allowed rate (default 20 per 60 s), or a string such as ``"20/1s"``.
+        prefix: prepended to every key.
+        clock: the time source; ``None`` (the default) uses the Redis server's clock, so the
+            instances agree on the time even when their own clocks drift apart.
+    """
+
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        rate: Rate | str | None = None,
+        *,
+        prefix: str = DEFAULT_PREFIX,
+        clock: Clock | None = None,
+    ) -> None:
+        self.client = client
+        self.rate = parse_rate(rate) if isinstance(rate, str) else (rate or Rate())
+        self.prefix = prefix
+        self.clock = clock
+        self._script = client.register_script(_WINDOW)
+        self._ttl_ms = str(math.ceil(self.rate.window * 1000) + 1000)
+
+    def _keys(self, key_id: str) -> list[str]:
+        # Hashed, so that a webhook key passed by mistake never lands in Redis.
+        digest = hashlib.sha256(key_id.encode("utf-8")).hexdigest()[:24]
+        return [f"{self.prefix}rl:{digest}", f"{self.prefix}rl:{digest}:blocked"]
+
+    async def _run(self, key_id: str, mode: str) -> float:
+        now = "" if self.clock is None else _t(self.clock())
+        try:
+            answer = await self._script(
+                keys=self._keys(key_id),
+                args=[
+                    now,
+                    str(self.rate.limit),
+                    _t(self.rate.window),
+                    mode,
+                    os.urandom(8).hex(),
+                    self._ttl_ms,
+                ],
+            )
+        except RedisError as exc:
+            raise StoreUnavailableError(
+                f"rate limiter: Redis failed ({type(exc).__name__}: {exc})"
+            ) from exc
+        return float(answer)
+
+    async def try_acquire(self, key_id: str) -> float:
+        """Take a send slot for ``key_id`` if one is free now.
+
+        Args:
+            key_id: an identifier of one robot (its key fingerprint or bot name; it is hashed).
+
+        Returns:
+            ``0.0`` when a slot was taken (send now); otherwise the seconds until one frees,
+            and nothing was taken.
+
+        Raises:
+            StoreUnavailableError: Redis did not answer.
+        """
+        return await self._run(key_id, "acquire")
+
+    async def wait_time(self, key_id: str) -> float:
+        """Seconds until a send for ``key_id`` would be allowed (``0.0``: now); takes nothing."""
+        return await self._run(key_id, "peek")
+
+    async def used(self, key_id: str) -> int:
+        """Sends recorded for ``key_id`` in the current window, by every instance."""
+        return int(await self._run(key_id, "used"))
+
+    async def record_rejection(self, key_id: str) -> float:
+        """The server answered 45009: block ``key_id`` for one window, for every instance.
+
+        Returns:
+            The seconds the key is blocked from now.
+        """
+        return await self._run(key_id, "reject")
