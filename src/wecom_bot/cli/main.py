@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+from typing import Annotated
 
 import typer
 
@@ -18,10 +19,40 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
+
+def _show_version(value: bool) -> None:
+    if value:
+        from .. import __version__
+
+        typer.echo(f"wecom-bot {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _global_options(
+    ctx: typer.Context,
+    debug: Annotated[
+        bool,
+        typer.Option(
+            "--debug", help="On failure show the traceback; log HTTP requests (keys masked)."
+        ),
+    ] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", is_eager=True, callback=_show_version, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Push messages and alerts into WeCom (企业微信) groups through the group-robot webhook."""
+    ctx.meta["wecom_bot.debug"] = debug
+
+
 # Each module below defines ``register(app)``; a module that is absent is skipped so the
 # command still starts when an optional part is not installed.
 COMMAND_MODULES = (
     "wecom_bot.cli.send",
+    "wecom_bot.cli.render",
     "wecom_bot.cli.emulator",
     "wecom_bot.cli.gateway",
     "wecom_bot.cli.mcp",
