@@ -204,7 +204,9 @@ def _process_send(
         return reject(err, raw=body.data)
     try:
         payload = json.loads(body.data.decode("utf-8"), parse_constant=_no_constants)
-    except (UnicodeDecodeError, ValueError, RecursionError):
+        # "\ud800" escapes decode to lone surrogates: not text, and not storable as UTF-8.
+        json.dumps(payload, ensure_ascii=False).encode("utf-8")
+    except (UnicodeError, ValueError, RecursionError):
         err = WeComError(limits.ERRCODE_INVALID_MESSAGE_TYPE, WRONG_JSON_TEXT)
         return reject(err, raw=body.data)
     msgtype = payload.get("msgtype") if isinstance(payload, dict) else None
