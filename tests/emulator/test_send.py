@@ -298,3 +298,14 @@ def test_base64_with_garbage_is_rejected_and_nothing_accepted(emu: Emu, key: str
 def test_wrong_method_or_path_is_not_a_server_error(emu: Emu, key: str) -> None:
     assert emu.client.get("/cgi-bin/webhook/send", params={"key": key}).status_code == 405
     assert emu.client.post("/cgi-bin/webhook/nope", params={"key": key}).status_code == 404
+
+
+def test_field_names_from_the_request_cannot_break_the_error_headers(emu: Emu, key: str) -> None:
+    hostile = "颜色\r\nX-Injected: 1" + "z" * 300
+    answer = emu.send(key, payloads.text("x", **{hostile: 1}))
+    assert errcode(answer) == 40058
+    assert "X-Injected" not in answer.headers
+    assert answer.headers["Error-Msg"].isascii()
+    assert "\r" not in answer.headers["Error-Msg"]
+    shown = errtext(answer)
+    assert shown.startswith("text.颜色\r\nX-Injected: 1zz") and len(shown) < 200

@@ -18,10 +18,6 @@ DEFAULT_DB = "wecom-bot-emulator.sqlite3"
 
 def register(app: typer.Typer) -> None:
     """Add the ``emulator`` command to the ``wecom-bot`` app."""
-    if app.registered_callback is None and not app.registered_commands:
-        # Typer runs an app with one command and no callback as that bare command; a no-op
-        # callback keeps ``wecom-bot emulator`` a subcommand whatever else is installed.
-        app.callback()(_group)
     app.command(
         "emulator",
         help=(
@@ -31,10 +27,6 @@ def register(app: typer.Typer) -> None:
             "Example:  wecom-bot emulator --port 0 --db :memory: --rate 20/1s"
         ),
     )(emulator)
-
-
-def _group() -> None:
-    """Push messages and alerts into WeCom (企业微信) groups through the group-robot webhook."""
 
 
 def emulator(
@@ -102,7 +94,7 @@ def emulator(
     config = uvicorn.Config(
         app, log_level="warning", access_log=False, lifespan="on", timeout_graceful_shutdown=5
     )
-    server = _Server(config, app)
+    server = _server(config, app)
     try:
         server.run(sockets=[sock])
     except KeyboardInterrupt:
@@ -111,29 +103,22 @@ def emulator(
         sock.close()
 
 
-class _Server:
+def _server(config: Any, app: Any) -> Any:
     """A uvicorn server that ends the emulator's event streams when asked to stop.
 
-    uvicorn waits for open responses before it stops; an event stream never ends by itself,
-    so on the first signal the streams are told to finish.
+    uvicorn waits for open responses before it stops and an event stream never ends by
+    itself, so the first Ctrl-C (or SIGTERM) also tells the streams to finish.
     """
+    import uvicorn
 
-    def __init__(self, config: Any, app: Any) -> None:
-        import uvicorn
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            emulator = getattr(app.state, "emulator", None)
+            if emulator is not None:
+                emulator.close_streams()
+            super().handle_exit(sig, frame)
 
-        app_state = app.state
-
-        class Server(uvicorn.Server):
-            def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-                emulator = getattr(app_state, "emulator", None)
-                if emulator is not None:
-                    emulator.close_streams()
-                super().handle_exit(sig, frame)
-
-        self._server = Server(config)
-
-    def run(self, sockets: list[socket.socket]) -> None:
-        self._server.run(sockets=sockets)
+    return Server(config)
 
 
 def _listen(host: str, port: int) -> socket.socket:
