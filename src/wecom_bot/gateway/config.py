@@ -1,0 +1,335 @@
+"""The gateway's configuration: a YAML file validated at start, errors that name the field.
+
+Every section is a pydantic model with unknown keys forbidden; a typo gets a message naming
+the key and the nearest valid one. Secrets (webhook keys, tokens, passwords) are read from
+the environment or files by preference, and :meth:`GatewayConfig.masked` shows the config
+with every secret masked.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from ..errors import ConfigError
+from ..limits import DEFAULT_BASE_URL
+from ..masking import mask_key
+
+MsgType = Literal["markdown", "markdown_v2", "text"]
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+
+
+def parse_duration(value: Any) -> float:
+    """``30``, ``"30s"``, ``"10m"``, ``"500ms"``, ``"7d"`` -> seconds."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        if match:
+            return float(match.group(1)) * _UNITS[match.group(2)]
+    raise ValueError(f"must be a duration like 30s, 10m, 2h or a number of seconds, got {value!r}")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SecretRef(_Section):
+    """A secret given inline, from an environment variable, or from a file (first line)."""
+
+    value: str | None = None
+    env: str | None = None
+    file: Path | None = None
+
+    def resolve(self, field: str) -> str:
+        """Read the secret; ConfigError naming ``field`` when it is missing."""
+        if self.value:
+            return self.value
+        if self.env:
+            found = os.environ.get(self.env, "").strip()
+            if not found:
+                raise ConfigError(f"{field}: environment variable {self.env} is not set or empty")
+            return found
+        if self.file:
+            try:
+                text = self.file.read_text("utf-8").strip()
+            except OSError as exc:
+                raise ConfigError(f"{field}: cannot read {self.file}: {exc.strerror}") from None
+            if not text:
+                raise ConfigError(f"{field}: {self.file} is empty")
+            return text.splitlines()[0].strip()
+        raise ConfigError(f"{field}: give one of key, key_env or key_file")
+
+
+class BotConfig(_Section):
+    """One robot (or a pool of robots in the same group).
+
+    Attributes:
+        key / key_env / key_file: the webhook key (inline is discouraged: it is a secret).
+        pool: more keys of robots in the same group, each ``{key|key_env|key_file}``;
+            throughput multiplies with the pool size.
+        msgtype: what alerts are rendered as by default.
+        base_url: the API base URL (WeCom's by default; a proxy or the emulator).
+        timeout: seconds per request.
+        proxy: an HTTP(S) proxy URL for this bot.
+        ca_bundle: a CA bundle file to verify TLS with.
+        insecure_skip_verify: turn TLS verification off (logged as a warning at every start).
+    """
+
+    key: str | None = None
+    key_env: str | None = None
+    key_file: Path | None = None
+    pool: list[dict[str, str]] = Field(default_factory=list)
+    msgtype: MsgType = "markdown"
+    base_url: str | None = None
+    timeout: float = 10.0
+    proxy: str | None = None
+    ca_bundle: Path | None = None
+    insecure_skip_verify: bool = False
+
+    def keys(self, name: str) -> tuple[str, ...]:
+        """Resolve every key of the bot (main key first, then the pool)."""
+        refs = [SecretRef(value=self.key, env=self.key_env, file=self.key_file)]
+        for i, entry in enumerate(self.pool):
+            unknown = set(entry) - {"key", "key_env", "key_file"}
+            if unknown:
+                raise ConfigError(f"bots.{name}.pool[{i}]: unknown field {sorted(unknown)[0]!r}")
+            refs.append(
+                SecretRef(
+                    value=entry.get("key"),
+                    env=entry.get("key_env"),
+                    file=Path(entry["key_file"]) if entry.get("key_file") else None,
+                )
+            )
+        keys = tuple(
+            ref.resolve(f"bots.{name}" if i == 0 else f"bots.{name}.pool[{i - 1}]")
+            for i, ref in enumerate(refs)
+        )
+        if len(set(keys)) != len(keys):
+            raise ConfigError(f"bots.{name}: the same key appears twice in the pool")
+        return keys
+
+
+class AuthConfig(_Section):
+    """Inbound authentication for every endpoint but /healthz and /readyz.
+
+    Attributes:
+        bearer_token / bearer_token_env: accept ``Authorization: Bearer <token>``.
+        username / password / password_env: accept HTTP basic auth.
+    """
+
+    bearer_token: str | None = None
+    bearer_token_env: str | None = None
+    username: str | None = None
+    password: str | None = None
+    password_env: str | None = None
+
+    def token(self) -> str | None:
+        """The bearer token, if configured."""
+        if self.bearer_token or self.bearer_token_env:
+            return SecretRef(value=self.bearer_token, env=self.bearer_token_env).resolve(
+                "auth.bearer_token"
+            )
+        return None
+
+    def basic(self) -> tuple[str, str] | None:
+        """The basic-auth pair, if configured."""
+        if not self.username:
+            return None
+        password = SecretRef(value=self.password, env=self.password_env).resolve("auth.password")
+        return self.username, password
+
+
+class RouteConfig(_Section):
+    """A route: which notifications (matchers on labels) go to which bots, how rendered.
+
+    Attributes:
+        name: shown in history and used as ``/alertmanager/{name}``.
+        matchers: Alertmanager-style, all must match: ``severity="critical"``, ``team=~"db|ops"``.
+        bots: bot names.
+        template: a built-in or configured template name.
+        msgtype: overrides the bot's msgtype.
+        mentions: who to @mention, ``{"users": [...], "mobiles": [...], "by_label": {...}}``.
+        continue_: keep matching later routes after this one (YAML key ``continue``).
+        send_resolved: deliver resolved notifications too.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    name: str
+    matchers: list[str] = Field(default_factory=list)
+    bots: list[str]
+    template: str = "default"
+    msgtype: MsgType | None = None
+    mentions: dict[str, Any] = Field(default_factory=dict)
+    continue_: bool = Field(default=False, alias="continue")
+    send_resolved: bool = True
+
+
+class WebhookConfig(_Section):
+    """A generic JSON endpoint ``/webhook/{name}``: any JSON rendered by a template."""
+
+    bots: list[str]
+    template: str = "generic"
+    msgtype: MsgType | None = None
+    mentions: dict[str, Any] = Field(default_factory=dict)
+
+
+class GatewayConfig(_Section):
+    """The whole gateway configuration (see ``docs/gateway.md`` for an annotated example)."""
+
+    listen_host: str = "127.0.0.1"
+    listen_port: int = 9095
+    base_url: str = DEFAULT_BASE_URL
+    store: str = "sqlite:///./wecom-bot.db"
+    timezone: str = "Asia/Shanghai"
+    rate: str = "20/60s"
+    rate_margin: float = 0.05
+    coalesce_after: float = 30.0
+    idempotency_window: float = 600.0
+    max_body_bytes: int = 1024 * 1024
+    max_alerts_per_message: int | None = 20
+    auth: AuthConfig = Field(default_factory=AuthConfig)
+    bots: dict[str, BotConfig]
+    templates: dict[str, str] = Field(default_factory=dict)
+    routes: list[RouteConfig] = Field(default_factory=list)
+    default_route: RouteConfig | None = None
+    webhooks: dict[str, WebhookConfig] = Field(default_factory=dict)
+    mentions: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("coalesce_after", "idempotency_window", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> float:
+        return parse_duration(value)
+
+    @field_validator("rate")
+    @classmethod
+    def _rate(cls, value: str) -> str:
+        from ..ratelimit import parse_rate
+
+        parse_rate(value)
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {value!r} (use an IANA name like Asia/Shanghai)"
+            ) from None
+        return value
+
+    @model_validator(mode="after")
+    def _references(self) -> GatewayConfig:
+        if not self.bots:
+            raise ValueError("bots: configure at least one bot")
+        routes = list(self.routes) + ([self.default_route] if self.default_route else [])
+        for where, bots in [(f"routes[{r.name}]", r.bots) for r in routes] + [
+            (f"webhooks.{n}", w.bots) for n, w in self.webhooks.items()
+        ]:
+            for bot in bots:
+                if bot not in self.bots:
+                    raise ValueError(
+                        f"{where}.bots: no bot named {bot!r} ({_nearest(bot, self.bots)})"
+                    )
+        return self
+
+    def bot_keys(self) -> dict[str, tuple[str, ...]]:
+        """Resolve every bot's keys (environment, files); ConfigError names the bot."""
+        return {name: bot.keys(name) for name, bot in self.bots.items()}
+
+    def effective_default_route(self) -> RouteConfig:
+        """The default route, or one that sends to every bot with the default template."""
+        return self.default_route or RouteConfig(name="default", bots=list(self.bots))
+
+    def masked(self) -> dict[str, Any]:
+        """The configuration as a dict with every secret masked, for the console and logs."""
+        data = self.model_dump(mode="json", by_alias=True)
+        for bot in data["bots"].values():
+            if bot.get("key"):
+                bot["key"] = mask_key(bot["key"])
+            for entry in bot.get("pool", []):
+                if entry.get("key"):
+                    entry["key"] = mask_key(entry["key"])
+        for secret in ("bearer_token", "password"):
+            if data["auth"].get(secret):
+                data["auth"][secret] = "***"
+        return data
+
+
+def _nearest(name: str, options: Any) -> str:
+    close = difflib.get_close_matches(name, list(options), n=1)
+    return f"did you mean {close[0]!r}?" if close else f"known: {', '.join(sorted(options))}"
+
+
+_SECTION_FIELDS: dict[str, type[BaseModel]] = {
+    "": GatewayConfig,
+    "auth": AuthConfig,
+    "bots": BotConfig,
+    "routes": RouteConfig,
+    "default_route": RouteConfig,
+    "webhooks": WebhookConfig,
+}
+
+
+def _explain(exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors(include_url=False):
+        loc = [str(p) for p in err["loc"]]
+        path = ".".join(loc) or "(top level)"
+        if err["type"] == "extra_forbidden":
+            model = _model_for(loc[:-1])
+            fields = set(model.model_fields) | {
+                f.alias for f in model.model_fields.values() if f.alias
+            }
+            fields.discard("continue_")
+            lines.append(f"{path}: unknown key; {_nearest(loc[-1], fields)}")
+        elif err["type"] == "missing":
+            lines.append(f"{path}: is required")
+        else:
+            lines.append(f"{path}: {err['msg'].removeprefix('Value error, ')}")
+    return "; ".join(lines)
+
+
+def _model_for(loc: list[str]) -> type[BaseModel]:
+    if not loc:
+        return GatewayConfig
+    head = loc[0]
+    return _SECTION_FIELDS.get(head, GatewayConfig)
+
+
+def load_config(path: str | Path | None = None, *, text: str | None = None) -> GatewayConfig:
+    """Read and validate a gateway config file (YAML).
+
+    Raises:
+        ConfigError: the file cannot be read, is not YAML, or breaks a rule; the message
+            names the field (``bots.ops.key_env: ...``).
+    """
+    if text is None:
+        if path is None:
+            raise ConfigError("no config given: pass --config FILE")
+        try:
+            text = Path(path).read_text("utf-8")
+        except OSError as exc:
+            raise ConfigError(f"cannot read config {path}: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config is not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError("config must be a YAML mapping with at least a 'bots' section")
+    try:
+        return GatewayConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"invalid config: {_explain(exc)}") from None

@@ -1,0 +1,120 @@
+"""Prometheus metrics of one gateway (a registry per app: two apps never share counters).
+
+Labels carry bot names and sources, never keys.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from ..dispatcher import DispatchObserver
+from ..errors import DeliveryError
+from ..store import OutboxRecord
+
+_LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800)
+
+
+class GatewayMetrics:
+    """Counters, gauges and histograms of the data path, in a registry of their own."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.received = Counter(
+            "wecom_bot_notifications_received",
+            "Inbound notifications accepted for processing",
+            ["source"],
+            registry=r,
+        )
+        self.rejected = Counter(
+            "wecom_bot_requests_rejected",
+            "Inbound requests refused (bad payload, auth, size, store down)",
+            ["source", "reason"],
+            registry=r,
+        )
+        self.duplicates = Counter(
+            "wecom_bot_notifications_duplicate",
+            "Notifications recognised as a sender's retry and queued only once",
+            ["source"],
+            registry=r,
+        )
+        self.rendered = Counter(
+            "wecom_bot_messages_rendered",
+            "Messages rendered from notifications",
+            ["bot"],
+            registry=r,
+        )
+        self.queued = Counter(
+            "wecom_bot_messages_queued", "Messages stored in the outbox", ["bot"], registry=r
+        )
+        self.sent = Counter("wecom_bot_messages_sent", "Messages delivered", ["bot"], registry=r)
+        self.retried = Counter(
+            "wecom_bot_messages_retried",
+            "Delivery attempts that failed and will be retried",
+            ["bot", "error"],
+            registry=r,
+        )
+        self.dead_lettered = Counter(
+            "wecom_bot_messages_dead_lettered",
+            "Messages moved to dead letters",
+            ["bot"],
+            registry=r,
+        )
+        self.rate_limit_wait = Counter(
+            "wecom_bot_rate_limit_wait_seconds",
+            "Time spent waiting for a send slot under the rate limit",
+            ["bot"],
+            registry=r,
+        )
+        self.digest_items = Counter(
+            "wecom_bot_digest_items", "Messages folded into digests", ["bot"], registry=r
+        )
+        self.digest_messages = Counter(
+            "wecom_bot_digest_messages", "Digest messages created", ["bot"], registry=r
+        )
+        self.queue_depth = Gauge(
+            "wecom_bot_queue_depth", "Undelivered messages in the outbox", ["bot"], registry=r
+        )
+        self.dead_letters = Gauge(
+            "wecom_bot_dead_letters", "Dead letters waiting for an operator", ["bot"], registry=r
+        )
+        self.latency = Histogram(
+            "wecom_bot_delivery_latency_seconds",
+            "Seconds from enqueue to errcode 0",
+            ["bot"],
+            registry=r,
+            buckets=_LATENCY_BUCKETS,
+        )
+
+    def exposition(self) -> bytes:
+        """The text for ``GET /metrics``."""
+        return generate_latest(self.registry)
+
+
+class MetricsObserver(DispatchObserver):
+    """Feeds the dispatcher's events into :class:`GatewayMetrics`."""
+
+    def __init__(self, metrics: GatewayMetrics) -> None:
+        self.metrics = metrics
+
+    def sent(self, bot: str, record: OutboxRecord, seconds_since_created: float) -> None:
+        """Count a delivery and its end-to-end latency."""
+        self.metrics.sent.labels(bot).inc()
+        self.metrics.latency.labels(bot).observe(max(seconds_since_created, 0.0))
+
+    def retried(self, bot: str, record: OutboxRecord, error: DeliveryError, delay: float) -> None:
+        """Count a failed attempt that will be retried, by error class."""
+        self.metrics.retried.labels(bot, type(error).__name__).inc()
+
+    def dead_lettered(self, bot: str, record: OutboxRecord, reason: str) -> None:
+        """Count a dead letter."""
+        self.metrics.dead_lettered.labels(bot).inc()
+
+    def rate_limit_wait(self, bot: str, seconds: float) -> None:
+        """Add time spent waiting for a slot."""
+        self.metrics.rate_limit_wait.labels(bot).inc(seconds)
+
+    def digested(self, bot: str, items: int, messages: int, compact: bool) -> None:
+        """Count items folded into digests."""
+        self.metrics.digest_items.labels(bot).inc(items)
+        self.metrics.digest_messages.labels(bot).inc(messages)
