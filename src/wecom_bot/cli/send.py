@@ -96,7 +96,7 @@ class SendOptions:
         timeout: seconds per request.
     """
 
-    webhook: str | None = None
+    webhook: str | None = field(default=None, repr=False)
     key: str | None = field(default=None, repr=False)
     base_url: str | None = None
     profile: str | None = None
@@ -847,6 +847,7 @@ send_app = typer.Typer(
     ),
     epilog=_EPILOG,
     no_args_is_help=True,
+    pretty_exceptions_enable=False,
 )
 
 ContentArg = Annotated[
