@@ -1,0 +1,1 @@
+"""Tests of the emulator's web page (HTTP and a real headless Chromium)."""
