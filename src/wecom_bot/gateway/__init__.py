@@ -1,0 +1,1 @@
+"""The alert gateway: Alertmanager, Grafana and any JSON webhook into WeCom groups."""

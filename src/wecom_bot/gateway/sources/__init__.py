@@ -1,0 +1,32 @@
+"""Inbound payload parsers: each turns one sender's JSON into a :class:`~..model.Notification`.
+
+* :func:`parse_alertmanager`: Prometheus Alertmanager webhook, format version 4.
+* :func:`parse_grafana`: Grafana unified alerting's webhook contact point.
+* :func:`parse_generic`: any JSON document, kept whole for its template.
+
+Each raises :class:`PayloadError` (a ``ValueError``) whose message names the offending field
+by its JSON path and says what is wrong (``alerts[2].labels must be an object of strings
+(alerts[2].labels.team is a number)``); the gateway answers it with HTTP 422. Parsers are
+lenient with fields they do not use and strict with the types of those they do; absurd sizes
+(more than :data:`MAX_ALERTS` alerts, a value over :data:`MAX_VALUE_BYTES`) are refused.
+"""
+
+from ._common import MAX_ALERTS, MAX_PAIRS, MAX_TEXT_BYTES, MAX_VALUE_BYTES, PayloadError
+from .alertmanager import parse_alertmanager
+from .generic import MAX_GENERIC_DEPTH, MAX_GENERIC_NODES, parse_generic
+from .grafana import parse_grafana
+
+PayloadError.__module__ = __name__
+
+__all__ = [
+    "MAX_ALERTS",
+    "MAX_GENERIC_DEPTH",
+    "MAX_GENERIC_NODES",
+    "MAX_PAIRS",
+    "MAX_TEXT_BYTES",
+    "MAX_VALUE_BYTES",
+    "PayloadError",
+    "parse_alertmanager",
+    "parse_generic",
+    "parse_grafana",
+]

@@ -1,0 +1,266 @@
+"""Field validators shared by the sources, and :class:`PayloadError`.
+
+Lenient with fields nobody reads, strict with the types of the fields that are used, and every
+error names the field by its JSON path (``alerts[2].labels.team``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from ..model import Alert, Status
+
+MAX_ALERTS = 1000
+"""More alerts than this in one payload is refused (Alertmanager's own default is unlimited,
+but a group that large is better truncated by the sender with ``max_alerts``)."""
+MAX_VALUE_BYTES = 16 * 1024
+"""Largest label or annotation value, or URL, in UTF-8 bytes."""
+MAX_TEXT_BYTES = 64 * 1024
+"""Largest free-text field (Grafana's ``message`` and ``title``)."""
+MAX_PAIRS = 256
+"""Most labels (or annotations, or values) one alert may carry."""
+MAX_KEY_BYTES = 1024
+"""Longest label or annotation name."""
+
+
+class PayloadError(ValueError):
+    """The payload is not what the endpoint accepts; the message names the field and why.
+
+    Attributes:
+        field: the JSON path of the offending field (``alerts[2].labels``), or ``""`` for the
+            payload as a whole.
+    """
+
+    def __init__(self, field: str, problem: str) -> None:
+        self.field = field
+        super().__init__(f"{field} {problem}" if field else f"the payload {problem}")
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def json_type(value: Any) -> str:
+    """The JSON name of a decoded value's type, for error messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+def child(path: str, key: str | int) -> str:
+    """The JSON path of ``key`` under ``path``."""
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    if _IDENTIFIER.fullmatch(key):
+        return f"{path}.{key}" if path else key
+    return f"{path}[{json.dumps(key, ensure_ascii=False)[:80]}]"
+
+
+def clean(value: str) -> str:
+    """Replace unpaired surrogates (valid in JSON, impossible in UTF-8) with U+FFFD."""
+    if value.isascii():
+        return value
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return _SURROGATE.sub("\ufffd", value)
+    return value
+
+
+def _too_long(value: str, max_bytes: int) -> bool:
+    if len(value) * 4 <= max_bytes:
+        return False
+    return len(value) > max_bytes or len(value.encode("utf-8", "surrogatepass")) > max_bytes
+
+
+def require_object(value: Any, path: str) -> Mapping[str, Any]:
+    """``value`` itself, checked to be a JSON object."""
+    if not isinstance(value, dict):
+        raise PayloadError(path, f"must be a JSON object, not {json_type(value)}")
+    return value
+
+
+def get_string(
+    obj: Mapping[str, Any],
+    key: str,
+    path: str,
+    *,
+    required: bool = False,
+    max_bytes: int = MAX_VALUE_BYTES,
+) -> str:
+    """The string at ``obj[key]`` (``""`` when absent or null and not required)."""
+    where = child(path, key)
+    value = obj.get(key)
+    if value is None:
+        if required:
+            raise PayloadError(where, "is required")
+        return ""
+    if not isinstance(value, str):
+        raise PayloadError(where, f"must be a string, not {json_type(value)}")
+    if _too_long(value, max_bytes):
+        raise PayloadError(where, f"is longer than {max_bytes} bytes")
+    return clean(value)
+
+
+def get_string_map(obj: Mapping[str, Any], key: str, path: str) -> dict[str, str]:
+    """The object of strings at ``obj[key]`` (labels, annotations); ``{}`` when absent or null."""
+    where = child(path, key)
+    value = obj.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise PayloadError(where, f"must be an object of strings, not {json_type(value)}")
+    if len(value) > MAX_PAIRS:
+        raise PayloadError(where, f"has {len(value)} entries, at most {MAX_PAIRS} allowed")
+    out: dict[str, str] = {}
+    for name, text in value.items():
+        if not isinstance(text, str):
+            raise PayloadError(
+                where, f"must be an object of strings ({child(where, name)} is {json_type(text)})"
+            )
+        if _too_long(name, MAX_KEY_BYTES):
+            raise PayloadError(where, f"has a name longer than {MAX_KEY_BYTES} bytes")
+        if _too_long(text, MAX_VALUE_BYTES):
+            raise PayloadError(child(where, name), f"is longer than {MAX_VALUE_BYTES} bytes")
+        out[clean(name)] = clean(text)
+    return out
+
+
+def get_status(obj: Mapping[str, Any], key: str, path: str) -> Status:
+    """``"firing"`` or ``"resolved"`` at ``obj[key]`` (required)."""
+    where = child(path, key)
+    value = obj.get(key)
+    if value is None:
+        raise PayloadError(where, "is required")
+    if value == "firing":
+        return "firing"
+    if value == "resolved":
+        return "resolved"
+    shown = (
+        json.dumps(value, ensure_ascii=False)[:40] if isinstance(value, str) else json_type(value)
+    )
+    raise PayloadError(where, f'must be "firing" or "resolved", not {shown}')
+
+
+def get_int(obj: Mapping[str, Any], key: str, path: str, *, minimum: int = 0) -> int | None:
+    """The integer at ``obj[key]``, or ``None`` when absent or null."""
+    where = child(path, key)
+    value = obj.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        else:
+            raise PayloadError(where, f"must be an integer, not {json_type(value)}")
+    if value < minimum or value > 2**53:
+        raise PayloadError(where, f"must be an integer from {minimum} to 2^53, not {value}")
+    return value
+
+
+def get_time(obj: Mapping[str, Any], key: str, path: str) -> datetime | None:
+    """The RFC 3339 time at ``obj[key]``; ``None`` for Go's zero time (year 1) or absence."""
+    where = child(path, key)
+    value = obj.get(key)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise PayloadError(where, f"must be an RFC 3339 time string, not {json_type(value)}")
+    if value.startswith("0001-01-01T"):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value) if len(value) <= 64 else None
+    except ValueError:
+        parsed = None
+    if parsed is None or parsed.tzinfo is None or "T" not in value.upper():
+        shown = json.dumps(value, ensure_ascii=False)[:70]
+        raise PayloadError(
+            where, f"must be an RFC 3339 time with a zone (2024-05-01T12:00:00Z), not {shown}"
+        )
+    return parsed
+
+
+def require_time(obj: Mapping[str, Any], key: str, path: str) -> datetime:
+    """Like :func:`get_time`, but absence and the zero time are errors."""
+    parsed = get_time(obj, key, path)
+    if parsed is None:
+        raise PayloadError(child(path, key), "is required (an RFC 3339 time)")
+    return parsed
+
+
+def get_alerts(root: Mapping[str, Any], *, grafana: bool) -> tuple[Alert, ...]:
+    """The ``alerts`` array of an Alertmanager-shaped payload."""
+    value = root.get("alerts")
+    if value is None:
+        raise PayloadError("alerts", "is required")
+    if not isinstance(value, list):
+        raise PayloadError("alerts", f"must be an array, not {json_type(value)}")
+    if not value:
+        raise PayloadError("alerts", "is empty; a notification carries at least one alert")
+    if len(value) > MAX_ALERTS:
+        raise PayloadError(
+            "alerts",
+            f"has {len(value)} alerts, at most {MAX_ALERTS} allowed "
+            "(set max_alerts on the sender's receiver)",
+        )
+    return tuple(_alert(item, f"alerts[{i}]", grafana=grafana) for i, item in enumerate(value))
+
+
+def _alert(value: Any, path: str, *, grafana: bool) -> Alert:
+    obj = require_object(value, path)
+    extra: dict[str, Any] = {}
+    if grafana:
+        extra = {
+            "values": _numbers(obj, "values", path),
+            "value_string": get_string(obj, "valueString", path, max_bytes=MAX_TEXT_BYTES),
+            "silence_url": get_string(obj, "silenceURL", path),
+            "dashboard_url": get_string(obj, "dashboardURL", path),
+            "panel_url": get_string(obj, "panelURL", path),
+            "image_url": get_string(obj, "imageURL", path),
+        }
+    return Alert(
+        status=get_status(obj, "status", path),
+        labels=get_string_map(obj, "labels", path),
+        annotations=get_string_map(obj, "annotations", path),
+        starts_at=require_time(obj, "startsAt", path),
+        ends_at=get_time(obj, "endsAt", path),
+        generator_url=get_string(obj, "generatorURL", path),
+        fingerprint=get_string(obj, "fingerprint", path, max_bytes=MAX_KEY_BYTES),
+        **extra,
+    )
+
+
+def _numbers(obj: Mapping[str, Any], key: str, path: str) -> dict[str, float]:
+    where = child(path, key)
+    value = obj.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise PayloadError(where, f"must be an object of numbers, not {json_type(value)}")
+    if len(value) > MAX_PAIRS:
+        raise PayloadError(where, f"has {len(value)} entries, at most {MAX_PAIRS} allowed")
+    out: dict[str, float] = {}
+    for name, number in value.items():
+        if isinstance(number, bool) or not isinstance(number, int | float):
+            raise PayloadError(
+                where,
+                f"must be an object of numbers ({child(where, name)} is {json_type(number)})",
+            )
+        if _too_long(name, MAX_KEY_BYTES):
+            raise PayloadError(where, f"has a name longer than {MAX_KEY_BYTES} bytes")
+        out[clean(name)] = number
+    return out

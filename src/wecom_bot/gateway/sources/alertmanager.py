@@ -1,0 +1,63 @@
+"""Prometheus Alertmanager's webhook payload (``webhook_config``, format version 4)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..model import Notification
+from ._common import (
+    PayloadError,
+    get_alerts,
+    get_int,
+    get_status,
+    get_string,
+    get_string_map,
+    require_object,
+)
+
+__all__ = ["parse_alertmanager"]
+
+VERSION = "4"
+
+
+def parse_alertmanager(payload: Any) -> Notification:
+    """Parse an Alertmanager webhook notification.
+
+    Reads ``receiver``, ``status``, ``alerts[]`` (``status``, ``labels``, ``annotations``,
+    ``startsAt``, ``endsAt``, ``generatorURL``, ``fingerprint``), ``groupLabels``,
+    ``commonLabels``, ``commonAnnotations``, ``externalURL``, ``groupKey`` and
+    ``truncatedAlerts``. ``version`` may be absent; when present it must be ``"4"``.
+
+    Args:
+        payload: the decoded JSON body.
+
+    Returns:
+        The notification, ``source="alertmanager"``.
+
+    Raises:
+        PayloadError: a used field is missing or of the wrong type, or a size cap is exceeded;
+            the message names the field.
+    """
+    root = require_object(payload, "")
+    version = root.get("version")
+    if version is not None and version != VERSION:
+        hint = ""
+        if "orgId" in root or "state" in root:
+            hint = " (this looks like a Grafana payload: post it to /grafana)"
+        raise PayloadError(
+            "version", f'must be "4" (Alertmanager webhook v4), not {version!r}{hint}'
+        )
+    if "alerts" not in root and ("evalMatches" in root or "ruleName" in root):
+        raise PayloadError("", "is a legacy Grafana alert, not an Alertmanager notification")
+    return Notification(
+        source="alertmanager",
+        status=get_status(root, "status", ""),
+        receiver=get_string(root, "receiver", ""),
+        alerts=get_alerts(root, grafana=False),
+        group_labels=get_string_map(root, "groupLabels", ""),
+        common_labels=get_string_map(root, "commonLabels", ""),
+        common_annotations=get_string_map(root, "commonAnnotations", ""),
+        external_url=get_string(root, "externalURL", ""),
+        group_key=get_string(root, "groupKey", ""),
+        truncated_alerts=get_int(root, "truncatedAlerts", "") or 0,
+    )

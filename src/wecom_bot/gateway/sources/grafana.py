@@ -1,0 +1,63 @@
+"""Grafana unified alerting's webhook contact point payload.
+
+It is Alertmanager's v4 shape (Grafana embeds an Alertmanager) plus ``orgId``, ``title``,
+``state`` and ``message`` at the top and ``values``, ``valueString``, ``silenceURL``,
+``dashboardURL``, ``panelURL`` and ``imageURL`` on each alert. Grafana's ``version`` is
+``"1"``; it is not checked, so later versions that keep the shape still parse.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..model import Notification
+from ._common import (
+    MAX_TEXT_BYTES,
+    PayloadError,
+    get_alerts,
+    get_int,
+    get_status,
+    get_string,
+    get_string_map,
+    require_object,
+)
+
+__all__ = ["parse_grafana"]
+
+
+def parse_grafana(payload: Any) -> Notification:
+    """Parse a Grafana (unified alerting) webhook notification.
+
+    Args:
+        payload: the decoded JSON body.
+
+    Returns:
+        The notification, ``source="grafana"``.
+
+    Raises:
+        PayloadError: a used field is missing or of the wrong type, a size cap is exceeded, or
+            the payload is from Grafana's legacy (pre-8) alerting; the message names the field.
+    """
+    root = require_object(payload, "")
+    if "alerts" not in root and ("evalMatches" in root or "ruleName" in root):
+        raise PayloadError(
+            "",
+            "is from Grafana's legacy dashboard alerting (ruleName/evalMatches); "
+            "use a unified alerting webhook contact point",
+        )
+    return Notification(
+        source="grafana",
+        status=get_status(root, "status", ""),
+        receiver=get_string(root, "receiver", ""),
+        alerts=get_alerts(root, grafana=True),
+        group_labels=get_string_map(root, "groupLabels", ""),
+        common_labels=get_string_map(root, "commonLabels", ""),
+        common_annotations=get_string_map(root, "commonAnnotations", ""),
+        external_url=get_string(root, "externalURL", ""),
+        group_key=get_string(root, "groupKey", ""),
+        truncated_alerts=get_int(root, "truncatedAlerts", "") or 0,
+        title=get_string(root, "title", "", max_bytes=MAX_TEXT_BYTES),
+        message=get_string(root, "message", "", max_bytes=MAX_TEXT_BYTES),
+        org_id=get_int(root, "orgId", ""),
+        state=get_string(root, "state", ""),
+    )
