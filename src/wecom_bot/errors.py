@@ -7,6 +7,10 @@
     │   └── MediaValidationError                    an upload breaks a size/type rule
     ├── ConfigError (also ValueError)               bad configuration, names the field
     ├── RateLimitWaitExceeded                       the local limiter would wait too long
+    ├── StoreError (wecom_bot.store)                the outbox failed
+    │   ├── StoreUnavailableError                   backend down: nothing was stored (503)
+    │   ├── StoreOpenError (also ConfigError)       cannot open the store at start
+    │   └── LeaseLostError                          a digest's originals were not ours any more
     └── DeliveryError                               a send did not end in errcode 0
         ├── WeComAPIError                           the API answered errcode != 0
         │   ├── SystemBusyError          (-1)       retryable

@@ -59,9 +59,14 @@ COMMAND_MODULES = (
 )
 
 
+_registered: set[str] = set()
+
+
 def build_app() -> typer.Typer:
-    """Register every available command group on the app and return it."""
+    """Register every available command group on the app (once) and return it."""
     for name in COMMAND_MODULES:
+        if name in _registered:
+            continue
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:
@@ -69,6 +74,7 @@ def build_app() -> typer.Typer:
                 continue
             raise
         module.register(app)
+        _registered.add(name)
     return app
 
 
