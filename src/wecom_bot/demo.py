@@ -28,7 +28,7 @@ import yaml
 
 from .gateway.app import create_app as create_gateway
 from .gateway.config import GatewayConfig
-from .gateway.samples import alertmanager_sample, grafana_sample
+from .gateway.samples import alertmanager_firing, alertmanager_resolved, grafana_firing
 from .masking import mask_key
 
 DEMO_KEY = "demo0000-wecom-bot-0000-emulator0000"
@@ -72,9 +72,9 @@ async def _serve(app: Any, port: int) -> _Server:
 async def _fire(gateway_url: str) -> None:
     async with httpx.AsyncClient(base_url=gateway_url, timeout=10) as client:
         for name, payload in (
-            ("Alertmanager: 2 alerts firing", alertmanager_sample("firing")),
-            ("Grafana: 1 alert firing", grafana_sample("firing")),
-            ("Alertmanager: resolved", alertmanager_sample("resolved")),
+            ("Alertmanager: alerts firing", alertmanager_firing()),
+            ("Grafana: alert firing", grafana_firing()),
+            ("Alertmanager: resolved", alertmanager_resolved()),
         ):
             path = "/grafana" if name.startswith("Grafana") else "/alertmanager"
             answer = await client.post(path, json=payload)
@@ -113,7 +113,7 @@ async def main(once: bool) -> int:
             status = await _wait_delivered(gateway_url)
         else:
             print("\nRunning. Post your own alerts, e.g.:")
-            sample = json.dumps(alertmanager_sample("firing"))[:60]
+            sample = json.dumps(alertmanager_firing())[:60]
             print(f"  curl -XPOST {gateway_url}/alertmanager -H 'Content-Type: application/json' "
                   f"-d '{sample}...'")  # fmt: skip
             print("Press Ctrl-C to stop.")

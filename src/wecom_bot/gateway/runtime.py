@@ -199,10 +199,13 @@ def build_runtime(
         timezone=config.timezone,
         max_alerts=config.max_alerts_per_message,
     )
-    used_templates = {r.template for r in [*routes, default, *webhook_routes.values()]}
-    for name in sorted(used_templates):
-        if not renderer.has_template(name):
-            raise ConfigError(f"template {name!r} is used by a route but not defined")
+    known = set(renderer.template_names())
+    for route in [*routes, default, *webhook_routes.values()]:
+        if route.template not in known:
+            raise ConfigError(
+                f"route {route.name!r}: template {route.template!r} is not defined "
+                f"(built-in and configured: {', '.join(sorted(known))})"
+            )
     targets = {
         name: BotTarget(
             name=name,
