@@ -24,9 +24,6 @@ from .errors import (
     WeComBotError,
 )
 from .masking import mask_key
-from .ratelimit import KeyPool, Rate, SlidingWindowLimiter, parse_rate
-from .retry import RetryPolicy
-from .split import SplitPart, plan_split, split_content, split_message, split_to_messages
 from .messages import (
     Article,
     CardAction,
@@ -52,6 +49,9 @@ from .messages import (
     VoiceMessage,
     parse_message,
 )
+from .ratelimit import KeyPool, Rate, SlidingWindowLimiter, parse_rate
+from .retry import RetryPolicy
+from .split import SplitPart, plan_split, split_content, split_message, split_to_messages
 
 __version__ = "0.1.0"
 

@@ -121,14 +121,15 @@ class DispatcherSettings:
 
     Attributes:
         coalesce_after: the longest a backlog may take to drain before it is digested (s).
-        lease_seconds: how long a claimed record stays ours; longer than a send can take.
+        lease_seconds: how long a claimed record stays ours; longer than a send can take
+            (records are claimed only when they can be sent at once).
         batch: records claimed at a time per bot.
         digest_batch: records considered for one round of digests.
         idle_poll: how often an idle worker looks for work it was not told about (s).
     """
 
     coalesce_after: float = 30.0
-    lease_seconds: float = 60.0
+    lease_seconds: float = 30.0
     batch: int = 20
     digest_batch: int = 5000
     idle_poll: float = 1.0
@@ -235,21 +236,39 @@ class Dispatcher:
         event.clear()
 
     async def drain_once(self, bot: str) -> bool:
-        """Claim one batch for ``bot``, digest it if the backlog is too long, send it.
+        """Claim what the bot can send now, digest it if the backlog is too long, send it.
+
+        Records are claimed only when a send slot is free, and no more than the free slots,
+        so a lease is never held while waiting for the rate limit: a worker that dies leaves
+        at most the messages it was sending at that moment.
 
         Returns:
             Whether there was anything to do.
         """
+        slots = await self._slots_within(bot, 0.0)
+        if slots == 0:
+            keys = self.targets[bot].keys
+            wait = min([await self.limiter.eta(key, 1) for key in keys])
+            self.observer.rate_limit_wait(bot, min(wait, self.settings.idle_poll))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), min(wait, self.settings.idle_poll))
+            return True
         now = self.clock()
         records = await self.store.claim(
-            bot, limit=self.settings.batch, lease_seconds=self.settings.lease_seconds, now=now
+            bot,
+            limit=min(self.settings.batch, slots),
+            lease_seconds=self.settings.lease_seconds,
+            now=now,
         )
         if not records:
             return False
         records = await self._maybe_digest(bot, records)
+        if len(records) > slots:  # digests beyond the free slots wait their turn, unleased
+            await self.store.unclaim([r.id for r in records[slots:]], now=self.clock())
+            records = records[:slots]
         for index, record in enumerate(records):
             if self._stopping.is_set():
-                await self.store.unclaim([r.id for r in records[index:]])
+                await self.store.unclaim([r.id for r in records[index:]], now=self.clock())
                 break
             await self._deliver(bot, record)
         return True
@@ -331,7 +350,7 @@ class Dispatcher:
                     return index
                 shortest = min(shortest, wait)
             waited += shortest
-            await asyncio.sleep(shortest)
+            await asyncio.sleep(min(shortest, self.settings.idle_poll))
 
     async def _deliver(self, bot: str, record: OutboxRecord) -> None:
         try:

@@ -160,7 +160,9 @@ def create_app(
         response: Response = await call_next(request)
         return response
 
-    async def receive(request: Request, source: str, parse: Callable[[Any], Any], route: str | None) -> Response:
+    async def receive(
+        request: Request, source: str, parse: Callable[[Any], Any], route: str | None
+    ) -> Response:
         gateway: Gateway = request.app.state.gateway
         if not gateway.accepting:
             return _refuse(gateway, source, 503, "shutting_down", "the gateway is stopping; retry")
@@ -211,7 +213,9 @@ def create_app(
         gateway: Gateway = request.app.state.gateway
         if name not in gateway.config.webhooks:
             return _refuse(gateway, "generic", 404, "unknown_webhook", f"no webhook named {name!r}")
-        return await receive(request, "generic", lambda p: parse_generic(name, p), f"webhook:{name}")
+        return await receive(
+            request, "generic", lambda p: parse_generic(name, p), f"webhook:{name}"
+        )
 
     @app.get("/healthz", summary="Liveness: the process answers")
     async def healthz() -> dict[str, str]:

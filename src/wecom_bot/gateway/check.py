@@ -45,7 +45,9 @@ def check_config(path: str | Path) -> dict[str, Any]:
                     payloads = runtime.render(route, bot, sample)
                 except TemplateError as exc:
                     ok = False
-                    renders.append({**item, "ok": False, "parts": 0, "sizes": [], "error": str(exc)})
+                    renders.append(
+                        {**item, "ok": False, "parts": 0, "sizes": [], "error": str(exc)}
+                    )
                     continue
                 sizes = [_size(p) for p in payloads]
                 first = payloads[0][msgtype]["content"] if payloads else ""
@@ -62,7 +64,9 @@ def check_config(path: str | Path) -> dict[str, Any]:
     masked = config.masked()
     return {
         "ok": ok,
-        "bots": {name: bot.get("key") or bot.get("key_env") for name, bot in masked["bots"].items()},
+        "bots": {
+            name: bot.get("key") or bot.get("key_env") for name, bot in masked["bots"].items()
+        },
         "routes": [r.name for r in routes],
         "renders": renders,
     }

@@ -193,6 +193,7 @@ class GatewayConfig(_Section):
     rate: str = "20/60s"
     rate_margin: float = 0.05
     coalesce_after: float = 30.0
+    lease: float = 30.0
     idempotency_window: float = 600.0
     max_body_bytes: int = 1024 * 1024
     max_alerts_per_message: int | None = 20
@@ -204,7 +205,7 @@ class GatewayConfig(_Section):
     webhooks: dict[str, WebhookConfig] = Field(default_factory=dict)
     mentions: dict[str, Any] = Field(default_factory=dict)
 
-    @field_validator("coalesce_after", "idempotency_window", mode="before")
+    @field_validator("coalesce_after", "idempotency_window", "lease", mode="before")
     @classmethod
     def _duration(cls, value: Any) -> float:
         return parse_duration(value)

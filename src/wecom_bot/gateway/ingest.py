@@ -61,7 +61,9 @@ async def ingest(
         taken.append(route.name)
         for bot in route.bots:
             for payload in runtime.render(route, bot, notification):
-                messages.append(NewMessage(bot=bot, payload=payload, notification_id=notification_id))
+                messages.append(
+                    NewMessage(bot=bot, payload=payload, notification_id=notification_id)
+                )
     metrics = runtime.metrics
     if metrics is not None:
         metrics.received.labels(notification.source).inc()

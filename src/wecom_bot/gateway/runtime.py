@@ -234,7 +234,9 @@ def build_runtime(
             targets,
             limiter=build_limiter(config, store),
             retry=RetryPolicy(max_attempts=12, max_delay=60.0, rate_window=rate.window),
-            settings=DispatcherSettings(coalesce_after=config.coalesce_after),
+            settings=DispatcherSettings(
+                coalesce_after=config.coalesce_after, lease_seconds=config.lease
+            ),
             observer=MetricsObserver(metrics) if metrics is not None else None,
             clock=clock,
         )

@@ -1,0 +1,93 @@
+"""Run a gateway against an emulator, both over real HTTP on 127.0.0.1, for the gateway tests."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+from tests.emulator.conftest import Emu
+from tests.servers import serve
+from wecom_bot.gateway.app import create_app
+from wecom_bot.gateway.config import GatewayConfig
+from wecom_bot.masking import key_fingerprint
+
+
+def gateway_config(emu_url: str, key: str, store: str, **overrides: Any) -> GatewayConfig:
+    """A gateway config sending bot ``ops`` to the emulator, fast windows for tests."""
+    data: dict[str, Any] = {
+        "base_url": emu_url,
+        "store": store,
+        "rate": "20/1s",
+        "coalesce_after": "3s",
+        "bots": {"ops": {"key": key, "msgtype": "markdown"}},
+        "routes": [
+            {
+                "name": "critical",
+                "matchers": ['severity="critical"'],
+                "bots": ["ops"],
+                "mentions": {"users": ["oncall"]},
+            },
+            {"name": "db", "matchers": ['team="db"'], "bots": ["ops"], "msgtype": "markdown_v2"},
+        ],
+        "default_route": {"name": "default", "bots": ["ops"]},
+        "webhooks": {"deploy": {"bots": ["ops"], "template": "generic"}},
+    }
+    data.update(overrides)
+    return GatewayConfig.model_validate(data)
+
+
+def write_config(path: Path, config: GatewayConfig) -> Path:
+    """Write ``config`` as YAML (for reload and subprocess tests)."""
+    path.write_text(yaml.safe_dump(config.model_dump(mode="json", by_alias=True)), "utf-8")
+    return path
+
+
+@dataclass
+class Running:
+    """A served gateway: its URL and an HTTP client."""
+
+    url: str
+    client: httpx.Client
+    app: Any
+
+    def post(self, path: str, payload: Any, **kwargs: Any) -> httpx.Response:
+        return self.client.post(path, json=payload, **kwargs)
+
+    def metric(self, name: str) -> float:
+        total = 0.0
+        for line in self.client.get("/metrics").text.splitlines():
+            if line.startswith(name + "{") or line.startswith(name + " "):
+                total += float(line.rsplit(" ", 1)[1])
+        return total
+
+
+@contextmanager
+def running_gateway(config: GatewayConfig, **options: Any) -> Iterator[Running]:
+    """Serve a gateway for the block."""
+    app = create_app(config, **options)
+    with serve(app) as url, httpx.Client(base_url=url, timeout=10) as client:
+        yield Running(url, client, app)
+
+
+def emulator_contents(emu: Emu, key: str) -> list[dict[str, Any]]:
+    """Accepted payloads the emulator stored for ``key`` (empty if it never heard of it)."""
+    answer = emu.client.get(f"/api/groups/{key_fingerprint(key)}/messages", params={"limit": 1000})
+    if answer.status_code == 404:
+        return []
+    return [e["payload"] for e in answer.json()["messages"] if e["status"] == "accepted"]
+
+
+def wait_for(predicate: Any, timeout: float = 15.0, what: str = "condition") -> None:
+    """Poll ``predicate`` until true; fail with ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
