@@ -6,11 +6,21 @@ from __future__ import annotations
 import struct
 import zlib
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 import pytest
+from playwright.sync_api import (
+    Browser,
+    ConsoleMessage,
+    Dialog,
+    Frame,
+    Page,
+    sync_playwright,
+)
+from playwright.sync_api import Request as PlaywrightRequest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -164,8 +174,9 @@ class Emu:
         return entries
 
 
+@contextmanager
 def running(settings: EmulatorSettings) -> Iterator[Emu]:
-    """Serve an emulator until the generator is closed, ending its event streams first."""
+    """Serve an emulator for the block, ending its event streams before the server stops."""
     app = create_app(settings)
     with serve(app) as url, httpx.Client(base_url=url, timeout=10) as client:
         try:
@@ -178,7 +189,8 @@ def running(settings: EmulatorSettings) -> Iterator[Emu]:
 @pytest.fixture(scope="module")
 def emu() -> Iterator[Emu]:
     """One emulator per module (no rate limit); tests keep apart by using fresh keys."""
-    yield from running(EmulatorSettings(rate=None))
+    with running(EmulatorSettings(rate=None)) as emulator:
+        yield emulator
 
 
 class FakeClock:
@@ -189,3 +201,91 @@ class FakeClock:
 
     def __call__(self) -> float:
         return self.now
+
+
+_WATCH_SCRIPT = """
+window.__violations = [];
+document.addEventListener("securitypolicyviolation", (e) => {
+  window.__violations.push(e.violatedDirective + " " + e.blockedURI);
+});
+"""
+
+
+@dataclass
+class Watched:
+    """A page with what it did recorded: dialogs opened, script errors, console errors,
+    navigations of the main frame and requests for the event stream."""
+
+    page: Page
+    dialogs: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    navigations: list[str] = field(default_factory=list)
+    event_requests: list[str] = field(default_factory=list)
+
+    def violations(self) -> list[str]:
+        """Content-Security-Policy violations reported in the page."""
+        found: list[str] = self.page.evaluate("window.__violations")
+        return found
+
+    def entries(self, count: int, timeout: float = 10_000) -> None:
+        """Wait until the chat view shows at least ``count`` entries."""
+        self.page.wait_for_function(
+            "n => document.querySelectorAll('#ep-chat .ep-entry').length >= n",
+            arg=count,
+            timeout=timeout,
+        )
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """One headless Chromium (the system one) for the whole test module."""
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@contextmanager
+def open_page(
+    browser: Browser, url: str, *, width: int = 1280, height: int = 860
+) -> Iterator[Watched]:
+    """Open ``url`` in a fresh browser context (Shanghai time, like the users) and watch it."""
+    context = browser.new_context(
+        viewport={"width": width, "height": height},
+        timezone_id="Asia/Shanghai",
+        locale="en-US",
+        device_scale_factor=1,
+    )
+    context.add_init_script(_WATCH_SCRIPT)
+    page = context.new_page()
+    watched = Watched(page)
+
+    def on_dialog(dialog: Dialog) -> None:
+        watched.dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    def on_console(message: ConsoleMessage) -> None:
+        if message.type == "error":
+            watched.errors.append(message.text)
+
+    def on_navigation(frame: Frame) -> None:
+        if frame == page.main_frame:
+            watched.navigations.append(frame.url)
+
+    def on_request(request: PlaywrightRequest) -> None:
+        if "/api/events" in request.url:
+            watched.event_requests.append(request.url)
+
+    page.on("dialog", on_dialog)
+    page.on("pageerror", lambda error: watched.errors.append(str(error)))
+    page.on("console", on_console)
+    page.on("framenavigated", on_navigation)
+    page.on("request", on_request)
+    try:
+        page.goto(url)
+        page.wait_for_selector("#ep-conn[data-state=live]", timeout=10_000)
+        yield watched
+    finally:
+        context.close()

@@ -31,6 +31,7 @@
     source: null,
     retryDelay: 1000,
     groupsTimer: null,
+    pinned: true, // the chat is scrolled to its end and should stay there as it grows
   };
 
   async function getJSON(path, options) {
@@ -53,11 +54,12 @@
     return parts.join(" · ");
   }
 
-  function clock(seconds) {
+  function clock(seconds, withSeconds = true) {
     if (typeof seconds !== "number") return "";
     const date = new Date(seconds * 1000);
     const pad = (n) => String(n).padStart(2, "0");
-    return `${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}`;
+    const minutes = `${pad(date.getHours())}:${pad(date.getMinutes())}`;
+    return withSeconds ? `${minutes}:${pad(date.getSeconds())}` : minutes;
   }
 
   function renderSidebar() {
@@ -80,7 +82,7 @@
       const top = el("div", "ep-group-top");
       top.append(
         el("span", "ep-group-key", group.masked_key),
-        el("span", "ep-group-time", clock(group.last_activity_at)),
+        el("span", "ep-group-time", clock(group.last_activity_at, false)),
       );
       info.append(top, el("div", "ep-group-counts", counters(group)));
       item.append(avatar, info);
@@ -178,6 +180,7 @@
   function toBottom() {
     const scroller = $("ep-scroll");
     scroller.scrollTop = scroller.scrollHeight;
+    state.pinned = true;
     $("ep-jump").hidden = true;
   }
 
@@ -199,7 +202,7 @@
         const query = `since_id=${state.lastShown}&limit=${ENTRY_PAGE}${tail ? "&tail=true" : ""}`;
         const answer = await getJSON(`/page/groups/${state.selected}/entries?${query}`);
         if (token !== state.loadToken) return;
-        const stick = tail || nearBottom();
+        const stick = tail || state.pinned;
         if (tail && answer.skipped > 0) {
           $("ep-chat").append(
             el("div", "ep-system", `${number(answer.skipped)} older entries not shown`),
@@ -467,8 +470,13 @@
     });
     $("ep-jump").addEventListener("click", toBottom);
     $("ep-scroll").addEventListener("scroll", () => {
-      if (nearBottom()) $("ep-jump").hidden = true;
+      state.pinned = nearBottom();
+      if (state.pinned) $("ep-jump").hidden = true;
     });
+    // Pictures load after their message is drawn and make it taller: stay at the end.
+    new ResizeObserver(() => {
+      if (state.pinned && state.selected) toBottom();
+    }).observe($("ep-chat"));
     window.addEventListener("hashchange", () => {
       const id = location.hash.slice(1);
       if (id !== state.selected && state.groups.some((g) => g.id === id)) select(id);
