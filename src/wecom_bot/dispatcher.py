@@ -33,7 +33,7 @@ from .masking import key_fingerprint, mask_key
 from .messages import parse_message
 from .ratelimit import SlidingWindowLimiter
 from .retry import RetryPolicy
-from .store import NewMessage, Outbox, OutboxRecord
+from .store import NewMessage, Outbox, OutboxRecord, StoreUnavailableError
 
 logger = logging.getLogger("wecom_bot.dispatcher")
 
@@ -176,9 +176,14 @@ class Dispatcher:
     # -- life cycle ---------------------------------------------------------------------
     async def start(self) -> None:
         """Recover leases left by a previous run and start one worker per bot."""
-        recovered = await self.store.recover_expired_leases(now=self.clock())
-        if recovered:
-            logger.warning("recovered %d messages whose worker stopped mid-send", recovered)
+        try:
+            recovered = await self.store.recover_expired_leases(now=self.clock())
+        except StoreUnavailableError as exc:
+            # The workers keep trying; claim recovers expired leases per bot as well.
+            logger.error("outbox unavailable at start (%s); delivery resumes when it answers", exc)
+        else:
+            if recovered:
+                logger.warning("recovered %d messages whose worker stopped mid-send", recovered)
         for name, target in self.targets.items():
             client = httpx.AsyncClient(timeout=target.timeout, **dict(target.http))
             self._clients[name] = client
@@ -219,6 +224,9 @@ class Dispatcher:
         while not self._stopping.is_set():
             try:
                 worked = await self.drain_once(bot)
+            except StoreUnavailableError as exc:
+                logger.error("bot %r: outbox unavailable (%s); retrying shortly", bot, exc)
+                worked = False
             except Exception:  # the worker must outlive any one failure; the store keeps data
                 logger.exception("dispatcher worker for bot %r failed; retrying shortly", bot)
                 worked = False
@@ -228,7 +236,10 @@ class Dispatcher:
     async def _idle(self, bot: str) -> None:
         event = self._wake[bot]
         timeout = self.settings.idle_poll
-        due = await self.store.next_due_at(bot)
+        try:
+            due = await self.store.next_due_at(bot)
+        except StoreUnavailableError:
+            due = None
         if due is not None:
             timeout = min(timeout, max(due - self.clock(), 0.01))
         with contextlib.suppress(TimeoutError):

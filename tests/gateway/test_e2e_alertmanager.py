@@ -7,10 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shutil
-import signal
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +17,14 @@ import httpx
 import pytest
 
 from tests.emulator.conftest import Emu, new_key, running
-from tests.gateway.harness import emulator_contents, gateway_config, wait_for, write_config
+from tests.gateway.harness import (
+    GatewayProcess,
+    emulator_contents,
+    gateway_config,
+    wait_for,
+    write_config,
+)
+from tests.redis_server import free_port
 from wecom_bot.emulator import EmulatorSettings
 from wecom_bot.emulator.ratelimit import RateSpec
 
@@ -28,58 +32,10 @@ ALERTMANAGER = shutil.which("prometheus-alertmanager")
 pytestmark = pytest.mark.alertmanager
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def emu() -> Iterator[Emu]:
     with running(EmulatorSettings(rate=RateSpec(20, 1.0))) as emulator:
         yield emulator
-
-
-class GatewayProcess:
-    """``wecom-bot gateway`` as a child process on a free port."""
-
-    def __init__(self, config_path: Path, port: int) -> None:
-        self.config_path = config_path
-        self.port = port
-        self.url = f"http://127.0.0.1:{port}"
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.log = config_path.with_suffix(".log")
-
-    def start(self) -> None:
-        with self.log.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "wecom_bot", "gateway", "--config",
-                 str(self.config_path), "--port", str(self.port)],
-                stdout=log, stderr=log,
-            )  # fmt: skip
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                if httpx.get(self.url + "/readyz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"gateway did not start: {self.log.read_text()}")
-            time.sleep(0.1)
-
-    def kill(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(5)
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.kill()
 
 
 @pytest.fixture

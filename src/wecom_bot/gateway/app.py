@@ -126,6 +126,11 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         outbox = store or open_store(config.store)
+        try:
+            await outbox.ping()
+        except StoreUnavailableError as exc:
+            # Keep running: /readyz says 503 and inbound requests get 503 until it answers.
+            logger.error("the outbox does not answer yet: %s", exc)
         gateway = Gateway(config, outbox, GatewayMetrics(), config_path=path, clock=clock)
         app.state.gateway = gateway
         await gateway.start()

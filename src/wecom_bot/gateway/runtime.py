@@ -135,7 +135,7 @@ def build_limiter(config: GatewayConfig, store: Outbox | None) -> SendLimiter:
     if client is not None and config.store.startswith(("redis://", "rediss://")):
         from ..store.redis import RedisWindowLimiter
 
-        return RedisLimiterAdapter(RedisWindowLimiter(client, rate=str(rate)))
+        return RedisLimiterAdapter(RedisWindowLimiter(client, rate=rate))
     return LocalLimiter(SlidingWindowLimiter(rate))
 
 
