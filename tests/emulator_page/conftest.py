@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import struct
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,7 +43,7 @@ CHROMIUM_ARGS = [
 Colour = tuple[int, int, int]
 
 
-def png(width: int, height: int, pixel: Any) -> bytes:
+def png(width: int, height: int, pixel: Callable[[int, int], Colour]) -> bytes:
     """A PNG whose pixel (x, y) is ``pixel(x, y) -> (r, g, b)``."""
 
     def chunk(kind: bytes, data: bytes) -> bytes:
@@ -97,7 +97,7 @@ def chart_png(width: int = 240, height: int = 150) -> bytes:
     return png(width, height, pixel)
 
 
-_PICTURES = {
+_PICTURES: dict[str, Callable[[], bytes]] = {
     "cover.png": lambda: gradient_png(534, 228, (72, 133, 237), (20, 48, 110)),
     "thumb-green.png": lambda: gradient_png(96, 96, (54, 200, 120), (10, 120, 70)),
     "thumb-orange.png": lambda: gradient_png(96, 96, (255, 170, 80), (220, 90, 30)),

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from PIL import Image, ImageChops
-from playwright.sync_api import Browser, Locator
+from playwright.sync_api import Browser, Locator, Page
 
 from wecom_bot.emulator import EmulatorSettings
 from wecom_bot.masking import key_fingerprint, mask_key
@@ -147,7 +147,7 @@ class Showcase:
     sent: list[dict[str, Any]]
 
     @property
-    def page(self) -> Any:
+    def page(self) -> Page:
         return self.watched.page
 
     def entry(self, msgtype: str, nth: int = 0) -> Locator:
