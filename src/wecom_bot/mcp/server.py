@@ -48,11 +48,14 @@ class _SecretFilter(logging.Filter):
         safe = redact(text, *self.secrets)
         if safe != text:
             record.msg, record.args = safe, None
-        if record.exc_info and record.exc_info[1] is not None:
-            # A traceback repeats the exception's text, which is not redacted here.
+        if record.exc_info:
+            # Handlers format exc_info themselves; hand them the traceback already redacted.
+            record.exc_text = redact(_FORMATTER.formatException(record.exc_info), *self.secrets)
             record.exc_info = None
-            record.exc_text = None
         return True
+
+
+_FORMATTER = logging.Formatter()
 
 
 def build_server(
