@@ -15,8 +15,8 @@ What each syntax gets (full-width forms from the Unicode Halfwidth and Fullwidth
 character                      text    markdown  markdown_v2
 =============================  ======  ========  ===========
 ``@`` (mentions)               ＠       ＠         ＠
-``<`` ``>`` (tags, quotes)      kept    ＜ ＞      ＜ ＞
-``[`` ``]`` (links, images)     kept    ［ ］      ［ ］
+``<`` ``>`` (tags, quotes)      ＜ ＞    ＜ ＞      ＜ ＞
+``[`` ``]`` (links, images)     ［ ］    ［ ］      ［ ］
 `````` ` `````` (code)          kept    ｀         ｀
 ``*`` (bold, lists)            kept    ＊         ＊
 ``#`` (headings)               kept    ＃         ＃
@@ -25,14 +25,18 @@ character                      text    markdown  markdown_v2
 ``_`` not inside a word        kept    kept      ＿
 ``\\`` before punctuation       kept    kept      ＼
 ``&`` starting an entity       kept    ＆         ＆
-line start ``-`` ``+`` ``=``    kept    － ＋ ＝   － ＋ ＝
-line start ``1.`` ``1)``        kept    1． 1）   1． 1）
+line start ``- `` ``+ `` ``===``  kept    － ＋ ＝   － ＋ ＝
+line start ``1. `` ``1) ``      kept    1． 1）   1． 1）
+line start spaces, tabs        kept    kept      no-break
 =============================  ======  ========  ===========
 
-Plain ``text`` messages render no markup, so only ``@`` is replaced there (mentions in a text
-message come from ``mentioned_list`` alone; the look-alike also keeps a reader from mistaking
-``@all`` in an alert for a real one). ``_`` between two letters or digits (``node_exporter``)
-stays: it cannot start emphasis. Raw URLs in text may still become clickable; that is fine.
+Plain ``text`` messages render no markup; they still lose ``@`` (mentions in a text message come
+from ``mentioned_list`` alone, and the look-alike keeps a reader from mistaking ``@all`` in an
+alert for a real one) and the tag and link brackets, so that text content copied into markdown
+(a digest of queued messages, say) cannot turn into tags or links there. ``_`` between two
+letters or digits (``node_exporter``) stays: it cannot start emphasis. Indentation in
+markdown_v2 becomes no-break spaces (U+00A0), which keep the look but cannot open an indented
+code block. Raw URLs in text may still become clickable; that is fine.
 
 Every syntax also gets: ``\\r\\n``, ``\\r``, U+2028/U+2029 and NEL turned into ``\\n`` (so the
 line-start rules see every line); other control characters, bidirectional overrides and
@@ -69,7 +73,7 @@ _INVISIBLE = re.compile(
 )
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
-_TEXT_TABLE = str.maketrans({"@": "＠"})
+_TEXT_TABLE = str.maketrans({"@": "＠", "<": "＜", ">": "＞", "[": "［", "]": "］"})
 _MD_TABLE = str.maketrans(
     {
         "@": "＠",
@@ -102,9 +106,10 @@ _LOOSE_UNDERSCORE = re.compile(r"(?<![^\W_])_|_(?![^\W_])")
 _BACKSLASH_ESCAPE = re.compile(r"\\(?=[!-/:-@\[-`{-~])")
 # At a line start (after optional indentation): a list bullet or setext underline, or an
 # ordered-list number.
-_LINE_MARK = re.compile(r"^([ \t]*)([-+=])", re.MULTILINE)
-_LINE_NUMBER = re.compile(r"^([ \t]*[0-9]{1,9})([.)])", re.MULTILINE)
+_LINE_MARK = re.compile(r"^([ \t]*)([-+=])(?=[ \t]|$|[-=][-= \t]*$)", re.MULTILINE)
+_LINE_NUMBER = re.compile(r"^([ \t]*[0-9]{1,9})([.)])(?=[ \t]|$)", re.MULTILINE)
 _FULLWIDTH_MARK = {"-": "－", "+": "＋", "=": "＝", ".": "．", ")": "）"}
+_INDENT = re.compile(r"^[ \t]+", re.MULTILINE)
 
 
 def sanitize(value: str) -> str:
@@ -131,13 +136,13 @@ def _line_starts(value: str) -> str:
 
 
 def escape_text(value: str) -> str:
-    """Escape untrusted text for a ``text`` message: no ``@`` survives.
+    """Escape untrusted text for a ``text`` message: no ``@``, ``<``, ``>``, ``[``, ``]`` survive.
 
     Args:
         value: untrusted text.
 
     Returns:
-        The text, sanitized, with ``@`` replaced by ``＠``.
+        The text, sanitized, with those characters replaced by their full-width forms.
     """
     return sanitize(value).translate(_TEXT_TABLE)
 
@@ -169,7 +174,8 @@ def escape_markdown_v2(value: str) -> str:
     value = _ENTITY.sub("＆", sanitize(value))
     value = _BACKSLASH_ESCAPE.sub("＼", value)
     value = _LOOSE_UNDERSCORE.sub("＿", value.translate(_MD_V2_TABLE))
-    return _line_starts(value)
+    value = _INDENT.sub(lambda m: "\u00a0" * len(m.group().expandtabs(4)), _line_starts(value))
+    return value
 
 
 _ESCAPERS = {
@@ -214,6 +220,8 @@ def safe_url(value: str) -> str:
     Returns:
         The URL, percent-encoded where needed, or ``""`` when it is not an http(s) URL.
     """
+    if not value:
+        return ""
     url = sanitize(value).strip()
     if not _URL_START.match(url):
         return ""

@@ -46,9 +46,10 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from importlib import resources
 from typing import Any, Literal
 from urllib.parse import quote
@@ -283,6 +284,7 @@ def _unwrap(value: Any) -> Any:
 
 
 def _format_duration(delta: timedelta) -> str:
+    """``45s``, ``3m 20s``, ``42m``, ``2h 5m``, ``3d 4h``: seconds only while they matter."""
     seconds = max(int(delta.total_seconds()), 0)
     days, seconds = divmod(seconds, 86400)
     hours, seconds = divmod(seconds, 3600)
@@ -291,8 +293,10 @@ def _format_duration(delta: timedelta) -> str:
         return f"{days}d {hours}h" if hours else f"{days}d"
     if hours:
         return f"{hours}h {minutes}m" if minutes else f"{hours}h"
+    if minutes >= 10 or (minutes and not seconds):
+        return f"{minutes}m"
     if minutes:
-        return f"{minutes}m {seconds}s" if seconds else f"{minutes}m"
+        return f"{minutes}m {seconds}s"
     return f"{seconds}s"
 
 
@@ -350,18 +354,43 @@ class AlertView:
         self.dashboard_url = Untrusted(alert.dashboard_url, esc)
         self.panel_url = Untrusted(alert.panel_url, esc)
         self.image_url = Untrusted(alert.image_url, esc)
-        self.source_link = safe_url(alert.generator_url)
-        self.silence_link = (
-            safe_url(alert.silence_url)
-            if alert.silence_url
-            else _alertmanager_silence_url(notification.external_url, alert.labels)
-            if notification.source == "alertmanager" and alert.firing
-            else ""
-        )
-        self.runbook_link = safe_url(alert.annotations.get("runbook_url", ""))
-        self.dashboard_link = safe_url(alert.dashboard_url)
-        self.panel_link = safe_url(alert.panel_url)
-        self.image_link = safe_url(alert.image_url)
+        self._alert = alert
+        self._notification = notification
+
+    @cached_property
+    def source_link(self) -> str:
+        """``generatorURL`` as a safe link target, or ``""``."""
+        return safe_url(self._alert.generator_url)
+
+    @cached_property
+    def silence_link(self) -> str:
+        """Grafana's ``silenceURL``, or a new-silence link on Alertmanager's ``externalURL``."""
+        alert, notification = self._alert, self._notification
+        if alert.silence_url:
+            return safe_url(alert.silence_url)
+        if notification.source == "alertmanager" and alert.firing:
+            return _alertmanager_silence_url(notification.external_url, alert.labels)
+        return ""
+
+    @cached_property
+    def runbook_link(self) -> str:
+        """The ``runbook_url`` annotation as a safe link target, or ``""``."""
+        return safe_url(self._alert.annotations.get("runbook_url", ""))
+
+    @cached_property
+    def dashboard_link(self) -> str:
+        """Grafana's ``dashboardURL`` as a safe link target, or ``""``."""
+        return safe_url(self._alert.dashboard_url)
+
+    @cached_property
+    def panel_link(self) -> str:
+        """Grafana's ``panelURL`` as a safe link target, or ``""``."""
+        return safe_url(self._alert.panel_url)
+
+    @cached_property
+    def image_link(self) -> str:
+        """Grafana's ``imageURL`` as a safe link target, or ``""``."""
+        return safe_url(self._alert.image_url)
 
 
 class NotificationView:
@@ -401,6 +430,9 @@ def _title(notification: Notification) -> str:
     if names:
         return ", ".join(list(names)[:3]) + (" ..." if len(names) > 3 else "")
     return notification.title or notification.receiver or "alert"
+
+
+_VIEWS = (AlertView, NotificationView)
 
 
 # --------------------------------------------------------------------------- reports
@@ -457,6 +489,24 @@ class RenderReport:
 
 
 # --------------------------------------------------------------------------- renderer
+
+
+class _Sandbox(SandboxedEnvironment):
+    """The sandbox, with a fast path for the gateway's own view objects.
+
+    :class:`AlertView` and :class:`NotificationView` hold plain data (strings, numbers, dates,
+    mappings of wrapped values) and no callables, so their public attributes need none of the
+    sandbox's per-access checks; private ones stay unreachable. Everything else goes through
+    the full sandbox.
+    """
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if type(obj) in _VIEWS and not attribute.startswith("_"):
+            try:
+                return getattr(obj, attribute)
+            except AttributeError:
+                return self.undefined(obj=obj, name=attribute)
+        return super().getattr(obj, attribute)
 
 
 def _utc_now() -> datetime:
@@ -541,7 +591,7 @@ class Renderer:
         return None
 
     def _environment(self) -> SandboxedEnvironment:
-        env = SandboxedEnvironment(
+        env = _Sandbox(
             loader=jinja2.FunctionLoader(self._load),
             autoescape=False,
             trim_blocks=True,
@@ -551,6 +601,8 @@ class Renderer:
         )
         for unsafe in ("safe", "urlize", "xmlattr", "forceescape"):
             env.filters.pop(unsafe, None)
+        for name in _TEXT_FILTERS:
+            env.filters[name] = _on_raw(env.filters[name])
         env.filters.update(
             localtime=self._localtime,
             duration=self._duration,
@@ -559,6 +611,7 @@ class Renderer:
             quoted=_quoted,
             labels_inline=_labels_inline,
             tojson=_tojson,
+            urlencode=_urlencode,
             unescaped=_unescaped,
             escape=_escape_filter,
             e=_escape_filter,
@@ -652,15 +705,17 @@ class Renderer:
     def _run(self, name: str, notification: Notification, msgtype: MsgType) -> tuple[str, bool]:
         template = self._compile(name)
         chunks: list[str] = []
-        size = 0
+        chars = 0
         cut = False
         try:
             for chunk in template.generate(self._context(notification, msgtype)):
-                size += len(chunk.encode("utf-8"))
-                if size > self.max_output_bytes:
+                chunks.append(chunk)
+                chars += len(chunk)
+                # A character is at least one byte: past the budget in characters, the bytes
+                # are past it too. The exact cut happens once, below.
+                if chars > self.max_output_bytes:
                     cut = True
                     break
-                chunks.append(chunk)
         except TemplateError:
             raise
         except jinja2.TemplateSyntaxError as exc:  # an included template
@@ -677,7 +732,12 @@ class Renderer:
             raise TemplateRenderError(
                 f"template {name!r}{at} failed: {kind}: {exc}", template=name, line=line
             ) from exc
-        return "".join(chunks), cut
+        output = "".join(chunks)
+        if cut or len(output) * 4 > self.max_output_bytes:
+            fitted = limits.truncate_utf8(output, self.max_output_bytes)
+            cut = cut or fitted != output
+            output = fitted
+        return output, cut
 
     def render_check(
         self,
@@ -814,6 +874,52 @@ class Renderer:
 
 # --------------------------------------------------------------------------- filters
 
+# Jinja's own text filters, applied to the raw text of an Untrusted value (so that the escaping
+# of the result sees whole lines, e.g. after wordwrap or indent) and wrapped again.
+_TEXT_FILTERS = (
+    "capitalize",
+    "center",
+    "indent",
+    "lower",
+    "replace",
+    "reverse",
+    "striptags",
+    "title",
+    "trim",
+    "truncate",
+    "upper",
+    "wordcount",
+    "wordwrap",
+)
+
+
+def _on_raw(func: Callable[..., Any]) -> Callable[..., Any]:
+    pass_arg = getattr(func, "jinja_pass_arg", None)
+    index = 0 if pass_arg is None else 1
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        value = args[index] if len(args) > index else None
+        if isinstance(value, Untrusted):
+            args = (*args[:index], value._raw, *args[index + 1 :])
+            return _wrap_result(func(*args, **kwargs), value._esc)
+        return func(*args, **kwargs)
+
+    if pass_arg is not None:
+        wrapper.jinja_pass_arg = pass_arg  # type: ignore[attr-defined]
+    return wrapper
+
+
+def _urlencode(value: Any) -> str:
+    """Percent-encode for a URL component; the result holds only ``A-Z a-z 0-9 _ . - %``."""
+    pairs: Iterable[Any]
+    if isinstance(value, Mapping):
+        pairs = value.items()
+    elif isinstance(value, list | tuple):
+        pairs = value
+    else:
+        return quote(str(_raw(value)), safe="").replace("~", "%7E")
+    return "&".join(f"{_urlencode(k)}={_urlencode(v)}" for k, v in pairs)
+
 
 def _url_filter(value: Any) -> str:
     return safe_url(str(_raw(value))) if value is not None else ""
@@ -848,9 +954,15 @@ def _context_escaper(context: Context) -> Callable[[str], str]:
 
 
 @pass_context
-def _tojson(context: Context, value: Any, indent: int | None = 2) -> Any:
+def _tojson(context: Context, value: Any, indent: int | None = 2) -> str:
+    """Pretty JSON: the indentation is json's own (trusted), every line's text is escaped."""
     text = json.dumps(_unwrap(value), ensure_ascii=False, indent=indent, default=str)
-    return Untrusted(text, _context_escaper(context))
+    esc = _context_escaper(context)
+    lines = []
+    for line in text.split("\n"):  # json escapes newlines in strings: these are its own
+        body = line.lstrip(" ")
+        lines.append(line[: len(line) - len(body)] + esc(body))
+    return "\n".join(lines)
 
 
 def _unescaped(value: Any) -> Any:
