@@ -270,11 +270,7 @@ class BotList(BaseModel):
 # -- schemas from the message models --------------------------------------------------------
 
 
-def _model_schema(adapter: TypeAdapter[Any]) -> dict[str, Any]:
-    return adapter.json_schema()
-
-
-def adopt_schema(tool: Tool, param: str, schema: dict[str, Any]) -> None:
+def _adopt_schema(tool: Tool, param: str, schema: dict[str, Any]) -> None:
     """Publish ``schema`` (from a message model) for ``param`` of ``tool``.
 
     The tool's own description of the parameter is kept (it teaches the limits); the
@@ -601,10 +597,10 @@ class WeComTools:
             ("send_markdown_v2", MarkdownV2Message),
         ):
             for param in model.model_fields:
-                adopt_schema(made[name], param, _field(model, param))
-        adopt_schema(made["send_news"], "articles", _field(NewsMessage, "articles"))
-        adopt_schema(made["send_template_card"], "card", _model_schema(TypeAdapter(TemplateCard)))
-        adopt_schema(made["preview_message"], "payload", _payload_schema())
+                _adopt_schema(made[name], param, _field(model, param))
+        _adopt_schema(made["send_news"], "articles", _field(NewsMessage, "articles"))
+        _adopt_schema(made["send_template_card"], "card", TypeAdapter(TemplateCard).json_schema())
+        _adopt_schema(made["preview_message"], "payload", _payload_schema())
         return list(made.values())
 
 
