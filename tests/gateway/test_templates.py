@@ -416,6 +416,23 @@ def test_mentions_per_msgtype(renderer: Renderer, am_firing: Notification) -> No
     assert "<@" not in plain.content and plain.warnings == []
 
 
+def test_a_huge_mention_list_is_capped(renderer: Renderer, am_firing: Notification) -> None:
+    many = Mentions(tuple(f"user{i:03d}-{'x' * 50}" for i in range(200)))
+    for msgtype in ("markdown", "markdown_v2"):
+        report = renderer.render_check(
+            "default",
+            am_firing,
+            msgtype=msgtype,  # type: ignore[arg-type]
+            mentions=many,
+        )
+        tail = report.content.rsplit("\n\n", 1)[1]
+        assert 0 < utf8_len(tail) <= 1024
+        assert "user000-" in tail and "user199-" not in tail
+        assert any(w.startswith("mention line full:") for w in report.warnings)
+    text = renderer.render("default", am_firing, msgtype="text", mentions=many)[0]
+    assert len(text["text"]["mentioned_list"]) == 200  # lists are not content: all of them
+
+
 # --------------------------------------------------------------------------- reports and check
 
 

@@ -779,18 +779,15 @@ class Renderer:
         limit = limits.CONTENT_LIMITS[msgtype]
         suffix = ""
         if msgtype == "markdown":
-            if mentions.userids:
-                suffix = "\n\n" + "".join(
-                    f"<@{u[1:] if u == '@all' else u}>" for u in mentions.userids
-                )
+            tags = [f"<@{u[1:] if u == '@all' else u}>" for u in mentions.userids]
+            suffix = _mention_line("\n\n", tags, "", limit, warnings)
             if mentions.mobiles:
                 warnings.append(
                     f"markdown cannot mention mobile numbers: {len(mentions.mobiles)} left out"
                 )
         elif msgtype == "markdown_v2" and mentions:
             names = [escape_markdown_v2(u.lstrip("@")) for u in mentions.userids]
-            if names:
-                suffix = "\n\ncc: " + ", ".join(names)
+            suffix = _mention_line("\n\ncc: ", names, ", ", limit, warnings)
             warnings.append("markdown_v2 cannot mention anyone: userids written plainly")
         content = body + suffix
         pieces = (
@@ -870,6 +867,23 @@ class Renderer:
                             continue
                     reports.append(self.render_check(name, sample, msgtype=msgtype))
         return reports
+
+
+def _mention_line(
+    prefix: str, items: list[str], separator: str, limit: int, warnings: list[str]
+) -> str:
+    """The mention line, at most a quarter of the limit (the message is about the alert)."""
+    if not items:
+        return ""
+    budget = limit // 4
+    line = prefix
+    for count, item in enumerate(items):
+        candidate = line + (separator if count else "") + item
+        if limits.utf8_len(candidate) > budget:
+            warnings.append(f"mention line full: {len(items) - count} of {len(items)} left out")
+            return line if count else ""
+        line = candidate
+    return line
 
 
 # --------------------------------------------------------------------------- filters
