@@ -1,11 +1,11 @@
 """``wecom-bot render TEMPLATE --data payload.json``: render a template and show its sizes.
 
-The seam: the command renders with :data:`RENDERER`, a ``(template_path, context) -> str``
-function. Until the gateway's renderer exists, it is :func:`render_template` below (a plain
-sandboxed Jinja2 render of one file); the gateway will point :data:`RENDERER` at its own
-renderer (its filters, its escaping of untrusted values) so that ``render`` previews exactly
-what the gateway would send. Everything after rendering — sizes, limit, split plan — is
-:func:`size_report`, which does not care who rendered.
+TEMPLATE is a gateway template — a built-in name (``default``, ``default_v2``, ``default_text``,
+``generic`` ...) or a Jinja2 file — and the data an Alertmanager, Grafana or any JSON payload:
+the command renders it exactly as the gateway would (:func:`gateway_render`: the same
+sandbox, filters and escaping of untrusted values). ``--plain`` renders a file as a plain
+sandboxed Jinja2 template with the JSON as its variables instead (:func:`render_template`).
+Everything after rendering — sizes, limit, split plan — is :func:`size_report`.
 """
 
 from __future__ import annotations
@@ -24,10 +24,62 @@ from ..split import plan_split
 from .errors import EXIT_CODES_HELP, CliUsageError
 from .output import Output, Streams, command_scope
 
-__all__ = ["RENDERER", "Renderer", "SizeReport", "register", "render_template", "size_report"]
+__all__ = [
+    "RENDERER",
+    "Renderer",
+    "SizeReport",
+    "gateway_render",
+    "register",
+    "render_template",
+    "size_report",
+]
 
 Renderer = Callable[[Path, Any], str]
 """Renders the template file at the path with the given context into message content."""
+
+
+def gateway_render(template: str, payload: Any, msgtype: str) -> str:
+    """Render ``payload`` with a gateway template, as the gateway would for ``msgtype``.
+
+    Args:
+        template: a built-in template name, or the path of a Jinja2 file.
+        payload: an Alertmanager or Grafana webhook payload, or any JSON (generic).
+        msgtype: ``text``, ``markdown`` or ``markdown_v2``.
+
+    Raises:
+        CliUsageError: the template is unknown or fails, or the payload is malformed.
+    """
+    from ..errors import ConfigError
+    from ..gateway.sources import PayloadError, parse_alertmanager, parse_generic, parse_grafana
+    from ..gateway.templates import Renderer as GatewayRenderer
+
+    path = Path(template)
+    templates: dict[str, str] = {}
+    name = template
+    if path.is_file():
+        name = path.stem
+        try:
+            templates[name] = path.read_text("utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise CliUsageError(f"TEMPLATE: cannot read {path}: {exc}") from None
+    try:
+        renderer = GatewayRenderer(templates)
+        if name not in renderer.template_names():
+            known = ", ".join(renderer.template_names())
+            raise CliUsageError(f"TEMPLATE: no file or built-in template {template!r} ({known})")
+        if isinstance(payload, dict) and "alerts" in payload and "orgId" in payload:
+            notification = parse_grafana(payload)
+        elif isinstance(payload, dict) and "alerts" in payload:
+            notification = parse_alertmanager(payload)
+        else:
+            notification = parse_generic("cli", payload)
+        report = renderer.render_check(name, notification, msgtype=msgtype)  # type: ignore[arg-type]
+    except PayloadError as exc:
+        raise CliUsageError(f"--data: {exc}") from None
+    except ConfigError as exc:
+        raise CliUsageError(str(exc)) from None
+    return report.content
+
 
 ContentType = Literal["text", "markdown", "markdown_v2"]
 
@@ -168,13 +220,11 @@ _CONTENT_TYPES: dict[ContentKind, ContentType] = {
 def render_command(
     ctx: typer.Context,
     template: Annotated[
-        Path,
+        str,
         typer.Argument(
             metavar="TEMPLATE",
-            exists=True,
-            dir_okay=False,
-            readable=True,
-            help="A Jinja2 template file.",
+            help="A gateway template: a built-in name (default, default_v2, default_text, "
+            "generic ...) or a Jinja2 file.",
             show_default=False,
         ),
     ],
@@ -198,13 +248,27 @@ def render_command(
     check: Annotated[
         bool, typer.Option("--check", help="Exit 2 when the content is over the limit.")
     ] = False,
+    plain: Annotated[
+        bool,
+        typer.Option(
+            "--plain",
+            help="Render the file as plain sandboxed Jinja2 with the JSON as its variables "
+            "(no gateway escaping).",
+        ),
+    ] = False,
     json_output: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Render a message template with JSON data and show its size against the limit."""
     with command_scope(ctx, json_mode=json_output) as out:
         context = _load_data(out.streams, data)
-        content = RENDERER(template, context)
         kind = _CONTENT_TYPES[msgtype]
+        if plain:
+            path = Path(template)
+            if not path.is_file():
+                raise CliUsageError(f"TEMPLATE: --plain needs a template file; {path} is not one")
+            content = RENDERER(path, context)
+        else:
+            content = gateway_render(template, context, kind)
         report = size_report(content, kind)
         _show(out, content, report)
         if check and not report.fits:
@@ -220,7 +284,9 @@ def register(app: typer.Typer) -> None:
         help=(
             "Render a message template (sandboxed Jinja2) with JSON data; show the content's "
             "UTF-8 size against the message type's limit and how --split would cut it.\n\n"
-            "Example:  wecom-bot render alert.md.j2 --data alert.json --msgtype markdown"
+            "Example:\n\n"
+            "  wecom-bot render default --data alertmanager.json\n\n"
+            "  wecom-bot render my-alert.j2 --data grafana.json --msgtype markdown_v2"
         ),
         epilog=EXIT_CODES_HELP,
     )(render_command)
