@@ -120,12 +120,14 @@ def create_app(
     """
     install_log_redaction()
     path = Path(config_path) if config_path else None
-    # Fail fast, before the server starts listening: keys, templates and routes resolve now.
+    # Fail fast, before the server starts listening: keys, templates and routes resolve now,
+    # and the store opens now (a read-only or missing path is a ConfigError naming it).
     build_runtime(config, store=None, metrics=None, clock=clock)
+    outbox_at_start = store or open_store(config.store)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        outbox = store or open_store(config.store)
+        outbox = outbox_at_start
         try:
             await outbox.ping()
         except StoreUnavailableError as exc:
