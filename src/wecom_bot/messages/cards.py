@@ -72,94 +72,65 @@ class EmphasisContent(ApiModel):
     desc: str | None = None
 
 
-class QuoteArea(ApiModel):
-    """A quoted block; ``type`` 0/absent no click, 1 url (``url``), 2 mini program (``appid``)."""
+class _Clickable(ApiModel):
+    """A part a click can open: ``type`` picks what, and each type needs its own field."""
 
-    api_path: ClassVar[str] = "template_card.quote_area"
+    click_types: ClassVar[tuple[int, ...]] = (0, 1, 2)
+    needs: ClassVar[dict[int, str]] = {1: "url", 2: "appid"}
 
     type: int | None = None
     url: str | None = None
     appid: str | None = None
     pagepath: str | None = None
+
+    @field_validator("type")
+    @classmethod
+    def _type(cls, value: int | None) -> int | None:
+        return _check_choice(value, cls.click_types)
+
+    @model_validator(mode="after")
+    def _needs(self) -> Self:
+        _require_for_type(self, self.type, self.needs)
+        return self
+
+
+class QuoteArea(_Clickable):
+    """A quoted block; ``type`` 0/absent no click, 1 url (``url``), 2 mini program (``appid``)."""
+
+    api_path: ClassVar[str] = "template_card.quote_area"
+
     title: str | None = None
     quote_text: str | None = None
 
-    @field_validator("type")
-    @classmethod
-    def _type(cls, value: int | None) -> int | None:
-        return _check_choice(value, (0, 1, 2))
 
-    @model_validator(mode="after")
-    def _needs(self) -> Self:
-        _require_for_type(self, self.type, {1: "url", 2: "appid"})
-        return self
-
-
-class HorizontalContent(ApiModel):
+class HorizontalContent(_Clickable):
     """A key/value row; ``type`` 1 link (``url``), 2 file (``media_id``), 3 member (``userid``)."""
 
     api_path: ClassVar[str] = "template_card.horizontal_content_list[]"
+    click_types: ClassVar[tuple[int, ...]] = (0, 1, 2, 3)
+    needs: ClassVar[dict[int, str]] = {1: "url", 2: "media_id", 3: "userid"}
 
     keyname: str
     value: str | None = None
-    type: int | None = None
-    url: str | None = None
     media_id: str | None = None
     userid: str | None = None
 
-    @field_validator("type")
-    @classmethod
-    def _type(cls, value: int | None) -> int | None:
-        return _check_choice(value, (0, 1, 2, 3))
 
-    @model_validator(mode="after")
-    def _needs(self) -> Self:
-        _require_for_type(self, self.type, {1: "url", 2: "media_id", 3: "userid"})
-        return self
-
-
-class JumpItem(ApiModel):
+class JumpItem(_Clickable):
     """A link row; ``type`` 0/absent plain text, 1 url (``url``), 2 mini program (``appid``)."""
 
     api_path: ClassVar[str] = "template_card.jump_list[]"
 
     title: str
-    type: int | None = None
-    url: str | None = None
-    appid: str | None = None
-    pagepath: str | None = None
-
-    @field_validator("type")
-    @classmethod
-    def _type(cls, value: int | None) -> int | None:
-        return _check_choice(value, (0, 1, 2))
-
-    @model_validator(mode="after")
-    def _needs(self) -> Self:
-        _require_for_type(self, self.type, {1: "url", 2: "appid"})
-        return self
 
 
-class CardAction(ApiModel):
+class CardAction(_Clickable):
     """What a click on the card does (required): 1 open ``url``, 2 open mini program ``appid``."""
 
     api_path: ClassVar[str] = "template_card.card_action"
+    click_types: ClassVar[tuple[int, ...]] = (1, 2)
 
     type: int
-    url: str | None = None
-    appid: str | None = None
-    pagepath: str | None = None
-
-    @field_validator("type")
-    @classmethod
-    def _type(cls, value: int) -> int:
-        _check_choice(value, (1, 2))
-        return value
-
-    @model_validator(mode="after")
-    def _needs(self) -> Self:
-        _require_for_type(self, self.type, {1: "url", 2: "appid"})
-        return self
 
 
 class CardImage(ApiModel):
@@ -184,28 +155,14 @@ class CardImage(ApiModel):
         return value
 
 
-class ImageTextArea(ApiModel):
+class ImageTextArea(_Clickable):
     """Picture on the left, text on the right; click ``type`` rules as for the quote area."""
 
     api_path: ClassVar[str] = "template_card.image_text_area"
 
-    type: int | None = None
-    url: str | None = None
-    appid: str | None = None
-    pagepath: str | None = None
     title: str | None = None
     desc: str | None = None
     image_url: str | None = None
-
-    @field_validator("type")
-    @classmethod
-    def _type(cls, value: int | None) -> int | None:
-        return _check_choice(value, (0, 1, 2))
-
-    @model_validator(mode="after")
-    def _needs(self) -> Self:
-        _require_for_type(self, self.type, {1: "url", 2: "appid"})
-        return self
 
 
 class VerticalContent(ApiModel):
