@@ -99,7 +99,7 @@ _ONE_DAY = timedelta(days=1)
 
 def _nearest(name: str, options: Iterable[str]) -> str:
     options = list(options)
-    close = difflib.get_close_matches(name, options, n=1)
+    close = difflib.get_close_matches(name, options, n=1, cutoff=0.5)
     return f"did you mean {close[0]!r}?" if close else f"known: {', '.join(options)}"
 
 
