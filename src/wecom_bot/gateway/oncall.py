@@ -27,6 +27,7 @@ configuration is loaded, so a reload (SIGHUP) picks up its changes.
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -39,7 +40,7 @@ from zoneinfo import ZoneInfo
 import yaml
 
 from ..errors import ConfigError
-from .timeintervals import _nearest, _reject_unknown, load_zone, parse_time_of_day
+from .timeintervals import _reject_unknown, load_zone, parse_time_of_day
 
 __all__ = ["Rotation", "Shift"]
 
@@ -173,8 +174,9 @@ class Rotation:
             raise ConfigError(f"{field}.every: is required (day or week)")
         every = data["every"]
         if every not in _PERIOD_DAYS:
-            hint = _nearest(str(every), list(_PERIOD_DAYS)) if isinstance(every, str) else ""
-            raise ConfigError(f"{field}.every: {every!r} must be day or week {hint}".rstrip())
+            close = isinstance(every, str) and difflib.get_close_matches(every, _PERIOD_DAYS, 1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(f"{field}.every: {every!r} must be day or week{hint}")
         if "start" not in data:
             raise ConfigError(f"{field}.start: is required (the first day, YYYY-MM-DD)")
         start = _date(data["start"], f"{field}.start")
