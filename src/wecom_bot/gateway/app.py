@@ -28,7 +28,11 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from ..errors import ConfigError
 from ..masking import install_log_redaction
 from ..store import Outbox, StoreUnavailableError, open_store
+from ..store.history import HistoryStore, MemoryHistory, open_history
 from .config import GatewayConfig, load_config
+from .console import ConsoleMetrics, HistoryRecorder
+from .console import api as console_api
+from .console import page as console_page
 from .ingest import IngestOutcome, ingest
 from .metrics import GatewayMetrics
 from .runtime import Runtime, build_runtime
@@ -37,6 +41,9 @@ from .sources import PayloadError, parse_alertmanager, parse_generic, parse_graf
 logger = logging.getLogger("wecom_bot.gateway")
 
 _OPEN_PATHS = ("/healthz", "/readyz")
+
+HISTORY_PURGE_EVERY = 600.0
+"""Seconds between purges of history (and delivered messages) past ``history_retention``."""
 
 
 class Gateway:
@@ -50,25 +57,44 @@ class Gateway:
         *,
         config_path: Path | None,
         clock: Callable[[], float],
+        history: HistoryStore | None = None,
     ) -> None:
         self.config = config
         self.store = store
         self.metrics = metrics
+        self.console_metrics = ConsoleMetrics(metrics.registry)
         self.config_path = config_path
         self.clock = clock
-        self.runtime: Runtime = build_runtime(config, store=store, metrics=metrics, clock=clock)
+        self.history = HistoryRecorder(
+            history or MemoryHistory(), store, clock=clock, secrets=self._keys
+        )
+        self.runtime: Runtime = build_runtime(
+            config, store=store, metrics=metrics, clock=clock, history=self.history
+        )
         self.accepting = True
         self._reload_lock = asyncio.Lock()
         self.last_reload: dict[str, Any] = {"ok": True, "at": clock(), "message": "started"}
 
+    def _keys(self) -> list[str]:
+        runtime = getattr(self, "runtime", None)
+        if runtime is None:
+            return []
+        return [key for target in runtime.targets.values() for key in target.keys]
+
     async def start(self) -> None:
-        """Recover the outbox and start delivering."""
+        """Recover the outbox, start delivering and recording history."""
+        self.history.start(
+            retention=self.config.history_retention,
+            purge_every=min(HISTORY_PURGE_EVERY, self.config.history_retention),
+        )
         await self.runtime.start()
 
     async def stop(self) -> None:
         """Stop accepting, finish in-flight sends; the outbox keeps the rest."""
         self.accepting = False
         await self.runtime.stop()
+        await self.history.stop()
+        await self.history.history.close()
         await self.store.close()
 
     async def reload(self) -> dict[str, Any]:
@@ -84,7 +110,11 @@ class Gateway:
                             "store: changing the store needs a restart (the outbox moves)"
                         )
                     runtime = build_runtime(
-                        config, store=self.store, metrics=self.metrics, clock=self.clock
+                        config,
+                        store=self.store,
+                        metrics=self.metrics,
+                        clock=self.clock,
+                        history=self.history,
                     )
                 except ConfigError as exc:
                     result = {"ok": False, "message": f"kept the running config: {exc}"}
@@ -133,7 +163,14 @@ def create_app(
         except StoreUnavailableError as exc:
             # Keep running: /readyz says 503 and inbound requests get 503 until it answers.
             logger.error("the outbox does not answer yet: %s", exc)
-        gateway = Gateway(config, outbox, GatewayMetrics(), config_path=path, clock=clock)
+        gateway = Gateway(
+            config,
+            outbox,
+            GatewayMetrics(),
+            config_path=path,
+            clock=clock,
+            history=open_history(outbox),
+        )
         app.state.gateway = gateway
         await gateway.start()
         loop = asyncio.get_running_loop()
@@ -153,6 +190,8 @@ def create_app(
         summary="Alertmanager, Grafana and JSON webhooks into WeCom groups, nothing lost.",
         lifespan=lifespan,
     )
+    app.include_router(console_api.router)
+    app.include_router(console_page.router)
 
     @app.middleware("http")
     async def authenticate(request: Request, call_next: Any) -> Response:

@@ -15,11 +15,21 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from ..errors import ConfigError
 from ..limits import DEFAULT_BASE_URL
 from ..masking import mask_key
+
+MutedActionName = Literal["keep", "drop", "defer"]
 
 MsgType = Literal["markdown", "markdown_v2", "text"]
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
@@ -159,6 +169,15 @@ class RouteConfig(_Section):
         mentions: who to @mention, ``{"users": [...], "mobiles": [...], "by_label": {...}}``.
         continue_: keep matching later routes after this one (YAML key ``continue``).
         send_resolved: deliver resolved notifications too.
+        active_time_intervals: names from ``time_intervals``; outside all of them the route
+            is muted.
+        mute_time_intervals: names from ``time_intervals``; inside any of them the route is
+            muted.
+        muted: what a notification arriving muted becomes: ``keep`` (kept in the history,
+            not sent), ``drop`` (recorded as dropped) or ``defer`` (sent when the route is
+            active again).
+        oncall: a rotation name from ``oncall``: its current userid is mentioned when an alert
+            of a firing notification has a severity in ``oncall_severities``.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
@@ -171,6 +190,10 @@ class RouteConfig(_Section):
     mentions: dict[str, Any] = Field(default_factory=dict)
     continue_: bool = Field(default=False, alias="continue")
     send_resolved: bool = True
+    active_time_intervals: list[str] = Field(default_factory=list)
+    mute_time_intervals: list[str] = Field(default_factory=list)
+    muted: MutedActionName = "keep"
+    oncall: str | None = None
 
 
 class WebhookConfig(_Section):
@@ -204,8 +227,17 @@ class GatewayConfig(_Section):
     default_route: RouteConfig | None = None
     webhooks: dict[str, WebhookConfig] = Field(default_factory=dict)
     mentions: dict[str, Any] = Field(default_factory=dict)
+    time_intervals: dict[str, Any] = Field(default_factory=dict)
+    oncall: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    oncall_severities: list[str] = Field(default_factory=lambda: ["critical"])
+    history_retention: float = 7 * 86400.0
 
-    @field_validator("coalesce_after", "idempotency_window", "lease", mode="before")
+    # The folder of the file the config was read from (relative schedule files), if any.
+    _base_dir: Path | None = PrivateAttr(default=None)
+
+    @field_validator(
+        "coalesce_after", "idempotency_window", "lease", "history_retention", mode="before"
+    )
     @classmethod
     def _duration(cls, value: Any) -> float:
         return parse_duration(value)
@@ -244,7 +276,60 @@ class GatewayConfig(_Section):
                     raise ValueError(
                         f"{where}.bots: no bot named {bot!r} ({_nearest(bot, self.bots)})"
                     )
+        if self.history_retention <= 0:
+            raise ValueError("history_retention: must be a positive duration, like 7d")
+        from .timeintervals import RouteSchedule
+
+        intervals = self.intervals()
+        for i, route in enumerate(routes):
+            where = f"routes[{i}]" if i < len(self.routes) else "default_route"
+            try:
+                RouteSchedule(
+                    route.active_time_intervals,
+                    route.mute_time_intervals,
+                    intervals,
+                    muted=route.muted,
+                    field=where,
+                )
+            except ConfigError as exc:
+                raise ValueError(str(exc)) from None
+            if route.oncall is not None and route.oncall not in self.oncall:
+                known = _nearest(route.oncall, self.oncall) if self.oncall else "none defined"
+                raise ValueError(
+                    f"{where}.oncall: no rotation named {route.oncall!r} under oncall ({known})"
+                )
         return self
+
+    def intervals(self) -> Any:
+        """The ``time_intervals`` section as :class:`~.timeintervals.TimeIntervals`.
+
+        Raises:
+            ValueError: an interval is malformed (the message names the field).
+        """
+        from .timeintervals import TimeIntervals
+
+        try:
+            return TimeIntervals.from_config(self.time_intervals, default_location=self.timezone)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+
+    def rotations(self) -> dict[str, Any]:
+        """The ``oncall`` rotations, by name (schedule files are read now).
+
+        Raises:
+            ConfigError: a rotation is malformed or its schedule file unreadable.
+        """
+        from .oncall import Rotation
+
+        return {
+            name: Rotation.from_config(
+                data,
+                default_timezone=self.timezone,
+                base_dir=self._base_dir,
+                field=f"oncall.{name}",
+            )  # fmt: skip
+            for name, data in self.oncall.items()
+        }
 
     def bot_keys(self) -> dict[str, tuple[str, ...]]:
         """Resolve every bot's keys (environment, files); ConfigError names the bot."""
@@ -263,10 +348,31 @@ class GatewayConfig(_Section):
             for entry in bot.get("pool", []):
                 if entry.get("key"):
                     entry["key"] = mask_key(entry["key"])
+            for field in ("base_url", "proxy"):
+                if bot.get(field):
+                    bot[field] = _mask_url_secrets(bot[field])
         for secret in ("bearer_token", "password"):
             if data["auth"].get(secret):
                 data["auth"][secret] = "***"
+        for field in ("store", "base_url"):
+            data[field] = _mask_url_secrets(data[field])
         return data
+
+
+def _mask_url_secrets(url: str) -> str:
+    """A URL with its password (and any ``key=`` query value) masked."""
+    from urllib.parse import urlsplit
+
+    from ..masking import mask_url
+
+    try:
+        parts = urlsplit(url)
+        if parts.password:
+            netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+            url = parts._replace(netloc=netloc).geturl()
+    except ValueError:
+        return "***"
+    return mask_url(url)
 
 
 def _nearest(name: str, options: Any) -> str:
@@ -331,6 +437,9 @@ def load_config(path: str | Path | None = None, *, text: str | None = None) -> G
     if not isinstance(data, dict):
         raise ConfigError("config must be a YAML mapping with at least a 'bots' section")
     try:
-        return GatewayConfig.model_validate(data)
+        config = GatewayConfig.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(f"invalid config: {_explain(exc)}") from None
+    if path is not None:
+        config._base_dir = Path(path).resolve().parent
+    return config

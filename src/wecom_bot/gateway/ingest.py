@@ -2,16 +2,24 @@
 
 Route, render for each bot of each matching route, and store every message in one atomic
 ``enqueue_once`` keyed by the notification's dedup key, so a sender's retry of the same
-notification is queued once. Nothing here sends; the dispatcher does.
+notification is queued once. A route muted by its time intervals keeps the rendered
+messages in history (``muted: keep``, the default), records them as dropped (``drop``), or
+queues them to be sent when the interval ends (``defer``). Nothing here sends; the
+dispatcher does. The notification and what it became are written to the history.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
+from ..limits import CONTENT_LIMITS, utf8_len
 from ..store import NewMessage
+from ..store.history import HistoryEntry, HistoryEvent, label_pairs
 from .model import Notification
-from .runtime import Runtime
+from .runtime import Muting, Runtime
+
+_TITLE_CHARS = 200
 
 
 @dataclass(frozen=True)
@@ -21,9 +29,12 @@ class IngestOutcome:
     Attributes:
         notification_id: the id history and outbox records carry.
         duplicate: it was a sender's retry seen within the idempotency window.
-        messages: how many messages were queued.
+        messages: how many messages were queued (deferred ones included).
         routes: the names of the routes it took.
         skipped: routes that matched but did not send (e.g. resolved with send_resolved off).
+        muted: routes that were muted by their time intervals.
+        deferred: messages queued to be sent when a mute interval ends.
+        state: the history state it starts in.
     """
 
     notification_id: str
@@ -31,6 +42,60 @@ class IngestOutcome:
     messages: int
     routes: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    muted: list[str] = field(default_factory=list)
+    deferred: int = 0
+    state: str = "pending"
+
+
+@dataclass(frozen=True)
+class _Planned:
+    route: str
+    bot: str
+    payload: dict[str, Any]
+    part: int
+    parts: int
+    muting: Muting | None
+
+    @property
+    def queued(self) -> bool:
+        return self.muting is None or self.muting.action == "defer"
+
+    def describe(self, record_id: int | None) -> dict[str, Any]:
+        msgtype = str(self.payload.get("msgtype", ""))
+        body = self.payload.get(msgtype)
+        content = body.get("content", "") if isinstance(body, dict) else ""
+        info: dict[str, Any] = {
+            "record_id": record_id,
+            "route": self.route,
+            "bot": self.bot,
+            "msgtype": msgtype,
+            "part": self.part,
+            "parts": self.parts,
+            "size": utf8_len(content) if isinstance(content, str) else 0,
+            "limit": CONTENT_LIMITS.get(msgtype),
+            "payload": self.payload,
+        }
+        if self.muting is not None:
+            info["muted"] = self.muting.to_json()
+        return info
+
+
+def title_of(notification: Notification) -> str:
+    """A one-line title for history: Grafana's title, the alert names, or the webhook name."""
+    if notification.source == "generic":
+        raw = notification.raw if isinstance(notification.raw, dict) else {}
+        extra = raw.get("title") or raw.get("message") or raw.get("text") or ""
+        title = f"webhook {notification.receiver}" + (f": {extra}" if extra else "")
+    elif notification.title:
+        title = notification.title
+    else:
+        names = dict.fromkeys(
+            a.labels.get("alertname", "") for a in notification.alerts if a.labels.get("alertname")
+        )
+        head = notification.common_labels.get("alertname") or ", ".join(names) or "alert"
+        title = f"[{notification.status.upper()}:{notification.total_alerts}] {head}"
+    title = " ".join(str(title).split())
+    return title if len(title) <= _TITLE_CHARS else title[: _TITLE_CHARS - 1] + "…"
 
 
 async def ingest(
@@ -51,34 +116,120 @@ async def ingest(
     """
     dedup = notification.dedup_key()
     notification_id = dedup[:16]
-    messages: list[NewMessage] = []
+    now = runtime.clock()
+    planned: list[_Planned] = []
     taken: list[str] = []
     skipped: list[str] = []
+    muted: list[str] = []
     for route in runtime.routes_for(notification, route_name):
         if notification.status == "resolved" and not route.send_resolved:
             skipped.append(route.name)
             continue
         taken.append(route.name)
+        muting = runtime.muting(route.name, now)
+        if muting is not None:
+            muted.append(route.name)
         for bot in route.bots:
-            for payload in runtime.render(route, bot, notification):
-                messages.append(
-                    NewMessage(bot=bot, payload=payload, notification_id=notification_id)
-                )
+            payloads = runtime.render(route, bot, notification)
+            for i, payload in enumerate(payloads):
+                planned.append(_Planned(route.name, bot, payload, i + 1, len(payloads), muting))
     metrics = runtime.metrics
     if metrics is not None:
         metrics.received.labels(notification.source).inc()
-    if not messages:
-        return IngestOutcome(notification_id, False, 0, taken, skipped)
-    ids = await runtime.store_required.enqueue_once(
-        dedup, runtime.config.idempotency_window, messages, now=runtime.clock()
-    )
-    if ids is None:
+    queued = [p for p in planned if p.queued]
+    messages = [
+        NewMessage(
+            bot=p.bot,
+            payload=p.payload,
+            notification_id=notification_id,
+            not_before=p.muting.resumes_at if p.muting is not None else None,
+        )
+        for p in queued
+    ]
+    deferred = sum(1 for p in queued if p.muting is not None)
+    ids: list[int] = []
+    if messages:
+        stored = await runtime.store_required.enqueue_once(
+            dedup, runtime.config.idempotency_window, messages, now=now
+        )
+        if stored is None:
+            if metrics is not None:
+                metrics.duplicates.labels(notification.source).inc()
+            await _note_duplicate(runtime, notification_id, now)
+            return IngestOutcome(notification_id, True, 0, taken, skipped, muted)
+        ids = stored
         if metrics is not None:
-            metrics.duplicates.labels(notification.source).inc()
-        return IngestOutcome(notification_id, True, 0, taken, skipped)
-    if metrics is not None:
-        for message in messages:
-            metrics.rendered.labels(message.bot).inc()
-            metrics.queued.labels(message.bot).inc()
+            for message in messages:
+                metrics.rendered.labels(message.bot).inc()
+                metrics.queued.labels(message.bot).inc()
+    elif planned and runtime.history is not None:
+        # Nothing was queued, so the outbox's dedup did not see it: history tells a retry.
+        if await runtime.history.history.get(notification_id) is not None:
+            await _note_duplicate(runtime, notification_id, now)
+            return IngestOutcome(notification_id, True, 0, taken, skipped, muted)
+    state = _initial_state(planned, queued, deferred)
+    if runtime.history is not None:
+        entry, events = _history(notification, notification_id, now, planned, ids, state, skipped)
+        await runtime.history.record(entry, events)
+    # History first: the dispatcher's events about these messages find their entry.
     runtime.notify({m.bot for m in messages})
-    return IngestOutcome(notification_id, False, len(ids), taken, skipped)
+    return IngestOutcome(notification_id, False, len(ids), taken, skipped, muted, deferred, state)
+
+
+def _initial_state(planned: list[_Planned], queued: list[_Planned], deferred: int) -> str:
+    if not planned:
+        return "skipped"
+    if queued:
+        return "deferred" if deferred == len(queued) else "pending"
+    if any(p.muting is not None and p.muting.action == "keep" for p in planned):
+        return "muted"
+    return "dropped"
+
+
+async def _note_duplicate(runtime: Runtime, notification_id: str, now: float) -> None:
+    if runtime.history is not None:
+        event = HistoryEvent(notification_id, now, "duplicate", detail="a sender's retry")
+        await runtime.history.record_events([event])
+
+
+def _history(
+    notification: Notification,
+    notification_id: str,
+    now: float,
+    planned: list[_Planned],
+    ids: list[int],
+    state: str,
+    skipped: list[str],
+) -> tuple[HistoryEntry, list[HistoryEvent]]:
+    record_ids = iter(ids)
+    described = [p.describe(next(record_ids) if p.queued else None) for p in planned]
+    events: list[HistoryEvent] = []
+    for p, info in zip(planned, described, strict=True):
+        rid = info["record_id"]
+        if p.muting is None:
+            events.append(HistoryEvent(notification_id, now, "queued", rid, p.bot))
+        else:
+            kind = {"keep": "muted", "drop": "dropped", "defer": "deferred"}[p.muting.action]
+            events.append(HistoryEvent(notification_id, now, kind, rid, p.bot, p.muting.reason))
+    detail: dict[str, Any] = {"receiver": notification.receiver}
+    if skipped:
+        detail["skipped_routes"] = skipped
+    entry = HistoryEntry(
+        id=notification_id,
+        received_at=now,
+        updated_at=now,
+        source=notification.source,
+        status=notification.status,
+        state=state,
+        title=title_of(notification),
+        labels=label_pairs(
+            [notification.group_labels, notification.common_labels]
+            + [a.labels for a in notification.alerts]
+        ),
+        routes=tuple(dict.fromkeys(p.route for p in planned)) + tuple(skipped),
+        bots=tuple(dict.fromkeys(p.bot for p in planned)),
+        alerts=notification.total_alerts,
+        messages=tuple(described),
+        detail=detail,
+    )
+    return entry, events

@@ -8,22 +8,86 @@ atomically and keep the old one when the new one is bad.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
-from ..dispatcher import BotTarget, Dispatcher, DispatcherSettings, LocalLimiter, SendLimiter
-from ..errors import ConfigError
+from ..dispatcher import (
+    BotTarget,
+    Dispatcher,
+    DispatcherSettings,
+    DispatchObserver,
+    LocalLimiter,
+    SendLimiter,
+)
+from ..errors import ConfigError, DeliveryError
 from ..ratelimit import Rate, SlidingWindowLimiter, parse_rate
 from ..retry import RetryPolicy
-from ..store import Outbox
+from ..store import Outbox, OutboxRecord
 from .config import BotConfig, GatewayConfig, RouteConfig
 from .metrics import GatewayMetrics, MetricsObserver
 from .model import Notification
-from .routing import MentionRules, Route, Router
+from .oncall import Rotation
+from .routing import MentionRules, Mentions, Route, Router
 from .templates import Renderer
+from .timeintervals import MutedAction, RouteSchedule
+
+if TYPE_CHECKING:
+    from .console.history import HistoryRecorder
 
 logger = logging.getLogger("wecom_bot.gateway")
+
+
+class ObserverChain(DispatchObserver):
+    """Hands every dispatcher event to several observers (metrics, history), in order."""
+
+    def __init__(self, observers: Sequence[DispatchObserver]) -> None:
+        self.observers = tuple(observers)
+
+    def sent(self, bot: str, record: OutboxRecord, seconds_since_created: float) -> None:
+        """See :meth:`DispatchObserver.sent`."""
+        for observer in self.observers:
+            observer.sent(bot, record, seconds_since_created)
+
+    def retried(self, bot: str, record: OutboxRecord, error: DeliveryError, delay: float) -> None:
+        """See :meth:`DispatchObserver.retried`."""
+        for observer in self.observers:
+            observer.retried(bot, record, error, delay)
+
+    def dead_lettered(self, bot: str, record: OutboxRecord, reason: str) -> None:
+        """See :meth:`DispatchObserver.dead_lettered`."""
+        for observer in self.observers:
+            observer.dead_lettered(bot, record, reason)
+
+    def rate_limit_wait(self, bot: str, seconds: float) -> None:
+        """See :meth:`DispatchObserver.rate_limit_wait`."""
+        for observer in self.observers:
+            observer.rate_limit_wait(bot, seconds)
+
+    def digested(self, bot: str, items: int, messages: int, compact: bool) -> None:
+        """See :meth:`DispatchObserver.digested`."""
+        for observer in self.observers:
+            observer.digested(bot, items, messages, compact)
+
+
+@dataclass(frozen=True)
+class Muting:
+    """Why a route is muted right now, and what happens to what arrives.
+
+    Attributes:
+        action: ``keep``, ``drop`` or ``defer``.
+        resumes_at: when the route is active again (``None``: not within a year).
+        reason: the intervals that mute it, for history.
+    """
+
+    action: str
+    resumes_at: float | None
+    reason: str
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return {"action": self.action, "resumes_at": self.resumes_at, "reason": self.reason}
 
 
 def _route(config: RouteConfig) -> Route:
@@ -77,6 +141,50 @@ class Runtime:
     metrics: GatewayMetrics | None
     clock: Callable[[], float]
     dispatcher: Dispatcher | None = None
+    intervals: Any = None
+    limiter: SendLimiter | None = None
+    history: HistoryRecorder | None = None
+    schedules: Mapping[str, RouteSchedule] = field(default_factory=dict)
+    rotations: Mapping[str, Rotation] = field(default_factory=dict)
+    route_oncall: Mapping[str, str] = field(default_factory=dict)
+
+    def muting(self, route_name: str, now: float) -> Muting | None:
+        """How ``route_name`` is muted at ``now`` by its time intervals, or ``None`` if active."""
+        schedule = self.schedules.get(route_name)
+        if schedule is None or schedule.always_active:
+            return None
+        moment = datetime.fromtimestamp(now, UTC)
+        if not schedule.is_muted(moment):
+            return None
+        inside = [n for n in schedule.mute if self._contains(n, moment)]
+        reason = (
+            f"inside mute_time_intervals {', '.join(inside)}"
+            if inside
+            else f"outside active_time_intervals {', '.join(schedule.active)}"
+        )
+        resumes = schedule.resumes_at(moment)
+        action = schedule.muted_action.value
+        if action == MutedAction.DEFER and resumes is None:
+            action = MutedAction.KEEP.value
+            reason += "; it does not end within a year, so the notification is kept"
+        return Muting(action, resumes.timestamp() if resumes else None, reason)
+
+    def _contains(self, name: str, moment: datetime) -> bool:
+        return self.intervals is not None and self.intervals.contains(name, moment)
+
+    def oncall_mentions(self, route: Route, notification: Notification) -> Mentions:
+        """The route's current on-call, when the notification fires with a paging severity."""
+        rotation = self.rotations.get(self.route_oncall.get(route.name, ""))
+        if rotation is None or notification.status != "firing":
+            return Mentions()
+        severities = set(self.config.oncall_severities)
+        paging = notification.common_labels.get("severity") in severities or any(
+            a.firing and a.labels.get("severity") in severities for a in notification.alerts
+        )
+        if not paging:
+            return Mentions()
+        user = rotation.current(datetime.fromtimestamp(self.clock(), UTC))
+        return Mentions((user,)) if user else Mentions()
 
     @property
     def store_required(self) -> Outbox:
@@ -108,6 +216,7 @@ class Runtime:
         mentions = route.mentions_for(selected)
         if self.global_mentions is not None:
             mentions = mentions | self.global_mentions.resolve(selected)
+        mentions = mentions | self.oncall_mentions(route, selected)
         msgtype = route.msgtype or self.config.bots[bot].msgtype
         return self.renderer.render(route.template, selected, msgtype=msgtype, mentions=mentions)
 
@@ -171,8 +280,16 @@ def build_runtime(
     store: Outbox | None,
     metrics: GatewayMetrics | None,
     clock: Callable[[], float],
+    history: HistoryRecorder | None = None,
 ) -> Runtime:
     """Turn a config into a runtime; with a store it gets a dispatcher too.
+
+    Args:
+        config: the validated configuration.
+        store: the outbox; ``None`` builds a runtime only to validate the config.
+        metrics: the gateway's metrics (fed by the dispatcher).
+        clock: wall-clock time.
+        history: records what ingest and the dispatcher do (the console's history).
 
     Raises:
         ConfigError: a key cannot be resolved, a template does not compile, a matcher is bad.
@@ -216,6 +333,21 @@ def build_runtime(
         )
         for name, bot in config.bots.items()
     }
+    try:
+        intervals = config.intervals()
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    route_configs = [*config.routes, config.effective_default_route()]
+    schedules = {
+        r.name: RouteSchedule(
+            r.active_time_intervals,
+            r.mute_time_intervals,
+            intervals,
+            muted=r.muted,
+            field=f"routes[{r.name}]",
+        )  # fmt: skip
+        for r in route_configs
+    }
     runtime = Runtime(
         config=config,
         router=router,
@@ -226,18 +358,29 @@ def build_runtime(
         store=store,
         metrics=metrics,
         clock=clock,
+        history=history,
+        intervals=intervals,
+        schedules=schedules,
+        rotations=config.rotations(),
+        route_oncall={r.name: r.oncall for r in route_configs if r.oncall},
     )
     if store is not None:
         rate = parse_rate(config.rate)
+        observers: list[DispatchObserver] = []
+        if metrics is not None:
+            observers.append(MetricsObserver(metrics))
+        if history is not None:
+            observers.append(history)
+        runtime.limiter = build_limiter(config, store)
         runtime.dispatcher = Dispatcher(
             store,
             targets,
-            limiter=build_limiter(config, store),
+            limiter=runtime.limiter,
             retry=RetryPolicy(max_attempts=12, max_delay=60.0, rate_window=rate.window),
             settings=DispatcherSettings(
                 coalesce_after=config.coalesce_after, lease_seconds=config.lease
             ),
-            observer=MetricsObserver(metrics) if metrics is not None else None,
+            observer=ObserverChain(observers),
             clock=clock,
         )
     return runtime

@@ -1,0 +1,603 @@
+"""The console's JSON API under ``/api/v1``: one endpoint per view of ``/ui``.
+
+Everything here sits behind the gateway's authentication (the app's middleware) and never
+answers a webhook key: bots are shown by name, their keys masked (``693a…5aaa``), errors pass
+:func:`wecom_bot.masking.redact`. State-changing calls are ``POST`` with a JSON body, which a
+cross-site form cannot send (see :func:`same_origin`).
+
+Views: ``/status``, ``/history`` (+ ``/history/{id}``), ``/dead-letters`` (+ ``/requeue``,
+``/discard``), ``/playground`` (+ ``/render``, ``/send``, ``/samples/{name}``), ``/config``
+(+ ``/config/reload``). See ``docs/console.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from ...errors import ConfigError, MessageValidationError
+from ...masking import mask_key, redact
+from ...preview import render_message_html
+from ...store import NewMessage, OutboxRecord, StoreUnavailableError
+from ...store.history import HistoryEntry, HistoryEvent, HistoryQuery
+from ..ingest import title_of
+from ..model import Notification
+from ..samples import SAMPLES
+from ..sources import PayloadError, parse_alertmanager, parse_generic, parse_grafana
+from ..templates import MsgType, Renderer, RenderReport, TemplateError
+
+if TYPE_CHECKING:
+    from ..app import Gateway
+
+__all__ = ["router", "same_origin"]
+
+router = APIRouter(prefix="/api/v1", tags=["console"])
+
+MAX_IDS = 1000
+"""Dead letters one requeue or discard call may name."""
+
+_ASPECT_STYLE = re.compile(r' style="aspect-ratio: ([0-9]+(?:\.[0-9]+)?(?:e[+-]?[0-9]+)?)"')
+_STATES = (
+    "pending", "deferred", "retrying", "delivered", "dead", "discarded", "muted", "dropped",
+    "skipped",
+)  # fmt: skip
+
+
+def _gateway(request: Request) -> Gateway:
+    gateway: Gateway = request.app.state.gateway
+    return gateway
+
+
+def same_origin(request: Request) -> bool:
+    """Whether a state-changing request may come from a browser page of another site.
+
+    Browsers send basic-auth credentials with cross-site requests too; a cross-site form can
+    only post form encodings, and ``Sec-Fetch-Site``/``Origin`` tell a cross-site fetch.
+    """
+    if request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
+        return False
+    origin = request.headers.get("origin")
+    if origin and origin.split("://", 1)[-1] != request.headers.get("host", ""):
+        return False
+    return request.headers.get("content-type", "").split(";")[0].strip() == "application/json"
+
+
+def _html(payload: Any) -> str:
+    """A message drawn by the preview; the card aspect ratio becomes a data attribute (the
+    page's policy refuses inline styles; console.js applies it)."""
+    html = render_message_html(payload if isinstance(payload, dict) else {})
+    return _ASPECT_STYLE.sub(r' data-wb-aspect-ratio="\1"', html)
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+def _iso(seconds: float | None) -> str | None:
+    if seconds is None:
+        return None
+    return datetime.fromtimestamp(seconds, UTC).isoformat().replace("+00:00", "Z")
+
+
+# --------------------------------------------------------------------------- status
+
+
+@router.get("/status", summary="Each bot: queue, rate window, last delivery, dead letters")
+async def status(request: Request) -> Response:
+    """The status view; the page polls it."""
+    gateway = _gateway(request)
+    runtime = gateway.runtime
+    now = gateway.clock()
+    try:
+        depth = await gateway.store.depth_by_bot()
+        dead = {bot: await gateway.store.dead_count(bot) for bot in gateway.config.bots}
+        store_ok = True
+    except StoreUnavailableError:
+        depth, dead, store_ok = {}, {}, False
+    rate = runtime.config.rate
+    limit, window = _rate(rate)
+    bots = []
+    for name, target in runtime.targets.items():
+        used = [await _used(runtime.limiter, key) for key in target.keys]
+        activity = gateway.history.activity.get(name)
+        bots.append(
+            {
+                "name": name,
+                "keys": [mask_key(k) for k in target.keys],
+                "queue_depth": depth.get(name, 0),
+                "dead_letters": dead.get(name, 0),
+                "window": {
+                    "used": sum(used),
+                    "limit": limit * len(target.keys),
+                    "seconds": window,
+                },  # fmt: skip
+                "msgtype": runtime.config.bots[name].msgtype,
+                **(activity.to_json() if activity else {}),
+            }
+        )
+    routes = []
+    for route in [*runtime.router.routes, runtime.router.default_route]:
+        muting = runtime.muting(route.name, now)
+        routes.append(
+            {
+                "name": route.name,
+                "state": "muted" if muting else "active",
+                "muted": muting.to_json() if muting else None,
+                "bots": list(route.bots),
+                "oncall": _oncall_now(gateway, route.name, now),
+            }
+        )
+    return JSONResponse(
+        {
+            "now": now,
+            "accepting": gateway.accepting,
+            "store": {"location": _store_location(gateway), "ok": store_ok},
+            "rate": rate,
+            "bots": bots,
+            "routes": routes,
+            "last_reload": gateway.last_reload,
+        }
+    )
+
+
+def _store_location(gateway: Gateway) -> str:
+    from ..config import _mask_url_secrets
+
+    return _mask_url_secrets(str(getattr(gateway.store, "location", "")))
+
+
+def _rate(text: str) -> tuple[int, float]:
+    from ...ratelimit import parse_rate
+
+    parsed = parse_rate(text)
+    return parsed.limit, parsed.window
+
+
+async def _used(limiter: Any, key: str) -> int:
+    inner = getattr(limiter, "limiter", None)
+    if inner is None or not hasattr(inner, "used"):
+        return 0
+    value = inner.used(key)
+    if hasattr(value, "__await__"):
+        value = await value
+    return int(value)
+
+
+def _oncall_now(gateway: Gateway, route: str, now: float) -> str | None:
+    runtime = gateway.runtime
+    rotation = runtime.rotations.get(runtime.route_oncall.get(route, ""))
+    return rotation.current(datetime.fromtimestamp(now, UTC)) if rotation else None
+
+
+# --------------------------------------------------------------------------- history
+
+
+def _labels(values: Sequence[str]) -> tuple[tuple[str, str], ...]:
+    pairs = []
+    for value in values:
+        name, sep, wanted = value.partition("=")
+        if not sep or not name.strip():
+            raise ValueError(f"label {value!r}: write name=value")
+        pairs.append((name.strip(), wanted.strip().strip('"')))
+    return tuple(pairs)
+
+
+def _summary(entry: HistoryEntry) -> dict[str, Any]:
+    data = entry.to_json()
+    data["messages"] = len(entry.messages)
+    data["received"] = _iso(entry.received_at)
+    return data
+
+
+@router.get("/history", summary="Search received notifications")
+async def history(
+    request: Request,
+    label: Annotated[list[str], Query()] = [],  # noqa: B006 - FastAPI reads the default
+    bot: str | None = None,
+    route: str | None = None,
+    state: Annotated[list[str], Query()] = [],  # noqa: B006
+    source: str | None = None,
+    since: float | None = None,
+    until: float | None = None,
+    q: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> Response:
+    """History entries, newest first. ``label=name=value`` may repeat (all must hold);
+    ``state`` may repeat or be comma-separated; ``until`` is the cursor of the next page."""
+    gateway = _gateway(request)
+    states = tuple(s for value in state for s in value.split(",") if s)
+    unknown = [s for s in states if s not in _STATES]
+    if unknown:
+        return _error(422, f"state {unknown[0]!r}: one of {', '.join(_STATES)}")
+    try:
+        labels = _labels(label)
+    except ValueError as exc:
+        return _error(422, str(exc))
+    query = HistoryQuery(
+        since=since, until=until, states=states, source=source or None, bot=bot or None,
+        route=route or None, labels=labels, text=q or None, limit=limit,
+    )  # fmt: skip
+    try:
+        entries = await gateway.history.history.search(query)
+    except StoreUnavailableError as exc:
+        return _error(503, f"history unavailable: {exc}")
+    return JSONResponse(
+        {
+            "entries": [_summary(e) for e in entries],
+            "next_until": entries[-1].received_at if len(entries) == limit else None,
+            "retention_seconds": gateway.config.history_retention,
+        }
+    )
+
+
+def _record_json(record: OutboxRecord) -> dict[str, Any]:
+    return {
+        "id": record.id,
+        "bot": record.bot,
+        "kind": record.kind,
+        "status": record.status.value,
+        "attempts": record.attempts,
+        "created_at": record.created_at,
+        "updated_at": record.updated_at,
+        "next_attempt_at": record.next_attempt_at,
+        "last_error": record.last_error,
+        "replaced_by": record.replaced_by,
+        "notification_ids": list(record.notification_ids),
+    }
+
+
+def _event_json(event: HistoryEvent) -> dict[str, Any]:
+    return {**event.to_json(), "time": _iso(event.at)}
+
+
+@router.get("/history/{notification_id}", summary="One notification: messages and events")
+async def history_entry(request: Request, notification_id: str) -> Response:
+    """An entry with each message drawn as WeCom shows it, its outbox records (digests
+    included) and every event."""
+    gateway = _gateway(request)
+    try:
+        entry = await gateway.history.history.get(notification_id)
+        events = await gateway.history.history.events(notification_id)
+        records = await gateway.store.find_by_notification(notification_id)
+    except StoreUnavailableError as exc:
+        return _error(503, f"history unavailable: {exc}")
+    if entry is None:
+        return _error(404, "no such notification in the history")
+    data = entry.to_json()
+    data["received"] = _iso(entry.received_at)
+    data["messages"] = [{**m, "html": _html(m.get("payload"))} for m in entry.messages]
+    known = {m.get("record_id") for m in entry.messages}
+    data["records"] = [_record_json(r) for r in records]
+    data["digests"] = [
+        {**_record_json(r), "html": _html(r.payload)} for r in records if r.id not in known
+    ]
+    data["events"] = [_event_json(e) for e in events]
+    return JSONResponse(data)
+
+
+# --------------------------------------------------------------------------- dead letters
+
+
+def _dead_json(record: OutboxRecord) -> dict[str, Any]:
+    from .history import errcode_of
+
+    return {
+        **_record_json(record),
+        "errcode": errcode_of(record.last_error),
+        "dead_at": _iso(record.updated_at),
+        "html": _html(record.payload),
+    }
+
+
+@router.get("/dead-letters", summary="Dead letters, oldest first")
+async def dead_letters(
+    request: Request,
+    bot: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_IDS)] = 100,
+) -> Response:
+    """Dead letters with their reason, errcode and the message drawn."""
+    gateway = _gateway(request)
+    try:
+        records = await gateway.store.list_dead(bot or None, limit=limit)
+        total = await gateway.store.dead_count(bot or None)
+    except StoreUnavailableError as exc:
+        return _error(503, f"outbox unavailable: {exc}")
+    return JSONResponse({"dead_letters": [_dead_json(r) for r in records], "total": total})
+
+
+class DeadLetterAction(BaseModel):
+    """Which dead letters: by id, or every one (of a bot)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    ids: list[int] = Field(default_factory=list, max_length=MAX_IDS)
+    all: bool = False
+    bot: str | None = None
+
+
+async def _select_dead(gateway: Gateway, action: DeadLetterAction) -> list[OutboxRecord]:
+    if action.all:
+        return await gateway.store.list_dead(action.bot, limit=MAX_IDS)
+    found = [await gateway.store.get(i) for i in dict.fromkeys(action.ids)]
+    return [r for r in found if r is not None and r.status.value == "dead"]
+
+
+async def _act(request: Request, body: DeadLetterAction, kind: str) -> Response:
+    if not same_origin(request):
+        return _error(403, "cross-site request refused")
+    gateway = _gateway(request)
+    if not body.all and not body.ids:
+        return _error(422, "name dead letters by ids, or set all")
+    try:
+        records = await _select_dead(gateway, body)
+        ids = [r.id for r in records]
+        if kind == "requeued":
+            count = await gateway.store.requeue_dead(ids, now=gateway.clock())
+        else:
+            count = await gateway.store.discard_dead(ids)
+    except StoreUnavailableError as exc:
+        return _error(503, f"outbox unavailable: {exc}")
+    counters = gateway.console_metrics
+    counter = counters.requeued if kind == "requeued" else counters.discarded
+    for record in records:
+        counter.labels(record.bot).inc()
+    gateway.history.note(records, kind, "by an operator in the console")
+    if kind == "requeued":
+        gateway.runtime.notify({r.bot for r in records})
+    return JSONResponse({kind: count, "ids": ids})
+
+
+@router.post("/dead-letters/requeue", summary="Send dead letters again")
+async def requeue(request: Request, body: DeadLetterAction) -> Response:
+    """Make the dead letters pending again (attempts reset); the dispatcher sends them."""
+    return await _act(request, body, "requeued")
+
+
+@router.post("/dead-letters/discard", summary="Delete dead letters for good")
+async def discard(request: Request, body: DeadLetterAction) -> Response:
+    """Delete the dead letters (history keeps the record of them)."""
+    return await _act(request, body, "discarded")
+
+
+# --------------------------------------------------------------------------- playground
+
+
+@router.get("/playground", summary="What the playground can pick from")
+async def playground(request: Request) -> Response:
+    """Routes, templates, bots, samples and msgtypes."""
+    runtime = _gateway(request).runtime
+    router_ = runtime.router
+    routes = [*router_.routes, router_.default_route, *runtime.webhook_routes.values()]
+    return JSONResponse(
+        {
+            "routes": [
+                {
+                    "name": r.name,
+                    "template": r.template,
+                    "msgtype": r.msgtype,
+                    "bots": list(r.bots),
+                }  # fmt: skip
+                for r in routes
+            ],
+            "templates": runtime.renderer.template_names(),
+            "bots": list(runtime.targets),
+            "samples": [{"name": n, "source": s} for n, (s, _) in SAMPLES.items()],
+            "msgtypes": ["markdown", "markdown_v2", "text"],
+        }
+    )
+
+
+@router.get("/playground/samples/{name}", summary="A sample payload")
+async def sample(name: str) -> Response:
+    """The sample payload ``name`` (Alertmanager, Grafana, generic), to paste and edit."""
+    if name not in SAMPLES:
+        return _error(404, f"no sample named {name!r}")
+    source, factory = SAMPLES[name]
+    return JSONResponse({"name": name, "source": source, "payload": factory(None)})
+
+
+class PlaygroundRequest(BaseModel):
+    """What to render: a payload (or a sample) through a route (or a template).
+
+    Attributes:
+        source: how to parse ``payload``: alertmanager, grafana or generic.
+        payload: the inbound JSON; or ``sample`` names one.
+        sample: a sample name (see ``GET /api/v1/playground``).
+        route: render as this route does (its template, msgtype and mentions).
+        template: or this template name.
+        template_source: or this Jinja2 text (sandboxed, like configured templates).
+        msgtype: overrides the route's (or the bot's) msgtype.
+        bot: the bot whose msgtype applies, and where ``/send`` sends.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    source: str = "alertmanager"
+    payload: Any = None
+    sample: str | None = None
+    route: str | None = None
+    template: str | None = None
+    template_source: str | None = Field(default=None, max_length=64 * 1024)
+    msgtype: MsgType | None = None
+    bot: str | None = None
+
+
+class _PlaygroundError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _parse(body: PlaygroundRequest) -> Notification:
+    source, payload = body.source, body.payload
+    if body.sample is not None:
+        if body.sample not in SAMPLES:
+            raise _PlaygroundError(404, f"no sample named {body.sample!r}")
+        source, factory = SAMPLES[body.sample]
+        payload = factory(None)
+    if isinstance(payload, str):
+        try:
+            payload = json.loads(payload)
+        except ValueError:
+            raise _PlaygroundError(422, "the payload is not valid JSON") from None
+    try:
+        if source == "alertmanager":
+            return parse_alertmanager(payload)
+        if source == "grafana":
+            return parse_grafana(payload)
+        if source == "generic":
+            return parse_generic("playground", payload)
+    except PayloadError as exc:
+        raise _PlaygroundError(422, f"payload: {exc}") from None
+    raise _PlaygroundError(422, "source: one of alertmanager, grafana, generic")
+
+
+def _render(gateway: Gateway, body: PlaygroundRequest) -> tuple[RenderReport, str, str]:
+    runtime = gateway.runtime
+    notification = _parse(body)
+    bot = body.bot or None
+    if bot is not None and bot not in runtime.targets:
+        raise _PlaygroundError(404, f"no bot named {bot!r}")
+    route = None
+    if body.route:
+        try:
+            route = (
+                runtime.webhook_routes[body.route.split(":", 1)[1]]
+                if body.route.startswith("webhook:")
+                else runtime.router.route(body.route)
+            )
+        except (LookupError, IndexError):
+            raise _PlaygroundError(404, f"no route named {body.route!r}") from None
+    bot = bot or (route.bots[0] if route else next(iter(runtime.targets)))
+    msgtype: MsgType = (
+        body.msgtype or (route.msgtype if route else None) or (runtime.config.bots[bot].msgtype)
+    )
+    renderer = runtime.renderer
+    template = body.template or (route.template if route else "default")
+    try:
+        if body.template_source is not None:
+            renderer = Renderer(
+                {**runtime.config.templates, "playground": body.template_source},
+                timezone=runtime.config.timezone,
+                max_alerts=runtime.config.max_alerts_per_message,
+            )
+            template = "playground"
+        mentions = None
+        if route is not None:
+            selected = route.select(notification)
+            if selected is None:
+                raise _PlaygroundError(
+                    422, f"route {route.name!r} does not send resolved notifications"
+                )
+            notification = selected
+            mentions = route.mentions_for(notification)
+            if runtime.global_mentions is not None:
+                mentions = mentions | runtime.global_mentions.resolve(notification)
+            mentions = mentions | runtime.oncall_mentions(route, notification)
+        report = renderer.render_check(template, notification, msgtype=msgtype, mentions=mentions)
+    except (TemplateError, MessageValidationError, ConfigError) as exc:
+        raise _PlaygroundError(422, str(exc)) from None
+    return report, bot, title_of(notification)
+
+
+def _report_json(report: RenderReport) -> dict[str, Any]:
+    return {
+        "template": report.template,
+        "used_template": report.used_template,
+        "msgtype": report.msgtype,
+        "size": report.size,
+        "limit": report.limit,
+        "fits": report.fits,
+        "warnings": report.warnings,
+        "parts": [
+            {"size": p.size, "limit": p.limit, "payload": p.payload, "html": _html(p.payload)}
+            for p in report.parts
+        ],
+    }
+
+
+@router.post("/playground/render", summary="Render a payload as a route or template would")
+async def playground_render(request: Request, body: PlaygroundRequest) -> Response:
+    """The rendered parts, each drawn as WeCom shows it, with sizes against the limit."""
+    try:
+        report, bot, _ = _render(_gateway(request), body)
+    except _PlaygroundError as exc:
+        return _error(exc.status, str(exc))
+    return JSONResponse({**_report_json(report), "bot": bot})
+
+
+@router.post("/playground/send", summary="Render and queue the result for a bot")
+async def playground_send(request: Request, body: PlaygroundRequest) -> Response:
+    """Queue the rendered parts for ``bot`` (through the outbox, like any message)."""
+    if not same_origin(request):
+        return _error(403, "cross-site request refused")
+    if not body.bot:
+        return _error(422, "bot: choose the bot to send to")
+    gateway = _gateway(request)
+    try:
+        report, bot, title = _render(gateway, body)
+    except _PlaygroundError as exc:
+        return _error(exc.status, str(exc))
+    now = gateway.clock()
+    notification_id = f"pg-{int(now * 1000):x}"
+    try:
+        ids = await gateway.store.enqueue(
+            [NewMessage(bot=bot, payload=p, notification_id=notification_id)
+             for p in report.payloads],
+            now=now,
+        )  # fmt: skip
+    except StoreUnavailableError as exc:
+        return _error(503, f"outbox unavailable: {exc}")
+    entry = HistoryEntry(
+        id=notification_id, received_at=now, updated_at=now, source="playground",
+        status="firing", state="pending", title=f"playground: {title}", bots=(bot,),
+        messages=tuple(
+            {"record_id": rid, "bot": bot, "msgtype": report.msgtype, "part": i + 1,
+             "parts": len(ids), "size": part.size, "limit": part.limit, "payload": part.payload}
+            for i, (rid, part) in enumerate(zip(ids, report.parts, strict=True))
+        ),
+    )  # fmt: skip
+    await gateway.history.record(
+        entry, [HistoryEvent(notification_id, now, "queued", rid, bot) for rid in ids]
+    )
+    gateway.runtime.notify([bot])
+    return JSONResponse({"notification_id": notification_id, "queued": ids, "bot": bot})
+
+
+# --------------------------------------------------------------------------- config
+
+
+@router.get("/config", summary="The loaded configuration, secrets masked")
+async def config(request: Request) -> Response:
+    """The running configuration (every key, token and password masked) and the last reload."""
+    gateway = _gateway(request)
+    masked = gateway.config.masked()
+    return JSONResponse(
+        {
+            "config": json.loads(redact(json.dumps(masked), *_keys(gateway))),
+            "path": str(gateway.config_path) if gateway.config_path else None,
+            "last_reload": gateway.last_reload,
+        }
+    )
+
+
+def _keys(gateway: Gateway) -> list[str]:
+    return [k for target in gateway.runtime.targets.values() for k in target.keys]
+
+
+@router.post("/config/reload", summary="Re-read the config file; a bad one keeps the old")
+async def reload(request: Request) -> Response:
+    """Reload and answer the result (``ok`` and a message naming the bad field, if any)."""
+    if not same_origin(request):
+        return _error(403, "cross-site request refused")
+    gateway = _gateway(request)
+    result = await gateway.reload()
+    result = {**result, "message": redact(str(result["message"]), *_keys(gateway))}
+    return JSONResponse(result, status_code=200 if result["ok"] else 400)

@@ -1,0 +1,293 @@
+"""Recording delivery history for the console: what each notification became, what happened.
+
+:class:`HistoryRecorder` is a :class:`~wecom_bot.dispatcher.DispatchObserver`: the dispatcher's
+hooks (sent, retried, dead-lettered) are turned into :class:`~wecom_bot.store.history.HistoryEvent`
+objects and written, in order, by one background task, so a slow store never slows delivery.
+After each event the notification's state is recomputed from its outbox records
+(:func:`state_of`), which also covers digests: a digest record carries the notification ids of
+every message it folded. The recorder also keeps, per bot, the last success and the last
+failure (with its errcode) for the status view, and purges history past its retention.
+
+Every text written here passes :func:`wecom_bot.masking.redact` with the bots' keys first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ...dispatcher import DispatchObserver
+from ...errors import DeliveryError
+from ...masking import redact
+from ...store import Outbox, OutboxRecord, Status, StoreUnavailableError
+from ...store.history import HistoryEntry, HistoryEvent, HistoryStore
+
+__all__ = ["BotActivity", "ConsoleMetrics", "HistoryRecorder", "errcode_of", "state_of"]
+
+logger = logging.getLogger("wecom_bot.gateway.history")
+
+_ERRCODE = re.compile(r"(?:API error|errcode)[ =:]*(-?\d+)")
+
+#: States an entry keeps until an operator acts; dispatcher events do not change them.
+FINAL_STATES = frozenset({"muted", "dropped", "skipped", "failed"})
+
+
+def errcode_of(text: str | None) -> int | None:
+    """The WeCom errcode quoted in an error text (``WeCom API error 93000: ...``), if any."""
+    found = _ERRCODE.search(text or "")
+    return int(found.group(1)) if found else None
+
+
+def state_of(records: Sequence[OutboxRecord], current: str, now: float) -> str:
+    """A notification's state from its outbox records.
+
+    Records folded into a digest are left out (the digest carries the notification). Dead
+    wins over everything, then ``delivered`` when every message is, ``retrying`` when one has
+    failed at least once, ``deferred`` while a deferred message waits for its time.
+    """
+    live = [r for r in records if r.replaced_by is None]
+    if not live:
+        return current
+    if any(r.status is Status.DEAD for r in live):
+        return "dead"
+    if all(r.status is Status.SENT for r in live):
+        return "delivered"
+    if any(r.attempts > 0 for r in live):
+        return "retrying"
+    if current == "deferred" and any(r.next_attempt_at > now for r in live):
+        return "deferred"
+    return "pending"
+
+
+@dataclass
+class BotActivity:
+    """What one gateway process saw of a bot's deliveries (for the status view).
+
+    Attributes:
+        sent: deliveries since start.
+        failed: failed attempts since start (retried or dead-lettered).
+        last_success_at: time of the last errcode 0.
+        last_failure_at: time of the last failed attempt.
+        last_errcode: the errcode of the last failure, when WeCom answered one.
+        last_error: the last failure's reason (keys masked).
+    """
+
+    sent: int = 0
+    failed: int = 0
+    last_success_at: float | None = None
+    last_failure_at: float | None = None
+    last_errcode: int | None = None
+    last_error: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return dict(self.__dict__)
+
+
+class HistoryRecorder(DispatchObserver):
+    """Writes history from ingest and from the dispatcher; one per running gateway.
+
+    Args:
+        history: where entries and events go.
+        outbox: the outbox (states are recomputed from its records).
+        clock: wall-clock time.
+        secrets: returns every webhook key currently configured (masked out of any text).
+    """
+
+    def __init__(
+        self,
+        history: HistoryStore,
+        outbox: Outbox,
+        *,
+        clock: Callable[[], float],
+        secrets: Callable[[], Iterable[str]],
+    ) -> None:
+        self.history = history
+        self.outbox = outbox
+        self.clock = clock
+        self.secrets = secrets
+        self.activity: dict[str, BotActivity] = {}
+        self._queue: asyncio.Queue[tuple[list[HistoryEvent], bool]] = asyncio.Queue()
+        self._writer: asyncio.Task[None] | None = None
+        self._purger: asyncio.Task[None] | None = None
+
+    # -- life cycle -----------------------------------------------------------------------------
+    def start(self, *, retention: float, purge_every: float) -> None:
+        """Start the writer and the periodic purge (history and delivered outbox records)."""
+        self._writer = asyncio.create_task(self._write_loop(), name="history-writer")
+        self._purger = asyncio.create_task(
+            self._purge_loop(retention, purge_every), name="history-purge"
+        )
+
+    async def stop(self) -> None:
+        """Write what is queued, then stop."""
+        await self.flush()
+        for task in (self._writer, self._purger):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._writer = self._purger = None
+
+    async def flush(self) -> None:
+        """Wait until every event recorded so far is written."""
+        if self._writer is not None and not self._writer.done():
+            await self._queue.join()
+
+    def _redact(self, text: str) -> str:
+        return redact(text, *self.secrets())
+
+    def _activity(self, bot: str) -> BotActivity:
+        return self.activity.setdefault(bot, BotActivity())
+
+    def _emit(self, record: OutboxRecord, kind: str, bot: str, detail: str = "",
+              errcode: int | None = None) -> None:  # fmt: skip
+        now = self.clock()
+        events = [
+            HistoryEvent(nid, now, kind, record.id, bot, detail, errcode)
+            for nid in record.notification_ids
+        ]
+        if events:
+            self._queue.put_nowait((events, True))
+
+    # -- the dispatcher's hooks -----------------------------------------------------------------
+    def sent(self, bot: str, record: OutboxRecord, seconds_since_created: float) -> None:
+        """A message was delivered."""
+        activity = self._activity(bot)
+        activity.sent += 1
+        activity.last_success_at = self.clock()
+        note = f"delivered after {max(seconds_since_created, 0.0):.1f}s"
+        if len(record.notification_ids) > 1:
+            note += f" in a digest of {len(record.notification_ids)} notifications"
+        self._emit(record, "sent", bot, note)
+
+    def retried(self, bot: str, record: OutboxRecord, error: DeliveryError, delay: float) -> None:
+        """An attempt failed and will be retried."""
+        reason = self._redact(str(error))
+        code = getattr(error, "errcode", None)
+        self._failure(bot, reason, code if isinstance(code, int) else None)
+        self._emit(
+            record, "retried", bot, f"{reason} (retry in {delay:.1f}s)",
+            code if isinstance(code, int) else None,
+        )  # fmt: skip
+
+    def dead_lettered(self, bot: str, record: OutboxRecord, reason: str) -> None:
+        """A message became a dead letter."""
+        text = self._redact(reason)
+        self._failure(bot, text, errcode_of(text))
+        self._emit(record, "dead_lettered", bot, text, errcode_of(text))
+
+    def _failure(self, bot: str, reason: str, errcode: int | None) -> None:
+        activity = self._activity(bot)
+        activity.failed += 1
+        activity.last_failure_at = self.clock()
+        activity.last_errcode = errcode
+        activity.last_error = reason
+
+    # -- ingest and the console -------------------------------------------------------------------
+    async def record(self, entry: HistoryEntry, events: Sequence[HistoryEvent] = ()) -> None:
+        """Store a received notification (and its first events); failures are logged only:
+        the messages are in the outbox already, history must not fail the request."""
+        try:
+            await self.history.record(entry)
+            await self.history.add_events(list(events))
+            if entry.state == "pending":
+                # The dispatcher may have sent a message before the entry existed.
+                await self.refresh(entry.id)
+        except StoreUnavailableError as exc:
+            logger.error("history: could not record notification %s: %s", entry.id, exc)
+
+    async def record_events(self, events: Sequence[HistoryEvent]) -> None:
+        """Store events about an entry (a duplicate ...); failures are logged only."""
+        try:
+            await self.history.add_events(list(events))
+        except StoreUnavailableError as exc:
+            logger.error("history: could not record %d events: %s", len(events), exc)
+
+    def note(self, records: Iterable[OutboxRecord], kind: str, detail: str = "") -> None:
+        """An operator acted on records (``requeued``, ``discarded``, ``sent_now`` ...)."""
+        for record in records:
+            self._emit(record, kind, record.bot, detail)
+
+    # -- background work ---------------------------------------------------------------------------
+    async def _write_loop(self) -> None:
+        while True:
+            events, refresh = await self._queue.get()
+            try:
+                await self._write(events, refresh)
+            except StoreUnavailableError as exc:
+                logger.error("history: %d events not written: %s", len(events), exc)
+            except Exception:  # the writer must outlive a bug in one event
+                logger.exception("history: writing events failed")
+            finally:
+                self._queue.task_done()
+
+    async def _write(self, events: list[HistoryEvent], refresh: bool) -> None:
+        await self.history.add_events(events)
+        if not refresh:
+            return
+        for nid in dict.fromkeys(e.notification_id for e in events):
+            await self.refresh(nid)
+
+    async def refresh(self, notification_id: str) -> str | None:
+        """Recompute one entry's state from the outbox. Returns the state, if the entry exists."""
+        entry = await self.history.get(notification_id)
+        if entry is None:
+            return None
+        if entry.state in FINAL_STATES:
+            return entry.state
+        records = await self.outbox.find_by_notification(notification_id)
+        if not records and entry.state == "dead":
+            state = "discarded"  # dead letters leave the outbox only by an operator's discard
+        else:
+            state = state_of(records, entry.state, self.clock())
+        if state != entry.state:
+            await self.history.set_state(notification_id, state, now=self.clock())
+        return state
+
+    async def purge(self, retention: float) -> tuple[int, int]:
+        """Remove history entries and delivered outbox records older than ``retention``.
+
+        Returns:
+            (history entries removed, outbox records removed).
+        """
+        before = self.clock() - retention
+        return await self.history.purge(before=before), await self.outbox.purge_sent(before=before)
+
+    async def _purge_loop(self, retention: float, every: float) -> None:
+        while True:
+            try:
+                entries, records = await self.purge(retention)
+            except StoreUnavailableError as exc:
+                logger.error("history: purge failed: %s", exc)
+            else:
+                if entries or records:
+                    logger.info(
+                        "history: purged %d entries and %d delivered messages", entries, records
+                    )
+            await asyncio.sleep(every)
+
+
+class ConsoleMetrics:
+    """Counters of operators' actions on dead letters, in the gateway's registry."""
+
+    def __init__(self, registry: Any) -> None:
+        from prometheus_client import Counter
+
+        self.requeued = Counter(
+            "wecom_bot_dead_letters_requeued",
+            "Dead letters sent again by an operator",
+            ["bot"],
+            registry=registry,
+        )
+        self.discarded = Counter(
+            "wecom_bot_dead_letters_discarded",
+            "Dead letters discarded by an operator",
+            ["bot"],
+            registry=registry,
+        )

@@ -1,0 +1,83 @@
+"""The console page ``/ui``: a shell, a script and stylesheets shipped in the package.
+
+- ``GET /ui``: the shell. No inline script or style, served with a strict
+  Content-Security-Policy (``script-src 'self'``, ``style-src 'self'``), so even a bug could not
+  run script that came with an alert.
+- ``GET /ui/assets/{name}``: ``console.js``, ``console.css`` (``console/static``) and
+  ``preview.css`` (the stylesheet of :mod:`wecom_bot.preview`, shared with the emulator).
+
+``console.js`` fills the shell from ``/api/v1``: every string goes in through ``textContent``;
+the only HTML it inserts are message fragments drawn (and escaped) on the server by
+:func:`wecom_bot.preview.render_message_html`. Same authentication as every gateway endpoint.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import cache
+from importlib.resources import files
+from typing import Final
+
+from fastapi import APIRouter
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+
+from ...preview import preview_css
+
+__all__ = ["CONTENT_SECURITY_POLICY", "router"]
+
+router = APIRouter(include_in_schema=False)
+
+CONTENT_SECURITY_POLICY: Final[str] = "; ".join(
+    (
+        "default-src 'none'",
+        "script-src 'self'",
+        "style-src 'self'",
+        # Previews show pictures from the messages' URLs (news covers, card images), as WeCom.
+        "img-src 'self' data: http: https:",
+        "connect-src 'self'",
+        "base-uri 'none'",
+        "form-action 'none'",
+        "frame-ancestors 'none'",
+    )
+)
+"""The page's policy: scripts and styles only from this server, nothing inline."""
+
+_HEADERS: Final[Mapping[str, str]] = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+
+_ASSETS: Final[Mapping[str, str]] = {
+    "console.js": "text/javascript; charset=utf-8",
+    "console.css": "text/css; charset=utf-8",
+    "preview.css": "text/css; charset=utf-8",
+}
+
+
+@cache
+def _asset(name: str) -> str:
+    if name == "preview.css":
+        return preview_css()
+    return files(__package__ or __name__).joinpath("static", name).read_text("utf-8")
+
+
+@router.get("/ui", response_class=HTMLResponse)
+async def index() -> HTMLResponse:
+    """The console shell; ``console.js`` fills it from the JSON API."""
+    return HTMLResponse(_asset("console.html"), headers=_HEADERS)
+
+
+@router.get("/ui/assets/{name}")
+async def asset(name: str) -> Response:
+    """A script or stylesheet of the console, from the installed package (no CDN)."""
+    media_type = _ASSETS.get(name)
+    if media_type is None:
+        return JSONResponse({"error": "no such asset"}, status_code=404)
+    return Response(
+        _asset(name),
+        media_type=media_type,
+        headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "no-cache"},
+    )

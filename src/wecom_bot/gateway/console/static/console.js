@@ -1,0 +1,435 @@
+// wecom-bot gateway console: status, history, dead letters, template playground, config.
+// No framework, nothing from the network but this gateway's /api/v1. Safety rule: every string
+// goes into the page through textContent; the only HTML inserted is the `html` field of the
+// API, message fragments drawn and escaped on the server by wecom_bot.preview.
+"use strict";
+
+(() => {
+  const API = "/api/v1";
+  const POLL_MS = 2000;
+  const $ = (id) => document.getElementById(id);
+  const el = (tag, className, text) => {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    return node;
+  };
+  const cell = (row, text, className) => row.append(el("td", className, text));
+  const state = { view: "status", timer: null, historyCursor: null, selected: null };
+
+  function when(seconds) {
+    if (typeof seconds !== "number") return "—";
+    const d = new Date(seconds * 1000);
+    const pad = (n) => String(n).padStart(2, "0");
+    return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ` +
+      `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+  }
+
+  function bytes(size, limit) {
+    return limit ? `${size} / ${limit} bytes` : `${size} bytes`;
+  }
+
+  async function call(path, options = {}) {
+    const init = { cache: "no-store", headers: {}, ...options };
+    if (options.body !== undefined) {
+      init.method = init.method || "POST";
+      init.headers["Content-Type"] = "application/json";
+      init.body = JSON.stringify(options.body);
+    }
+    const answer = await fetch(API + path, init);
+    let data = null;
+    try {
+      data = await answer.json();
+    } catch (_) {
+      data = null;
+    }
+    setConn(answer.status === 401 ? "denied" : "ok");
+    if (!answer.ok) {
+      const message = data && data.error ? data.error : (data && data.message) || `HTTP ${answer.status}`;
+      const error = new Error(typeof message === "string" ? message : JSON.stringify(message));
+      error.status = answer.status;
+      error.data = data;
+      throw error;
+    }
+    return data;
+  }
+
+  function setConn(stateName) {
+    const conn = $("gc-conn");
+    conn.dataset.state = stateName;
+    conn.textContent = { ok: "live", denied: "not authorised", down: "offline" }[stateName] || stateName;
+  }
+
+  // Server-drawn message fragments: the one place HTML is inserted (see the header).
+  function preview(html) {
+    const wrap = el("div", "gc-preview");
+    wrap.innerHTML = html;
+    for (const node of wrap.querySelectorAll("[data-wb-aspect-ratio]")) {
+      node.style.aspectRatio = node.dataset.wbAspectRatio;
+    }
+    return wrap;
+  }
+
+  function result(id, text, ok) {
+    const node = $(id);
+    node.textContent = text;
+    node.dataset.ok = ok ? "true" : "false";
+  }
+
+  // -- navigation ------------------------------------------------------------------------------
+
+  function show(view) {
+    state.view = view;
+    for (const button of document.querySelectorAll(".gc-tab")) {
+      button.classList.toggle("gc-tab--on", button.dataset.view === view);
+    }
+    for (const section of document.querySelectorAll(".gc-view")) {
+      section.hidden = section.id !== `view-${view}`;
+    }
+    refresh();
+  }
+
+  function refresh() {
+    const loaders = {
+      status: loadStatus, history: () => loadHistory(false), dead: loadDead,
+      playground: loadPlayground, config: loadConfig,
+    };
+    loaders[state.view]().catch((error) => {
+      if (error.status === undefined) setConn("down");
+    });
+  }
+
+  // -- status ----------------------------------------------------------------------------------
+
+  async function loadStatus() {
+    const data = await call("/status");
+    const body = $("st-bots").tBodies[0];
+    body.replaceChildren();
+    let dead = 0;
+    for (const bot of data.bots) {
+      dead += bot.dead_letters;
+      const row = el("tr");
+      row.dataset.bot = bot.name;
+      cell(row, bot.name, "gc-strong");
+      cell(row, bot.keys.join(", "), "gc-mono");
+      cell(row, bot.queue_depth);
+      const window = bot.window;
+      const meter = el("td");
+      const bar = el("div", "gc-meter");
+      const fill = el("div", "gc-meter-fill");
+      fill.style.width = `${Math.min(100, (100 * window.used) / Math.max(window.limit, 1))}%`;
+      bar.append(fill);
+      meter.append(bar, el("span", "gc-small", `${window.used} / ${window.limit} in ${window.seconds}s`));
+      row.append(meter);
+      cell(row, when(bot.last_success_at));
+      const failure = bot.last_failure_at
+        ? `${when(bot.last_failure_at)}${bot.last_errcode !== null && bot.last_errcode !== undefined ? ` · errcode ${bot.last_errcode}` : ""}`
+        : "—";
+      const failed = el("td", bot.last_failure_at ? "gc-bad" : "", failure);
+      if (bot.last_error) failed.title = bot.last_error;
+      row.append(failed);
+      cell(row, bot.dead_letters, bot.dead_letters ? "gc-bad" : "");
+      body.append(row);
+    }
+    const routes = $("st-routes").tBodies[0];
+    routes.replaceChildren();
+    for (const route of data.routes) {
+      const row = el("tr");
+      cell(row, route.name, "gc-strong");
+      const muted = route.muted;
+      const text = muted
+        ? `muted (${muted.action}) · ${muted.reason}${muted.resumes_at ? ` · until ${when(muted.resumes_at)}` : ""}`
+        : "active";
+      cell(row, text, muted ? "gc-warn" : "gc-good");
+      cell(row, route.bots.join(", "));
+      cell(row, route.oncall || "—");
+      routes.append(row);
+    }
+    const reload = data.last_reload || {};
+    $("st-meta").textContent =
+      `Store ${data.store.location} (${data.store.ok ? "answering" : "NOT answering"}) · rate ${data.rate}` +
+      ` · last reload ${when(reload.at)}: ${reload.message || ""}`;
+    setBadge(dead);
+  }
+
+  function setBadge(count) {
+    const badge = $("gc-dead-badge");
+    badge.hidden = !count;
+    badge.textContent = String(count);
+  }
+
+  // -- history ---------------------------------------------------------------------------------
+
+  function historyQuery(more) {
+    const params = new URLSearchParams();
+    const label = $("hi-label").value.trim();
+    if (label) for (const part of label.split(",")) if (part.trim()) params.append("label", part.trim());
+    for (const [id, name] of [["hi-bot", "bot"], ["hi-state", "state"], ["hi-source", "source"], ["hi-q", "q"]]) {
+      const value = $(id).value.trim();
+      if (value) params.set(name, value);
+    }
+    const since = $("hi-since").value;
+    if (since) params.set("since", String(new Date(since).getTime() / 1000));
+    const until = $("hi-until").value;
+    if (until) params.set("until", String(new Date(until).getTime() / 1000));
+    if (more && state.historyCursor !== null) params.set("until", String(state.historyCursor));
+    params.set("limit", "50");
+    return params;
+  }
+
+  async function loadHistory(more) {
+    const data = await call(`/history?${historyQuery(more)}`);
+    const body = $("hi-list").tBodies[0];
+    if (!more) body.replaceChildren();
+    for (const entry of data.entries) {
+      const row = el("tr", "gc-click");
+      row.dataset.id = entry.id;
+      row.tabIndex = 0;
+      cell(row, when(entry.received_at));
+      cell(row, entry.state, `gc-state gc-state--${entry.state}`);
+      cell(row, entry.source);
+      cell(row, entry.title);
+      cell(row, entry.routes.join(", "));
+      cell(row, entry.messages);
+      row.addEventListener("click", () => openEntry(entry.id));
+      row.addEventListener("keydown", (event) => { if (event.key === "Enter") openEntry(entry.id); });
+      body.append(row);
+    }
+    state.historyCursor = data.next_until;
+    $("hi-more").hidden = data.next_until === null;
+    if (!more && state.selected) openEntry(state.selected).catch(() => {});
+    if (!more) await fillBots();
+  }
+
+  async function fillBots() {
+    const select = $("hi-bot");
+    if (select.options.length > 1) return;
+    const data = await call("/playground");
+    for (const bot of data.bots) select.append(new Option(bot, bot));
+  }
+
+  async function openEntry(id) {
+    state.selected = id;
+    const entry = await call(`/history/${encodeURIComponent(id)}`);
+    const panel = $("hi-detail");
+    panel.hidden = false;
+    panel.replaceChildren();
+    panel.dataset.id = id;
+    panel.append(el("h2", "", entry.title || entry.id));
+    const facts = el("dl", "gc-facts");
+    const fact = (name, value) => facts.append(el("dt", "", name), el("dd", "", value));
+    fact("State", entry.state);
+    fact("Received", when(entry.received_at));
+    fact("Source", `${entry.source} · ${entry.status} · ${entry.alerts} alert(s)`);
+    fact("Routes", entry.routes.join(", ") || "—");
+    fact("Bots", entry.bots.join(", ") || "—");
+    fact("Labels", entry.labels.map(([n, v]) => `${n}=${v}`).join(" ") || "—");
+    panel.append(facts);
+    panel.append(el("h3", "", `Messages (${entry.messages.length})`));
+    const records = new Map(entry.records.map((r) => [r.id, r]));
+    for (const message of entry.messages) {
+      const box = el("div", "gc-message");
+      const record = records.get(message.record_id);
+      let line = `${message.bot} · ${message.msgtype} · part ${message.part}/${message.parts} · ${bytes(message.size, message.limit)}`;
+      if (message.record_id !== null) line += ` · #${message.record_id}`;
+      if (record) line += ` · ${record.replaced_by ? `folded into digest #${record.replaced_by}` : record.status}`;
+      if (message.muted) line += ` · muted: ${message.muted.action}`;
+      box.append(el("div", "gc-small", line), preview(message.html));
+      panel.append(box);
+    }
+    if (entry.digests.length) {
+      panel.append(el("h3", "", "Digests"));
+      for (const digest of entry.digests) {
+        const box = el("div", "gc-message");
+        box.append(el("div", "gc-small", `#${digest.id} · ${digest.bot} · ${digest.status}`), preview(digest.html));
+        panel.append(box);
+      }
+    }
+    panel.append(el("h3", "", "Events"));
+    const list = el("ol", "gc-events");
+    for (const event of entry.events) {
+      const item = el("li", `gc-event gc-event--${event.kind}`);
+      let text = `${when(event.at)} · ${event.kind}`;
+      if (event.record_id !== null) text += ` · #${event.record_id}`;
+      if (event.bot) text += ` · ${event.bot}`;
+      if (event.errcode !== null && event.errcode !== undefined) text += ` · errcode ${event.errcode}`;
+      item.append(el("span", "", text));
+      if (event.detail) item.append(el("div", "gc-small", event.detail));
+      list.append(item);
+    }
+    panel.append(list);
+  }
+
+  // -- dead letters ----------------------------------------------------------------------------
+
+  async function loadDead() {
+    const data = await call("/dead-letters?limit=500");
+    const list = $("dl-list");
+    const checked = new Set([...list.querySelectorAll("input:checked")].map((i) => i.value));
+    list.replaceChildren();
+    $("dl-empty").hidden = data.dead_letters.length > 0;
+    setBadge(data.total);
+    for (const letter of data.dead_letters) {
+      const item = el("li", "gc-dead-item");
+      item.dataset.id = String(letter.id);
+      const head = el("label", "gc-dead-head");
+      const box = el("input");
+      box.type = "checkbox";
+      box.value = String(letter.id);
+      box.checked = checked.has(box.value);
+      head.append(box, el("span", "gc-strong", `#${letter.id} · ${letter.bot} · ${letter.kind}`));
+      head.append(el("span", "gc-small", ` dead since ${when(letter.updated_at)} after ${letter.attempts} attempt(s)`));
+      item.append(head);
+      const reason = el("div", "gc-bad gc-small");
+      reason.textContent = `${letter.errcode !== null ? `errcode ${letter.errcode}: ` : ""}${letter.last_error || ""}`;
+      item.append(reason, preview(letter.html));
+      list.append(item);
+    }
+  }
+
+  async function deadAction(kind) {
+    const ids = [...$("dl-list").querySelectorAll("input:checked")].map((i) => Number(i.value));
+    if (!ids.length) {
+      result("dl-result", "Select dead letters first.", false);
+      return;
+    }
+    try {
+      const data = await call(`/dead-letters/${kind}`, { body: { ids } });
+      const count = kind === "requeue" ? data.requeued : data.discarded;
+      result("dl-result", `${kind === "requeue" ? "Re-sent" : "Discarded"} ${count} message(s).`, true);
+    } catch (error) {
+      result("dl-result", error.message, false);
+    }
+    $("dl-all").checked = false;
+    await loadDead();
+  }
+
+  // -- playground ------------------------------------------------------------------------------
+
+  let playgroundLoaded = false;
+
+  async function loadPlayground() {
+    if (playgroundLoaded) return;
+    const data = await call("/playground");
+    const route = $("pg-route");
+    for (const item of data.routes) route.append(new Option(`${item.name} (${item.template})`, item.name));
+    for (const name of data.templates) $("pg-template").append(new Option(name, name));
+    for (const name of data.msgtypes) $("pg-msgtype").append(new Option(name, name));
+    for (const bot of data.bots) $("pg-bot").append(new Option(bot, bot));
+    for (const sample of data.samples) $("pg-sample").append(new Option(`${sample.name} (${sample.source})`, sample.name));
+    playgroundLoaded = true;
+    if (!$("pg-payload").value) await loadSample();
+  }
+
+  async function loadSample() {
+    const name = $("pg-sample").value;
+    if (!name) return;
+    const data = await call(`/playground/samples/${encodeURIComponent(name)}`);
+    $("pg-payload").value = JSON.stringify(data.payload, null, 2);
+    $("pg-source").value = data.source;
+  }
+
+  function playgroundBody() {
+    let payload;
+    try {
+      payload = JSON.parse($("pg-payload").value);
+    } catch (error) {
+      throw new Error(`The payload is not valid JSON: ${error.message}`);
+    }
+    const body = { source: $("pg-source").value, payload };
+    const pick = (id, name) => { const v = $(id).value; if (v) body[name] = v; };
+    pick("pg-route", "route");
+    pick("pg-template", "template");
+    pick("pg-msgtype", "msgtype");
+    pick("pg-bot", "bot");
+    const source = $("pg-template-source").value;
+    if (source.trim()) body.template_source = source;
+    return body;
+  }
+
+  async function render() {
+    const out = $("pg-output");
+    out.replaceChildren();
+    $("pg-warnings").replaceChildren();
+    try {
+      const data = await call("/playground/render", { body: playgroundBody() });
+      $("pg-summary").textContent =
+        `${data.used_template} as ${data.msgtype} · ${bytes(data.size, data.limit)}` +
+        ` · ${data.fits ? "fits one message" : `split into ${data.parts.length} messages`}`;
+      $("pg-summary").dataset.fits = String(data.fits);
+      for (const warning of data.warnings) $("pg-warnings").append(el("li", "", warning));
+      data.parts.forEach((part, index) => {
+        const box = el("div", "gc-part");
+        box.append(el("div", "gc-small", `part ${index + 1}/${data.parts.length} · ${bytes(part.size, part.limit)}`));
+        box.append(preview(part.html));
+        out.append(box);
+      });
+      result("pg-result", "", true);
+    } catch (error) {
+      $("pg-summary").textContent = "";
+      result("pg-result", error.message, false);
+    }
+  }
+
+  async function send() {
+    try {
+      const data = await call("/playground/send", { body: playgroundBody() });
+      result("pg-result", `Queued ${data.queued.length} message(s) for ${data.bot} (history ${data.notification_id}).`, true);
+    } catch (error) {
+      result("pg-result", error.message, false);
+    }
+  }
+
+  // -- config ----------------------------------------------------------------------------------
+
+  async function loadConfig() {
+    const data = await call("/config");
+    $("cf-text").textContent = JSON.stringify(data.config, null, 2);
+    const reload = data.last_reload || {};
+    $("cf-meta").textContent =
+      `File: ${data.path || "(none: started without a file)"} · last reload ${when(reload.at)}: ` +
+      `${reload.ok ? "ok" : "failed"} · ${reload.message || ""}`;
+  }
+
+  async function reloadConfig() {
+    try {
+      const data = await call("/config/reload", { body: {} });
+      result("cf-result", data.message, true);
+    } catch (error) {
+      result("cf-result", error.message, false);
+    }
+    await loadConfig();
+  }
+
+  // -- wiring ----------------------------------------------------------------------------------
+
+  function start() {
+    for (const button of document.querySelectorAll(".gc-tab")) {
+      button.addEventListener("click", () => show(button.dataset.view));
+    }
+    $("hi-form").addEventListener("submit", (event) => {
+      event.preventDefault();
+      state.historyCursor = null;
+      loadHistory(false).catch((error) => setConn(error.status ? "ok" : "down"));
+    });
+    $("hi-more").addEventListener("click", () => loadHistory(true));
+    $("dl-all").addEventListener("change", () => {
+      for (const box of $("dl-list").querySelectorAll("input[type=checkbox]")) box.checked = $("dl-all").checked;
+    });
+    $("dl-requeue").addEventListener("click", () => deadAction("requeue"));
+    $("dl-discard").addEventListener("click", () => deadAction("discard"));
+    $("pg-load").addEventListener("click", () => loadSample());
+    $("pg-render").addEventListener("click", () => render());
+    $("pg-send").addEventListener("click", () => send());
+    $("cf-reload").addEventListener("click", () => reloadConfig());
+    const view = (location.hash || "").slice(1);
+    show(["status", "history", "dead", "playground", "config"].includes(view) ? view : "status");
+    // Live views are polled; the playground and config change only when asked.
+    state.timer = setInterval(() => {
+      if (document.hidden) return;
+      if (state.view === "status" || state.view === "dead") refresh();
+    }, POLL_MS);
+  }
+
+  start();
+})();
