@@ -198,11 +198,12 @@ def create_app(
         gateway: Gateway = request.app.state.gateway
         if request.url.path not in _OPEN_PATHS and not _authorized(gateway.config, request):
             gateway.metrics.rejected.labels(_source_of(request.url.path), "auth").inc()
-            return JSONResponse(
-                {"error": "authentication required"},
-                status_code=401,
-                headers={"WWW-Authenticate": 'Bearer realm="wecom-bot", Basic realm="wecom-bot"'},
-            )
+            refused = JSONResponse({"error": "authentication required"}, status_code=401)
+            # One challenge per header: browsers (the console) pick Basic out of its own header,
+            # not out of a comma-joined list that starts with a scheme they do not speak.
+            refused.headers.append("WWW-Authenticate", 'Basic realm="wecom-bot", charset="UTF-8"')
+            refused.headers.append("WWW-Authenticate", 'Bearer realm="wecom-bot"')
+            return refused
         response: Response = await call_next(request)
         return response
 
@@ -310,6 +311,10 @@ def _outcome_json(outcome: IngestOutcome) -> dict[str, Any]:
         "notification_id": outcome.notification_id,
         "messages": outcome.messages,
         "routes": outcome.routes,
+        "skipped": outcome.skipped,
+        "muted": outcome.muted,
+        "deferred": outcome.deferred,
+        "state": outcome.state,
     }
 
 

@@ -1,0 +1,161 @@
+"""A real headless Chromium drives /ui: playground, dead-letter re-send, hostile alerts."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Error as PlaywrightError
+
+from tests.emulator.conftest import Emu
+from tests.emulator_page.conftest import CHROMIUM, CHROMIUM_ARGS
+from tests.gateway.harness import Running, emulator_contents, running_gateway, wait_for
+from wecom_bot.gateway.samples import alertmanager_firing
+
+from .support import BASIC, PASSWORD, USER, add_fault, canary_key, console_config
+
+pytestmark = pytest.mark.browser
+
+HOSTILE = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>'
+# Counts Content-Security-Policy violations: a blocked inline handler would show up here.
+WATCH_CSP = """
+window.__csp = 0;
+document.addEventListener("securitypolicyviolation", () => { window.__csp += 1; });
+"""
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def served(emu: Emu) -> Iterator[tuple[Running, str]]:
+    key = canary_key()
+    with running_gateway(console_config(emu.url, key, "memory://")) as gw:
+        yield gw, key
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(http_credentials={"username": USER, "password": PASSWORD})
+    context.add_init_script(WATCH_CSP)
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    yield page
+    context.close()
+
+
+def post(gw: Running, path: str, payload: Any) -> dict[str, Any]:
+    answer = gw.post(path, payload, headers={"Authorization": BASIC})
+    assert answer.status_code == 200, answer.text
+    body: dict[str, Any] = answer.json()
+    return body
+
+
+def test_without_credentials_the_page_is_refused(
+    browser: Browser, served: tuple[Running, str]
+) -> None:
+    gw, _ = served
+    for credentials in (None, {"username": USER, "password": "wrong"}):
+        context = browser.new_context(http_credentials=credentials)
+        page = context.new_page()
+        try:
+            answer = page.goto(gw.url + "/ui")
+            assert answer is not None and answer.status == 401
+        except PlaywrightError as exc:  # wrong credentials: Chromium gives up on the challenge
+            assert "ERR_INVALID_AUTH_CREDENTIALS" in str(exc)
+        try:
+            assert page.locator("#gc-nav").count() == 0
+        finally:
+            context.close()
+
+
+def test_playground_renders_a_sample_alert(
+    page: Page, served: tuple[Running, str], emu: Emu
+) -> None:
+    gw, key = served
+    page.goto(gw.url + "/ui#playground")
+    expect(page.locator("#pg-payload")).to_have_value(re.compile("HighCPU"))
+    page.select_option("#pg-route", "critical")
+    page.click("#pg-render")
+    bubble = page.locator("#pg-output .wb-msg--markdown")
+    expect(bubble).to_have_count(1)
+    expect(bubble).to_contain_text("HighCPU")
+    expect(page.locator("#pg-summary")).to_contain_text("/ 4096 bytes")
+    expect(page.locator("#pg-summary")).to_contain_text("fits one message")
+    # The Grafana sample, loaded from the list, as markdown_v2.
+    page.select_option("#pg-sample", "grafana_firing")
+    page.click("#pg-load")
+    expect(page.locator("#pg-source")).to_have_value("grafana")
+    page.select_option("#pg-msgtype", "markdown_v2")
+    page.click("#pg-render")
+    expect(page.locator("#pg-output .wb-msg--markdown_v2")).to_have_count(1)
+    # Sent to the bot from the page: it arrives in the emulator.
+    page.click("#pg-send")
+    expect(page.locator("#pg-result")).to_contain_text("Queued 1 message(s) for ops")
+    wait_for(lambda: len(emulator_contents(emu, key)) == 1, what="the sent render")
+    assert page.evaluate("window.__csp") == 0
+
+
+def test_dead_letter_is_resent_from_the_page(
+    page: Page, served: tuple[Running, str], emu: Emu
+) -> None:
+    gw, key = served
+    add_fault(emu, key, 93000)
+    post(gw, "/alertmanager", alertmanager_firing())
+    page.goto(gw.url + "/ui#dead")
+    item = page.locator("#dl-list li[data-id]")
+    expect(item).to_have_count(1)  # the page polls: the dead letter shows up by itself
+    expect(item).to_contain_text("errcode 93000")
+    expect(page.locator("#gc-dead-badge")).to_have_text("1")
+    assert emulator_contents(emu, key) == []
+    item.locator("input[type=checkbox]").check()
+    page.click("#dl-requeue")
+    expect(page.locator("#dl-result")).to_have_text("Re-sent 1 message(s).")
+    wait_for(lambda: len(emulator_contents(emu, key)) == 1, what="the re-sent dead letter")
+    assert "HighCPU" in str(emulator_contents(emu, key)[0])
+    expect(page.locator("#dl-empty")).to_be_visible()
+    # The status view shows the failure and its errcode, and the key only masked.
+    page.click("button[data-view=status]")
+    row = page.locator("#st-bots tr[data-bot=ops]")
+    expect(row).to_contain_text("errcode 93000")
+    expect(row).to_contain_text(f"{key[:4]}…{key[-4:]}")
+    assert key not in page.content()
+
+
+def test_a_hostile_alert_cannot_inject_markup(page: Page, served: tuple[Running, str]) -> None:
+    gw, key = served
+    payload = alertmanager_firing()
+    payload["commonLabels"]["alertname"] = HOSTILE
+    for item in payload["alerts"]:
+        item["labels"]["alertname"] = HOSTILE
+        item["labels"]["team"] = '"><b id="injected">x</b>'
+        item["annotations"]["summary"] = f"{HOSTILE} [click](javascript:alert(1)) <font color=red>"
+    outcome = post(gw, "/alertmanager", payload)
+    page.goto(gw.url + "/ui#history")
+    row = page.locator(f"#hi-list tr[data-id='{outcome['notification_id']}']")
+    expect(row).to_contain_text("<img src=x")  # shown as text
+    row.click()
+    detail = page.locator("#hi-detail")
+    expect(detail.locator(".wb-msg")).to_have_count(1)
+    expect(detail).to_contain_text('team="><b id="injected">x</b>')
+    # The same payload through the playground.
+    page.click("button[data-view=playground]")
+    expect(page.locator("#pg-payload")).not_to_have_value("")
+    page.fill("#pg-payload", json.dumps(payload))
+    page.click("#pg-render")
+    expect(page.locator("#pg-output .wb-msg")).to_have_count(1)
+    assert page.locator("#injected").count() == 0
+    assert page.locator("img[src='x']").count() == 0
+    assert page.locator("script:not([src])").count() == 0
+    assert page.locator("a[href^='javascript']").count() == 0
+    assert page.evaluate("window.__pwned") is None
+    assert page.evaluate("window.__csp") == 0
