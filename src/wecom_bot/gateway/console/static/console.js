@@ -80,6 +80,7 @@
 
   function show(view) {
     state.view = view;
+    if (location.hash !== `#${view}`) history.replaceState(null, "", `#${view}`);
     for (const button of document.querySelectorAll(".gc-tab")) {
       button.classList.toggle("gc-tab--on", button.dataset.view === view);
     }
@@ -422,8 +423,13 @@
     $("pg-render").addEventListener("click", () => render());
     $("pg-send").addEventListener("click", () => send());
     $("cf-reload").addEventListener("click", () => reloadConfig());
-    const view = (location.hash || "").slice(1);
-    show(["status", "history", "dead", "playground", "config"].includes(view) ? view : "status");
+    const views = ["status", "history", "dead", "playground", "config"];
+    const fromHash = () => {
+      const view = (location.hash || "").slice(1);
+      return views.includes(view) ? view : "status";
+    };
+    window.addEventListener("hashchange", () => { if (fromHash() !== state.view) show(fromHash()); });
+    show(fromHash());
     // Live views are polled; the playground and config change only when asked.
     state.timer = setInterval(() => {
       if (document.hidden) return;
