@@ -106,7 +106,7 @@ def storm_section(quick: bool) -> Section:
     names = list(bench_storm.goals(dispatcher_runs[0]))
     for name in names:
         met = [bench_storm.goals(r)[name] for r in dispatcher_runs]
-        measured = {
+        measured: Callable[[bench_storm.StormResult], str] = {
             "100 % delivered": lambda r: f"{r.delivered_pct:.1f} %",
             "zero 45009": lambda r: str(r.rejected_45009),
             "every alert visible within 2 windows": lambda r: f"{r.last_visible_windows:.2f}",
@@ -168,8 +168,10 @@ event-loop thread. Re-take them after a fix: the figures above change with the c
   (`model_dump_json` / `pydantic_core.to_json`, one pass in Rust, no dict in between) instead
   of `model_dump` + `json.dumps` is the obvious first step; these figures are also sensitive
   to the shared machine's load.
-- **Gateway ingest, ~3 ms of CPU per notification** (the 2,000/s goal needs <= 0.5 ms on
-  one core). About 27 % is template rendering (`Renderer.render` → Jinja2 sandbox
+- **Gateway ingest, 3-6 ms of CPU per notification** (column "gateway CPU ms"; the 2,000/s
+  goal needs <= 0.5 ms on one core). Earlier runs of this harness on the same day measured
+  2.8-3.1 ms against the gateway of commit 071f830; the profile below is from then.
+  About 27 % is template rendering (`Renderer.render` → Jinja2 sandbox
   `Template.generate` 13 %, building the context `Renderer._context` 6 %, `Untrusted.__str__`
   and `escape_markdown` 6 %); about 7 % parsing (`json.loads`, `parse_alertmanager`); the
   rest is the HTTP stack: uvicorn's pure-Python h11 parser and writer (~15 %), Starlette
@@ -180,8 +182,16 @@ event-loop thread. Re-take them after a fix: the figures above change with the c
   middleware instead of `BaseHTTPMiddleware`; `uvicorn[standard]` (httptools + uvloop);
   cache per-route template objects and build the Jinja context lazily; several worker
   processes sharing the store.
-- **p99 at 500/s** follows from the above: at ~3 ms per notification one event loop saturates
-  near 300/s on this machine, so a 500/s schedule queues up and latency grows with the run.
+- **p99 at 500/s** follows from the above: at 3-6 ms per notification one event loop
+  saturates near 150-300/s on this machine, so a 500/s schedule queues up and latency grows
+  with the run (the p99 is mostly queueing, not one slow request).
+- **RSS with a large backlog (not profiled yet)**: the SQLite gateway grew from ~75 MB idle
+  to ~480 MB after ~70,000 accepted messages for 11 bots whose deliveries are rate-limited,
+  and the fill did not reach 100,000 in its 180 s budget (a notification fanned out to 10
+  bots is rendered 10 times). A likely cause, to confirm with `tracemalloc`: each bot's
+  dispatcher worker claims up to `digest_batch` = 5,000 records (decoded payload dicts) at
+  once to fold them, 11 workers at a time, and CPython keeps the freed arenas. A smaller
+  `digest_batch`, or streaming the fold, would bound it.
 - **`wecom-bot emulator` CLI answers every kept-alive request ~40 ms late**: `cli/emulator.py`
   `_listen` creates its socket with protocol 0, so asyncio does not set `TCP_NODELAY` on
   accepted connections and the response body waits for the client's delayed ACK (Nagle).
