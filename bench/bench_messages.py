@@ -10,8 +10,9 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from bench._common import machine, per_call_us, table, today
 from tests.images import png_bytes
+
+from bench._common import machine, per_call_us, table, today
 from wecom_bot import (
     Article,
     CardAction,
@@ -38,7 +39,9 @@ def cases() -> dict[str, Callable[[], Any]]:
     return {
         "text": lambda: TextMessage(content="磁盘使用率 91%", mentioned_list=["@all"]).to_json(),
         "markdown": lambda: MarkdownMessage(content=MARKDOWN).to_json(),
-        "markdown_v2": lambda: MarkdownV2Message(content="| a | b |\n|---|---|\n| 1 | 2 |").to_json(),
+        "markdown_v2": lambda: MarkdownV2Message(
+            content="| a | b |\n|---|---|\n| 1 | 2 |"
+        ).to_json(),
         "image (64x64 PNG)": lambda: ImageMessage.from_bytes(IMAGE).to_json(),
         "news (3 articles)": lambda: NewsMessage(
             articles=[Article(title=f"t{i}", url="https://example.com") for i in range(3)]
@@ -57,9 +60,8 @@ def cases() -> dict[str, Callable[[], Any]]:
 def main() -> str:
     """Run and return the Markdown report."""
     rows = [[name, f"{per_call_us(fn):.1f}"] for name, fn in cases().items()]
-    return (
-        f"Measured {today()} on {machine()}.\n\n"
-        + table(["message type", "µs per message (best of 7)"], rows)
+    return f"Measured {today()} on {machine()}.\n\n" + table(
+        ["message type", "µs per message (best of 7)"], rows
     )
 
 

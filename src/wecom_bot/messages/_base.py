@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
@@ -168,7 +167,11 @@ class Message(ApiModel):
 
     def to_json(self) -> bytes:
         """The request body: compact JSON in UTF-8 (not ASCII-escaped)."""
-        return json.dumps(self.to_payload(), ensure_ascii=False, separators=(",", ":")).encode()
+        # pydantic's own serializer writes the body straight to UTF-8 JSON, several times
+        # faster than model_dump + json.dumps; the envelope is two fixed keys.
+        body = self.__pydantic_serializer__.to_json(self, exclude_none=True)
+        kind = self.msgtype.encode()
+        return b'{"msgtype":"' + kind + b'","' + kind + b'":' + body + b"}"
 
     def advisories(self) -> list[str]:
         """Display advice the message ignores (lengths WeCom recommends but does not enforce)."""
