@@ -252,9 +252,11 @@ class HistoryStore(abc.ABC):
     """
 
     @abc.abstractmethod
-    async def record(self, entry: HistoryEntry) -> HistoryEntry:
-        """Store an entry; an existing one with the same id is merged (see
-        :meth:`HistoryEntry.merged`). Returns what is stored now."""
+    async def record(
+        self, entry: HistoryEntry, events: Sequence[HistoryEvent] = ()
+    ) -> HistoryEntry:
+        """Store an entry and its first events in one step; an existing entry with the same id
+        is merged (see :meth:`HistoryEntry.merged`). Returns what is stored now."""
 
     @abc.abstractmethod
     async def set_state(self, notification_id: str, state: str, *, now: float) -> bool:
@@ -301,13 +303,17 @@ class MemoryHistory(HistoryStore):
         if self._closed:
             raise StoreUnavailableError("the history memory:// is closed")
 
-    async def record(self, entry: HistoryEntry) -> HistoryEntry:
+    async def record(
+        self, entry: HistoryEntry, events: Sequence[HistoryEvent] = ()
+    ) -> HistoryEntry:
         """See :meth:`HistoryStore.record`."""
         async with self._lock:
             self._check()
             old = self._entries.get(entry.id)
             stored = old.merged(entry) if old is not None else entry
             self._entries[entry.id] = stored
+            for event in events:
+                self._events.setdefault(event.notification_id, []).append(event)
             return stored
 
     async def set_state(self, notification_id: str, state: str, *, now: float) -> bool:
@@ -366,16 +372,15 @@ class MemoryHistory(HistoryStore):
 def open_history(outbox: Outbox) -> HistoryStore:
     """The history kept in the same backend as ``outbox``.
 
-    SQLite: tables in the same database file (its own connection and thread; an in-memory
-    SQLite outbox gets an in-memory history). Redis: keys under the outbox's prefix, through
-    its client. Anything else: in memory.
+    SQLite: tables in the same database, through the outbox's connection. Redis: keys under
+    the outbox's prefix, through its client. Anything else: in memory.
     """
     from .sqlite import SQLiteOutbox
 
     if isinstance(outbox, SQLiteOutbox):
         from .history_sqlite import SQLiteHistory
 
-        return SQLiteHistory(outbox.path, busy_timeout=outbox.busy_timeout)
+        return SQLiteHistory(outbox)
     client = getattr(outbox, "client", None)
     prefix = getattr(outbox, "prefix", None)
     if client is not None and isinstance(prefix, str) and type(outbox).__name__ == "RedisOutbox":

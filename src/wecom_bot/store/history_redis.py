@@ -67,7 +67,9 @@ class RedisHistory(HistoryStore):
                 f"history: Redis failed ({type(exc).__name__}: {exc})"
             ) from exc
 
-    async def record(self, entry: HistoryEntry) -> HistoryEntry:
+    async def record(
+        self, entry: HistoryEntry, events: Sequence[HistoryEvent] = ()
+    ) -> HistoryEntry:
         """See :meth:`HistoryStore.record`."""
         async with self._guard():
             old = await self.get(entry.id)
@@ -76,7 +78,8 @@ class RedisHistory(HistoryStore):
                 keys=[self._entry_key(stored.id), self._index],
                 args=[stored.encode(), repr(stored.received_at), stored.id],
             )
-            return stored
+        await self.add_events(events)
+        return stored
 
     async def set_state(self, notification_id: str, state: str, *, now: float) -> bool:
         """See :meth:`HistoryStore.set_state`."""

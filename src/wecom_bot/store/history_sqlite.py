@@ -1,22 +1,22 @@
 """Delivery history in the outbox's SQLite file (tables ``history``, ``history_tag``,
 ``history_event``).
 
-It opens its own connection to the same file (WAL lets the outbox and the history write in
-turn) and, like the outbox, runs every statement on a dedicated thread so a slow disk never
-blocks the event loop.
+It runs on the outbox's own connection and thread: one writer to the file (two connections
+would make each wait on SQLite's busy handler behind the other), the same error mapping, and,
+like the outbox, never a statement on the event loop. An in-memory SQLite outbox therefore
+keeps its history in the same in-memory database.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sqlite3
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Final, TypeVar
 
-from .base import StoreOpenError, StoreUnavailableError
+from .base import StoreOpenError
 from .history import HistoryEntry, HistoryEvent, HistoryQuery, HistoryStore
+from .sqlite import SQLiteOutbox
 
 __all__ = ["SQLiteHistory"]
 
@@ -59,64 +59,61 @@ class SQLiteHistory(HistoryStore):
     """A :class:`~wecom_bot.store.history.HistoryStore` in a SQLite file.
 
     Args:
-        path: the database file (the outbox's), or ``":memory:"``.
-        busy_timeout: seconds to wait for the outbox's write lock.
+        outbox: the SQLite outbox whose database (and connection) the history shares.
 
     Raises:
         StoreOpenError: the file cannot be opened or the tables created.
     """
 
-    def __init__(self, path: str, *, busy_timeout: float = 5.0) -> None:
-        self.path = path
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wecom-bot-history")
-        self._conn: sqlite3.Connection | None = None
+    def __init__(self, outbox: SQLiteOutbox) -> None:
+        self.outbox = outbox
+        self.path = outbox.path
         try:
-            self._conn = self._executor.submit(self._open, busy_timeout).result()
-        except BaseException:
-            self._executor.shutdown(wait=True)
-            raise
+            outbox._executor.submit(self._create, outbox).result()
+        except RuntimeError as exc:  # the outbox's thread is gone: the outbox was closed
+            raise StoreOpenError(f"store: the outbox {self.path!r} is closed") from exc
 
-    def _open(self, busy_timeout: float) -> sqlite3.Connection:
+    @staticmethod
+    def _create(outbox: SQLiteOutbox) -> None:
+        conn = outbox._conn
+        if conn is None:
+            raise StoreOpenError(f"store: the outbox {outbox.path!r} is closed")
         try:
-            conn = sqlite3.connect(self.path, timeout=busy_timeout, isolation_level=None)
-            conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
             conn.executescript(f"BEGIN IMMEDIATE;{_SCHEMA}COMMIT;")
-            return conn
         except sqlite3.Error as exc:
             raise StoreOpenError(
-                f"store: cannot create the history tables in {self.path!r}: {exc}"
+                f"store: cannot create the history tables in {outbox.path!r}: {exc}"
             ) from exc
 
-    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
-        if self._conn is None:
-            raise StoreUnavailableError(f"history {self.path!r} is closed")
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._guarded, fn, args)
+    async def _run(self, fn: Callable[..., T], *args: Any, write: bool = True) -> T:
+        # The outbox's own connection and thread: one writer to the file, so the history never
+        # waits on SQLite's busy handler behind the outbox (nor the outbox behind it).
+        if write:
+            return await self.outbox._run(self._in_transaction, fn, args)
+        return await self.outbox._run(fn, *args)
 
-    def _guarded(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
-        conn = self._conn
-        if conn is None:
-            raise StoreUnavailableError(f"history {self.path!r} is closed")
+    @staticmethod
+    def _in_transaction(conn: sqlite3.Connection, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+        conn.execute("BEGIN IMMEDIATE")
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                result = fn(conn, *args)
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-            return result
-        except sqlite3.Error as exc:
-            raise StoreUnavailableError(f"history {self.path!r}: {exc}") from exc
+            result = fn(conn, *args)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        return result
 
     # -- synchronous bodies -------------------------------------------------------------------
     @staticmethod
     def _get_sync(conn: sqlite3.Connection, entry_id: str) -> HistoryEntry | None:
         row = conn.execute("SELECT body FROM history WHERE id = ?", (entry_id,)).fetchone()
-        return HistoryEntry.from_json(_loads(row[0])) if row else None
+        return HistoryEntry.from_json(json.loads(row[0])) if row else None
 
     @classmethod
-    def _put_sync(cls, conn: sqlite3.Connection, entry: HistoryEntry) -> HistoryEntry:
+    def _put_sync(
+        cls, conn: sqlite3.Connection, entry: HistoryEntry, events: Sequence[HistoryEvent]
+    ) -> HistoryEntry:
+        cls._events_sync(conn, events)
         old = cls._get_sync(conn, entry.id)
         stored = old.merged(entry) if old is not None else entry
         conn.execute(
@@ -138,6 +135,13 @@ class SQLiteHistory(HistoryStore):
             [(tag, stored.id) for tag in stored.tags],
         )
         return stored
+
+    @staticmethod
+    def _events_sync(conn: sqlite3.Connection, events: Sequence[HistoryEvent]) -> None:
+        conn.executemany(
+            "INSERT INTO history_event (id, at, body) VALUES (?, ?, ?)",
+            [(e.notification_id, e.at, e.encode()) for e in events],
+        )
 
     @classmethod
     def _set_state_sync(
@@ -180,7 +184,7 @@ class SQLiteHistory(HistoryStore):
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY received_at DESC, id DESC LIMIT ?"
         params.append(max(query.limit, 0))
-        entries = [HistoryEntry.from_json(_loads(r[0])) for r in conn.execute(sql, params)]
+        entries = [HistoryEntry.from_json(json.loads(r[0])) for r in conn.execute(sql, params)]
         # LIKE folds ASCII case only; the reference semantics fold every script.
         return [e for e in entries if query.matches(e)]
 
@@ -202,9 +206,11 @@ class SQLiteHistory(HistoryStore):
         return int(deleted)
 
     # -- the interface -------------------------------------------------------------------------
-    async def record(self, entry: HistoryEntry) -> HistoryEntry:
+    async def record(
+        self, entry: HistoryEntry, events: Sequence[HistoryEvent] = ()
+    ) -> HistoryEntry:
         """See :meth:`HistoryStore.record`."""
-        return await self._run(self._put_sync, entry)
+        return await self._run(self._put_sync, entry, list(events))
 
     async def set_state(self, notification_id: str, state: str, *, now: float) -> bool:
         """See :meth:`HistoryStore.set_state`."""
@@ -212,43 +218,30 @@ class SQLiteHistory(HistoryStore):
 
     async def add_events(self, events: Sequence[HistoryEvent]) -> None:
         """See :meth:`HistoryStore.add_events`."""
-        rows = [(e.notification_id, e.at, e.encode()) for e in events]
-        if rows:
-            await self._run(
-                lambda conn: conn.executemany(
-                    "INSERT INTO history_event (id, at, body) VALUES (?, ?, ?)", rows
-                )
-            )
+        if events:
+            await self._run(self._events_sync, list(events))
 
     async def get(self, notification_id: str) -> HistoryEntry | None:
         """See :meth:`HistoryStore.get`."""
-        return await self._run(self._get_sync, notification_id)
+        return await self._run(self._get_sync, notification_id, write=False)
 
     async def events(self, notification_id: str) -> list[HistoryEvent]:
         """See :meth:`HistoryStore.events`."""
         rows = await self._run(
             lambda conn: conn.execute(
                 "SELECT body FROM history_event WHERE id = ? ORDER BY seq", (notification_id,)
-            ).fetchall()
+            ).fetchall(),
+            write=False,
         )
-        return [HistoryEvent.from_json(_loads(r[0])) for r in rows]
+        return [HistoryEvent.from_json(json.loads(r[0])) for r in rows]
 
     async def search(self, query: HistoryQuery) -> list[HistoryEntry]:
         """See :meth:`HistoryStore.search`."""
-        return await self._run(self._search_sync, query)
+        return await self._run(self._search_sync, query, write=False)
 
     async def purge(self, *, before: float) -> int:
         """See :meth:`HistoryStore.purge`."""
         return await self._run(self._purge_sync, before)
 
     async def close(self) -> None:
-        """Close the history's connection and thread."""
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            loop = asyncio.get_running_loop()
-            await loop.run_in_executor(self._executor, conn.close)
-        self._executor.shutdown(wait=True)
-
-
-def _loads(text: str) -> Any:
-    return json.loads(text)
+        """Nothing to release: the connection is the outbox's (closed with it)."""

@@ -112,7 +112,8 @@ class HistoryRecorder(DispatchObserver):
         self.clock = clock
         self.secrets = secrets
         self.activity: dict[str, BotActivity] = {}
-        self._queue: asyncio.Queue[tuple[list[HistoryEvent], bool]] = asyncio.Queue()
+        # (events to write, entries whose state to recompute afterwards), written in order.
+        self._queue: asyncio.Queue[tuple[list[HistoryEvent], list[str]]] = asyncio.Queue()
         self._writer: asyncio.Task[None] | None = None
         self._purger: asyncio.Task[None] | None = None
 
@@ -153,7 +154,7 @@ class HistoryRecorder(DispatchObserver):
             for nid in record.notification_ids
         ]
         if events:
-            self._queue.put_nowait((events, True))
+            self._queue.put_nowait((events, list(record.notification_ids)))
 
     # -- the dispatcher's hooks -----------------------------------------------------------------
     def sent(self, bot: str, record: OutboxRecord, seconds_since_created: float) -> None:
@@ -194,13 +195,13 @@ class HistoryRecorder(DispatchObserver):
         """Store a received notification (and its first events); failures are logged only:
         the messages are in the outbox already, history must not fail the request."""
         try:
-            await self.history.record(entry)
-            await self.history.add_events(list(events))
-            if entry.state == "pending":
-                # The dispatcher may have sent a message before the entry existed.
-                await self.refresh(entry.id)
+            await self.history.record(entry, events)
         except StoreUnavailableError as exc:
             logger.error("history: could not record notification %s: %s", entry.id, exc)
+            return
+        if entry.state in ("pending", "deferred") and self._writer is not None:
+            # A worker polling on its own may have sent a message before the entry existed.
+            self._queue.put_nowait(([], [entry.id]))
 
     async def record_events(self, events: Sequence[HistoryEvent]) -> None:
         """Store events about an entry (a duplicate ...); failures are logged only."""
@@ -217,7 +218,12 @@ class HistoryRecorder(DispatchObserver):
     # -- background work ---------------------------------------------------------------------------
     async def _write_loop(self) -> None:
         while True:
-            events, refresh = await self._queue.get()
+            batch = [await self._queue.get()]
+            # Under load, take what else is waiting: one write and one refresh per entry.
+            while not self._queue.empty() and len(batch) < 500:
+                batch.append(self._queue.get_nowait())
+            events = [e for item in batch for e in item[0]]
+            refresh = [nid for item in batch for nid in item[1]]
             try:
                 await self._write(events, refresh)
             except StoreUnavailableError as exc:
@@ -225,13 +231,13 @@ class HistoryRecorder(DispatchObserver):
             except Exception:  # the writer must outlive a bug in one event
                 logger.exception("history: writing events failed")
             finally:
-                self._queue.task_done()
+                for _ in batch:
+                    self._queue.task_done()
 
-    async def _write(self, events: list[HistoryEvent], refresh: bool) -> None:
-        await self.history.add_events(events)
-        if not refresh:
-            return
-        for nid in dict.fromkeys(e.notification_id for e in events):
+    async def _write(self, events: list[HistoryEvent], refresh: list[str]) -> None:
+        if events:
+            await self.history.add_events(events)
+        for nid in dict.fromkeys(refresh):
             await self.refresh(nid)
 
     async def refresh(self, notification_id: str) -> str | None:
