@@ -52,6 +52,9 @@ class SendLimiter(Protocol):
     async def eta(self, key: str, count: int) -> float:
         """Seconds until ``count`` more sends for ``key`` could all have been made."""
 
+    async def capacity(self, key: str, within: float, *, cap: int) -> int:
+        """How many sends for ``key`` fit between now and ``within`` seconds from now."""
+
 
 class LocalLimiter:
     """Adapts the in-process :class:`~wecom_bot.ratelimit.SlidingWindowLimiter` to
@@ -71,6 +74,10 @@ class LocalLimiter:
     async def eta(self, key: str, count: int) -> float:
         """See :meth:`SendLimiter.eta`."""
         return self.limiter.eta(key, count)
+
+    async def capacity(self, key: str, within: float, *, cap: int) -> int:
+        """See :meth:`SendLimiter.capacity`."""
+        return self.limiter.capacity(key, within, cap=cap)
 
 
 class DispatchObserver:
@@ -332,16 +339,10 @@ class Dispatcher:
 
     async def _slots_within(self, bot: str, seconds: float) -> int:
         """How many sends the bot's keys can make within ``seconds`` from now."""
+        cap = self.settings.digest_batch
         total = 0
         for key in self.targets[bot].keys:
-            low, high = 0, 10_000
-            while low < high:  # the largest n with eta(n) <= seconds
-                mid = (low + high + 1) // 2
-                if await self.limiter.eta(key, mid) <= seconds:
-                    low = mid
-                else:
-                    high = mid - 1
-            total += low
+            total += await self.limiter.capacity(key, seconds, cap=cap)
         return total
 
     async def _acquire_key(self, bot: str) -> int:

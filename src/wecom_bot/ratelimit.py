@@ -214,6 +214,31 @@ class SlidingWindowLimiter:
             schedule.append(at)
         return schedule[-1] - now
 
+    def capacity(self, key: str, within: float, *, cap: int = 10_000) -> int:
+        """How many sends for ``key`` could be made from now until ``within`` seconds from now.
+
+        ``0`` when the next slot frees later than that; never more than ``cap``. The dispatcher
+        uses it to claim only what it can send and to tell whether a backlog drains in time.
+        """
+        limit, window = self._rate.limit, self._rate.window
+        with self._lock:
+            now = self._clock()
+            state = self._state(key, now)
+            schedule = list(state.sends)
+            start = max(now, state.blocked_until)
+            self._forget_if_idle(key, state, now)
+        deadline = now + within
+        count = 0
+        while count < cap:
+            at = start
+            if len(schedule) >= limit:
+                at = max(at, schedule[-limit] + window)
+            if at > deadline:
+                break
+            schedule.append(at)
+            count += 1
+        return count
+
     def penalize(self, key: str, until: float) -> None:
         """Block ``key`` until the clock reads ``until`` (in the limiter's clock's time base).
 

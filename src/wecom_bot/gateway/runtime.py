@@ -262,6 +262,15 @@ class RedisLimiterAdapter:
         """See :class:`~wecom_bot.dispatcher.SendLimiter`."""
         return float(await self.limiter.record_rejection(key))
 
+    async def capacity(self, key: str, within: float, *, cap: int) -> int:
+        """Estimate from the shared window: slots free now, plus ``limit`` per whole window."""
+        rate = self.limiter.rate
+        used = int(await self.limiter.used(key))
+        if await self.limiter.wait_time(key) > within:
+            return 0
+        free = max(rate.limit - used, 0)
+        return int(min(cap, free + rate.limit * int(within // rate.window)))
+
     async def eta(self, key: str, count: int) -> float:
         """Estimate from the shared window: slots free now, then one window per ``limit``."""
         if count <= 0:
