@@ -136,11 +136,19 @@ def plan_digest(
     if syntax == "markdown":
         markdown_mentions = _merged([_MENTION.findall(c) for c in contents])
 
-    full_chunks: list[str] = []
-    for content in contents:
-        full_chunks.extend(split_content(content, budget, syntax=syntax) or [content])
-    parts = _pack(full_chunks, budget)
-    compact = max_messages is not None and len(parts) > max(max_messages, 1)
+    sizes = [utf8_len(c) for c in contents]
+    # The full form needs at least this many messages; past the slots, skip building it.
+    least = -(-(sum(sizes) + utf8_len(_SEPARATOR) * (len(sizes) - 1)) // budget)
+    compact = max_messages is not None and least > max(max_messages, 1)
+    if not compact:
+        full_chunks: list[str] = []
+        for content, size in zip(contents, sizes, strict=True):
+            if size <= budget:
+                full_chunks.append(content)
+            else:
+                full_chunks.extend(split_content(content, budget, syntax=syntax) or [content])
+        parts = _pack(full_chunks, budget)
+        compact = max_messages is not None and len(parts) > max(max_messages, 1)
     if compact:
         parts = _compact_parts(contents, syntax, budget, max(max_messages or 1, 1))
         if markdown_mentions:

@@ -90,6 +90,9 @@ class MemoryOutbox(Outbox):
         # the delivered history.
         self._live: dict[str, dict[int, _Row]] = {}
         self._dedup: dict[str, float] = {}
+        self._dedup_sweep_at = 0.0
+        # notification id -> record ids carrying it; may hold ids since deleted (checked on read)
+        self._by_notification: dict[str, set[int]] = {}
         self._next_id = 1
         self._lock = asyncio.Lock()
         self._closed = False
@@ -102,6 +105,17 @@ class MemoryOutbox(Outbox):
     def _track(self, row: _Row) -> None:
         self._rows[row.id] = row
         self._live.setdefault(row.bot, {})[row.id] = row
+        for nid in row.notification_ids:
+            self._by_notification.setdefault(nid, set()).add(row.id)
+
+    def _forget(self, record_id: int) -> None:
+        row = self._rows.pop(record_id)
+        for nid in row.notification_ids:
+            ids = self._by_notification.get(nid)
+            if ids is not None:
+                ids.discard(record_id)
+                if not ids:
+                    del self._by_notification[nid]
 
     def _untrack(self, row: _Row) -> None:
         live = self._live.get(row.bot)
@@ -187,7 +201,9 @@ class MemoryOutbox(Outbox):
             if expires is not None and expires > t:
                 return None
             ids = self._insert_all(messages, t, dedup_key)
-            self._dedup = {k: v for k, v in self._dedup.items() if v > t}
+            if t >= self._dedup_sweep_at:  # sweep expired keys at most once a second
+                self._dedup = {k: v for k, v in self._dedup.items() if v > t}
+                self._dedup_sweep_at = t + 1.0
             self._dedup[dedup_key] = t + window_seconds
             return ids
 
@@ -340,7 +356,7 @@ class MemoryOutbox(Outbox):
             self._check_open()
             doomed = [i for i in set(ids) if (r := self._rows.get(i)) and r.status is Status.DEAD]
             for i in doomed:
-                del self._rows[i]
+                self._forget(i)
             return len(doomed)
 
     async def list_dead(self, bot: str | None = None, *, limit: int = 100) -> list[OutboxRecord]:
@@ -366,10 +382,11 @@ class MemoryOutbox(Outbox):
     async def find_by_notification(self, notification_id: str) -> list[OutboxRecord]:
         async with self._lock:
             self._check_open()
+            ids = sorted(self._by_notification.get(notification_id, ()))
             return [
                 r.snapshot()
-                for r in sorted(self._rows.values(), key=lambda r: r.id)
-                if notification_id in r.notification_ids
+                for i in ids
+                if (r := self._rows.get(i)) is not None and notification_id in r.notification_ids
             ]
 
     async def pending_count(self, bot: str | None = None) -> int:
@@ -438,7 +455,7 @@ class MemoryOutbox(Outbox):
                 if r.status is Status.SENT and r.updated_at < before
             ]
             for i in doomed:
-                del self._rows[i]
+                self._forget(i)
             return len(doomed)
 
     async def ping(self) -> None:
