@@ -138,7 +138,7 @@ class DispatcherSettings:
     coalesce_after: float = 30.0
     lease_seconds: float = 30.0
     batch: int = 20
-    digest_batch: int = 5000
+    digest_batch: int = 1000
     idle_poll: float = 1.0
 
 

@@ -94,14 +94,10 @@ class SQLiteHistory(HistoryStore):
 
     @staticmethod
     def _in_transaction(conn: sqlite3.Connection, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            result = fn(conn, *args)
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
-        return result
+        # The outbox's transaction helper: a savepoint when the store's thread is committing
+        # several operations together.
+        with SQLiteOutbox._transaction(conn):
+            return fn(conn, *args)
 
     # -- synchronous bodies -------------------------------------------------------------------
     @staticmethod

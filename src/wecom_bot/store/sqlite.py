@@ -21,12 +21,15 @@ never lease the same record), but a busy multi-instance deployment belongs on Re
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
+import queue
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Final, Literal, TypeVar, cast
@@ -161,7 +164,7 @@ class SQLiteOutbox(Outbox):
         self.location = f"sqlite:///{self.path}"
         self.synchronous: Synchronous = synchronous
         self.busy_timeout = busy_timeout
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wecom-bot-sqlite")
+        self._executor = _StoreThread(self)
         self._conn: sqlite3.Connection | None = None
         try:
             self._executor.submit(self._open).result()
@@ -269,6 +272,18 @@ class SQLiteOutbox(Outbox):
     @staticmethod
     @contextmanager
     def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
+        if conn.in_transaction:
+            # Inside a group commit (see _StoreThread): a savepoint, so that this operation
+            # alone rolls back if it fails.
+            conn.execute("SAVEPOINT op")
+            try:
+                yield
+            except BaseException:
+                conn.execute("ROLLBACK TO op")
+                conn.execute("RELEASE op")
+                raise
+            conn.execute("RELEASE op")
+            return
         # IMMEDIATE takes the write lock up front: a claim never races another process
         # between its SELECT and its UPDATE, and never fails half way on a lock upgrade.
         conn.execute("BEGIN IMMEDIATE")
@@ -283,8 +298,7 @@ class SQLiteOutbox(Outbox):
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         if self._conn is None:
             raise StoreUnavailableError(f"outbox {self.path!r} is closed")
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._guarded, fn, args)
+        return await asyncio.wrap_future(self._executor.submit_batched(self._guarded, fn, args))
 
     def _guarded(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
         conn = self._conn
@@ -703,3 +717,122 @@ class SQLiteOutbox(Outbox):
     def _close_sync(self, conn: sqlite3.Connection) -> None:
         self._conn = None
         conn.close()
+
+
+class _Job:
+    __slots__ = ("fn", "args", "future", "batched")
+
+    def __init__(self, fn: Callable[..., Any], args: tuple[Any, ...], batched: bool) -> None:
+        self.fn = fn
+        self.args = args
+        self.future: Future[Any] = Future()
+        self.batched = batched
+
+    def run(self) -> None:
+        if not self.future.set_running_or_notify_cancel():
+            return
+        try:
+            self.future.set_result(self.fn(*self.args))
+        except BaseException as exc:
+            self.future.set_exception(exc)
+
+
+class _StoreThread:
+    """The one thread that owns an outbox's SQLite connection (group commit).
+
+    Operations run one at a time, in order. When several are waiting — concurrent requests
+    under load — they run inside one transaction, each in its own savepoint, and are committed
+    together: one commit (and one WAL append) for many enqueues instead of one each. An
+    operation's future resolves only after the commit that makes it durable.
+    """
+
+    MAX_BATCH = 64
+
+    def __init__(self, outbox: SQLiteOutbox) -> None:
+        self._outbox = outbox
+        self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._loop, name="wecom-bot-sqlite", daemon=True)
+        self._thread.start()
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
+        """Run ``fn(*args)`` alone on the store's thread."""
+        job = _Job(fn, args, batched=False)
+        self._queue.put(job)
+        return job.future
+
+    def submit_batched(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
+        """Run ``fn(*args)`` on the store's thread, possibly committed with others."""
+        job = _Job(fn, args, batched=True)
+        self._queue.put(job)
+        return job.future
+
+    def shutdown(self, wait: bool = True) -> None:
+        """Stop the thread after the queued operations."""
+        self._queue.put(None)
+        if wait and threading.current_thread() is not self._thread:
+            self._thread.join()
+
+    def _loop(self) -> None:
+        while True:
+            job = self._queue.get()
+            if job is None:
+                return
+            if not job.batched:
+                job.run()
+                continue
+            batch = [job]
+            after: _Job | None = None
+            stop = False
+            while len(batch) < self.MAX_BATCH:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    stop = True
+                    break
+                if not nxt.batched:
+                    after = nxt
+                    break
+                batch.append(nxt)
+            self._run_batch(batch)
+            if after is not None:
+                after.run()
+            if stop:
+                return
+
+    def _run_batch(self, batch: list[_Job]) -> None:
+        conn = self._outbox._conn
+        if len(batch) == 1 or conn is None or conn.in_transaction:
+            for job in batch:
+                job.run()
+            return
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error:
+            for job in batch:  # each on its own; they report the lock error themselves
+                job.run()
+            return
+        outcomes: list[tuple[bool, Any]] = []
+        for job in batch:
+            try:
+                outcomes.append((True, job.fn(*job.args)))
+            except BaseException as exc:
+                outcomes.append((False, exc))
+        try:
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            error = self._outbox._runtime_error(exc)
+            for job in batch:  # nothing of the batch is stored
+                if job.future.set_running_or_notify_cancel():
+                    job.future.set_exception(error)
+            return
+        for job, (ok, value) in zip(batch, outcomes, strict=True):
+            if not job.future.set_running_or_notify_cancel():
+                continue
+            if ok:
+                job.future.set_result(value)
+            else:
+                job.future.set_exception(value)
