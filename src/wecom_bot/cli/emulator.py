@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import socket
 import sys
 from types import FrameType
 from typing import Annotated, Any
@@ -12,6 +11,7 @@ import typer
 
 from ..errors import ConfigError
 from .exit_codes import ExitCode
+from .listening import listen
 
 DEFAULT_DB = "wecom-bot-emulator.sqlite3"
 
@@ -66,7 +66,7 @@ def emulator(
         typer.echo(f"wecom-bot emulator: --port must be 0-65535, got {port}", err=True)
         raise typer.Exit(ExitCode.USAGE)
     try:
-        sock = _listen(host, port)
+        sock = listen(host, port)
     except OSError as exc:
         typer.echo(f"wecom-bot emulator: cannot listen on {host}:{port}: {exc}", err=True)
         raise typer.Exit(ExitCode.FAILURE) from None
@@ -119,20 +119,3 @@ def _server(config: Any, app: Any) -> Any:
             super().handle_exit(sig, frame)
 
     return Server(config)
-
-
-def _listen(host: str, port: int) -> socket.socket:
-    """Bind the listening socket here, so port 0 gives a known port before serving."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    # asyncio turns TCP_NODELAY on only for sockets created with IPPROTO_TCP; without it every
-    # answer on a kept-alive connection waits ~40 ms for the delayed ACK.
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-        sock.listen(128)
-    except OSError:
-        sock.close()
-        raise
-    sock.set_inheritable(True)
-    return sock

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -11,6 +10,7 @@ import typer
 
 from ..errors import ConfigError
 from .exit_codes import ExitCode
+from .listening import listen
 
 _HELP = (
     "Serve the Model Context Protocol so AI assistants can post to WeCom groups.\n\n"
@@ -89,7 +89,7 @@ def mcp(
         typer.echo(f"wecom-bot mcp: --port must be 0-65535, got {port}", err=True)
         raise typer.Exit(ExitCode.USAGE)
     try:
-        sock = _listen(host, port)
+        sock = listen(host, port)
     except OSError as exc:
         typer.echo(f"wecom-bot mcp: cannot listen on {host}:{port}: {exc}", err=True)
         raise typer.Exit(ExitCode.FAILURE) from None
@@ -104,18 +104,3 @@ def mcp(
         pass
     finally:
         sock.close()
-
-
-def _listen(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    # asyncio turns TCP_NODELAY on only for sockets created with IPPROTO_TCP; without it every
-    # answer on a kept-alive connection waits ~40 ms for the delayed ACK.
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-        sock.listen(128)
-    except OSError:
-        sock.close()
-        raise
-    return sock

@@ -1,0 +1,26 @@
+"""The listening socket of the server commands (emulator, MCP over HTTP)."""
+
+from __future__ import annotations
+
+import socket
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """Bind and listen on ``host:port`` here, so that port 0 gives a known port before serving.
+
+    Raises:
+        OSError: the address is in use or cannot be bound.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # asyncio turns TCP_NODELAY on only for sockets created with IPPROTO_TCP; without it every
+    # answer on a kept-alive connection waits ~40 ms for the delayed ACK.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(128)
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
