@@ -156,53 +156,54 @@ RUNNERS: dict[str, Callable[[bool], Section]] = {
 PROFILES = """\
 ## Where the time goes (profiles for the goals not met)
 
-Taken with `py-spy record --idle --threads -f raw` on the gateway process during the
-full-speed phase (and cProfile on the clients); share of the busy samples of the gateway's
-event-loop thread. Re-take them after a fix: the figures above change with the code.
+Taken with `py-spy record --threads -f raw -r 200` on the gateway process during an 8 s
+full-speed load of 16 connections (SQLite, the configuration above), after the fixes listed
+at the end of this section. Re-take them after a change: the figures move with the code.
 
-- **Per-message cost** (cProfile, 3,000 calls each): for `text`, `json.dumps` in
-  `Message.to_json` is ~40 % of the time, pydantic validation ~25 %, `to_payload`
-  (`model_dump` + unwrapping) ~15 %; for the `text_notice` card, pydantic validation ~50 %
-  (the model validators `_require_for_type`, `_needs`, `_fill_card_type` run 10 times per
-  card), `json.dumps` ~25 %, `to_payload` ~15 %. Serializing with pydantic's own JSON
-  (`model_dump_json` / `pydantic_core.to_json`, one pass in Rust, no dict in between) instead
-  of `model_dump` + `json.dumps` is the obvious first step; these figures are also sensitive
-  to the shared machine's load.
-- **Gateway ingest, 3-6 ms of CPU per notification** (column "gateway CPU ms"; the 2,000/s
-  goal needs <= 0.5 ms on one core). Earlier runs of this harness on the same day measured
-  2.8-3.1 ms against the gateway of commit 071f830; the profile below is from then.
-  About 27 % is template rendering (`Renderer.render` → Jinja2 sandbox
-  `Template.generate` 13 %, building the context `Renderer._context` 6 %, `Untrusted.__str__`
-  and `escape_markdown` 6 %); about 7 % parsing (`json.loads`, `parse_alertmanager`); the
-  rest is the HTTP stack: uvicorn's pure-Python h11 parser and writer (~15 %), Starlette
-  `BaseHTTPMiddleware` behind `@app.middleware("http")` (`authenticate`: an anyio task group
-  and a streaming response per request, ~20 %), FastAPI routing/exception middlewares
-  (~10 %), `_read_capped` streaming the body (~7 %). The SQLite thread is idle > 85 % of the
-  time: the store is not the bottleneck. Candidate fixes (lead's call): a pure ASGI auth
-  middleware instead of `BaseHTTPMiddleware`; `uvicorn[standard]` (httptools + uvloop);
-  cache per-route template objects and build the Jinja context lazily; several worker
-  processes sharing the store.
-- **p99 at 500/s** follows from the above: at 3-6 ms per notification one event loop
-  saturates near 150-300/s on this machine, so a 500/s schedule queues up and latency grows
-  with the run (the p99 is mostly queueing, not one slow request).
-- **RSS with a large backlog (not profiled yet)**: the SQLite gateway grew from ~75 MB idle
-  to ~480 MB after ~70,000 accepted messages for 11 bots whose deliveries are rate-limited,
-  and the fill did not reach 100,000 in its 180 s budget (a notification fanned out to 10
-  bots is rendered 10 times). A likely cause, to confirm with `tracemalloc`: each bot's
-  dispatcher worker claims up to `digest_batch` = 5,000 records (decoded payload dicts) at
-  once to fold them, 11 workers at a time, and CPython keeps the freed arenas. A smaller
-  `digest_batch`, or streaming the fold, would bound it.
-- **`wecom-bot emulator` CLI answers every kept-alive request ~40 ms late**: `cli/emulator.py`
-  `_listen` creates its socket with protocol 0, so asyncio does not set `TCP_NODELAY` on
-  accepted connections and the response body waits for the client's delayed ACK (Nagle).
-  Creating it with `socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)` fixes it
-  (checked). The benchmarks serve the emulator app from a launcher that does so; one row of
-  the SDK table shows the CLI launcher.
-- **`AsyncBot` client CPU**: `sniffio` is not installed, so httpcore re-tries `import
-  sniffio` (a failing import, a sys.path scan) 4 times per request (~12 % of the client's
-  CPU); with many concurrent tasks httpcore's pool scans every connection per request
-  (`_assign_requests_to_connections`, `is_idle`), which is why 50 tasks send slower than 10.
-  Adding `sniffio` to the dependencies removes the first cost.
+- **Gateway ingest, ~2.8 ms of CPU per notification** (the 2,000/s goal needs <= 0.5 ms on
+  one core). For comparison, a bare FastAPI endpoint that reads and parses the same body
+  answers ~4,500/s at 0.22 ms on this machine, so the HTTP stack is not the limit. The
+  event-loop thread is busy ~77 % of the time and the SQLite thread ~42 %. They share the
+  GIL, so their sum is what one core can give. In the event-loop thread:
+  - about 38 % is template rendering (`Renderer.render_check`, the Jinja2 sandbox,
+    building the template context, escaping every untrusted value). That is ~0.4 ms per
+    notification on its own;
+  - about 15 % is the rest of `ingest` (routing, history entry, metrics, awaiting the store);
+  - about 5 % is parsing (`json.loads`, `parse_alertmanager`);
+  - about 30 % is FastAPI, Starlette and uvicorn.
+
+  In the SQLite thread, the history writes of the operators' console (entry, tags, events)
+  cost more than the outbox insert itself.
+- **p99 at 500/s** follows from the above. At ~2.8 ms per notification, one event loop
+  saturates near 350/s on this machine, so a 500/s schedule queues up and latency grows with
+  the run: the p99 is queueing, not one slow request. Below saturation (the full-speed row)
+  p50 is ~90 ms with 32 requests in flight.
+- **RSS with 100,000 queued**: 211 MB for the SQLite gateway, against the 200 MB goal. The
+  dispatcher folds at most 1,000 records per round into digests, and the SQLite outbox keeps
+  nothing in memory.
+- **Fixes already made after the first profiles** (same harness, same day):
+  - the dispatcher asked the limiter for its capacity by a binary search over an O(n)
+    `eta`, about 30 % of the gateway's CPU;
+  - the auth check was a `BaseHTTPMiddleware` and is now a plain ASGI middleware;
+  - `uvicorn[standard]`: httptools and uvloop;
+  - SQLite group commit: concurrent operations share one transaction, each in its own
+    savepoint;
+  - digests no longer build the full form when it cannot fit, and fold at most 1,000
+    records a round instead of 5,000;
+  - `Message.to_json` serializes through pydantic's own serializer (text went from 10 to 5 µs);
+  - the CLI's listening socket sets `TCP_NODELAY` (every kept-alive answer of
+    `wecom-bot emulator` was 40 ms late);
+  - `sniffio` is a dependency (without it httpcore retried a failing import on every async
+    request).
+
+  Together they took ingest from 145/s to ~340/s and RSS from 476 MB at 70,000 queued to
+  211 MB at 100,000.
+- **What would reach 2,000/s** (not done; each changes a design decision):
+  - render at delivery time instead of before the 200, so the request path only validates
+    and stores. A template failure would then be a dead letter rather than an answer to the
+    sender;
+  - or run several gateway processes on the Redis store, which shares the limiter across
+    processes.
 """
 
 
