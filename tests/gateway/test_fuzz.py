@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -84,3 +85,86 @@ def test_no_5xx_and_nothing_stored_unless_accepted(
     else:
         assert "error" in answer.json()
         assert after == before  # nothing stored from a refused request
+
+
+CONSOLE_POSTS = [
+    "/api/v1/dead-letters/requeue",
+    "/api/v1/dead-letters/discard",
+    "/api/v1/playground/render",
+    "/api/v1/playground/send",
+]
+
+
+@settings(
+    max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    endpoint=st.sampled_from(CONSOLE_POSTS),
+    body=st.one_of(
+        json_values.map(lambda v: json.dumps(v).encode()),
+        st.binary(max_size=120),
+        st.fixed_dictionaries(
+            {},
+            optional={
+                "ids": json_values,
+                "template": json_values,
+                "route": json_values,
+                "payload": json_values,
+                "sample": json_values,
+                "msgtype": st.sampled_from(["markdown", "markdown_v2", "text", "image", 5]),
+                "bot": json_values,
+                "source": json_values,
+            },
+        ).map(lambda v: json.dumps(v).encode()),
+    ),
+)
+def test_console_actions_never_answer_5xx(
+    setup: tuple[Running, MemoryOutbox], endpoint: str, body: bytes
+) -> None:
+    gw, _ = setup
+    answer = gw.client.post(endpoint, content=body, headers={"Content-Type": "application/json"})
+    assert answer.status_code < 500, answer.text
+
+
+@settings(
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    path=st.sampled_from(
+        [
+            "/api/v1/history",
+            "/api/v1/dead-letters",
+            "/api/v1/history/{x}",
+            "/api/v1/playground/samples/{x}",
+            "/ui/assets/{x}",
+        ]  # fmt: skip
+    ),
+    params=st.dictionaries(
+        st.sampled_from(
+            [
+                "since",
+                "until",
+                "state",
+                "source",
+                "bot",
+                "route",
+                "label",
+                "q",
+                "limit",
+                "cursor",
+                "x",
+            ]
+        ),  # fmt: skip
+        st.text(max_size=20),
+        max_size=4,
+    ),
+    segment=st.text(min_size=1, max_size=30).filter(
+        lambda s: "/" not in s and s not in {".", ".."}
+    ),
+)
+def test_console_reads_never_answer_5xx(
+    setup: tuple[Running, MemoryOutbox], path: str, params: dict[str, str], segment: str
+) -> None:
+    gw, _ = setup
+    answer = gw.client.get(path.replace("{x}", quote(segment, safe="")), params=params)
+    assert answer.status_code < 500, answer.text

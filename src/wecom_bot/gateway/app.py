@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -196,6 +197,19 @@ def create_app(
     app.include_router(console_page.router)
 
     app.add_middleware(_Authentication)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        # FastAPI's own handler echoes the input back, and fails (500) on values JSON cannot
+        # carry, such as an Infinity a client sent; say what is wrong without echoing it.
+        problems = [
+            f"{'.'.join(str(p) for p in error.get('loc', ()))}: {error.get('msg', 'invalid')}"
+            for error in exc.errors()
+        ]
+        return JSONResponse(
+            {"error": "; ".join(problems)[:2000] or "invalid request", "reason": "invalid"},
+            status_code=422,
+        )
 
     async def receive(
         request: Request, source: str, parse: Callable[[Any], Any], route: str | None
