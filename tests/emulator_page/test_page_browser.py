@@ -479,8 +479,14 @@ def test_hostile_messages_stay_text(browser: Browser, emu: Emu) -> None:
         assert chat_text.count("<script>window.__pwned=1</script>") >= 10
         rejected = page.locator(".ep-entry--rejected .ep-rejected-what").all_text_contents()
         assert rejected[-2:] == [f"Rejected {HOSTILE}", "Rejected"]
-        raw = page.locator(".ep-entry--rejected pre.ep-raw").last.text_content()
-        assert raw == f"{HOSTILE} not json"
+        # the body that was not JSON is shown as sent, as text; its entry may have been
+        # drawn again after the toggles above were clicked, so open its raw view itself
+        last = page.locator(".ep-entry--rejected").last
+        if last.locator("pre.ep-raw").count() == 0:
+            last.locator(".ep-raw-toggle").click()
+        raw = last.locator("pre.ep-raw")
+        raw.wait_for(state="attached", timeout=5000)
+        assert raw.text_content() == f"{HOSTILE} not json"
 
 
 def test_policy_stops_script_even_if_html_got_in(browser: Browser, emu: Emu) -> None:
