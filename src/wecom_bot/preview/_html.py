@@ -133,3 +133,32 @@ def human_size(size: int) -> str:
         value /= 1024
         index += 1
     return f"{value:.1f} {units[index]}"
+
+
+class InlineScanner:
+    """The scan shared by both markdown renderers: plain text is escaped, and every character
+    that may start markup (``special``) is handed to :meth:`special_at`."""
+
+    special: re.Pattern[str]
+    text: str
+
+    def render(self, start: int, end: int, depth: int, links: bool) -> str:
+        """Render ``text[start:end]`` in place (never sliced and re-scanned)."""
+        text = self.text
+        out: list[str] = []
+        i = start
+        while i < end:
+            found = self.special.search(text, i, end)
+            if found is None:
+                out.append(esc(text[i:end]))
+                break
+            j = found.start()
+            if j > i:
+                out.append(esc(text[i:j]))
+            piece, i = self.special_at(j, end, depth, links)
+            out.append(piece)
+        return "".join(out)
+
+    def special_at(self, j: int, end: int, depth: int, links: bool) -> tuple[str, int]:
+        """Render the markup starting at ``j``; returns the HTML and where to go on."""
+        raise NotImplementedError

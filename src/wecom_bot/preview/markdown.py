@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 
-from ._html import esc, link_open
+from ._html import InlineScanner, esc, link_open
 
 __all__ = ["render_markdown"]
 
@@ -43,8 +43,10 @@ def mention_chip(userid: str) -> str:
     return f'<span class="{cls}">{esc(name)}</span>'
 
 
-class _Line:
+class _Line(InlineScanner):
     """Inline renderer for one line; ranges are rendered in place, never sliced and re-scanned."""
+
+    special = _SPECIAL
 
     def __init__(self, text: str) -> None:
         self.text = text
@@ -65,23 +67,7 @@ class _Line:
             colour = (ok.group(1) or ok.group(2)) if ok else None
             stack.append((tag.start(), tag.end(), colour))
 
-    def render(self, start: int, end: int, depth: int, links: bool) -> str:
-        text = self.text
-        out: list[str] = []
-        i = start
-        while i < end:
-            found = _SPECIAL.search(text, i, end)
-            if found is None:
-                out.append(esc(text[i:end]))
-                break
-            j = found.start()
-            if j > i:
-                out.append(esc(text[i:j]))
-            piece, i = self._special(j, end, depth, links)
-            out.append(piece)
-        return "".join(out)
-
-    def _special(self, j: int, end: int, depth: int, links: bool) -> tuple[str, int]:
+    def special_at(self, j: int, end: int, depth: int, links: bool) -> tuple[str, int]:
         text = self.text
         ch = text[j]
         deeper = depth < MAX_INLINE_DEPTH

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from ._html import esc, image_tag, link_open
+from ._html import InlineScanner, esc, image_tag, link_open
 
 __all__ = ["render_markdown_v2"]
 
@@ -38,8 +38,10 @@ _DELIM_CELL = re.compile(r":?-+:?")
 _CELL_SPLIT = re.compile(r"(?<!\\)\|")
 
 
-class _Inline:
+class _Inline(InlineScanner):
     """Inline renderer for one line of text."""
+
+    special = _SPECIAL
 
     def __init__(self, text: str) -> None:
         self.text = text
@@ -66,23 +68,7 @@ class _Inline:
                 table[k] = k if lengths[k] == size and closers[k] else table[k + 1]
             self.next_close[size] = table
 
-    def render(self, start: int, end: int, depth: int, links: bool) -> str:
-        text = self.text
-        out: list[str] = []
-        i = start
-        while i < end:
-            found = _SPECIAL.search(text, i, end)
-            if found is None:
-                out.append(esc(text[i:end]))
-                break
-            j = found.start()
-            if j > i:
-                out.append(esc(text[i:j]))
-            piece, i = self._special(j, end, depth, links)
-            out.append(piece)
-        return "".join(out)
-
-    def _special(self, j: int, end: int, depth: int, links: bool) -> tuple[str, int]:
+    def special_at(self, j: int, end: int, depth: int, links: bool) -> tuple[str, int]:
         text = self.text
         ch = text[j]
         deeper = depth < MAX_INLINE_DEPTH
