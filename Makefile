@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-stamp
 
 help:
 	@echo "make run        start the emulator + gateway demo on the embedded defaults"
-	@echo "make test       run the whole test suite (bootstraps .venv)"
+	@echo "make test       ruff, mypy --strict, then the whole test suite (bootstraps .venv)"
 	@echo "make lint       ruff check"
 	@echo "make typecheck  mypy --strict on src/"
 	@echo "make bench      run the benchmarks in bench/ and print the figures"
@@ -23,6 +23,8 @@ run: $(STAMP)
 	$(PY) -m wecom_bot.demo
 
 test: $(STAMP)
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/mypy
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)

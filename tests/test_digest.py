@@ -81,7 +81,9 @@ def test_an_item_larger_than_a_message_is_split_not_dropped() -> None:
 
 
 def test_one_line_strips_markup() -> None:
-    line = one_line('\n## <font color="info">[RESOLVED]</font> [Disk](http://x) **full**', "markdown")
+    line = one_line(
+        '\n## <font color="info">[RESOLVED]</font> [Disk](http://x) **full**', "markdown"
+    )
     assert line == "[RESOLVED] Disk full"
 
 

@@ -38,9 +38,7 @@ def test_delay_beyond_the_client_timeout_is_a_timeout(emu: Emu, key: str) -> Non
     with httpx.Client(base_url=emu.url, timeout=0.2) as impatient:
         started = time.monotonic()
         with pytest.raises(httpx.ReadTimeout):
-            impatient.post(
-                "/cgi-bin/webhook/send", params={"key": key}, json=payloads.text("late")
-            )
+            impatient.post("/cgi-bin/webhook/send", params={"key": key}, json=payloads.text("late"))
         assert time.monotonic() - started < 0.5
     # The server went on after the delay, as a real one would: the message arrives anyway.
     deadline = time.monotonic() + 3

@@ -77,12 +77,16 @@ near_valid = (
                                                          card_action=action),
                 st.text(max_size=5), card_part)
 )  # fmt: skip
-messages = near_valid | st.builds(
-    lambda msgtype, body, extra: {"msgtype": msgtype, msgtype: body, **extra},
-    st.sampled_from([*MSGTYPES, "video", ""]),
-    message_body,
-    st.dictionaries(st.text(max_size=6), json_values, max_size=2),
-) | json_values
+messages = (
+    near_valid
+    | st.builds(
+        lambda msgtype, body, extra: {"msgtype": msgtype, msgtype: body, **extra},
+        st.sampled_from([*MSGTYPES, "video", ""]),
+        message_body,
+        st.dictionaries(st.text(max_size=6), json_values, max_size=2),
+    )
+    | json_values
+)
 
 
 @pytest.fixture(scope="module")
@@ -178,7 +182,7 @@ def test_upload_arbitrary_media(
 @given(body=st.binary(max_size=500), boundary=st.text("abc-", min_size=1, max_size=10))
 def test_upload_arbitrary_multipart_bodies(fuzz_emu: Emu, body: bytes, boundary: str) -> None:
     key = new_key()
-    framed = f"--{boundary}\r\nContent-Disposition: form-data; name=\"media\"\r\n\r\n".encode()
+    framed = f'--{boundary}\r\nContent-Disposition: form-data; name="media"\r\n\r\n'.encode()
     answer = fuzz_emu.client.post(
         "/cgi-bin/webhook/upload_media",
         params={"key": key, "type": "file"},

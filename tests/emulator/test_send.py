@@ -204,7 +204,9 @@ def test_each_broken_rule_gets_its_errcode_and_live_style_errmsg(
     answer = emu.send(key, payload)
     assert errcode(answer) == code
     assert errtext(answer) == text
-    tail = f", from ip: 127.0.0.1, more info at https://open.work.weixin.qq.com/devtool/query?e={code}"
+    tail = (
+        f", from ip: 127.0.0.1, more info at https://open.work.weixin.qq.com/devtool/query?e={code}"
+    )
     assert answer.json()["errmsg"].endswith(tail)
     assert answer.headers["Error-Msg"].startswith(text.split(" ")[0])
     [entry] = emu.entries(key)

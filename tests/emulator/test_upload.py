@@ -140,9 +140,7 @@ def test_bad_key_is_invalid_param_key(emu: Emu, bad_key: str | None) -> None:
 
 
 @pytest.mark.parametrize("media_type", [None, "", "image", "FILE", "video"])
-def test_type_other_than_file_or_voice_is_40004(
-    emu: Emu, key: str, media_type: str | None
-) -> None:
+def test_type_other_than_file_or_voice_is_40004(emu: Emu, key: str, media_type: str | None) -> None:
     params = {"key": key} | ({"type": media_type} if media_type is not None else {})
     answer = emu.client.post(
         "/cgi-bin/webhook/upload_media", params=params, files={"media": ("a", b"0123456789")}

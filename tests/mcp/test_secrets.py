@@ -27,6 +27,7 @@ def test_the_key_appears_in_no_output(emu: Emu, tmp_path: Path) -> None:
     harness = Harness(env, tmp_path, ("--config", str(profiles), "--log-level", "DEBUG")).start()
     outputs: list[str] = []
     try:
+
         def call(tool: str, **arguments: object) -> None:
             outputs.append(text_of(harness.call(tool, **arguments)))
 

@@ -439,9 +439,11 @@ def _process_upload(
         if seconds is None:
             return invalid_parameter("media", "invalid format, voice must be AMR"), None, None
         if seconds > limits.VOICE_MAX_SECONDS:
-            return invalid_parameter(
-                "media", f"exceed max duration {limits.VOICE_MAX_SECONDS}s"
-            ), None, None
+            return (
+                invalid_parameter("media", f"exceed max duration {limits.VOICE_MAX_SECONDS}s"),
+                None,
+                None,
+            )
     media = Media(
         media_id=secrets.token_urlsafe(33),
         group_id=group_id,

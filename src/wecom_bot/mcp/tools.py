@@ -109,9 +109,7 @@ _TEXT_CONTENT = Annotated[
 ]
 _MENTIONS = Annotated[
     list[str] | None,
-    Field(
-        description='WeCom userids to @mention; "@all" mentions everyone in the group.'
-    ),
+    Field(description='WeCom userids to @mention; "@all" mentions everyone in the group.'),
 ]
 _MOBILE_MENTIONS = Annotated[
     list[str] | None,
@@ -124,7 +122,7 @@ _MARKDOWN_CONTENT = Annotated[
         f"{limits.MARKDOWN_CONTENT_MAX_BYTES} UTF-8 bytes. Rendered: headings '# ' to "
         "'###### ' (a space after the hashes), **bold**, [text](url) links, `inline code` "
         "(one line), '> ' quotes, <font color=\"info\">green</font>, "
-        "<font color=\"comment\">grey</font>, <font color=\"warning\">orange-red</font>, and "
+        '<font color="comment">grey</font>, <font color="warning">orange-red</font>, and '
         "<@userid> to mention someone. Not rendered: tables, lists, images, code blocks, "
         f"italics (use send_markdown_v2 for those). {_BYTES_NOTE}"
     ),
@@ -198,8 +196,8 @@ _CARD = Annotated[
 _PAYLOAD = Annotated[
     dict[str, Any],
     Field(
-        description="A complete API payload, e.g. {\"msgtype\": \"text\", \"text\": "
-        "{\"content\": \"hi\"}}. msgtype is one of " + ", ".join(MSGTYPES) + "."
+        description='A complete API payload, e.g. {"msgtype": "text", "text": '
+        '{"content": "hi"}}. msgtype is one of ' + ", ".join(MSGTYPES) + "."
     ),
 ]
 
@@ -218,9 +216,7 @@ class Delivery(BaseModel):
         default=None, description="UTF-8 bytes of each message's content (content types)."
     )
     media_id: str | None = Field(default=None, description="The upload's media_id (file/voice).")
-    notes: list[str] = Field(
-        default_factory=list, description="Advice that did not stop the send."
-    )
+    notes: list[str] = Field(default_factory=list, description="Advice that did not stop the send.")
 
 
 class SizeCheck(BaseModel):
@@ -240,9 +236,7 @@ class Preview(BaseModel):
     body: str = Field(description="The exact JSON request body that would be sent.")
     body_bytes: int = Field(description="Size of the body in UTF-8 bytes.")
     sizes: list[SizeCheck] = Field(description="The limited parts, measured in bytes.")
-    advisories: list[str] = Field(
-        description="Display advice WeCom does not enforce (characters)."
-    )
+    advisories: list[str] = Field(description="Display advice WeCom does not enforce (characters).")
     notes: list[str] = Field(description="Changes WeCom would make (e.g. a title cut).")
 
 
