@@ -179,6 +179,9 @@ class Dispatcher:
         self._clients: dict[str, httpx.AsyncClient] = {}
         self._bots: dict[str, list[AsyncBot]] = {}
         self._next_key: dict[str, int] = {}
+        # One digest round at a time across bots: a round holds up to digest_batch decoded
+        # records, and many bots folding at once multiplied the gateway's memory.
+        self._digest_gate = asyncio.Semaphore(1)
 
     # -- life cycle ---------------------------------------------------------------------
     async def start(self) -> None:
@@ -296,6 +299,12 @@ class Dispatcher:
         slots = await self._slots_within(bot, self.settings.coalesce_after)
         if backlog <= slots or not any(r.coalescible for r in records):
             return records
+        async with self._digest_gate:
+            return await self._digest(bot, records, backlog, slots)
+
+    async def _digest(
+        self, bot: str, records: list[OutboxRecord], backlog: int, slots: int
+    ) -> list[OutboxRecord]:
         more = await self.store.claim(
             bot,
             limit=self.settings.digest_batch,
@@ -305,7 +314,9 @@ class Dispatcher:
         claimed = records + more
         keep: list[OutboxRecord] = [r for r in claimed if not r.coalescible]
         out: list[OutboxRecord] = []
-        budget = max(slots - len(keep), 1)
+        # This round folds part of the backlog; it gets that part's share of the sends
+        # available in time, so the result does not depend on how much one round claims.
+        budget = max((slots - len(keep)) * len(claimed) // max(backlog, len(claimed)), 1)
         groups: dict[Syntax, list[OutboxRecord]] = {}
         for record in claimed:
             if record.coalescible and record.kind in _DIGEST_KINDS:
