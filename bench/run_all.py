@@ -178,9 +178,9 @@ at the end of this section. Re-take them after a change: the figures move with t
   saturates near 350/s on this machine, so a 500/s schedule queues up and latency grows with
   the run: the p99 is queueing, not one slow request. Below saturation (the full-speed row)
   p50 is ~90 ms with 32 requests in flight.
-- **RSS with 100,000 queued**: 211 MB for the SQLite gateway, against the 200 MB goal. The
-  dispatcher folds at most 1,000 records per round into digests, and the SQLite outbox keeps
-  nothing in memory.
+- **RSS with 100,000 queued** now meets its goal (190 MB in the run above). The dispatcher
+  folds at most 1,000 records per round, one bot's round at a time, and the SQLite outbox
+  keeps nothing in memory.
 - **Fixes already made after the first profiles** (same harness, same day):
   - the dispatcher asked the limiter for its capacity by a binary search over an O(n)
     `eta`, about 30 % of the gateway's CPU;
@@ -188,16 +188,16 @@ at the end of this section. Re-take them after a change: the figures move with t
   - `uvicorn[standard]`: httptools and uvloop;
   - SQLite group commit: concurrent operations share one transaction, each in its own
     savepoint;
-  - digests no longer build the full form when it cannot fit, and fold at most 1,000
-    records a round instead of 5,000;
+  - digests no longer build the full form when it cannot fit, fold at most 1,000 records a
+    round instead of 5,000, and run one bot's round at a time;
   - `Message.to_json` serializes through pydantic's own serializer (text went from 10 to 5 µs);
   - the CLI's listening socket sets `TCP_NODELAY` (every kept-alive answer of
     `wecom-bot emulator` was 40 ms late);
   - `sniffio` is a dependency (without it httpcore retried a failing import on every async
     request).
 
-  Together they took ingest from 145/s to ~340/s and RSS from 476 MB at 70,000 queued to
-  211 MB at 100,000.
+  Together they took ingest from 145/s to 310-345/s (it varies from run to run on this
+  shared machine) and RSS from 476 MB at 70,000 queued to 190 MB at 100,000.
 - **What would reach 2,000/s** (not done; each changes a design decision):
   - render at delivery time instead of before the 200, so the request path only validates
     and stores. A template failure would then be a dead letter rather than an answer to the
