@@ -160,7 +160,7 @@ Taken with `py-spy record --threads -f raw -r 200` on the gateway process during
 full-speed load of 16 connections (SQLite, the configuration above), after the fixes listed
 at the end of this section. Re-take them after a change: the figures move with the code.
 
-- **Gateway ingest, ~2.8 ms of CPU per notification** (the 2,000/s goal needs <= 0.5 ms on
+- **Gateway ingest, ~3 ms of CPU per notification** (the 2,000/s goal needs <= 0.5 ms on
   one core). For comparison, a bare FastAPI endpoint that reads and parses the same body
   answers ~4,500/s at 0.22 ms on this machine, so the HTTP stack is not the limit. The
   event-loop thread is busy ~77 % of the time and the SQLite thread ~42 %. They share the
@@ -174,8 +174,8 @@ at the end of this section. Re-take them after a change: the figures move with t
 
   In the SQLite thread, the history writes of the operators' console (entry, tags, events)
   cost more than the outbox insert itself.
-- **p99 at 500/s** follows from the above. At ~2.8 ms per notification, one event loop
-  saturates near 350/s on this machine, so a 500/s schedule queues up and latency grows with
+- **p99 at 500/s** follows from the above. At ~3 ms per notification, one event loop
+  saturates near 300-350/s on this machine, so a 500/s schedule queues up and latency grows with
   the run: the p99 is queueing, not one slow request. Below saturation (the full-speed row)
   p50 is ~90 ms with 32 requests in flight.
 - **RSS with 100,000 queued** now meets its goal (190 MB in the run above). The dispatcher
