@@ -40,7 +40,7 @@ from zoneinfo import ZoneInfo
 import yaml
 
 from ..errors import ConfigError
-from .timeintervals import _reject_unknown, load_zone, parse_time_of_day
+from .timeintervals import _reject_unknown, parse_time_of_day, zone_setting
 
 __all__ = ["Rotation", "Shift"]
 
@@ -140,12 +140,7 @@ class Rotation:
         if not isinstance(data, Mapping):
             raise ConfigError(f"{field}: must be a mapping with users or schedule_file")
         _reject_unknown(data, _ROTATION_KEYS, field)
-        if "timezone" in data:
-            zone = load_zone(data["timezone"], f"{field}.timezone")
-        elif isinstance(default_timezone, ZoneInfo):
-            zone = default_timezone
-        else:
-            zone = load_zone(default_timezone, f"{field}.timezone")
+        zone = zone_setting(data, "timezone", default_timezone, field)
         handoff = 0
         if "handoff" in data:
             handoff = parse_time_of_day(data["handoff"], f"{field}.handoff")

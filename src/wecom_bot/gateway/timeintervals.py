@@ -125,6 +125,21 @@ def _aware(moment: datetime) -> datetime:
     return moment.astimezone(UTC)
 
 
+def zone_setting(
+    data: Mapping[str, Any], key: str, default: str | ZoneInfo, field: str
+) -> ZoneInfo:
+    """The time zone configured under ``data[key]``, else ``default`` (a name or a zone).
+
+    Raises:
+        ConfigError: the zone is unknown; the message names ``field.key``.
+    """
+    if key in data:
+        return load_zone(data[key], f"{field}.{key}")
+    if isinstance(default, ZoneInfo):
+        return default
+    return load_zone(default, f"{field}.{key}")
+
+
 def load_zone(name: Any, field: str) -> ZoneInfo:
     """The IANA time zone ``name``.
 
@@ -366,12 +381,7 @@ class TimeInterval:
         if not isinstance(data, Mapping):
             raise ConfigError(f"{field}: must be a mapping of {', '.join(_INTERVAL_KEYS)}")
         _reject_unknown(data, _INTERVAL_KEYS, field)
-        if "location" in data:
-            location = load_zone(data["location"], f"{field}.location")
-        elif isinstance(default_location, ZoneInfo):
-            location = default_location
-        else:
-            location = load_zone(default_location, f"{field}.location")
+        location = zone_setting(data, "location", default_location, field)
 
         def optional(key: str, parse: Callable[[Any, str], Any]) -> Any:
             value = data.get(key)

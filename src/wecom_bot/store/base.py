@@ -200,6 +200,16 @@ class OutboxRecord:
         return self.notification_ids[0] if self.notification_ids else None
 
 
+def check_replace(claimed_ids: Sequence[int], new_messages: Sequence[NewMessage]) -> None:
+    """The argument rule every :meth:`Outbox.replace` shares: a digest never drops anything.
+
+    Raises:
+        ValueError: no claimed id or no new message.
+    """
+    if not claimed_ids or not new_messages:
+        raise ValueError("replace needs at least one claimed id and one new message")
+
+
 def merge_notification_ids(originals: Sequence[OutboxRecord], own: str | None) -> tuple[str, ...]:
     """Notification ids of a digest: those of the originals in order, then its own, no repeats."""
     merged: dict[str, None] = {}

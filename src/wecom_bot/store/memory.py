@@ -23,6 +23,7 @@ from .base import (
     OutboxRecord,
     Status,
     StoreUnavailableError,
+    check_replace,
     cut_error,
     encode_payload,
     merge_notification_ids,
@@ -214,8 +215,7 @@ class MemoryOutbox(Outbox):
         *,
         now: float | None = None,
     ) -> list[OutboxRecord]:
-        if not claimed_ids or not new_messages:
-            raise ValueError("replace needs at least one claimed id and one new message")
+        check_replace(claimed_ids, new_messages)
         t = self._now(now)
         async with self._lock:
             self._check_open()

@@ -59,6 +59,7 @@ from .base import (
     Status,
     StoreOpenError,
     StoreUnavailableError,
+    check_replace,
     cut_error,
     encode_payload,
 )
@@ -524,8 +525,7 @@ class RedisOutbox(Outbox):
         *,
         now: float | None = None,
     ) -> list[OutboxRecord]:
-        if not claimed_ids or not new_messages:
-            raise ValueError("replace needs at least one claimed id and one new message")
+        check_replace(claimed_ids, new_messages)
         wanted = list(dict.fromkeys(claimed_ids))
         args: list[str] = [_t(self._now(now)), str(len(wanted)), *map(str, wanted)]
         for message in new_messages:

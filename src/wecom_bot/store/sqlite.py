@@ -44,6 +44,7 @@ from .base import (
     Status,
     StoreOpenError,
     StoreUnavailableError,
+    check_replace,
     cut_error,
     encode_payload,
     merge_notification_ids,
@@ -510,8 +511,7 @@ class SQLiteOutbox(Outbox):
         *,
         now: float | None = None,
     ) -> list[OutboxRecord]:
-        if not claimed_ids or not new_messages:
-            raise ValueError("replace needs at least one claimed id and one new message")
+        check_replace(claimed_ids, new_messages)
         payloads = [encode_payload(m.payload) for m in new_messages]
         return await self._run(
             self._replace_sync, list(claimed_ids), list(new_messages), payloads, self._now(now)

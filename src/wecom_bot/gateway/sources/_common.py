@@ -264,3 +264,18 @@ def _numbers(obj: Mapping[str, Any], key: str, path: str) -> dict[str, float]:
             raise PayloadError(where, f"has a name longer than {MAX_KEY_BYTES} bytes")
         out[clean(name)] = number
     return out
+
+
+def envelope(root: Mapping[str, Any], *, grafana: bool) -> dict[str, Any]:
+    """The fields Alertmanager's webhook envelope and Grafana's (which copies it) share."""
+    return {
+        "status": get_status(root, "status", ""),
+        "receiver": get_string(root, "receiver", ""),
+        "alerts": get_alerts(root, grafana=grafana),
+        "group_labels": get_string_map(root, "groupLabels", ""),
+        "common_labels": get_string_map(root, "commonLabels", ""),
+        "common_annotations": get_string_map(root, "commonAnnotations", ""),
+        "external_url": get_string(root, "externalURL", ""),
+        "group_key": get_string(root, "groupKey", ""),
+        "truncated_alerts": get_int(root, "truncatedAlerts", "") or 0,
+    }

@@ -7,11 +7,7 @@ from typing import Any
 from ..model import Notification
 from ._common import (
     PayloadError,
-    get_alerts,
-    get_int,
-    get_status,
-    get_string,
-    get_string_map,
+    envelope,
     require_object,
 )
 
@@ -51,13 +47,5 @@ def parse_alertmanager(payload: Any) -> Notification:
         raise PayloadError("", "is a legacy Grafana alert, not an Alertmanager notification")
     return Notification(
         source="alertmanager",
-        status=get_status(root, "status", ""),
-        receiver=get_string(root, "receiver", ""),
-        alerts=get_alerts(root, grafana=False),
-        group_labels=get_string_map(root, "groupLabels", ""),
-        common_labels=get_string_map(root, "commonLabels", ""),
-        common_annotations=get_string_map(root, "commonAnnotations", ""),
-        external_url=get_string(root, "externalURL", ""),
-        group_key=get_string(root, "groupKey", ""),
-        truncated_alerts=get_int(root, "truncatedAlerts", "") or 0,
+        **envelope(root, grafana=False),
     )

@@ -14,11 +14,9 @@ from ..model import Notification
 from ._common import (
     MAX_TEXT_BYTES,
     PayloadError,
-    get_alerts,
+    envelope,
     get_int,
-    get_status,
     get_string,
-    get_string_map,
     require_object,
 )
 
@@ -47,15 +45,7 @@ def parse_grafana(payload: Any) -> Notification:
         )
     return Notification(
         source="grafana",
-        status=get_status(root, "status", ""),
-        receiver=get_string(root, "receiver", ""),
-        alerts=get_alerts(root, grafana=True),
-        group_labels=get_string_map(root, "groupLabels", ""),
-        common_labels=get_string_map(root, "commonLabels", ""),
-        common_annotations=get_string_map(root, "commonAnnotations", ""),
-        external_url=get_string(root, "externalURL", ""),
-        group_key=get_string(root, "groupKey", ""),
-        truncated_alerts=get_int(root, "truncatedAlerts", "") or 0,
+        **envelope(root, grafana=True),
         title=get_string(root, "title", "", max_bytes=MAX_TEXT_BYTES),
         message=get_string(root, "message", "", max_bytes=MAX_TEXT_BYTES),
         org_id=get_int(root, "orgId", ""),
