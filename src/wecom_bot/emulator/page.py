@@ -28,7 +28,12 @@ from typing import Annotated, Any, Final
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from ..preview import payload_size, preview_css, render_message_html
+from ..preview import (
+    PAGE_CONTENT_SECURITY_POLICY,
+    payload_size,
+    preview_css,
+    render_message_html,
+)
 from .storage import Entry
 from .webhook import emulator_of
 
@@ -36,20 +41,8 @@ __all__ = ["CONTENT_SECURITY_POLICY", "entry_view", "router"]
 
 router = APIRouter(include_in_schema=False)
 
-CONTENT_SECURITY_POLICY: Final[str] = "; ".join(
-    (
-        "default-src 'none'",
-        "script-src 'self'",
-        "style-src 'self'",
-        # Messages carry picture URLs from anywhere (news covers, card images), as in WeCom.
-        "img-src 'self' data: http: https:",
-        "connect-src 'self'",
-        "base-uri 'none'",
-        "form-action 'none'",
-        "frame-ancestors 'none'",
-    )
-)
-"""The policy sent with the page: scripts only from this server, no inline script or style."""
+CONTENT_SECURITY_POLICY: Final[str] = PAGE_CONTENT_SECURITY_POLICY
+"""The page's policy (shared with every page that shows previews)."""
 
 _SECURITY_HEADERS: Final[Mapping[str, str]] = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,

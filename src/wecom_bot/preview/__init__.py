@@ -14,6 +14,7 @@ from __future__ import annotations
 from importlib.resources import files
 from typing import Final
 
+from ._html import PAGE_CONTENT_SECURITY_POLICY
 from .markdown import render_markdown
 from .markdown_v2 import render_markdown_v2
 from .render import payload_size, render_message_html
@@ -26,8 +27,8 @@ def preview_css() -> str:
 
 PREVIEW_CSS: Final[str] = preview_css()
 """The text of ``static/preview.css``; every class it styles starts with ``wb-``."""
-
 __all__ = [
+    "PAGE_CONTENT_SECURITY_POLICY",
     "PREVIEW_CSS",
     "payload_size",
     "preview_css",

@@ -162,3 +162,20 @@ class InlineScanner:
     def special_at(self, j: int, end: int, depth: int, links: bool) -> tuple[str, int]:
         """Render the markup starting at ``j``; returns the HTML and where to go on."""
         raise NotImplementedError
+
+
+PAGE_CONTENT_SECURITY_POLICY = "; ".join(
+    (
+        "default-src 'none'",
+        "script-src 'self'",
+        "style-src 'self'",
+        # Previews show pictures from the messages' URLs (news covers, card images), as WeCom.
+        "img-src 'self' data: http: https:",
+        "connect-src 'self'",
+        "base-uri 'none'",
+        "form-action 'none'",
+        "frame-ancestors 'none'",
+    )
+)
+"""The policy for pages that show previews: scripts and styles only from the server itself,
+nothing inline, so even a renderer bug cannot run script (the emulator page, the console)."""

@@ -21,26 +21,14 @@ from typing import Final
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from ...preview import preview_css
+from ...preview import PAGE_CONTENT_SECURITY_POLICY, preview_css
 
 __all__ = ["CONTENT_SECURITY_POLICY", "router"]
 
 router = APIRouter(include_in_schema=False)
 
-CONTENT_SECURITY_POLICY: Final[str] = "; ".join(
-    (
-        "default-src 'none'",
-        "script-src 'self'",
-        "style-src 'self'",
-        # Previews show pictures from the messages' URLs (news covers, card images), as WeCom.
-        "img-src 'self' data: http: https:",
-        "connect-src 'self'",
-        "base-uri 'none'",
-        "form-action 'none'",
-        "frame-ancestors 'none'",
-    )
-)
-"""The page's policy: scripts and styles only from this server, nothing inline."""
+CONTENT_SECURITY_POLICY: Final[str] = PAGE_CONTENT_SECURITY_POLICY
+"""The page's policy (shared with every page that shows previews)."""
 
 _HEADERS: Final[Mapping[str, str]] = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
