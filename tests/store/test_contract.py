@@ -405,3 +405,203 @@ async def test_times_are_kept_exactly(store: Outbox) -> None:
     assert record.lease_until == at + 1e-6 + 0.000001
     stored = await store.get(rid)
     assert stored is not None and stored.created_at == at
+
+
+# -- settle: a journal record becomes the messages rendered from it ------------------------------
+
+INBOX = "~inbox"
+
+
+def inbox(notification_id: str) -> NewMessage:
+    """A journalled inbound notification, as the gateway stores it before rendering."""
+    return NewMessage(
+        bot=INBOX,
+        payload={"msgtype": "notification", "source": "alertmanager", "body": {"n": 1}},
+        notification_id=notification_id,
+        coalescible=False,
+    )
+
+
+async def test_settle_turns_a_leased_record_into_pending_messages(
+    store: Outbox, clock: FakeClock
+) -> None:
+    accepted = []
+    for key, nid in (("am:1", "n-1"), ("am:2", "n-2")):  # journalled as the gateway does
+        ids = await store.enqueue_once(key, 60, [inbox(nid)])
+        assert ids is not None
+        accepted += ids
+        clock.advance(1)
+    first_id, second_id = accepted
+    [newer] = await store.enqueue([text("accepted later", bot="a")])
+    first, second = await store.claim(INBOX, limit=5, lease_seconds=30)
+    assert (first.id, second.id) == (first_id, second_id)
+    clock.advance(3)
+
+    # Settled in reverse: FIFO still follows when each original was accepted.
+    from_second = await store.settle(second_id, [text("2a", bot="a", notification_id="n-2")])
+    image = NewMessage(
+        bot="b",
+        payload={"msgtype": "image", "image": {"base64": "x", "md5": "y"}},
+        notification_id="n-1",
+    )
+    plain = NewMessage(
+        bot="a",
+        payload={"msgtype": "markdown", "markdown": {"content": "1b"}},
+        notification_id="n-1",
+        coalescible=False,
+    )
+    from_first = await store.settle(
+        first_id, [text("1a", bot="a", notification_id="n-1"), image, plain]
+    )
+    assert len(from_first) == 3 and len(set(from_first) | set(from_second)) == 4
+    assert from_first == sorted(from_first) and min(from_first) > max(from_second)
+
+    original = await store.get(first_id)
+    assert original is not None
+    assert original.status is Status.SENT and original.lease_until is None
+    assert original.updated_at == clock.now and original.replaced_by is None
+    assert await store.depth_by_bot() == {"a": 4, "b": 1}
+    assert await store.oldest_pending_age("a") == clock.now - START
+
+    made = await store.get(from_first[0])
+    assert made is not None
+    assert made.status is Status.PENDING and made.bot == "a" and made.attempts == 0
+    assert made.created_at == START  # the original's acceptance time, not the settle time
+    assert made.next_attempt_at == clock.now and made.updated_at == clock.now
+    assert made.lease_until is None and made.dedup_key is None and made.last_error is None
+    assert made.notification_ids == ("n-1",) and made.coalescible is True
+    stored_plain = await store.get(from_first[2])
+    assert stored_plain is not None and stored_plain.coalescible is False
+
+    claimed = await store.claim("a", limit=10, lease_seconds=30)
+    assert [r.id for r in claimed] == [from_first[0], from_first[2], *from_second, newer]
+    assert [r.created_at for r in claimed] == [START, START, START + 1, START + 2]
+    [to_b] = await store.claim("b", limit=10, lease_seconds=30)
+    assert to_b.id == from_first[1] and to_b.kind == "image" and to_b.created_at == START
+    assert [r.id for r in await store.find_by_notification("n-1")] == [first_id, *from_first]
+    assert [r.id for r in await store.find_by_notification("n-2")] == [second_id, *from_second]
+
+
+async def test_settle_with_no_messages_just_finishes_the_record(
+    store: Outbox, clock: FakeClock
+) -> None:
+    [rid] = await store.enqueue([inbox("n-empty")])
+    await store.claim(INBOX, limit=1, lease_seconds=30)
+    clock.advance(2)
+    assert await store.settle(rid, []) == []
+    record = await store.get(rid)
+    assert record is not None and record.status is Status.SENT
+    assert record.updated_at == clock.now and record.lease_until is None
+    assert await store.pending_count() == 0 and await store.depth_by_bot() == {}
+    assert await store.next_due_at() is None
+    assert await store.claim(INBOX, limit=1, lease_seconds=30) == []
+
+
+async def test_settle_honours_not_before(store: Outbox, clock: FakeClock) -> None:
+    [rid] = await store.enqueue([inbox("n-later")])
+    await store.claim(INBOX, limit=1, lease_seconds=30)
+    later = NewMessage(
+        bot="a",
+        payload={"msgtype": "text", "text": {"content": "later"}},
+        not_before=START + 60,
+    )
+    later_id, now_id = await store.settle(rid, [later, text("now", bot="a")])
+    stored = await store.get(later_id)
+    assert stored is not None and stored.next_attempt_at == START + 60
+    assert [r.id for r in await store.claim("a", limit=5, lease_seconds=5)] == [now_id]
+    assert await store.next_due_at("a") == START + 5  # the lease of "now" ends first
+    await store.ack([now_id])
+    assert await store.next_due_at("a") == START + 60
+    assert await store.bots_with_due_work() == []
+    clock.advance(60)
+    assert await store.bots_with_due_work() == ["a"]
+    [due] = await store.claim("a", limit=5, lease_seconds=5)
+    assert due.id == later_id and due.created_at == START
+
+
+async def test_settle_refuses_a_record_that_is_not_leased(store: Outbox, clock: FakeClock) -> None:
+    ids = await store.enqueue([inbox(f"n-{i}") for i in range(4)])
+    pending, settled, acked, expired = ids
+    assert len(await store.claim(INBOX, limit=4, lease_seconds=30)) == 4
+    assert await store.unclaim([pending]) == 1
+    [once] = await store.settle(settled, [text("once", bot="a", notification_id="n-1")])
+    assert await store.ack([acked]) == 1
+    clock.advance(30)
+    assert await store.recover_expired_leases() == 1  # only `expired` was still leased
+
+    depth = await store.depth_by_bot()
+    assert depth == {INBOX: 2, "a": 1}
+    for rid in (pending, settled, acked, expired, 99_999):
+        before = await store.get(rid)
+        with pytest.raises(LeaseLostError) as info:
+            await store.settle(rid, [text("must not appear", bot="z", notification_id="n-x")])
+        assert info.value.ids == [rid]
+        assert await store.get(rid) == before  # not a field changed
+    assert await store.depth_by_bot() == depth
+    assert await store.find_by_notification("n-x") == []
+    assert [r.id for r in await store.find_by_notification("n-1")] == [settled, once]
+
+
+async def test_settle_checks_the_status_not_the_lease_time(store: Outbox, clock: FakeClock) -> None:
+    # A lease that ran out but was not recovered yet is still held (as for replace): the
+    # processor finished its work, and settling beats rendering the notification twice.
+    [rid] = await store.enqueue([inbox("n-late")])
+    await store.claim(INBOX, limit=1, lease_seconds=10)
+    clock.advance(15)
+    [made] = await store.settle(rid, [text("late but done", bot="a")])
+    record = await store.get(rid)
+    assert record is not None and record.status is Status.SENT and record.attempts == 0
+    assert await store.recover_expired_leases() == 0
+    assert [r.id for r in await store.claim("a", limit=5, lease_seconds=5)] == [made]
+
+
+async def test_settle_is_atomic(store: Outbox) -> None:
+    [rid] = await store.enqueue([inbox("n-bad")])
+    [leased] = await store.claim(INBOX, limit=1, lease_seconds=30)
+    bad = NewMessage(bot="b", payload={"msgtype": "text", "text": {"content": float("nan")}})
+    with pytest.raises(ValueError, match="JSON"):
+        await store.settle(rid, [text("fine", bot="a", notification_id="n-bad"), bad])
+    assert await store.get(rid) == leased  # still leased, untouched
+    assert await store.depth_by_bot() == {INBOX: 1}
+    assert [r.id for r in await store.find_by_notification("n-bad")] == [rid]
+    # The holder can still finish it properly.
+    [made] = await store.settle(rid, [text("fine", bot="a", notification_id="n-bad")])
+    assert await store.depth_by_bot() == {"a": 1}
+    assert [r.id for r in await store.find_by_notification("n-bad")] == [rid, made]
+
+
+async def test_concurrent_settles_all_land(store: Outbox, clock: FakeClock) -> None:
+    ids: list[int] = []
+    for i in range(40):
+        ids += await store.enqueue([inbox(f"n-{i}")])
+        clock.advance(0.5)
+    claimed = await store.claim(INBOX, limit=100, lease_seconds=30)
+    assert [r.id for r in claimed] == ids
+    await store.ack(ids[::10])  # a few are gone: their settles must fail alone
+    results = await asyncio.gather(
+        *(
+            store.settle(
+                rid,
+                [
+                    text(f"{i} to a", bot="a", notification_id=f"n-{i}"),
+                    text(f"{i} to b", bot="b", notification_id=f"n-{i}"),
+                ],
+            )
+            for i, rid in enumerate(ids)
+        ),
+        return_exceptions=True,
+    )
+    lost = [i for i, r in enumerate(results) if isinstance(r, LeaseLostError)]
+    assert lost == list(range(0, 40, 10))
+    landed = [r for r in results if isinstance(r, list)]
+    assert len(landed) == 36
+    assert len({i for pair in landed for i in pair}) == 72
+    assert await store.depth_by_bot() == {"a": 36, "b": 36}
+    for i, rid in enumerate(ids):
+        record = await store.get(rid)
+        assert record is not None and record.status is Status.SENT, i
+    # FIFO by acceptance time, whatever order the settles committed in.
+    to_a = await store.claim("a", limit=100, lease_seconds=30)
+    expected = [f"{i} to a" for i in range(40) if i % 10]
+    assert [content(r.payload) for r in to_a] == expected
+    assert [r.created_at for r in to_a] == [START + 0.5 * i for i in range(40) if i % 10]

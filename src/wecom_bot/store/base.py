@@ -4,15 +4,17 @@ The gateway's HTTP handlers :meth:`Outbox.enqueue` rendered messages and answer 
 only once the store has them; the dispatcher :meth:`Outbox.claim` s due records per bot,
 sends them and then :meth:`~Outbox.ack` s, :meth:`~Outbox.release` s (retry later) or
 :meth:`~Outbox.dead` s them. A message leaves the queue only through ``ack`` (delivered),
-``replace`` (folded into a digest that is itself a record) or ``dead`` (a dead letter with its
-last error), never silently.
+``replace`` (folded into a digest that is itself a record), ``settle`` (turned into the
+messages rendered from it, each a record) or ``dead`` (a dead letter with its last error),
+never silently.
 
 Life of a record::
 
     enqueue ──► PENDING ──claim──► LEASED ──ack──► SENT
                   ▲  ▲               │  │
                   │  └── release ────┘  ├── replace ──► SENT (replaced_by = digest id)
-                  │      lease expiry   └── dead ─────► DEAD ──discard──► (deleted)
+                  │      lease expiry   ├── settle ───► SENT (its messages are new records)
+                  │                     └── dead ─────► DEAD ──discard──► (deleted)
                   └──────────── requeue_dead ────────────┘
 
 Semantics every implementation keeps (the contract suite in ``tests/store`` checks them):
@@ -82,7 +84,7 @@ class StoreOpenError(StoreError, ConfigError):
 
 
 class LeaseLostError(StoreError):
-    """:meth:`Outbox.replace` was given records that the caller no longer holds.
+    """:meth:`Outbox.replace` or :meth:`Outbox.settle` was given a record no longer leased.
 
     Attributes:
         ids: the record ids that are not (or no longer) leased.
@@ -298,6 +300,42 @@ class Outbox(abc.ABC):
         Raises:
             ValueError: ``claimed_ids`` or ``new_messages`` is empty (a digest never drops).
             LeaseLostError: some original is not LEASED any more; nothing was changed.
+        """
+
+    @abc.abstractmethod
+    async def settle(
+        self,
+        claimed_id: int,
+        new_messages: Sequence[NewMessage],
+        *,
+        now: float | None = None,
+    ) -> list[int]:
+        """Finish a leased record by storing the messages it became, in one transaction.
+
+        For a journal record (an inbound notification stored as it arrived) that a processor
+        claimed and rendered: the record becomes SENT (``updated_at = now``, lease cleared) and
+        each new message is stored PENDING exactly as :meth:`enqueue` stores it (its
+        ``notification_id``, ``coalescible`` and ``not_before`` honoured), except that its
+        ``created_at`` is the settled record's, so age and end-to-end latency count from when
+        the original was accepted (and it takes its place in FIFO order accordingly).
+
+        Only the status is checked, not who holds the lease: a lease that ran out but was not
+        yet recovered can still be settled, like :meth:`replace`.
+
+        Args:
+            claimed_id: the LEASED record to finish.
+            new_messages: the messages it became, stored in this order; may be empty (the
+                record is just finished).
+            now: the settle time; the clock when omitted.
+
+        Returns:
+            The new record ids, in the order of ``new_messages``.
+
+        Raises:
+            LeaseLostError: the record is not LEASED (unknown, recovered after its lease ran
+                out, already settled or acked); nothing was changed.
+            ValueError: a payload cannot be stored as JSON; nothing was changed.
+            StoreUnavailableError: nothing was changed.
         """
 
     # -- the dispatcher's side ------------------------------------------------------------

@@ -131,6 +131,7 @@ class MemoryOutbox(Outbox):
         now: float,
         *,
         dedup_key: str | None = None,
+        created_at: float | None = None,
     ) -> _Row:
         row = _Row(
             id=self._next_id,
@@ -139,7 +140,7 @@ class MemoryOutbox(Outbox):
             payload=encode_payload(message.payload),
             status=Status.PENDING,
             attempts=0,
-            created_at=now,
+            created_at=now if created_at is None else created_at,
             next_attempt_at=now if message.not_before is None else message.not_before,
             updated_at=now,
             lease_until=None,
@@ -152,13 +153,24 @@ class MemoryOutbox(Outbox):
         return row
 
     def _insert_all(
-        self, messages: Sequence[NewMessage], now: float, dedup_key: str | None = None
+        self,
+        messages: Sequence[NewMessage],
+        now: float,
+        dedup_key: str | None = None,
+        *,
+        created_at: float | None = None,
     ) -> list[int]:
         # Encode everything before touching the dict so a bad payload stores nothing.
-        rows = [self._build(m, now, dedup_key=dedup_key) for m in messages]
+        rows = [self._build(m, now, dedup_key=dedup_key, created_at=created_at) for m in messages]
         for row in rows:
             self._track(row)
         return [row.id for row in rows]
+
+    def _mark_sent(self, row: _Row, now: float) -> None:
+        self._untrack(row)
+        row.status = Status.SENT
+        row.lease_until = None
+        row.updated_at = now
 
     def _recover(self, rows: Iterable[_Row], now: float) -> int:
         count = 0
@@ -239,12 +251,26 @@ class MemoryOutbox(Outbox):
                 row.notification_ids = merge_notification_ids(snapshots, message.notification_id)
                 self._track(row)
             for r in held:
-                self._untrack(r)
-                r.status = Status.SENT
-                r.lease_until = None
+                self._mark_sent(r, t)
                 r.replaced_by = new_rows[0].id
-                r.updated_at = t
             return [row.snapshot() for row in new_rows]
+
+    async def settle(
+        self,
+        claimed_id: int,
+        new_messages: Sequence[NewMessage],
+        *,
+        now: float | None = None,
+    ) -> list[int]:
+        t = self._now(now)
+        async with self._lock:
+            self._check_open()
+            original = self._rows.get(claimed_id)
+            if original is None or original.status is not Status.LEASED:
+                raise LeaseLostError([claimed_id])
+            ids = self._insert_all(new_messages, t, created_at=original.created_at)
+            self._mark_sent(original, t)
+            return ids
 
     # -- the dispatcher's side ---------------------------------------------------------------
     async def claim(
@@ -291,10 +317,7 @@ class MemoryOutbox(Outbox):
             for i in set(ids):
                 r = self._rows.get(i)
                 if r is not None and r.status is not Status.SENT:
-                    self._untrack(r)
-                    r.status = Status.SENT
-                    r.lease_until = None
-                    r.updated_at = t
+                    self._mark_sent(r, t)
                     count += 1
             return count
 

@@ -18,10 +18,11 @@ to 15 digits so that sorted-set ties fall back to id order)::
 
 Every state change is one Lua script, so it is atomic: two instances never lease the same
 record, an enqueue with its idempotency check is one step, and a digest replaces its
-originals in one step. Scripts check everything before their first write because Redis does
-not roll a script back. A lease left by a dead instance runs out and the record is claimed
-again by any instance (at-least-once). The scripts build key names from the prefix, so this
-runs on a single Redis (with replicas or Sentinel), not on Redis Cluster.
+originals, or a settled record becomes its messages, in one step. Scripts check everything
+before their first write because Redis does not roll a script back. A lease left by a dead
+instance runs out and the record is claimed again by any instance (at-least-once). The
+scripts build key names from the prefix, so this runs on a single Redis (with replicas or
+Sentinel), not on Redis Cluster.
 
 Timestamps travel as strings both ways (Lua would print them with 14 significant digits);
 arithmetic on them happens in Python, Lua only compares.
@@ -90,6 +91,12 @@ end
 local function finish(bot, m)
   unqueue(bot, m)
   redis.call('ZREM', bk('age', bot), m)
+end
+local function mark_sent(id, bot, now)
+  local m = pad(id)
+  finish(bot, m)
+  redis.call('HSET', rk(id), 'status', 'sent', 'lease_until', '', 'updated_at', now)
+  redis.call('ZADD', P .. 'sent', now, m)
 end
 local function recover(bot, now, err)
   local expired = redis.call('ZRANGEBYSCORE', bk('leased', bot), '-inf', now)
@@ -191,11 +198,9 @@ for i = 3, #ARGV do
   local id = ARGV[i]
   local status = redis.call('HGET', rk(id), 'status')
   if status and status ~= 'sent' then
-    local bot, m = redis.call('HGET', rk(id), 'bot'), pad(id)
-    finish(bot, m)
-    redis.call('ZREM', bk('dead', bot), m)
-    redis.call('HSET', rk(id), 'status', 'sent', 'lease_until', '', 'updated_at', ARGV[2])
-    redis.call('ZADD', P .. 'sent', ARGV[2], m)
+    local bot = redis.call('HGET', rk(id), 'bot')
+    redis.call('ZREM', bk('dead', bot), pad(id))
+    mark_sent(id, bot, ARGV[2])
     count = count + 1
   end
 end
@@ -292,12 +297,23 @@ for i = 4 + n, #ARGV, 5 do
 end
 for i = 4, 3 + n do
   local id = ARGV[i]
-  local m = pad(id)
-  finish(redis.call('HGET', rk(id), 'bot'), m)
-  redis.call('HSET', rk(id), 'status', 'sent', 'lease_until', '', 'replaced_by', first,
-             'updated_at', now)
-  redis.call('ZADD', P .. 'sent', now, m)
+  mark_sent(id, redis.call('HGET', rk(id), 'bot'), now)
+  redis.call('HSET', rk(id), 'replaced_by', first)
 end
+return out
+"""
+
+# ARGV: P, now, claimed id, then 6 per message as for _ENQUEUE
+_SETTLE: Final = r"""
+local now, id = ARGV[2], ARGV[3]
+local rec = redis.call('HMGET', rk(id), 'status', 'bot', 'created_at')
+if rec[1] ~= 'leased' then return {0} end
+local out = {1}
+for i = 4, #ARGV, 6 do
+  out[#out + 1] = insert(ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4],
+                         ARGV[i + 5], now, rec[3], 'pending', '', '')
+end
+mark_sent(id, rec[2], now)
 return out
 """
 
@@ -372,6 +388,16 @@ def _message_args(message: NewMessage, payload: str) -> list[str]:
     ]
 
 
+def _pending_args(message: NewMessage, now: float) -> list[str]:
+    """The 6 script arguments of a message stored PENDING (enqueue, settle)."""
+    nids = [message.notification_id] if message.notification_id else []
+    return [
+        *_message_args(message, encode_payload(message.payload)),
+        json.dumps(nids, ensure_ascii=False),
+        _t(now if message.not_before is None else message.not_before),
+    ]
+
+
 class RedisOutbox(Outbox):
     """An :class:`~wecom_bot.store.base.Outbox` on Redis, shared by several gateway instances.
 
@@ -406,6 +432,7 @@ class RedisOutbox(Outbox):
             "requeue": _REQUEUE,
             "discard": _DISCARD,
             "replace": _REPLACE,
+            "settle": _SETTLE,
             "recover": _RECOVER_ALL,
             "purge": _PURGE_SENT,
         }
@@ -492,10 +519,7 @@ class RedisOutbox(Outbox):
         args: list[str] = [_t(now)]
         args += [dedup[0], _t(now + dedup[1])] if dedup else ["", ""]
         for message in messages:
-            args += _message_args(message, encode_payload(message.payload))
-            nids = [message.notification_id] if message.notification_id else []
-            args.append(json.dumps(nids, ensure_ascii=False))
-            args.append(_t(now if message.not_before is None else message.not_before))
+            args += _pending_args(message, now)
         result = await self._script("enqueue", *args)
         if int(result[0]) == 0:
             return None
@@ -535,6 +559,22 @@ class RedisOutbox(Outbox):
         if result[0] == "lost":
             raise LeaseLostError([int(i) for i in result[1:]])
         return [_record(_pairs(flat)) for flat in result[1:]]
+
+    async def settle(
+        self,
+        claimed_id: int,
+        new_messages: Sequence[NewMessage],
+        *,
+        now: float | None = None,
+    ) -> list[int]:
+        t = self._now(now)
+        args: list[str] = [_t(t), str(claimed_id)]
+        for message in new_messages:
+            args += _pending_args(message, t)
+        result = await self._script("settle", *args)
+        if int(result[0]) == 0:
+            raise LeaseLostError([claimed_id])
+        return [int(i) for i in result[1:]]
 
     # -- the dispatcher's side -------------------------------------------------------------
     async def claim(

@@ -455,6 +455,28 @@ class SQLiteOutbox(Outbox):
             }
         return [by_id[i] for i in new_ids]
 
+    def _settle_sync(
+        self,
+        conn: sqlite3.Connection,
+        claimed_id: int,
+        messages: Sequence[NewMessage],
+        payloads: list[str],
+        now: float,
+    ) -> list[int]:
+        with self._transaction(conn):
+            # The guarded UPDATE is the lease check: no row back means it was not leased.
+            row = conn.execute(
+                "UPDATE outbox SET status = 'sent', lease_until = NULL, updated_at = ? "
+                "WHERE id = ? AND status = 'leased' RETURNING created_at",
+                (now, claimed_id),
+            ).fetchone()
+            if row is None:
+                raise LeaseLostError([claimed_id])
+            return [
+                self._insert(conn, m, p, now, created_at=row[0])
+                for m, p in zip(messages, payloads, strict=True)
+            ]
+
     def _update_many(
         self, conn: sqlite3.Connection, ids: Sequence[int], sql: str, params: tuple[Any, ...]
     ) -> int:
@@ -515,6 +537,18 @@ class SQLiteOutbox(Outbox):
         payloads = [encode_payload(m.payload) for m in new_messages]
         return await self._run(
             self._replace_sync, list(claimed_ids), list(new_messages), payloads, self._now(now)
+        )
+
+    async def settle(
+        self,
+        claimed_id: int,
+        new_messages: Sequence[NewMessage],
+        *,
+        now: float | None = None,
+    ) -> list[int]:
+        payloads = [encode_payload(m.payload) for m in new_messages]
+        return await self._run(
+            self._settle_sync, claimed_id, list(new_messages), payloads, self._now(now)
         )
 
     # -- the dispatcher's side -------------------------------------------------------------
