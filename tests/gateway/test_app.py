@@ -49,13 +49,31 @@ def test_alertmanager_firing_then_resolved_arrive_rendered(emu: Emu, tmp_path: P
     with running_gateway(config) as gw:
         answer = gw.post("/alertmanager", alertmanager_firing())
         assert answer.status_code == 200, answer.text
-        assert answer.json()["status"] == "queued" and answer.json()["messages"] >= 1
+        assert answer.json()["status"] == "accepted" and answer.json()["routes"] == ["db"]
         wait_for(lambda: len(contents(emu, key)) >= 1, what="the firing message")
         assert gw.post("/alertmanager", alertmanager_resolved()).status_code == 200
         wait_for(lambda: len(contents(emu, key)) >= 2, what="the resolved message")
     firing, resolved = contents(emu, key)[:2]
     assert "FIRING" in firing and "HighCPU" in firing
     assert "RESOLVED" in resolved
+
+
+def test_wait_renders_before_answering_and_reports_the_messages(emu: Emu) -> None:
+    key = new_key()
+    config = gateway_config(emu.url, key, "memory://")
+    payload = alertmanager_firing()
+    with running_gateway(config) as gw:
+        answer = gw.post("/alertmanager?wait=true", payload)
+        assert answer.status_code == 200, answer.text
+        outcome = answer.json()
+        assert outcome["status"] == "queued" and outcome["messages"] == 1
+        assert outcome["routes"] == ["db"] and outcome["state"] == "pending"
+        # The journal saw nothing: the messages went straight to the outbox.
+        assert gw.metric("wecom_bot_inbox_depth") == 0
+        again = gw.post("/alertmanager", copy.deepcopy(payload))
+        assert again.json()["status"] == "duplicate"  # one idempotency window for both paths
+        wait_for(lambda: len(contents(emu, key)) >= 1, what="the message")
+        assert gw.metric("wecom_bot_messages_queued_total") == 1
 
 
 def test_grafana_and_generic_webhooks(emu: Emu, tmp_path: Path) -> None:
@@ -90,7 +108,7 @@ def test_the_same_notification_twice_is_queued_once(emu: Emu) -> None:
     config = gateway_config(emu.url, key, "memory://")
     payload = alertmanager_firing()
     with running_gateway(config) as gw:
-        assert gw.post("/alertmanager", payload).json()["status"] == "queued"
+        assert gw.post("/alertmanager", payload).json()["status"] == "accepted"
         again = gw.post("/alertmanager", copy.deepcopy(payload))
         assert again.status_code == 200 and again.json()["status"] == "duplicate"
         wait_for(lambda: len(contents(emu, key)) >= 1, what="the message")

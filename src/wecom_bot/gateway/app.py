@@ -10,10 +10,7 @@ at-least-once end to end. Delivery happens in the background (:mod:`wecom_bot.di
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
-import hmac
-import json
 import logging
 import signal
 import time
@@ -25,25 +22,24 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
-from starlette.datastructures import Headers
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from ..errors import ConfigError
 from ..masking import install_log_redaction
 from ..store import Outbox, StoreUnavailableError, open_store
 from ..store.history import HistoryStore, MemoryHistory, open_history
+from .auth import Authentication
 from .config import GatewayConfig, load_config
 from .console import ConsoleMetrics, HistoryRecorder
 from .console import api as console_api
 from .console import page as console_page
-from .ingest import IngestOutcome, ingest
+from .endpoints import Endpoint, endpoint_for, receive, serve_endpoint, wants_wait
+from .inbox import INBOX_BOT, InboxProcessor
 from .metrics import GatewayMetrics
 from .runtime import Runtime, build_runtime
-from .sources import PayloadError, parse_alertmanager, parse_generic, parse_grafana
 
 logger = logging.getLogger("wecom_bot.gateway")
 
-_OPEN_PATHS = ("/healthz", "/readyz")
 
 HISTORY_PURGE_EVERY = 600.0
 """Seconds between purges of history (and delivered messages) past ``history_retention``."""
@@ -74,6 +70,11 @@ class Gateway:
         self.runtime: Runtime = build_runtime(
             config, store=store, metrics=metrics, clock=clock, history=self.history
         )
+        self.inflight = 0
+        """Inbound webhook requests being answered right now."""
+        self.inbox = InboxProcessor(
+            lambda: self.runtime, clock=clock, busy=lambda: self.inflight > 0
+        )
         self.accepting = True
         self._reload_lock = asyncio.Lock()
         self.last_reload: dict[str, Any] = {"ok": True, "at": clock(), "message": "started"}
@@ -91,10 +92,12 @@ class Gateway:
             purge_every=min(HISTORY_PURGE_EVERY, self.config.history_retention),
         )
         await self.runtime.start()
+        self.inbox.start()
 
     async def stop(self) -> None:
         """Stop accepting, finish in-flight sends; the outbox keeps the rest."""
         self.accepting = False
+        await self.inbox.stop()
         await self.runtime.stop()
         await self.history.stop()
         await self.history.history.close()
@@ -188,7 +191,7 @@ def create_app(
                 loop.remove_signal_handler(signal.SIGHUP)
             await gateway.stop()
 
-    app = FastAPI(
+    app = _GatewayApp(
         title="wecom-bot gateway",
         summary="Alertmanager, Grafana and JSON webhooks into WeCom groups, nothing lost.",
         lifespan=lifespan,
@@ -196,7 +199,7 @@ def create_app(
     app.include_router(console_api.router)
     app.include_router(console_page.router)
 
-    app.add_middleware(_Authentication)
+    app.add_middleware(Authentication)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
@@ -211,62 +214,32 @@ def create_app(
             status_code=422,
         )
 
-    async def receive(
-        request: Request, source: str, parse: Callable[[Any], Any], route: str | None
-    ) -> Response:
+    async def declared(request: Request, endpoint: Endpoint) -> Response:
+        # Served by IngestEndpoints before the router; declared for the OpenAPI document.
         gateway: Gateway = request.app.state.gateway
-        if not gateway.accepting:
-            return _refuse(gateway, source, 503, "shutting_down", "the gateway is stopping; retry")
         body = await _read_capped(request, gateway.config.max_body_bytes)
-        if body is None:
-            return _refuse(
-                gateway, source, 413, "too_large",
-                f"body larger than max_body_bytes ({gateway.config.max_body_bytes})",
-            )  # fmt: skip
-        try:
-            payload = json.loads(body)
-        except (ValueError, RecursionError):
-            return _refuse(gateway, source, 400, "not_json", "the body is not valid JSON")
-        try:
-            notification = parse(payload)
-        except PayloadError as exc:
-            return _refuse(gateway, source, 422, "invalid", str(exc))
-        try:
-            outcome = await ingest(gateway.runtime, notification, route_name=route)
-        except LookupError as exc:
-            return _refuse(gateway, source, 404, "unknown_route", str(exc))
-        except StoreUnavailableError as exc:
-            logger.error("outbox unavailable, refusing a notification: %s", exc)
-            return _refuse(
-                gateway, source, 503, "store_unavailable",
-                "the outbox is unavailable; nothing was stored, retry later",
-            )  # fmt: skip
-        return JSONResponse(_outcome_json(outcome))
+        answer = await receive(gateway, endpoint, body, wants_wait(request.url.query))
+        return JSONResponse(answer.body, status_code=answer.status)
 
     @app.post("/alertmanager", summary="Prometheus Alertmanager webhook (version 4)")
     async def alertmanager(request: Request) -> Response:
-        return await receive(request, "alertmanager", parse_alertmanager, None)
+        return await declared(request, Endpoint("alertmanager"))
 
     @app.post("/alertmanager/{route}", summary="Alertmanager webhook forced onto one route")
     async def alertmanager_route(request: Request, route: str) -> Response:
-        return await receive(request, "alertmanager", parse_alertmanager, route)
+        return await declared(request, Endpoint("alertmanager", route))
 
     @app.post("/grafana", summary="Grafana unified alerting webhook")
     async def grafana(request: Request) -> Response:
-        return await receive(request, "grafana", parse_grafana, None)
+        return await declared(request, Endpoint("grafana"))
 
     @app.post("/grafana/{route}", summary="Grafana webhook forced onto one route")
     async def grafana_route(request: Request, route: str) -> Response:
-        return await receive(request, "grafana", parse_grafana, route)
+        return await declared(request, Endpoint("grafana", route))
 
     @app.post("/webhook/{name}", summary="Any JSON, rendered by the template configured for it")
     async def webhook(request: Request, name: str) -> Response:
-        gateway: Gateway = request.app.state.gateway
-        if name not in gateway.config.webhooks:
-            return _refuse(gateway, "generic", 404, "unknown_webhook", f"no webhook named {name!r}")
-        return await receive(
-            request, "generic", lambda p: parse_generic(name, p), f"webhook:{name}"
-        )
+        return await declared(request, Endpoint("generic", f"webhook:{name}", name))
 
     @app.get("/healthz", summary="Liveness: the process answers")
     async def healthz() -> dict[str, str]:
@@ -291,6 +264,8 @@ def create_app(
             for bot in gateway.config.bots:
                 gateway.metrics.queue_depth.labels(bot).set(depth.get(bot, 0))
                 gateway.metrics.dead_letters.labels(bot).set(await gateway.store.dead_count(bot))
+            gateway.metrics.inbox_depth.set(depth.get(INBOX_BOT, 0))
+            gateway.metrics.inbox_dead.set(await gateway.store.dead_count(INBOX_BOT))
         return PlainTextResponse(
             gateway.metrics.exposition(), media_type="text/plain; version=0.0.4"
         )
@@ -302,31 +277,6 @@ def create_app(
         return JSONResponse(result, status_code=200 if result["ok"] else 400)
 
     return app
-
-
-def _refuse(gateway: Gateway, source: str, status: int, reason: str, message: str) -> Response:
-    gateway.metrics.rejected.labels(source, reason).inc()
-    return JSONResponse({"error": message, "reason": reason}, status_code=status)
-
-
-def _outcome_json(outcome: IngestOutcome) -> dict[str, Any]:
-    return {
-        "status": "duplicate" if outcome.duplicate else "queued",
-        "notification_id": outcome.notification_id,
-        "messages": outcome.messages,
-        "routes": outcome.routes,
-        "skipped": outcome.skipped,
-        "muted": outcome.muted,
-        "deferred": outcome.deferred,
-        "state": outcome.state,
-    }
-
-
-def _source_of(path: str) -> str:
-    head = path.strip("/").split("/", 1)[0]
-    return {"alertmanager": "alertmanager", "grafana": "grafana", "webhook": "generic"}.get(
-        head, "other"
-    )
 
 
 async def _read_capped(request: Request, cap: int) -> bytes | None:
@@ -343,48 +293,19 @@ async def _read_capped(request: Request, cap: int) -> bytes | None:
     return b"".join(chunks)
 
 
-class _Authentication:
-    """Refuses requests without valid credentials (all paths but the probes).
+class _GatewayApp(FastAPI):
+    """FastAPI, with the inbound webhook endpoints answered before its middleware stack.
 
-    A plain ASGI middleware: Starlette's ``@app.middleware("http")`` wraps every request in
-    extra tasks and streams, a measurable share of the ingest cost.
+    Those ``POST`` requests are the hot path (see :mod:`wecom_bot.gateway.endpoints`); the
+    stack's layers cost more than the work they wrap. Everything else goes through FastAPI.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in _OPEN_PATHS:
-            await self.app(scope, receive, send)
-            return
-        gateway: Gateway = scope["app"].state.gateway
-        if _authorized(gateway.config, Headers(scope=scope)):
-            await self.app(scope, receive, send)
-            return
-        gateway.metrics.rejected.labels(_source_of(scope["path"]), "auth").inc()
-        refused = JSONResponse({"error": "authentication required"}, status_code=401)
-        # One challenge per header: browsers (the console) pick Basic out of its own header,
-        # not out of a comma-joined list that starts with a scheme they do not speak.
-        refused.headers.append("WWW-Authenticate", 'Basic realm="wecom-bot", charset="UTF-8"')
-        refused.headers.append("WWW-Authenticate", 'Bearer realm="wecom-bot"')
-        await refused(scope, receive, send)
-
-
-def _authorized(config: GatewayConfig, headers: Headers) -> bool:
-    token = config.auth.token()
-    basic = config.auth.basic()
-    if token is None and basic is None:
-        return True
-    header = headers.get("authorization", "")
-    scheme, _, value = header.partition(" ")
-    if token is not None and scheme.lower() == "bearer":
-        return hmac.compare_digest(value.strip().encode(), token.encode())
-    if basic is not None and scheme.lower() == "basic":
-        try:
-            user, _, password = base64.b64decode(value.strip()).decode().partition(":")
-        except (ValueError, UnicodeDecodeError):
-            return False
-        return hmac.compare_digest(user.encode(), basic[0].encode()) & hmac.compare_digest(
-            password.encode(), basic[1].encode()
-        )
-    return False
+        if scope["type"] == "http" and scope["method"] == "POST":
+            endpoint = endpoint_for(scope["path"])
+            gateway: Gateway | None = getattr(self.state, "gateway", None)
+            if endpoint is not None and gateway is not None:
+                scope["app"] = self
+                await serve_endpoint(gateway, endpoint, scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)

@@ -267,6 +267,10 @@ class GatewayConfig(_Section):
     def _references(self) -> GatewayConfig:
         if not self.bots:
             raise ValueError("bots: configure at least one bot")
+        for name in self.bots:
+            if not name or name.startswith("~"):
+                # "~" names are the gateway's own queues (the journal of accepted notifications).
+                raise ValueError(f"bots.{name}: a bot name cannot be empty or start with '~'")
         routes = list(self.routes) + ([self.default_route] if self.default_route else [])
         for where, bots in [(f"routes[{r.name}]", r.bots) for r in routes] + [
             (f"webhooks.{n}", w.bots) for n, w in self.webhooks.items()

@@ -98,10 +98,88 @@ def title_of(notification: Notification) -> str:
     return title if len(title) <= _TITLE_CHARS else title[: _TITLE_CHARS - 1] + "…"
 
 
+@dataclass
+class Plan:
+    """What a notification becomes, rendered but not stored yet.
+
+    Attributes:
+        notification: the parsed notification.
+        dedup: its idempotency key.
+        notification_id: the id history and outbox records carry.
+        now: the time it was received (muting is decided for that moment).
+        planned: every rendered message, queued or not.
+        taken: routes that matched and render. skipped: routes that matched but do not
+            send. muted: routes muted by their time intervals.
+    """
+
+    notification: Notification
+    dedup: str
+    notification_id: str
+    now: float
+    planned: list[_Planned] = field(default_factory=list)
+    taken: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    muted: list[str] = field(default_factory=list)
+
+    @property
+    def queued(self) -> list[_Planned]:
+        """The planned messages that go to the outbox (deferred ones included)."""
+        return [p for p in self.planned if p.queued]
+
+    @property
+    def deferred(self) -> int:
+        """How many queued messages wait for a mute interval to end."""
+        return sum(1 for p in self.queued if p.muting is not None)
+
+    def messages(self) -> list[NewMessage]:
+        """The outbox messages, in order."""
+        return [
+            NewMessage(
+                bot=p.bot,
+                payload=p.payload,
+                notification_id=self.notification_id,
+                not_before=p.muting.resumes_at if p.muting is not None else None,
+            )
+            for p in self.queued
+        ]
+
+    def duplicate(self) -> IngestOutcome:
+        """The outcome of a sender's retry."""
+        return IngestOutcome(self.notification_id, True, 0, self.taken, self.skipped, self.muted)
+
+
+def plan(
+    runtime: Runtime, notification: Notification, route_name: str | None, *, now: float
+) -> Plan:
+    """Route ``notification`` and render it for each bot of each route.
+
+    Raises:
+        LookupError: ``route_name`` names no route.
+        TemplateError / MessageValidationError: rendering failed (a config problem).
+    """
+    dedup = notification.dedup_key()
+    result = Plan(notification, dedup, dedup[:16], now)
+    for route in runtime.routes_for(notification, route_name):
+        if notification.status == "resolved" and not route.send_resolved:
+            result.skipped.append(route.name)
+            continue
+        result.taken.append(route.name)
+        muting = runtime.muting(route.name, now)
+        if muting is not None:
+            result.muted.append(route.name)
+        for bot in route.bots:
+            payloads = runtime.render(route, bot, notification)
+            for i, payload in enumerate(payloads):
+                result.planned.append(
+                    _Planned(route.name, bot, payload, i + 1, len(payloads), muting)
+                )
+    return result
+
+
 async def ingest(
     runtime: Runtime, notification: Notification, *, route_name: str | None = None
 ) -> IngestOutcome:
-    """Render a notification for its routes and store the messages durably.
+    """Render a notification for its routes and store the messages durably (``?wait=true``).
 
     Args:
         runtime: the running gateway's routes, templates and store.
@@ -114,66 +192,64 @@ async def ingest(
         StoreUnavailableError: nothing was stored.
         TemplateError / MessageValidationError: rendering failed (a config problem).
     """
-    dedup = notification.dedup_key()
-    notification_id = dedup[:16]
-    now = runtime.clock()
-    planned: list[_Planned] = []
-    taken: list[str] = []
-    skipped: list[str] = []
-    muted: list[str] = []
-    for route in runtime.routes_for(notification, route_name):
-        if notification.status == "resolved" and not route.send_resolved:
-            skipped.append(route.name)
-            continue
-        taken.append(route.name)
-        muting = runtime.muting(route.name, now)
-        if muting is not None:
-            muted.append(route.name)
-        for bot in route.bots:
-            payloads = runtime.render(route, bot, notification)
-            for i, payload in enumerate(payloads):
-                planned.append(_Planned(route.name, bot, payload, i + 1, len(payloads), muting))
+    planned = plan(runtime, notification, route_name, now=runtime.clock())
     metrics = runtime.metrics
     if metrics is not None:
         metrics.received.labels(notification.source).inc()
-    queued = [p for p in planned if p.queued]
-    messages = [
-        NewMessage(
-            bot=p.bot,
-            payload=p.payload,
-            notification_id=notification_id,
-            not_before=p.muting.resumes_at if p.muting is not None else None,
-        )
-        for p in queued
-    ]
-    deferred = sum(1 for p in queued if p.muting is not None)
+    messages = planned.messages()
     ids: list[int] = []
     if messages:
         stored = await runtime.store_required.enqueue_once(
-            dedup, runtime.config.idempotency_window, messages, now=now
+            planned.dedup, runtime.config.idempotency_window, messages, now=planned.now
         )
         if stored is None:
             if metrics is not None:
                 metrics.duplicates.labels(notification.source).inc()
-            await _note_duplicate(runtime, notification_id, now)
-            return IngestOutcome(notification_id, True, 0, taken, skipped, muted)
+            await note_duplicate(runtime, planned.notification_id, planned.now)
+            return planned.duplicate()
         ids = stored
-        if metrics is not None:
-            for message in messages:
-                metrics.rendered.labels(message.bot).inc()
-                metrics.queued.labels(message.bot).inc()
-    elif planned and runtime.history is not None:
+    elif planned.planned and runtime.history is not None:
         # Nothing was queued, so the outbox's dedup did not see it: history tells a retry.
-        if await runtime.history.history.get(notification_id) is not None:
-            await _note_duplicate(runtime, notification_id, now)
-            return IngestOutcome(notification_id, True, 0, taken, skipped, muted)
-    state = _initial_state(planned, queued, deferred)
+        if await runtime.history.history.get(planned.notification_id) is not None:
+            await note_duplicate(runtime, planned.notification_id, planned.now)
+            return planned.duplicate()
+    return await finish(runtime, planned, ids)
+
+
+async def finish(runtime: Runtime, planned: Plan, ids: list[int]) -> IngestOutcome:
+    """After the messages of ``planned`` were stored as ``ids``: count, write history, wake."""
+    messages = planned.messages()
+    metrics = runtime.metrics
+    if metrics is not None:
+        for message in messages:
+            metrics.rendered.labels(message.bot).inc()
+            metrics.queued.labels(message.bot).inc()
+    queued = planned.queued
+    deferred = planned.deferred
+    state = _initial_state(planned.planned, queued, deferred)
     if runtime.history is not None:
-        entry, events = _history(notification, notification_id, now, planned, ids, state, skipped)
+        entry, events = _history(
+            planned.notification,
+            planned.notification_id,
+            planned.now,
+            planned.planned,
+            ids,
+            state,
+            planned.skipped,
+        )
         await runtime.history.record(entry, events)
     # History first: the dispatcher's events about these messages find their entry.
     runtime.notify({m.bot for m in messages})
-    return IngestOutcome(notification_id, False, len(ids), taken, skipped, muted, deferred, state)
+    return IngestOutcome(
+        planned.notification_id,
+        False,
+        len(ids),
+        planned.taken,
+        planned.skipped,
+        planned.muted,
+        deferred,
+        state,
+    )
 
 
 def _initial_state(planned: list[_Planned], queued: list[_Planned], deferred: int) -> str:
@@ -186,7 +262,8 @@ def _initial_state(planned: list[_Planned], queued: list[_Planned], deferred: in
     return "dropped"
 
 
-async def _note_duplicate(runtime: Runtime, notification_id: str, now: float) -> None:
+async def note_duplicate(runtime: Runtime, notification_id: str, now: float) -> None:
+    """Write a sender's retry of ``notification_id`` into its history."""
     if runtime.history is not None:
         event = HistoryEvent(notification_id, now, "duplicate", detail="a sender's retry")
         await runtime.history.record_events([event])

@@ -75,6 +75,16 @@ class GatewayMetrics:
         self.queue_depth = Gauge(
             "wecom_bot_queue_depth", "Undelivered messages in the outbox", ["bot"], registry=r
         )
+        self.inbox_depth = Gauge(
+            "wecom_bot_inbox_depth",
+            "Notifications accepted and journaled, not rendered into messages yet",
+            registry=r,
+        )
+        self.inbox_dead = Gauge(
+            "wecom_bot_inbox_dead_letters",
+            "Notifications that could not be rendered (dead letters of the journal)",
+            registry=r,
+        )
         self.dead_letters = Gauge(
             "wecom_bot_dead_letters", "Dead letters waiting for an operator", ["bot"], registry=r
         )

@@ -52,6 +52,9 @@ from .base import (
 
 T = TypeVar("T")
 
+_DEDUP_PURGE_EVERY = 1.0
+"""Seconds between deletions of expired idempotency keys."""
+
 SCHEMA_VERSION: Final = 1
 Synchronous = Literal["NORMAL", "FULL"]
 
@@ -165,6 +168,7 @@ class SQLiteOutbox(Outbox):
         self.location = f"sqlite:///{self.path}"
         self.synchronous: Synchronous = synchronous
         self.busy_timeout = busy_timeout
+        self._dedup_purged_at = float("-inf")
         self._executor = _StoreThread(self)
         self._conn: sqlite3.Connection | None = None
         try:
@@ -299,7 +303,7 @@ class SQLiteOutbox(Outbox):
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         if self._conn is None:
             raise StoreUnavailableError(f"outbox {self.path!r} is closed")
-        return await asyncio.wrap_future(self._executor.submit_batched(self._guarded, fn, args))
+        return cast(T, await self._executor.submit_async(self._guarded, fn, args))
 
     def _guarded(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
         conn = self._conn
@@ -364,14 +368,20 @@ class SQLiteOutbox(Outbox):
         with self._transaction(conn):
             if dedup is not None:
                 key, window = dedup
-                row = conn.execute("SELECT expires_at FROM dedup WHERE key = ?", (key,)).fetchone()
-                if row is not None and row[0] > now:
+                # One statement checks and claims the key: a live key is left alone (no row
+                # changed: a duplicate), an absent or expired one is (re)written.
+                claimed = conn.execute(
+                    "INSERT INTO dedup (key, expires_at) VALUES (?, ?) ON CONFLICT (key) "
+                    "DO UPDATE SET expires_at = excluded.expires_at WHERE dedup.expires_at <= ?",
+                    (key, now + window, now),
+                ).rowcount
+                if not claimed:
                     return None
-                conn.execute("DELETE FROM dedup WHERE expires_at <= ?", (now,))
-                conn.execute(
-                    "INSERT OR REPLACE INTO dedup (key, expires_at) VALUES (?, ?)",
-                    (key, now + window),
-                )
+                if not 0 <= now - self._dedup_purged_at < _DEDUP_PURGE_EVERY:
+                    # Expired keys are ignored by the check above; deleting them once a
+                    # second keeps the table small without a delete in every enqueue.
+                    conn.execute("DELETE FROM dedup WHERE expires_at <= ?", (now,))
+                    self._dedup_purged_at = now
             dedup_key = dedup[0] if dedup is not None else None
             return [
                 self._insert(conn, m, p, now, dedup_key=dedup_key)
@@ -754,21 +764,67 @@ class SQLiteOutbox(Outbox):
 
 
 class _Job:
-    __slots__ = ("fn", "args", "future", "batched")
+    """One operation for the store's thread, answered through a thread future (``submit``)
+    or an asyncio future of the submitting loop (``submit_async``)."""
 
-    def __init__(self, fn: Callable[..., Any], args: tuple[Any, ...], batched: bool) -> None:
+    __slots__ = ("fn", "args", "future", "waiter", "loop", "batched")
+
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        batched: bool,
+        loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
         self.fn = fn
         self.args = args
-        self.future: Future[Any] = Future()
         self.batched = batched
+        self.loop = loop
+        self.future: Future[Any] | None = None if loop is not None else Future()
+        self.waiter: asyncio.Future[Any] | None = None if loop is None else loop.create_future()
 
-    def run(self) -> None:
-        if not self.future.set_running_or_notify_cancel():
-            return
+    def wanted(self) -> bool:
+        """False when whoever waits for it has given up (cancelled) before it ran."""
+        if self.future is not None:
+            return self.future.set_running_or_notify_cancel()
+        # Read across threads without a lock: a cancel that lands just after this check
+        # only means a result nobody reads, which _resolve ignores.
+        return self.waiter is not None and not self.waiter.cancelled()
+
+    def outcome(self) -> tuple[bool, Any]:
+        """Run it: ``(True, result)`` or ``(False, exception)``."""
         try:
-            self.future.set_result(self.fn(*self.args))
+            return True, self.fn(*self.args)
         except BaseException as exc:
-            self.future.set_exception(exc)
+            return False, exc
+
+
+def _resolve(answers: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
+    """Set asyncio futures (on their loop's thread)."""
+    for waiter, ok, value in answers:
+        if waiter.done():
+            continue
+        if ok:
+            waiter.set_result(value)
+        else:
+            waiter.set_exception(value)
+
+
+def _answer(jobs: list[_Job], outcomes: list[tuple[bool, Any]]) -> None:
+    """Hand each job its outcome: thread futures directly, asyncio futures with one wake-up
+    of their loop per batch (not one per job)."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]] = {}
+    for job, (ok, value) in zip(jobs, outcomes, strict=True):
+        if job.future is not None:
+            if ok:
+                job.future.set_result(value)
+            else:
+                job.future.set_exception(value)
+        elif job.loop is not None and job.waiter is not None:
+            by_loop.setdefault(job.loop, []).append((job.waiter, ok, value))
+    for loop, answers in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # the loop closed: nobody is waiting
+            loop.call_soon_threadsafe(_resolve, answers)
 
 
 class _StoreThread:
@@ -792,13 +848,16 @@ class _StoreThread:
         """Run ``fn(*args)`` alone on the store's thread."""
         job = _Job(fn, args, batched=False)
         self._queue.put(job)
+        assert job.future is not None
         return job.future
 
-    def submit_batched(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
-        """Run ``fn(*args)`` on the store's thread, possibly committed with others."""
-        job = _Job(fn, args, batched=True)
+    def submit_async(self, fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
+        """Run ``fn(*args)`` on the store's thread, possibly committed with others; the
+        result arrives on the running loop (call from a coroutine)."""
+        job = _Job(fn, args, batched=True, loop=asyncio.get_running_loop())
         self._queue.put(job)
-        return job.future
+        assert job.waiter is not None
+        return job.waiter
 
     def shutdown(self, wait: bool = True) -> None:
         """Stop the thread after the queued operations."""
@@ -812,7 +871,7 @@ class _StoreThread:
             if job is None:
                 return
             if not job.batched:
-                job.run()
+                self._run_alone(job)
                 continue
             batch = [job]
             after: _Job | None = None
@@ -831,42 +890,37 @@ class _StoreThread:
                 batch.append(nxt)
             self._run_batch(batch)
             if after is not None:
-                after.run()
+                self._run_alone(after)
             if stop:
                 return
 
+    @staticmethod
+    def _run_alone(job: _Job) -> None:
+        if job.wanted():
+            _answer([job], [job.outcome()])
+
     def _run_batch(self, batch: list[_Job]) -> None:
+        batch = [job for job in batch if job.wanted()]
+        if not batch:
+            return
         conn = self._outbox._conn
         if len(batch) == 1 or conn is None or conn.in_transaction:
-            for job in batch:
-                job.run()
+            _answer(batch, [job.outcome() for job in batch])
             return
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error:
-            for job in batch:  # each on its own; they report the lock error themselves
-                job.run()
+            # Each on its own; they report the lock error themselves.
+            _answer(batch, [job.outcome() for job in batch])
             return
-        outcomes: list[tuple[bool, Any]] = []
-        for job in batch:
-            try:
-                outcomes.append((True, job.fn(*job.args)))
-            except BaseException as exc:
-                outcomes.append((False, exc))
+        outcomes = [job.outcome() for job in batch]
         try:
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
             error = self._outbox._runtime_error(exc)
-            for job in batch:  # nothing of the batch is stored
-                if job.future.set_running_or_notify_cancel():
-                    job.future.set_exception(error)
+            # Nothing of the batch is stored.
+            _answer(batch, [(False, error)] * len(batch))
             return
-        for job, (ok, value) in zip(batch, outcomes, strict=True):
-            if not job.future.set_running_or_notify_cancel():
-                continue
-            if ok:
-                job.future.set_result(value)
-            else:
-                job.future.set_exception(value)
+        _answer(batch, outcomes)

@@ -57,8 +57,13 @@ def entry_of(console: Console, notification_id: str) -> dict[str, Any]:
 
 
 def wait_state(console: Console, notification_id: str, state: str) -> dict[str, Any]:
+    def reached() -> bool:
+        # Journaled notifications enter the history once rendered, a moment after the 200.
+        answer = console.get(f"/api/v1/history/{notification_id}")
+        return answer.status_code == 200 and answer.json()["state"] == state
+
     wait_for(
-        lambda: entry_of(console, notification_id)["state"] == state,
+        reached,
         what=f"notification {notification_id} to be {state}",
     )
     return entry_of(console, notification_id)

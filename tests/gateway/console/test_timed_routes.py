@@ -71,7 +71,8 @@ def test_muted_routes_keep_drop_or_defer_and_oncall_is_mentioned(emu: Emu) -> No
         console = Console(gw, secrets_of(key))
 
         def send(payload: dict[str, Any]) -> dict[str, Any]:
-            answer = gw.post("/alertmanager", payload, headers={"Authorization": BASIC})
+            # wait: the answer reports what each route did with it.
+            answer = gw.post("/alertmanager?wait=true", payload, headers={"Authorization": BASIC})
             assert answer.status_code == 200, answer.text
             body: dict[str, Any] = answer.json()
             return body

@@ -27,11 +27,13 @@ from ...masking import mask_key, redact
 from ...preview import render_message_html
 from ...store import NewMessage, OutboxRecord, StoreUnavailableError
 from ...store.history import HistoryEntry, HistoryEvent, HistoryQuery
+from ..inbox import INBOX_BOT
 from ..ingest import title_of
 from ..model import Notification
 from ..samples import SAMPLES
 from ..sources import PayloadError, parse_alertmanager, parse_generic, parse_grafana
 from ..templates import MsgType, Renderer, RenderReport, TemplateError
+from .history import delivery_records
 
 if TYPE_CHECKING:
     from ..app import Gateway
@@ -97,7 +99,9 @@ async def status(request: Request) -> Response:
     now = gateway.clock()
     try:
         depth = await gateway.store.depth_by_bot()
-        dead = {bot: await gateway.store.dead_count(bot) for bot in gateway.config.bots}
+        dead = {
+            bot: await gateway.store.dead_count(bot) for bot in [*gateway.config.bots, INBOX_BOT]
+        }
         store_ok = True
     except StoreUnavailableError:
         depth, dead, store_ok = {}, {}, False
@@ -140,6 +144,10 @@ async def status(request: Request) -> Response:
             "accepting": gateway.accepting,
             "store": {"location": _store_location(gateway), "ok": store_ok},
             "rate": rate,
+            "inbox": {
+                "depth": depth.get(INBOX_BOT, 0),
+                "dead_letters": dead.get(INBOX_BOT, 0),
+            },
             "bots": bots,
             "routes": routes,
             "last_reload": gateway.last_reload,
@@ -265,7 +273,7 @@ async def history_entry(request: Request, notification_id: str) -> Response:
     try:
         entry = await gateway.history.history.get(notification_id)
         events = await gateway.history.history.events(notification_id)
-        records = await gateway.store.find_by_notification(notification_id)
+        records = delivery_records(await gateway.store.find_by_notification(notification_id))
     except StoreUnavailableError as exc:
         return _error(503, f"history unavailable: {exc}")
     if entry is None:

@@ -26,8 +26,16 @@ from ...errors import DeliveryError
 from ...masking import redact
 from ...store import Outbox, OutboxRecord, Status, StoreUnavailableError
 from ...store.history import HistoryEntry, HistoryEvent, HistoryStore
+from ..inbox import INBOX_BOT
 
-__all__ = ["BotActivity", "ConsoleMetrics", "HistoryRecorder", "errcode_of", "state_of"]
+__all__ = [
+    "BotActivity",
+    "ConsoleMetrics",
+    "HistoryRecorder",
+    "delivery_records",
+    "errcode_of",
+    "state_of",
+]
 
 logger = logging.getLogger("wecom_bot.gateway.history")
 
@@ -41,6 +49,11 @@ def errcode_of(text: str | None) -> int | None:
     """The WeCom errcode quoted in an error text (``WeCom API error 93000: ...``), if any."""
     found = _ERRCODE.search(text or "")
     return int(found.group(1)) if found else None
+
+
+def delivery_records(records: Sequence[OutboxRecord]) -> list[OutboxRecord]:
+    """The records that deliver a notification: its journal record is not one of them."""
+    return [r for r in records if r.bot != INBOX_BOT]
 
 
 def state_of(records: Sequence[OutboxRecord], current: str, now: float) -> str:
@@ -247,7 +260,7 @@ class HistoryRecorder(DispatchObserver):
             return None
         if entry.state in FINAL_STATES:
             return entry.state
-        records = await self.outbox.find_by_notification(notification_id)
+        records = delivery_records(await self.outbox.find_by_notification(notification_id))
         if not records and entry.state == "dead":
             state = "discarded"  # dead letters leave the outbox only by an operator's discard
         else:

@@ -103,49 +103,54 @@ def get_string(
     max_bytes: int = MAX_VALUE_BYTES,
 ) -> str:
     """The string at ``obj[key]`` (``""`` when absent or null and not required)."""
-    where = child(path, key)
     value = obj.get(key)
     if value is None:
         if required:
-            raise PayloadError(where, "is required")
+            raise PayloadError(child(path, key), "is required")
         return ""
     if not isinstance(value, str):
-        raise PayloadError(where, f"must be a string, not {json_type(value)}")
+        raise PayloadError(child(path, key), f"must be a string, not {json_type(value)}")
     if _too_long(value, max_bytes):
-        raise PayloadError(where, f"is longer than {max_bytes} bytes")
+        raise PayloadError(child(path, key), f"is longer than {max_bytes} bytes")
     return clean(value)
 
 
 def get_string_map(obj: Mapping[str, Any], key: str, path: str) -> dict[str, str]:
     """The object of strings at ``obj[key]`` (labels, annotations); ``{}`` when absent or null."""
-    where = child(path, key)
     value = obj.get(key)
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise PayloadError(where, f"must be an object of strings, not {json_type(value)}")
+        raise PayloadError(
+            child(path, key), f"must be an object of strings, not {json_type(value)}"
+        )
     if len(value) > MAX_PAIRS:
-        raise PayloadError(where, f"has {len(value)} entries, at most {MAX_PAIRS} allowed")
+        raise PayloadError(
+            child(path, key), f"has {len(value)} entries, at most {MAX_PAIRS} allowed"
+        )
     out: dict[str, str] = {}
     for name, text in value.items():
         if not isinstance(text, str):
             raise PayloadError(
-                where, f"must be an object of strings ({child(where, name)} is {json_type(text)})"
+                child(path, key),
+                f"must be an object of strings "
+                f"({child(child(path, key), name)} is {json_type(text)})",
             )
         if _too_long(name, MAX_KEY_BYTES):
-            raise PayloadError(where, f"has a name longer than {MAX_KEY_BYTES} bytes")
+            raise PayloadError(child(path, key), f"has a name longer than {MAX_KEY_BYTES} bytes")
         if _too_long(text, MAX_VALUE_BYTES):
-            raise PayloadError(child(where, name), f"is longer than {MAX_VALUE_BYTES} bytes")
+            raise PayloadError(
+                child(child(path, key), name), f"is longer than {MAX_VALUE_BYTES} bytes"
+            )
         out[clean(name)] = clean(text)
     return out
 
 
 def get_status(obj: Mapping[str, Any], key: str, path: str) -> Status:
     """``"firing"`` or ``"resolved"`` at ``obj[key]`` (required)."""
-    where = child(path, key)
     value = obj.get(key)
     if value is None:
-        raise PayloadError(where, "is required")
+        raise PayloadError(child(path, key), "is required")
     if value == "firing":
         return "firing"
     if value == "resolved":
@@ -153,12 +158,11 @@ def get_status(obj: Mapping[str, Any], key: str, path: str) -> Status:
     shown = (
         json.dumps(value, ensure_ascii=False)[:40] if isinstance(value, str) else json_type(value)
     )
-    raise PayloadError(where, f'must be "firing" or "resolved", not {shown}')
+    raise PayloadError(child(path, key), f'must be "firing" or "resolved", not {shown}')
 
 
 def get_int(obj: Mapping[str, Any], key: str, path: str, *, minimum: int = 0) -> int | None:
     """The integer at ``obj[key]``, or ``None`` when absent or null."""
-    where = child(path, key)
     value = obj.get(key)
     if value is None:
         return None
@@ -166,20 +170,23 @@ def get_int(obj: Mapping[str, Any], key: str, path: str, *, minimum: int = 0) ->
         if isinstance(value, float) and value.is_integer():
             value = int(value)
         else:
-            raise PayloadError(where, f"must be an integer, not {json_type(value)}")
+            raise PayloadError(child(path, key), f"must be an integer, not {json_type(value)}")
     if value < minimum or value > 2**53:
-        raise PayloadError(where, f"must be an integer from {minimum} to 2^53, not {value}")
+        raise PayloadError(
+            child(path, key), f"must be an integer from {minimum} to 2^53, not {value}"
+        )
     return value
 
 
 def get_time(obj: Mapping[str, Any], key: str, path: str) -> datetime | None:
     """The RFC 3339 time at ``obj[key]``; ``None`` for Go's zero time (year 1) or absence."""
-    where = child(path, key)
     value = obj.get(key)
     if value is None or value == "":
         return None
     if not isinstance(value, str):
-        raise PayloadError(where, f"must be an RFC 3339 time string, not {json_type(value)}")
+        raise PayloadError(
+            child(path, key), f"must be an RFC 3339 time string, not {json_type(value)}"
+        )
     if value.startswith("0001-01-01T"):
         return None
     try:
@@ -189,7 +196,8 @@ def get_time(obj: Mapping[str, Any], key: str, path: str) -> datetime | None:
     if parsed is None or parsed.tzinfo is None or "T" not in value.upper():
         shown = json.dumps(value, ensure_ascii=False)[:70]
         raise PayloadError(
-            where, f"must be an RFC 3339 time with a zone (2024-05-01T12:00:00Z), not {shown}"
+            child(path, key),
+            f"must be an RFC 3339 time with a zone (2024-05-01T12:00:00Z), not {shown}",
         )
     return parsed
 
@@ -245,23 +253,27 @@ def _alert(value: Any, path: str, *, grafana: bool) -> Alert:
 
 
 def _numbers(obj: Mapping[str, Any], key: str, path: str) -> dict[str, float]:
-    where = child(path, key)
     value = obj.get(key)
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise PayloadError(where, f"must be an object of numbers, not {json_type(value)}")
+        raise PayloadError(
+            child(path, key), f"must be an object of numbers, not {json_type(value)}"
+        )
     if len(value) > MAX_PAIRS:
-        raise PayloadError(where, f"has {len(value)} entries, at most {MAX_PAIRS} allowed")
+        raise PayloadError(
+            child(path, key), f"has {len(value)} entries, at most {MAX_PAIRS} allowed"
+        )
     out: dict[str, float] = {}
     for name, number in value.items():
         if isinstance(number, bool) or not isinstance(number, int | float):
             raise PayloadError(
-                where,
-                f"must be an object of numbers ({child(where, name)} is {json_type(number)})",
+                child(path, key),
+                f"must be an object of numbers "
+                f"({child(child(path, key), name)} is {json_type(number)})",
             )
         if _too_long(name, MAX_KEY_BYTES):
-            raise PayloadError(where, f"has a name longer than {MAX_KEY_BYTES} bytes")
+            raise PayloadError(child(path, key), f"has a name longer than {MAX_KEY_BYTES} bytes")
         out[clean(name)] = number
     return out
 

@@ -1,0 +1,225 @@
+"""The inbound webhook endpoints: ``POST /alertmanager``, ``/grafana``, ``/webhook/{name}``.
+
+:func:`receive` is the whole request path, independent of the web framework: check the body
+size, decode the JSON, validate it for its source (4xx with a reason), then journal it
+(:func:`wecom_bot.gateway.inbox.accept`) or, with ``?wait=true``, render and store it before
+answering (:func:`wecom_bot.gateway.ingest.ingest`). Nothing here answers 500.
+
+:func:`serve_endpoint` serves these paths as plain ASGI, ahead of FastAPI's middleware and
+router (the app calls it first). They are the gateway's hot path, taken thousands of times a
+second in a storm, and the framework's layers, request objects, dependency solving and
+response classes cost more than the work itself. FastAPI still declares the same routes
+(they are in the OpenAPI document and call :func:`receive` too); they are just answered
+earlier.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs
+
+from starlette.datastructures import Headers
+from starlette.types import Message, Receive, Scope, Send
+
+from ..errors import MessageValidationError
+from ..store import StoreUnavailableError
+from .auth import authorized, refuse_unauthorized
+from .inbox import accept
+from .ingest import IngestOutcome, ingest
+from .model import Notification
+from .sources import PayloadError, parse_alertmanager, parse_generic, parse_grafana
+from .templates import TemplateError
+
+if TYPE_CHECKING:
+    from .app import Gateway
+
+__all__ = ["Answer", "Endpoint", "endpoint_for", "receive", "serve_endpoint"]
+
+logger = logging.getLogger("wecom_bot.gateway")
+
+_TRUE = ("1", "true", "yes")
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A response: status code and JSON body."""
+
+    status: int
+    body: dict[str, Any]
+
+    def encode(self) -> bytes:
+        """The body as UTF-8 JSON."""
+        return json.dumps(self.body, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Which inbound endpoint a path is.
+
+    Attributes:
+        source: ``alertmanager``, ``grafana`` or ``generic``.
+        route: a route forced by the path, or ``webhook:{name}``; ``None`` to match.
+        webhook: the webhook name of ``/webhook/{name}``.
+    """
+
+    source: str
+    route: str | None = None
+    webhook: str | None = None
+
+    def parser(self) -> Callable[[Any], Notification]:
+        """The payload parser of this endpoint."""
+        if self.source == "alertmanager":
+            return parse_alertmanager
+        if self.source == "grafana":
+            return parse_grafana
+        name = self.webhook or ""
+        return lambda payload: parse_generic(name, payload)
+
+
+def endpoint_for(path: str) -> Endpoint | None:
+    """The endpoint ``path`` names, or ``None`` when it is not an inbound webhook path."""
+    head, _, rest = path.strip("/").partition("/")
+    if "/" in rest:
+        return None
+    if head == "alertmanager" or head == "grafana":
+        return Endpoint(head, rest or None)
+    if head == "webhook" and rest:
+        return Endpoint("generic", f"webhook:{rest}", rest)
+    return None
+
+
+def refuse(gateway: Gateway, source: str, status: int, reason: str, message: str) -> Answer:
+    """A refusal, counted in ``wecom_bot_requests_rejected``."""
+    gateway.metrics.rejected.labels(source, reason).inc()
+    return Answer(status, {"error": message, "reason": reason})
+
+
+async def receive(gateway: Gateway, endpoint: Endpoint, body: bytes | None, wait: bool) -> Answer:
+    """Handle one inbound request whose body was read (``None``: over ``max_body_bytes``)."""
+    source = endpoint.source
+    if not gateway.accepting:
+        return refuse(gateway, source, 503, "shutting_down", "the gateway is stopping; retry")
+    if endpoint.webhook is not None and endpoint.webhook not in gateway.config.webhooks:
+        return refuse(
+            gateway, source, 404, "unknown_webhook", f"no webhook named {endpoint.webhook!r}"
+        )
+    if body is None:
+        return refuse(
+            gateway, source, 413, "too_large",
+            f"body larger than max_body_bytes ({gateway.config.max_body_bytes})",
+        )  # fmt: skip
+    try:
+        payload = json.loads(body)
+    except (ValueError, RecursionError):
+        return refuse(gateway, source, 400, "not_json", "the body is not valid JSON")
+    try:
+        notification = endpoint.parser()(payload)
+    except PayloadError as exc:
+        return refuse(gateway, source, 422, "invalid", str(exc))
+    runtime = gateway.runtime
+    try:
+        if wait:
+            outcome = await ingest(runtime, notification, route_name=endpoint.route)
+            return Answer(200, outcome_json(outcome))
+        accepted = await accept(runtime, notification, _text(body), route_name=endpoint.route)
+    except LookupError as exc:
+        return refuse(gateway, source, 404, "unknown_route", str(exc))
+    except StoreUnavailableError as exc:
+        logger.error("outbox unavailable, refusing a notification: %s", exc)
+        return refuse(
+            gateway, source, 503, "store_unavailable",
+            "the outbox is unavailable; nothing was stored, retry later",
+        )  # fmt: skip
+    except (TemplateError, MessageValidationError) as exc:
+        # Only ?wait=true renders here; the journal dead-letters such a failure instead.
+        logger.error("rendering failed: %s", exc)
+        return refuse(gateway, source, 422, "render_failed", f"rendering failed: {exc}")
+    if not accepted.duplicate:
+        gateway.inbox.wake()
+    return Answer(200, accepted.to_json())
+
+
+def _text(body: bytes) -> str:
+    # The journal keeps the JSON text as received (no re-encoding on the hot path); JSON
+    # that arrived in UTF-16/32, which json.loads also reads, is kept as UTF-8 text.
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        return json.dumps(json.loads(body), ensure_ascii=False)
+
+
+def outcome_json(outcome: IngestOutcome) -> dict[str, Any]:
+    """The response body of a ``?wait=true`` request."""
+    return {
+        "status": "duplicate" if outcome.duplicate else "queued",
+        "notification_id": outcome.notification_id,
+        "messages": outcome.messages,
+        "routes": outcome.routes,
+        "skipped": outcome.skipped,
+        "muted": outcome.muted,
+        "deferred": outcome.deferred,
+        "state": outcome.state,
+    }
+
+
+def wants_wait(query_string: bytes | str) -> bool:
+    """Whether a query string asks to render before answering (``wait=true``)."""
+    if not query_string:
+        return False
+    text = query_string.decode("latin-1") if isinstance(query_string, bytes) else query_string
+    values = parse_qs(text).get("wait", [])
+    return bool(values) and values[-1].lower() in _TRUE
+
+
+async def serve_endpoint(
+    gateway: Gateway, endpoint: Endpoint, scope: Scope, receive_: Receive, send: Send
+) -> None:
+    """Serve one ``POST`` to an inbound endpoint as plain ASGI (authentication included)."""
+    if not authorized(gateway.config, Headers(scope=scope)):
+        await refuse_unauthorized(gateway, scope, receive_, send)
+        return
+    gateway.inflight += 1
+    try:
+        body = await read_body(scope, receive_, gateway.config.max_body_bytes)
+        answer = await receive(gateway, endpoint, body, wants_wait(scope["query_string"]))
+    finally:
+        gateway.inflight -= 1
+    data = answer.encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": answer.status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(data)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": data})
+
+
+async def read_body(scope: Scope, receive_: Receive, cap: int) -> bytes | None:
+    """The request body, or ``None`` as soon as it is known to exceed ``cap`` bytes."""
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            if value.isdigit() and int(value) > cap:
+                return None
+            break
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message: Message = await receive_()
+        if message["type"] != "http.request":  # the client went away
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > cap:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)

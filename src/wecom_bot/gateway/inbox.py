@@ -1,0 +1,313 @@
+"""Journal first: a notification is stored as received, answered 200, and rendered behind.
+
+The request path does only what the sender must hear about: it parses and validates the
+payload (4xx with a reason when bad), picks the routes (404 for an unknown one), and stores
+the payload in the outbox as one record of the internal bot :data:`INBOX_BOT`, keyed by the
+notification's idempotency key. That write is durable before the 200, so a crash after it
+loses nothing: the next start renders what is left.
+
+:class:`InboxProcessor` claims those records in the background, in arrival order, renders
+each for its routes (:func:`wecom_bot.gateway.ingest.plan`) and swaps it for the rendered
+messages in one transaction (:meth:`wecom_bot.store.Outbox.settle`), then writes history and
+wakes the dispatcher. Muting is decided for the moment the notification was received, so a
+backlog does not change what a mute interval does. A notification that cannot be rendered
+(a template failing on this payload) becomes a dead letter with the reason: fix the
+template, reload, and requeue it from the console.
+
+Under a burst the journal absorbs what rendering cannot keep up with; the processor works
+between requests, so accepting stays fast. Several gateways on one Redis share the journal:
+any of them renders what any of them accepted. ``?wait=true`` on a request renders before
+answering instead (see :func:`wecom_bot.gateway.ingest.ingest`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import MessageValidationError
+from ..store import LeaseLostError, NewMessage, OutboxRecord, StoreUnavailableError
+from .ingest import finish, note_duplicate, plan
+from .model import Notification
+from .runtime import Runtime
+from .sources import PayloadError, parse_alertmanager, parse_generic, parse_grafana
+from .templates import TemplateError
+
+__all__ = [
+    "INBOX_BOT",
+    "INBOX_KIND",
+    "Accepted",
+    "InboxProcessor",
+    "accept",
+    "inbox_message",
+]
+
+logger = logging.getLogger("wecom_bot.gateway.inbox")
+
+INBOX_BOT = "~inbox"
+"""The outbox "bot" whose records are accepted notifications (no configured bot can be
+named so: bot names cannot start with ``~``)."""
+
+INBOX_KIND = "notification"
+"""The ``msgtype`` of an inbox record's payload."""
+
+WEBHOOK_PREFIX = "webhook:"
+
+_MAX_PAUSE = 0.05
+"""The longest step back between two notifications while requests are answered."""
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """The answer to an accepted request.
+
+    Attributes:
+        notification_id: the id history and outbox records carry.
+        duplicate: it was a sender's retry seen within the idempotency window.
+        routes: the routes it matched (rendering decides which of them send).
+    """
+
+    notification_id: str
+    duplicate: bool
+    routes: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        """The response body."""
+        return {
+            "status": "duplicate" if self.duplicate else "accepted",
+            "notification_id": self.notification_id,
+            "routes": self.routes,
+        }
+
+
+def inbox_message(
+    notification: Notification, body: str, route_name: str | None, notification_id: str
+) -> NewMessage:
+    """The inbox record of a received notification: its source, forced route and payload
+    (the JSON text as received)."""
+    payload = {
+        "msgtype": INBOX_KIND,
+        INBOX_KIND: {
+            "id": notification_id,
+            "source": notification.source,
+            "route": route_name,
+            "body": body,
+        },
+    }
+    # No notification_id on the record itself: the messages it becomes carry it, and history
+    # looks a notification up by those (one index write less on the request path).
+    return NewMessage(bot=INBOX_BOT, payload=payload, coalescible=False)
+
+
+async def accept(
+    runtime: Runtime, notification: Notification, body: str, *, route_name: str | None = None
+) -> Accepted:
+    """Store a validated notification in the journal (durably) for rendering behind.
+
+    Args:
+        runtime: the running gateway.
+        notification: the payload, parsed and validated.
+        body: the payload as received (JSON text), rendered from later.
+        route_name: a forced route (``/alertmanager/{route}``) or ``webhook:{name}``.
+
+    Raises:
+        LookupError: ``route_name`` names no route.
+        StoreUnavailableError: nothing was stored.
+    """
+    routes = runtime.routes_for(notification, route_name)
+    dedup = notification.dedup_key()
+    notification_id = dedup[:16]
+    now = runtime.clock()
+    metrics = runtime.metrics
+    if metrics is not None:
+        metrics.received.labels(notification.source).inc()
+    record = inbox_message(notification, body, route_name, notification_id)
+    stored = await runtime.store_required.enqueue_once(
+        dedup, runtime.config.idempotency_window, [record], now=now
+    )
+    names = [route.name for route in routes]
+    if stored is None:
+        if metrics is not None:
+            metrics.duplicates.labels(notification.source).inc()
+        await note_duplicate(runtime, notification_id, now)
+        return Accepted(notification_id, True, names)
+    return Accepted(notification_id, False, names)
+
+
+def parse_stored(data: dict[str, Any]) -> Notification:
+    """The notification an inbox record holds, parsed again as on arrival.
+
+    Raises:
+        PayloadError: the stored payload does not parse (an older or foreign record).
+    """
+    source = data.get("source")
+    text = data.get("body")
+    try:
+        body = json.loads(text) if isinstance(text, str) else None
+    except ValueError:
+        raise PayloadError("body", "is not JSON text") from None
+    if source == "alertmanager":
+        return parse_alertmanager(body)
+    if source == "grafana":
+        return parse_grafana(body)
+    route = data.get("route") or ""
+    if source == "generic" and route.startswith(WEBHOOK_PREFIX):
+        return parse_generic(route[len(WEBHOOK_PREFIX) :], body)
+    raise PayloadError("source", f"is unknown: {source!r}")
+
+
+class InboxProcessor:
+    """Renders journaled notifications into outbox messages, in the background.
+
+    Args:
+        runtime: returns the current runtime (a reload swaps it; records claimed later
+            render with the new config).
+        clock: wall-clock time.
+        batch: records claimed at a time (each is leased until it is settled).
+        lease_seconds: how long a claimed record stays leased (the config's ``lease`` when
+            ``None``); a process that dies holding some leaves them to whichever process
+            claims after the lease ends. A lease that ends mid-batch costs only work: the
+            settle of whoever comes second fails, so nothing is stored twice.
+        poll: seconds between looks at the journal when nothing woke the processor (records
+            accepted by another instance, leases that ended).
+        busy: whether requests are being answered right now; while they are, the processor
+            takes at most ``busy_share`` of the time, so a burst is accepted at full speed
+            and rendered behind it.
+        busy_share: the processor's share of the loop while ``busy`` (0 < share <= 1).
+    """
+
+    def __init__(
+        self,
+        runtime: Callable[[], Runtime],
+        *,
+        clock: Callable[[], float],
+        batch: int = 32,
+        lease_seconds: float | None = None,
+        poll: float = 1.0,
+        busy: Callable[[], bool] = lambda: False,
+        busy_share: float = 0.25,
+    ) -> None:
+        self._runtime = runtime
+        self.clock = clock
+        self.batch = batch
+        self.lease_seconds = lease_seconds
+        self.poll = poll
+        self.busy = busy
+        self.busy_share = busy_share
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._idle = asyncio.Event()
+        self.processed = 0
+
+    def start(self) -> None:
+        """Start rendering what the journal holds (left from an earlier run, too)."""
+        self._stopping.clear()
+        self._task = asyncio.create_task(self._loop(), name="inbox-processor")
+
+    async def stop(self) -> None:
+        """Finish the notification in hand; the journal keeps the rest for the next start."""
+        self._stopping.set()
+        self._wake.set()
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    def wake(self) -> None:
+        """Tell the processor a notification was accepted."""
+        self._idle.clear()
+        self._wake.set()
+
+    async def drained(self, timeout: float | None = None) -> bool:
+        """Wait until the journal was found empty after the last :meth:`wake`.
+
+        Returns:
+            Whether it was, within ``timeout`` seconds.
+        """
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+    async def _loop(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                worked = await self.process_once()
+            except StoreUnavailableError as exc:
+                logger.error("inbox: outbox unavailable (%s); retrying shortly", exc)
+                worked = False
+            except Exception:  # the processor must outlive any one failure; the journal keeps
+                logger.exception("inbox: processing failed; retrying shortly")
+                worked = False
+            if not worked:
+                self._idle.set()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.poll)
+                self._wake.clear()
+
+    async def process_once(self) -> bool:
+        """Claim a batch of journaled notifications and render each; whether there were any."""
+        runtime = self._runtime()
+        store = runtime.store_required
+        lease = self.lease_seconds or runtime.config.lease
+        records = await store.claim(
+            INBOX_BOT, limit=self.batch, lease_seconds=lease, now=self.clock()
+        )
+        for index, record in enumerate(records):
+            if self._stopping.is_set():
+                await store.unclaim([r.id for r in records[index:]], now=self.clock())
+                break
+            started = time.perf_counter()
+            await self._process(record)
+            # Accepting comes first: while requests are being answered, step back for a while
+            # in proportion to the time this notification took.
+            pause = 0.0
+            if self.busy():
+                spent = time.perf_counter() - started
+                pause = min(spent * (1 / self.busy_share - 1), _MAX_PAUSE)
+            await asyncio.sleep(pause)
+        return bool(records)
+
+    async def _process(self, record: OutboxRecord) -> None:
+        runtime = self._runtime()
+        store = runtime.store_required
+        data = record.payload.get(INBOX_KIND)
+        try:
+            if not isinstance(data, dict):
+                raise PayloadError("", "is not an inbox record")
+            notification = parse_stored(data)
+            route_name = data.get("route")
+            try:
+                planned = plan(runtime, notification, route_name, now=record.created_at)
+            except LookupError:
+                if route_name is None or route_name.startswith(WEBHOOK_PREFIX):
+                    raise
+                # The forced route was removed by a reload since: route it by its labels.
+                logger.warning("inbox: route %r is gone; matching by labels instead", route_name)
+                planned = plan(runtime, notification, None, now=record.created_at)
+        except (PayloadError, LookupError, TemplateError, MessageValidationError) as exc:
+            reason = f"could not render the notification: {exc}"
+            logger.error("inbox: notification %s: %s", _id_of(record), reason)
+            await store.dead(record.id, reason, now=self.clock())
+            return
+        try:
+            ids = await store.settle(record.id, planned.messages(), now=self.clock())
+        except LeaseLostError:
+            # Its lease ended and another worker took it; that one stores the messages.
+            logger.warning("inbox: lost the lease of notification %s", _id_of(record))
+            return
+        self.processed += 1
+        await finish(runtime, planned, ids)
+
+
+def _id_of(record: OutboxRecord) -> str:
+    data = record.payload.get(INBOX_KIND)
+    return str(data.get("id", "?")) if isinstance(data, dict) else f"record {record.id}"
