@@ -2,9 +2,10 @@
 
 ``create_app(config)`` builds a FastAPI app whose lifespan owns the outbox, the dispatcher and
 the metrics; nothing lives at module level. The request path is: read the body (capped),
-parse and validate it (4xx with a reason when bad), route, render, and store every message
-in the outbox *before* answering 200, so the sender's own retries make delivery
-at-least-once end to end. Delivery happens in the background (:mod:`wecom_bot.dispatcher`).
+parse and validate it (4xx with a reason when bad), route, and store the notification in the
+journal *before* answering 200, so the sender's own retries make delivery at-least-once end
+to end (:mod:`wecom_bot.gateway.endpoints`). Rendering happens behind the answer
+(:mod:`wecom_bot.gateway.inbox`), delivery in the background (:mod:`wecom_bot.dispatcher`).
 """
 
 from __future__ import annotations

@@ -1,11 +1,17 @@
-"""From a parsed notification to messages stored in the outbox (the synchronous half).
+"""From a parsed notification to messages stored in the outbox.
 
-Route, render for each bot of each matching route, and store every message in one atomic
-``enqueue_once`` keyed by the notification's dedup key, so a sender's retry of the same
-notification is queued once. A route muted by its time intervals keeps the rendered
-messages in history (``muted: keep``, the default), records them as dropped (``drop``), or
-queues them to be sent when the interval ends (``defer``). Nothing here sends; the
-dispatcher does. The notification and what it became are written to the history.
+:func:`plan` routes a notification and renders it for each bot of each matching route,
+deciding muting for the time it was received. A route muted by its time intervals keeps the
+rendered messages in history (``muted: keep``, the default), records them as dropped
+(``drop``), or queues them to be sent when the interval ends (``defer``). :func:`finish`
+runs once the planned messages are stored: it counts them, writes the notification and what
+it became to the history, and wakes the dispatcher. Nothing here sends.
+
+Two callers share them. The journal's processor (:mod:`wecom_bot.gateway.inbox`) plans a
+journaled notification, swaps its record for the messages (``Outbox.settle``) and finishes.
+:func:`ingest`, for a ``?wait=true`` request, plans and stores every message in one atomic
+``enqueue_once`` keyed by the notification's dedup key (so a sender's retry is queued once)
+before finishing.
 """
 
 from __future__ import annotations
