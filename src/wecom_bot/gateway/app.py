@@ -74,7 +74,7 @@ class Gateway:
         self.inflight = 0
         """Inbound webhook requests being answered right now."""
         self.inbox = InboxProcessor(
-            lambda: self.runtime, clock=clock, busy=lambda: self.inflight > 0
+            lambda: self.runtime, clock=clock, busy=lambda: self.inflight > 0, busy_share=0.1
         )
         self.accepting = True
         self._reload_lock = asyncio.Lock()

@@ -173,8 +173,14 @@ def plan(
         muting = runtime.muting(route.name, now)
         if muting is not None:
             result.muted.append(route.name)
+        # What a route renders depends on the bot only through its msgtype: render once per
+        # msgtype (a route to ten bots is one rendering, not ten).
+        rendered: dict[str, list[dict[str, Any]]] = {}
         for bot in route.bots:
-            payloads = runtime.render(route, bot, notification)
+            msgtype = runtime.msgtype_for(route, bot)
+            payloads = rendered.get(msgtype)
+            if payloads is None:
+                payloads = rendered[msgtype] = runtime.render(route, bot, notification, now)
             for i, payload in enumerate(payloads):
                 result.planned.append(
                     _Planned(route.name, bot, payload, i + 1, len(payloads), muting)

@@ -30,7 +30,7 @@ from .metrics import GatewayMetrics, MetricsObserver
 from .model import Notification
 from .oncall import Rotation
 from .routing import MentionRules, Mentions, Route, Router
-from .templates import Renderer
+from .templates import MsgType, Renderer
 from .timeintervals import MutedAction, RouteSchedule
 
 if TYPE_CHECKING:
@@ -172,8 +172,11 @@ class Runtime:
     def _contains(self, name: str, moment: datetime) -> bool:
         return self.intervals is not None and self.intervals.contains(name, moment)
 
-    def oncall_mentions(self, route: Route, notification: Notification) -> Mentions:
-        """The route's current on-call, when the notification fires with a paging severity."""
+    def oncall_mentions(
+        self, route: Route, notification: Notification, now: float | None = None
+    ) -> Mentions:
+        """The route's on-call at ``now`` (the clock when omitted), when the notification fires
+        with a paging severity."""
         rotation = self.rotations.get(self.route_oncall.get(route.name, ""))
         if rotation is None or notification.status != "firing":
             return Mentions()
@@ -183,7 +186,8 @@ class Runtime:
         )
         if not paging:
             return Mentions()
-        user = rotation.current(datetime.fromtimestamp(self.clock(), UTC))
+        when = self.clock() if now is None else now
+        user = rotation.current(datetime.fromtimestamp(when, UTC))
         return Mentions((user,)) if user else Mentions()
 
     @property
@@ -208,17 +212,24 @@ class Runtime:
             return [self.webhook_routes[name]]
         return [self.router.route(route_name)]
 
-    def render(self, route: Route, bot: str, notification: Notification) -> list[dict[str, Any]]:
-        """The API payloads ``route`` sends to ``bot`` for ``notification`` (maybe none)."""
+    def render(
+        self, route: Route, bot: str, notification: Notification, now: float | None = None
+    ) -> list[dict[str, Any]]:
+        """The API payloads ``route`` sends to ``bot`` for ``notification`` (maybe none);
+        ``now``: when it was received (who is on call then), the clock when omitted."""
         selected = route.select(notification)
         if selected is None:
             return []
         mentions = route.mentions_for(selected)
         if self.global_mentions is not None:
             mentions = mentions | self.global_mentions.resolve(selected)
-        mentions = mentions | self.oncall_mentions(route, selected)
-        msgtype = route.msgtype or self.config.bots[bot].msgtype
+        mentions = mentions | self.oncall_mentions(route, selected, now)
+        msgtype = self.msgtype_for(route, bot)
         return self.renderer.render(route.template, selected, msgtype=msgtype, mentions=mentions)
+
+    def msgtype_for(self, route: Route, bot: str) -> MsgType:
+        """What ``route`` renders for ``bot``: the route's msgtype, else the bot's."""
+        return route.msgtype or self.config.bots[bot].msgtype
 
     def notify(self, bots: Iterable[str]) -> None:
         """Wake the dispatcher's workers for ``bots``."""

@@ -31,6 +31,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Literal, TypeVar, cast
 
@@ -54,6 +55,10 @@ T = TypeVar("T")
 
 _DEDUP_PURGE_EVERY = 1.0
 """Seconds between deletions of expired idempotency keys."""
+_GROUP_KEYS = 500
+"""Keys per look-up statement of a group of enqueue_once calls (SQLite caps parameters)."""
+_GROUP_ROWS = 200
+"""Rows per insert statement of such a group."""
 
 SCHEMA_VERSION: Final = 1
 Synchronous = Literal["NORMAL", "FULL"]
@@ -169,6 +174,7 @@ class SQLiteOutbox(Outbox):
         self.synchronous: Synchronous = synchronous
         self.busy_timeout = busy_timeout
         self._dedup_purged_at = float("-inf")
+        self._once_pending: list[tuple[_OnceItem, asyncio.Future[list[int] | None]]] = []
         self._executor = _StoreThread(self)
         self._conn: sqlite3.Connection | None = None
         try:
@@ -305,6 +311,40 @@ class SQLiteOutbox(Outbox):
             raise StoreUnavailableError(f"outbox {self.path!r} is closed")
         return cast(T, await self._executor.submit_async(self._guarded, fn, args))
 
+    async def _run_once(self, item: _OnceItem) -> list[int] | None:
+        """A single-message ``enqueue_once``: stored together with the other such calls made
+        in the same turn of the event loop (see :meth:`_enqueue_once_group`), in one job."""
+        if self._conn is None:
+            raise StoreUnavailableError(f"outbox {self.path!r} is closed")
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[list[int] | None] = loop.create_future()
+        self._once_pending.append((item, waiter))
+        if len(self._once_pending) == 1:
+            loop.call_soon(self._flush_once)
+        return await waiter
+
+    def _flush_once(self) -> None:
+        pending, self._once_pending = self._once_pending, []
+        if not pending:
+            return
+        job = self._executor.submit_async(
+            self._guarded, self._enqueue_once_group, ([item for item, _ in pending],)
+        )
+
+        def hand_out(done: asyncio.Future[list[list[int] | None]]) -> None:
+            error = None if done.cancelled() else done.exception()
+            for index, (_, waiter) in enumerate(pending):
+                if waiter.done():
+                    continue
+                if done.cancelled():
+                    waiter.cancel()
+                elif error is not None:
+                    waiter.set_exception(error)
+                else:
+                    waiter.set_result(done.result()[index])
+
+        job.add_done_callback(hand_out)
+
     def _guarded(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
         conn = self._conn
         if conn is None:
@@ -388,6 +428,89 @@ class SQLiteOutbox(Outbox):
                 for m, p in zip(messages, payloads, strict=True)
             ]
 
+    def _enqueue_once_group(
+        self, conn: sqlite3.Connection, items: list[_OnceItem]
+    ) -> list[list[int] | None]:
+        """Single-message ``enqueue_once`` calls, in a handful of statements for all of them.
+
+        This is the gateway's request path: under load the store's thread gets dozens of
+        these at once, and every statement hands Python's GIL to the event loop and back;
+        one statement per step for the whole group instead of five per call, and one job
+        for the thread instead of one per call, is what lets the thread keep up.
+
+        Returns:
+            Per item: its new record id in a list, or ``None`` for a duplicate.
+        """
+        results: list[list[int] | None] = []
+        with self._transaction(conn):
+            keys = list(dict.fromkeys(item.key for item in items))
+            live: dict[str, float] = {}
+            for start in range(0, len(keys), _GROUP_KEYS):
+                chunk = keys[start : start + _GROUP_KEYS]
+                marks = ",".join("?" * len(chunk))
+                live.update(
+                    conn.execute(
+                        f"SELECT key, expires_at FROM dedup WHERE key IN ({marks})", chunk
+                    ).fetchall()
+                )
+            accepted: list[_OnceItem] = []
+            for item in items:
+                expires = live.get(item.key)
+                if expires is not None and expires > item.now:
+                    results.append(None)
+                    continue
+                live[item.key] = item.now + item.window
+                accepted.append(item)
+                results.append([])
+            if accepted:
+                self._insert_group(conn, accepted)
+                newest = max(item.now for item in accepted)
+                if not 0 <= newest - self._dedup_purged_at < _DEDUP_PURGE_EVERY:
+                    conn.execute("DELETE FROM dedup WHERE expires_at <= ?", (newest,))
+                    self._dedup_purged_at = newest
+        ids = iter(item.record_id for item in accepted)
+        return [None if result is None else [next(ids)] for result in results]
+
+    def _insert_group(self, conn: sqlite3.Connection, items: list[_OnceItem]) -> None:
+        """Claim the dedup keys and insert one record per item; sets ``item.record_id``."""
+        for start in range(0, len(items), _GROUP_ROWS):
+            chunk = items[start : start + _GROUP_ROWS]
+            conn.execute(
+                "INSERT INTO dedup (key, expires_at) VALUES "
+                + ",".join(["(?, ?)"] * len(chunk))
+                + " ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at",
+                [v for item in chunk for v in (item.key, item.now + item.window)],
+            )
+            values: list[Any] = []
+            for item in chunk:
+                m = item.message
+                nids = [m.notification_id] if m.notification_id else []
+                values += (
+                    m.bot, m.kind, int(m.is_coalescible), item.payload, Status.PENDING.value,
+                    item.now, item.now if m.not_before is None else m.not_before, item.now,
+                    json.dumps(nids, ensure_ascii=False), item.key,
+                )  # fmt: skip
+            last = conn.execute(
+                "INSERT INTO outbox (bot, kind, coalescible, payload, status, created_at, "
+                "next_attempt_at, updated_at, notification_ids, dedup_key) VALUES "
+                + ",".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(chunk)),
+                values,
+            ).lastrowid
+            # One INSERT of many rows, inside our write transaction: SQLite numbers them
+            # one after another, so the ids are the last one and those before it.
+            first = cast(int, last) - len(chunk) + 1
+            index: list[Any] = []
+            for offset, item in enumerate(chunk):
+                item.record_id = first + offset
+                if item.message.notification_id:
+                    index += (item.message.notification_id, item.record_id)
+            if index:
+                conn.execute(
+                    "INSERT OR IGNORE INTO outbox_notification (notification_id, record_id) "
+                    "VALUES " + ",".join(["(?, ?)"] * (len(index) // 2)),
+                    index,
+                )
+
     @staticmethod
     def _recover_sync(conn: sqlite3.Connection, now: float, bot: str | None) -> int:
         sql = (
@@ -408,8 +531,11 @@ class SQLiteOutbox(Outbox):
             self._recover_sync(conn, now, bot)
             rows = conn.execute(
                 "UPDATE outbox SET status = 'leased', lease_until = ?, updated_at = ? "
-                "WHERE id IN (SELECT id FROM outbox WHERE bot = ? AND status = 'pending' "
-                "AND next_attempt_at <= ? ORDER BY created_at, id LIMIT ?) "
+                # INDEXED BY: left to itself the planner picks outbox_status and sorts every
+                # due record of every bot, milliseconds per claim once a backlog builds up.
+                "WHERE id IN (SELECT id FROM outbox INDEXED BY outbox_fifo WHERE bot = ? "
+                "AND status = 'pending' AND next_attempt_at <= ? ORDER BY created_at, id "
+                "LIMIT ?) "
                 f"RETURNING {_COLUMNS}",
                 (now + lease, now, bot, now, limit),
             ).fetchall()
@@ -528,6 +654,9 @@ class SQLiteOutbox(Outbox):
         now: float | None = None,
     ) -> list[int] | None:
         payloads = [encode_payload(m.payload) for m in messages]
+        if len(messages) == 1:
+            item = _OnceItem(dedup_key, window_seconds, messages[0], payloads[0], self._now(now))
+            return await self._run_once(item)
         return await self._run(
             self._enqueue_sync,
             list(messages),
@@ -761,6 +890,18 @@ class SQLiteOutbox(Outbox):
     def _close_sync(self, conn: sqlite3.Connection) -> None:
         self._conn = None
         conn.close()
+
+
+@dataclass(slots=True)
+class _OnceItem:
+    """One single-message ``enqueue_once`` call, for :meth:`SQLiteOutbox._enqueue_once_group`."""
+
+    key: str
+    window: float
+    message: NewMessage
+    payload: str
+    now: float
+    record_id: int = 0
 
 
 class _Job:

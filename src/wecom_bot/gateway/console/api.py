@@ -358,7 +358,11 @@ async def _act(request: Request, body: DeadLetterAction, kind: str) -> Response:
         counter.labels(record.bot).inc()
     gateway.history.note(records, kind, "by an operator in the console")
     if kind == "requeued":
-        gateway.runtime.notify({r.bot for r in records})
+        bots = {r.bot for r in records}
+        if INBOX_BOT in bots:  # notifications that failed to render: the journal's processor
+            bots.discard(INBOX_BOT)
+            gateway.inbox.wake()
+        gateway.runtime.notify(bots)
     return JSONResponse({kind: count, "ids": ids})
 
 
