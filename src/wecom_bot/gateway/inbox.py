@@ -33,7 +33,7 @@ from typing import Any
 
 from ..errors import MessageValidationError
 from ..store import LeaseLostError, NewMessage, OutboxRecord, StoreUnavailableError
-from .ingest import finish, note_duplicate, plan
+from .ingest import Plan, finish, note_duplicate, plan
 from .model import Notification
 from .runtime import Runtime
 from .sources import PayloadError, parse_alertmanager, parse_generic, parse_grafana
@@ -254,19 +254,21 @@ class InboxProcessor:
                 self._wake.clear()
 
     async def process_once(self) -> bool:
-        """Claim a batch of journaled notifications and render each; whether there were any."""
+        """Claim a batch of journaled notifications, render them, then store them together;
+        whether there were any."""
         runtime = self._runtime()
         store = runtime.store_required
         lease = self.lease_seconds or runtime.config.lease
         records = await store.claim(
             INBOX_BOT, limit=self.batch, lease_seconds=lease, now=self.clock()
         )
+        rendered: list[tuple[OutboxRecord, Plan | str]] = []
         for index, record in enumerate(records):
             if self._stopping.is_set():
                 await store.unclaim([r.id for r in records[index:]], now=self.clock())
                 break
             started = time.perf_counter()
-            await self._process(record)
+            rendered.append((record, self._render(runtime, record)))
             # Accepting comes first: while requests are being answered, step back for a while
             # in proportion to the time this notification took.
             pause = 0.0
@@ -274,11 +276,14 @@ class InboxProcessor:
                 spent = time.perf_counter() - started
                 pause = min(spent * (1 / self.busy_share - 1), _MAX_PAUSE)
             await asyncio.sleep(pause)
+        # Stored concurrently: the store commits them together (their messages keep FIFO
+        # order, which follows each notification's receive time, not the commit order).
+        await asyncio.gather(*(self._store(runtime, record, done) for record, done in rendered))
         return bool(records)
 
-    async def _process(self, record: OutboxRecord) -> None:
-        runtime = self._runtime()
-        store = runtime.store_required
+    @staticmethod
+    def _render(runtime: Runtime, record: OutboxRecord) -> Plan | str:
+        """The rendered plan of a journal record, or why it cannot be rendered."""
         data = record.payload.get(INBOX_KIND)
         try:
             if not isinstance(data, dict):
@@ -286,26 +291,30 @@ class InboxProcessor:
             notification = parse_stored(data)
             route_name = data.get("route")
             try:
-                planned = plan(runtime, notification, route_name, now=record.created_at)
+                return plan(runtime, notification, route_name, now=record.created_at)
             except LookupError:
                 if route_name is None or route_name.startswith(WEBHOOK_PREFIX):
                     raise
                 # The forced route was removed by a reload since: route it by its labels.
                 logger.warning("inbox: route %r is gone; matching by labels instead", route_name)
-                planned = plan(runtime, notification, None, now=record.created_at)
+                return plan(runtime, notification, None, now=record.created_at)
         except (PayloadError, LookupError, TemplateError, MessageValidationError) as exc:
-            reason = f"could not render the notification: {exc}"
-            logger.error("inbox: notification %s: %s", _id_of(record), reason)
-            await store.dead(record.id, reason, now=self.clock())
+            return f"could not render the notification: {exc}"
+
+    async def _store(self, runtime: Runtime, record: OutboxRecord, done: Plan | str) -> None:
+        store = runtime.store_required
+        if isinstance(done, str):
+            logger.error("inbox: notification %s: %s", _id_of(record), done)
+            await store.dead(record.id, done, now=self.clock())
             return
         try:
-            ids = await store.settle(record.id, planned.messages(), now=self.clock())
+            ids = await store.settle(record.id, done.messages(), now=self.clock())
         except LeaseLostError:
             # Its lease ended and another worker took it; that one stores the messages.
             logger.warning("inbox: lost the lease of notification %s", _id_of(record))
             return
         self.processed += 1
-        await finish(runtime, planned, ids)
+        await finish(runtime, done, ids)
 
 
 def _id_of(record: OutboxRecord) -> str:

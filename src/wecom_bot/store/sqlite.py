@@ -21,6 +21,7 @@ never lease the same record), but a busy multi-instance deployment belongs on Re
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import json
 import os
@@ -328,7 +329,7 @@ class SQLiteOutbox(Outbox):
         if not pending:
             return
         job = self._executor.submit_async(
-            self._guarded, self._enqueue_once_group, ([item for item, _ in pending],)
+            self._guarded, self._enqueue_once_group, ([item for item, _ in pending],), urgent=True
         )
 
         def hand_out(done: asyncio.Future[list[list[int] | None]]) -> None:
@@ -908,7 +909,7 @@ class _Job:
     """One operation for the store's thread, answered through a thread future (``submit``)
     or an asyncio future of the submitting loop (``submit_async``)."""
 
-    __slots__ = ("fn", "args", "future", "waiter", "loop", "batched")
+    __slots__ = ("fn", "args", "future", "waiter", "loop", "batched", "urgent")
 
     def __init__(
         self,
@@ -916,7 +917,9 @@ class _Job:
         args: tuple[Any, ...],
         batched: bool,
         loop: asyncio.AbstractEventLoop | None = None,
+        urgent: bool = False,
     ) -> None:
+        self.urgent = urgent
         self.fn = fn
         self.args = args
         self.batched = batched
@@ -978,6 +981,7 @@ class _StoreThread:
     """
 
     MAX_BATCH = 64
+    BACKGROUND_WITH_URGENT = 8
 
     def __init__(self, outbox: SQLiteOutbox) -> None:
         self._outbox = outbox
@@ -992,10 +996,13 @@ class _StoreThread:
         assert job.future is not None
         return job.future
 
-    def submit_async(self, fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
+    def submit_async(
+        self, fn: Callable[..., Any], *args: Any, urgent: bool = False
+    ) -> asyncio.Future[Any]:
         """Run ``fn(*args)`` on the store's thread, possibly committed with others; the
-        result arrives on the running loop (call from a coroutine)."""
-        job = _Job(fn, args, batched=True, loop=asyncio.get_running_loop())
+        result arrives on the running loop (call from a coroutine). ``urgent`` jobs (a
+        sender waits for them) run before background work submitted earlier."""
+        job = _Job(fn, args, batched=True, loop=asyncio.get_running_loop(), urgent=urgent)
         self._queue.put(job)
         assert job.waiter is not None
         return job.waiter
@@ -1007,33 +1014,51 @@ class _StoreThread:
             self._thread.join()
 
     def _loop(self) -> None:
+        # Jobs taken off the queue but not run yet, in submission order (urgent ones jump
+        # ahead of these; see submit_async).
+        waiting: collections.deque[_Job] = collections.deque()
+        stop = False
         while True:
-            job = self._queue.get()
-            if job is None:
-                return
-            if not job.batched:
-                self._run_alone(job)
-                continue
-            batch = [job]
-            after: _Job | None = None
-            stop = False
-            while len(batch) < self.MAX_BATCH:
+            urgent: list[_Job] = []
+            if not waiting and not stop:
+                first = self._queue.get()  # block until there is work
+                if first is None:
+                    stop = True
+                elif first.urgent:
+                    urgent.append(first)
+                else:
+                    waiting.append(first)
+            while not stop:
                 try:
                     nxt = self._queue.get_nowait()
                 except queue.Empty:
                     break
                 if nxt is None:
                     stop = True
-                    break
-                if not nxt.batched:
-                    after = nxt
-                    break
-                batch.append(nxt)
-            self._run_batch(batch)
-            if after is not None:
-                self._run_alone(after)
-            if stop:
-                return
+                elif nxt.urgent:
+                    urgent.append(nxt)
+                else:
+                    waiting.append(nxt)
+            if not urgent and not waiting:
+                if stop:
+                    return
+                continue
+            if urgent:
+                # The request path first; in bounded company, so that no amount of
+                # background work queued ahead of it delays it by more than a few jobs.
+                batch = urgent + self._take_batched(waiting, self.BACKGROUND_WITH_URGENT)
+                self._run_batch(batch)
+            elif not waiting[0].batched:
+                self._run_alone(waiting.popleft())
+            else:
+                self._run_batch(self._take_batched(waiting, self.MAX_BATCH))
+
+    @staticmethod
+    def _take_batched(waiting: collections.deque[_Job], limit: int) -> list[_Job]:
+        taken: list[_Job] = []
+        while waiting and len(taken) < limit and waiting[0].batched:
+            taken.append(waiting.popleft())
+        return taken
 
     @staticmethod
     def _run_alone(job: _Job) -> None:

@@ -128,6 +128,9 @@ class HistoryRecorder(DispatchObserver):
         # (events to write, entries whose state to recompute afterwards), written in order.
         self._queue: asyncio.Queue[tuple[list[HistoryEvent], list[str]]] = asyncio.Queue()
         self._writer: asyncio.Task[None] | None = None
+        # Notifications whose events came before their entry (see record); bounded by the
+        # history of a burst, emptied as entries arrive.
+        self._orphans: set[str] = set()
         self._purger: asyncio.Task[None] | None = None
 
     # -- life cycle -----------------------------------------------------------------------------
@@ -212,8 +215,10 @@ class HistoryRecorder(DispatchObserver):
         except StoreUnavailableError as exc:
             logger.error("history: could not record notification %s: %s", entry.id, exc)
             return
-        if entry.state in ("pending", "deferred") and self._writer is not None:
-            # A worker polling on its own may have sent a message before the entry existed.
+        if entry.id in self._orphans and self._writer is not None:
+            # The dispatcher sent (or failed) one of its messages before the entry existed:
+            # the state those events left behind has to be recomputed now.
+            self._orphans.discard(entry.id)
             self._queue.put_nowait(([], [entry.id]))
 
     async def record_events(self, events: Sequence[HistoryEvent]) -> None:
@@ -257,6 +262,7 @@ class HistoryRecorder(DispatchObserver):
         """Recompute one entry's state from the outbox. Returns the state, if the entry exists."""
         entry = await self.history.get(notification_id)
         if entry is None:
+            self._orphans.add(notification_id)
             return None
         if entry.state in FINAL_STATES:
             return entry.state
