@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import sqlite3
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -299,3 +301,70 @@ async def test_enqueue_of_one_message_stays_well_under_a_millisecond(tmp_path: P
     finally:
         await store.close()
     assert statistics.median(samples) < 0.001
+
+
+async def test_concurrent_single_enqueue_once_calls_get_their_own_ids(tmp_path: Path) -> None:
+    # The request path's calls made in one turn of the loop are stored by one statement per
+    # step; each caller must still get the id of its own record, and duplicates None.
+    store = SQLiteOutbox(tmp_path / "outbox.db")
+    try:
+        await store.enqueue_once("k-old", 300, [text("old")], now=START)
+        calls = []
+        for n in range(120):
+            key = f"k{n % 90}" if n < 110 else "k-old"  # 20 repeats within the turn, 10 late
+            message = NewMessage(
+                bot=f"b{n % 3}",
+                payload={"msgtype": "text", "text": {"content": f"m{n}"}},
+                notification_id=f"n{n}",
+            )
+            calls.append(store.enqueue_once(key, 300, [message], now=START + 1))
+        answers = await asyncio.gather(*calls)
+        stored = [(n, ids) for n, ids in enumerate(answers) if ids is not None]
+        assert [n for n, _ in stored] == list(range(90))  # first of each key wins
+        for n, [record_id] in stored:
+            record = await store.get(record_id)
+            assert record is not None and content(record.payload) == f"m{n}"
+            assert record.bot == f"b{n % 3}" and record.notification_ids == (f"n{n}",)
+            assert [r.id for r in await store.find_by_notification(f"n{n}")] == [record_id]
+        assert await store.pending_count() == 91
+        # A key becomes free again once its window has passed.
+        later = await store.enqueue_once("k0", 300, [text("again")], now=START + 302)
+        assert later is not None
+    finally:
+        await store.close()
+
+
+async def test_a_failing_group_of_enqueue_once_calls_stores_none_of_them(tmp_path: Path) -> None:
+    store = SQLiteOutbox(tmp_path / "outbox.db")
+    try:
+        await store.enqueue([text("before")])
+        await store._run(lambda conn: conn.execute("PRAGMA max_page_count = 12"))
+        calls = [store.enqueue_once(f"k{n}", 300, [text("x" * 3000)]) for n in range(40)]
+        answers = await asyncio.gather(*calls, return_exceptions=True)
+        assert all(isinstance(a, StoreUnavailableError) for a in answers), answers
+        assert await store.pending_count() == 1
+    finally:
+        await store.close()
+
+
+async def test_request_path_writes_run_before_background_work_queued_earlier(
+    tmp_path: Path,
+) -> None:
+    store = SQLiteOutbox(tmp_path / "outbox.db")
+    gate = threading.Event()
+    try:
+        # Hold the store's thread, queue background work, then a request-path write.
+        blocker = asyncio.ensure_future(store._run(lambda conn: gate.wait(10)))
+        await asyncio.sleep(0.05)
+        background = asyncio.ensure_future(store.enqueue([text("background")]))
+        await asyncio.sleep(0.05)
+        urgent = asyncio.ensure_future(store.enqueue_once("k", 300, [text("request")]))
+        await asyncio.sleep(0.05)
+        gate.set()
+        await blocker
+        [background_id] = await background
+        urgent_ids = await urgent
+        assert urgent_ids is not None and urgent_ids[0] < background_id
+    finally:
+        gate.set()
+        await store.close()

@@ -61,6 +61,8 @@ WEBHOOK_PREFIX = "webhook:"
 
 _MAX_PAUSE = 0.05
 """The longest step back between two notifications while requests are answered."""
+_MAX_STORE_PAUSE = 0.5
+"""The longest step back after storing a batch while requests are answered."""
 
 
 @dataclass(frozen=True)
@@ -278,7 +280,12 @@ class InboxProcessor:
             await asyncio.sleep(pause)
         # Stored concurrently: the store commits them together (their messages keep FIFO
         # order, which follows each notification's receive time, not the commit order).
+        started = time.perf_counter()
         await asyncio.gather(*(self._store(runtime, record, done) for record, done in rendered))
+        if rendered and self.busy():
+            # Storing takes the store's time (and the interpreter's) from accepting as well.
+            spent = time.perf_counter() - started
+            await asyncio.sleep(min(spent * (1 / self.busy_share - 1), _MAX_STORE_PAUSE))
         return bool(records)
 
     @staticmethod

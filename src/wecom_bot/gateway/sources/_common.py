@@ -108,6 +108,8 @@ def get_string(
         if required:
             raise PayloadError(child(path, key), "is required")
         return ""
+    if type(value) is str and value.isascii() and len(value) <= max_bytes:
+        return value
     if not isinstance(value, str):
         raise PayloadError(child(path, key), f"must be a string, not {json_type(value)}")
     if _too_long(value, max_bytes):
@@ -130,6 +132,16 @@ def get_string_map(obj: Mapping[str, Any], key: str, path: str) -> dict[str, str
         )
     out: dict[str, str] = {}
     for name, text in value.items():
+        # Most labels are short ASCII: within the limits and nothing to clean.
+        if (
+            type(text) is str
+            and text.isascii()
+            and name.isascii()
+            and len(text) <= MAX_VALUE_BYTES
+            and len(name) <= MAX_KEY_BYTES
+        ):
+            out[name] = text
+            continue
         if not isinstance(text, str):
             raise PayloadError(
                 child(path, key),
