@@ -981,7 +981,8 @@ class _StoreThread:
     """
 
     MAX_BATCH = 64
-    BACKGROUND_WITH_URGENT = 8
+    BACKGROUND_WITH_URGENT = 2
+    BACKGROUND_BATCH = 16
 
     def __init__(self, outbox: SQLiteOutbox) -> None:
         self._outbox = outbox
@@ -1051,7 +1052,7 @@ class _StoreThread:
             elif not waiting[0].batched:
                 self._run_alone(waiting.popleft())
             else:
-                self._run_batch(self._take_batched(waiting, self.MAX_BATCH))
+                self._run_batch(self._take_batched(waiting, self.BACKGROUND_BATCH))
 
     @staticmethod
     def _take_batched(waiting: collections.deque[_Job], limit: int) -> list[_Job]:

@@ -41,6 +41,8 @@ logger = logging.getLogger("wecom_bot.gateway.history")
 
 _ERRCODE = re.compile(r"(?:API error|errcode)[ =:]*(-?\d+)")
 
+_EVENTS_PER_WRITE = 200
+
 #: States an entry keeps until an operator acts; dispatcher events do not change them.
 FINAL_STATES = frozenset({"muted", "dropped", "skipped", "failed"})
 
@@ -253,8 +255,10 @@ class HistoryRecorder(DispatchObserver):
                     self._queue.task_done()
 
     async def _write(self, events: list[HistoryEvent], refresh: list[str]) -> None:
-        if events:
-            await self.history.add_events(events)
+        # In slices: a digest of a long backlog brings thousands of events at once, and one
+        # write of them all would hold the store while requests wait behind it.
+        for start in range(0, len(events), _EVENTS_PER_WRITE):
+            await self.history.add_events(events[start : start + _EVENTS_PER_WRITE])
         for nid in dict.fromkeys(refresh):
             await self.refresh(nid)
 
