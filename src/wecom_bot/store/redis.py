@@ -35,6 +35,7 @@ gateway answers 503, so nothing is accepted that is not stored.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import math
@@ -422,6 +423,8 @@ class RedisOutbox(Outbox):
         self.prefix = prefix
         self.location = location
         self._closed = False
+        # enqueue_once calls of the current turn of the event loop, sent in one pipeline.
+        self._once_pending: list[tuple[list[str], asyncio.Future[list[int] | None]]] = []
         scripts = {
             "enqueue": _ENQUEUE,
             "claim": _CLAIM,
@@ -540,7 +543,51 @@ class RedisOutbox(Outbox):
     ) -> list[int] | None:
         if not dedup_key:
             raise ValueError("enqueue_once needs a non-empty dedup key")
-        return await self._enqueue(messages, self._now(now), (dedup_key, window_seconds))
+        if self._closed:
+            raise StoreUnavailableError(f"outbox {self.location} is closed")
+        stamp = self._now(now)
+        args: list[str] = [_t(stamp), dedup_key, _t(stamp + window_seconds)]
+        for message in messages:
+            args += _pending_args(message, stamp)
+        # The request path: calls made in one turn of the loop share one round trip (each
+        # script stays atomic on its own), instead of a connection and a round trip each.
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[list[int] | None] = loop.create_future()
+        self._once_pending.append((args, waiter))
+        if len(self._once_pending) == 1:
+            loop.call_soon(lambda: asyncio.ensure_future(self._flush_once()))
+        return await waiter
+
+    async def _flush_once(self) -> None:
+        pending, self._once_pending = self._once_pending, []
+        if not pending:
+            return
+        script = self._scripts["enqueue"]
+        try:
+            async with self._guard():
+                pipe = self.client.pipeline(transaction=False)
+                for args, _ in pending:
+                    await script(keys=[], args=[self.prefix, *args], client=pipe)
+                results = await pipe.execute(raise_on_error=False)
+        except StoreUnavailableError as exc:
+            for _, waiter in pending:
+                if not waiter.done():
+                    waiter.set_exception(exc)
+            return
+        for (_, waiter), result in zip(pending, results, strict=True):
+            if waiter.done():
+                continue
+            if isinstance(result, BaseException):
+                waiter.set_exception(
+                    StoreUnavailableError(
+                        f"outbox {self.location}: Redis failed ({type(result).__name__}: "
+                        f"{result}); nothing of this call may be assumed stored"
+                    )
+                )
+            elif int(result[0]) == 0:
+                waiter.set_result(None)
+            else:
+                waiter.set_result([int(i) for i in result[1:]])
 
     async def replace(
         self,
