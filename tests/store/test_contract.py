@@ -292,6 +292,14 @@ async def test_replace_swaps_claimed_records_for_a_digest(store: Outbox, clock: 
     assert [r.id for r in await store.find_by_notification("n1")] == [ids[0], ids[2], digest.id]
     assert [r.id for r in await store.find_by_notification("n2")] == [ids[1], digest.id]
     assert await store.find_by_notification("nope") == []
+    # The light read for history states agrees on everything a state is computed from.
+    for nid in ("n1", "n2", "nope"):
+        full = await store.find_by_notification(nid)
+        light = await store.delivery_states(nid)
+        keep = ("id", "bot", "kind", "status", "attempts", "next_attempt_at", "replaced_by")
+        assert [[getattr(r, k) for k in keep] for r in light] == [
+            [getattr(r, k) for k in keep] for r in full
+        ]
 
     # A digest that fails goes back ahead of newer messages.
     await store.release(digest.id, next_attempt_at=clock.now, error="HTTP 503")

@@ -416,6 +416,12 @@ class Outbox(abc.ABC):
     async def find_by_notification(self, notification_id: str) -> list[OutboxRecord]:
         """Every stored record carrying ``notification_id`` (the history of a notification)."""
 
+    async def delivery_states(self, notification_id: str) -> list[OutboxRecord]:
+        """Like :meth:`find_by_notification`, for reading delivery state only: a backend may
+        leave ``payload`` empty and ``notification_ids`` out (a digest of a long backlog
+        carries thousands of ids, and history reads this for each of them)."""
+        return await self.find_by_notification(notification_id)
+
     @abc.abstractmethod
     async def pending_count(self, bot: str | None = None) -> int:
         """Records not yet delivered (PENDING or LEASED), of one bot or of all."""

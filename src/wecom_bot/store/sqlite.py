@@ -811,6 +811,23 @@ class SQLiteOutbox(Outbox):
             (notification_id,),
         )
 
+    async def delivery_states(self, notification_id: str) -> list[OutboxRecord]:
+        rows = await self._run(
+            self._rows,
+            "SELECT id, bot, kind, status, attempts, created_at, next_attempt_at, updated_at, "
+            "lease_until, coalescible, replaced_by FROM outbox WHERE id IN (SELECT record_id "
+            "FROM outbox_notification WHERE notification_id = ?) ORDER BY id",
+            (notification_id,),
+        )
+        return [
+            OutboxRecord(
+                id=r[0], bot=r[1], kind=r[2], payload={}, status=Status(r[3]), attempts=r[4],
+                created_at=r[5], next_attempt_at=r[6], updated_at=r[7], lease_until=r[8],
+                coalescible=bool(r[9]), replaced_by=r[10],
+            )  # fmt: skip
+            for r in rows
+        ]
+
     async def _count(self, statuses: str, bot: str | None) -> int:
         sql = f"SELECT COUNT(*) FROM outbox WHERE status IN ({statuses})"
         params: tuple[Any, ...] = ()

@@ -133,8 +133,6 @@ class HistoryRecorder(DispatchObserver):
         # Notifications whose events came before their entry (see record); bounded by the
         # history of a burst, emptied as entries arrive.
         self._orphans: set[str] = set()
-        # Notifications a sent digest carried (see refresh).
-        self._sent_in_digest: set[str] = set()
         self._purger: asyncio.Task[None] | None = None
 
     # -- life cycle -----------------------------------------------------------------------------
@@ -174,8 +172,6 @@ class HistoryRecorder(DispatchObserver):
             for nid in record.notification_ids
         ]
         if events:
-            if kind == "sent" and len(record.notification_ids) > 1:
-                self._sent_in_digest.update(record.notification_ids)
             self._queue.put_nowait((events, list(record.notification_ids)))
 
     # -- the dispatcher's hooks -----------------------------------------------------------------
@@ -274,18 +270,9 @@ class HistoryRecorder(DispatchObserver):
             return None
         if entry.state in FINAL_STATES:
             return entry.state
-        in_digest = notification_id in self._sent_in_digest
-        self._sent_in_digest.discard(notification_id)
-        if in_digest and sum(1 for m in entry.messages if m.get("record_id") is not None) == 1:
-            # Its one message went out inside a digest (a digest carries a notification only
-            # through the message it folded): delivered, without reading the outbox. That
-            # read returns the digest record with the ids of everything it folded, and a
-            # digest of a long backlog made thousands of such reads, each of them large.
-            state = "delivered"
-            if state != entry.state:
-                await self.history.set_state(notification_id, state, now=self.clock())
-            return state
-        records = delivery_records(await self.outbox.find_by_notification(notification_id))
+        # delivery_states: a digest of a long backlog carries the ids of everything it
+        # folded, and full records made thousands of large reads here, one per notification.
+        records = delivery_records(await self.outbox.delivery_states(notification_id))
         if not records and entry.state == "dead":
             state = "discarded"  # dead letters leave the outbox only by an operator's discard
         else:
