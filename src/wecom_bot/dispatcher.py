@@ -131,14 +131,16 @@ class DispatcherSettings:
         lease_seconds: how long a claimed record stays ours; longer than a send can take
             (records are claimed only when they can be sent at once).
         batch: records claimed at a time per bot.
-        digest_batch: records considered for one round of digests.
+        digest_batch: records considered for one round of digests (a round's claim and
+            swap are single store operations: larger rounds hold the store longer, and the
+            gateway's request path waits behind them).
         idle_poll: how often an idle worker looks for work it was not told about (s).
     """
 
     coalesce_after: float = 30.0
     lease_seconds: float = 30.0
     batch: int = 20
-    digest_batch: int = 1000
+    digest_batch: int = 500
     idle_poll: float = 1.0
 
 

@@ -65,14 +65,18 @@ class Gateway:
         self.console_metrics = ConsoleMetrics(metrics.registry)
         self.config_path = config_path
         self.clock = clock
+        self.inflight = 0
+        """Inbound webhook requests being answered right now."""
         self.history = HistoryRecorder(
-            history or MemoryHistory(), store, clock=clock, secrets=self._keys
+            history or MemoryHistory(),
+            store,
+            clock=clock,
+            secrets=self._keys,
+            busy=lambda: self.inflight > 0,
         )
         self.runtime: Runtime = build_runtime(
             config, store=store, metrics=metrics, clock=clock, history=self.history
         )
-        self.inflight = 0
-        """Inbound webhook requests being answered right now."""
         self.inbox = InboxProcessor(
             lambda: self.runtime, clock=clock, busy=lambda: self.inflight > 0, busy_share=0.1
         )

@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 import re
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -112,6 +113,10 @@ class HistoryRecorder(DispatchObserver):
         outbox: the outbox (states are recomputed from its records).
         clock: wall-clock time.
         secrets: returns every webhook key currently configured (masked out of any text).
+        busy: whether inbound requests are being answered; while they are, recomputing
+            states takes at most ``busy_share`` of the time (they are the console's view,
+            not the delivery: they may lag behind a storm and catch up after).
+        busy_share: that share (0 < share <= 1).
     """
 
     def __init__(
@@ -121,7 +126,17 @@ class HistoryRecorder(DispatchObserver):
         *,
         clock: Callable[[], float],
         secrets: Callable[[], Iterable[str]],
+        busy: Callable[[], bool] = lambda: False,
+        busy_share: float = 0.1,
     ) -> None:
+        self.busy = busy
+        self.busy_share = busy_share
+        # Entries whose state to recompute, oldest request first; asking twice is once.
+        self._stale: dict[str, None] = {}
+        self._stale_wake = asyncio.Event()
+        self._stale_done = asyncio.Event()
+        self._stale_done.set()
+        self._refresher: asyncio.Task[None] | None = None
         self.history = history
         self.outbox = outbox
         self.clock = clock
@@ -139,6 +154,7 @@ class HistoryRecorder(DispatchObserver):
     def start(self, *, retention: float, purge_every: float) -> None:
         """Start the writer and the periodic purge (history and delivered outbox records)."""
         self._writer = asyncio.create_task(self._write_loop(), name="history-writer")
+        self._refresher = asyncio.create_task(self._refresh_loop(), name="history-refresh")
         self._purger = asyncio.create_task(
             self._purge_loop(retention, purge_every), name="history-purge"
         )
@@ -146,17 +162,19 @@ class HistoryRecorder(DispatchObserver):
     async def stop(self) -> None:
         """Write what is queued, then stop."""
         await self.flush()
-        for task in (self._writer, self._purger):
+        for task in (self._writer, self._refresher, self._purger):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-        self._writer = self._purger = None
+        self._writer = self._refresher = self._purger = None
 
     async def flush(self) -> None:
-        """Wait until every event recorded so far is written."""
+        """Wait until every event recorded so far is written and its states recomputed."""
         if self._writer is not None and not self._writer.done():
             await self._queue.join()
+        if self._refresher is not None and not self._refresher.done():
+            await self._stale_done.wait()
 
     def _redact(self, text: str) -> str:
         return redact(text, *self.secrets())
@@ -259,8 +277,34 @@ class HistoryRecorder(DispatchObserver):
         # write of them all would hold the store while requests wait behind it.
         for start in range(0, len(events), _EVENTS_PER_WRITE):
             await self.history.add_events(events[start : start + _EVENTS_PER_WRITE])
-        for nid in dict.fromkeys(refresh):
-            await self.refresh(nid)
+        if refresh and self._refresher is not None and not self._refresher.done():
+            self._stale.update(dict.fromkeys(refresh))
+            self._stale_done.clear()
+            self._stale_wake.set()
+        else:
+            for nid in dict.fromkeys(refresh):
+                await self.refresh(nid)
+
+    async def _refresh_loop(self) -> None:
+        while True:
+            if not self._stale:
+                self._stale_done.set()
+                await self._stale_wake.wait()
+                self._stale_wake.clear()
+                continue
+            nid = next(iter(self._stale))
+            del self._stale[nid]
+            started = time.perf_counter()
+            try:
+                await self.refresh(nid)
+            except StoreUnavailableError as exc:
+                logger.error("history: state of %s not recomputed: %s", nid, exc)
+            except Exception:  # the refresher must outlive a bug in one entry
+                logger.exception("history: recomputing the state of %s failed", nid)
+            pause = 0.0
+            if self.busy():
+                pause = min((time.perf_counter() - started) * (1 / self.busy_share - 1), 0.05)
+            await asyncio.sleep(pause)
 
     async def refresh(self, notification_id: str) -> str | None:
         """Recompute one entry's state from the outbox. Returns the state, if the entry exists."""
