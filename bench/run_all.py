@@ -171,8 +171,12 @@ change: the figures move with the code.
   at ~300/s when nothing else does, and takes at most a tenth of the loop while requests are
   being answered, so a burst fills the journal and it drains after (the *journal empty after*
   column).
-- **Latency at 500/s** comes from the SQLite thread: an answer waits for its journal write,
-  and that write used to wait behind whatever background work was queued before it.
+- **Latency at 500/s** comes from the store: an answer waits for its journal write. On
+  SQLite that write now runs ahead of queued background work, but not ahead of a background
+  operation already running (a digest round's claim and swap take tens of milliseconds);
+  the p99 measured 19-73 ms over the runs of this day. On Redis there is no store thread:
+  the records of a digest round are decoded on the event loop, and Redis runs one script
+  at a time, so the p99 at 500/s is in the hundreds of milliseconds.
 - **What changed in this round** (same harness, same day):
   - journal first: the request path validates and stores the payload; rendering, the
     outbox messages and history happen behind it (`Outbox.settle` swaps a journal record for
@@ -196,9 +200,9 @@ change: the figures move with the code.
   - payload validation skips cleaning short ASCII strings, and builds field paths only for
     error messages.
 
-  Together they took accepting from 310-345/s to ~1,800-2,000/s and the p99 at 500/s from
-  seconds to under 20 ms; the sustained rendering rate went from ~330/s (when it was the
-  request path) to ~300/s behind it.
+  Together they took accepting from 310-345/s to ~1,900-2,000/s (SQLite) and the p99 at
+  500/s from seconds to tens of milliseconds; the sustained rendering rate is ~240-340/s
+  behind the answers, about what the whole request path managed before.
 - **What would go further**: render in a second process (rendering holds the GIL that
   accepting needs); or run several gateways on Redis, which shares the journal, the outbox
   and the rate limit.
