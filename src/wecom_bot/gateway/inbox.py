@@ -205,8 +205,8 @@ class InboxProcessor:
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._idle = asyncio.Event()
         self.processed = 0
+        """Notifications this processor turned into their messages since it was built."""
 
     def start(self) -> None:
         """Start rendering what the journal holds (left from an earlier run, too)."""
@@ -224,20 +224,7 @@ class InboxProcessor:
 
     def wake(self) -> None:
         """Tell the processor a notification was accepted."""
-        self._idle.clear()
         self._wake.set()
-
-    async def drained(self, timeout: float | None = None) -> bool:
-        """Wait until the journal was found empty after the last :meth:`wake`.
-
-        Returns:
-            Whether it was, within ``timeout`` seconds.
-        """
-        try:
-            await asyncio.wait_for(self._idle.wait(), timeout)
-        except TimeoutError:
-            return False
-        return True
 
     async def _loop(self) -> None:
         while not self._stopping.is_set():
@@ -250,7 +237,6 @@ class InboxProcessor:
                 logger.exception("inbox: processing failed; retrying shortly")
                 worked = False
             if not worked:
-                self._idle.set()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.poll)
                 self._wake.clear()
