@@ -168,7 +168,7 @@ change: the figures move with the code.
   encoding the journal record ~7 %, handing it to the store ~5 %.
 - **Rendering** (behind the answers) costs about 3 ms per notification end to end: the
   Jinja2 sandbox ~1 ms, storing the messages and the history entry most of the rest. It runs
-  at ~300/s when nothing else does, and takes at most a tenth of the loop while requests are
+  at ~300/s when nothing else does, and takes at most a twentieth of the loop while requests are
   being answered, so a burst fills the journal and it drains after (the *journal empty after*
   column).
 - **Latency at 500/s** comes from the store: an answer waits for its journal write. On
@@ -193,7 +193,7 @@ change: the figures move with the code.
     the ids of everything the digest folded: a 20,000-alert backlog made 20,000 reads of
     350 KB each, which was most of the p99);
   - history states are recomputed by a task of their own, an entry once however many
-    events ask for it, at most a tenth of the time while requests are answered, from a light
+    events ask for it, at most a twentieth of the time while requests are answered, from a light
     read of the outbox (no payloads, no folded ids);
   - digest rounds fold at most 500 records instead of 1,000 (a round's claim and swap are
     single store operations that the request path waited behind);

@@ -73,12 +73,13 @@ class Gateway:
             clock=clock,
             secrets=self._keys,
             busy=lambda: self.inflight > 0,
+            busy_share=0.05,
         )
         self.runtime: Runtime = build_runtime(
             config, store=store, metrics=metrics, clock=clock, history=self.history
         )
         self.inbox = InboxProcessor(
-            lambda: self.runtime, clock=clock, busy=lambda: self.inflight > 0, busy_share=0.1
+            lambda: self.runtime, clock=clock, busy=lambda: self.inflight > 0, busy_share=0.05
         )
         self.accepting = True
         self._reload_lock = asyncio.Lock()
