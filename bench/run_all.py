@@ -162,10 +162,10 @@ change: the figures move with the code.
 
 - **Accepting** costs about 0.5 ms of CPU per notification: ~0.33 ms in the event-loop thread
   and ~0.13 ms in the SQLite thread. The two share the GIL, so together they are what one core
-  gives: about 2,000/s here, which is why the full-speed figure sits at the goal and moves with
-  the machine's load from run to run. In the event-loop thread: uvloop/httptools and the
-  response ~35 %, `json.loads` ~7 %, validating the payload ~10 %, the idempotency key ~4 %,
-  encoding the journal record ~7 %, handing it to the store ~5 %.
+  gives: about 2,000/s here at best, which is why the full-speed figure sits just under the
+  goal and moves with the machine's load from run to run. In the event-loop thread:
+  uvloop/httptools and the response ~35 %, `json.loads` ~7 %, validating the payload ~10 %,
+  the idempotency key ~4 %, encoding the journal record ~7 %, handing it to the store ~5 %.
 - **Rendering** (behind the answers) costs about 3 ms per notification end to end: the
   Jinja2 sandbox ~1 ms, storing the messages and the history entry most of the rest. It runs
   at ~300/s when nothing else does, and takes at most a twentieth of the loop while requests are
@@ -174,7 +174,8 @@ change: the figures move with the code.
 - **Latency at 500/s** comes from the store: an answer waits for its journal write. On
   SQLite that write now runs ahead of queued background work, but not ahead of a background
   operation already running (a digest round's claim and swap take tens of milliseconds);
-  the p99 measured 19-73 ms over the runs of this day. On Redis there is no store thread:
+  the p99 measured between 19 and 116 ms over the runs of this day. On Redis there is no
+  store thread:
   the records of a digest round are decoded on the event loop, and Redis runs one script
   at a time, so the p99 at 500/s is in the hundreds of milliseconds.
 - **What changed in this round** (same harness, same day):
@@ -200,7 +201,8 @@ change: the figures move with the code.
   - payload validation skips cleaning short ASCII strings, and builds field paths only for
     error messages.
 
-  Together they took accepting from 310-345/s to ~1,900-2,000/s (SQLite) and the p99 at
+  Together they took accepting from 310-345/s to 1,670-2,030/s (SQLite, over this day's
+  runs; the same code varies by 15 % from run to run on this shared machine) and the p99 at
   500/s from seconds to tens of milliseconds; the sustained rendering rate is ~240-340/s
   behind the answers, about what the whole request path managed before.
 - **What would go further**: render in a second process (rendering holds the GIL that
