@@ -196,6 +196,33 @@ async def test_muting_is_decided_for_the_receive_time_not_the_render_time() -> N
     assert await j.processor.process_once() is False
 
 
+async def test_a_processor_that_lost_its_lease_stores_nothing_twice() -> None:
+    # Two processors on one journal (two gateways on one Redis): the first claims, stalls past
+    # its lease; the second claims the same records and renders them; the first, resuming,
+    # must find its settle refused and store nothing.
+    j = journal(unit_config(lease="30s"), NINE)
+    first = await j.accept_alert(alert("Slow"))
+    second = await j.accept_alert(alert("Slower"))
+    store = j.store
+    stale = await store.claim(INBOX_BOT, limit=10, lease_seconds=30, now=j.clock.now)
+    assert len(stale) == 2
+
+    j.clock.now += 31  # the first processor's lease ran out while it was stalled
+    other = InboxProcessor(lambda: j.runtime, clock=j.clock)
+    assert await other.process_once() is True and other.processed == 2
+
+    # The stalled one resumes with what it claimed: rendered, then refused at the store.
+    for record in stale:
+        done = j.processor._render(j.runtime, record)
+        await j.processor._store(j.runtime, record, done)
+    assert j.processor.processed == 0
+    for outcome in (first, second):
+        [message] = await store.find_by_notification(outcome.notification_id)
+        assert message.bot == "ops" and message.status is Status.PENDING
+    assert await store.pending_count("ops") == 2
+    assert await store.pending_count(INBOX_BOT) == 0
+
+
 async def test_a_journaled_notification_becomes_its_messages_once() -> None:
     j = journal(unit_config(coalesce_after="1h"), NINE)
     payload = alert("DiskFull", severity="critical")
