@@ -34,7 +34,7 @@ from .config import GatewayConfig, load_config
 from .console import ConsoleMetrics, HistoryRecorder
 from .console import api as console_api
 from .console import page as console_page
-from .endpoints import Endpoint, endpoint_for, receive, serve_endpoint, wants_wait
+from .endpoints import Endpoint, endpoint_for, read_body, receive, serve_endpoint, wants_wait
 from .inbox import INBOX_BOT, InboxProcessor
 from .metrics import GatewayMetrics
 from .runtime import Runtime, build_runtime
@@ -223,7 +223,7 @@ def create_app(
     async def declared(request: Request, endpoint: Endpoint) -> Response:
         # Served by IngestEndpoints before the router; declared for the OpenAPI document.
         gateway: Gateway = request.app.state.gateway
-        body = await _read_capped(request, gateway.config.max_body_bytes)
+        body = await read_body(request.scope, request.receive, gateway.config.max_body_bytes)
         answer = await receive(gateway, endpoint, body, wants_wait(request.url.query))
         return JSONResponse(answer.body, status_code=answer.status)
 
@@ -283,20 +283,6 @@ def create_app(
         return JSONResponse(result, status_code=200 if result["ok"] else 400)
 
     return app
-
-
-async def _read_capped(request: Request, cap: int) -> bytes | None:
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > cap:
-        return None
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > cap:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 class _GatewayApp(FastAPI):

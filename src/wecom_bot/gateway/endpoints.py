@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
@@ -30,8 +29,7 @@ from ..store import StoreUnavailableError
 from .auth import authorized, refuse_unauthorized
 from .inbox import accept
 from .ingest import IngestOutcome, ingest
-from .model import Notification
-from .sources import PayloadError, parse_alertmanager, parse_generic, parse_grafana
+from .sources import PayloadError, parse_payload
 from .templates import TemplateError
 
 if TYPE_CHECKING:
@@ -69,15 +67,6 @@ class Endpoint:
     source: str
     route: str | None = None
     webhook: str | None = None
-
-    def parser(self) -> Callable[[Any], Notification]:
-        """The payload parser of this endpoint."""
-        if self.source == "alertmanager":
-            return parse_alertmanager
-        if self.source == "grafana":
-            return parse_grafana
-        name = self.webhook or ""
-        return lambda payload: parse_generic(name, payload)
 
 
 def endpoint_for(path: str) -> Endpoint | None:
@@ -117,7 +106,7 @@ async def receive(gateway: Gateway, endpoint: Endpoint, body: bytes | None, wait
     except (ValueError, RecursionError):
         return refuse(gateway, source, 400, "not_json", "the body is not valid JSON")
     try:
-        notification = endpoint.parser()(payload)
+        notification = parse_payload(endpoint.source, payload, webhook=endpoint.webhook or "")
     except PayloadError as exc:
         return refuse(gateway, source, 422, "invalid", str(exc))
     runtime = gateway.runtime

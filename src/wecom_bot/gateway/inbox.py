@@ -35,8 +35,9 @@ from ..errors import MessageValidationError
 from ..store import LeaseLostError, NewMessage, OutboxRecord, StoreUnavailableError
 from .ingest import Plan, finish, note_duplicate, plan
 from .model import Notification
+from .pacing import step_back
 from .runtime import Runtime
-from .sources import PayloadError, parse_alertmanager, parse_generic, parse_grafana
+from .sources import PayloadError, parse_payload
 from .templates import TemplateError
 
 __all__ = [
@@ -154,14 +155,9 @@ def parse_stored(data: dict[str, Any]) -> Notification:
         body = json.loads(text) if isinstance(text, str) else None
     except ValueError:
         raise PayloadError("body", "is not JSON text") from None
-    if source == "alertmanager":
-        return parse_alertmanager(body)
-    if source == "grafana":
-        return parse_grafana(body)
     route = data.get("route") or ""
-    if source == "generic" and route.startswith(WEBHOOK_PREFIX):
-        return parse_generic(route[len(WEBHOOK_PREFIX) :], body)
-    raise PayloadError("source", f"is unknown: {source!r}")
+    webhook = route[len(WEBHOOK_PREFIX) :] if route.startswith(WEBHOOK_PREFIX) else ""
+    return parse_payload(str(source), body, webhook=webhook)
 
 
 class InboxProcessor:
@@ -257,21 +253,14 @@ class InboxProcessor:
                 break
             started = time.perf_counter()
             rendered.append((record, self._render(runtime, record)))
-            # Accepting comes first: while requests are being answered, step back for a while
-            # in proportion to the time this notification took.
-            pause = 0.0
-            if self.busy():
-                spent = time.perf_counter() - started
-                pause = min(spent * (1 / self.busy_share - 1), _MAX_PAUSE)
-            await asyncio.sleep(pause)
+            await step_back(started, self.busy, self.busy_share, _MAX_PAUSE)
         # Stored concurrently: the store commits them together (their messages keep FIFO
         # order, which follows each notification's receive time, not the commit order).
         started = time.perf_counter()
         await asyncio.gather(*(self._store(runtime, record, done) for record, done in rendered))
-        if rendered and self.busy():
+        if rendered:
             # Storing takes the store's time (and the interpreter's) from accepting as well.
-            spent = time.perf_counter() - started
-            await asyncio.sleep(min(spent * (1 / self.busy_share - 1), _MAX_STORE_PAUSE))
+            await step_back(started, self.busy, self.busy_share, _MAX_STORE_PAUSE)
         return bool(records)
 
     @staticmethod
@@ -301,7 +290,7 @@ class InboxProcessor:
             await store.dead(record.id, done, now=self.clock())
             return
         try:
-            ids = await store.settle(record.id, done.messages(), now=self.clock())
+            ids = await store.settle(record.id, done.messages, now=self.clock())
         except LeaseLostError:
             # Its lease ended and another worker took it; that one stores the messages.
             logger.warning("inbox: lost the lease of notification %s", _id_of(record))

@@ -17,6 +17,7 @@ before finishing.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from ..limits import CONTENT_LIMITS, utf8_len
@@ -137,8 +138,9 @@ class Plan:
         """How many queued messages wait for a mute interval to end."""
         return sum(1 for p in self.queued if p.muting is not None)
 
+    @cached_property
     def messages(self) -> list[NewMessage]:
-        """The outbox messages, in order."""
+        """The outbox messages, in order (built once, after planning)."""
         return [
             NewMessage(
                 bot=p.bot,
@@ -208,7 +210,7 @@ async def ingest(
     metrics = runtime.metrics
     if metrics is not None:
         metrics.received.labels(notification.source).inc()
-    messages = planned.messages()
+    messages = planned.messages
     ids: list[int] = []
     if messages:
         stored = await runtime.store_required.enqueue_once(
@@ -230,7 +232,7 @@ async def ingest(
 
 async def finish(runtime: Runtime, planned: Plan, ids: list[int]) -> IngestOutcome:
     """After the messages of ``planned`` were stored as ``ids``: count, write history, wake."""
-    messages = planned.messages()
+    messages = planned.messages
     metrics = runtime.metrics
     if metrics is not None:
         for message in messages:

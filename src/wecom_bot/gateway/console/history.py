@@ -28,6 +28,7 @@ from ...masking import redact
 from ...store import Outbox, OutboxRecord, Status, StoreUnavailableError
 from ...store.history import HistoryEntry, HistoryEvent, HistoryStore
 from ..inbox import INBOX_BOT
+from ..pacing import step_back
 
 __all__ = [
     "BotActivity",
@@ -301,10 +302,7 @@ class HistoryRecorder(DispatchObserver):
                 logger.error("history: state of %s not recomputed: %s", nid, exc)
             except Exception:  # the refresher must outlive a bug in one entry
                 logger.exception("history: recomputing the state of %s failed", nid)
-            pause = 0.0
-            if self.busy():
-                pause = min((time.perf_counter() - started) * (1 / self.busy_share - 1), 0.05)
-            await asyncio.sleep(pause)
+            await step_back(started, self.busy, self.busy_share, 0.05)
 
     async def refresh(self, notification_id: str) -> str | None:
         """Recompute one entry's state from the outbox. Returns the state, if the entry exists."""

@@ -11,12 +11,31 @@ lenient with fields they do not use and strict with the types of those they do; 
 (more than :data:`MAX_ALERTS` alerts, a value over :data:`MAX_VALUE_BYTES`) are refused.
 """
 
+from typing import Any
+
+from ..model import Notification
 from ._common import MAX_ALERTS, MAX_PAIRS, MAX_TEXT_BYTES, MAX_VALUE_BYTES, PayloadError
 from .alertmanager import parse_alertmanager
 from .generic import MAX_GENERIC_DEPTH, MAX_GENERIC_NODES, parse_generic
 from .grafana import parse_grafana
 
 PayloadError.__module__ = __name__
+
+
+def parse_payload(source: str, payload: Any, *, webhook: str = "") -> Notification:
+    """Parse ``payload`` with the parser of ``source`` (``generic`` needs its ``webhook`` name).
+
+    Raises:
+        PayloadError: the payload is not valid for ``source``, or ``source`` is unknown.
+    """
+    if source == "alertmanager":
+        return parse_alertmanager(payload)
+    if source == "grafana":
+        return parse_grafana(payload)
+    if source == "generic" and webhook:
+        return parse_generic(webhook, payload)
+    raise PayloadError("source", f"is unknown: {source!r}")
+
 
 __all__ = [
     "MAX_ALERTS",
@@ -29,4 +48,5 @@ __all__ = [
     "parse_alertmanager",
     "parse_generic",
     "parse_grafana",
+    "parse_payload",
 ]
