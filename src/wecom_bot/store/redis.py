@@ -35,7 +35,6 @@ gateway answers 503, so nothing is accepted that is not stored.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import math
@@ -51,6 +50,7 @@ from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
 from ..ratelimit import Rate, parse_rate
+from ._batching import TurnBatch
 from .base import (
     LEASE_EXPIRED_ERROR,
     Clock,
@@ -424,7 +424,7 @@ class RedisOutbox(Outbox):
         self.location = location
         self._closed = False
         # enqueue_once calls of the current turn of the event loop, sent in one pipeline.
-        self._once_pending: list[tuple[list[str], asyncio.Future[list[int] | None]]] = []
+        self._once_turn: TurnBatch[list[str], list[int] | None] = TurnBatch(self._enqueue_once_turn)
         scripts = {
             "enqueue": _ENQUEUE,
             "claim": _CLAIM,
@@ -551,43 +551,29 @@ class RedisOutbox(Outbox):
             args += _pending_args(message, stamp)
         # The request path: calls made in one turn of the loop share one round trip (each
         # script stays atomic on its own), instead of a connection and a round trip each.
-        loop = asyncio.get_running_loop()
-        waiter: asyncio.Future[list[int] | None] = loop.create_future()
-        self._once_pending.append((args, waiter))
-        if len(self._once_pending) == 1:
-            loop.call_soon(lambda: asyncio.ensure_future(self._flush_once()))
-        return await waiter
+        return await self._once_turn.add(args)
 
-    async def _flush_once(self) -> None:
-        pending, self._once_pending = self._once_pending, []
-        if not pending:
-            return
+    async def _enqueue_once_turn(
+        self, calls: list[list[str]]
+    ) -> list[list[int] | None | BaseException]:
         script = self._scripts["enqueue"]
-        try:
-            async with self._guard():
-                pipe = self.client.pipeline(transaction=False)
-                for args, _ in pending:
-                    await script(keys=[], args=[self.prefix, *args], client=pipe)
-                results = await pipe.execute(raise_on_error=False)
-        except StoreUnavailableError as exc:
-            for _, waiter in pending:
-                if not waiter.done():
-                    waiter.set_exception(exc)
-            return
-        for (_, waiter), result in zip(pending, results, strict=True):
-            if waiter.done():
-                continue
+        async with self._guard():
+            pipe = self.client.pipeline(transaction=False)
+            for args in calls:
+                await script(keys=[], args=[self.prefix, *args], client=pipe)
+            results = await pipe.execute(raise_on_error=False)
+        answers: list[list[int] | None | BaseException] = []
+        for result in results:
             if isinstance(result, BaseException):
-                waiter.set_exception(
+                answers.append(
                     StoreUnavailableError(
                         f"outbox {self.location}: Redis failed ({type(result).__name__}: "
                         f"{result}); nothing of this call may be assumed stored"
                     )
                 )
-            elif int(result[0]) == 0:
-                waiter.set_result(None)
             else:
-                waiter.set_result([int(i) for i in result[1:]])
+                answers.append(None if int(result[0]) == 0 else [int(i) for i in result[1:]])
+        return answers
 
     async def replace(
         self,

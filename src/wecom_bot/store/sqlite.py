@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Literal, TypeVar, cast
 
+from ._batching import TurnBatch
 from .base import (
     LEASE_EXPIRED_ERROR,
     Clock,
@@ -175,7 +176,7 @@ class SQLiteOutbox(Outbox):
         self.synchronous: Synchronous = synchronous
         self.busy_timeout = busy_timeout
         self._dedup_purged_at = float("-inf")
-        self._once_pending: list[tuple[_OnceItem, asyncio.Future[list[int] | None]]] = []
+        self._once_turn: TurnBatch[_OnceItem, list[int] | None] = TurnBatch(self._enqueue_once_turn)
         self._executor = _StoreThread(self)
         self._conn: sqlite3.Connection | None = None
         try:
@@ -312,39 +313,15 @@ class SQLiteOutbox(Outbox):
             raise StoreUnavailableError(f"outbox {self.path!r} is closed")
         return cast(T, await self._executor.submit_async(self._guarded, fn, args))
 
-    async def _run_once(self, item: _OnceItem) -> list[int] | None:
-        """A single-message ``enqueue_once``: stored together with the other such calls made
-        in the same turn of the event loop (see :meth:`_enqueue_once_group`), in one job."""
+    async def _enqueue_once_turn(self, items: list[_OnceItem]) -> list[list[int] | None]:
+        """The single-message ``enqueue_once`` calls of one turn of the loop, as one job (see
+        :meth:`_enqueue_once_group`), ahead of background work."""
         if self._conn is None:
             raise StoreUnavailableError(f"outbox {self.path!r} is closed")
-        loop = asyncio.get_running_loop()
-        waiter: asyncio.Future[list[int] | None] = loop.create_future()
-        self._once_pending.append((item, waiter))
-        if len(self._once_pending) == 1:
-            loop.call_soon(self._flush_once)
-        return await waiter
-
-    def _flush_once(self) -> None:
-        pending, self._once_pending = self._once_pending, []
-        if not pending:
-            return
-        job = self._executor.submit_async(
-            self._guarded, self._enqueue_once_group, ([item for item, _ in pending],), urgent=True
+        results = await self._executor.submit_async(
+            self._guarded, self._enqueue_once_group, (items,), urgent=True
         )
-
-        def hand_out(done: asyncio.Future[list[list[int] | None]]) -> None:
-            error = None if done.cancelled() else done.exception()
-            for index, (_, waiter) in enumerate(pending):
-                if waiter.done():
-                    continue
-                if done.cancelled():
-                    waiter.cancel()
-                elif error is not None:
-                    waiter.set_exception(error)
-                else:
-                    waiter.set_result(done.result()[index])
-
-        job.add_done_callback(hand_out)
+        return cast("list[list[int] | None]", results)
 
     def _guarded(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
         conn = self._conn
@@ -418,16 +395,19 @@ class SQLiteOutbox(Outbox):
                 ).rowcount
                 if not claimed:
                     return None
-                if not 0 <= now - self._dedup_purged_at < _DEDUP_PURGE_EVERY:
-                    # Expired keys are ignored by the check above; deleting them once a
-                    # second keeps the table small without a delete in every enqueue.
-                    conn.execute("DELETE FROM dedup WHERE expires_at <= ?", (now,))
-                    self._dedup_purged_at = now
+                self._purge_expired_keys(conn, now)
             dedup_key = dedup[0] if dedup is not None else None
             return [
                 self._insert(conn, m, p, now, dedup_key=dedup_key)
                 for m, p in zip(messages, payloads, strict=True)
             ]
+
+    def _purge_expired_keys(self, conn: sqlite3.Connection, now: float) -> None:
+        # Expired keys are ignored by the checks; deleting them once a second keeps the table
+        # small without a delete in every enqueue.
+        if not 0 <= now - self._dedup_purged_at < _DEDUP_PURGE_EVERY:
+            conn.execute("DELETE FROM dedup WHERE expires_at <= ?", (now,))
+            self._dedup_purged_at = now
 
     def _enqueue_once_group(
         self, conn: sqlite3.Connection, items: list[_OnceItem]
@@ -465,10 +445,7 @@ class SQLiteOutbox(Outbox):
                 results.append([])
             if accepted:
                 self._insert_group(conn, accepted)
-                newest = max(item.now for item in accepted)
-                if not 0 <= newest - self._dedup_purged_at < _DEDUP_PURGE_EVERY:
-                    conn.execute("DELETE FROM dedup WHERE expires_at <= ?", (newest,))
-                    self._dedup_purged_at = newest
+                self._purge_expired_keys(conn, max(item.now for item in accepted))
         ids = iter(item.record_id for item in accepted)
         return [None if result is None else [next(ids)] for result in results]
 
@@ -657,7 +634,9 @@ class SQLiteOutbox(Outbox):
         payloads = [encode_payload(m.payload) for m in messages]
         if len(messages) == 1:
             item = _OnceItem(dedup_key, window_seconds, messages[0], payloads[0], self._now(now))
-            return await self._run_once(item)
+            if self._conn is None:
+                raise StoreUnavailableError(f"outbox {self.path!r} is closed")
+            return await self._once_turn.add(item)
         return await self._run(
             self._enqueue_sync,
             list(messages),
@@ -821,9 +800,18 @@ class SQLiteOutbox(Outbox):
         )
         return [
             OutboxRecord(
-                id=r[0], bot=r[1], kind=r[2], payload={}, status=Status(r[3]), attempts=r[4],
-                created_at=r[5], next_attempt_at=r[6], updated_at=r[7], lease_until=r[8],
-                coalescible=bool(r[9]), replaced_by=r[10],
+                id=r[0],
+                bot=r[1],
+                kind=r[2],
+                payload={},
+                status=Status(r[3]),
+                attempts=r[4],
+                created_at=r[5],
+                next_attempt_at=r[6],
+                updated_at=r[7],
+                lease_until=r[8],
+                coalescible=bool(r[9]),
+                replaced_by=r[10],
             )  # fmt: skip
             for r in rows
         ]
