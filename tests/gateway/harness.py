@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from tests.emulator.conftest import Emu
 from tests.servers import serve
 from wecom_bot.gateway.app import create_app
 from wecom_bot.gateway.config import GatewayConfig
+from wecom_bot.gateway.samples import alertmanager_firing
 from wecom_bot.masking import key_fingerprint
 
 
@@ -136,3 +138,37 @@ class GatewayProcess:
                 self.proc.wait(15)
             except subprocess.TimeoutExpired:
                 self.kill()
+
+
+def renamed_alert(name: str, fired: datetime | None = None, **labels: str) -> dict[str, Any]:
+    """The Alertmanager sample with its alerts renamed and ``labels`` set: a distinct
+    notification (``fired``: the alerts' start, now when omitted)."""
+    payload = alertmanager_firing(fired)
+    payload["groupKey"] = f'{{}}:{{alertname="{name}"}}'
+    payload["groupLabels"] = {"alertname": name}
+    payload["commonLabels"] = {"alertname": name, **labels}
+    for i, item in enumerate(payload["alerts"]):
+        item["labels"] = {**item["labels"], "alertname": name, **labels}
+        item["fingerprint"] = f"{name}-{i}"
+    return payload
+
+
+def one_alert(name: str, team: str = "web") -> dict[str, Any]:
+    """A small one-alert Alertmanager notification named ``name`` (storms are made of these)."""
+    return {
+        "version": "4", "status": "firing", "receiver": "wecom",
+        "groupKey": f'{{}}:{{alertname="{name}"}}',
+        "groupLabels": {"alertname": name}, "commonLabels": {"alertname": name, "team": team},
+        "commonAnnotations": {"summary": f"{name} summary"},
+        "externalURL": "http://am.example", "truncatedAlerts": 0,
+        "alerts": [{"status": "firing", "labels": {"alertname": name, "team": team},
+                    "annotations": {"summary": f"{name} summary"},
+                    "startsAt": "2026-11-25T10:00:00Z", "endsAt": "0001-01-01T00:00:00Z",
+                    "generatorURL": "", "fingerprint": f"{name}-0"}],
+    }  # fmt: skip
+
+
+def content_of(payload: dict[str, Any]) -> str:
+    """The text content of a text, markdown or markdown_v2 payload (``""`` for others)."""
+    body = payload.get(str(payload.get("msgtype", "")), {})
+    return str(body.get("content", "")) if isinstance(body, dict) else ""

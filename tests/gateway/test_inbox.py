@@ -32,8 +32,10 @@ from tests.gateway.console.support import (
 )
 from tests.gateway.harness import (
     GatewayProcess,
+    content_of,
     emulator_contents,
     gateway_config,
+    renamed_alert,
     running_gateway,
     wait_for,
     write_config,
@@ -45,7 +47,6 @@ from wecom_bot.gateway.config import GatewayConfig, load_config
 from wecom_bot.gateway.console.history import HistoryRecorder
 from wecom_bot.gateway.inbox import INBOX_BOT, Accepted, InboxProcessor, accept, inbox_message
 from wecom_bot.gateway.runtime import Runtime, build_runtime
-from wecom_bot.gateway.samples import alertmanager_firing
 from wecom_bot.gateway.sources import parse_alertmanager, parse_generic
 from wecom_bot.store import MemoryOutbox, OutboxRecord, Status
 from wecom_bot.store.history import MemoryHistory
@@ -89,25 +90,12 @@ class Clock:
 
 
 def alert(name: str, **labels: str) -> dict[str, Any]:
-    """The Alertmanager sample renamed to ``name`` with ``labels`` (a distinct notification)."""
-    payload = alertmanager_firing(FIRED)
-    payload["groupKey"] = f'{{}}:{{alertname="{name}"}}'
-    payload["groupLabels"] = {"alertname": name}
-    payload["commonLabels"] = {"alertname": name, **labels}
-    for i, item in enumerate(payload["alerts"]):
-        item["labels"] = {**item["labels"], "alertname": name, **labels}
-        item["fingerprint"] = f"{name}-{i}"
-    return payload
+    """A distinct notification named ``name``, fired at :data:`FIRED`."""
+    return renamed_alert(name, FIRED, **labels)
 
 
 def route(name: str, team: str, **extra: Any) -> dict[str, Any]:
     return {"name": name, "matchers": [f'team="{team}"'], "bots": ["ops"], **extra}
-
-
-def content_of(payload: dict[str, Any]) -> str:
-    body = payload[payload["msgtype"]]
-    text: str = body["content"]
-    return text
 
 
 # ------------------------------------------------------------------------- processor unit level

@@ -13,7 +13,13 @@ import httpx
 import pytest
 
 from tests.emulator.conftest import Emu, new_key, running
-from tests.gateway.harness import GatewayProcess, gateway_config, wait_for, write_config
+from tests.gateway.harness import (
+    GatewayProcess,
+    gateway_config,
+    one_alert,
+    wait_for,
+    write_config,
+)
 from tests.redis_server import free_port, redis_server
 from tests.test_dispatcher import all_entries, max_in_window
 from wecom_bot.emulator import EmulatorSettings
@@ -36,18 +42,7 @@ def redis_url(tmp_path: Path) -> Iterator[str]:
 
 
 def notification(team: str, i: int) -> dict[str, Any]:
-    name = f"Storm-{team}-{i:03d}"
-    return {
-        "version": "4", "status": "firing", "receiver": "wecom",
-        "groupKey": f'{{}}:{{alertname="{name}"}}',
-        "groupLabels": {"alertname": name}, "commonLabels": {"alertname": name, "team": team},
-        "commonAnnotations": {"summary": f"{name} summary"},
-        "externalURL": "http://am.example", "truncatedAlerts": 0,
-        "alerts": [{"status": "firing", "labels": {"alertname": name, "team": team},
-                    "annotations": {"summary": f"{name} summary"},
-                    "startsAt": "2026-11-25T10:00:00Z", "endsAt": "0001-01-01T00:00:00Z",
-                    "generatorURL": "", "fingerprint": f"{abs(hash(name)):016x}"}],
-    }  # fmt: skip
+    return one_alert(f"Storm-{team}-{i:03d}", team)
 
 
 def accepted_texts(emu: Emu, key: str) -> list[dict[str, Any]]:

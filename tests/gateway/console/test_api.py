@@ -15,6 +15,7 @@ import httpx
 
 from tests.emulator.conftest import Emu
 from tests.gateway.harness import emulator_contents, running_gateway, wait_for, write_config
+from tests.gateway.harness import renamed_alert as alert
 from wecom_bot.gateway.samples import alertmanager_firing, generic, grafana_firing
 
 from .support import (
@@ -37,18 +38,6 @@ API_GETS = [
     "/ui",
     "/ui/assets/console.js",
 ]
-
-
-def alert(name: str, **labels: str) -> dict[str, Any]:
-    """The Alertmanager sample with its alert renamed and labels set (a distinct notification)."""
-    payload = alertmanager_firing()
-    payload["groupKey"] = f'{{}}:{{alertname="{name}"}}'
-    payload["groupLabels"] = {"alertname": name}
-    payload["commonLabels"] = {"alertname": name, **labels}
-    for i, item in enumerate(payload["alerts"]):
-        item["labels"] = {**item["labels"], "alertname": name, **labels}
-        item["fingerprint"] = f"{name}-{i}"
-    return payload
 
 
 def entry_of(console: Console, notification_id: str) -> dict[str, Any]:

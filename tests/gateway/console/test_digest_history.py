@@ -12,7 +12,8 @@ import re
 from typing import Any
 
 from tests.emulator.conftest import Emu
-from tests.gateway.harness import emulator_contents, running_gateway, wait_for
+from tests.gateway.harness import content_of, emulator_contents, running_gateway, wait_for
+from tests.gateway.harness import one_alert as notification
 from wecom_bot.masking import key_fingerprint
 
 from .support import BASIC, Console, add_fault, canary_key, console_config, secrets_of
@@ -24,21 +25,6 @@ STORM = 30
 _NAME = re.compile(r"\bStorm\d{2}\b")
 
 
-def notification(name: str, team: str = "web") -> dict[str, Any]:
-    """A one-alert Alertmanager notification named ``name`` (distinct group, distinct id)."""
-    return {
-        "version": "4", "status": "firing", "receiver": "wecom",
-        "groupKey": f'{{}}:{{alertname="{name}"}}',
-        "groupLabels": {"alertname": name}, "commonLabels": {"alertname": name, "team": team},
-        "commonAnnotations": {"summary": f"{name} summary"},
-        "externalURL": "http://am.example", "truncatedAlerts": 0,
-        "alerts": [{"status": "firing", "labels": {"alertname": name, "team": team},
-                    "annotations": {"summary": f"{name} summary"},
-                    "startsAt": "2026-11-25T10:00:00Z", "endsAt": "0001-01-01T00:00:00Z",
-                    "generatorURL": "", "fingerprint": f"{name}-0"}],
-    }  # fmt: skip
-
-
 def post(console: Console, name: str, team: str = "web") -> str:
     answer = console.gw.post(
         "/alertmanager", notification(name, team), headers={"Authorization": BASIC}
@@ -46,11 +32,6 @@ def post(console: Console, name: str, team: str = "web") -> str:
     assert answer.status_code == 200, answer.text
     nid: str = answer.json()["notification_id"]
     return nid
-
-
-def content_of(payload: dict[str, Any]) -> str:
-    body = payload.get(str(payload.get("msgtype", "")), {})
-    return str(body.get("content", "")) if isinstance(body, dict) else ""
 
 
 def received(emu: Emu, key: str) -> list[str]:
