@@ -186,12 +186,14 @@ def storm_dispatcher(
     )  # fmt: skip
 
 
-def storm_naive(base_url: str, alerts: int) -> StormResult:
-    """One message per alert, no limiter, no retry: what peers do."""
+def _one_per_alert(
+    base_url: str, alerts: int, label: str, **bot_options: Any
+) -> StormResult:
+    """Send one message per alert with a :class:`Bot` built with ``bot_options``."""
     key = new_key()
     ok = 0
     started = time.time()
-    with Bot(key, base_url=base_url, retry=False) as bot:
+    with Bot(key, base_url=base_url, **bot_options) as bot:
         for i in range(alerts):
             try:
                 bot.send(MarkdownMessage(content=alert_content(i)))
@@ -199,28 +201,22 @@ def storm_naive(base_url: str, alerts: int) -> StormResult:
             except DeliveryError:
                 pass
     elapsed = time.time() - started
-    return summarise(
-        "naive: Bot(retry=False), one message per alert, no limiter",
-        base_url, key, alerts, started, elapsed, reported_ok=ok,
+    return summarise(label, base_url, key, alerts, started, elapsed, reported_ok=ok)
+
+
+def storm_naive(base_url: str, alerts: int) -> StormResult:
+    """One message per alert, no limiter, no retry: what peers do."""
+    return _one_per_alert(
+        base_url, alerts, "naive: Bot(retry=False), one message per alert, no limiter",
+        retry=False,
     )  # fmt: skip
 
 
 def storm_limited_bot(base_url: str, alerts: int) -> StormResult:
     """One message per alert through the SDK's limiter (no digests)."""
-    key = new_key()
-    ok = 0
-    started = time.time()
-    with Bot(key, base_url=base_url, rate_limit=CLIENT_RATE, retry=scaled_retry()) as bot:
-        for i in range(alerts):
-            try:
-                bot.send(MarkdownMessage(content=alert_content(i)))
-                ok += 1
-            except DeliveryError:
-                pass
-    elapsed = time.time() - started
-    return summarise(
-        "Bot(rate_limit=20/1.05 windows), one message per alert",
-        base_url, key, alerts, started, elapsed, reported_ok=ok,
+    return _one_per_alert(
+        base_url, alerts, "Bot(rate_limit=20/1.05 windows), one message per alert",
+        rate_limit=CLIENT_RATE, retry=scaled_retry(),
     )  # fmt: skip
 
 
