@@ -45,7 +45,15 @@ from wecom_bot.emulator import EmulatorSettings
 from wecom_bot.errors import ConfigError
 from wecom_bot.gateway.config import GatewayConfig, load_config
 from wecom_bot.gateway.console.history import HistoryRecorder
-from wecom_bot.gateway.inbox import INBOX_BOT, Accepted, InboxProcessor, accept, inbox_message
+from wecom_bot.gateway.inbox import (
+    INBOX_BOT,
+    Accepted,
+    InboxProcessor,
+    accept,
+    decode_body,
+    inbox_message,
+    parse_stored,
+)
 from wecom_bot.gateway.runtime import Runtime, build_runtime
 from wecom_bot.gateway.sources import parse_alertmanager, parse_generic
 from wecom_bot.store import MemoryOutbox, OutboxRecord, Status
@@ -408,6 +416,84 @@ def test_a_senders_retries_are_duplicates_and_delivered_once(emu: Emu) -> None:
         texts = [content_of(p) for p in emulator_contents(emu, key)]
         assert len(texts) == 1 and "Twice" in texts[0]
         assert console.metric("wecom_bot_notifications_duplicate_total") == 2
+
+
+# ------------------------------------------------------------------------ the record's body
+
+
+def test_a_strict_json_body_is_embedded_in_the_record_verbatim() -> None:
+    payload = alert("Verbatim", team="web")
+    raw = json.dumps(payload, indent=2, ensure_ascii=False).encode()
+    body = decode_body(raw)
+    assert body.verbatim and body.value == payload and body.text == raw.decode()
+    notification = parse_alertmanager(body.value)
+    record = inbox_message(notification, body, "db", "a" * 16)
+    stored = record.encoded()
+    # The request's own text, not an encoding of the decoded value.
+    assert raw.decode() in stored
+    assert json.loads(stored) == record.payload
+    data = record.payload["notification"]
+    assert (data["id"], data["source"], data["route"]) == ("a" * 16, "alertmanager", "db")
+    again = parse_stored(json.loads(stored)["notification"])
+    assert again.dedup_key() == notification.dedup_key()
+
+
+@pytest.mark.parametrize(
+    ("raw", "why"),
+    [
+        (b'{"text": "nan: ", "value": NaN}', "NaN is not JSON"),
+        ('{"text": "le café"}'.encode("utf-16"), "UTF-16"),
+        ('{"text": "le café", "value": Infinity}'.encode("utf-32"), "UTF-32 and Infinity"),
+    ],
+)
+def test_a_body_json_reads_but_json_lacks_is_kept_as_text(raw: bytes, why: str) -> None:
+    body = decode_body(raw)
+    assert not body.verbatim, why
+    assert json.loads(body.text)["text"] == body.value["text"]
+    record = inbox_message(parse_generic("deploy", body.value), body, "webhook:deploy", "b" * 16)
+    stored = json.loads(record.encoded())
+    assert isinstance(stored["notification"]["body"], str) and "json" not in stored["notification"]
+    again = parse_stored(stored["notification"])
+    assert again.raw["text"] == body.value["text"]
+
+
+def test_a_byte_order_mark_is_not_part_of_the_json() -> None:
+    body = decode_body('\ufeff{"text": "with BOM"}'.encode())
+    assert body.verbatim and body.value == {"text": "with BOM"}
+    assert not body.text.startswith("\ufeff")
+    assert json.loads(inbox_message(parse_generic("x", body.value), body, None, "c" * 16).encoded())
+
+
+@pytest.mark.parametrize("raw", [b"", b"{", b"{'a': 1}", b"\xff\xfe{", b"[1] [2]"])
+def test_what_is_not_json_is_refused_by_decode_body(raw: bytes) -> None:
+    with pytest.raises(ValueError):
+        decode_body(raw)
+
+
+def test_every_body_form_is_delivered_through_a_served_gateway(emu: Emu, tmp_path: Path) -> None:
+    key = new_key()
+    config = gateway_config(emu.url, key, f"sqlite:///{tmp_path / 'o.db'}")
+    bodies = {
+        "plain": b'{"text": "plain body"}',
+        "bom": '\ufeff{"text": "body with a byte order mark"}'.encode(),
+        "nan": b'{"text": "body with NaN", "ratio": NaN}',
+        "utf16": '{"text": "UTF-16 body, le caf\u00e9"}'.encode("utf-16"),
+    }
+    with running_gateway(config) as gw:
+        for name, raw in bodies.items():
+            answer = gw.client.post(
+                "/webhook/deploy", content=raw, headers={"Content-Type": "application/json"}
+            )
+            assert answer.status_code == 200, (name, answer.text)
+            assert answer.json()["status"] == "accepted"
+
+        def all_delivered() -> bool:
+            return len(emulator_contents(emu, key)) == len(bodies)
+
+        wait_for(all_delivered, what="every body delivered")
+        texts = " | ".join(content_of(p) for p in emulator_contents(emu, key))
+        for expected in ("plain body", "byte order mark", "body with NaN", "le café"):
+            assert expected in texts
 
 
 # ------------------------------------------------------------------------------ across SIGKILL

@@ -29,6 +29,7 @@ from ..errors import ConfigError
 from ..masking import install_log_redaction
 from ..store import Outbox, StoreUnavailableError, open_store
 from ..store.history import HistoryStore, MemoryHistory, open_history
+from . import heap
 from .auth import Authentication
 from .config import GatewayConfig, load_config
 from .console import ConsoleMetrics, HistoryRecorder
@@ -135,6 +136,7 @@ class Gateway:
                     await runtime.start()
                     self.config, self.runtime = config, runtime
                     await old.stop()
+                    heap.resettle()
                     result = {"ok": True, "message": "config reloaded"}
             self.last_reload = {**result, "at": self.clock()}
             log = logger.info if result["ok"] else logger.error
@@ -148,6 +150,7 @@ def create_app(
     config_path: str | Path | None = None,
     store: Outbox | None = None,
     clock: Callable[[], float] = time.time,
+    settle_heap: bool = False,
 ) -> FastAPI:
     """Build the gateway app.
 
@@ -156,6 +159,9 @@ def create_app(
         config_path: the file ``POST /-/reload`` and SIGHUP re-read.
         store: an outbox to use instead of opening ``config.store`` (tests).
         clock: wall-clock time (history, idempotency window, latency).
+        settle_heap: once started, take the process's long-lived objects out of the garbage
+            collector's full passes (:func:`wecom_bot.gateway.heap.settle`); for the process
+            that exists to serve this app (``wecom-bot gateway``), not for an embedding one.
 
     Raises:
         ConfigError: a bot key is missing, a template does not compile, the store cannot open.
@@ -185,6 +191,8 @@ def create_app(
         )
         app.state.gateway = gateway
         await gateway.start()
+        if settle_heap:
+            heap.settle()
         loop = asyncio.get_running_loop()
         hup = False
         with contextlib.suppress(ValueError, RuntimeError, NotImplementedError):

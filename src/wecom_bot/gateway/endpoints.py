@@ -27,7 +27,7 @@ from starlette.types import Message, Receive, Scope, Send
 from ..errors import MessageValidationError
 from ..store import StoreUnavailableError
 from .auth import authorized, refuse_unauthorized
-from .inbox import accept
+from .inbox import accept, decode_body
 from .ingest import IngestOutcome, ingest
 from .sources import PayloadError, parse_payload
 from .templates import TemplateError
@@ -40,6 +40,7 @@ __all__ = ["Answer", "Endpoint", "endpoint_for", "receive", "serve_endpoint"]
 logger = logging.getLogger("wecom_bot.gateway")
 
 _TRUE = ("1", "true", "yes")
+_COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,7 @@ class Answer:
 
     def encode(self) -> bytes:
         """The body as UTF-8 JSON."""
-        return json.dumps(self.body, ensure_ascii=False, separators=(",", ":")).encode()
+        return _COMPACT.encode(self.body).encode()
 
 
 @dataclass(frozen=True)
@@ -102,11 +103,11 @@ async def receive(gateway: Gateway, endpoint: Endpoint, body: bytes | None, wait
             f"body larger than max_body_bytes ({gateway.config.max_body_bytes})",
         )  # fmt: skip
     try:
-        payload = json.loads(body)
+        decoded = decode_body(body)
     except (ValueError, RecursionError):
         return refuse(gateway, source, 400, "not_json", "the body is not valid JSON")
     try:
-        notification = parse_payload(endpoint.source, payload, webhook=endpoint.webhook or "")
+        notification = parse_payload(endpoint.source, decoded.value, webhook=endpoint.webhook or "")
     except PayloadError as exc:
         return refuse(gateway, source, 422, "invalid", str(exc))
     runtime = gateway.runtime
@@ -114,7 +115,7 @@ async def receive(gateway: Gateway, endpoint: Endpoint, body: bytes | None, wait
         if wait:
             outcome = await ingest(runtime, notification, route_name=endpoint.route)
             return Answer(200, outcome_json(outcome))
-        accepted = await accept(runtime, notification, _text(body), route_name=endpoint.route)
+        accepted = await accept(runtime, notification, decoded, route_name=endpoint.route)
     except LookupError as exc:
         return refuse(gateway, source, 404, "unknown_route", str(exc))
     except StoreUnavailableError as exc:
@@ -130,15 +131,6 @@ async def receive(gateway: Gateway, endpoint: Endpoint, body: bytes | None, wait
     if not accepted.duplicate:
         gateway.inbox.wake()
     return Answer(200, accepted.to_json())
-
-
-def _text(body: bytes) -> str:
-    # The journal keeps the JSON text as received (no re-encoding on the hot path); JSON
-    # that arrived in UTF-16/32, which json.loads also reads, is kept as UTF-8 text.
-    try:
-        return body.decode("utf-8")
-    except UnicodeDecodeError:
-        return json.dumps(json.loads(body), ensure_ascii=False)
 
 
 def outcome_json(outcome: IngestOutcome) -> dict[str, Any]:

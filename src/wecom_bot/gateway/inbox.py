@@ -44,8 +44,10 @@ __all__ = [
     "INBOX_BOT",
     "INBOX_KIND",
     "Accepted",
+    "Body",
     "InboxProcessor",
     "accept",
+    "decode_body",
     "inbox_message",
 ]
 
@@ -89,34 +91,94 @@ class Accepted:
         }
 
 
+class NotStrictJSON(ValueError):
+    """The text uses ``NaN`` or ``Infinity``, which Python reads but JSON does not have."""
+
+
+def _refuse_constant(name: str) -> Any:
+    raise NotStrictJSON(name)
+
+
+_STRICT = json.JSONDecoder(parse_constant=_refuse_constant)
+
+
+@dataclass(frozen=True, slots=True)
+class Body:
+    """A request body, decoded once.
+
+    Attributes:
+        value: the decoded JSON.
+        text: the JSON text (UTF-8 as received, or written again when it arrived otherwise).
+        verbatim: ``text`` is strict JSON that decodes to ``value``, so the journal record
+            embeds it as is instead of encoding ``value`` again.
+    """
+
+    value: Any
+    text: str
+    verbatim: bool
+
+
+def decode_body(raw: bytes) -> Body:
+    """Decode a request body as JSON.
+
+    Raises:
+        ValueError: it is not JSON.
+        RecursionError: it nests too deep.
+    """
+    try:
+        text = raw.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError:
+        text = ""
+    else:
+        try:
+            return Body(_STRICT.decode(text), text, True)
+        except NotStrictJSON:
+            pass
+    # UTF-16/32, lone surrogates or NaN: json.loads reads them; the journal then keeps a
+    # text of its own in a string field (see inbox_message).
+    value = json.loads(raw)
+    return Body(value, text or json.dumps(value, ensure_ascii=False), False)
+
+
 def inbox_message(
-    notification: Notification, body: str, route_name: str | None, notification_id: str
+    notification: Notification, body: Body | str, route_name: str | None, notification_id: str
 ) -> NewMessage:
-    """The inbox record of a received notification: its source, forced route and payload
-    (the JSON text as received)."""
-    payload = {
-        "msgtype": INBOX_KIND,
-        INBOX_KIND: {
-            "id": notification_id,
-            "source": notification.source,
-            "route": route_name,
-            "body": body,
-        },
-    }
-    # No notification_id on the record itself: the messages it becomes carry it, and history
-    # looks a notification up by those (one index write less on the request path).
+    """The inbox record of a received notification: its source, forced route and payload.
+
+    The payload is kept as received: a strict JSON body is embedded in the record's JSON as
+    its ``json`` field, verbatim (no encoding on the hot path); any other body is kept as text
+    in its ``body`` field.
+    """
+    meta: dict[str, Any] = {"id": notification_id, "source": notification.source}
+    meta["route"] = route_name
+    if isinstance(body, Body) and body.verbatim:
+        text = (
+            f'{{"msgtype":"{INBOX_KIND}","{INBOX_KIND}":{{"id":{json.dumps(notification_id)},'
+            f'"source":{json.dumps(notification.source)},"route":{json.dumps(route_name)},'
+            f'"json":{body.text}}}}}'
+        )
+        payload = {"msgtype": INBOX_KIND, INBOX_KIND: {**meta, "json": body.value}}
+        # No notification_id on the record itself: the messages it becomes carry it, and
+        # history looks a notification up by those (one index write less on the request path).
+        return NewMessage(INBOX_BOT, payload, coalescible=False, payload_json=text)
+    text_body = body.text if isinstance(body, Body) else body
+    payload = {"msgtype": INBOX_KIND, INBOX_KIND: {**meta, "body": text_body}}
     return NewMessage(bot=INBOX_BOT, payload=payload, coalescible=False)
 
 
 async def accept(
-    runtime: Runtime, notification: Notification, body: str, *, route_name: str | None = None
+    runtime: Runtime,
+    notification: Notification,
+    body: Body | str,
+    *,
+    route_name: str | None = None,
 ) -> Accepted:
     """Store a validated notification in the journal (durably) for rendering behind.
 
     Args:
         runtime: the running gateway.
         notification: the payload, parsed and validated.
-        body: the payload as received (JSON text), rendered from later.
+        body: the payload as received (decoded, or its JSON text), rendered from later.
         route_name: a forced route (``/alertmanager/{route}``) or ``webhook:{name}``.
 
     Raises:
@@ -129,7 +191,7 @@ async def accept(
     now = runtime.clock()
     metrics = runtime.metrics
     if metrics is not None:
-        metrics.received.labels(notification.source).inc()
+        metrics.count_received(notification.source)
     record = inbox_message(notification, body, route_name, notification_id)
     stored = await runtime.store_required.enqueue_once(
         dedup, runtime.config.idempotency_window, [record], now=now
@@ -150,11 +212,14 @@ def parse_stored(data: dict[str, Any]) -> Notification:
         PayloadError: the stored payload does not parse (an older or foreign record).
     """
     source = data.get("source")
-    text = data.get("body")
-    try:
-        body = json.loads(text) if isinstance(text, str) else None
-    except ValueError:
-        raise PayloadError("body", "is not JSON text") from None
+    if "json" in data:
+        body = data["json"]
+    else:
+        text = data.get("body")
+        try:
+            body = json.loads(text) if isinstance(text, str) else None
+        except ValueError:
+            raise PayloadError("body", "is not JSON text") from None
     route = data.get("route") or ""
     webhook = route[len(WEBHOOK_PREFIX) :] if route.startswith(WEBHOOK_PREFIX) else ""
     return parse_payload(str(source), body, webhook=webhook)

@@ -209,7 +209,7 @@ async def ingest(
     planned = plan(runtime, notification, route_name, now=runtime.clock())
     metrics = runtime.metrics
     if metrics is not None:
-        metrics.received.labels(notification.source).inc()
+        metrics.count_received(notification.source)
     messages = planned.messages
     ids: list[int] = []
     if messages:

@@ -5,6 +5,8 @@ Labels carry bot names and sources, never keys.
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from ..dispatcher import DispatchObserver
@@ -20,6 +22,7 @@ class GatewayMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
+        self._received_from: dict[str, Any] = {}
         self.received = Counter(
             "wecom_bot_notifications_received",
             "Inbound notifications accepted for processing",
@@ -95,6 +98,14 @@ class GatewayMetrics:
             registry=r,
             buckets=_LATENCY_BUCKETS,
         )
+
+    def count_received(self, source: str) -> None:
+        """Count one notification received from ``source`` (on the request path: the
+        labelled child is looked up once per source, not per request)."""
+        child = self._received_from.get(source)
+        if child is None:
+            child = self._received_from[source] = self.received.labels(source)
+        child.inc()
 
     def exposition(self) -> bytes:
         """The text for ``GET /metrics``."""

@@ -25,6 +25,9 @@ Source = Literal["alertmanager", "grafana", "generic"]
 
 _STATUSES = ("firing", "resolved")
 _SOURCES = ("alertmanager", "grafana", "generic")
+# The idempotency key's canonical JSON (built once: json.dumps with options builds an encoder
+# per call).
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def _empty() -> dict[str, str]:
@@ -190,7 +193,7 @@ class Notification:
                 self.truncated_alerts,
                 alerts,
             ]
-        canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        canonical = _CANONICAL.encode(body)
         return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
 
     def to_dict(self) -> dict[str, Any]:

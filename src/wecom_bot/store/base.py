@@ -98,6 +98,9 @@ class LeaseLostError(StoreError):
         )
 
 
+_PAYLOAD_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
 def encode_payload(payload: Mapping[str, Any]) -> str:
     """Serialize a message payload to compact UTF-8 JSON, as it is stored.
 
@@ -105,7 +108,7 @@ def encode_payload(payload: Mapping[str, Any]) -> str:
         ValueError: the payload cannot be represented as JSON.
     """
     try:
-        return json.dumps(payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        return _PAYLOAD_ENCODER.encode(payload)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"message payload is not JSON-serializable: {exc}") from exc
 
@@ -126,6 +129,8 @@ class NewMessage:
         coalescible: whether the dispatcher may merge it into a digest; ``None`` means "if its
             ``msgtype`` is text, markdown or markdown_v2".
         not_before: earliest delivery time; ``None`` means as soon as possible.
+        payload_json: ``payload`` already written as JSON text by the caller, stored as is
+            instead of encoding ``payload`` again; it must decode to ``payload``.
 
     Raises:
         ValueError: ``bot`` is empty or ``payload`` has no string ``msgtype``.
@@ -136,6 +141,7 @@ class NewMessage:
     notification_id: str | None = None
     coalescible: bool | None = None
     not_before: float | None = None
+    payload_json: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.bot, str) or not self.bot:
@@ -143,6 +149,16 @@ class NewMessage:
         msgtype = self.payload.get("msgtype") if isinstance(self.payload, Mapping) else None
         if not isinstance(msgtype, str) or not msgtype:
             raise ValueError("NewMessage.payload must be an API payload with a 'msgtype'")
+
+    def encoded(self) -> str:
+        """The payload as stored: :attr:`payload_json`, else :func:`encode_payload`.
+
+        Raises:
+            ValueError: the payload cannot be represented as JSON.
+        """
+        if self.payload_json is not None:
+            return self.payload_json
+        return encode_payload(self.payload)
 
     @property
     def kind(self) -> str:

@@ -25,7 +25,6 @@ from .base import (
     StoreUnavailableError,
     check_replace,
     cut_error,
-    encode_payload,
     merge_notification_ids,
 )
 
@@ -137,7 +136,7 @@ class MemoryOutbox(Outbox):
             id=self._next_id,
             bot=message.bot,
             kind=message.kind,
-            payload=encode_payload(message.payload),
+            payload=message.encoded(),
             status=Status.PENDING,
             attempts=0,
             created_at=now if created_at is None else created_at,

@@ -63,7 +63,6 @@ from .base import (
     StoreUnavailableError,
     check_replace,
     cut_error,
-    encode_payload,
 )
 
 DEFAULT_PREFIX: Final = "wecom-bot:"
@@ -393,7 +392,7 @@ def _pending_args(message: NewMessage, now: float) -> list[str]:
     """The 6 script arguments of a message stored PENDING (enqueue, settle)."""
     nids = [message.notification_id] if message.notification_id else []
     return [
-        *_message_args(message, encode_payload(message.payload)),
+        *_message_args(message, message.encoded()),
         json.dumps(nids, ensure_ascii=False),
         _t(now if message.not_before is None else message.not_before),
     ]
@@ -586,7 +585,7 @@ class RedisOutbox(Outbox):
         wanted = list(dict.fromkeys(claimed_ids))
         args: list[str] = [_t(self._now(now)), str(len(wanted)), *map(str, wanted)]
         for message in new_messages:
-            args += _message_args(message, encode_payload(message.payload))
+            args += _message_args(message, message.encoded())
             args.append(message.notification_id or "")
         result = await self._script("replace", *args)
         if result[0] == "lost":

@@ -49,7 +49,6 @@ from .base import (
     StoreUnavailableError,
     check_replace,
     cut_error,
-    encode_payload,
     merge_notification_ids,
 )
 
@@ -619,7 +618,7 @@ class SQLiteOutbox(Outbox):
     async def enqueue(
         self, messages: Sequence[NewMessage], *, now: float | None = None
     ) -> list[int]:
-        payloads = [encode_payload(m.payload) for m in messages]
+        payloads = [m.encoded() for m in messages]
         ids = await self._run(self._enqueue_sync, list(messages), payloads, self._now(now), None)
         return cast(list[int], ids)  # only a dedup check answers None
 
@@ -631,7 +630,7 @@ class SQLiteOutbox(Outbox):
         *,
         now: float | None = None,
     ) -> list[int] | None:
-        payloads = [encode_payload(m.payload) for m in messages]
+        payloads = [m.encoded() for m in messages]
         if len(messages) == 1:
             item = _OnceItem(dedup_key, window_seconds, messages[0], payloads[0], self._now(now))
             if self._conn is None:
@@ -653,7 +652,7 @@ class SQLiteOutbox(Outbox):
         now: float | None = None,
     ) -> list[OutboxRecord]:
         check_replace(claimed_ids, new_messages)
-        payloads = [encode_payload(m.payload) for m in new_messages]
+        payloads = [m.encoded() for m in new_messages]
         return await self._run(
             self._replace_sync, list(claimed_ids), list(new_messages), payloads, self._now(now)
         )
@@ -665,7 +664,7 @@ class SQLiteOutbox(Outbox):
         *,
         now: float | None = None,
     ) -> list[int]:
-        payloads = [encode_payload(m.payload) for m in new_messages]
+        payloads = [m.encoded() for m in new_messages]
         return await self._run(
             self._settle_sync, claimed_id, list(new_messages), payloads, self._now(now)
         )

@@ -130,9 +130,21 @@ def get_string_map(obj: Mapping[str, Any], key: str, path: str) -> dict[str, str
         raise PayloadError(
             child(path, key), f"has {len(value)} entries, at most {MAX_PAIRS} allowed"
         )
+    try:
+        names, texts = "".join(value), "".join(value.values())
+    except TypeError:
+        pass  # a value is not a string: the loop below names it
+    else:
+        # Most label sets are short ASCII strings: within the limits, nothing to clean.
+        if (
+            names.isascii()
+            and texts.isascii()
+            and len(texts) <= MAX_VALUE_BYTES
+            and len(names) <= MAX_KEY_BYTES
+        ):
+            return dict(value)
     out: dict[str, str] = {}
     for name, text in value.items():
-        # Most labels are short ASCII: within the limits and nothing to clean.
         if (
             type(text) is str
             and text.isascii()
