@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
@@ -71,6 +73,30 @@ def entry(
         alerts=1,
         messages=messages,
     )
+
+
+def test_json_forms_carry_every_field_and_round_trip() -> None:
+    full = HistoryEntry(
+        id="n1",
+        received_at=START,
+        updated_at=START + 1,
+        source="grafana",
+        status="resolved",
+        state="delivered",
+        title="t",
+        labels=(("team", "db"),),
+        routes=("r",),
+        bots=("ops",),
+        alerts=3,
+        messages=({"record_id": 1, "payload": {"msgtype": "text"}},),
+        detail={"muted_by": "night"},
+    )
+    data = full.to_json()
+    assert set(data) == {f.name for f in fields(HistoryEntry)}
+    assert HistoryEntry.from_json(json.loads(full.encode())) == full
+    event = HistoryEvent("n1", START, "retried", 7, "ops", "HTTP 503", 45009)
+    assert set(event.to_json()) == {f.name for f in fields(HistoryEvent)}
+    assert HistoryEvent.from_json(json.loads(event.encode())) == event
 
 
 async def test_open_history_matches_the_outbox(tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ import abc
 import asyncio
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .base import Outbox, StoreUnavailableError
@@ -33,6 +33,8 @@ __all__ = [
     "MemoryHistory",
     "open_history",
 ]
+
+_COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 MAX_LABEL_PAIRS = 200
 """Label pairs kept per entry for search (a storm of distinct alerts cannot bloat the index)."""
@@ -115,13 +117,23 @@ class HistoryEntry:
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (labels as ``[name, value]`` pairs)."""
-        data = asdict(self)
-        data["labels"] = [list(p) for p in self.labels]
-        data["routes"] = list(self.routes)
-        data["bots"] = list(self.bots)
-        data["messages"] = [dict(m) for m in self.messages]
-        data["detail"] = dict(self.detail)
-        return data
+        # Field by field: dataclasses.asdict deep-copies every message payload, and history
+        # encodes an entry per notification.
+        return {
+            "id": self.id,
+            "received_at": self.received_at,
+            "updated_at": self.updated_at,
+            "source": self.source,
+            "status": self.status,
+            "state": self.state,
+            "title": self.title,
+            "labels": [list(p) for p in self.labels],
+            "routes": list(self.routes),
+            "bots": list(self.bots),
+            "alerts": self.alerts,
+            "messages": [dict(m) for m in self.messages],
+            "detail": dict(self.detail),
+        }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> HistoryEntry:
@@ -144,7 +156,7 @@ class HistoryEntry:
 
     def encode(self) -> str:
         """Compact JSON, as stored."""
-        return json.dumps(self.to_json(), ensure_ascii=False, separators=(",", ":"))
+        return _COMPACT.encode(self.to_json())
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,7 +184,15 @@ class HistoryEvent:
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict."""
-        return asdict(self)
+        return {
+            "notification_id": self.notification_id,
+            "at": self.at,
+            "kind": self.kind,
+            "record_id": self.record_id,
+            "bot": self.bot,
+            "detail": self.detail,
+            "errcode": self.errcode,
+        }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> HistoryEvent:
@@ -189,7 +209,7 @@ class HistoryEvent:
 
     def encode(self) -> str:
         """Compact JSON, as stored."""
-        return json.dumps(self.to_json(), ensure_ascii=False, separators=(",", ":"))
+        return _COMPACT.encode(self.to_json())
 
 
 @dataclass(frozen=True, slots=True)

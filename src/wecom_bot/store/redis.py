@@ -375,6 +375,31 @@ def _record(fields: Mapping[str, str]) -> OutboxRecord:
     )
 
 
+_STATE_FIELDS = (
+    "id", "bot", "kind", "status", "attempts", "created_at", "next_attempt_at", "updated_at",
+    "lease_until", "coalescible", "replaced_by",
+)  # fmt: skip
+
+
+def _state_record(row: Sequence[str]) -> OutboxRecord:
+    """A record read with :data:`_STATE_FIELDS` only: no payload, no notification ids."""
+    fields = dict(zip(_STATE_FIELDS, row, strict=True))
+    return OutboxRecord(
+        id=int(fields["id"]),
+        bot=fields["bot"],
+        kind=fields["kind"],
+        payload={},
+        status=Status(fields["status"]),
+        attempts=int(fields["attempts"]),
+        created_at=float(fields["created_at"]),
+        next_attempt_at=float(fields["next_attempt_at"]),
+        updated_at=float(fields["updated_at"]),
+        lease_until=_opt(fields["lease_until"]),
+        coalescible=fields["coalescible"] == "1",
+        replaced_by=int(fields["replaced_by"]) if fields["replaced_by"] else None,
+    )
+
+
 def _pairs(flat: Sequence[str]) -> dict[str, str]:
     return dict(zip(flat[0::2], flat[1::2], strict=True))
 
@@ -665,6 +690,19 @@ class RedisOutbox(Outbox):
         async with self._guard():
             members = await cast(Any, self.client.smembers(f"{self.prefix}notif:{notification_id}"))
         return await self._fetch(sorted(int(m) for m in members))
+
+    async def delivery_states(self, notification_id: str) -> list[OutboxRecord]:
+        # History asks this for every notification a digest folded: read no payloads and no
+        # id lists (a digest's is thousands long), only the fields that say where it is.
+        async with self._guard():
+            members = await cast(Any, self.client.smembers(f"{self.prefix}notif:{notification_id}"))
+            if not members:
+                return []
+            pipe = self.client.pipeline(transaction=False)
+            for record_id in sorted(int(m) for m in members):
+                pipe.hmget(f"{self.prefix}rec:{record_id}", *_STATE_FIELDS)
+            rows = await pipe.execute()
+        return [_state_record(row) for row in rows if row[0] is not None]
 
     async def _cards(self, kind: str, bot: str | None) -> dict[str, int]:
         bots = [bot] if bot is not None else await self._bots()
