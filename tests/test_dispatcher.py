@@ -15,7 +15,7 @@ from wecom_bot.emulator import EmulatorSettings
 from wecom_bot.emulator.ratelimit import RateSpec
 from wecom_bot.masking import key_fingerprint
 from wecom_bot.retry import RetryPolicy
-from wecom_bot.store import MemoryOutbox, NewMessage, Outbox, open_store
+from wecom_bot.store import MemoryOutbox, NewMessage, Outbox, OutboxRecord, open_store
 
 WINDOW = 1.0
 CLIENT_RATE = "20/1.05s"  # a 5 % margin absorbs loopback jitter between the two clocks
@@ -176,6 +176,40 @@ async def test_backlog_of_500_becomes_a_few_full_digests_with_every_item(emu: Em
     for i in range(500):
         assert f"disk {i:03d} full" in text_all
     assert all(e["content_bytes"] <= 4096 for e in got)
+
+
+class ClaimLog(MemoryOutbox):
+    """A memory outbox that records the limit of every claim."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.limits: list[int] = []
+
+    async def claim(
+        self, bot: str, *, limit: int, lease_seconds: float, now: float | None = None
+    ) -> list[OutboxRecord]:
+        self.limits.append(limit)
+        return await super().claim(bot, limit=limit, lease_seconds=lease_seconds, now=now)
+
+
+async def test_a_digest_round_claims_in_steps_and_still_folds_every_item(emu: Emu) -> None:
+    key = new_key()
+    store = ClaimLog()
+    items = [
+        {"msgtype": "markdown", "markdown": {"content": f"job {i:03d} failed"}} for i in range(150)
+    ]
+    await store.enqueue([NewMessage(bot="ops", payload=p) for p in items])
+    dispatcher = make_dispatcher(
+        store, emu, {"ops": (key,)}, batch=5, digest_batch=60, digest_claim=7,
+        coalesce_after=2 * WINDOW,
+    )  # fmt: skip
+    await run_until_drained(store, dispatcher, ["ops"])
+    # A round gathers its 60 in claims of 7 (8 x 7 + 4): no single claim takes the round.
+    assert max(store.limits) == 7 and 4 in store.limits
+    got = accepted(emu, key)
+    text_all = "\n".join(e["payload"]["markdown"]["content"] for e in got)
+    assert all(f"job {i:03d} failed" in text_all for i in range(150))
+    assert len(got) < len(items) // 3  # folded into digests, not sent one by one
 
 
 async def test_a_pool_of_keys_multiplies_throughput(emu: Emu) -> None:

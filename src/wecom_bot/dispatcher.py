@@ -131,9 +131,11 @@ class DispatcherSettings:
         lease_seconds: how long a claimed record stays ours; longer than a send can take
             (records are claimed only when they can be sent at once).
         batch: records claimed at a time per bot.
-        digest_batch: records considered for one round of digests (a round's claim and
-            swap are single store operations: larger rounds hold the store longer, and the
-            gateway's request path waits behind them).
+        digest_batch: records considered for one round of digests (a round's swap is one
+            store operation: larger rounds hold the store longer, and the gateway's request
+            path waits behind them).
+        digest_claim: records claimed per store operation while a round gathers its
+            ``digest_batch`` (other work of the store runs between those claims).
         idle_poll: how often an idle worker looks for work it was not told about (s).
     """
 
@@ -141,6 +143,7 @@ class DispatcherSettings:
     lease_seconds: float = 30.0
     batch: int = 20
     digest_batch: int = 500
+    digest_claim: int = 100
     idle_poll: float = 1.0
 
 
@@ -307,13 +310,7 @@ class Dispatcher:
     async def _digest(
         self, bot: str, records: list[OutboxRecord], backlog: int, slots: int
     ) -> list[OutboxRecord]:
-        more = await self.store.claim(
-            bot,
-            limit=self.settings.digest_batch,
-            lease_seconds=self.settings.lease_seconds,
-            now=self.clock(),
-        )
-        claimed = records + more
+        claimed = records + await self._claim_round(bot)
         keep: list[OutboxRecord] = [r for r in claimed if not r.coalescible]
         out: list[OutboxRecord] = []
         # This round folds part of the backlog; it gets that part's share of the sends
@@ -349,6 +346,22 @@ class Dispatcher:
         merged = keep + out
         merged.sort(key=lambda r: (r.created_at, r.id))
         return merged
+
+    async def _claim_round(self, bot: str) -> list[OutboxRecord]:
+        """Up to ``digest_batch`` more records of the bot, in FIFO order, claimed in steps of
+        ``digest_claim``."""
+        wanted = self.settings.digest_batch
+        step = max(self.settings.digest_claim, 1)
+        more: list[OutboxRecord] = []
+        while len(more) < wanted:
+            ask = min(step, wanted - len(more))
+            got = await self.store.claim(
+                bot, limit=ask, lease_seconds=self.settings.lease_seconds, now=self.clock()
+            )
+            more += got
+            if len(got) < ask:
+                break
+        return more
 
     async def _slots_within(self, bot: str, seconds: float) -> int:
         """How many sends the bot's keys can make within ``seconds`` from now."""

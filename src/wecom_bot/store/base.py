@@ -36,7 +36,7 @@ from __future__ import annotations
 import abc
 import json
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from types import TracebackType
@@ -228,11 +228,12 @@ def check_replace(claimed_ids: Sequence[int], new_messages: Sequence[NewMessage]
         raise ValueError("replace needs at least one claimed id and one new message")
 
 
-def merge_notification_ids(originals: Sequence[OutboxRecord], own: str | None) -> tuple[str, ...]:
-    """Notification ids of a digest: those of the originals in order, then its own, no repeats."""
+def merge_notification_ids(originals: Iterable[Sequence[str]], own: str | None) -> tuple[str, ...]:
+    """Notification ids of a digest: those of the originals (their ``notification_ids``) in
+    order, then its own, no repeats."""
     merged: dict[str, None] = {}
-    for record in originals:
-        for nid in record.notification_ids:
+    for ids in originals:
+        for nid in ids:
             merged.setdefault(nid, None)
     if own:
         merged.setdefault(own, None)

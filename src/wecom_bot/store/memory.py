@@ -247,7 +247,9 @@ class MemoryOutbox(Outbox):
                 row.status = Status.LEASED
                 row.lease_until = lease
                 row.created_at = created
-                row.notification_ids = merge_notification_ids(snapshots, message.notification_id)
+                row.notification_ids = merge_notification_ids(
+                    (r.notification_ids for r in snapshots), message.notification_id
+                )
                 self._track(row)
             for r in held:
                 self._mark_sent(r, t)

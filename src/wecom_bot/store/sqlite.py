@@ -528,19 +528,23 @@ class SQLiteOutbox(Outbox):
     ) -> list[OutboxRecord]:
         with self._transaction(conn):
             wanted = list(dict.fromkeys(claimed_ids))
+            # What the swap needs of the originals, without decoding their payloads (a
+            # round swaps hundreds, and request-path writes wait behind it).
             found = {
-                r[0]: _record(r)
+                r[0]: r
                 for r in conn.execute(
-                    f"SELECT {_COLUMNS} FROM outbox WHERE id IN ({_marks(len(wanted))})",
+                    "SELECT id, status, created_at, lease_until, notification_ids FROM outbox "
+                    f"WHERE id IN ({_marks(len(wanted))})",
                     wanted,
                 )
             }
-            lost = [i for i in wanted if i not in found or found[i].status is not Status.LEASED]
+            lost = [i for i in wanted if i not in found or found[i][1] != Status.LEASED.value]
             if lost:
                 raise LeaseLostError(lost)
             originals = [found[i] for i in wanted]
-            created = min(r.created_at for r in originals)
-            lease = max(r.lease_until or now for r in originals)
+            created = min(r[2] for r in originals)
+            lease = max(r[3] or now for r in originals)
+            folded = [json.loads(r[4]) for r in originals]
             new_ids = [
                 self._insert(
                     conn,
@@ -550,7 +554,7 @@ class SQLiteOutbox(Outbox):
                     status=Status.LEASED,
                     created_at=created,
                     lease_until=lease,
-                    notification_ids=merge_notification_ids(originals, m.notification_id),
+                    notification_ids=merge_notification_ids(folded, m.notification_id),
                 )
                 for m, p in zip(messages, payloads, strict=True)
             ]

@@ -43,7 +43,7 @@ logger = logging.getLogger("wecom_bot.gateway.history")
 
 _ERRCODE = re.compile(r"(?:API error|errcode)[ =:]*(-?\d+)")
 
-_EVENTS_PER_WRITE = 200
+_EVENTS_PER_WRITE = 100
 
 #: States an entry keeps until an operator acts; dispatcher events do not change them.
 FINAL_STATES = frozenset({"muted", "dropped", "skipped", "failed"})
