@@ -157,57 +157,47 @@ PROFILES = """\
 ## Where the time goes (ingest)
 
 Taken with `py-spy record --threads -f raw` on the gateway process under the same loads as
-above (SQLite), and with per-thread CPU from `/proc/PID/task/*/stat`. Re-take them after a
-change: the figures move with the code.
+above, with per-thread CPU from `/proc/PID/task/*/stat`, and with a diagnostic wrapper that
+logs garbage collections, event-loop stalls and store operations over 5 ms next to each slow
+answer. Re-take them after a change: the figures move with the code.
 
-- **Accepting** costs about 0.5 ms of CPU per notification: ~0.33 ms in the event-loop thread
-  and ~0.13 ms in the SQLite thread. The two share the GIL, so together they are what one core
-  gives: about 2,000/s here at best, which is why the full-speed figure sits just under the
-  goal and moves with the machine's load from run to run. In the event-loop thread:
-  uvloop/httptools and the response ~35 %, `json.loads` ~7 %, validating the payload ~10 %,
-  the idempotency key ~4 %, encoding the journal record ~7 %, handing it to the store ~5 %.
-- **Rendering** (behind the answers) costs about 3 ms per notification end to end: the
-  Jinja2 sandbox ~1 ms, storing the messages and the history entry most of the rest. It runs
-  at ~300/s when nothing else does, and takes at most a twentieth of the loop while requests are
-  being answered, so a burst fills the journal and it drains after (the *journal empty after*
-  column).
-- **Latency at 500/s** comes from the store: an answer waits for its journal write. On
-  SQLite that write now runs ahead of queued background work, but not ahead of a background
-  operation already running (a digest round's claim and swap take tens of milliseconds);
-  the p99 measured between 19 and 116 ms over the runs of this day. On Redis there is no
-  store thread:
-  the records of a digest round are decoded on the event loop, and Redis runs one script
-  at a time, so the p99 at 500/s is in the hundreds of milliseconds.
-- **What changed in this round** (same harness, same day):
-  - journal first: the request path validates and stores the payload; rendering, the
-    outbox messages and history happen behind it (`Outbox.settle` swaps a journal record for
-    its messages atomically). ?wait=true keeps the old path;
-  - the webhook endpoints are plain ASGI ahead of FastAPI's middleware and router;
-  - the journal writes of one loop turn go to the SQLite thread as one job, stored with one
-    multi-row statement per step (every statement handed the GIL back and forth), and run
-    ahead of background work; background batches are capped;
-  - `claim` now uses the FIFO index: the planner sorted every due record of every bot
-    (milliseconds per claim once the journal held thousands);
-  - a route to several bots renders once per msgtype;
-  - history: one write of thousands of events became slices of 200, and a notification
-    delivered in a digest no longer reads the digest record back whole (each read decoded
-    the ids of everything the digest folded: a 20,000-alert backlog made 20,000 reads of
-    350 KB each, which was most of the p99);
-  - history states are recomputed by a task of their own, an entry once however many
-    events ask for it, at most a twentieth of the time while requests are answered, from a light
-    read of the outbox (no payloads, no folded ids);
-  - digest rounds fold at most 500 records instead of 1,000 (a round's claim and swap are
-    single store operations that the request path waited behind);
-  - payload validation skips cleaning short ASCII strings, and builds field paths only for
-    error messages.
+- **Accepting** costs about 0.45 ms of CPU per notification on SQLite: ~0.33 ms in the
+  event-loop thread and ~0.11 ms in the SQLite thread. The two share the GIL, so together
+  they are what one core gives. In the event-loop thread uvloop/httptools and the response
+  take about a third; decoding, validating and keying the payload about a fifth.
+- **The same code moves by 15-25 % from run to run** on this shared 2-core machine. Spot runs
+  of the full-speed phase after the last change gave 2,080-2,510/s on SQLite and
+  1,990-2,600/s on Redis; the table above is one run of `make bench`.
+- **Rendering** (behind the answers) costs about 2-2.5 ms per notification end to end: the
+  Jinja2 sandbox about 1 ms, storing the messages and the history entry most of the rest. It
+  takes at most a twentieth of the loop while requests are being answered, so a burst fills
+  the journal and drains after it (the *journal empty after* column).
+- **Latency at 500/s.** Two things made the p99 of an earlier run 73-116 ms:
+  - *The garbage collector.* A full collection walked the ~85,000 objects a started
+    gateway holds, with every thread stopped, for 50-90 ms, several times a minute.
+    `wecom-bot gateway` now freezes them once started (`wecom_bot.gateway.heap`), and a
+    full collection takes 2-5 ms.
+  - *Digest rounds.* A round claimed 500 records in one store operation (20-30 ms) and
+    swapped them in another (23-67 ms, most of it decoding payloads it did not need). Journal
+    writes queued behind both. Rounds now claim 100 at a time (about 4 ms each), and the swap
+    reads only ids, states and times (11-14 ms).
 
-  Together they took accepting from 310-345/s to 1,670-2,030/s (SQLite, over this day's
-  runs; the same code varies by 15 % from run to run on this shared machine) and the p99 at
-  500/s from seconds to tens of milliseconds; the sustained rendering rate is ~240-340/s
-  behind the answers, about what the whole request path managed before.
-- **What would go further**: render in a second process (rendering holds the GIL that
-  accepting needs); or run several gateways on Redis, which shares the journal, the outbox
-  and the rate limit.
+  With a digest round inside the fixed-rate phase, the p99 measured 17-21 ms on SQLite and
+  29-31 ms on Redis in the runs after the change. On Redis, `hiredis` (now part of the
+  `redis` extra) parses replies in C; without it, parsing the replies to claims held the
+  loop for tens of milliseconds.
+- **What changed in this round**, besides the two above:
+  - the journal record embeds the request's JSON text verbatim, where the body used to be
+    encoded again as a string;
+  - history entries and events are encoded field by field (`dataclasses.asdict`
+    deep-copied every message payload), and events are written 100 at a time;
+  - Redis reads delivery states without payloads or folded ids, as SQLite already did;
+  - small things on the request path: JSON encoders built once, a label set checked in one
+    pass, the received counter's child looked up once, no proxy-header parsing (nothing uses
+    the client's address).
+- **What would go further**: render in a second process, since rendering holds the GIL that
+  accepting needs; or run several gateways on Redis, which share the journal, the outbox and
+  the rate limit.
 """
 
 
