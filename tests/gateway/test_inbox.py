@@ -350,6 +350,10 @@ def test_template_failure_dead_letters_then_fix_reload_requeue_delivers(
         assert letter["last_error"].startswith("could not render the notification: ")
         assert "template 'boomy'" in letter["last_error"]
         assert "ZeroDivisionError" in letter["last_error"]
+        # Drawn as what it is, a notification as received, not as a WeCom message.
+        assert "Unsupported" not in letter["html"]
+        assert f"alertmanager notification {boom_id}" in letter["html"]
+        assert "not rendered" in letter["html"] and "Boom" in letter["html"]
         assert console.metric("wecom_bot_inbox_dead_letters") == 1
         assert console.metric("wecom_bot_inbox_depth") == 0
         assert console.json("/api/v1/status")["inbox"] == {"depth": 0, "dead_letters": 1}

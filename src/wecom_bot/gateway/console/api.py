@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -27,7 +27,7 @@ from ...masking import mask_key, redact
 from ...preview import render_message_html
 from ...store import NewMessage, OutboxRecord, StoreUnavailableError
 from ...store.history import HistoryEntry, HistoryEvent, HistoryQuery
-from ..inbox import INBOX_BOT
+from ..inbox import INBOX_BOT, INBOX_KIND
 from ..ingest import title_of
 from ..model import Notification
 from ..samples import SAMPLES
@@ -300,8 +300,30 @@ def _dead_json(record: OutboxRecord) -> dict[str, Any]:
         **_record_json(record),
         "errcode": errcode_of(record.last_error),
         "dead_at": _iso(record.updated_at),
-        "html": _html(record.payload),
+        "html": _html(_journal_view(record.payload) if record.bot == INBOX_BOT else record.payload),
     }
+
+
+_JOURNAL_EXCERPT = 1500
+"""Characters of a journaled notification shown in its dead letter."""
+
+
+def _journal_view(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """What a journal dead letter is, as a text message for the preview to draw: it holds a
+    notification as received, not a WeCom message."""
+    data = payload.get(INBOX_KIND)
+    data = data if isinstance(data, dict) else {}
+    if "json" in data:
+        received = json.dumps(data["json"], ensure_ascii=False, indent=1)
+    else:
+        received = str(data.get("body", ""))
+    if len(received) > _JOURNAL_EXCERPT:
+        received = received[:_JOURNAL_EXCERPT] + "…"
+    route = data.get("route")
+    head = f"{data.get('source', '?')} notification {data.get('id', '?')}"
+    head += f" (route {route})" if route else ""
+    content = f"{head}, not rendered: fix the cause, reload, then requeue it.\n{received}"
+    return {"msgtype": "text", "text": {"content": content}}
 
 
 @router.get("/dead-letters", summary="Dead letters, oldest first")
