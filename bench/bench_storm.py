@@ -186,9 +186,7 @@ def storm_dispatcher(
     )  # fmt: skip
 
 
-def _one_per_alert(
-    base_url: str, alerts: int, label: str, **bot_options: Any
-) -> StormResult:
+def _one_per_alert(base_url: str, alerts: int, label: str, **bot_options: Any) -> StormResult:
     """Send one message per alert with a :class:`Bot` built with ``bot_options``."""
     key = new_key()
     ok = 0

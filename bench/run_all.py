@@ -18,11 +18,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench import bench_ingest, bench_sdk, bench_storm
+from bench import bench_ingest, bench_outbox, bench_sdk, bench_storm
 from bench._common import machine, per_call_us, table, today
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
-ALL = ("messages", "sdk", "storm", "ingest")
+ALL = ("messages", "sdk", "storm", "outbox", "ingest")
 COMMAND = "make bench  (= .venv/bin/python -m bench.run_all)"
 
 
@@ -123,6 +123,13 @@ def storm_section(quick: bool) -> Section:
     return Section("Storm delivery (issue 4)", bench_storm.report(results), goals)
 
 
+def outbox_section(quick: bool) -> Section:
+    """Latency of one durable outbox write, per backend."""
+    calls = 300 if quick else bench_outbox.CALLS
+    results = bench_outbox.run(calls)
+    return Section("Outbox write latency", bench_outbox.report(results, calls))
+
+
 def ingest_section(quick: bool) -> Section:
     """Gateway ingest on SQLite (and Redis), latency, memory."""
     if quick:
@@ -150,6 +157,7 @@ RUNNERS: dict[str, Callable[[bool], Section]] = {
     "messages": messages_section,
     "sdk": sdk_section,
     "storm": storm_section,
+    "outbox": outbox_section,
     "ingest": ingest_section,
 }
 
