@@ -379,25 +379,13 @@ _STATE_FIELDS = (
     "id", "bot", "kind", "status", "attempts", "created_at", "next_attempt_at", "updated_at",
     "lease_until", "coalescible", "replaced_by",
 )  # fmt: skip
+_UNREAD_FIELDS = {"payload": "{}", "notification_ids": "[]", "last_error": "", "dedup_key": ""}
 
 
 def _state_record(row: Sequence[str]) -> OutboxRecord:
     """A record read with :data:`_STATE_FIELDS` only: no payload, no notification ids."""
     fields = dict(zip(_STATE_FIELDS, row, strict=True))
-    return OutboxRecord(
-        id=int(fields["id"]),
-        bot=fields["bot"],
-        kind=fields["kind"],
-        payload={},
-        status=Status(fields["status"]),
-        attempts=int(fields["attempts"]),
-        created_at=float(fields["created_at"]),
-        next_attempt_at=float(fields["next_attempt_at"]),
-        updated_at=float(fields["updated_at"]),
-        lease_until=_opt(fields["lease_until"]),
-        coalescible=fields["coalescible"] == "1",
-        replaced_by=int(fields["replaced_by"]) if fields["replaced_by"] else None,
-    )
+    return _record({**_UNREAD_FIELDS, **fields})
 
 
 def _pairs(flat: Sequence[str]) -> dict[str, str]:
