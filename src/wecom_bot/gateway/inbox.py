@@ -149,8 +149,9 @@ def inbox_message(
     its ``json`` field, verbatim (no encoding on the hot path); any other body is kept as text
     in its ``body`` field.
     """
-    meta: dict[str, Any] = {"id": notification_id, "source": notification.source}
-    meta["route"] = route_name
+    # No notification_id on the record itself: the messages it becomes carry it, and history
+    # looks a notification up by those (one index write less on the request path).
+    meta = {"id": notification_id, "source": notification.source, "route": route_name}
     if isinstance(body, Body) and body.verbatim:
         text = (
             f'{{"msgtype":"{INBOX_KIND}","{INBOX_KIND}":{{"id":{json.dumps(notification_id)},'
@@ -158,8 +159,6 @@ def inbox_message(
             f'"json":{body.text}}}}}'
         )
         payload = {"msgtype": INBOX_KIND, INBOX_KIND: {**meta, "json": body.value}}
-        # No notification_id on the record itself: the messages it becomes carry it, and
-        # history looks a notification up by those (one index write less on the request path).
         return NewMessage(INBOX_BOT, payload, coalescible=False, payload_json=text)
     text_body = body.text if isinstance(body, Body) else body
     payload = {"msgtype": INBOX_KIND, INBOX_KIND: {**meta, "body": text_body}}
