@@ -105,6 +105,12 @@ _COLUMNS: Final = (
     "id, bot, kind, payload, status, attempts, created_at, next_attempt_at, updated_at, "
     "lease_until, last_error, notification_ids, dedup_key, coalescible, replaced_by"
 )
+# The columns of _COLUMNS that say where a record is; constants stand in for its payload,
+# error and id lists (a digest's list of folded ids runs to thousands).
+_STATE_COLUMNS: Final = (
+    "id, bot, kind, '{}', status, attempts, created_at, next_attempt_at, updated_at, "
+    "lease_until, NULL, '[]', NULL, coalescible, replaced_by"
+)
 _CHUNK: Final = 500  # well below SQLite's limit on bound parameters
 
 
@@ -796,28 +802,11 @@ class SQLiteOutbox(Outbox):
     async def delivery_states(self, notification_id: str) -> list[OutboxRecord]:
         rows = await self._run(
             self._rows,
-            "SELECT id, bot, kind, status, attempts, created_at, next_attempt_at, updated_at, "
-            "lease_until, coalescible, replaced_by FROM outbox WHERE id IN (SELECT record_id "
+            f"SELECT {_STATE_COLUMNS} FROM outbox WHERE id IN (SELECT record_id "
             "FROM outbox_notification WHERE notification_id = ?) ORDER BY id",
             (notification_id,),
         )
-        return [
-            OutboxRecord(
-                id=r[0],
-                bot=r[1],
-                kind=r[2],
-                payload={},
-                status=Status(r[3]),
-                attempts=r[4],
-                created_at=r[5],
-                next_attempt_at=r[6],
-                updated_at=r[7],
-                lease_until=r[8],
-                coalescible=bool(r[9]),
-                replaced_by=r[10],
-            )  # fmt: skip
-            for r in rows
-        ]
+        return [_record(r) for r in rows]
 
     async def _count(self, statuses: str, bot: str | None) -> int:
         sql = f"SELECT COUNT(*) FROM outbox WHERE status IN ({statuses})"
