@@ -132,9 +132,7 @@ def plan_digest(
     budget = limit - _HEADER_RESERVE
     mentions = _merged(mentioned)
     mobiles = _merged(mentioned_mobiles)
-    markdown_mentions = []
-    if syntax == "markdown":
-        markdown_mentions = _merged([_MENTION.findall(c) for c in contents])
+    markdown_mentions = mentions_in(contents) if syntax == "markdown" else []
 
     sizes = [utf8_len(c) for c in contents]
     # The full form needs at least this many messages; past the slots, skip building it.
@@ -194,6 +192,11 @@ def _append_line(parts: list[str], line: str, budget: int) -> list[str]:
     if utf8_len(parts[-1]) + 1 + utf8_len(line) <= budget:
         return [*parts[:-1], parts[-1] + "\n" + line]
     return [*parts, line]
+
+
+def mentions_in(contents: Sequence[str]) -> list[str]:
+    """Every ``<@userid>`` tag the markdown ``contents`` hold, once each, in order."""
+    return _merged([_MENTION.findall(c) for c in contents])
 
 
 def _merged(lists: Sequence[Sequence[str]]) -> list[str]:

@@ -26,14 +26,15 @@ from typing import Any, Protocol
 import httpx
 
 from .client import AsyncBot
-from .digest import Syntax, item_content, plan_digest
+from .digest import Syntax, item_content, mentions_in, plan_digest
 from .errors import DeliveryError, MessageValidationError, WeComAPIError
-from .limits import ERRCODE_RATE_LIMITED
+from .limits import CONTENT_LIMITS, ERRCODE_RATE_LIMITED, utf8_len
 from .masking import key_fingerprint, mask_key
 from .messages import parse_message
 from .ratelimit import SlidingWindowLimiter
 from .retry import RetryPolicy
 from .store import NewMessage, Outbox, OutboxRecord, StoreUnavailableError
+from .storm import AlertBrief, briefs_of, detach, unique_briefs
 
 logger = logging.getLogger("wecom_bot.dispatcher")
 
@@ -54,6 +55,18 @@ class SendLimiter(Protocol):
 
     async def capacity(self, key: str, within: float, *, cap: int) -> int:
         """How many sends for ``key`` fit between now and ``within`` seconds from now."""
+
+    async def used(self, key: str) -> int:
+        """How many sends for ``key`` the current window holds."""
+
+
+class Summarizer(Protocol):
+    """Writes alerts as storm summary contents (the gateway's ``summary`` template)."""
+
+    def __call__(
+        self, briefs: Sequence[AlertBrief], *, syntax: Syntax, max_messages: int, notifications: int
+    ) -> list[str]:
+        """The contents of the summary messages, each within the byte limit of ``syntax``."""
 
 
 class LocalLimiter:
@@ -78,6 +91,10 @@ class LocalLimiter:
     async def capacity(self, key: str, within: float, *, cap: int) -> int:
         """See :meth:`SendLimiter.capacity`."""
         return self.limiter.capacity(key, within, cap=cap)
+
+    async def used(self, key: str) -> int:
+        """See :meth:`SendLimiter.used`."""
+        return self.limiter.used(key)
 
 
 class DispatchObserver:
@@ -137,6 +154,10 @@ class DispatcherSettings:
         digest_claim: records claimed per store operation while a round gathers its
             ``digest_batch`` (other work of the store runs between those claims).
         idle_poll: how often an idle worker looks for work it was not told about (s).
+        storm_burst: sends per key and window that leave at once; past them the window is in
+            a storm.
+        storm_interval: in a storm, the least time between two sends of a bot (s); what
+            arrives meanwhile is folded into the next one. ``0`` turns pacing off.
     """
 
     coalesce_after: float = 30.0
@@ -145,6 +166,8 @@ class DispatcherSettings:
     digest_batch: int = 500
     digest_claim: int = 100
     idle_poll: float = 1.0
+    storm_burst: int = 3
+    storm_interval: float = 0.0
 
 
 class Dispatcher:
@@ -158,6 +181,9 @@ class Dispatcher:
         settings: tunables.
         observer: metrics/history hooks.
         clock: wall-clock time, shared with the store (records outlive the process).
+        summarize: writes the alerts that queued messages carry (:mod:`wecom_bot.storm`) as
+            summaries when a backlog is folded; without it, digests are built from the
+            messages' text alone.
     """
 
     def __init__(
@@ -170,8 +196,11 @@ class Dispatcher:
         settings: DispatcherSettings | None = None,
         observer: DispatchObserver | None = None,
         clock: Callable[[], float] = time.time,
+        summarize: Summarizer | None = None,
     ) -> None:
         self.store = store
+        self.summarize = summarize
+        self._last_send: dict[str, float] = {}
         self.targets = dict(targets)
         self.limiter = limiter
         self.retry = retry or RetryPolicy(max_attempts=10)
@@ -279,16 +308,27 @@ class Dispatcher:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), min(wait, self.settings.idle_poll))
             return True
+        room = await self._burst_room(bot)
+        storm = room == 0
         now = self.clock()
+        if storm:
+            wait = self._last_send.get(bot, 0.0) + self.settings.storm_interval - now
+            if wait > 0 and await self.store.next_due_at(bot) is not None:
+                # Let the storm gather: what arrives meanwhile is folded into the next send.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(
+                        self._stopping.wait(), min(wait, self.settings.idle_poll)
+                    )
+                return True
         records = await self.store.claim(
             bot,
-            limit=min(self.settings.batch, slots),
+            limit=min(self.settings.batch, slots, room or slots),
             lease_seconds=self.settings.lease_seconds,
             now=now,
         )
         if not records:
             return False
-        records = await self._maybe_digest(bot, records)
+        records = await self._maybe_digest(bot, records, storm=storm, free=slots)
         if len(records) > slots:  # digests beyond the free slots wait their turn, unleased
             await self.store.unclaim([r.id for r in records[slots:]], now=self.clock())
             records = records[:slots]
@@ -299,23 +339,50 @@ class Dispatcher:
             await self._deliver(bot, record)
         return True
 
-    async def _maybe_digest(self, bot: str, records: list[OutboxRecord]) -> list[OutboxRecord]:
+    async def _burst_room(self, bot: str) -> int | None:
+        """Sends the bot may still make at once in this window (0: it is in a storm, so sends
+        are paced and folded); ``None`` when pacing is off."""
+        if self.settings.storm_interval <= 0:
+            return None
+        keys = self.targets[bot].keys
+        used = 0
+        for key in keys:
+            used += await self.limiter.used(key)
+        return max(self.settings.storm_burst * len(keys) - used, 0)
+
+    async def _maybe_digest(
+        self, bot: str, records: list[OutboxRecord], *, storm: bool = False, free: int = 0
+    ) -> list[OutboxRecord]:
+        if not any(r.coalescible for r in records):
+            return records
         backlog = await self.store.pending_count(bot)
+        if storm and backlog + len(records) > 1:
+            # A paced send carries everything pending; a quarter of the free slots is its
+            # share, so the window keeps room for the storm's later rounds.
+            async with self._digest_gate:
+                return await self._digest(bot, records, backlog, 0, budget=max(free // 4, 1))
         slots = await self._slots_within(bot, self.settings.coalesce_after)
-        if backlog <= slots or not any(r.coalescible for r in records):
+        if backlog <= slots:
             return records
         async with self._digest_gate:
             return await self._digest(bot, records, backlog, slots)
 
     async def _digest(
-        self, bot: str, records: list[OutboxRecord], backlog: int, slots: int
+        self,
+        bot: str,
+        records: list[OutboxRecord],
+        backlog: int,
+        slots: int,
+        *,
+        budget: int | None = None,
     ) -> list[OutboxRecord]:
         claimed = records + await self._claim_round(bot)
         keep: list[OutboxRecord] = [r for r in claimed if not r.coalescible]
         out: list[OutboxRecord] = []
-        # This round folds part of the backlog; it gets that part's share of the sends
-        # available in time, so the result does not depend on how much one round claims.
-        budget = max((slots - len(keep)) * len(claimed) // max(backlog, len(claimed)), 1)
+        if budget is None:
+            # This round folds part of the backlog; it gets that part's share of the sends
+            # available in time, so the result does not depend on how much one round claims.
+            budget = max((slots - len(keep)) * len(claimed) // max(backlog, len(claimed)), 1)
         groups: dict[Syntax, list[OutboxRecord]] = {}
         for record in claimed:
             if record.coalescible and record.kind in _DIGEST_KINDS:
@@ -325,27 +392,63 @@ class Dispatcher:
                 keep.append(group[0])
                 continue
             share = max(budget * len(group) // sum(len(g) for g in groups.values()), 1)
-            bodies = [r.payload[kind] for r in group]
-            plan = plan_digest(
-                [item_content(r.payload) for r in group],
-                syntax=kind,
-                max_messages=share,
-                mentioned=[b.get("mentioned_list") or [] for b in bodies],
-                mentioned_mobiles=[b.get("mentioned_mobile_list") or [] for b in bodies],
-            )
-            new = [
-                NewMessage(bot=bot, payload=payload, coalescible=False)
-                for payload in plan.payloads(kind)
-            ]
+            payloads, form = self._fold(kind, group, share)
+            new = [NewMessage(bot=bot, payload=payload, coalescible=False) for payload in payloads]
             out.extend(await self.store.replace([r.id for r in group], new, now=self.clock()))
-            self.observer.digested(bot, len(group), len(new), plan.compact)
+            self.observer.digested(bot, len(group), len(new), form != "full")
             logger.info(
-                "bot %r: %d messages folded into %d digest(s)%s",
-                bot, len(group), len(new), " (compact)" if plan.compact else "",
-            )  # fmt: skip
+                "bot %r: %d messages folded into %d digest(s) (%s)", bot, len(group), len(new), form
+            )
         merged = keep + out
         merged.sort(key=lambda r: (r.created_at, r.id))
         return merged
+
+    def _fold(
+        self, kind: Syntax, group: list[OutboxRecord], share: int
+    ) -> tuple[list[dict[str, Any]], str]:
+        """The digest payloads of ``group`` in at most ``share`` messages where they fit, and
+        the form used: ``full`` (the messages themselves, packed), ``summary`` (written from
+        the alerts the messages carry) or ``compact`` (a line per message)."""
+        bodies = [r.payload[kind] for r in group]
+        mentioned = [b.get("mentioned_list") or [] for b in bodies]
+        mobiles = [b.get("mentioned_mobile_list") or [] for b in bodies]
+        contents = [item_content(r.payload) for r in group]
+        plan = plan_digest(
+            contents, syntax=kind, max_messages=share, mentioned=mentioned,
+            mentioned_mobiles=mobiles,
+        )  # fmt: skip
+        carried = [briefs_of(r.payload) for r in group]
+        if not plan.compact or self.summarize is None or all(b is None for b in carried):
+            return plan.payloads(kind), "compact" if plan.compact else "full"
+        # Messages rendered from alerts are written from the alerts; the others keep a line.
+        plain = [i for i, b in enumerate(carried) if b is None]
+        briefs = unique_briefs(b for b in carried if b is not None)
+        summary = self.summarize(
+            briefs,
+            syntax=kind,
+            max_messages=max(share - (1 if plain else 0), 1),
+            notifications=len(group) - len(plain),
+        )
+        rest: list[str] = []
+        if plain:
+            rest = plan_digest(
+                [contents[i] for i in plain], syntax=kind, max_messages=1
+            ).contents
+        parts = summary + rest
+        if kind == "markdown":
+            tags = mentions_in(contents)
+            if tags:
+                parts = _with_line(parts, "".join(tags), kind)
+        payloads: list[dict[str, Any]] = []
+        for i, content in enumerate(parts):
+            body: dict[str, Any] = {"content": content}
+            if kind == "text" and i == 0:
+                if plan.mentioned_list:
+                    body["mentioned_list"] = plan.mentioned_list
+                if plan.mentioned_mobile_list:
+                    body["mentioned_mobile_list"] = plan.mentioned_mobile_list
+            payloads.append({"msgtype": kind, kind: body})
+        return payloads, "summary"
 
     async def _claim_round(self, bot: str) -> list[OutboxRecord]:
         """Up to ``digest_batch`` more records of the bot, in FIFO order, claimed in steps of
@@ -392,7 +495,7 @@ class Dispatcher:
 
     async def _deliver(self, bot: str, record: OutboxRecord) -> None:
         try:
-            message = parse_message(record.payload)
+            message = parse_message(detach(record.payload))
         except MessageValidationError as exc:
             await self._dead(bot, record, f"invalid message: {exc}")
             return
@@ -403,6 +506,7 @@ class Dispatcher:
         except DeliveryError as error:
             await self._failed(bot, record, error, self.targets[bot].keys[index])
             return
+        self._last_send[bot] = self.clock()
         await self.store.ack([record.id], now=self.clock())
         self.observer.sent(bot, record, self.clock() - record.created_at)
 
@@ -426,6 +530,14 @@ class Dispatcher:
         logger.warning("bot %r: message %d dead-lettered: %s", bot, record.id, reason)
 
 
+def _with_line(parts: list[str], line: str, kind: Syntax) -> list[str]:
+    """``line`` appended to the first part where it fits, else as a part of its own."""
+    limit = CONTENT_LIMITS[kind]
+    if utf8_len(parts[0]) + 2 + utf8_len(line) <= limit:
+        return [parts[0] + "\n\n" + line, *parts[1:]]
+    return [*parts, line]
+
+
 def _describe(error: DeliveryError, key: str) -> str:
     """A one-line reason for history and dead letters, naming the key only by fingerprint."""
     text = str(error).replace(key, mask_key(key))
@@ -444,5 +556,6 @@ __all__: Sequence[str] = [
     "DispatcherSettings",
     "LocalLimiter",
     "SendLimiter",
+    "Summarizer",
     "local_limiter",
 ]

@@ -341,14 +341,18 @@ def test_comparisons_work_on_raw_values(am_firing: Notification) -> None:
 # --------------------------------------------------------------------------- caps and splitting
 
 
-def test_max_alerts_lists_some_and_counts_all(renderer: Renderer) -> None:
+def test_more_alerts_than_a_message_lists_become_a_summary_of_every_one(
+    renderer: Renderer,
+) -> None:
     capped = Renderer(max_alerts=3, clock=lambda: NOW)
     n = many_alerts(7, truncated=5)
     for msgtype in ("markdown", "markdown_v2", "text"):
-        text = capped.render_check("default", n, msgtype=msgtype).content  # type: ignore[arg-type]
-        assert text.count("disk of node-") == 3
-        assert "另有 9 条告警未列出 (and 9 more)" in text
-        assert "FIRING · 7" in text or "**7** 条告警" in text
+        report = capped.render_check("default", n, msgtype=msgtype)  # type: ignore[arg-type]
+        assert report.used_template == capped.resolve("summary", msgtype)  # type: ignore[arg-type]
+        text = report.content
+        assert "instance: node-[000-006]" in text
+        assert "DiskFull" in text and "× 7" in text and "FIRING · 7" in text
+        assert "另有 5 条告警未收到" in text  # what the sender left out is reported
     full = renderer.render_check("default", n).content
     assert full.count("disk of node-") == 7 and "and 5 more" in full
 

@@ -216,6 +216,8 @@ class GatewayConfig(_Section):
     rate: str = "20/60s"
     rate_margin: float = 0.05
     coalesce_after: float = 30.0
+    storm_burst: int = Field(default=3, ge=1)
+    storm_interval: float | None = None
     lease: float = 30.0
     idempotency_window: float = 600.0
     max_body_bytes: int = 1024 * 1024
@@ -241,6 +243,11 @@ class GatewayConfig(_Section):
     @classmethod
     def _duration(cls, value: Any) -> float:
         return parse_duration(value)
+
+    @field_validator("storm_interval", mode="before")
+    @classmethod
+    def _optional_duration(cls, value: Any) -> float | None:
+        return None if value is None else parse_duration(value)
 
     @field_validator("rate")
     @classmethod

@@ -23,8 +23,10 @@ from typing import Any
 from ..limits import CONTENT_LIMITS, utf8_len
 from ..store import NewMessage
 from ..store.history import HistoryEntry, HistoryEvent, label_pairs
+from ..storm import AlertBrief, attach
 from .model import Notification
 from .runtime import Muting, Runtime
+from .summaries import briefs_of_notification
 
 _TITLE_CHARS = 200
 
@@ -62,6 +64,12 @@ class _Planned:
     part: int
     parts: int
     muting: Muting | None
+    briefs: list[AlertBrief] | None = None
+
+    @property
+    def stored_payload(self) -> dict[str, Any]:
+        """The payload as queued: with the alerts it was rendered from, for digests."""
+        return self.payload if self.briefs is None else attach(self.payload, self.briefs)
 
     @property
     def queued(self) -> bool:
@@ -144,7 +152,7 @@ class Plan:
         return [
             NewMessage(
                 bot=p.bot,
-                payload=p.payload,
+                payload=p.stored_payload,
                 notification_id=self.notification_id,
                 not_before=p.muting.resumes_at if p.muting is not None else None,
             )
@@ -178,6 +186,8 @@ def plan(
         # What a route renders depends on the bot only through its msgtype: render once per
         # msgtype (a route to ten bots is one rendering, not ten).
         rendered: dict[str, list[dict[str, Any]]] = {}
+        selected = route.select(notification)
+        briefs = briefs_of_notification(selected) if selected and selected.alerts else None
         for bot in route.bots:
             msgtype = runtime.msgtype_for(route, bot)
             payloads = rendered.get(msgtype)
@@ -185,7 +195,7 @@ def plan(
                 payloads = rendered[msgtype] = runtime.render(route, bot, notification, now)
             for i, payload in enumerate(payloads):
                 result.planned.append(
-                    _Planned(route.name, bot, payload, i + 1, len(payloads), muting)
+                    _Planned(route.name, bot, payload, i + 1, len(payloads), muting, briefs)
                 )
     return result
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from ..digest import Syntax, item_content
 from ..dispatcher import (
     BotTarget,
     Dispatcher,
@@ -25,6 +26,7 @@ from ..errors import ConfigError, DeliveryError
 from ..ratelimit import Rate, SlidingWindowLimiter, parse_rate
 from ..retry import RetryPolicy
 from ..store import Outbox, OutboxRecord
+from ..storm import AlertBrief
 from .config import BotConfig, GatewayConfig, RouteConfig
 from .metrics import GatewayMetrics, MetricsObserver
 from .model import Notification
@@ -227,6 +229,15 @@ class Runtime:
         msgtype = self.msgtype_for(route, bot)
         return self.renderer.render(route.template, selected, msgtype=msgtype, mentions=mentions)
 
+    def summarize(
+        self, briefs: Sequence[AlertBrief], *, syntax: Syntax, max_messages: int, notifications: int
+    ) -> list[str]:
+        """Storm summary contents for the dispatcher (the ``summary`` template)."""
+        report = self.renderer.render_summary(
+            briefs, msgtype=syntax, max_messages=max_messages, notifications=notifications
+        )
+        return [item_content(p) for p in report.payloads]
+
     def msgtype_for(self, route: Route, bot: str) -> MsgType:
         """What ``route`` renders for ``bot``: the route's msgtype, else the bot's."""
         return route.msgtype or self.config.bots[bot].msgtype
@@ -272,6 +283,10 @@ class RedisLimiterAdapter:
     async def record_rejection(self, key: str) -> float:
         """See :class:`~wecom_bot.dispatcher.SendLimiter`."""
         return float(await self.limiter.record_rejection(key))
+
+    async def used(self, key: str) -> int:
+        """See :class:`~wecom_bot.dispatcher.SendLimiter`."""
+        return int(await self.limiter.used(key))
 
     async def capacity(self, key: str, within: float, *, cap: int) -> int:
         """Estimate from the shared window: slots free now, plus ``limit`` per whole window."""
@@ -398,9 +413,15 @@ def build_runtime(
             limiter=runtime.limiter,
             retry=RetryPolicy(max_attempts=12, max_delay=60.0, rate_window=rate.window),
             settings=DispatcherSettings(
-                coalesce_after=config.coalesce_after, lease_seconds=config.lease
+                coalesce_after=config.coalesce_after,
+                lease_seconds=config.lease,
+                storm_burst=config.storm_burst,
+                storm_interval=(
+                    rate.window / 10 if config.storm_interval is None else config.storm_interval
+                ),
             ),
             observer=ObserverChain(observers),
             clock=clock,
+            summarize=runtime.summarize,
         )
     return runtime

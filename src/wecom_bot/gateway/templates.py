@@ -64,9 +64,11 @@ from .. import limits
 from ..errors import ConfigError
 from ..messages import parse_message
 from ..split import split_content
+from ..storm import AlertBrief
 from .escaping import escape_markdown, escape_markdown_v2, escape_text, safe_url
 from .model import Alert, Notification
 from .routing import Mentions
+from .summaries import briefs_of_notification, summary_context
 
 __all__ = [
     "BUILTIN_TEMPLATES",
@@ -96,8 +98,14 @@ BUILTIN_TEMPLATES: Mapping[str, tuple[MsgType, str]] = {
     "generic": ("markdown", "generic"),
     "generic_v2": ("markdown_v2", "generic"),
     "generic_text": ("text", "generic"),
+    "summary": ("markdown", "summary"),
+    "summary_v2": ("markdown_v2", "summary"),
+    "summary_text": ("text", "summary"),
 }
 """Built-in template name -> (its msgtype, its family)."""
+
+SUMMARY_TEMPLATE = "summary"
+"""The template a storm summary renders with (configure one of this name to override it)."""
 
 DEFAULT_MAX_OUTPUT_BYTES = 256 * 1024
 """Rendered content beyond this is cut (64 markdown messages: over three minutes of a robot's
@@ -702,13 +710,43 @@ class Renderer:
             _ESCAPER_KEY: esc,
         }
 
-    def _run(self, name: str, notification: Notification, msgtype: MsgType) -> tuple[str, bool]:
+    def _summary_context(
+        self,
+        briefs: Sequence[AlertBrief],
+        msgtype: MsgType,
+        *,
+        max_messages: int | None = None,
+        notifications: int = 1,
+        cut_alerts: int = 0,
+    ) -> dict[str, Any]:
+        context = summary_context(
+            briefs,
+            msgtype=msgtype,
+            esc=_ESCAPERS[msgtype],
+            max_messages=max_messages,
+            notifications=notifications,
+            cut_alerts=cut_alerts,
+        )
+        context.update(now=self.clock(), timezone=self.timezone)
+        context[_ESCAPER_KEY] = _ESCAPERS[msgtype]
+        return context
+
+    def summarizes(self, notification: Notification) -> bool:
+        """Whether ``notification`` is written as a summary: it has more alerts than a message
+        lists (``max_alerts``)."""
+        return (
+            self.max_alerts is not None
+            and notification.source != "generic"
+            and len(notification.alerts) > self.max_alerts
+        )
+
+    def _run(self, name: str, context: dict[str, Any]) -> tuple[str, bool]:
         template = self._compile(name)
         chunks: list[str] = []
         chars = 0
         cut = False
         try:
-            for chunk in template.generate(self._context(notification, msgtype)):
+            for chunk in template.generate(context):
                 chunks.append(chunk)
                 chars += len(chunk)
                 # A character is at least one byte: past the budget in characters, the bytes
@@ -764,9 +802,55 @@ class Renderer:
         """
         if msgtype not in _ESCAPERS:
             raise ConfigError(f"msgtype: must be markdown, markdown_v2 or text, not {msgtype!r}")
+        if self.summarizes(notification) or _is_summary(template):
+            used = self.resolve(template if _is_summary(template) else SUMMARY_TEMPLATE, msgtype)
+            context = self._summary_context(
+                briefs_of_notification(notification),
+                msgtype,
+                cut_alerts=notification.truncated_alerts,
+            )
+        else:
+            used = self.resolve(template, msgtype)
+            context = self._context(notification, msgtype)
+        return self._report(template, used, msgtype, self._run(used, context), mentions)
+
+    def render_summary(
+        self,
+        briefs: Sequence[AlertBrief],
+        *,
+        msgtype: MsgType = "markdown",
+        max_messages: int | None = None,
+        notifications: int = 1,
+    ) -> RenderReport:
+        """Write ``briefs`` as a storm summary with the ``summary`` template (or its sibling
+        for ``msgtype``), split to fit.
+
+        Args:
+            briefs: the alerts, in arrival order.
+            msgtype: ``"markdown"``, ``"markdown_v2"`` or ``"text"``.
+            max_messages: the messages it may take; each label value gets its share.
+            notifications: how many notifications the alerts came in (a digest folds several).
+
+        Raises:
+            TemplateError / TemplateRenderError: a configured ``summary`` template failed.
+        """
+        used = self.resolve(SUMMARY_TEMPLATE, msgtype)
+        context = self._summary_context(
+            briefs, msgtype, max_messages=max_messages, notifications=notifications
+        )
+        return self._report(SUMMARY_TEMPLATE, used, msgtype, self._run(used, context), None)
+
+    def _report(
+        self,
+        template: str,
+        used: str,
+        msgtype: MsgType,
+        output: tuple[str, bool],
+        mentions: Mentions | None,
+    ) -> RenderReport:
+        """Tidy a rendering, add the mention line, split it to fit and validate each part."""
         mentions = mentions or Mentions()
-        used = self.resolve(template, msgtype)
-        body, cut = self._run(used, notification, msgtype)
+        body, cut = output
         body = _BLANK_RUNS.sub("\n\n", _TRAILING_SPACE.sub("\n", body)).strip("\n")
         warnings: list[str] = []
         if cut:
@@ -861,12 +945,20 @@ class Renderer:
             for sample in samples:
                 if (family == "generic") != (sample.source == "generic"):
                     continue
+                if _is_summary(name) and not sample.alerts:
+                    continue
                 for msgtype in kinds:
                     if name in BUILTIN_TEMPLATES and name not in self._user:
                         if self.resolve(name, msgtype) != name:
                             continue
                     reports.append(self.render_check(name, sample, msgtype=msgtype))
         return reports
+
+
+def _is_summary(template: str) -> bool:
+    if template in BUILTIN_TEMPLATES:
+        return BUILTIN_TEMPLATES[template][1] == SUMMARY_TEMPLATE
+    return template == SUMMARY_TEMPLATE
 
 
 def _mention_line(

@@ -1,0 +1,130 @@
+"""Storm summaries: what the built-in (or a configured) ``summary`` template is given.
+
+A notification with more alerts than ``max_alerts_per_message``, and a backlog the dispatcher
+folds, are written as a summary built from the alerts themselves (:mod:`wecom_bot.storm`):
+grouped by alertname and status, shared labels once, the labels that differ compressed
+(``host-[0-999]``), severities counted, the earliest start. Every alert stays identifiable.
+
+Variables of the ``summary`` template
+    ``groups``: the groups, firing first; each has ``name`` (the alertname), ``status``,
+    ``firing`` (bool), ``count``, ``shared`` (``"k=v"`` texts), ``severities`` (pairs of
+    severity and count, when they differ), ``keys`` (the label names that tell the alerts
+    apart), ``entries`` (the compressed identities; with one key, its values, else
+    ``"k=v, key: values"``), ``since`` (the earliest start, a datetime or ``None``) and
+    ``summary`` (the ``summary`` annotation every alert of the group shares, or empty).
+    ``total``, ``firing_count``, ``resolved_count``, ``firing`` (any firing), ``status``,
+    ``notifications`` (how many notifications a digest folds; 1 for one notification),
+    ``cut_alerts`` (alerts the sender or the gateway left out), ``value_bytes`` (the most bytes
+    one label value takes before it is cut ``…(N bytes more)``), ``msgtype``, ``now`` and
+    ``timezone``. Every text in them is escaped for the msgtype already.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from .. import limits
+from ..storm import SUMMARY_BYTES, AlertBrief, AlertGroup, cut_value, group_alerts
+from .model import Alert, Notification
+
+__all__ = ["GroupView", "brief_of", "briefs_of_notification", "summary_context"]
+
+_MIN_VALUE_BYTES = 32
+_MAX_VALUE_BYTES = 256
+
+
+def brief_of(alert: Alert) -> AlertBrief:
+    """What a summary needs of ``alert``."""
+    summary = alert.annotations.get("summary", "")
+    return AlertBrief(
+        labels=dict(alert.labels),
+        status=alert.status,
+        starts_at=alert.starts_at.timestamp(),
+        summary=cut_value(" ".join(summary.split()), SUMMARY_BYTES) if summary else "",
+    )
+
+
+def briefs_of_notification(notification: Notification) -> list[AlertBrief]:
+    """The briefs of every alert of ``notification`` (none for a generic webhook)."""
+    return [brief_of(a) for a in notification.alerts]
+
+
+@dataclass(frozen=True)
+class GroupView:
+    """One group as the ``summary`` template sees it (texts escaped for the msgtype)."""
+
+    name: str
+    status: str
+    firing: bool
+    count: int
+    shared: list[str]
+    severities: list[tuple[str, int]]
+    keys: list[str]
+    entries: list[str]
+    since: datetime | None
+    summary: str
+
+
+def value_budget(alerts: int, msgtype: str, max_messages: int | None) -> int:
+    """The bytes one label value may take: an alert's share of the messages available."""
+    room = limits.CONTENT_LIMITS[msgtype] * max(max_messages or 1, 1)
+    return max(_MIN_VALUE_BYTES, min(_MAX_VALUE_BYTES, room // max(alerts, 1)))
+
+
+def _view(group: AlertGroup, esc: Callable[[str], str], value_bytes: int) -> GroupView:
+    def text(value: str) -> str:
+        return esc(" ".join(cut_value(value, value_bytes).split()))
+
+    entries = group.entries(lambda v: esc(" ".join(v.split())), value_bytes)
+    return GroupView(
+        name=text(group.alertname) or "alert",
+        status=group.status,
+        firing=group.status == "firing",
+        count=group.count,
+        shared=[f"{text(k)}={text(v)}" for k, v in group.shared.items()],
+        severities=[(text(k) or "-", n) for k, n in group.severities.items()],
+        keys=[text(k) for k in group.keys],
+        entries=entries,
+        since=datetime.fromtimestamp(group.earliest, UTC) if group.earliest else None,
+        summary=text(group.summary),
+    )
+
+
+def summary_context(
+    briefs: Sequence[AlertBrief],
+    *,
+    msgtype: str,
+    esc: Callable[[str], str],
+    max_messages: int | None = None,
+    notifications: int = 1,
+    cut_alerts: int = 0,
+) -> dict[str, Any]:
+    """The variables of the ``summary`` template for ``briefs`` (see the module docs).
+
+    Args:
+        briefs: the alerts, in arrival order.
+        msgtype: the msgtype rendered.
+        esc: the escaper of ``msgtype``.
+        max_messages: the messages the summary may take (sets each value's share).
+        notifications: how many notifications the alerts came in.
+        cut_alerts: alerts left out before they got here (the sender's ``truncatedAlerts``).
+    """
+    value_bytes = value_budget(len(briefs), msgtype, max_messages)
+    groups = [_view(g, esc, value_bytes) for g in group_alerts(briefs)]
+    firing = sum(g.count for g in groups if g.firing)
+    resolved = sum(g.count for g in groups if not g.firing)
+    return {
+        "groups": groups,
+        "total": firing + resolved,
+        "firing_count": firing,
+        "resolved_count": resolved,
+        "firing": firing > 0,
+        "status": "firing" if firing else "resolved",
+        "notifications": notifications,
+        "cut_alerts": cut_alerts,
+        "value_bytes": value_bytes,
+        "msgtype": msgtype,
+    }
