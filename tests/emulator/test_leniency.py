@@ -254,12 +254,14 @@ def test_live_limits_accept_text_up_to_5120_bytes_with_a_warning(make_emu: Any) 
         (b'{"msgtype":"text","text":{"content":"x","colour":"red"}}', "application/json", 40058,
          "text.colour unknown field. invalid Request Parameter"),
         (b'{"msgtype":"text","text":{"content":"x"},"safe":0}', "application/json", 40058,
-         "text.safe unknown field. invalid Request Parameter"),
+         "safe unknown field. invalid Request Parameter"),
+        (b'{"msgtype":"text","content":"x"}', "application/json", 40058,
+         "content unknown field. invalid Request Parameter"),
         (json.dumps(payloads.text("x" * 3000)).encode(), "application/json", 40058,
          "text.content exceed max length 2048. invalid Request Parameter"),
     ],
     ids=["no-type", "form", "newline", "missing-brace", "unknown-field", "top-level-field",
-         "text-3000"],
+         "flat-content", "text-3000"],
 )  # fmt: skip
 def test_strict_mode_refuses_what_only_leniency_lets_through(
     make_emu: Any, body: bytes, content_type: str | None, code: int, text: str

@@ -24,6 +24,7 @@ from pydantic import BaseModel
 
 from .. import limits
 from ..messages import (
+    MSGTYPES,
     FileMessage,
     ImageMessage,
     MarkdownMessage,
@@ -44,6 +45,7 @@ __all__ = [
     "drop_unknown_fields",
     "is_json_content_type",
     "over_documented_text",
+    "top_level_extras",
 ]
 
 MAX_FIELD_WARNINGS = 10
@@ -173,11 +175,23 @@ def drop_unknown_fields(payload: Any) -> tuple[Any, list[Leniency]]:
         model = _CARD_MODELS.get(card_type) if isinstance(card_type, str) else None
     if model is None:
         return payload, []
-    dropped = [name for name in payload if name not in ("msgtype", msgtype)]
+    dropped = top_level_extras(payload)
     cleaned: dict[str, Any] = {"msgtype": msgtype}
     if msgtype in payload:
         cleaned[msgtype] = _clean(body, model, msgtype, dropped) if isinstance(body, dict) else body
     return cleaned, _field_warnings(dropped)
+
+
+def top_level_extras(payload: Any) -> list[str]:
+    """Keys beside ``msgtype`` and the message object in a payload of a known ``msgtype``.
+
+    The SDK's parser reads fields given at the top level as the message's own; live WeCom is
+    not known to, so the emulator never lets them through to it.
+    """
+    msgtype = payload.get("msgtype") if isinstance(payload, dict) else None
+    if not isinstance(msgtype, str) or msgtype not in MSGTYPES:
+        return []
+    return [str(name) for name in payload if name not in ("msgtype", msgtype)]
 
 
 def _clean(obj: dict[str, Any], model: type[BaseModel], path: str, dropped: list[str]) -> Any:

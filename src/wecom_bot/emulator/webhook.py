@@ -41,6 +41,7 @@ from .leniency import (
     decode_json,
     drop_unknown_fields,
     over_documented_text,
+    top_level_extras,
 )
 from .state import Emulator
 from .storage import Entry, Media
@@ -224,10 +225,13 @@ def _process_send(
         return reject(err, raw=body.data)
     if repaired is not None:
         warnings.append(repaired)
+    msgtype = payload.get("msgtype") if isinstance(payload, dict) else None
     if not settings.strict:
         payload, ignored = drop_unknown_fields(payload)
         warnings.extend(ignored)
-    msgtype = payload.get("msgtype") if isinstance(payload, dict) else None
+    elif extras := top_level_extras(payload):
+        return reject(invalid_parameter(extras[0], "unknown field"), payload=payload,
+                      msgtype=msgtype)  # fmt: skip
     checked, long_text = _within_documented_text(payload, settings.limits)
     try:
         message = parse_message(_truncate_news(checked))
