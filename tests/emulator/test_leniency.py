@@ -304,3 +304,9 @@ def test_a_store_from_before_warnings_is_upgraded_and_keeps_its_entries(
         before, after = emu.entries(key)
     assert before["payload"] == payloads.text("before") and before["warnings"] == []
     assert kinds(after) == ["json_repaired"]
+
+
+@pytest.mark.parametrize("body", [b"[1, 2]", b'"text"', b"7", b"null"])
+def test_live_limits_answer_a_payload_that_is_not_an_object(make_emu: Any, body: bytes) -> None:
+    with make_emu(limits="live", rate=None) as emu:
+        assert errcode(emu.send_raw(new_key(), body)) == 40008

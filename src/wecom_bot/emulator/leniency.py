@@ -45,6 +45,7 @@ __all__ = [
     "drop_unknown_fields",
     "is_json_content_type",
     "over_documented_text",
+    "text_cut_to_documented_limit",
     "top_level_extras",
 ]
 
@@ -249,3 +250,22 @@ def over_documented_text(size: int) -> Leniency:
         f"text.content is {size} bytes: over the documented limit "
         f"{limits.TEXT_CONTENT_MAX_BYTES}, under the live one {limits.TEXT_CONTENT_LIVE_MAX_BYTES}",
     )
+
+
+def text_cut_to_documented_limit(payload: Any) -> tuple[Any, str | None]:
+    """For live limits: a text payload over the documented limit, cut to it for checking.
+
+    The rest of the message is checked as usual on the cut copy; the caller then checks the
+    whole content against the live limit and puts it back.
+
+    Returns:
+        The payload to check, and the whole content when it was cut (else None).
+    """
+    body = payload.get("text") if isinstance(payload, dict) else None
+    if not isinstance(body, dict) or payload.get("msgtype") != "text":
+        return payload, None
+    content = body.get("content")
+    if not isinstance(content, str) or limits.utf8_len(content) <= limits.TEXT_CONTENT_MAX_BYTES:
+        return payload, None
+    cut = limits.truncate_utf8(content, limits.TEXT_CONTENT_MAX_BYTES)
+    return {**payload, "text": {**body, "content": cut}}, content

@@ -41,6 +41,7 @@ from .leniency import (
     decode_json,
     drop_unknown_fields,
     over_documented_text,
+    text_cut_to_documented_limit,
     top_level_extras,
 )
 from .state import Emulator
@@ -232,7 +233,9 @@ def _process_send(
     elif extras := top_level_extras(payload):
         return reject(invalid_parameter(extras[0], "unknown field"), payload=payload,
                       msgtype=msgtype)  # fmt: skip
-    checked, long_text = _within_documented_text(payload, settings.limits)
+    checked, long_text = payload, None
+    if settings.limits == "live":
+        checked, long_text = text_cut_to_documented_limit(payload)
     try:
         message = parse_message(_truncate_news(checked))
     except MessageValidationError as exc:
@@ -269,21 +272,6 @@ def _process_send(
         warnings=_redact([w.to_json() for w in warnings], key),
     )
     return Answer.ok(entry.errmsg), entry
-
-
-def _within_documented_text(payload: Any, mode: str) -> tuple[Any, str | None]:
-    """With live limits, a text payload whose content is over the documented limit is checked
-    with its content cut to that limit; the whole content is returned beside it."""
-    if mode != "live" or not isinstance(payload, dict) or payload.get("msgtype") != "text":
-        return payload, None
-    body = payload.get("text")
-    if not isinstance(body, dict):
-        return payload, None
-    content = body.get("content")
-    if not isinstance(content, str) or limits.utf8_len(content) <= limits.TEXT_CONTENT_MAX_BYTES:
-        return payload, None
-    cut = limits.truncate_utf8(content, limits.TEXT_CONTENT_MAX_BYTES)
-    return {**payload, "text": {**body, "content": cut}}, content
 
 
 def _truncate_news(payload: Any) -> Any:
