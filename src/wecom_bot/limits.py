@@ -16,6 +16,8 @@ UPLOAD_PATH: Final = "/cgi-bin/webhook/upload_media"
 TEXT_CONTENT_MAX_BYTES: Final = 2048
 MARKDOWN_CONTENT_MAX_BYTES: Final = 4096
 MARKDOWN_V2_CONTENT_MAX_BYTES: Final = 4096
+# Not documented: the live server has been seen to refuse text only above this (reference.md).
+TEXT_CONTENT_LIVE_MAX_BYTES: Final = 5120
 
 # -- news ------------------------------------------------------------------
 NEWS_MIN_ARTICLES: Final = 1

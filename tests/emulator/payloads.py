@@ -8,6 +8,18 @@ from typing import Any
 
 from tests.images import png_bytes
 
+# Copied from the spec page (wecom-webhook-api.zh.md), byte for byte.
+SPEC_CURL = """curl 'https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=693axxx6-7aoc-4bc4-97a0-0ec2sifa5aaa' \\
+   -H 'Content-Type: application/json' \\
+   -d '
+   {
+    "msgtype": "text",
+    "text": {
+        "content": "hello world"
+    }
+   }'"""  # noqa: E501
+SPEC_KEY = "693axxx6-7aoc-4bc4-97a0-0ec2sifa5aaa"
+
 
 def text(content: str = "hello world", **extra: Any) -> dict[str, Any]:
     return {"msgtype": "text", "text": {"content": content, **extra}}

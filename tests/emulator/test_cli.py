@@ -139,3 +139,38 @@ def test_bad_options_exit_with_the_usage_code_and_name_the_option() -> None:
     assert done.returncode == 2
     assert "rate must look like 20/60s" in done.stderr
     assert "listening" not in done.stdout
+
+
+def test_help_documents_limits_and_strict() -> None:
+    done = subprocess.run([*COMMAND, "--help"], capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0
+    text = " ".join(done.stdout.replace("│", " ").split())
+    assert "--limits <documented|live>" in text and "[default: documented]" in text
+    assert "text up to the 5120 bytes live WeCom accepts" in text
+    assert "--strict" in text and "unknown fields (40058)" in text
+
+
+def test_strict_with_live_limits_is_a_usage_error() -> None:
+    done = subprocess.run(
+        [*COMMAND, "--port", "0", "--strict", "--limits", "live"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 2
+    assert "limits: 'live' goes beyond the documented limits; not with strict" in done.stderr
+    assert "listening" not in done.stdout
+
+
+def test_live_limits_from_the_command_line() -> None:
+    key = new_key()
+    with emulator("--port", "0", "--db", ":memory:", "--limits", "live") as (process, url):
+        with httpx.Client(base_url=url, timeout=5) as client:
+            answer = client.post(
+                "/cgi-bin/webhook/send", params={"key": key}, json=payloads.text("x" * 4000)
+            )
+            assert answer.json() == {"errcode": 0, "errmsg": "ok"}
+            info = client.get("/api/info").json()
+            assert (info["limits"], info["strict"]) == ("live", False)
+        assert process.interrupt() == 0
+        assert "requests lenient as live  ·  live limits" in "".join(process.output)

@@ -16,18 +16,8 @@ from wecom_bot.masking import key_fingerprint
 from wecom_bot.messages import Article, VoiceMessage
 
 from .conftest import Emu, new_key
+from .payloads import SPEC_CURL, SPEC_KEY
 
-# Copied from the spec page (wecom-webhook-api.zh.md), byte for byte.
-SPEC_CURL = """curl 'https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=693axxx6-7aoc-4bc4-97a0-0ec2sifa5aaa' \\
-   -H 'Content-Type: application/json' \\
-   -d '
-   {
-    "msgtype": "text",
-    "text": {
-        "content": "hello world"
-    }
-   }'"""  # noqa: E501
-SPEC_KEY = "693axxx6-7aoc-4bc4-97a0-0ec2sifa5aaa"
 # apprise loads its plugins lazily and one of them imports the deprecated imghdr module.
 APPRISE_WARNINGS = pytest.mark.filterwarnings("ignore:'imghdr' is deprecated:DeprecationWarning")
 

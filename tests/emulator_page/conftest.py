@@ -289,3 +289,17 @@ def open_page(
         yield watched
     finally:
         context.close()
+
+
+def fit_viewport(watched: Watched) -> None:
+    """Make the viewport as tall as the chat, so every picture loads and all of it shows."""
+    page = watched.page
+    height = page.evaluate(
+        "document.getElementById('ep-head').offsetHeight"
+        " + document.getElementById('ep-chat').scrollHeight"
+    )
+    page.set_viewport_size({"width": 1280, "height": int(height) + 2})
+    page.wait_for_function(
+        "() => [...document.images].every(i => i.complete && i.naturalWidth > 0)", timeout=10_000
+    )
+    page.evaluate("() => Promise.all([...document.images].map(i => i.decode()))")

@@ -21,7 +21,7 @@ from playwright.sync_api import Browser, Locator, Page
 from wecom_bot.emulator import EmulatorSettings
 from wecom_bot.masking import key_fingerprint, mask_key
 
-from .conftest import Emu, FakeClock, Watched, chart_png, open_page, running
+from .conftest import Emu, FakeClock, Watched, chart_png, fit_viewport, open_page, running
 
 pytestmark = pytest.mark.browser
 
@@ -183,20 +183,6 @@ def showcase(browser: Browser, pictures: str) -> Iterator[Showcase]:
             watched.page.wait_for_selector(".ep-group .ep-badge")
             fit_viewport(watched)
             yield Showcase(watched, emu, messages)
-
-
-def fit_viewport(watched: Watched) -> None:
-    """Make the viewport as tall as the chat, so every picture loads and all of it shows."""
-    page = watched.page
-    height = page.evaluate(
-        "document.getElementById('ep-head').offsetHeight"
-        " + document.getElementById('ep-chat').scrollHeight"
-    )
-    page.set_viewport_size({"width": 1280, "height": int(height) + 2})
-    page.wait_for_function(
-        "() => [...document.images].every(i => i.complete && i.naturalWidth > 0)", timeout=10_000
-    )
-    page.evaluate("() => Promise.all([...document.images].map(i => i.decode()))")
 
 
 def same_picture(old: bytes, new: bytes) -> bool:

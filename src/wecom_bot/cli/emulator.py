@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from enum import StrEnum
 from types import FrameType
 from typing import Annotated, Any
 
@@ -16,6 +17,13 @@ from .listening import listen
 DEFAULT_DB = "wecom-bot-emulator.sqlite3"
 
 
+class LimitsChoice(StrEnum):
+    """The values of ``--limits``."""
+
+    DOCUMENTED = "documented"
+    LIVE = "live"
+
+
 def register(app: typer.Typer) -> None:
     """Add the ``emulator`` command to the ``wecom-bot`` app."""
     app.command(
@@ -24,6 +32,9 @@ def register(app: typer.Typer) -> None:
             "Run a local emulator of the WeCom group-robot webhook API.\n\n"
             "It speaks the same HTTP API as https://qyapi.weixin.qq.com (send, upload_media), "
             "stores what it receives, and has an inspection API under /api and a page at /.\n\n"
+            "By default it accepts what live WeCom is seen or believed to accept beyond its docs "
+            "(any Content-Type, recoverable JSON, unknown fields) and marks such messages with "
+            "warnings; --strict refuses them instead.\n\n"
             "Example:  wecom-bot emulator --port 0 --db :memory: --rate 20/1s"
         ),
     )(emulator)
@@ -49,6 +60,26 @@ def emulator(
     no_rate_limit: Annotated[
         bool, typer.Option("--no-rate-limit", help="Accept any number of messages.")
     ] = False,
+    limits: Annotated[
+        LimitsChoice,
+        typer.Option(
+            help=(
+                "Size limits to enforce: 'documented' (text 2048 bytes) or 'live' (text up to "
+                "the 5120 bytes live WeCom accepts, with a warning)."
+            ),
+        ),
+    ] = LimitsChoice.DOCUMENTED,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict",
+            help=(
+                "Refuse what live WeCom lets through beyond its documentation: a body without "
+                "Content-Type application/json (40058), JSON that is not strict (40008), "
+                "unknown fields (40058). Not with --limits live."
+            ),
+        ),
+    ] = False,
 ) -> None:
     """Start the emulator and serve until interrupted (Ctrl-C)."""
     import uvicorn
@@ -57,7 +88,11 @@ def emulator(
 
     try:
         settings = EmulatorSettings.from_options(
-            db=db, keys=keys, rate=None if no_rate_limit else rate
+            db=db,
+            keys=keys,
+            rate=None if no_rate_limit else rate,
+            strict=strict,
+            limits=limits.value,
         )
     except ConfigError as exc:
         typer.echo(f"wecom-bot emulator: {exc}", err=True)
@@ -87,6 +122,8 @@ def emulator(
     limit = str(settings.rate) if settings.rate else "off"
     keys_note = f"{len(settings.keys)} key(s)" if settings.keys else "any key"
     typer.echo(f"  store {settings.db}  ·  rate limit {limit}  ·  accepting {keys_note}")
+    leniency = "strict" if settings.strict else "lenient as live"
+    typer.echo(f"  requests {leniency}  ·  {settings.limits} limits")
     sys.stdout.flush()
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")

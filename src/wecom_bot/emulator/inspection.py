@@ -45,6 +45,8 @@ async def info(request: Request) -> dict[str, Any]:
         "keys_restricted": settings.keys is not None,
         "rate_limit": str(settings.rate) if settings.rate else None,
         "media_ttl_seconds": settings.media_ttl_seconds,
+        "strict": settings.strict,
+        "limits": settings.limits,
         "send_path": "/cgi-bin/webhook/send",
         "upload_path": "/cgi-bin/webhook/upload_media",
     }

@@ -6,8 +6,9 @@ import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Literal, get_args
 
-from .. import limits
+from .. import limits as api_limits
 from ..errors import ConfigError
 from ..masking import mask_key
 from .ratelimit import RateSpec
@@ -18,8 +19,11 @@ KEY_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 DEFAULT_SEND_BODY_CAP = 4 * 1024 * 1024
 """Largest send body read: a 2 MiB image is about 2.8 MB once base64-encoded, plus JSON."""
 
-DEFAULT_UPLOAD_BODY_CAP = limits.FILE_MAX_BYTES + 1024 * 1024
+DEFAULT_UPLOAD_BODY_CAP = api_limits.FILE_MAX_BYTES + 1024 * 1024
 """Largest upload body read: the 20 MiB file limit plus room for the multipart framing."""
+
+LimitsMode = Literal["documented", "live"]
+"""Which size limits the emulator enforces: the documented ones, or those live WeCom applies."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -40,12 +44,18 @@ class EmulatorSettings:
             ``Last-Event-ID`` and misses nothing); bounds how long a server that cannot tell
             the emulator it is stopping waits for open streams.
         max_page_size: most entries one ``/api/.../messages`` call returns.
+        strict: refuse what live WeCom is known or believed to let through (a body sent without
+            ``Content-Type: application/json``, unknown fields, JSON it repairs); off by
+            default, where such a request is accepted and its entry carries ``warnings``.
+        limits: ``"documented"`` (default) enforces the documented 2048-byte text limit;
+            ``"live"`` accepts text up to the 5120 bytes the live server allows, with a
+            warning. Cannot be combined with ``strict``.
     """
 
     db: str = ":memory:"
     keys: frozenset[str] | None = None
     rate: RateSpec | None = field(default_factory=RateSpec)
-    media_ttl_seconds: float = float(limits.MEDIA_TTL_SECONDS)
+    media_ttl_seconds: float = float(api_limits.MEDIA_TTL_SECONDS)
     send_body_cap: int = DEFAULT_SEND_BODY_CAP
     upload_body_cap: int = DEFAULT_UPLOAD_BODY_CAP
     clock: Callable[[], float] = time.time
@@ -53,6 +63,8 @@ class EmulatorSettings:
     sse_heartbeat_seconds: float = 15.0
     sse_max_seconds: float = 600.0
     max_page_size: int = 1000
+    strict: bool = False
+    limits: LimitsMode = "documented"
 
     def __post_init__(self) -> None:
         if self.keys is not None:
@@ -66,6 +78,10 @@ class EmulatorSettings:
             if not keys:
                 raise ConfigError("keys: give at least one key, or None to accept any key")
             object.__setattr__(self, "keys", keys)
+        if self.limits not in get_args(LimitsMode):
+            raise ConfigError(f"limits must be documented or live, got {self.limits!r}")
+        if self.strict and self.limits == "live":
+            raise ConfigError("limits: 'live' goes beyond the documented limits; not with strict")
         if not self.db:
             raise ConfigError("db: give a file path or ':memory:'")
         for name in ("media_ttl_seconds", "sse_heartbeat_seconds", "sse_max_seconds"):

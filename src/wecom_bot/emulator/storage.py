@@ -38,7 +38,8 @@ CREATE TABLE IF NOT EXISTS entries (
     content_bytes INTEGER,
     size_limit INTEGER,
     media TEXT NOT NULL DEFAULT '[]',
-    injected INTEGER NOT NULL DEFAULT 0
+    injected INTEGER NOT NULL DEFAULT 0,
+    warnings TEXT NOT NULL DEFAULT '[]'
 );
 CREATE INDEX IF NOT EXISTS entries_by_group ON entries (group_id, id);
 CREATE TABLE IF NOT EXISTS media (
@@ -57,8 +58,10 @@ CREATE INDEX IF NOT EXISTS media_by_group ON media (group_id);
 
 _ENTRY_COLUMNS = (
     "id, group_id, received_at, endpoint, msgtype, status, errcode, errmsg, payload, raw_text, "
-    "bytes, content_bytes, size_limit, media, injected"
+    "bytes, content_bytes, size_limit, media, injected, warnings"
 )
+# Columns added after the first release, with their definition, for stores made before them.
+_ADDED_ENTRY_COLUMNS = {"warnings": "TEXT NOT NULL DEFAULT '[]'"}
 
 
 def iso_time(seconds: float) -> str:
@@ -87,6 +90,8 @@ class Entry:
         limit: the documented limit for ``content_bytes``.
         media: attachments as ``{"media_id", "type", "filename", "size"}`` dicts.
         injected: the answer came from fault injection.
+        warnings: what the request relied on that only live WeCom's leniency lets through,
+            as ``{"kind", "message"}`` dicts (see :mod:`wecom_bot.emulator.leniency`).
     """
 
     group_id: str
@@ -103,6 +108,7 @@ class Entry:
     limit: int | None = None
     media: list[dict[str, Any]] = field(default_factory=list)
     injected: bool = False
+    warnings: list[dict[str, str]] = field(default_factory=list)
     id: int = 0
 
     def to_json(self) -> dict[str, Any]:
@@ -124,6 +130,7 @@ class Entry:
             "limit": self.limit,
             "media": self.media,
             "injected": self.injected,
+            "warnings": self.warnings,
         }
 
 
@@ -227,6 +234,10 @@ class Storage:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
+        present = {row[1] for row in self._db.execute("PRAGMA table_info(entries)")}
+        for name, definition in _ADDED_ENTRY_COLUMNS.items():
+            if name not in present:
+                self._db.execute(f"ALTER TABLE entries ADD COLUMN {name} {definition}")
 
     def close(self) -> None:
         """Close the database."""
@@ -316,11 +327,12 @@ class Storage:
         with self._lock:
             cur = self._db.execute(
                 "INSERT INTO entries (group_id, received_at, endpoint, msgtype, status, errcode, "
-                "errmsg, payload, raw_text, bytes, content_bytes, size_limit, media, injected) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "errmsg, payload, raw_text, bytes, content_bytes, size_limit, media, injected, "
+                "warnings) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (entry.group_id, entry.received_at, entry.endpoint, entry.msgtype, entry.status,
                  entry.errcode, entry.errmsg, payload, entry.raw_text, entry.bytes,
-                 entry.content_bytes, entry.limit, _dumps(entry.media), int(entry.injected)),
+                 entry.content_bytes, entry.limit, _dumps(entry.media), int(entry.injected),
+                 _dumps(entry.warnings)),
             )  # fmt: skip
             new_id = cur.lastrowid
         assert new_id is not None  # sqlite always gives a rowid for an INSERT
@@ -394,7 +406,7 @@ def _dumps(value: Any) -> str:
 
 def _entry(row: tuple[Any, ...]) -> Entry:
     (id_, group_id, received_at, endpoint, msgtype, status, errcode, errmsg, payload, raw_text,
-     size, content_bytes, size_limit, media, injected) = row  # fmt: skip
+     size, content_bytes, size_limit, media, injected, warnings) = row  # fmt: skip
     return Entry(
         id=id_,
         group_id=group_id,
@@ -411,4 +423,5 @@ def _entry(row: tuple[Any, ...]) -> Entry:
         limit=size_limit,
         media=json.loads(media),
         injected=bool(injected),
+        warnings=json.loads(warnings),
     )

@@ -42,6 +42,9 @@ ERRMSG_TEXT: dict[int, str] = {
 WRONG_JSON_TEXT = "Warning: wrong json format. invalid message type"
 """A body that is not JSON at all (what sibling WeCom APIs answer, with 40008)."""
 
+REPAIRED_JSON_ERRMSG = "ok. Warning: wrong json format. "
+"""The whole errmsg of live's errcode 0 answer to recoverable JSON (trailing space included)."""
+
 _CONTENT_FIELDS = {f"{msgtype}.content" for msgtype in limits.CONTENT_LIMITS}
 _MEDIA_ID_FIELDS = {"file.media_id", "voice.media_id"}
 _FIELD_SHOWN_MAX = 80
@@ -88,7 +91,7 @@ def invalid_parameter(field_path: str, phrase: str, **numbers: int | None) -> We
     """A 40058 error naming the field and the rule, in the live style."""
     return WeComError(
         limits.ERRCODE_INVALID_PARAMETER,
-        f"{_shown(field_path)} {phrase}{PARAM_SUFFIX}".lstrip(),
+        f"{field_shown(field_path)} {phrase}{PARAM_SUFFIX}".lstrip(),
         limit=numbers.get("limit"),
         actual=numbers.get("actual"),
     )
@@ -148,9 +151,9 @@ class Answer:
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def ok(cls, **extra: Any) -> Answer:
-        """The success answer."""
-        return cls(limits.ERRCODE_OK, "ok", extra)
+    def ok(cls, errmsg: str = "ok", **extra: Any) -> Answer:
+        """The success answer (``errmsg`` other than "ok" only for live's warning answers)."""
+        return cls(limits.ERRCODE_OK, errmsg, extra)
 
     @classmethod
     def error(cls, err: WeComError, client_ip: str, now: float) -> Answer:
@@ -178,6 +181,9 @@ def header_safe(text: str, max_len: int = 1024) -> str:
     return quote(text, safe=_HEADER_SAFE)[:max_len]
 
 
-def _shown(path: str) -> str:
-    # Field names can come from the request (unknown fields): keep the errmsg bounded.
+def field_shown(path: str) -> str:
+    """A field path as an errmsg or warning shows it: cut to a bounded length.
+
+    Field names can come from the request (unknown fields), so they are never shown whole.
+    """
     return path if len(path) <= _FIELD_SHOWN_MAX else path[: _FIELD_SHOWN_MAX - 1] + "…"

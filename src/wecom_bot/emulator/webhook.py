@@ -3,11 +3,13 @@
 Everything a client can send gets an HTTP 200 WeCom-style answer; bodies are read by hand
 (never through a pydantic body model) so malformed input cannot turn into a 422 or a 500.
 
-Order of checks on send: key (93000), body size, content type, JSON (40008), message rules
+Order of checks on send: key (93000), body size, JSON (40008), message rules
 (40008 / 44004 / 40058 / 301019), media_id (40007), then the rate limit (45009), so a message
 that would be rejected anyway does not use up a slot and is reported for what is wrong with it.
-The emulator is the stricter side: it does not accept the "recoverable" non-strict JSON that
-live WeCom accepts with ``ok. Warning: wrong json format.``; it answers 40008 instead.
+What live WeCom lets through beyond its documentation (any content type, recoverable JSON,
+unknown fields, text up to 5120 bytes with ``limits="live"``) is accepted with warnings by
+:mod:`.leniency`; with ``strict`` settings the content type must be JSON (else 40058), JSON must
+be strict (else 40008) and unknown fields are refused (40058).
 
 On upload: an empty or missing ``media`` part (44001) is reported before the key (40058
 ``invalid param 'key'``), then the type (40004), then the size and format rules (40058).
@@ -17,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import logging
 import secrets
 from dataclasses import dataclass, replace
@@ -34,10 +35,20 @@ from ..errors import MessageValidationError
 from ..masking import mask_key
 from ..messages import FileMessage, ImageMessage, Message, VoiceMessage, parse_message
 from .faults import Fault, FaultKind
+from .leniency import (
+    Leniency,
+    content_type_leniency,
+    decode_json,
+    drop_unknown_fields,
+    over_documented_text,
+    text_cut_to_documented_limit,
+    top_level_extras,
+)
 from .state import Emulator
 from .storage import Entry, Media
 from .validation import (
     ERRMSG_TEXT,
+    REPAIRED_JSON_ERRMSG,
     WRONG_JSON_TEXT,
     Answer,
     WeComError,
@@ -170,7 +181,9 @@ async def send(request: Request) -> Response:
 def _process_send(
     emulator: Emulator, key: str, group_id: str, body: Body, content_type: str, ip: str
 ) -> tuple[Answer, Entry]:
-    now = emulator.settings.clock()
+    settings = emulator.settings
+    now = settings.clock()
+    warnings: list[Leniency] = []
 
     def reject(
         err: WeComError, *, payload: Any = None, raw: bytes | None = None, msgtype: Any = None
@@ -192,28 +205,50 @@ def _process_send(
             raw_text=raw_text,
             content_bytes=err.actual,
             limit=err.limit,
+            warnings=_redact([w.to_json() for w in warnings], key),
         )
         return answer, entry
 
-    cap = emulator.settings.send_body_cap
+    cap = settings.send_body_cap
     if body.over:
         return reject(invalid_parameter("body", f"exceed max length {cap}", limit=cap,
                                         actual=body.size))  # fmt: skip
-    if not _is_json(content_type):
-        err = invalid_parameter("Content-Type", "invalid, must be application/json")
-        return reject(err, raw=body.data)
+    loose_type = content_type_leniency(content_type)
+    if loose_type is not None:
+        if settings.strict:
+            err = invalid_parameter("Content-Type", "invalid, must be application/json")
+            return reject(err, raw=body.data)
+        warnings.append(loose_type)
     try:
-        payload = json.loads(body.data.decode("utf-8"), parse_constant=_no_constants)
-        # "\ud800" escapes decode to lone surrogates: not text, and not storable as UTF-8.
-        json.dumps(payload, ensure_ascii=False).encode("utf-8")
+        payload, repaired = decode_json(body.data, lenient=not settings.strict)
     except (UnicodeError, ValueError, RecursionError):
         err = WeComError(limits.ERRCODE_INVALID_MESSAGE_TYPE, WRONG_JSON_TEXT)
         return reject(err, raw=body.data)
+    if repaired is not None:
+        warnings.append(repaired)
     msgtype = payload.get("msgtype") if isinstance(payload, dict) else None
+    if not settings.strict:
+        payload, ignored = drop_unknown_fields(payload)
+        warnings.extend(ignored)
+    elif extras := top_level_extras(payload):
+        return reject(invalid_parameter(extras[0], "unknown field"), payload=payload,
+                      msgtype=msgtype)  # fmt: skip
+    checked, long_text = payload, None
+    if settings.limits == "live":
+        checked, long_text = text_cut_to_documented_limit(payload)
     try:
-        message = parse_message(_truncate_news(payload))
+        message = parse_message(_truncate_news(checked))
     except MessageValidationError as exc:
         return reject(error_for_validation(exc), payload=payload, msgtype=msgtype)
+    if long_text is not None:
+        size = limits.utf8_len(long_text)
+        if size > limits.TEXT_CONTENT_LIVE_MAX_BYTES:
+            cap = limits.TEXT_CONTENT_LIVE_MAX_BYTES
+            err = invalid_parameter("text.content", f"exceed max length {cap}", limit=cap,
+                                    actual=size)  # fmt: skip
+            return reject(err, payload=payload, msgtype=msgtype)
+        message = message.model_copy(update={"content": long_text})
+        warnings.append(over_documented_text(size))
     media, media_err = _check_media(emulator, group_id, message, now)
     if media_err is not None:
         return reject(media_err, payload=payload, msgtype=msgtype)
@@ -227,23 +262,16 @@ def _process_send(
         endpoint="send",
         status="accepted",
         errcode=limits.ERRCODE_OK,
-        errmsg="ok",
+        errmsg=REPAIRED_JSON_ERRMSG if repaired is not None else "ok",
         bytes=body.size,
         msgtype=message.msgtype,
         payload=_redact(message.to_payload(), key),
         content_bytes=content_bytes,
         limit=limit,
         media=[m.attachment() for m in media],
+        warnings=_redact([w.to_json() for w in warnings], key),
     )
-    return Answer.ok(), entry
-
-
-def _is_json(content_type: str) -> bool:
-    return content_type.split(";", 1)[0].strip().lower() == "application/json"
-
-
-def _no_constants(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
+    return Answer.ok(entry.errmsg), entry
 
 
 def _truncate_news(payload: Any) -> Any:

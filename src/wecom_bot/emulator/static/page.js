@@ -307,7 +307,27 @@
     rendered.innerHTML = typeof entry.html === "string" ? entry.html : "";
     applyAspectRatios(rendered);
     article.append(meta, rendered);
+    const warnings = warningsNode(entry);
+    if (warnings) article.append(warnings);
     return article;
+  }
+
+  // What the request relied on that only live WeCom's leniency lets through: a yellow note.
+  function warningsNode(entry) {
+    const warnings = Array.isArray(entry.warnings) ? entry.warnings : [];
+    if (!warnings.length) return null;
+    const note = el("div", "ep-warnings");
+    note.setAttribute("role", "note");
+    note.append(el("span", "ep-warnings-icon", "!"));
+    const list = el("ul", "ep-warnings-list");
+    for (const warning of warnings) {
+      const item = el("li", "ep-warning", warning && warning.message);
+      item.dataset.kind = String((warning && warning.kind) || "");
+      list.append(item);
+    }
+    note.append(list);
+    note.title = "Accepted as live WeCom accepts it; the documentation does not allow it";
+    return note;
   }
 
   function applyAspectRatios(root) {
@@ -338,6 +358,8 @@
     if (size) meta.append(size);
     meta.append(rawToggle(entry, article));
     article.append(line, meta);
+    const warnings = warningsNode(entry);
+    if (warnings) article.append(warnings);
     return article;
   }
 
