@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -13,9 +14,11 @@ from tests.emulator.conftest import Emu, new_key, running
 from wecom_bot.dispatcher import BotTarget, Dispatcher, DispatcherSettings, local_limiter
 from wecom_bot.emulator import EmulatorSettings
 from wecom_bot.emulator.ratelimit import RateSpec
+from wecom_bot.gateway.templates import Renderer
 from wecom_bot.masking import key_fingerprint
 from wecom_bot.retry import RetryPolicy
 from wecom_bot.store import MemoryOutbox, NewMessage, Outbox, OutboxRecord, open_store
+from wecom_bot.storm import ALERTS_KEY, AlertBrief, attach, expand
 
 WINDOW = 1.0
 CLIENT_RATE = "20/1.05s"  # a 5 % margin absorbs loopback jitter between the two clocks
@@ -284,3 +287,65 @@ async def test_worker_killed_mid_drain_loses_nothing(emu: Emu, tmp_path: Any) ->
     assert set(contents) == {f"alert {i:03d}" for i in range(80)}
     duplicates = len(contents) - 80
     assert duplicates <= 1  # only a send in flight at the kill can be repeated
+
+
+def storm_alert(i: int) -> dict[str, Any]:
+    """A rendered single-alert message carrying its alert, as the gateway queues it."""
+    brief = AlertBrief({"alertname": "HighLatency", "instance": f"host-{i}"}, "firing", 1.7e9)
+    content = f"## 🔥 告警 FIRING · 1 HighLatency\n> 标签：instance=host-{i}"
+    return attach({"msgtype": "markdown", "markdown": {"content": content}}, [brief])
+
+
+def summarize_with_templates(
+    briefs: Any, *, syntax: Any, max_messages: int, notifications: int
+) -> list[str]:
+    report = Renderer().render_summary(
+        briefs, msgtype=syntax, max_messages=max_messages, notifications=notifications
+    )
+    return [p[syntax]["content"] for p in report.payloads]
+
+
+async def test_a_storm_of_single_alerts_is_paced_and_summarised_with_every_host(emu: Emu) -> None:
+    key = new_key()
+    store = MemoryOutbox()
+    dispatcher = Dispatcher(
+        store,
+        {"ops": BotTarget(name="ops", keys=(key,), base_url=emu.url, timeout=2.0)},
+        limiter=local_limiter(CLIENT_RATE),
+        retry=FAST_RETRY,
+        settings=DispatcherSettings(storm_burst=3, storm_interval=0.1 * WINDOW),
+        summarize=summarize_with_templates,
+    )
+    await dispatcher.start()
+    try:
+        for i in range(300):  # over 0.15 windows: 1,000 alerts within 10 s of WeCom's 60
+            await store.enqueue([NewMessage(bot="ops", payload=storm_alert(i))])
+            dispatcher.notify("ops")
+            if i % 60 == 59:
+                await asyncio.sleep(0.03 * WINDOW)
+        deadline = time.monotonic() + 10
+        while await store.pending_count("ops") and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+    finally:
+        await dispatcher.stop()
+    got = accepted(emu, key)
+    contents = [e["payload"]["markdown"]["content"] for e in got]
+    hosts = {h for c in contents for w in expand(c) for h in re.findall(r"host-\d+", w)}
+    assert hosts == {f"host-{i}" for i in range(300)}
+    assert len(got) <= 10, contents
+    # the first sends of a quiet window leave as they are; what piles up after is summarised
+    assert contents[0].startswith("## 🔥 告警 FIRING · 1 HighLatency")
+    assert any("告警汇总" in c for c in contents)
+    assert all(ALERTS_KEY not in e["payload"] for e in got)  # the carried alerts never leave
+    assert [e for e in all_entries(emu, key) if e["errcode"] == 45009] == []
+    assert max_in_window([e["received_at"] for e in got], WINDOW) <= 20
+
+
+async def test_without_pacing_every_message_of_a_small_burst_leaves_as_it_is(emu: Emu) -> None:
+    key = new_key()
+    store = MemoryOutbox()
+    await store.enqueue([NewMessage(bot="ops", payload=storm_alert(i)) for i in range(8)])
+    dispatcher = make_dispatcher(store, emu, {"ops": (key,)}, storm_interval=0)
+    await run_until_drained(store, dispatcher, ["ops"])
+    contents = [e["payload"]["markdown"]["content"] for e in accepted(emu, key)]
+    assert contents == [storm_alert(i)["markdown"]["content"] for i in range(8)]

@@ -298,8 +298,9 @@ class AlertGroup:
         last, heads = self.keys[0], self.keys[1:]
         buckets: dict[tuple[str, ...], list[str]] = {}
         for alert in self.alerts:
-            head = tuple(cut_value(alert.labels.get(k, ""), value_bytes) for k in heads)
-            buckets.setdefault(head, []).append(cut_value(alert.labels.get(last, ""), value_bytes))
+            head = tuple(cut_value(alert.labels.get(k, "-"), value_bytes) for k in heads)
+            value = cut_value(alert.labels.get(last, "-"), value_bytes)
+            buckets.setdefault(head, []).append(value)
         out: list[str] = []
         for head, values in buckets.items():
             compressed = ", ".join(compress(values, esc))

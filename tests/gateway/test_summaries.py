@@ -1,0 +1,128 @@
+"""Storm summaries from the built-in ``summary`` templates: within every byte limit, and every
+alert identifiable (its alertname, status and the labels that tell it apart)."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from wecom_bot.gateway.escaping import escape_markdown, escape_markdown_v2, escape_text
+from wecom_bot.gateway.model import Alert, Notification
+from wecom_bot.gateway.templates import Renderer
+from wecom_bot.limits import CONTENT_LIMITS, utf8_len
+from wecom_bot.messages import parse_message
+from wecom_bot.storm import AlertBrief, expand, group_alerts
+
+NOW = datetime(2026, 12, 5, 9, 0, tzinfo=UTC)
+ESCAPERS = {"markdown": escape_markdown, "markdown_v2": escape_markdown_v2, "text": escape_text}
+MSGTYPES = ("markdown", "markdown_v2", "text")
+
+# Label values a storm really has (counters, addresses) and hostile ones (markup, mentions).
+values = st.one_of(
+    st.from_regex(r"\A(host|db|10\.0\.[0-9])-?[0-9]{1,4}(:9100)?\Z"),
+    st.from_regex(r"\A[a-z]{1,8}\Z"),
+    st.sampled_from(["<@all>", "[x](http://e)", "**b**", "`c`", "# h", "<font>", "a|b", "@all"]),
+)
+labels = st.fixed_dictionaries(
+    {"alertname": st.sampled_from(["HighLatency", "DiskFull", "<@all>", "Svc*Down"])},
+    optional={"instance": values, "job": values, "severity": st.sampled_from(["critical", "info"])},
+)
+briefs = st.lists(
+    st.builds(AlertBrief, labels, st.sampled_from(["firing", "resolved"]), st.just(1.7e9)),
+    min_size=1,
+    max_size=300,
+)
+
+
+def readable(text: str) -> set[str]:
+    """Every word of ``text`` as a reader reads it, ranges expanded, list commas dropped."""
+    words = set()
+    for word in expand(text):
+        words.update({word, word.rstrip(",")})
+    return words
+
+
+@given(briefs, st.sampled_from(MSGTYPES), st.integers(min_value=1, max_value=5))
+@settings(max_examples=80, deadline=None)
+def test_any_storm_fits_every_limit_and_names_every_alert(
+    alerts: list[AlertBrief], msgtype: str, max_messages: int
+) -> None:
+    report = Renderer().render_summary(alerts, msgtype=msgtype, max_messages=max_messages)  # type: ignore[arg-type]
+    for payload in report.payloads:
+        parse_message(payload)  # valid, within every limit of its msgtype
+        assert utf8_len(payload[msgtype]["content"]) <= CONTENT_LIMITS[msgtype]
+    text = "\n".join(p[msgtype]["content"] for p in report.payloads)
+    words = readable(text)
+    esc = ESCAPERS[msgtype]
+    for group in group_alerts(alerts):
+        assert esc(group.alertname) in text
+        for alert in group.alerts:
+            for key in group.keys:
+                value = esc(" ".join(alert.labels.get(key, "-").split()))
+                assert value in (text if " " in value else words), (key, value, text)
+
+
+@pytest.mark.parametrize("msgtype", MSGTYPES)
+def test_a_thousand_hosts_fit_one_message_with_severities_counted(msgtype: str) -> None:
+    alerts = [
+        AlertBrief(
+            {"alertname": "HighLatency", "instance": f"host-{i}", "job": "api",
+             "severity": ("critical", "warning", "info")[i % 3]},
+            "firing", NOW.timestamp(), "p99 above 2 s",
+        )  # fmt: skip
+        for i in range(1000)
+    ]
+    (payload,) = Renderer().render_summary(alerts, msgtype=msgtype).payloads  # type: ignore[arg-type]
+    content = payload[msgtype]["content"]
+    assert "instance: host-[0-999]" in content
+    assert "job=api" in content and content.count("job=api") == 1  # shared, said once
+    assert re.search(r"critical 334 · warning 333 · info 333", content)
+    assert "FIRING · 1000" in content and "p99 above 2 s" in content
+
+
+def test_values_with_newlines_stay_on_their_line() -> None:
+    alerts = [
+        AlertBrief({"alertname": "X", "instance": f"a-{i}\n## heading\n> quote"}, "firing")
+        for i in range(3)
+    ]
+    content = Renderer().render_summary(alerts).payloads[0]["markdown"]["content"]
+    entry_lines = [line for line in content.splitlines() if "instance:" in line]
+    assert len(entry_lines) == 1 and entry_lines[0].startswith("> instance: ")
+    assert "## heading" not in content and "\n> quote" not in content
+
+
+def test_a_long_value_takes_no_more_than_its_share() -> None:
+    huge = "v" * 10_000
+    alerts = [AlertBrief({"alertname": "X", "instance": f"host-{i}"}, "firing") for i in range(10)]
+    alerts.append(AlertBrief({"alertname": "X", "instance": huge}, "firing"))
+    report = Renderer().render_summary(alerts, max_messages=1)
+    content = report.payloads[0]["markdown"]["content"]
+    assert len(report.payloads) == 1 and utf8_len(content) < 1000
+    assert "bytes more)" in content and "host-[0-9]" in content
+
+
+def test_a_notification_with_more_alerts_than_a_message_lists_renders_the_summary() -> None:
+    alerts = tuple(
+        Alert("firing", {"alertname": "HighLatency", "instance": f"host-{i}"}, {}, NOW)
+        for i in range(50)
+    )
+    notification = Notification("alertmanager", "firing", alerts=alerts)
+    renderer = Renderer(max_alerts=20, clock=lambda: NOW)
+    for msgtype in MSGTYPES:
+        report = renderer.render_check("default", notification, msgtype=msgtype)  # type: ignore[arg-type]
+        assert report.used_template.startswith("summary")
+        assert "host-[0-49]" in report.content
+    # below the threshold the route's own template renders every alert in full
+    few = Notification("alertmanager", "firing", alerts=alerts[:5])
+    assert renderer.render_check("default", few).used_template == "default"
+
+
+def test_the_summary_template_can_be_overridden() -> None:
+    source = "{% for g in groups %}{{ g.name }}: {{ g.entries | join(' ') }}{% endfor %}"
+    alerts = [AlertBrief({"alertname": "<@all>", "instance": f"h{i}"}, "firing") for i in range(4)]
+    report = Renderer({"summary": source}).render_summary(alerts)
+    assert report.payloads[0]["markdown"]["content"] == "＜＠all＞: h[0-3]"

@@ -1,0 +1,108 @@
+"""Alert identities, grouped and compressed (wecom_bot.storm): ranges a reader can expand."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from wecom_bot.storm import (
+    ALERTS_KEY,
+    AlertBrief,
+    attach,
+    briefs_of,
+    compress,
+    cut_value,
+    detach,
+    expand,
+    group_alerts,
+    unique_briefs,
+)
+
+
+def brief(**labels: str) -> AlertBrief:
+    return AlertBrief({"alertname": "HighLatency", **labels}, "firing", 1.7e9)
+
+
+def test_numeric_runs_become_ranges() -> None:
+    assert compress([f"host-{i}" for i in range(1000)]) == ["host-[0-999]"]
+    assert compress([f"10.0.3.{i}:9100" for i in range(1, 41)]) == ["10.0.3.[1-40]:9100"]
+    assert compress(["host-1", "host-2", "host-3", "host-7", "host-9", "host-10"]) == [
+        "host-[1-3,7,9-10]"
+    ]
+    # zero-padded numbers keep their width; several varying numbers group by the others
+    assert compress([f"rack{r}-node{n:03d}" for r in (1, 2) for n in range(1, 6)]) == [
+        "rack1-node[001-005]",
+        "rack2-node[001-005]",
+    ]
+
+
+def test_values_without_a_run_stay_as_they_are() -> None:
+    assert compress(["db", "cache", "db"]) == ["db", "cache"]  # repeats once
+    assert compress(["host-1"]) == ["host-1"]
+    assert compress(["id-12345678901234"]) == ["id-12345678901234"]  # an id, not a counter
+
+
+def test_escaping_applies_to_values_never_to_the_range_syntax() -> None:
+    esc = {"[": "［", "]": "］", "@": "＠"}
+    entries = compress(["<@all>[1]", "x[1]-1", "x[1]-2"], lambda s: s.translate(str.maketrans(esc)))
+    assert entries == ["<＠all>［1］", "x［1］-[1-2]"]
+
+
+@given(
+    st.lists(
+        st.from_regex(r"\A[a-z.:-]{0,4}[0-9]{1,4}([a-z.:-]{1,3}[0-9]{0,2})?\Z"),
+        min_size=1,
+        max_size=200,
+    )
+)
+@settings(max_examples=200, deadline=None)
+def test_expand_gives_back_exactly_the_values(values: list[str]) -> None:
+    entries = compress(values)
+    back = [v for entry in entries for v in expand(entry)]
+    assert sorted(back) == sorted(set(values))
+    assert len(entries) <= len(set(values))
+
+
+def test_groups_state_shared_labels_once_and_find_what_tells_alerts_apart() -> None:
+    alerts = [
+        brief(instance=f"host-{i}", job="api", severity=("critical", "warning")[i % 2])
+        for i in range(10)
+    ] + [AlertBrief({"alertname": "DiskFull", "instance": "db-1"}, "resolved", 1.6e9)]
+    firing, resolved = group_alerts(alerts)
+    assert (firing.alertname, firing.status, firing.count) == ("HighLatency", "firing", 10)
+    assert firing.shared == {"job": "api"}
+    assert firing.keys == ["instance"]  # severity is counted, not listed per alert
+    assert firing.severities == {"critical": 5, "warning": 5}
+    assert firing.entries() == ["host-[0-9]"]
+    assert (resolved.alertname, resolved.status, resolved.keys) == ("DiskFull", "resolved", [])
+
+
+def test_several_identifying_labels_list_one_entry_per_combination() -> None:
+    alerts = [brief(zone=z, instance=f"host-{i}") for z in ("a", "b") for i in range(3)]
+    (group,) = group_alerts(alerts)
+    assert group.keys == ["instance", "zone"]
+    assert group.entries() == ["zone=a, instance: host-[0-2]", "zone=b, instance: host-[0-2]"]
+
+
+def test_long_values_are_cut_with_what_is_left_out() -> None:
+    cut = cut_value("x" * 10_000, 64)
+    assert cut.endswith("bytes more)") and len(cut.encode()) <= 64 + 8
+    assert cut_value("short", 64) == "short"
+
+
+def test_briefs_ride_with_a_payload_and_leave_before_it_is_sent() -> None:
+    payload = {"msgtype": "text", "text": {"content": "hi"}}
+    briefs = [brief(instance="host-1"), brief(instance="host-1"), brief(instance="host-2")]
+    carried = attach(payload, briefs)
+    assert ALERTS_KEY in carried and detach(carried) == payload
+    assert briefs_of(payload) is None
+    again = briefs_of(carried)
+    assert again == briefs
+    assert unique_briefs([again, again[:1]]) == [briefs[0], briefs[2]]
+
+
+def test_ten_thousand_alerts_compress_to_one_entry() -> None:
+    alerts = [brief(instance=f"host-{i}", severity=("a", "b", "c")[i % 3]) for i in range(10_000)]
+    (group,) = group_alerts(alerts)
+    assert group.entries() == ["host-[0-9999]"]
+    assert group.severities == {"a": 3334, "b": 3333, "c": 3333}
