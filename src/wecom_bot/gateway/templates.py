@@ -36,6 +36,12 @@ What a template sees
     ``now`` and ``timezone``. Filters: ``localtime(fmt)``, ``duration``, ``url``, ``oneline``,
     ``quoted``, ``labels_inline(exclude=[...])``, ``tojson(indent)``, ``unescaped``.
 
+Storm summaries
+    A notification with more alerts than ``max_alerts`` renders the ``summary`` template
+    (``summary_v2``, ``summary_text``) instead of the route's, listing every alert compactly;
+    the dispatcher renders it too when it folds a backlog. Its variables are described in
+    :mod:`.summaries`.
+
 Mentions never come from a template's values; see :class:`~.routing.Mentions` for how each
 msgtype carries them. Over-long content is split with :func:`wecom_bot.split.split_content`
 (parts numbered ``(i/n)``), and every payload is validated with
