@@ -1,0 +1,72 @@
+"""A storm summary on the emulator's page, in a real headless Chromium: the hosts a reader
+must see are on the screen, and the picture in docs/ is that page."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser
+
+from wecom_bot.emulator import EmulatorSettings
+from wecom_bot.gateway.templates import Renderer
+from wecom_bot.masking import key_fingerprint
+from wecom_bot.storm import AlertBrief
+
+from .conftest import FakeClock, fit_viewport, open_page, running
+
+pytestmark = pytest.mark.browser
+
+SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "storm-summary.png"
+START = 1750210320.0  # 2025-06-18 09:32:00 in Shanghai
+SEVERITIES = ("critical", "warning", "info")
+
+
+def storm() -> list[AlertBrief]:
+    """1,000 HighLatency alerts, 40 disks on 10.0.3.x, and 12 resolved services."""
+    firing = [
+        AlertBrief(
+            {"alertname": "HighLatency", "instance": f"host-{i}", "job": "api",
+             "severity": SEVERITIES[i % 3]},
+            "firing", START - 300, "p99 latency above 2 s",
+        )  # fmt: skip
+        for i in range(1000)
+    ]
+    disks = [
+        AlertBrief({"alertname": "DiskFull", "instance": f"10.0.3.{i}:9100", "mount": "/data"},
+                   "firing", START - 900)  # fmt: skip
+        for i in range(1, 41)
+    ]
+    resolved = [
+        AlertBrief({"alertname": "ServiceDown", "zone": ("sh-a", "sh-b")[i % 2],
+                    "service": f"orders-{i // 2}"}, "resolved", START - 3600)  # fmt: skip
+        for i in range(12)
+    ]
+    return firing + disks + resolved
+
+
+def test_a_storm_summary_shows_every_host_on_the_page(browser: Browser) -> None:
+    key = str(uuid.uuid4())
+    renderer = Renderer(clock=lambda: datetime.fromtimestamp(START, UTC))
+    with running(EmulatorSettings(rate=None, clock=FakeClock(START))) as emu:
+        for payload in renderer.render_summary(storm()).payloads:
+            emu.send_ok(key, payload)
+        with open_page(browser, f"{emu.url}/#{key_fingerprint(key)}") as watched:
+            watched.entries(1)
+            fit_viewport(watched)
+            bubble = watched.page.locator("#ep-chat .ep-entry").first
+            shown = bubble.inner_text()
+            for line in (
+                "告警汇总 FIRING · 1040",
+                "HighLatency × 1000",
+                "critical 334 · warning 333 · info 333",
+                "instance: host-[0-999]",
+                "instance: 10.0.3.[1-40]:9100",
+                "zone=sh-a, service: orders-[0-5]",
+            ):
+                assert line in shown, (line, shown)
+            shot = watched.page.screenshot(full_page=True)
+    SCREENSHOT.write_bytes(shot)
+    assert shot.startswith(b"\x89PNG") and len(shot) > 20_000
