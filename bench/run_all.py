@@ -18,11 +18,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench import bench_ingest, bench_outbox, bench_sdk, bench_storm
+from bench import bench_ingest, bench_outbox, bench_sdk, bench_storm, bench_storm_am
 from bench._common import machine, per_call_us, table, today
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
-ALL = ("messages", "sdk", "storm", "outbox", "ingest")
+ALL = ("messages", "sdk", "storm", "storm_am", "outbox", "ingest")
 COMMAND = "make bench  (= .venv/bin/python -m bench.run_all)"
 
 
@@ -123,6 +123,17 @@ def storm_section(quick: bool) -> Section:
     return Section("Storm delivery (issue 4)", bench_storm.report(results), goals)
 
 
+def storm_am_section(quick: bool) -> Section:
+    """Issue 17: storms through a real Alertmanager, scored by what a reader can identify."""
+    count, window = (300, 6.0) if quick else (1000, 60.0)
+    phases, latencies, summary_ms = bench_storm_am.run(count=count, window=window)
+    return Section(
+        "Storms a reader can follow (issue 17)",
+        bench_storm_am.report(phases, latencies, summary_ms),
+        bench_storm_am.goals(phases, latencies, summary_ms),
+    )
+
+
 def outbox_section(quick: bool) -> Section:
     """Latency of one durable outbox write, per backend."""
     calls = 300 if quick else bench_outbox.CALLS
@@ -157,6 +168,7 @@ RUNNERS: dict[str, Callable[[bool], Section]] = {
     "messages": messages_section,
     "sdk": sdk_section,
     "storm": storm_section,
+    "storm_am": storm_am_section,
     "outbox": outbox_section,
     "ingest": ingest_section,
 }

@@ -406,9 +406,10 @@ class Dispatcher:
     def _fold(
         self, kind: Syntax, group: list[OutboxRecord], share: int
     ) -> tuple[list[dict[str, Any]], str]:
-        """The digest payloads of ``group`` in at most ``share`` messages where they fit, and
-        the form used: ``full`` (the messages themselves, packed), ``summary`` (written from
-        the alerts the messages carry) or ``compact`` (a line per message)."""
+        """The digest payloads of ``group`` and the form used: ``full`` (the messages
+        themselves, packed) when that fits ``share`` messages and needs no more than a
+        summary; else ``summary`` (written from the alerts the messages carry, a line for
+        any other message), or ``compact`` (a line per message) when none carries alerts."""
         bodies = [r.payload[kind] for r in group]
         mentioned = [b.get("mentioned_list") or [] for b in bodies]
         mobiles = [b.get("mentioned_mobile_list") or [] for b in bodies]
@@ -418,7 +419,7 @@ class Dispatcher:
             mentioned_mobiles=mobiles,
         )  # fmt: skip
         carried = [briefs_of(r.payload) for r in group]
-        if not plan.compact or self.summarize is None or all(b is None for b in carried):
+        if self.summarize is None or all(b is None for b in carried):
             return plan.payloads(kind), "compact" if plan.compact else "full"
         # Messages rendered from alerts are written from the alerts; the others keep a line.
         plain = [i for i, b in enumerate(carried) if b is None]
@@ -439,6 +440,8 @@ class Dispatcher:
             tags = mentions_in(contents)
             if tags:
                 parts = _with_line(parts, "".join(tags), kind)
+        if not plan.compact and len(plan.contents) <= len(parts):
+            return plan.payloads(kind), "full"  # the messages themselves, in as few sends
         payloads: list[dict[str, Any]] = []
         for i, content in enumerate(parts):
             body: dict[str, Any] = {"content": content}

@@ -100,6 +100,9 @@ _ATOM = re.compile(
 )
 
 
+_GLUE_BEFORE = frozenset("\r\u200d")
+
+
 def _grapheme_glued(prev: str, ch: str, ri_run: int) -> bool:
     """Whether cutting between ``prev`` and ``ch`` would split one visible character."""
     if prev == "\r" and ch == "\n":
@@ -160,10 +163,14 @@ class _Layout:
         ri_run = 0
         for i in range(1, n):
             prev, ch = content[i - 1], content[i]
-            ri_run = ri_run + 1 if 0x1F1E6 <= ord(prev) <= 0x1F1FF else 0
+            ri_run = ri_run + 1 if "\U0001f1e6" <= prev <= "\U0001f1ff" else 0
             if rank[i] != _CODEPOINT:
                 continue
-            if _grapheme_glued(prev, ch, ri_run):
+            # Below U+0300 nothing combines with what precedes it, so only the checks on
+            # ``prev`` can glue (most text takes this fast path).
+            if ch < "\u0300" and prev not in _GLUE_BEFORE:
+                pass
+            elif _grapheme_glued(prev, ch, ri_run):
                 continue
             if ch != "\n" and not ch.isspace() and (prev.isspace() or prev in _CJK_BREAK_AFTER):
                 rank[i] = _WORD
