@@ -36,7 +36,7 @@ from .templates import MsgType, Renderer
 from .timeintervals import MutedAction, RouteSchedule
 
 if TYPE_CHECKING:
-    from .console.history import HistoryRecorder
+    from .recording import HistoryRecorder
 
 logger = logging.getLogger("wecom_bot.gateway")
 

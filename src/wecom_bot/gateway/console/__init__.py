@@ -1,6 +1,9 @@
-"""The operators' console: ``/ui`` (page.py, static/) over the JSON API ``/api/v1`` (api.py),
-and the delivery history it shows (history.py)."""
+"""The operators' console: ``/ui`` (page.py, static/) over the JSON API ``/api/v1`` (api.py).
 
-from .history import BotActivity, ConsoleMetrics, HistoryRecorder, errcode_of, state_of
+It reads the delivery history that :mod:`wecom_bot.gateway.recording` writes.
+"""
+
+from ..recording import BotActivity, HistoryRecorder, errcode_of, state_of
+from .metrics import ConsoleMetrics
 
 __all__ = ["BotActivity", "ConsoleMetrics", "HistoryRecorder", "errcode_of", "state_of"]

@@ -30,10 +30,10 @@ from ...store.history import HistoryEntry, HistoryEvent, HistoryQuery
 from ..inbox import INBOX_BOT, INBOX_KIND
 from ..ingest import title_of
 from ..model import Notification
+from ..recording import delivery_records
 from ..samples import SAMPLES
 from ..sources import PayloadError, parse_alertmanager, parse_generic, parse_grafana
 from ..templates import MsgType, Renderer, RenderReport, TemplateError
-from .history import delivery_records
 
 if TYPE_CHECKING:
     from ..app import Gateway
@@ -294,7 +294,7 @@ async def history_entry(request: Request, notification_id: str) -> Response:
 
 
 def _dead_json(record: OutboxRecord) -> dict[str, Any]:
-    from .history import errcode_of
+    from ..recording import errcode_of
 
     return {
         **_record_json(record),

@@ -1,4 +1,7 @@
-"""Recording delivery history for the console: what each notification became, what happened.
+"""Recording delivery history: what each notification became, and what happened to it.
+
+Recording is the delivery core's job (the dispatcher's hooks and ingest feed it); the console
+only reads what is recorded.
 
 :class:`HistoryRecorder` is a :class:`~wecom_bot.dispatcher.DispatchObserver`: the dispatcher's
 hooks (sent, retried, dead-lettered) are turned into :class:`~wecom_bot.store.history.HistoryEvent`
@@ -22,17 +25,16 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ...dispatcher import DispatchObserver
-from ...errors import DeliveryError
-from ...masking import redact
-from ...store import Outbox, OutboxRecord, Status, StoreUnavailableError
-from ...store.history import HistoryEntry, HistoryEvent, HistoryStore
-from ..inbox import INBOX_BOT
-from ..pacing import step_back
+from ..dispatcher import DispatchObserver
+from ..errors import DeliveryError
+from ..masking import redact
+from ..store import Outbox, OutboxRecord, Status, StoreUnavailableError
+from ..store.history import HistoryEntry, HistoryEvent, HistoryStore
+from .inbox import INBOX_BOT
+from .pacing import step_back
 
 __all__ = [
     "BotActivity",
-    "ConsoleMetrics",
     "HistoryRecorder",
     "delivery_records",
     "errcode_of",
@@ -344,23 +346,3 @@ class HistoryRecorder(DispatchObserver):
                         "history: purged %d entries and %d delivered messages", entries, records
                     )
             await asyncio.sleep(every)
-
-
-class ConsoleMetrics:
-    """Counters of operators' actions on dead letters, in the gateway's registry."""
-
-    def __init__(self, registry: Any) -> None:
-        from prometheus_client import Counter
-
-        self.requeued = Counter(
-            "wecom_bot_dead_letters_requeued",
-            "Dead letters sent again by an operator",
-            ["bot"],
-            registry=registry,
-        )
-        self.discarded = Counter(
-            "wecom_bot_dead_letters_discarded",
-            "Dead letters discarded by an operator",
-            ["bot"],
-            registry=registry,
-        )
