@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -442,15 +443,7 @@ class Dispatcher:
                 parts = _with_line(parts, "".join(tags), kind)
         if not plan.compact and len(plan.contents) <= len(parts):
             return plan.payloads(kind), "full"  # the messages themselves, in as few sends
-        payloads: list[dict[str, Any]] = []
-        for i, content in enumerate(parts):
-            body: dict[str, Any] = {"content": content}
-            if kind == "text" and i == 0:
-                if plan.mentioned_list:
-                    body["mentioned_list"] = plan.mentioned_list
-                if plan.mentioned_mobile_list:
-                    body["mentioned_mobile_list"] = plan.mentioned_mobile_list
-            payloads.append({"msgtype": kind, kind: body})
+        payloads = dataclasses.replace(plan, contents=parts, compact=True).payloads(kind)
         return payloads, "summary"
 
     async def _claim_round(self, bot: str) -> list[OutboxRecord]:
