@@ -163,8 +163,11 @@ def bot_keys() -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def gateway_process(config: Path, port: int) -> Iterator[ServerProcess]:
-    """``wecom-bot gateway --config FILE`` until it answers ``/readyz``."""
+def gateway_process(
+    config: Path, port: int, env: dict[str, str] | None = None
+) -> Iterator[ServerProcess]:
+    """``wecom-bot gateway --config FILE`` until it answers ``/readyz``; ``env`` holds its
+    keys (default: fresh ones for :func:`write_config`'s bots)."""
     url = f"http://127.0.0.1:{port}"
 
     def ready(server: ServerProcess) -> bool:
@@ -177,7 +180,8 @@ def gateway_process(config: Path, port: int) -> Iterator[ServerProcess]:
         return ok
 
     args = [*cli_command(), "gateway", "--config", str(config)]
-    with server_process(args, ready=ready, env=bot_keys(), cwd=config.parent, timeout=60) as server:
+    keys = env or bot_keys()
+    with server_process(args, ready=ready, env=keys, cwd=config.parent, timeout=60) as server:
         yield server
 
 

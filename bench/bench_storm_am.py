@@ -41,8 +41,8 @@ from typing import Any
 import httpx
 
 from bench._common import machine, table, today
-from bench.bench_ingest import free_port
-from bench.bench_sdk import ServerProcess, cli_command, emulator_process, new_key, server_process
+from bench.bench_ingest import free_port, gateway_process
+from bench.bench_sdk import ServerProcess, emulator_process, new_key, server_process
 from bench.bench_storm import emulator_entries
 from wecom_bot.limits import ERRCODE_RATE_LIMITED
 from wecom_bot.storm import expand
@@ -206,23 +206,10 @@ def write_gateway_config(directory: Path, emulator: str, window: float) -> Path:
     return path
 
 
-@contextlib.contextmanager
-def gateway(config: Path, env: dict[str, str]) -> Iterator[ServerProcess]:
-    """``wecom-bot gateway`` until it answers ``/readyz``."""
+def gateway(config: Path, env: dict[str, str]) -> contextlib.AbstractContextManager[ServerProcess]:
+    """``wecom-bot gateway`` on ``config`` until it answers ``/readyz``."""
     port = int(re.search(r"listen_port: (\d+)", config.read_text("utf-8")).group(1))  # type: ignore[union-attr]
-    url = f"http://127.0.0.1:{port}"
-
-    def ready(server: ServerProcess) -> bool:
-        try:
-            ok = httpx.get(f"{url}/readyz", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-        server.url = url
-        return ok
-
-    args = [*cli_command(), "gateway", "--config", str(config)]
-    with server_process(args, ready=ready, env=env, cwd=config.parent, timeout=60) as server:
-        yield server
+    return gateway_process(config, port, env)
 
 
 @contextlib.contextmanager
