@@ -1,0 +1,148 @@
+"""Large notifications are accepted, never refused: a sender like Alertmanager drops what gets
+a 4xx. Posted to a real gateway over HTTP, delivered to the emulator, the cut visible in the
+messages and in the console's history."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.emulator.conftest import Emu, new_key, running
+from tests.gateway.harness import (
+    content_of,
+    emulator_contents,
+    gateway_config,
+    running_gateway,
+    wait_for,
+)
+from wecom_bot.emulator import EmulatorSettings
+from wecom_bot.emulator.ratelimit import RateSpec
+from wecom_bot.gateway.samples import alertmanager_firing
+from wecom_bot.gateway.sources import MAX_ALERTS, MAX_VALUE_BYTES
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def emu() -> Iterator[Emu]:
+    with running(EmulatorSettings(rate=RateSpec(20, 1.0))) as emulator:
+        yield emulator
+
+
+def storm(count: int, annotation_bytes: int = 0) -> dict[str, Any]:
+    """One Alertmanager notification of ``count`` alerts ``Storm`` on ``host-0`` ...; each
+    with a description of ``annotation_bytes`` when given."""
+    payload = alertmanager_firing()
+    template = payload["alerts"][0]
+    alerts = []
+    for i in range(count):
+        labels = {"alertname": "Storm", "instance": f"host-{i}", "severity": "warning"}
+        annotations = {"summary": f"host-{i} is slow"}
+        if annotation_bytes:
+            annotations["description"] = "d" * annotation_bytes
+        alerts.append(
+            {**template, "labels": labels, "annotations": annotations, "fingerprint": f"{i:016x}"}
+        )
+    payload.update(
+        alerts=alerts,
+        groupKey='{}:{alertname="Storm"}',
+        groupLabels={"alertname": "Storm"},
+        commonLabels={"alertname": "Storm", "severity": "warning"},
+        commonAnnotations={},
+    )
+    return payload
+
+
+def delivered(emu: Emu, key: str) -> str:
+    return "\n".join(content_of(p) for p in emulator_contents(emu, key))
+
+
+def history_detail(gw: Any, notification_id: str) -> dict[str, Any]:
+    wait_for(
+        lambda: gw.client.get(f"/api/v1/history/{notification_id}").status_code == 200,
+        what="the notification in the history",
+    )
+    entry: dict[str, Any] = gw.client.get(f"/api/v1/history/{notification_id}").json()
+    return entry
+
+
+def test_a_notification_of_1500_alerts_is_accepted_and_delivered(emu: Emu, tmp_path: Path) -> None:
+    key = new_key()
+    config = gateway_config(emu.url, key, f"sqlite:///{tmp_path / 'o.db'}", routes=[])
+    with running_gateway(config) as gw:
+        answer = gw.post("/alertmanager", storm(1500))
+        assert answer.status_code == 200, answer.text
+        wait_for(lambda: "FIRING · 1500" in delivered(emu, key), what="the storm's message")
+        entry = history_detail(gw, answer.json()["notification_id"])
+    text = delivered(emu, key)
+    assert "host-0" in text
+    assert "另有 1480 条告警未列出" in text  # 20 listed (max_alerts_per_message), all counted
+    assert "cut by the gateway" not in text  # 1,500 alerts are kept, nothing cut
+    assert entry["alerts"] == 1500 and "cut" not in entry["detail"]
+
+
+def test_alerts_past_the_most_kept_are_counted_in_the_message(emu: Emu, tmp_path: Path) -> None:
+    key = new_key()
+    config = gateway_config(emu.url, key, f"sqlite:///{tmp_path / 'o.db'}", routes=[])
+    with running_gateway(config) as gw:
+        answer = gw.post("/alertmanager", storm(MAX_ALERTS + 250))
+        assert answer.status_code == 200, answer.text
+        wait_for(lambda: "cut by the gateway" in delivered(emu, key), what="the storm's message")
+        entry = history_detail(gw, answer.json()["notification_id"])
+    text = delivered(emu, key)
+    assert f"FIRING · {MAX_ALERTS}" in text
+    assert "cut by the gateway: 250 alerts, 0 values" in text
+    assert f"另有 {MAX_ALERTS + 250 - 20} 条告警未列出" in text
+    assert entry["detail"]["cut"] == {"alerts": 250, "values": 0}
+    assert entry["alerts"] == MAX_ALERTS + 250
+
+
+def test_a_40_kib_label_value_is_cut_with_a_marker_and_delivered(emu: Emu, tmp_path: Path) -> None:
+    key = new_key()
+    config = gateway_config(emu.url, key, f"sqlite:///{tmp_path / 'o.db'}", routes=[])
+    payload = alertmanager_firing()
+    payload["alerts"][0]["labels"]["pod"] = "p" * (40 * 1024)
+    with running_gateway(config) as gw:
+        answer = gw.post("/alertmanager", payload)
+        assert answer.status_code == 200, answer.text
+        wait_for(lambda: "cut by the gateway" in delivered(emu, key), what="every part")
+        entry = history_detail(gw, answer.json()["notification_id"])
+    text = delivered(emu, key)
+    assert f"{40 * 1024 - MAX_VALUE_BYTES} bytes more" in text
+    assert "cut by the gateway: 0 alerts, 1 values" in text
+    assert "db-2.example.com" in text  # the other alert is there too
+    assert entry["detail"]["cut"] == {"alerts": 0, "values": 1}
+
+
+def test_a_3_mib_body_is_accepted_and_delivered(emu: Emu, tmp_path: Path) -> None:
+    key = new_key()
+    config = gateway_config(emu.url, key, f"sqlite:///{tmp_path / 'o.db'}", routes=[])
+    payload = storm(300, annotation_bytes=10 * 1024)
+    with running_gateway(config) as gw:
+        answer = gw.post("/alertmanager", payload)
+        assert len(answer.request.content) > 3 * 1024 * 1024
+        assert answer.status_code == 200, answer.text
+        wait_for(lambda: "FIRING · 300" in delivered(emu, key), what="the big notification")
+    assert "cut by the gateway" not in delivered(emu, key)
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "reason"),
+    [
+        (b"not json at all", 400, "not_json"),
+        (b'{"alerts": "nope"}', 422, "invalid"),
+        (b'{"version": "4", "status": "firing", "alerts": []}', 422, "invalid"),
+    ],
+)
+def test_what_is_not_the_source_format_is_still_refused(
+    emu: Emu, body: bytes, status: int, reason: str
+) -> None:
+    config = gateway_config(emu.url, new_key(), "memory://", routes=[])
+    with running_gateway(config) as gw:
+        answer = gw.client.post(
+            "/alertmanager", content=body, headers={"Content-Type": "application/json"}
+        )
+    assert answer.status_code == status and answer.json()["reason"] == reason
