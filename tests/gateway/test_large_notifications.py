@@ -4,6 +4,7 @@ messages and in the console's history."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -60,24 +61,24 @@ def delivered(emu: Emu, key: str) -> str:
     return "\n".join(content_of(p) for p in emulator_contents(emu, key))
 
 
-def history_detail(gw: Any, notification_id: str) -> dict[str, Any]:
-    wait_for(
-        lambda: gw.client.get(f"/api/v1/history/{notification_id}").status_code == 200,
-        what="the notification in the history",
-    )
-    entry: dict[str, Any] = gw.client.get(f"/api/v1/history/{notification_id}").json()
-    return entry
-
-
-def test_a_notification_of_1500_alerts_is_accepted_and_delivered(emu: Emu, tmp_path: Path) -> None:
+def deliver(emu: Emu, tmp_path: Path, payload: dict[str, Any], until: str) -> tuple[str, Any]:
+    """Post ``payload`` to a gateway on SQLite, which must answer 200, and wait until ``until``
+    appears in what the emulator accepted. Returns that text and the notification's history
+    entry."""
     key = new_key()
     config = gateway_config(emu.url, key, f"sqlite:///{tmp_path / 'o.db'}", routes=[])
     with running_gateway(config) as gw:
-        answer = gw.post("/alertmanager", storm(1500))
+        answer = gw.post("/alertmanager", payload)
         assert answer.status_code == 200, answer.text
-        wait_for(lambda: "FIRING · 1500" in delivered(emu, key), what="the storm's message")
-        entry = history_detail(gw, answer.json()["notification_id"])
-    text = delivered(emu, key)
+        wait_for(lambda: until in delivered(emu, key), what=f"{until!r} in the group")
+        path = f"/api/v1/history/{answer.json()['notification_id']}"
+        wait_for(lambda: gw.client.get(path).status_code == 200, what="the history entry")
+        entry = gw.client.get(path).json()
+    return delivered(emu, key), entry
+
+
+def test_a_notification_of_1500_alerts_is_accepted_and_delivered(emu: Emu, tmp_path: Path) -> None:
+    text, entry = deliver(emu, tmp_path, storm(1500), until="FIRING · 1500")
     assert "host-0" in text
     assert "另有 1480 条告警未列出" in text  # 20 listed (max_alerts_per_message), all counted
     assert "cut by the gateway" not in text  # 1,500 alerts are kept, nothing cut
@@ -85,14 +86,7 @@ def test_a_notification_of_1500_alerts_is_accepted_and_delivered(emu: Emu, tmp_p
 
 
 def test_alerts_past_the_most_kept_are_counted_in_the_message(emu: Emu, tmp_path: Path) -> None:
-    key = new_key()
-    config = gateway_config(emu.url, key, f"sqlite:///{tmp_path / 'o.db'}", routes=[])
-    with running_gateway(config) as gw:
-        answer = gw.post("/alertmanager", storm(MAX_ALERTS + 250))
-        assert answer.status_code == 200, answer.text
-        wait_for(lambda: "cut by the gateway" in delivered(emu, key), what="the storm's message")
-        entry = history_detail(gw, answer.json()["notification_id"])
-    text = delivered(emu, key)
+    text, entry = deliver(emu, tmp_path, storm(MAX_ALERTS + 250), until="cut by the gateway")
     assert f"FIRING · {MAX_ALERTS}" in text
     assert "cut by the gateway: 250 alerts, 0 values" in text
     assert f"另有 {MAX_ALERTS + 250 - 20} 条告警未列出" in text
@@ -101,16 +95,9 @@ def test_alerts_past_the_most_kept_are_counted_in_the_message(emu: Emu, tmp_path
 
 
 def test_a_40_kib_label_value_is_cut_with_a_marker_and_delivered(emu: Emu, tmp_path: Path) -> None:
-    key = new_key()
-    config = gateway_config(emu.url, key, f"sqlite:///{tmp_path / 'o.db'}", routes=[])
     payload = alertmanager_firing()
     payload["alerts"][0]["labels"]["pod"] = "p" * (40 * 1024)
-    with running_gateway(config) as gw:
-        answer = gw.post("/alertmanager", payload)
-        assert answer.status_code == 200, answer.text
-        wait_for(lambda: "cut by the gateway" in delivered(emu, key), what="every part")
-        entry = history_detail(gw, answer.json()["notification_id"])
-    text = delivered(emu, key)
+    text, entry = deliver(emu, tmp_path, payload, until="cut by the gateway")
     assert f"{40 * 1024 - MAX_VALUE_BYTES} bytes more" in text
     assert "cut by the gateway: 0 alerts, 1 values" in text
     assert "db-2.example.com" in text  # the other alert is there too
@@ -118,15 +105,10 @@ def test_a_40_kib_label_value_is_cut_with_a_marker_and_delivered(emu: Emu, tmp_p
 
 
 def test_a_3_mib_body_is_accepted_and_delivered(emu: Emu, tmp_path: Path) -> None:
-    key = new_key()
-    config = gateway_config(emu.url, key, f"sqlite:///{tmp_path / 'o.db'}", routes=[])
     payload = storm(300, annotation_bytes=10 * 1024)
-    with running_gateway(config) as gw:
-        answer = gw.post("/alertmanager", payload)
-        assert len(answer.request.content) > 3 * 1024 * 1024
-        assert answer.status_code == 200, answer.text
-        wait_for(lambda: "FIRING · 300" in delivered(emu, key), what="the big notification")
-    assert "cut by the gateway" not in delivered(emu, key)
+    assert len(json.dumps(payload)) > 3 * 1024 * 1024
+    text, entry = deliver(emu, tmp_path, payload, until="FIRING · 300")
+    assert "cut by the gateway" not in text and entry["alerts"] == 300
 
 
 @pytest.mark.parametrize(

@@ -41,12 +41,17 @@ def window(
     return DurableWindow(rate, store, clock=lambda: clocks.wall, previous=previous, limiter=limiter)
 
 
+async def send(w: DurableWindow, clocks: Clocks, count: int, every: float = 0.0) -> None:
+    """Take ``count`` slots, one every ``every`` seconds; each must be free."""
+    for _ in range(count):
+        assert await w.try_acquire(KEY) == 0.0
+        clocks.advance(every)
+
+
 async def test_a_restarted_process_waits_for_the_sends_of_the_one_before(clocks: Clocks) -> None:
     store = MemoryOutbox()
     before = window(store, clocks)
-    for _ in range(3):
-        assert await before.try_acquire(KEY) == 0.0
-        clocks.advance(10.0)
+    await send(before, clocks, 3, every=10.0)
     assert await before.try_acquire(KEY) == pytest.approx(30.0)  # full: nothing logged
 
     after = window(store, clocks)  # same store, new process
@@ -81,19 +86,14 @@ async def test_a_45009_blocks_the_next_process_for_the_rest_of_its_window(
 
 async def test_sends_older_than_a_window_do_not_hold_a_restart_back(clocks: Clocks) -> None:
     store = MemoryOutbox()
-    before = window(store, clocks)
-    for _ in range(3):
-        assert await before.try_acquire(KEY) == 0.0
+    await send(window(store, clocks), clocks, 3)
     clocks.advance(60.0)
     assert await window(store, clocks).capacity(KEY, 0.0, cap=10) == 3
 
 
 async def test_the_log_is_pruned_to_a_few_windows(clocks: Clocks) -> None:
     store = MemoryOutbox()
-    w = window(store, clocks)
-    for _ in range(10):
-        assert await w.try_acquire(KEY) == 0.0
-        clocks.advance(60.0)
+    await send(window(store, clocks), clocks, 10, every=60.0)
     kept = await store.recent_sends(key_fingerprint(KEY), 0.0)
     assert len(kept) == int(KEEP_WINDOWS) + 1
 
@@ -103,16 +103,14 @@ async def test_a_reload_with_the_same_rate_shares_the_live_window(clocks: Clocks
     old = window(store, clocks)
     new = window(store, clocks, previous=old)
     assert await new.capacity(KEY, 0.0, cap=10) == 3  # seeded (nothing sent yet)
-    for _ in range(3):  # the old runtime keeps sending during the swap
-        assert await old.try_acquire(KEY) == 0.0
+    await send(old, clocks, 3)  # the old runtime keeps sending during the swap
     assert await new.try_acquire(KEY) == pytest.approx(60.0)
 
 
 async def test_a_reload_with_another_rate_seeds_from_the_log(clocks: Clocks) -> None:
     store = MemoryOutbox()
     old = window(store, clocks)
-    for _ in range(3):
-        assert await old.try_acquire(KEY) == 0.0
+    await send(old, clocks, 3)
     clocks.advance(5.0)
     new = window(store, clocks, rate=Rate(4, 30.0), previous=old)
     assert new.limiter is not old.limiter

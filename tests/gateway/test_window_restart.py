@@ -5,7 +5,7 @@ process, real emulator over HTTP, a window scaled down to seconds)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -97,27 +97,32 @@ def _after_the_gap(emu: Emu, key: str, gateway: GatewayProcess, window_opened: f
     assert min(times[LIMIT:]) >= window_opened + WINDOW  # waited for the window, not sent early
 
 
-def test_a_sigkilled_gateway_restarted_on_its_store_gets_no_45009(emu: Emu, tmp_path: Path) -> None:
+def _across(emu: Emu, tmp_path: Path, gap: Callable[[GatewayProcess], None]) -> None:
+    """Fill the window, go through ``gap``, send more: no 45009, no window over the limit."""
     key = new_key()
     gateway = _gateway(emu, key, tmp_path)
     gateway.start()
     try:
         opened = _fill_the_window(emu, key, gateway)
-        gateway.kill()
-        gateway.start()
+        gap(gateway)
         _after_the_gap(emu, key, gateway, opened)
     finally:
         gateway.stop()
+
+
+def _kill_and_restart(gateway: GatewayProcess) -> None:
+    gateway.kill()  # SIGKILL: the process writes nothing on its way out
+    gateway.start()
+
+
+def _reload(gateway: GatewayProcess) -> None:
+    answer = httpx.post(gateway.url + "/-/reload", timeout=10)
+    assert answer.status_code == 200 and answer.json()["ok"], answer.text
+
+
+def test_a_sigkilled_gateway_restarted_on_its_store_gets_no_45009(emu: Emu, tmp_path: Path) -> None:
+    _across(emu, tmp_path, _kill_and_restart)
 
 
 def test_a_reloaded_gateway_keeps_its_window(emu: Emu, tmp_path: Path) -> None:
-    key = new_key()
-    gateway = _gateway(emu, key, tmp_path)
-    gateway.start()
-    try:
-        opened = _fill_the_window(emu, key, gateway)
-        answer = httpx.post(gateway.url + "/-/reload", timeout=10)
-        assert answer.status_code == 200 and answer.json()["ok"], answer.text
-        _after_the_gap(emu, key, gateway, opened)
-    finally:
-        gateway.stop()
+    _across(emu, tmp_path, _reload)
