@@ -55,6 +55,7 @@ async def test_a_restarted_process_waits_for_the_sends_of_the_one_before(clocks:
     assert await before.try_acquire(KEY) == pytest.approx(30.0)  # full: nothing logged
 
     after = window(store, clocks)  # same store, new process
+    assert await after.used(KEY) == 3
     assert await after.capacity(KEY, 0.0, cap=10) == 0
     assert await after.try_acquire(KEY) == pytest.approx(30.0)
     assert await after.eta(KEY, 2) == pytest.approx(40.0)

@@ -72,7 +72,10 @@ def _gateway(emu: Emu, key: str, tmp_path: Path) -> GatewayProcess:
         f"sqlite:///{tmp_path / 'outbox.db'}",
         routes=[],
         rate=f"{LIMIT}/{WINDOW:g}s",
-        coalesce_after="1h",  # one message per alert: nothing folded into digests
+        # one message per alert, sent as soon as a slot frees: nothing folded, nothing paced
+        coalesce_after="1h",
+        storm_burst=LIMIT,
+        storm_interval="0",
     )
     return GatewayProcess(write_config(tmp_path / "gw.yaml", config), free_port())
 

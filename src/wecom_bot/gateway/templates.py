@@ -815,7 +815,7 @@ class Renderer:
             context = self._summary_context(
                 briefs_of_notification(notification),
                 msgtype,
-                cut_alerts=notification.truncated_alerts,
+                cut_alerts=notification.truncated_alerts + notification.cut_alerts,
             )
         else:
             used = self.resolve(template, msgtype)

@@ -120,6 +120,11 @@ class DurableWindow:
         await self._ready(key)
         return self.limiter.eta(key, count)
 
+    async def used(self, key: str) -> int:
+        """See :class:`~wecom_bot.dispatcher.SendLimiter`; counts the previous process's sends."""
+        await self._ready(key)
+        return self.limiter.used(key)
+
     async def capacity(self, key: str, within: float, *, cap: int) -> int:
         """See :class:`~wecom_bot.dispatcher.SendLimiter`."""
         await self._ready(key)
