@@ -353,3 +353,41 @@ def test_pool_rejects_empty_and_duplicate_keys_without_showing_them() -> None:
     assert len(pool) == 2
     assert pool.keys == (KEY, OTHER)
     assert pool.limiter.rate == Rate(20, 60.0)
+
+
+# -- seed -----------------------------------------------------------------------------------
+
+
+def test_seeded_sends_fill_the_window_until_they_age_out() -> None:
+    limiter, clock = make("3/60s")
+    limiter.seed(KEY, [50.0, 10.0, 59.0])
+    assert limiter.used(KEY) == 3
+    assert limiter.try_acquire(KEY) == pytest.approx(1.0)  # the oldest (59 s ago) frees first
+    clock.advance(1.0)
+    assert limiter.try_acquire(KEY) == 0.0
+    assert limiter.try_acquire(KEY) == pytest.approx(9.0)  # next: the one sent 51 s ago
+
+
+def test_seeded_sends_a_window_old_or_older_are_ignored() -> None:
+    limiter, _ = make("2/60s")
+    limiter.seed(KEY, [60.0, 61.0, 1000.0])
+    assert limiter.used(KEY) == 0
+    assert limiter.try_acquire(KEY) == 0.0
+
+
+def test_seeding_adds_to_sends_already_counted_in_time_order() -> None:
+    limiter, clock = make("3/60s")
+    assert limiter.try_acquire(KEY) == 0.0
+    clock.advance(30.0)
+    limiter.seed(KEY, [45.0, -5.0])  # 15 s before the own send; a future time counts as now
+    assert limiter.used(KEY) == 3
+    assert limiter.wait_time(KEY) == pytest.approx(15.0)
+    assert limiter.used(OTHER) == 0
+
+
+def test_seed_blocked_for_blocks_the_key() -> None:
+    limiter, clock = make("20/60s")
+    limiter.seed(KEY, [], blocked_for=12.5)
+    assert limiter.try_acquire(KEY) == pytest.approx(12.5)
+    clock.advance(12.5)
+    assert limiter.try_acquire(KEY) == 0.0

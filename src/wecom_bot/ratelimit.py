@@ -17,7 +17,7 @@ import re
 import threading
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from . import limits
@@ -238,6 +238,30 @@ class SlidingWindowLimiter:
             schedule.append(at)
             count += 1
         return count
+
+    def seed(self, key: str, sent_ago: Iterable[float], *, blocked_for: float = 0.0) -> None:
+        """Count sends for ``key`` that this limiter did not make itself.
+
+        For a process that starts (or reloads) while WeCom still counts the sends of the one
+        before it: without them the first sends of the new window are refused with 45009.
+
+        Args:
+            key: the webhook key.
+            sent_ago: how many seconds ago each send was made; those a whole window ago or
+                more no longer count and are ignored, negative ages count as now.
+            blocked_for: block ``key`` for this many seconds from now as well (a 45009 the
+                previous process was answered); ``0`` blocks nothing.
+        """
+        with self._lock:
+            now = self._clock()
+            state = self._state(key, now)
+            window = self._rate.window
+            seeded = [now - max(age, 0.0) for age in sent_ago if age < window]
+            if seeded:
+                state.sends = deque(sorted([*state.sends, *seeded]))
+            if blocked_for > 0.0:
+                state.blocked_until = max(state.blocked_until, now + blocked_for)
+            self._forget_if_idle(key, state, now)
 
     def penalize(self, key: str, until: float) -> None:
         """Block ``key`` until the clock reads ``until`` (in the limiter's clock's time base).

@@ -15,12 +15,16 @@ from wecom_bot.gateway.samples import SAMPLES, sample_notification, sample_notif
 from wecom_bot.gateway.sources import (
     MAX_ALERTS,
     MAX_GENERIC_DEPTH,
+    MAX_PAIRS,
+    MAX_TEXT_BYTES,
     MAX_VALUE_BYTES,
     PayloadError,
     parse_alertmanager,
     parse_generic,
     parse_grafana,
 )
+from wecom_bot.gateway.sources._common import MAX_KEY_BYTES, cut_text
+from wecom_bot.gateway.sources.generic import MAX_GENERIC_STRING_BYTES
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -135,15 +139,6 @@ MALFORMED_ALERTMANAGER = [
     (_set("truncatedAlerts", "3"), "truncatedAlerts must be an integer, not a string"),
     (_set("truncatedAlerts", True), "truncatedAlerts must be an integer, not a boolean"),
     (_set("version", "3"), 'version must be "4"'),
-    (_set("alerts[0].labels.big", "x" * (MAX_VALUE_BYTES + 1)), "alerts[0].labels.big is longer"),
-    (
-        _set("alerts[0].annotations.description", "é" * (MAX_VALUE_BYTES // 2 + 1)),
-        "alerts[0].annotations.description is longer than 16384 bytes",
-    ),
-    (
-        _set("alerts[0].labels", {f"l{i}": "v" for i in range(300)}),
-        "alerts[0].labels has 300 entries, at most 256 allowed",
-    ),
     (
         _set("alerts[0].labels", {"weird key": 1}),
         'alerts[0].labels must be an object of strings (alerts[0].labels["weird key"] is a number)',
@@ -169,13 +164,60 @@ def test_payload_that_is_not_an_object(payload: Any) -> None:
     assert info.value.field == ""
 
 
-def test_too_many_alerts_is_refused() -> None:
+def test_alerts_past_the_most_kept_are_cut_and_counted() -> None:
     payload = load("alertmanager_firing")
-    payload["alerts"] = [copy.deepcopy(payload["alerts"][0]) for _ in range(MAX_ALERTS + 1)]
-    with pytest.raises(PayloadError, match=r"alerts has 1001 alerts, at most 1000 allowed"):
-        parse_alertmanager(payload)
+    first = payload["alerts"][0]
+    payload["alerts"] = [
+        {**copy.deepcopy(first), "fingerprint": f"{i:016x}"} for i in range(MAX_ALERTS + 7)
+    ]
+    n = parse_alertmanager(payload)
+    assert len(n.alerts) == MAX_ALERTS and n.cut_alerts == 7 and n.cut_values == 0
+    assert n.alerts[-1].fingerprint == f"{MAX_ALERTS - 1:016x}"  # the first ones are kept
+    assert n.total_alerts == MAX_ALERTS + 7 + n.truncated_alerts
     payload["alerts"] = payload["alerts"][:MAX_ALERTS]
-    assert len(parse_alertmanager(payload).alerts) == MAX_ALERTS
+    kept = parse_alertmanager(payload)
+    assert len(kept.alerts) == MAX_ALERTS and kept.cut_alerts == 0
+    assert kept.dedup_key() != n.dedup_key()
+
+
+def test_long_values_are_cut_with_a_marker_and_counted() -> None:
+    payload = load("alertmanager_firing")
+    payload["alerts"][0]["labels"]["big"] = "x" * (MAX_VALUE_BYTES + 100)
+    # two-byte characters: the cut keeps whole characters only
+    payload["alerts"][0]["annotations"]["description"] = "é" * (MAX_VALUE_BYTES // 2 + 1)
+    payload["alerts"][1]["labels"]["n" * (MAX_KEY_BYTES + 1)] = "v"
+    payload["alerts"][1]["generatorURL"] = "http://x/" + "y" * MAX_VALUE_BYTES
+    n = parse_alertmanager(payload)
+    assert n.cut_values == 4 and n.cut_alerts == 0
+    assert n.alerts[0].labels["big"] == "x" * MAX_VALUE_BYTES + "…(100 bytes more)"
+    description = n.alerts[0].annotations["description"]
+    assert description == "é" * (MAX_VALUE_BYTES // 2) + "…(2 bytes more)"
+    assert "n" * MAX_KEY_BYTES + "…(1 bytes more)" in n.alerts[1].labels
+    assert n.alerts[1].generator_url.endswith("…(9 bytes more)")
+    assert n.to_dict()["cut_values"] == 4
+
+
+def test_pairs_past_the_most_kept_per_alert_are_cut_and_counted() -> None:
+    payload = load("alertmanager_firing")
+    payload["alerts"][0]["labels"] = {f"l{i}": "v" for i in range(MAX_PAIRS + 44)}
+    n = parse_alertmanager(payload)
+    assert list(n.alerts[0].labels) == [f"l{i}" for i in range(MAX_PAIRS)]
+    assert n.cut_values == 44
+
+
+def test_grafana_texts_and_values_are_cut_not_refused() -> None:
+    payload = load("grafana_firing")
+    payload["message"] = "m" * (MAX_TEXT_BYTES + 5)
+    payload["alerts"][0]["values"] = {f"v{i}": i for i in range(MAX_PAIRS + 1)}
+    n = parse_grafana(payload)
+    assert n.message == "m" * MAX_TEXT_BYTES + "…(5 bytes more)"
+    assert n.cut_values == 2 and len(n.alerts[0].values) == MAX_PAIRS
+
+
+def test_cut_text_keeps_whole_characters_and_says_how_much_is_left() -> None:
+    assert cut_text("short", 10) == "short"
+    assert cut_text("ab€cd", 3) == "ab…(5 bytes more)"  # € is 3 bytes: not split
+    assert cut_text("€€", 3) == "€…(3 bytes more)"
 
 
 def test_grafana_payload_posted_to_alertmanager_gets_a_hint() -> None:
@@ -353,6 +395,12 @@ def test_generic_limits_depth_and_size() -> None:
         parse_generic("ci", {"items": [1, {1, 2}]})
     with pytest.raises(ValueError, match="needs a name"):
         parse_generic("", {})
+
+
+def test_generic_strings_past_the_most_kept_are_cut_and_counted() -> None:
+    n = parse_generic("ci", {"log": "z" * (MAX_GENERIC_STRING_BYTES + 3), "ok": "fine"})
+    assert n.raw["log"] == "z" * MAX_GENERIC_STRING_BYTES + "…(3 bytes more)"
+    assert n.raw["ok"] == "fine" and n.cut_values == 1
 
 
 def test_generic_copies_and_cleans_the_payload() -> None:

@@ -352,7 +352,7 @@ def test_more_alerts_than_a_message_lists_become_a_summary_of_every_one(
         text = report.content
         assert "instance: node-[000-006]" in text
         assert "DiskFull" in text and "× 7" in text and "FIRING · 7" in text
-        assert "另有 5 条告警未收到" in text  # what the sender left out is reported
+        assert "另有 5 条告警未列出" in text  # what the sender left out is reported
     full = renderer.render_check("default", n).content
     assert full.count("disk of node-") == 7 and "and 5 more" in full
 

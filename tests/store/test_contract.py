@@ -6,7 +6,14 @@ import asyncio
 
 import pytest
 
-from wecom_bot.store import LeaseLostError, NewMessage, Outbox, Status, StoreUnavailableError
+from wecom_bot.store import (
+    LeaseLostError,
+    NewMessage,
+    Outbox,
+    SendMark,
+    Status,
+    StoreUnavailableError,
+)
 from wecom_bot.store.base import LEASE_EXPIRED_ERROR, MAX_ERROR_CHARS
 
 from ._support import START, FakeClock, content, text
@@ -613,3 +620,45 @@ async def test_concurrent_settles_all_land(store: Outbox, clock: FakeClock) -> N
     expected = [f"{i} to a" for i in range(40) if i % 10]
     assert [content(r.payload) for r in to_a] == expected
     assert [r.created_at for r in to_a] == [START + 0.5 * i for i in range(40) if i % 10]
+
+
+# -- the send log ---------------------------------------------------------------------------------
+async def test_recent_sends_are_those_since_oldest_first_per_key(store: Outbox) -> None:
+    at = START + 0.125  # a fraction that must come back exactly
+    await store.note_send("k1", at + 2, keep=60)
+    await store.note_send("k1", at, keep=60)
+    await store.note_send("k1", at + 1, keep=60, rejected=True)
+    await store.note_send("k2", at + 1, keep=60)
+
+    assert await store.recent_sends("k1", at) == [
+        SendMark(at),
+        SendMark(at + 1, rejected=True),
+        SendMark(at + 2),
+    ]
+    assert await store.recent_sends("k1", at + 1) == [SendMark(at + 1, True), SendMark(at + 2)]
+    assert await store.recent_sends("k2", 0.0) == [SendMark(at + 1)]
+    assert await store.recent_sends("unknown", 0.0) == []
+
+
+async def test_two_sends_at_the_same_time_are_both_kept(store: Outbox) -> None:
+    await store.note_send("k", START, keep=60)
+    await store.note_send("k", START, keep=60)
+    assert await store.recent_sends("k", START) == [SendMark(START), SendMark(START)]
+
+
+async def test_note_send_forgets_marks_older_than_keep(store: Outbox) -> None:
+    await store.note_send("k", START, keep=10)
+    await store.note_send("other", START, keep=10)
+    await store.note_send("k", START + 10, keep=10)  # START is exactly `keep` old: kept
+    assert [m.at for m in await store.recent_sends("k", 0.0)] == [START, START + 10]
+    await store.note_send("k", START + 10.5, keep=10)
+    assert [m.at for m in await store.recent_sends("k", 0.0)] == [START + 10, START + 10.5]
+    assert await store.recent_sends("other", 0.0) == [SendMark(START)]  # another key's marks
+
+
+async def test_the_send_log_of_a_closed_store_is_unavailable(store: Outbox) -> None:
+    await store.close()
+    with pytest.raises(StoreUnavailableError):
+        await store.note_send("k", START, keep=60)
+    with pytest.raises(StoreUnavailableError):
+        await store.recent_sends("k", START)

@@ -20,6 +20,7 @@ from wecom_bot.errors import ConfigError
 from wecom_bot.store import (
     MemoryOutbox,
     NewMessage,
+    SendMark,
     SQLiteOutbox,
     Status,
     StoreOpenError,
@@ -27,6 +28,7 @@ from wecom_bot.store import (
     open_store,
 )
 from wecom_bot.store.base import LEASE_EXPIRED_ERROR
+from wecom_bot.store.sqlite import SCHEMA_VERSION
 
 from ._support import START, FakeClock, content, finish, read_line, spawn, text
 
@@ -61,6 +63,7 @@ async def test_records_survive_reopening(tmp_path: Path, clock: FakeClock) -> No
     ids = await store.enqueue([text("kept", notification_id="n")])
     [dead_id] = await store.enqueue([text("dead")])
     await store.dead(dead_id, "invalid key")
+    await store.note_send("k", clock.now, keep=60)
     await store.close()
 
     reopened = SQLiteOutbox(db, clock=clock)
@@ -69,9 +72,12 @@ async def test_records_survive_reopening(tmp_path: Path, clock: FakeClock) -> No
         assert record is not None and content(record.payload) == "kept"
         assert record.notification_ids == ("n",)
         assert [r.last_error for r in await reopened.list_dead()] == ["invalid key"]
+        assert await reopened.recent_sends("k", clock.now - 60) == [SendMark(clock.now)]
         with sqlite3.connect(db) as conn:
             assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-            assert conn.execute("SELECT version FROM schema_version").fetchall() == [(1,)]
+            assert conn.execute("SELECT version FROM schema_version").fetchall() == [
+                (SCHEMA_VERSION,)
+            ]
     finally:
         await reopened.close()
 
@@ -237,6 +243,27 @@ async def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
         conn.execute("UPDATE schema_version SET version = 99")
     with pytest.raises(StoreOpenError, match="newer wecom-bot"):
         SQLiteOutbox(db)
+
+
+async def test_a_version_1_file_is_migrated_and_keeps_its_records(tmp_path: Path) -> None:
+    db = tmp_path / "outbox.db"
+    store = SQLiteOutbox(db)
+    [kept] = await store.enqueue([text("kept")])
+    await store.close()
+    with sqlite3.connect(db) as conn:  # what wecom-bot with schema version 1 left
+        conn.execute("DROP TABLE send_log")
+        conn.execute("UPDATE schema_version SET version = 1")
+
+    migrated = SQLiteOutbox(db)
+    try:
+        record = await migrated.get(kept)
+        assert record is not None and content(record.payload) == "kept"
+        await migrated.note_send("k", 100.0, keep=60)
+        assert await migrated.recent_sends("k", 0.0) == [SendMark(100.0)]
+        with sqlite3.connect(db) as conn:
+            assert conn.execute("SELECT version FROM schema_version").fetchall() == [(2,)]
+    finally:
+        await migrated.close()
 
 
 async def test_open_store_urls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -128,6 +128,7 @@ class Gateway:
                         metrics=self.metrics,
                         clock=self.clock,
                         history=self.history,
+                        previous=self.runtime,
                     )
                 except ConfigError as exc:
                     result = {"ok": False, "message": f"kept the running config: {exc}"}

@@ -220,7 +220,7 @@ class GatewayConfig(_Section):
     storm_interval: float | None = None
     lease: float = 30.0
     idempotency_window: float = 600.0
-    max_body_bytes: int = 1024 * 1024
+    max_body_bytes: int = 64 * 1024 * 1024
     max_alerts_per_message: int | None = 20
     auth: AuthConfig = Field(default_factory=AuthConfig)
     bots: dict[str, BotConfig]

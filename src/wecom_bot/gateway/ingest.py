@@ -315,6 +315,8 @@ def _history(
     detail: dict[str, Any] = {"receiver": notification.receiver}
     if skipped:
         detail["skipped_routes"] = skipped
+    if notification.cut_alerts or notification.cut_values:
+        detail["cut"] = {"alerts": notification.cut_alerts, "values": notification.cut_values}
     entry = HistoryEntry(
         id=notification_id,
         received_at=now,

@@ -107,6 +107,9 @@ class Notification:
         external_url: the sender's own URL (Alertmanager's, Grafana's).
         group_key: the sender's identity of the group.
         truncated_alerts: alerts the sender left out of the payload (its ``max_alerts``).
+        cut_alerts: alerts the gateway left out, past the most it keeps of one payload.
+        cut_values: values (labels, annotations, URLs, texts) the gateway cut short, marked
+            ``…(N bytes more)``, and pairs it left out, past the most it keeps per alert.
         title: Grafana: the rendered title (``[FIRING:2] (blue)``); generic: ``title`` if given.
         message: Grafana: the rendered message; generic: ``message``/``text`` if given.
         org_id: Grafana: the organisation id.
@@ -124,6 +127,8 @@ class Notification:
     external_url: str = ""
     group_key: str = ""
     truncated_alerts: int = 0
+    cut_alerts: int = 0
+    cut_values: int = 0
     title: str = ""
     message: str = ""
     org_id: int | None = None
@@ -135,8 +140,8 @@ class Notification:
             raise ValueError(f"source must be one of {', '.join(_SOURCES)}, not {self.source!r}")
         if self.status not in _STATUSES:
             raise ValueError(f"status must be firing or resolved, not {self.status!r}")
-        if self.truncated_alerts < 0:
-            raise ValueError("truncated_alerts must not be negative")
+        if self.truncated_alerts < 0 or self.cut_alerts < 0 or self.cut_values < 0:
+            raise ValueError("truncated_alerts, cut_alerts and cut_values must not be negative")
 
     @property
     def firing_alerts(self) -> tuple[Alert, ...]:
@@ -150,8 +155,9 @@ class Notification:
 
     @property
     def total_alerts(self) -> int:
-        """Every alert of the group: those in the payload plus those the sender truncated."""
-        return len(self.alerts) + self.truncated_alerts
+        """Every alert of the group: those kept, plus those the sender truncated and those the
+        gateway cut."""
+        return len(self.alerts) + self.truncated_alerts + self.cut_alerts
 
     def with_alerts(self, alerts: tuple[Alert, ...]) -> Notification:
         """A copy holding only ``alerts`` (the status follows: firing if any alert fires)."""
@@ -193,6 +199,8 @@ class Notification:
                 self.truncated_alerts,
                 alerts,
             ]
+            if self.cut_alerts:
+                body.append(self.cut_alerts)
         canonical = _CANONICAL.encode(body)
         return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
 
@@ -209,6 +217,8 @@ class Notification:
             "external_url": self.external_url,
             "group_key": self.group_key,
             "truncated_alerts": self.truncated_alerts,
+            "cut_alerts": self.cut_alerts,
+            "cut_values": self.cut_values,
             "title": self.title,
             "message": self.message,
             "org_id": self.org_id,

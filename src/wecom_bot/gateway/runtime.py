@@ -8,6 +8,7 @@ atomically and keep the old one when the new one is bad.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -34,6 +35,7 @@ from .oncall import Rotation
 from .routing import MentionRules, Mentions, Route, Router
 from .templates import MsgType, Renderer
 from .timeintervals import MutedAction, RouteSchedule
+from .window import DurableWindow
 
 if TYPE_CHECKING:
     from .recording import HistoryRecorder
@@ -259,15 +261,23 @@ class Runtime:
             await self.dispatcher.stop()
 
 
-def build_limiter(config: GatewayConfig, store: Outbox | None) -> SendLimiter:
-    """The limiter: shared through Redis when the outbox is Redis, else in-process."""
+def build_limiter(
+    config: GatewayConfig,
+    store: Outbox | None,
+    clock: Callable[[], float] = time.time,
+    previous: SendLimiter | None = None,
+) -> SendLimiter:
+    """The limiter: shared through Redis when the outbox is Redis, else in-process with its
+    window kept in the outbox's send log (``previous``: the one a reload replaces)."""
     rate = safe_rate(parse_rate(config.rate), config.rate_margin)
     client = getattr(store, "client", None)
     if client is not None and config.store.startswith(("redis://", "rediss://")):
         from ..store.redis import RedisWindowLimiter
 
         return RedisLimiterAdapter(RedisWindowLimiter(client, rate=rate))
-    return LocalLimiter(SlidingWindowLimiter(rate))
+    if store is None:
+        return LocalLimiter(SlidingWindowLimiter(rate))
+    return DurableWindow(rate, store, clock=clock, previous=previous)
 
 
 class RedisLimiterAdapter:
@@ -316,6 +326,7 @@ def build_runtime(
     metrics: GatewayMetrics | None,
     clock: Callable[[], float],
     history: HistoryRecorder | None = None,
+    previous: Runtime | None = None,
 ) -> Runtime:
     """Turn a config into a runtime; with a store it gets a dispatcher too.
 
@@ -325,6 +336,7 @@ def build_runtime(
         metrics: the gateway's metrics (fed by the dispatcher).
         clock: wall-clock time.
         history: records what ingest and the dispatcher do (the console's history).
+        previous: the runtime a reload replaces (its rate window is carried over).
 
     Raises:
         ConfigError: a key cannot be resolved, a template does not compile, a matcher is bad.
@@ -406,7 +418,9 @@ def build_runtime(
             observers.append(MetricsObserver(metrics))
         if history is not None:
             observers.append(history)
-        runtime.limiter = build_limiter(config, store)
+        runtime.limiter = build_limiter(
+            config, store, clock, previous.limiter if previous is not None else None
+        )
         runtime.dispatcher = Dispatcher(
             store,
             targets,

@@ -697,6 +697,8 @@ class Renderer:
             "resolved_alerts": resolved,
             "more": notification.total_alerts - len(listed),
             "total": notification.total_alerts,
+            "cut_alerts": notification.cut_alerts,
+            "cut_values": notification.cut_values,
             "firing_count": len(firing),
             "resolved_count": len(resolved),
             "status": notification.status,
@@ -813,7 +815,7 @@ class Renderer:
             context = self._summary_context(
                 briefs_of_notification(notification),
                 msgtype,
-                cut_alerts=notification.truncated_alerts,
+                cut_alerts=notification.truncated_alerts + notification.cut_alerts,
             )
         else:
             used = self.resolve(template, msgtype)

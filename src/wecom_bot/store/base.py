@@ -26,6 +26,9 @@ Semantics every implementation keeps (the contract suite in ``tests/store`` chec
   out (the worker died) returns the record to PENDING, counts one attempt and sets
   ``last_error``; ``claim`` does this implicitly for its bot, :meth:`Outbox.recover_expired_leases`
   for every bot (call it at start). Delivery is therefore at-least-once.
+* **The send log** (:meth:`Outbox.note_send`, :meth:`Outbox.recent_sends`) keeps the recent
+  sends per key fingerprint beside the queue, so that a restarted gateway knows the rate
+  window WeCom is still counting (:mod:`wecom_bot.gateway.window`).
 * **Time is passed in**: every method that needs the time takes ``now`` (seconds since the
   epoch, a float); when omitted the store's injected ``clock`` is read. Tests drive a fake clock
   and never sleep. Wall-clock time is used because records outlive the process.
@@ -216,6 +219,20 @@ class OutboxRecord:
     def notification_id(self) -> str | None:
         """The first (for a plain message: the only) notification id, if any."""
         return self.notification_ids[0] if self.notification_ids else None
+
+
+@dataclass(frozen=True, slots=True)
+class SendMark:
+    """One send made with a webhook key, as the send log keeps it (see :meth:`Outbox.note_send`).
+
+    Attributes:
+        at: when it was sent (seconds since the epoch).
+        rejected: the server answered 45009 to it: its window was full at ``at``, counting
+            sends this process did not see.
+    """
+
+    at: float
+    rejected: bool = False
 
 
 def check_replace(claimed_ids: Sequence[int], new_messages: Sequence[NewMessage]) -> None:
@@ -467,6 +484,36 @@ class Outbox(abc.ABC):
         """The earliest time something becomes claimable (a retry time or a lease end).
 
         ``None`` when nothing is waiting. Lets the dispatcher sleep instead of polling.
+        """
+
+    # -- the send log (the rate window across restarts) ---------------------------------------
+    @abc.abstractmethod
+    async def note_send(
+        self, key_id: str, at: float, *, keep: float, rejected: bool = False
+    ) -> None:
+        """Record a send made with one webhook key, so that the next process knows the window.
+
+        A gateway that restarts (or reloads) seeds its rate limiter from :meth:`recent_sends`
+        instead of starting with an empty window and being refused by WeCom.
+
+        Args:
+            key_id: an identifier of the key, never the key itself (its
+                :func:`~wecom_bot.masking.key_fingerprint`).
+            at: when the send was made (seconds since the epoch).
+            keep: how long marks of ``key_id`` are worth keeping; those older than
+                ``at - keep`` are forgotten now (a window or two is all anyone asks for).
+            rejected: the server answered 45009 (see :class:`SendMark`).
+
+        Raises:
+            StoreUnavailableError: nothing was recorded.
+        """
+
+    @abc.abstractmethod
+    async def recent_sends(self, key_id: str, since: float) -> list[SendMark]:
+        """The recorded sends of ``key_id`` made at ``since`` or later, oldest first.
+
+        Raises:
+            StoreUnavailableError: the backend did not answer.
         """
 
     # -- maintenance -----------------------------------------------------------------------

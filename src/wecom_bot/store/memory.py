@@ -21,6 +21,7 @@ from .base import (
     NewMessage,
     Outbox,
     OutboxRecord,
+    SendMark,
     Status,
     StoreUnavailableError,
     check_replace,
@@ -93,6 +94,7 @@ class MemoryOutbox(Outbox):
         self._dedup_sweep_at = 0.0
         # notification id -> record ids carrying it; may hold ids since deleted (checked on read)
         self._by_notification: dict[str, set[int]] = {}
+        self._sends: dict[str, list[SendMark]] = {}
         self._next_id = 1
         self._lock = asyncio.Lock()
         self._closed = False
@@ -462,6 +464,22 @@ class MemoryOutbox(Outbox):
                 for r in self._undelivered(bot)
             ]
             return min(times) if times else None
+
+    # -- the send log ------------------------------------------------------------------------
+    async def note_send(
+        self, key_id: str, at: float, *, keep: float, rejected: bool = False
+    ) -> None:
+        async with self._lock:
+            self._check_open()
+            marks = [m for m in self._sends.get(key_id, ()) if m.at >= at - keep]
+            marks.append(SendMark(at, rejected))
+            marks.sort(key=lambda m: m.at)
+            self._sends[key_id] = marks
+
+    async def recent_sends(self, key_id: str, since: float) -> list[SendMark]:
+        async with self._lock:
+            self._check_open()
+            return [m for m in self._sends.get(key_id, ()) if m.at >= since]
 
     # -- maintenance ------------------------------------------------------------------------
     async def recover_expired_leases(self, *, now: float | None = None) -> int:

@@ -15,6 +15,7 @@ to 15 digits so that sorted-set ties fall back to id order)::
     P sent                zset  delivered records               m -> sent time
     P notif:<id>          set   record ids carrying a notification id
     P dedup               zset  idempotency keys                key -> expiry time
+    P sends:<key id>      zset  the send log of one key         at|r or s|nonce -> at
 
 Every state change is one Lua script, so it is atomic: two instances never lease the same
 record, an enqueue with its idempotency check is one step, and a digest replaces its
@@ -58,6 +59,7 @@ from .base import (
     NewMessage,
     Outbox,
     OutboxRecord,
+    SendMark,
     Status,
     StoreOpenError,
     StoreUnavailableError,
@@ -737,6 +739,31 @@ class RedisOutbox(Outbox):
             if x is not None
         ]
         return min(times) if times else None
+
+    # -- the send log --------------------------------------------------------------------------
+    # Kept even though the gateway on Redis shares its window through RedisWindowLimiter and
+    # never reads it: every backend honours the whole contract.
+    async def note_send(
+        self, key_id: str, at: float, *, keep: float, rejected: bool = False
+    ) -> None:
+        key = f"{self.prefix}sends:{key_id}"
+        member = f"{_t(at)}|{'r' if rejected else 's'}|{os.urandom(6).hex()}"
+        async with self._guard():
+            pipe = self.client.pipeline(transaction=True)
+            pipe.zadd(key, {member: at})
+            pipe.zremrangebyscore(key, "-inf", f"({_t(at - keep)}")
+            pipe.pexpire(key, math.ceil(keep * 1000) + 1000)
+            await pipe.execute()
+
+    async def recent_sends(self, key_id: str, since: float) -> list[SendMark]:
+        async with self._guard():
+            rows = await cast(
+                Any,
+                self.client.zrangebyscore(
+                    f"{self.prefix}sends:{key_id}", _t(since), "+inf", withscores=True
+                ),
+            )
+        return [SendMark(float(score), member.split("|")[1] == "r") for member, score in rows]
 
     # -- maintenance -------------------------------------------------------------------------
     async def recover_expired_leases(self, *, now: float | None = None) -> int:

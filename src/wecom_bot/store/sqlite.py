@@ -44,6 +44,7 @@ from .base import (
     NewMessage,
     Outbox,
     OutboxRecord,
+    SendMark,
     Status,
     StoreOpenError,
     StoreUnavailableError,
@@ -61,7 +62,8 @@ _GROUP_KEYS = 500
 _GROUP_ROWS = 200
 """Rows per insert statement of such a group."""
 
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2
+"""1: the outbox, its notification index, idempotency keys. 2: the send log (``send_log``)."""
 Synchronous = Literal["NORMAL", "FULL"]
 
 _SCHEMA: Final = """
@@ -99,6 +101,13 @@ CREATE TABLE IF NOT EXISTS dedup (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS dedup_expiry ON dedup (expires_at);
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+-- recent sends per key fingerprint, so that a restarted gateway knows the rate window
+CREATE TABLE IF NOT EXISTS send_log (
+    key_id   TEXT    NOT NULL,
+    at       REAL    NOT NULL,
+    rejected INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS send_log_key ON send_log (key_id, at);
 """
 
 _COLUMNS: Final = (
@@ -235,6 +244,9 @@ class SQLiteOutbox(Outbox):
                         f"wecom-bot (this one knows {SCHEMA_VERSION}); upgrade wecom-bot or "
                         "use another file"
                     )
+                elif row[0] < SCHEMA_VERSION:
+                    # Every change so far only added tables, which the script above created.
+                    conn.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION,))
                 # A real write, so that a read-only file fails here and not at the first alert.
                 conn.execute(
                     "INSERT OR REPLACE INTO meta (name, value) VALUES ('opened_at', ?)",
@@ -866,6 +878,30 @@ class SQLiteOutbox(Outbox):
             params = (bot,)
         value = await self._run(self._one, sql, params)
         return None if value is None else float(value)
+
+    # -- the send log --------------------------------------------------------------------------
+    def _note_send_sync(
+        self, conn: sqlite3.Connection, key_id: str, at: float, keep: float, rejected: bool
+    ) -> None:
+        with self._transaction(conn):
+            conn.execute(
+                "INSERT INTO send_log (key_id, at, rejected) VALUES (?, ?, ?)",
+                (key_id, at, int(rejected)),
+            )
+            conn.execute("DELETE FROM send_log WHERE key_id = ? AND at < ?", (key_id, at - keep))
+
+    async def note_send(
+        self, key_id: str, at: float, *, keep: float, rejected: bool = False
+    ) -> None:
+        await self._run(self._note_send_sync, key_id, at, keep, rejected)
+
+    async def recent_sends(self, key_id: str, since: float) -> list[SendMark]:
+        rows = await self._run(
+            self._rows,
+            "SELECT at, rejected FROM send_log WHERE key_id = ? AND at >= ? ORDER BY at, rowid",
+            (key_id, since),
+        )
+        return [SendMark(at, bool(rejected)) for at, rejected in rows]
 
     # -- maintenance -------------------------------------------------------------------------
     async def recover_expired_leases(self, *, now: float | None = None) -> int:

@@ -7,8 +7,10 @@
 Each raises :class:`PayloadError` (a ``ValueError``) whose message names the offending field
 by its JSON path and says what is wrong (``alerts[2].labels must be an object of strings
 (alerts[2].labels.team is a number)``); the gateway answers it with HTTP 422. Parsers are
-lenient with fields they do not use and strict with the types of those they do; absurd sizes
-(more than :data:`MAX_ALERTS` alerts, a value over :data:`MAX_VALUE_BYTES`) are refused.
+lenient with fields they do not use and strict with the types of those they do. Size is not a
+reason to refuse (the sender would drop the alerts): more than :data:`MAX_ALERTS` alerts, a
+value over :data:`MAX_VALUE_BYTES` and the like are cut, marked and counted in the
+notification's ``cut_alerts`` and ``cut_values``.
 """
 
 from typing import Any

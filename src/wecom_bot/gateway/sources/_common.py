@@ -2,6 +2,12 @@
 
 Lenient with fields nobody reads, strict with the types of the fields that are used, and every
 error names the field by its JSON path (``alerts[2].labels.team``).
+
+Size is never a reason to refuse: a sender such as Alertmanager does not retry a 4xx, so a
+refused notification is lost. What is too large to keep whole is cut instead, visibly: a
+value past its limit keeps its head and the marker ``…(N bytes more)``, alerts past
+:data:`MAX_ALERTS` and pairs past :data:`MAX_PAIRS` are left out, and every cut is counted in
+:class:`Cuts` (the notification's ``cut_alerts`` and ``cut_values``), for templates and history.
 """
 
 from __future__ import annotations
@@ -9,22 +15,24 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
+from itertools import islice
 from typing import Any
 
 from ..model import Alert, Status
 
-MAX_ALERTS = 1000
-"""More alerts than this in one payload is refused (Alertmanager's own default is unlimited,
-but a group that large is better truncated by the sender with ``max_alerts``)."""
+MAX_ALERTS = 10_000
+"""Alerts kept from one payload; those after them are cut and counted (Alertmanager's own
+``max_alerts`` defaults to unlimited)."""
 MAX_VALUE_BYTES = 16 * 1024
-"""Largest label or annotation value, or URL, in UTF-8 bytes."""
+"""Largest label or annotation value, or URL, kept whole, in UTF-8 bytes."""
 MAX_TEXT_BYTES = 64 * 1024
-"""Largest free-text field (Grafana's ``message`` and ``title``)."""
+"""Largest free-text field kept whole (Grafana's ``message`` and ``title``)."""
 MAX_PAIRS = 256
-"""Most labels (or annotations, or values) one alert may carry."""
+"""Most labels (or annotations, or values) kept per alert."""
 MAX_KEY_BYTES = 1024
-"""Longest label or annotation name."""
+"""Longest label or annotation name kept whole."""
 
 
 class PayloadError(ValueError):
@@ -38,6 +46,46 @@ class PayloadError(ValueError):
     def __init__(self, field: str, problem: str) -> None:
         self.field = field
         super().__init__(f"{field} {problem}" if field else f"the payload {problem}")
+
+
+@dataclass
+class Cuts:
+    """What parsing one payload cut to keep it within the limits above.
+
+    Attributes:
+        alerts: alerts left out after the first :data:`MAX_ALERTS`.
+        values: values and names cut short, and label/annotation/value pairs left out.
+    """
+
+    alerts: int = 0
+    values: int = 0
+
+
+def cut_text(value: str, max_bytes: int) -> str:
+    """``value`` cut to its first ``max_bytes`` UTF-8 bytes (whole characters) plus the marker
+    ``…(N bytes more)``; unchanged when it fits."""
+    data = value.encode("utf-8", "surrogatepass")
+    if len(data) <= max_bytes:
+        return value
+    head = data[:max_bytes].decode("utf-8", "ignore")
+    return f"{head}…({len(data) - len(head.encode('utf-8', 'surrogatepass'))} bytes more)"
+
+
+def _cut(value: str, max_bytes: int, cuts: Cuts) -> str:
+    """A valid-UTF-8 ``value`` within ``max_bytes`` (cut and counted when longer)."""
+    value = clean(value)
+    if not _too_long(value, max_bytes):
+        return value
+    cuts.values += 1
+    return cut_text(value, max_bytes)
+
+
+def _first_pairs(value: dict[str, Any], cuts: Cuts) -> dict[str, Any]:
+    """The first :data:`MAX_PAIRS` members of ``value``; the others are counted as cut."""
+    if len(value) <= MAX_PAIRS:
+        return value
+    cuts.values += len(value) - MAX_PAIRS
+    return dict(islice(value.items(), MAX_PAIRS))
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -99,10 +147,12 @@ def get_string(
     key: str,
     path: str,
     *,
+    cuts: Cuts,
     required: bool = False,
     max_bytes: int = MAX_VALUE_BYTES,
 ) -> str:
-    """The string at ``obj[key]`` (``""`` when absent or null and not required)."""
+    """The string at ``obj[key]`` (``""`` when absent or null and not required), cut to
+    ``max_bytes`` (counted in ``cuts``) when longer."""
     value = obj.get(key)
     if value is None:
         if required:
@@ -112,13 +162,14 @@ def get_string(
         return value
     if not isinstance(value, str):
         raise PayloadError(child(path, key), f"must be a string, not {json_type(value)}")
-    if _too_long(value, max_bytes):
-        raise PayloadError(child(path, key), f"is longer than {max_bytes} bytes")
-    return clean(value)
+    return _cut(value, max_bytes, cuts)
 
 
-def get_string_map(obj: Mapping[str, Any], key: str, path: str) -> dict[str, str]:
-    """The object of strings at ``obj[key]`` (labels, annotations); ``{}`` when absent or null."""
+def get_string_map(obj: Mapping[str, Any], key: str, path: str, *, cuts: Cuts) -> dict[str, str]:
+    """The object of strings at ``obj[key]`` (labels, annotations); ``{}`` when absent or null.
+
+    Past :data:`MAX_PAIRS` pairs, names past :data:`MAX_KEY_BYTES` and values past
+    :data:`MAX_VALUE_BYTES` are cut, counted in ``cuts``."""
     value = obj.get(key)
     if value is None:
         return {}
@@ -126,10 +177,7 @@ def get_string_map(obj: Mapping[str, Any], key: str, path: str) -> dict[str, str
         raise PayloadError(
             child(path, key), f"must be an object of strings, not {json_type(value)}"
         )
-    if len(value) > MAX_PAIRS:
-        raise PayloadError(
-            child(path, key), f"has {len(value)} entries, at most {MAX_PAIRS} allowed"
-        )
+    value = _first_pairs(value, cuts)
     try:
         names, texts = "".join(value), "".join(value.values())
     except TypeError:
@@ -160,13 +208,7 @@ def get_string_map(obj: Mapping[str, Any], key: str, path: str) -> dict[str, str
                 f"must be an object of strings "
                 f"({child(child(path, key), name)} is {json_type(text)})",
             )
-        if _too_long(name, MAX_KEY_BYTES):
-            raise PayloadError(child(path, key), f"has a name longer than {MAX_KEY_BYTES} bytes")
-        if _too_long(text, MAX_VALUE_BYTES):
-            raise PayloadError(
-                child(child(path, key), name), f"is longer than {MAX_VALUE_BYTES} bytes"
-            )
-        out[clean(name)] = clean(text)
+        out[_cut(name, MAX_KEY_BYTES, cuts)] = _cut(text, MAX_VALUE_BYTES, cuts)
     return out
 
 
@@ -234,8 +276,9 @@ def require_time(obj: Mapping[str, Any], key: str, path: str) -> datetime:
     return parsed
 
 
-def get_alerts(root: Mapping[str, Any], *, grafana: bool) -> tuple[Alert, ...]:
-    """The ``alerts`` array of an Alertmanager-shaped payload."""
+def get_alerts(root: Mapping[str, Any], *, grafana: bool, cuts: Cuts) -> tuple[Alert, ...]:
+    """The ``alerts`` array of an Alertmanager-shaped payload: the first :data:`MAX_ALERTS`,
+    the rest counted in ``cuts`` (and not read)."""
     value = root.get("alerts")
     if value is None:
         raise PayloadError("alerts", "is required")
@@ -244,39 +287,40 @@ def get_alerts(root: Mapping[str, Any], *, grafana: bool) -> tuple[Alert, ...]:
     if not value:
         raise PayloadError("alerts", "is empty; a notification carries at least one alert")
     if len(value) > MAX_ALERTS:
-        raise PayloadError(
-            "alerts",
-            f"has {len(value)} alerts, at most {MAX_ALERTS} allowed "
-            "(set max_alerts on the sender's receiver)",
-        )
-    return tuple(_alert(item, f"alerts[{i}]", grafana=grafana) for i, item in enumerate(value))
+        cuts.alerts += len(value) - MAX_ALERTS
+        value = value[:MAX_ALERTS]
+    return tuple(
+        _alert(item, f"alerts[{i}]", grafana=grafana, cuts=cuts) for i, item in enumerate(value)
+    )
 
 
-def _alert(value: Any, path: str, *, grafana: bool) -> Alert:
+def _alert(value: Any, path: str, *, grafana: bool, cuts: Cuts) -> Alert:
     obj = require_object(value, path)
     extra: dict[str, Any] = {}
     if grafana:
         extra = {
-            "values": _numbers(obj, "values", path),
-            "value_string": get_string(obj, "valueString", path, max_bytes=MAX_TEXT_BYTES),
-            "silence_url": get_string(obj, "silenceURL", path),
-            "dashboard_url": get_string(obj, "dashboardURL", path),
-            "panel_url": get_string(obj, "panelURL", path),
-            "image_url": get_string(obj, "imageURL", path),
+            "values": _numbers(obj, "values", path, cuts),
+            "value_string": get_string(
+                obj, "valueString", path, max_bytes=MAX_TEXT_BYTES, cuts=cuts
+            ),
+            "silence_url": get_string(obj, "silenceURL", path, cuts=cuts),
+            "dashboard_url": get_string(obj, "dashboardURL", path, cuts=cuts),
+            "panel_url": get_string(obj, "panelURL", path, cuts=cuts),
+            "image_url": get_string(obj, "imageURL", path, cuts=cuts),
         }
     return Alert(
         status=get_status(obj, "status", path),
-        labels=get_string_map(obj, "labels", path),
-        annotations=get_string_map(obj, "annotations", path),
+        labels=get_string_map(obj, "labels", path, cuts=cuts),
+        annotations=get_string_map(obj, "annotations", path, cuts=cuts),
         starts_at=require_time(obj, "startsAt", path),
         ends_at=get_time(obj, "endsAt", path),
-        generator_url=get_string(obj, "generatorURL", path),
-        fingerprint=get_string(obj, "fingerprint", path, max_bytes=MAX_KEY_BYTES),
+        generator_url=get_string(obj, "generatorURL", path, cuts=cuts),
+        fingerprint=get_string(obj, "fingerprint", path, max_bytes=MAX_KEY_BYTES, cuts=cuts),
         **extra,
     )
 
 
-def _numbers(obj: Mapping[str, Any], key: str, path: str) -> dict[str, float]:
+def _numbers(obj: Mapping[str, Any], key: str, path: str, cuts: Cuts) -> dict[str, float]:
     value = obj.get(key)
     if value is None:
         return {}
@@ -284,10 +328,7 @@ def _numbers(obj: Mapping[str, Any], key: str, path: str) -> dict[str, float]:
         raise PayloadError(
             child(path, key), f"must be an object of numbers, not {json_type(value)}"
         )
-    if len(value) > MAX_PAIRS:
-        raise PayloadError(
-            child(path, key), f"has {len(value)} entries, at most {MAX_PAIRS} allowed"
-        )
+    value = _first_pairs(value, cuts)
     out: dict[str, float] = {}
     for name, number in value.items():
         if isinstance(number, bool) or not isinstance(number, int | float):
@@ -296,22 +337,21 @@ def _numbers(obj: Mapping[str, Any], key: str, path: str) -> dict[str, float]:
                 f"must be an object of numbers "
                 f"({child(child(path, key), name)} is {json_type(number)})",
             )
-        if _too_long(name, MAX_KEY_BYTES):
-            raise PayloadError(child(path, key), f"has a name longer than {MAX_KEY_BYTES} bytes")
-        out[clean(name)] = number
+        out[_cut(name, MAX_KEY_BYTES, cuts)] = number
     return out
 
 
-def envelope(root: Mapping[str, Any], *, grafana: bool) -> dict[str, Any]:
-    """The fields Alertmanager's webhook envelope and Grafana's (which copies it) share."""
+def envelope(root: Mapping[str, Any], *, grafana: bool, cuts: Cuts) -> dict[str, Any]:
+    """The fields Alertmanager's webhook envelope and Grafana's (which copies it) share;
+    what had to be cut is counted in ``cuts``."""
     return {
         "status": get_status(root, "status", ""),
-        "receiver": get_string(root, "receiver", ""),
-        "alerts": get_alerts(root, grafana=grafana),
-        "group_labels": get_string_map(root, "groupLabels", ""),
-        "common_labels": get_string_map(root, "commonLabels", ""),
-        "common_annotations": get_string_map(root, "commonAnnotations", ""),
-        "external_url": get_string(root, "externalURL", ""),
-        "group_key": get_string(root, "groupKey", ""),
+        "receiver": get_string(root, "receiver", "", cuts=cuts),
+        "alerts": get_alerts(root, grafana=grafana, cuts=cuts),
+        "group_labels": get_string_map(root, "groupLabels", "", cuts=cuts),
+        "common_labels": get_string_map(root, "commonLabels", "", cuts=cuts),
+        "common_annotations": get_string_map(root, "commonAnnotations", "", cuts=cuts),
+        "external_url": get_string(root, "externalURL", "", cuts=cuts),
+        "group_key": get_string(root, "groupKey", "", cuts=cuts),
         "truncated_alerts": get_int(root, "truncatedAlerts", "") or 0,
     }

@@ -6,6 +6,7 @@ from typing import Any
 
 from ..model import Notification
 from ._common import (
+    Cuts,
     PayloadError,
     envelope,
     require_object,
@@ -31,8 +32,8 @@ def parse_alertmanager(payload: Any) -> Notification:
         The notification, ``source="alertmanager"``.
 
     Raises:
-        PayloadError: a used field is missing or of the wrong type, or a size cap is exceeded;
-            the message names the field.
+        PayloadError: a used field is missing or of the wrong type; the message names the
+            field. Size never is: what is too large is cut (see ``_common``).
     """
     root = require_object(payload, "")
     version = root.get("version")
@@ -45,7 +46,8 @@ def parse_alertmanager(payload: Any) -> Notification:
         )
     if "alerts" not in root and ("evalMatches" in root or "ruleName" in root):
         raise PayloadError("", "is a legacy Grafana alert, not an Alertmanager notification")
+    cuts = Cuts()
+    fields = envelope(root, grafana=False, cuts=cuts)
     return Notification(
-        source="alertmanager",
-        **envelope(root, grafana=False),
+        source="alertmanager", **fields, cut_alerts=cuts.alerts, cut_values=cuts.values
     )

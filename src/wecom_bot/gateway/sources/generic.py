@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..model import Notification, Status
-from ._common import MAX_TEXT_BYTES, PayloadError, child, clean, json_type
+from ._common import MAX_TEXT_BYTES, PayloadError, child, clean, cut_text, json_type
 
 __all__ = ["MAX_GENERIC_DEPTH", "MAX_GENERIC_NODES", "parse_generic"]
 
@@ -14,12 +14,14 @@ MAX_GENERIC_DEPTH = 32
 MAX_GENERIC_NODES = 100_000
 """Most values (strings, numbers, members ...) in one document."""
 MAX_GENERIC_STRING_BYTES = 1024 * 1024
-"""Longest string accepted anywhere in the document."""
+"""Longest string kept whole anywhere in the document; a longer one is cut, marked
+``…(N bytes more)``, and counted in ``cut_values``."""
 
 
 class _Walker:
     def __init__(self) -> None:
         self.nodes = 0
+        self.cut = 0
 
     def copy(self, value: Any, path: str, depth: int) -> Any:
         self.nodes += 1
@@ -31,7 +33,8 @@ class _Walker:
             if len(value) > MAX_GENERIC_STRING_BYTES // 4 and (
                 len(value.encode("utf-8", "surrogatepass")) > MAX_GENERIC_STRING_BYTES
             ):
-                raise PayloadError(path or "", f"is longer than {MAX_GENERIC_STRING_BYTES} bytes")
+                self.cut += 1
+                return cut_text(clean(value), MAX_GENERIC_STRING_BYTES)
             return clean(value)
         if depth >= MAX_GENERIC_DEPTH:
             raise PayloadError(path, f"is nested deeper than {MAX_GENERIC_DEPTH} levels")
@@ -63,12 +66,13 @@ def parse_generic(name: str, payload: Any) -> Notification:
 
     Raises:
         PayloadError: nesting deeper than :data:`MAX_GENERIC_DEPTH`, more than
-            :data:`MAX_GENERIC_NODES` values, a huge string, or a value JSON cannot hold.
+            :data:`MAX_GENERIC_NODES` values, or a value JSON cannot hold.
         ValueError: ``name`` is empty.
     """
     if not name:
         raise ValueError("a generic webhook needs a name")
-    raw = _Walker().copy(payload, "", 0)
+    walker = _Walker()
+    raw = walker.copy(payload, "", 0)
     status: Status = "firing"
     title = message = ""
     if isinstance(raw, dict):
@@ -81,5 +85,11 @@ def parse_generic(name: str, payload: Any) -> Notification:
                 message = raw[key][: MAX_TEXT_BYTES // 4]
                 break
     return Notification(
-        source="generic", status=status, receiver=name, title=title, message=message, raw=raw
+        source="generic",
+        status=status,
+        receiver=name,
+        title=title,
+        message=message,
+        raw=raw,
+        cut_values=walker.cut,
     )

@@ -13,6 +13,7 @@ from typing import Any
 from ..model import Notification
 from ._common import (
     MAX_TEXT_BYTES,
+    Cuts,
     PayloadError,
     envelope,
     get_int,
@@ -33,8 +34,9 @@ def parse_grafana(payload: Any) -> Notification:
         The notification, ``source="grafana"``.
 
     Raises:
-        PayloadError: a used field is missing or of the wrong type, a size cap is exceeded, or
-            the payload is from Grafana's legacy (pre-8) alerting; the message names the field.
+        PayloadError: a used field is missing or of the wrong type, or the payload is from
+            Grafana's legacy (pre-8) alerting; the message names the field. What is too large
+            is cut, not refused (see ``_common``).
     """
     root = require_object(payload, "")
     if "alerts" not in root and ("evalMatches" in root or "ruleName" in root):
@@ -43,11 +45,18 @@ def parse_grafana(payload: Any) -> Notification:
             "is from Grafana's legacy dashboard alerting (ruleName/evalMatches); "
             "use a unified alerting webhook contact point",
         )
+    cuts = Cuts()
+    fields = envelope(root, grafana=True, cuts=cuts)
+    title = get_string(root, "title", "", max_bytes=MAX_TEXT_BYTES, cuts=cuts)
+    message = get_string(root, "message", "", max_bytes=MAX_TEXT_BYTES, cuts=cuts)
+    state = get_string(root, "state", "", cuts=cuts)
     return Notification(
         source="grafana",
-        **envelope(root, grafana=True),
-        title=get_string(root, "title", "", max_bytes=MAX_TEXT_BYTES),
-        message=get_string(root, "message", "", max_bytes=MAX_TEXT_BYTES),
+        **fields,
+        title=title,
+        message=message,
         org_id=get_int(root, "orgId", ""),
-        state=get_string(root, "state", ""),
+        state=state,
+        cut_alerts=cuts.alerts,
+        cut_values=cuts.values,
     )

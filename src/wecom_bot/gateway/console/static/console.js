@@ -222,6 +222,8 @@
     fact("State", entry.state);
     fact("Received", when(entry.received_at));
     fact("Source", `${entry.source} · ${entry.status} · ${entry.alerts} alert(s)`);
+    const cut = entry.detail && entry.detail.cut;
+    if (cut) fact("Cut", `too large to keep whole: ${cut.alerts} alert(s) left out, ${cut.values} value(s) cut short`);
     fact("Routes", entry.routes.join(", ") || "—");
     fact("Bots", entry.bots.join(", ") || "—");
     fact("Labels", entry.labels.map(([n, v]) => `${n}=${v}`).join(" ") || "—");
