@@ -76,8 +76,3 @@ def build_app() -> typer.Typer:
         module.register(app)
         _registered.add(name)
     return app
-
-
-def main() -> None:
-    """Run the command line (console-script entry point)."""
-    build_app()()
