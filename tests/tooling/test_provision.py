@@ -21,9 +21,9 @@ def _tool(bin_dir: Path, name: str, body: str) -> None:
     path.chmod(0o755)
 
 
-def _run(tmp_path: Path, *, installed: set[str], uid: int, apt: bool) -> tuple[
-    subprocess.CompletedProcess[str], Path
-]:
+def _run(
+    tmp_path: Path, *, installed: set[str], uid: int, apt: bool
+) -> tuple[subprocess.CompletedProcess[str], Path]:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     log = tmp_path / "apt.log"
