@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
+import shlex
+import signal
 import subprocess
 import sys
 from pathlib import Path
+
+import httpx
 
 from tests.gateway.harness import gateway_config, write_config
 
@@ -76,14 +81,62 @@ def test_gateway_with_a_read_only_database_fails_at_start_clearly(tmp_path: Path
     assert "Traceback" not in result.stderr
 
 
-def test_make_run_demo_delivers_the_samples() -> None:
+# A real group's settings, exported as the CLI docs suggest: the demo must not use them unless
+# asked (--real). The base URL answers nothing, so a demo that used it would not deliver.
+EXPORTED_REAL_GROUP = {"WECOM_BOT_KEY": "693a" + "0" * 28 + "5aaa",
+                       "WECOM_BOT_BASE_URL": "http://127.0.0.1:9"}  # fmt: skip
+
+
+def test_make_run_demo_delivers_the_samples_to_the_emulator_despite_an_exported_key(
+    tmp_path: Path,
+) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "wecom_bot.demo", "--once"],
         capture_output=True,
         text=True,
         timeout=90,
-        env={k: v for k, v in os.environ.items() if k != "WECOM_BOT_KEY"},
+        env={**os.environ, **EXPORTED_REAL_GROUP, "TMPDIR": str(tmp_path)},
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Delivered" in result.stdout and "the outbox is empty" in result.stdout
     assert result.stdout.count("-> 200") == 3
+    assert "Emulator of the WeCom API" in result.stdout and "real group" not in result.stdout
+    assert list(tmp_path.iterdir()) == [], "the demo left its outbox behind"
+
+
+def test_make_run_demo_shows_the_console_a_working_curl_and_says_goodbye(tmp_path: Path) -> None:
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "wecom_bot.demo"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **EXPORTED_REAL_GROUP, "TMPDIR": str(tmp_path)},
+    )
+    try:
+        assert demo.stdout is not None
+        lines = []
+        for line in demo.stdout:
+            lines.append(line.rstrip("\n"))
+            if line.startswith("Press Ctrl-C"):
+                break
+        shown = "\n".join(lines)
+        console = re.search(r"console: (http://127\.0\.0\.1:\d+)/ui", shown)
+        assert console, shown
+        root = httpx.get(console.group(1) + "/", follow_redirects=True, timeout=10)
+        assert root.status_code == 200 and str(root.url).endswith("/ui")
+        assert "<title>" in root.text
+        curl = next(line.strip() for line in lines if line.strip().startswith("curl "))
+        posted = subprocess.run(
+            shlex.split(curl) + ["-s", "-w", "\n%{http_code}"],
+            capture_output=True, text=True, timeout=30,
+        )  # fmt: skip
+        assert posted.stdout.rsplit("\n", 1)[-1] == "200", posted.stdout + posted.stderr
+        demo.send_signal(signal.SIGINT)
+        out, err = demo.communicate(timeout=30)
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+            demo.wait()
+    assert demo.returncode == 130, err
+    assert "Bye." in out and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == [], "the demo left its outbox behind"
