@@ -29,7 +29,7 @@ from .client import AsyncBot
 from .digest import Syntax, item_content, mentions_in, plan_digest
 from .errors import DeliveryError, MessageValidationError, WeComAPIError
 from .limits import CONTENT_LIMITS, ERRCODE_RATE_LIMITED, utf8_len
-from .masking import key_fingerprint, mask_key
+from .masking import mask_key, redact
 from .messages import parse_message
 from .ratelimit import SlidingWindowLimiter
 from .retry import RetryPolicy
@@ -539,9 +539,9 @@ def _with_line(parts: list[str], line: str, kind: Syntax) -> list[str]:
 
 
 def _describe(error: DeliveryError, key: str) -> str:
-    """A one-line reason for history and dead letters, naming the key only by fingerprint."""
-    text = str(error).replace(key, mask_key(key))
-    return f"{text} [key {key_fingerprint(key)}]"
+    """A one-line reason for history and dead letters, naming the key masked (``693a…5aaa``)."""
+    text = redact(str(error), key)
+    return f"{text} [key {mask_key(key)}]"
 
 
 def local_limiter(rate: str | None = None) -> LocalLimiter:
