@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import sys
 import time
 from pathlib import Path
@@ -78,6 +77,25 @@ def run(
     ] = None,
     host: Annotated[str | None, typer.Option(help="Listen address (overrides the config).")] = None,
     port: Annotated[int | None, typer.Option(help="Listen port (overrides the config).")] = None,
+    log_level: Annotated[
+        str,
+        typer.Option(
+            "--log-level",
+            help="DEBUG, INFO, WARNING or ERROR. INFO logs one line per notification received "
+            "and per delivery, retry and dead letter; DEBUG adds every HTTP request.",
+            envvar="WECOM_BOT_LOG_LEVEL",
+            show_envvar=True,
+        ),
+    ] = "INFO",
+    log_format: Annotated[
+        str,
+        typer.Option(
+            "--log-format",
+            help="text, or json: one JSON object per line with the event's fields.",
+            envvar="WECOM_BOT_LOG_FORMAT",
+            show_envvar=True,
+        ),
+    ] = "text",
 ) -> None:
     """Run the gateway in the foreground (SIGHUP reloads the config, SIGTERM stops)."""
     if ctx.invoked_subcommand is not None:
@@ -88,9 +106,10 @@ def run(
 
     from ..gateway.app import create_app
     from ..gateway.config import load_config
+    from ..gateway.logs import configure_logging
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
+        configure_logging(log_level, log_format)
         loaded = load_config(config)
         app = create_app(loaded, config_path=config, settle_heap=True)
     except ConfigError as exc:
