@@ -11,7 +11,9 @@ from typing import Annotated, Any
 import typer
 
 from ..errors import ConfigError, WeComBotError
+from .errors import CliUsageError
 from .exit_codes import ExitCode
+from .output import command_scope, fail_now
 
 EXAMPLE = (
     "Examples:\n\n"
@@ -57,11 +59,6 @@ def register(app: typer.Typer) -> None:
     app.add_typer(gateway_app)
 
 
-def _fail(message: str, code: ExitCode = ExitCode.USAGE) -> typer.Exit:
-    typer.echo(f"wecom-bot gateway: {message}", err=True)
-    return typer.Exit(code)
-
-
 @gateway_app.callback()
 def run(
     ctx: typer.Context,
@@ -101,7 +98,7 @@ def run(
     if ctx.invoked_subcommand is not None:
         return
     if config is None:
-        raise _fail("give the configuration with --config FILE (see --help)")
+        raise fail_now(ctx, CliUsageError("give the configuration with --config FILE (see --help)"))
     import uvicorn
 
     from ..gateway.app import create_app
@@ -113,7 +110,7 @@ def run(
         loaded = load_config(config)
         app = create_app(loaded, config_path=config, settle_heap=True)
     except ConfigError as exc:
-        raise _fail(str(exc)) from None
+        raise fail_now(ctx, exc) from None
     bind_host = host or loaded.listen_host
     bind_port = loaded.listen_port if port is None else port
     typer.echo(f"wecom-bot gateway: config {config}, store {_store_shown(loaded.store)}")
@@ -142,6 +139,7 @@ def _store_shown(url: str) -> str:
 
 @gateway_app.command("check")
 def check(
+    ctx: typer.Context,
     config: ConfigOption,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
@@ -153,16 +151,17 @@ def check(
     """
     from ..gateway.check import check_config
 
-    try:
-        report = check_config(config)
-    except ConfigError as exc:
-        raise _fail(str(exc)) from None
-    except WeComBotError as exc:
-        raise _fail(f"a template does not render: {exc}") from None
-    if as_json:
-        typer.echo(json.dumps(report, ensure_ascii=False, indent=2))
-    else:
-        _print_report(report)
+    with command_scope(ctx, json_mode=as_json) as out:
+        try:
+            report = check_config(config)
+        except ConfigError:
+            raise
+        except WeComBotError as exc:
+            raise CliUsageError(f"a template does not render: {exc}") from None
+        if out.json_mode:
+            out.json(report)
+        else:
+            _print_report(report)
     if not report["ok"]:
         raise typer.Exit(ExitCode.USAGE)
 
@@ -218,8 +217,6 @@ def routes_test(
     Keys need not be set. Exits 2 when the config, the labels or the payload are invalid.
     """
     from ..gateway.check import notification_for_labels, parse_labels, trace_routes
-    from .errors import CliUsageError
-    from .output import command_scope
 
     with command_scope(ctx, json_mode=as_json) as out:
         now = time.time()
@@ -264,7 +261,6 @@ def routes_test(
 
 def _notification_from_file(path: Path, source: str) -> Any:
     from ..gateway.sources import parse_alertmanager, parse_grafana
-    from .errors import CliUsageError
 
     parsers = {"alertmanager": parse_alertmanager, "grafana": parse_grafana}
     if source not in parsers:

@@ -74,12 +74,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Run the command line (console-script entry point)."""
     arguments = sys.argv[1:] if argv is None else list(argv)
     try:
-        from .main import build_app
+        from .output import run
 
-        build_app()(args=arguments, prog_name="wecom-bot")
+        status = run(arguments, stdin=sys.stdin)
     except ModuleNotFoundError as error:
         message = missing_extra_message(error, arguments)
         if message is None:
             raise
         print(message, file=sys.stderr)
-        sys.exit(int(ExitCode.USAGE))
+        status = int(ExitCode.USAGE)
+    sys.exit(status)
