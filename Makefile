@@ -3,12 +3,14 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
+RUN_STAMP := $(VENV)/.run-stamp
 
-.PHONY: run test lint typecheck bench clean help
+.PHONY: run test provision lint typecheck bench clean help
 
 help:
 	@echo "make run        start the emulator + gateway demo on the embedded defaults"
-	@echo "make test       ruff, mypy --strict, then the whole test suite (bootstraps .venv)"
+	@echo "make test       provision, ruff, mypy --strict, then the whole test suite (bootstraps .venv)"
+	@echo "make provision  install the Debian packages the tests start (as root), or say how"
 	@echo "make lint       ruff check"
 	@echo "make typecheck  mypy --strict on src/"
 	@echo "make bench      run the benchmarks in bench/ and print the figures"
@@ -19,10 +21,21 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]'
 	touch $(STAMP)
 
-run: $(STAMP)
-	$(PY) -m wecom_bot.demo
+# make run needs only the runtime extras, so its first run does not fetch the dev toolchain.
+$(RUN_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[gateway,emulator]'
+	touch $(RUN_STAMP)
 
-test: $(STAMP)
+# REAL=1 sends the demo's alerts to the group of WECOM_BOT_KEY instead of the emulator.
+run: $(RUN_STAMP)
+	$(PY) -m wecom_bot.demo $(if $(filter 1,$(REAL)),--real)
+
+# Redis, Alertmanager, Chromium and fonts: the tests start them (scripts/provision).
+provision:
+	@scripts/provision
+
+test: provision $(STAMP)
 	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/mypy
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -4,7 +4,9 @@ page or answer (the CLI and the MCP server have their own such tests)."""
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
+import re
 from pathlib import Path
 
 import pytest
@@ -12,10 +14,11 @@ import pytest
 from tests.emulator.conftest import running
 from tests.gateway.harness import gateway_config, running_gateway, wait_for, write_config
 from wecom_bot import Bot, DeliveryError, MessageValidationError
+from wecom_bot.cli.output import run
 from wecom_bot.emulator import EmulatorSettings
 from wecom_bot.gateway.check import check_config
 from wecom_bot.gateway.samples import alertmanager_firing
-from wecom_bot.masking import key_fingerprint
+from wecom_bot.masking import key_fingerprint, mask_key
 from wecom_bot.retry import RetryPolicy
 
 CANARY = "CANARYKEY-5ec2e7-0f1e2d3c-4b5a6978-leakcheck"
@@ -95,3 +98,43 @@ async def _dead(store: object) -> str:
         return " ".join(r.last_error or "" for r in await reopened.list_dead())
     finally:
         await reopened.close()
+
+
+MASKED = "CANA…heck"
+"""The one form CANARY takes wherever it is shown (``mask_key``)."""
+
+
+def _masked_forms(text: str) -> set[str]:
+    """Every masked key in ``text`` (a run of key characters around the mask mark ``…``)."""
+    return set(re.findall(r"[\w-]*…[\w-]*", text))
+
+
+def test_a_key_is_shown_in_one_masked_form_everywhere(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    assert mask_key(CANARY) == MASKED
+    # A failing send, reported by the CLI: the URL in brackets is masked once and stays whole.
+    err = io.StringIO()
+    code = run(["send", "text", "x", "--key", CANARY, "--base-url", "http://127.0.0.1:9",
+                "--retries", "0"], stderr=err, stdout=io.StringIO(), env={})  # fmt: skip
+    assert code == 5
+    assert err.getvalue().rstrip().endswith(f"?key={MASKED}]"), err.getvalue()
+    assert _masked_forms(err.getvalue()) == {MASKED}
+
+    # The dispatcher's and the gateway's log lines and the dead letter's reason.
+    with running(EmulatorSettings(rate=None)) as emu:
+        group = key_fingerprint(CANARY)
+        for fault in ({"kind": "errcode", "errcode": -1}, {"kind": "errcode", "errcode": 93000}):
+            emu.client.post(f"/api/groups/{group}/faults", json=fault)
+        config = gateway_config(emu.url, CANARY, f"sqlite:///{tmp_path / 'o.db'}", routes=[])
+        with running_gateway(config) as gw:
+            assert gw.post("/alertmanager", alertmanager_firing()).status_code == 200
+            wait_for(lambda: gw.metric("wecom_bot_messages_dead_lettered_total") >= 1,
+                     what="a dead letter")  # fmt: skip
+            store = gw.app.state.gateway.store
+        reason = asyncio.run(_dead(store))
+    assert f"[key {MASKED}]" in reason and _masked_forms(reason) == {MASKED}
+    gateway_lines = [r.getMessage() for r in caplog.records if r.name.startswith("wecom_bot")]
+    assert any("retry" in line and MASKED in line for line in gateway_lines), gateway_lines
+    assert _masked_forms("\n".join(gateway_lines)) == {MASKED}

@@ -1,5 +1,5 @@
 """``python -m wecom_bot`` runs the ``wecom-bot`` command."""
 
-from .cli.main import main
+from .cli.launcher import main
 
 main()

@@ -1,20 +1,24 @@
 """``make run``: the emulator and the gateway on the embedded defaults, with sample alerts.
 
 It starts a local emulator of the WeCom API and the gateway with the example configuration
-(SQLite outbox), posts sample Alertmanager notifications (firing, then resolved) and a
-Grafana one, and prints where to look. With ``WECOM_BOT_KEY`` set, the same gateway sends to
-your real group instead of the emulator.
+(SQLite outbox in a temporary directory, removed on exit), posts sample Alertmanager
+notifications (firing, then resolved) and a Grafana one, and prints where to look: the
+emulator's page, the gateway's console and a ``curl`` to post your own alert.
 
-``python -m wecom_bot.demo --once`` exits when the samples are delivered (used by the tests).
+It sends to the emulator even when ``WECOM_BOT_KEY`` is exported; only ``--real``
+(``make run REAL=1``) sends the samples to the real group of ``WECOM_BOT_KEY``.
+
+Ctrl-C stops it with a goodbye line and exit status 130 (the shell's convention for an
+interrupt). ``python -m wecom_bot.demo --once`` exits when the samples are delivered (tests).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
+import shlex
 import socket
 import sys
 import tempfile
@@ -30,6 +34,9 @@ from .gateway.app import create_app as create_gateway
 from .gateway.config import GatewayConfig
 from .gateway.samples import alertmanager_firing, alertmanager_resolved, grafana_firing
 from .masking import mask_key
+
+INTERRUPTED = 130
+"""Exit status after Ctrl-C (128 + SIGINT), as shells report an interrupted command."""
 
 DEMO_KEY = "demo0000-wecom-bot-0000-emulator0000"
 EXAMPLE_CONFIG = Path(__file__).parent / "gateway" / "examples" / "gateway.yaml"
@@ -59,14 +66,23 @@ class _Server(uvicorn.Server):
         pass
 
 
-async def _serve(app: Any, port: int) -> _Server:
+async def _serve(app: Any, port: int) -> tuple[_Server, asyncio.Task[None]]:
     server = _Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
     )
-    asyncio.get_running_loop().create_task(server.serve())
+    task = asyncio.get_running_loop().create_task(server.serve())
     while not server.started:
         await asyncio.sleep(0.02)
-    return server
+    return server, task
+
+
+def sample_curl(gateway_url: str) -> str:
+    """A complete ``curl`` command, safe to paste in a shell, posting a sample notification."""
+    body = json.dumps(alertmanager_firing(), ensure_ascii=False, separators=(",", ":"))
+    return shlex.join(
+        ["curl", "-X", "POST", f"{gateway_url}/alertmanager",
+         "-H", "Content-Type: application/json", "-d", body]
+    )  # fmt: skip
 
 
 async def _fire(gateway_url: str) -> None:
@@ -82,53 +98,68 @@ async def _fire(gateway_url: str) -> None:
             await asyncio.sleep(0.5)
 
 
-async def main(once: bool) -> int:
-    """Run the demo; returns the exit status."""
+async def main(once: bool, real: bool = False) -> int:
+    """Run the demo; returns the exit status.
+
+    Args:
+        once: exit when the samples are delivered instead of serving until Ctrl-C.
+        real: send to the real group of ``WECOM_BOT_KEY`` instead of the local emulator.
+    """
     real_key = os.environ.get("WECOM_BOT_KEY", "").strip()
-    workdir = Path(tempfile.mkdtemp(prefix="wecom-bot-demo-"))
-    emulator_server = None
+    if real and not real_key:
+        print("--real sends to the group of WECOM_BOT_KEY: export it first.", file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory(
+        prefix="wecom-bot-demo-", ignore_cleanup_errors=True
+    ) as workdir:
+        return await _run(Path(workdir), once, real_key if real else None)
+
+
+async def _run(workdir: Path, once: bool, real_key: str | None) -> int:
+    servers: list[tuple[_Server, asyncio.Task[None]]] = []
     if real_key:
         base_url = os.environ.get("WECOM_BOT_BASE_URL", "https://qyapi.weixin.qq.com")
-        print(f"WECOM_BOT_KEY is set: sending to your real group (key {mask_key(real_key)}).")
+        print(f"--real: sending to your real group (key {mask_key(real_key)}).")
     else:
         from .emulator import EmulatorSettings
         from .emulator import create_app as create_emulator
 
+        # The example config reads the key from WECOM_BOT_KEY; the demo's is the emulator's.
         os.environ["WECOM_BOT_KEY"] = DEMO_KEY
-        emulator_app = create_emulator(EmulatorSettings(db=":memory:"))
+        os.environ.pop("WECOM_BOT_BASE_URL", None)
         emulator_port = _port(8080)
-        emulator_server = await _serve(emulator_app, emulator_port)
+        servers.append(
+            await _serve(create_emulator(EmulatorSettings(db=":memory:")), emulator_port)
+        )
         base_url = f"http://127.0.0.1:{emulator_port}"
         print(f"Emulator of the WeCom API: {base_url}/  <- open this page to see the group")
     gateway_port = _port(9095)
     config = demo_config(base_url, f"sqlite:///{workdir / 'outbox.db'}", gateway_port)
-    gateway_server = await _serve(create_gateway(config), gateway_port)
+    servers.append(await _serve(create_gateway(config), gateway_port))
     gateway_url = f"http://127.0.0.1:{gateway_port}"
-    print(f"Gateway: {gateway_url}  (metrics: {gateway_url}/metrics, outbox: {workdir})")
+    print(f"Gateway: {gateway_url}  (console: {gateway_url}/ui, metrics: {gateway_url}/metrics)")
     print("Firing sample alerts:")
-    await _fire(gateway_url)
-    status = 0
     try:
+        await _fire(gateway_url)
         if once:
-            status = await _wait_delivered(gateway_url)
-        else:
-            print("\nRunning. Post your own alerts, e.g.:")
-            sample = json.dumps(alertmanager_firing())[:60]
-            print(f"  curl -XPOST {gateway_url}/alertmanager -H 'Content-Type: application/json' "
-                  f"-d '{sample}...'")  # fmt: skip
-            print("Press Ctrl-C to stop.")
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.Event().wait()
+            return await _wait_delivered(gateway_url)
+        print("\nRunning. Post your own alert, e.g.:")
+        print(f"  {sample_curl(gateway_url)}")
+        print("Press Ctrl-C to stop.", flush=True)
+        await asyncio.Event().wait()
+        return 0
     finally:
-        gateway_server.should_exit = True
-        if emulator_server is not None:
-            state = getattr(emulator_server.config.app, "state", None)
-            emulator = getattr(state, "emulator", None) if state else None
-            if emulator is not None:
-                emulator.close_streams()
-            emulator_server.should_exit = True
-        await asyncio.sleep(0.3)
-    return status
+        await _stop(servers)
+
+
+async def _stop(servers: list[tuple[_Server, asyncio.Task[None]]]) -> None:
+    for server, _ in servers:
+        emulator = getattr(getattr(server.config.app, "state", None), "emulator", None)
+        if emulator is not None:
+            emulator.close_streams()
+        server.should_exit = True
+    # The gateway closes its outbox as it stops, before the temporary directory goes.
+    await asyncio.wait([task for _, task in servers], timeout=10)
 
 
 async def _wait_delivered(gateway_url: str, timeout: float = 30.0) -> int:
@@ -158,11 +189,16 @@ def cli() -> None:
     """Entry point of ``python -m wecom_bot.demo``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--once", action="store_true", help="exit once the samples are delivered")
+    parser.add_argument(
+        "--real", action="store_true", help="send to the real group of WECOM_BOT_KEY"
+    )
     args = parser.parse_args()
     try:
-        sys.exit(asyncio.run(main(args.once)))
+        status = asyncio.run(main(args.once, args.real))
     except KeyboardInterrupt:
-        print("\nstopped")
+        print("\nStopped: the demo's servers are down and its outbox is removed. Bye.")
+        status = INTERRUPTED
+    sys.exit(status)
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ from .client import AsyncBot
 from .digest import Syntax, item_content, mentions_in, plan_digest
 from .errors import DeliveryError, MessageValidationError, WeComAPIError
 from .limits import CONTENT_LIMITS, ERRCODE_RATE_LIMITED, utf8_len
-from .masking import key_fingerprint, mask_key
+from .masking import mask_key, redact
 from .messages import parse_message
 from .ratelimit import SlidingWindowLimiter
 from .retry import RetryPolicy
@@ -505,6 +505,13 @@ class Dispatcher:
         self._last_send[bot] = self.clock()
         await self.store.ack([record.id], now=self.clock())
         self.observer.sent(bot, record, self.clock() - record.created_at)
+        key = self.targets[bot].keys[index]
+        logger.info(
+            "bot %r: message %d delivered (%s, attempt %d, key %s)%s",
+            bot, record.id, record.kind, record.attempts + 1, mask_key(key),
+            _for_notifications(record),
+            extra=_event("delivered", bot, record, key=mask_key(key)),
+        )  # fmt: skip
 
     async def _failed(self, bot: str, record: OutboxRecord, error: DeliveryError, key: str) -> None:
         retry_after = None
@@ -518,12 +525,20 @@ class Dispatcher:
         now = self.clock()
         await self.store.release(record.id, next_attempt_at=now + delay, error=reason, now=now)
         self.observer.retried(bot, record, error, delay)
-        logger.info("bot %r: message %d failed (%s); retry in %.2fs", bot, record.id, reason, delay)
+        logger.info(
+            "bot %r: message %d attempt %d failed, retry in %.2fs: %s",
+            bot, record.id, record.attempts + 1, delay, reason,
+            extra=_event("retry", bot, record, reason=reason, retry_in=round(delay, 3)),
+        )  # fmt: skip
 
     async def _dead(self, bot: str, record: OutboxRecord, reason: str) -> None:
         await self.store.dead(record.id, reason, now=self.clock())
         self.observer.dead_lettered(bot, record, reason)
-        logger.warning("bot %r: message %d dead-lettered: %s", bot, record.id, reason)
+        logger.warning(
+            "bot %r: message %d dead-lettered after %d attempt(s): %s%s",
+            bot, record.id, record.attempts + 1, reason, _for_notifications(record),
+            extra=_event("dead_lettered", bot, record, reason=reason),
+        )  # fmt: skip
 
 
 def _with_line(parts: list[str], line: str, kind: Syntax) -> list[str]:
@@ -535,9 +550,29 @@ def _with_line(parts: list[str], line: str, kind: Syntax) -> list[str]:
 
 
 def _describe(error: DeliveryError, key: str) -> str:
-    """A one-line reason for history and dead letters, naming the key only by fingerprint."""
-    text = str(error).replace(key, mask_key(key))
-    return f"{text} [key {key_fingerprint(key)}]"
+    """A one-line reason for history and dead letters, naming the key masked (``693a…5aaa``)."""
+    text = " ".join(redact(str(error), key).split())
+    return f"{text} [key {mask_key(key)}]"
+
+
+def _for_notifications(record: OutboxRecord, shown: int = 5) -> str:
+    ids = record.notification_ids
+    if not ids:
+        return ""
+    more = f" and {len(ids) - shown} more" if len(ids) > shown else ""
+    return f" for notification {', '.join(ids[:shown])}{more}"
+
+
+def _event(name: str, bot: str, record: OutboxRecord, **facts: Any) -> dict[str, Any]:
+    """The ``extra`` fields of a delivery log line (keys of the JSON log format)."""
+    return {
+        "event": name,
+        "bot": bot,
+        "message_id": record.id,
+        "attempt": record.attempts + 1,
+        "notification_ids": list(record.notification_ids),
+        **facts,
+    }
 
 
 def local_limiter(rate: str | None = None) -> LocalLimiter:

@@ -6,6 +6,7 @@
     ├── MessageValidationError (also ValueError)    a message breaks a documented rule
     │   └── MediaValidationError                    an upload breaks a size/type rule
     ├── ConfigError (also ValueError)               bad configuration, names the field
+    │   └── SecretNotSetError                       a key's variable or file is not there
     ├── RateLimitWaitExceeded                       the local limiter would wait too long
     ├── StoreError (wecom_bot.store)                the outbox failed
     │   ├── StoreUnavailableError                   backend down: nothing was stored (503)
@@ -120,6 +121,14 @@ class MediaValidationError(MessageValidationError):
 
 class ConfigError(WeComBotError, ValueError):
     """Configuration is invalid; the message names the field and what would fix it."""
+
+
+class SecretNotSetError(ConfigError):
+    """A secret is configured from a variable or a file that is not set here.
+
+    The configuration itself may be fine: ``gateway check`` reports it and goes on, so a
+    config can be checked where its secrets are not (CI).
+    """
 
 
 class RateLimitWaitExceeded(WeComBotError):

@@ -6,22 +6,33 @@ import hashlib
 import logging
 import re
 
-_KEY_IN_TEXT = re.compile(r"(key=)([^&\s\"'<>]+)", re.IGNORECASE)
+MASK_MARK = "…"
+"""What every masked key contains; text holding it was masked already and is left alone."""
+
+# A key is letters, digits and dashes: a bracket or parenthesis after it closes the text
+# around the URL (``[https://...?key=...]``) and must survive.
+_KEY_IN_TEXT = re.compile(r"(key=)([^&\s\"'<>()\[\]]+)", re.IGNORECASE)
 
 
 def mask_key(key: str) -> str:
     """Show a key as its first and last four characters, e.g. ``693a…5aaa``.
 
-    Keys shorter than 12 characters are shown as ``…`` plus a short hash so that
-    nothing of a short secret leaks.
+    This is the one form a key takes in logs, errors, pages and answers. Keys shorter than
+    12 characters are shown as ``…`` plus a short hash so that nothing of a short secret
+    leaks. A key that is already masked is returned as it is.
     """
+    if MASK_MARK in key:
+        return key
     if len(key) >= 12:
-        return f"{key[:4]}…{key[-4:]}"
-    return f"…{key_fingerprint(key)}"
+        return f"{key[:4]}{MASK_MARK}{key[-4:]}"
+    return f"{MASK_MARK}{key_fingerprint(key)}"
 
 
 def key_fingerprint(key: str) -> str:
-    """A short stable hash of a key, usable as a metric label or an identifier."""
+    """A short stable hash of a key, usable as an identifier (the emulator's group id).
+
+    Not for people to read: logs and errors show :func:`mask_key`.
+    """
     return hashlib.sha256(key.encode("utf-8")).hexdigest()[:8]
 
 

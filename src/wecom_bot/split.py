@@ -464,8 +464,8 @@ def split_to_messages(
     msgtype: Literal["text", "markdown", "markdown_v2"],
     content: str,
     *,
-    mentioned_list: list[str] | None = None,
-    mentioned_mobile_list: list[str] | None = None,
+    mentioned_list: list[str] | tuple[str, ...] | None = None,
+    mentioned_mobile_list: list[str] | tuple[str, ...] | None = None,
     markers: bool = False,
 ) -> list[Message]:
     """Build as many messages of ``msgtype`` as ``content`` needs to fit the API's limit.
@@ -492,6 +492,7 @@ def split_to_messages(
         MessageValidationError: the content is empty.
     """
     from .messages import MarkdownMessage, MarkdownV2Message, TextMessage
+    from .messages._base import as_list
 
     if msgtype not in limits.CONTENT_LIMITS:
         raise ValueError(
@@ -507,8 +508,8 @@ def split_to_messages(
     return [
         TextMessage(
             content=part,
-            mentioned_list=mentioned_list if i == 0 else None,
-            mentioned_mobile_list=mentioned_mobile_list if i == 0 else None,
+            mentioned_list=as_list(mentioned_list) if i == 0 else None,
+            mentioned_mobile_list=as_list(mentioned_mobile_list) if i == 0 else None,
         )
         for i, part in enumerate(parts)
     ]

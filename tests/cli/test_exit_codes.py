@@ -61,7 +61,9 @@ def test_over_the_limit_says_by_how_much_and_suggests_split(
 def test_an_option_typer_rejects_exits_2(cli: Cli) -> None:
     result = cli("send", "text", "hi", "--no-such-option")
     assert result.code == 2
-    assert "No such option" in result.stderr
+    assert result.stderr == (
+        "error: no such option: --no-such-option (see 'wecom-bot send text --help')\n"
+    )
 
 
 def test_no_target_exits_2_and_says_how_to_give_one(cli: Cli) -> None:

@@ -20,6 +20,7 @@ from wecom_bot import (
     HTTPStatusError,
     InvalidKeyError,
     MediaValidationError,
+    MessageValidationError,
     RateLimitedError,
     RequestTimeout,
     TextMessage,
@@ -80,6 +81,30 @@ def test_send_posts_the_exact_json_with_the_key(api: tuple[ScriptedAPI, str]) ->
         "text": {"content": "告警 fired", "mentioned_list": ["@all"]},
     }
     assert "告警".encode() in request.body  # UTF-8, not \\u escapes
+
+
+@pytest.mark.parametrize("parameter", ["mentioned_list", "mentioned_mobile_list"])
+def test_a_bare_string_for_a_mention_list_is_refused_before_sending(
+    api: tuple[ScriptedAPI, str], parameter: str
+) -> None:
+    scripted, url = api
+    with pytest.raises(MessageValidationError) as caught:
+        bot(url).send_text("hi", **{parameter: "alice"})  # type: ignore[arg-type]
+    assert caught.value.field == f"text.{parameter}"
+    assert "not the string 'alice'" in str(caught.value)
+    assert scripted.received == []
+
+
+async def test_a_tuple_of_mentions_is_sent_as_a_list(api: tuple[ScriptedAPI, str]) -> None:
+    scripted, url = api
+    bot(url).send_text("hi", mentioned_list=("alice", "bob"))
+    async with AsyncBot(KEY, base_url=url, retry=None) as client:
+        await client.send_text("hi", mentioned_mobile_list=("13800000000",))
+        with pytest.raises(MessageValidationError):
+            await client.send_text("hi", mentioned_list="bob")  # type: ignore[arg-type]
+    first, second = (request.json()["text"] for request in scripted.received)
+    assert first["mentioned_list"] == ["alice", "bob"]
+    assert second["mentioned_mobile_list"] == ["13800000000"]
 
 
 def test_full_webhook_url_gives_host_and_key(api: tuple[ScriptedAPI, str]) -> None:

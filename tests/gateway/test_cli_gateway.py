@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
+import shlex
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
+import httpx
+
 from tests.gateway.harness import gateway_config, write_config
+from wecom_bot.gateway.samples import alertmanager_firing
 
 EXAMPLE = Path(__file__).parents[2] / "src/wecom_bot/gateway/examples/gateway.yaml"
 
@@ -76,14 +83,155 @@ def test_gateway_with_a_read_only_database_fails_at_start_clearly(tmp_path: Path
     assert "Traceback" not in result.stderr
 
 
-def test_make_run_demo_delivers_the_samples() -> None:
+# A real group's settings, exported as the CLI docs suggest: the demo must not use them unless
+# asked (--real). The base URL answers nothing, so a demo that used it would not deliver.
+EXPORTED_REAL_GROUP = {"WECOM_BOT_KEY": "693a" + "0" * 28 + "5aaa",
+                       "WECOM_BOT_BASE_URL": "http://127.0.0.1:9"}  # fmt: skip
+
+
+def test_make_run_demo_delivers_the_samples_to_the_emulator_despite_an_exported_key(
+    tmp_path: Path,
+) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "wecom_bot.demo", "--once"],
         capture_output=True,
         text=True,
         timeout=90,
-        env={k: v for k, v in os.environ.items() if k != "WECOM_BOT_KEY"},
+        env={**os.environ, **EXPORTED_REAL_GROUP, "TMPDIR": str(tmp_path)},
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Delivered" in result.stdout and "the outbox is empty" in result.stdout
     assert result.stdout.count("-> 200") == 3
+    assert "Emulator of the WeCom API" in result.stdout and "real group" not in result.stdout
+    assert list(tmp_path.iterdir()) == [], "the demo left its outbox behind"
+
+
+def test_make_run_demo_shows_the_console_a_working_curl_and_says_goodbye(tmp_path: Path) -> None:
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "wecom_bot.demo"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **EXPORTED_REAL_GROUP, "TMPDIR": str(tmp_path)},
+    )
+    try:
+        assert demo.stdout is not None
+        lines = []
+        for line in demo.stdout:
+            lines.append(line.rstrip("\n"))
+            if line.startswith("Press Ctrl-C"):
+                break
+        shown = "\n".join(lines)
+        console = re.search(r"console: (http://127\.0\.0\.1:\d+)/ui", shown)
+        assert console, shown
+        root = httpx.get(console.group(1) + "/", follow_redirects=True, timeout=10)
+        assert root.status_code == 200 and str(root.url).endswith("/ui")
+        assert "<title>" in root.text
+        curl = next(line.strip() for line in lines if line.strip().startswith("curl "))
+        posted = subprocess.run(
+            shlex.split(curl) + ["-s", "-w", "\n%{http_code}"],
+            capture_output=True, text=True, timeout=30,
+        )  # fmt: skip
+        assert posted.stdout.rsplit("\n", 1)[-1] == "200", posted.stdout + posted.stderr
+        demo.send_signal(signal.SIGINT)
+        out, err = demo.communicate(timeout=30)
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+            demo.wait()
+    assert demo.returncode == 130, err
+    assert "Bye." in out and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == [], "the demo left its outbox behind"
+
+
+def _without_keys() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k != "WECOM_BOT_KEY"}
+
+
+def _run_without_keys(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "wecom_bot", *args],
+        capture_output=True, text=True, timeout=60, env=_without_keys(),
+    )  # fmt: skip
+
+
+def test_check_runs_without_the_keys_and_says_they_are_not_set() -> None:
+    result = _run_without_keys("gateway", "check", "--config", str(EXAMPLE))
+    assert result.returncode == 0, result.stderr
+    assert "key of bots.ops: not set (ok for check)" in result.stdout
+    assert "WECOM_BOT_KEY" in result.stdout
+    assert "[ok ] route critical" in result.stdout and "/ 4096 bytes" in result.stdout
+    as_json = _run_without_keys("gateway", "check", "--config", str(EXAMPLE), "--json")
+    report = json.loads(as_json.stdout)
+    assert report["ok"] is True and list(report["unresolved_keys"]) == ["bots.ops"]
+
+
+def test_check_without_keys_still_fails_on_a_real_error(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("bots: {ops: {key_env: X}}\nroutes: [{name: a, bots: [ops], template: nope}]\n")
+    result = _run_without_keys("gateway", "check", "--config", str(bad))
+    assert result.returncode == 2
+    assert "template 'nope' is not defined" in result.stderr
+
+
+def test_routes_test_shows_the_routes_bots_mentions_and_messages() -> None:
+    result = _run_without_keys("gateway", "routes", "test", "--config", str(EXAMPLE),
+                               "alertname=DiskFull", "severity=critical", "team=db")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert "route critical · bots ops · mentions @all · active now" in lines
+    assert "  bot ops · markdown · 1 message(s)" in lines
+    assert any(re.fullmatch(r"    \d+ / 4096 bytes", line) for line in lines)
+    assert any("DiskFull" in line and line.startswith("      │") for line in lines)
+    assert "route database" not in result.stdout  # critical matched first and does not continue
+
+    other = _run_without_keys("gateway", "routes", "test", "-c", str(EXAMPLE),
+                              "alertname=Slow", "team=dba", "--json")  # fmt: skip
+    report = json.loads(other.stdout)
+    (route,) = report["routes"]
+    assert route["route"] == "database" and route["bots"] == ["ops"]
+    assert route["mentions"] == {"users": [], "mobiles": []}
+    assert route["muting"] == {"muted": False}
+    (message,) = route["messages"]
+    assert message["msgtype"] == "markdown_v2"
+    (part,) = message["parts"]
+    assert part["bytes"] == len(part["content"].encode()) and part["limit"] == 4096
+
+    nothing = _run_without_keys("gateway", "routes", "test", "-c", str(EXAMPLE), "alertname=X")
+    assert "route default (default) · bots ops" in nothing.stdout
+
+
+def test_routes_test_says_a_route_is_muted_now_and_reads_a_payload(tmp_path: Path) -> None:
+    config = tmp_path / "gw.yaml"
+    config.write_text(
+        "time_intervals: {always: [{weekdays: ['monday:sunday']}]}\n"
+        "bots: {ops: {key_env: WECOM_BOT_KEY}}\n"
+        "routes: [{name: quiet, matchers: ['severity=\"info\"'], bots: [ops],"
+        " mute_time_intervals: [always], muted: drop}]\n",
+        "utf-8",
+    )
+    payload = tmp_path / "am.json"
+    firing = alertmanager_firing()
+    for alert in firing["alerts"]:
+        alert["labels"]["severity"] = "info"
+    firing["commonLabels"]["severity"] = "info"
+    payload.write_text(json.dumps(firing), "utf-8")
+    result = _run_without_keys("gateway", "routes", "test", "-c", str(config),
+                               "--payload", str(payload), "--json")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    (route,) = json.loads(result.stdout)["routes"]
+    assert route["route"] == "quiet"
+    assert route["muting"]["muted"] is True and route["muting"]["action"] == "drop"
+    assert "always" in route["muting"]["reason"]
+
+
+def test_routes_test_refuses_bad_input_in_one_line(tmp_path: Path) -> None:
+    for args, says in (
+        (["alertname"], "write labels as name=value"),
+        ([], "give the alert's labels"),
+        (["--payload", str(tmp_path / "missing.json")], "missing.json"),
+    ):
+        result = _run_without_keys("gateway", "routes", "test", "-c", str(EXAMPLE), *args)
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.startswith("error: ") and says in result.stderr
+        assert len(result.stderr.splitlines()) == 1, result.stderr

@@ -47,7 +47,9 @@ __all__ = [
     "Profile",
     "Target",
     "default_config_path",
+    "describe_profile",
     "describe_target",
+    "load_profile_file",
     "load_profiles",
     "resolve_target",
 ]
@@ -210,6 +212,48 @@ def load_profiles(path: str | Path) -> dict[str, Profile]:
             of ``webhook``, ``key``, ``key_env``, ``key_file``.
     """
     return _load(Path(path).expanduser())[0]
+
+
+def load_profile_file(path: str | Path) -> tuple[dict[str, Profile], str | None]:
+    """Read a profile file: its profiles by name and its ``default`` (None if it names none).
+
+    Raises:
+        ConfigError: as :func:`load_profiles`.
+    """
+    return _load(Path(path).expanduser())
+
+
+def describe_profile(
+    profile: Profile, env: Mapping[str, str], origin: str = "profiles"
+) -> dict[str, Any]:
+    """A key-safe description of a profile, for listings.
+
+    Returns:
+        ``name``; ``source``: where its key comes from (``key_env OPS_BOT_KEY``, ``key_file
+        PATH``, ``key``, ``webhook``); ``key``: the key masked, or None when it cannot be read
+        here; ``problem``: why not (None when it can); ``base_url`` (None: the default).
+    """
+    if profile.webhook is not None:
+        source = "webhook"
+    elif profile.key is not None:
+        source = "key (inline)"
+    elif profile.key_env is not None:
+        source = f"key_env {profile.key_env}"
+    else:
+        source = f"key_file {profile.key_file}"
+    try:
+        raw = _profile_key(profile, env, origin)
+        key: str | None = mask_key(parse_endpoint(raw).key if profile.webhook else raw)
+        problem = None
+    except ConfigError as exc:
+        key, problem = None, str(exc)
+    return {
+        "name": profile.name,
+        "source": source,
+        "key": key,
+        "problem": problem,
+        "base_url": profile.base_url,
+    }
 
 
 def _load(path: Path) -> tuple[dict[str, Profile], str | None]:

@@ -11,8 +11,8 @@ from typing import Annotated, Any
 import typer
 
 from ..errors import ConfigError
-from .exit_codes import ExitCode
-from .listening import listen
+from .listening import open_listener
+from .output import fail_now
 
 DEFAULT_DB = "wecom-bot-emulator.sqlite3"
 
@@ -41,6 +41,7 @@ def register(app: typer.Typer) -> None:
 
 
 def emulator(
+    ctx: typer.Context,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on; 0 picks a free one.")] = 8080,
     db: Annotated[
@@ -95,16 +96,8 @@ def emulator(
             limits=limits.value,
         )
     except ConfigError as exc:
-        typer.echo(f"wecom-bot emulator: {exc}", err=True)
-        raise typer.Exit(ExitCode.USAGE) from None
-    if not 0 <= port <= 65535:
-        typer.echo(f"wecom-bot emulator: --port must be 0-65535, got {port}", err=True)
-        raise typer.Exit(ExitCode.USAGE)
-    try:
-        sock = listen(host, port)
-    except OSError as exc:
-        typer.echo(f"wecom-bot emulator: cannot listen on {host}:{port}: {exc}", err=True)
-        raise typer.Exit(ExitCode.FAILURE) from None
+        raise fail_now(ctx, exc) from None
+    sock = open_listener(ctx, host, port)
 
     app = create_app(settings)
     bound_host, bound_port = sock.getsockname()[:2]

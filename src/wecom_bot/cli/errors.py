@@ -7,6 +7,8 @@
     RateLimitedError (45009), RateLimitWaitExceeded -> 4  RATE_LIMITED  still limited after retries
     WeComAPIError (any other errcode)               -> 3  API_REJECTED  errcode shown
     HTTPStatusError, TransportError, DeliveryError  -> 5  NETWORK       no usable answer
+    Ctrl-C (KeyboardInterrupt, click's Abort)       -> 130 INTERRUPTED
+    CannotRunError                                  -> 1  FAILURE       e.g. the port is taken
     anything else                                   -> 1  FAILURE       a bug: rerun with --debug
 """
 
@@ -25,17 +27,22 @@ from ..errors import (
 )
 from .exit_codes import ExitCode
 
-__all__ = ["EXIT_CODES_HELP", "CliUsageError", "exit_code_for"]
+__all__ = ["EXIT_CODES_HELP", "CannotRunError", "CliUsageError", "exit_code_for"]
 
 
 class CliUsageError(WeComBotError):
     """The command line asks for something that cannot be done (exit code 2)."""
 
 
+class CannotRunError(WeComBotError):
+    """The command is right but cannot run here, e.g. its port is taken (exit code 1)."""
+
+
 EXIT_CODES_HELP = (
     "Exit codes: 0 sent · 2 usage or validation error, nothing sent · "
     "3 rejected by the API (errcode shown) · 4 still rate-limited (45009) after the retries · "
-    "5 network error (no answer, HTTP error status) · 1 unexpected failure (rerun with --debug)."
+    "5 network error (no answer, HTTP error status) · 1 unexpected failure (rerun with --debug) · "
+    "130 interrupted."
 )
 """The exit codes in one paragraph, for ``--help`` epilogs."""
 
@@ -51,6 +58,8 @@ def exit_code_for(error: BaseException) -> ExitCode:
     """
     if isinstance(error, CliUsageError | ConfigError | MessageValidationError):
         return ExitCode.USAGE
+    if isinstance(error, KeyboardInterrupt | typer.Abort):
+        return ExitCode.INTERRUPTED
     if isinstance(error, typer.TyperException):
         return ExitCode.USAGE if error.exit_code == ExitCode.USAGE else ExitCode.FAILURE
     if isinstance(error, RateLimitWaitExceeded):

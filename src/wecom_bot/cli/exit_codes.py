@@ -20,3 +20,5 @@ class ExitCode(IntEnum):
     """Still rate limited (45009) after the retries."""
     NETWORK = 5
     """No answer: connection refused or reset, timeout, or an HTTP error status."""
+    INTERRUPTED = 130
+    """Interrupted (Ctrl-C), as shells report it (128 + SIGINT)."""

@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import json
-import logging
 import sys
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from ..errors import ConfigError, WeComBotError
+from .errors import CliUsageError
 from .exit_codes import ExitCode
+from .output import command_scope, fail_now
 
 EXAMPLE = (
     "Examples:\n\n"
     "  wecom-bot gateway --config gateway.yaml\n\n"
     "  wecom-bot gateway check --config gateway.yaml\n\n"
+    "  wecom-bot gateway routes test --config gateway.yaml alertname=DiskFull severity=critical\n\n"
     "Point Alertmanager at it: receivers: [{name: wecom, webhook_configs: "
     "[{url: 'http://127.0.0.1:9095/alertmanager'}]}]"
 )
@@ -43,14 +46,17 @@ ConfigOption = Annotated[
 ]
 
 
+routes_app = typer.Typer(
+    name="routes",
+    help="Inspect the routing of a configuration.",
+    no_args_is_help=True,
+)
+gateway_app.add_typer(routes_app)
+
+
 def register(app: typer.Typer) -> None:
     """Add the ``gateway`` command group to the ``wecom-bot`` app."""
     app.add_typer(gateway_app)
-
-
-def _fail(message: str, code: ExitCode = ExitCode.USAGE) -> typer.Exit:
-    typer.echo(f"wecom-bot gateway: {message}", err=True)
-    return typer.Exit(code)
 
 
 @gateway_app.callback()
@@ -68,23 +74,43 @@ def run(
     ] = None,
     host: Annotated[str | None, typer.Option(help="Listen address (overrides the config).")] = None,
     port: Annotated[int | None, typer.Option(help="Listen port (overrides the config).")] = None,
+    log_level: Annotated[
+        str,
+        typer.Option(
+            "--log-level",
+            help="DEBUG, INFO, WARNING or ERROR. INFO logs one line per notification received "
+            "and per delivery, retry and dead letter; DEBUG adds every HTTP request.",
+            envvar="WECOM_BOT_LOG_LEVEL",
+            show_envvar=True,
+        ),
+    ] = "INFO",
+    log_format: Annotated[
+        str,
+        typer.Option(
+            "--log-format",
+            help="text, or json: one JSON object per line with the event's fields.",
+            envvar="WECOM_BOT_LOG_FORMAT",
+            show_envvar=True,
+        ),
+    ] = "text",
 ) -> None:
     """Run the gateway in the foreground (SIGHUP reloads the config, SIGTERM stops)."""
     if ctx.invoked_subcommand is not None:
         return
     if config is None:
-        raise _fail("give the configuration with --config FILE (see --help)")
+        raise fail_now(ctx, CliUsageError("give the configuration with --config FILE (see --help)"))
     import uvicorn
 
     from ..gateway.app import create_app
     from ..gateway.config import load_config
+    from ..gateway.logs import configure_logging
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
+        configure_logging(log_level, log_format)
         loaded = load_config(config)
         app = create_app(loaded, config_path=config, settle_heap=True)
     except ConfigError as exc:
-        raise _fail(str(exc)) from None
+        raise fail_now(ctx, exc) from None
     bind_host = host or loaded.listen_host
     bind_port = loaded.listen_port if port is None else port
     typer.echo(f"wecom-bot gateway: config {config}, store {_store_shown(loaded.store)}")
@@ -113,31 +139,36 @@ def _store_shown(url: str) -> str:
 
 @gateway_app.command("check")
 def check(
+    ctx: typer.Context,
     config: ConfigOption,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Validate a configuration and render every route's template against sample payloads.
 
     Prints each rendered message with its byte size against the limit; exits 2 on any error.
+    Keys need not be set: a key whose variable or file is missing is reported as not set
+    (ok for a check) and everything else is still checked, so CI can run it without secrets.
     """
     from ..gateway.check import check_config
 
-    try:
-        report = check_config(config)
-    except ConfigError as exc:
-        raise _fail(str(exc)) from None
-    except WeComBotError as exc:
-        raise _fail(f"a template does not render: {exc}") from None
-    if as_json:
-        typer.echo(json.dumps(report, ensure_ascii=False, indent=2))
-    else:
-        _print_report(report)
+    with command_scope(ctx, json_mode=as_json) as out:
+        try:
+            report = check_config(config)
+        except ConfigError:
+            raise
+        except WeComBotError as exc:
+            raise CliUsageError(f"a template does not render: {exc}") from None
+        if out.json_mode:
+            out.json(report)
+        else:
+            _print_report(report)
     if not report["ok"]:
         raise typer.Exit(ExitCode.USAGE)
 
 
 def _print_report(report: dict[str, Any]) -> None:
     typer.echo(f"config OK: {len(report['bots'])} bot(s), {len(report['routes'])} route(s)")
+    _print_unresolved(report)
     for item in report["renders"]:
         marker = "ok " if item["ok"] else "ERR"
         typer.echo(
@@ -151,3 +182,96 @@ def _print_report(report: dict[str, Any]) -> None:
         if item.get("preview"):
             for line in item["preview"].splitlines()[:12]:
                 typer.echo(f"      │ {line}")
+
+
+def _print_unresolved(report: dict[str, Any]) -> None:
+    for field, why in report["unresolved_keys"].items():
+        typer.echo(f"key of {field}: not set (ok for check): {why}")
+
+
+@routes_app.command("test")
+def routes_test(
+    ctx: typer.Context,
+    config: ConfigOption,
+    labels: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="[NAME=VALUE]...",
+            help="The alert's labels, e.g. alertname=X severity=critical.",
+        ),
+    ] = None,
+    payload: Annotated[
+        Path | None,
+        typer.Option(
+            "--payload", help="A whole notification (JSON) instead of labels.", dir_okay=False
+        ),
+    ] = None,
+    source: Annotated[
+        str, typer.Option(help="What sent --payload: alertmanager or grafana.")
+    ] = "alertmanager",
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Show where an alert goes: the routes it takes, their bots and mentions, whether each is
+    muted now, and the messages it becomes with their sizes (like amtool config routes test).
+
+    Keys need not be set. Exits 2 when the config, the labels or the payload are invalid.
+    """
+    from ..gateway.check import notification_for_labels, parse_labels, trace_routes
+
+    with command_scope(ctx, json_mode=as_json) as out:
+        now = time.time()
+        if payload is not None:
+            if labels:
+                raise CliUsageError("give labels or --payload, not both")
+            notification = _notification_from_file(payload, source)
+        elif labels:
+            notification = notification_for_labels(parse_labels(labels), now)
+        else:
+            raise CliUsageError("give the alert's labels (NAME=VALUE ...) or --payload FILE")
+        report = trace_routes(config, notification, now)
+        if out.json_mode:
+            out.json(report)
+            return
+        _print_unresolved(report)
+        shown = ", ".join(f"{k}={v!r}" for k, v in report["labels"].items())
+        out.line(f"{report['source']} {report['status']} {{{shown}}}: "
+                 f"{len(report['routes'])} route(s)")  # fmt: skip
+        for route in report["routes"]:
+            mentions = route["mentions"]["users"] + route["mentions"]["mobiles"]
+            muting = route["muting"]
+            state = (
+                f"muted now ({muting['reason']}; {muting['action']})"
+                if muting["muted"]
+                else "active now"
+            )
+            out.line(
+                f"route {route['route']}{' (default)' if route['default'] else ''} · "
+                f"bots {', '.join(route['bots'])} · "
+                f"mentions {', '.join(mentions) if mentions else 'none'} · {state}"
+            )
+            for message in route["messages"]:
+                parts = message["parts"]
+                out.line(f"  bot {message['bot']} · {message['msgtype']} · "
+                         f"{len(parts)} message(s)")  # fmt: skip
+                for part in parts:
+                    out.line(f"    {part['bytes']} / {part['limit']} bytes")
+                    for line in part["content"].splitlines():
+                        out.line(f"      │ {line}")
+
+
+def _notification_from_file(path: Path, source: str) -> Any:
+    from ..gateway.sources import parse_alertmanager, parse_grafana
+
+    parsers = {"alertmanager": parse_alertmanager, "grafana": parse_grafana}
+    if source not in parsers:
+        raise CliUsageError(f"--source must be alertmanager or grafana, got {source!r}")
+    try:
+        data = json.loads(path.read_text("utf-8"))
+    except OSError as exc:
+        raise CliUsageError(f"cannot read {path}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise CliUsageError(f"{path} is not JSON: {exc}") from None
+    try:
+        return parsers[source](data)
+    except ValueError as exc:
+        raise CliUsageError(f"{path} is not a {source} notification: {exc}") from None

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import socket
 
+import typer
+
 
 def listen(host: str, port: int) -> socket.socket:
     """Bind and listen on ``host:port`` here, so that port 0 gives a known port before serving.
@@ -24,3 +26,20 @@ def listen(host: str, port: int) -> socket.socket:
         raise
     sock.set_inheritable(True)
     return sock
+
+
+def open_listener(ctx: typer.Context, host: str, port: int) -> socket.socket:
+    """:func:`listen`, for a command: a bad port or a taken address ends it with one line.
+
+    Raises:
+        typer.Exit: exit code 2 for a port outside 0-65535, 1 when it cannot listen.
+    """
+    from .errors import CannotRunError, CliUsageError
+    from .output import fail_now
+
+    if not 0 <= port <= 65535:
+        raise fail_now(ctx, CliUsageError(f"--port must be 0-65535, got {port}"))
+    try:
+        return listen(host, port)
+    except OSError as exc:
+        raise fail_now(ctx, CannotRunError(f"cannot listen on {host}:{port}: {exc}")) from None

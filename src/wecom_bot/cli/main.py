@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import importlib
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+import typer.core
 
 app = typer.Typer(
     name="wecom-bot",
@@ -15,7 +16,7 @@ app = typer.Typer(
     ),
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    add_completion=True,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
@@ -56,6 +57,7 @@ COMMAND_MODULES = (
     "wecom_bot.cli.emulator",
     "wecom_bot.cli.gateway",
     "wecom_bot.cli.mcp",
+    "wecom_bot.cli.profiles",
 )
 
 
@@ -78,6 +80,28 @@ def build_app() -> typer.Typer:
     return app
 
 
+def build_command() -> typer.core.TyperGroup:
+    """The ``wecom-bot`` click command, ready to run (see :func:`wecom_bot.cli.output.run`)."""
+    command = typer.main.get_command(build_app())
+    _plain_flags(command, None, "wecom-bot")
+    return command  # type: ignore[return-value]
+
+
+def _plain_flags(command: Any, parent: typer.Context | None, name: str) -> None:
+    # Typer's rich help shows a type beside every option, "<bool>" even for a flag, which
+    # takes no value; an empty metavar shows nothing there.
+    settings = command.context_settings if parent is None else {}
+    ctx = typer.Context(command, parent=parent, info_name=name, **settings)
+    for param in [*command.params, command.get_help_option(ctx)]:
+        flag = getattr(param, "is_flag", False) or getattr(param, "count", False)
+        if flag and param.metavar is None:
+            param.metavar = ""
+    for sub_name, sub in getattr(command, "commands", {}).items():
+        _plain_flags(sub, ctx, sub_name)
+
+
 def main() -> None:
-    """Run the command line (console-script entry point)."""
-    build_app()()
+    """The former console-script entry point, which scripts installed before it moved still call."""
+    from .launcher import main as launch
+
+    launch()

@@ -9,8 +9,8 @@ from typing import Annotated
 import typer
 
 from ..errors import ConfigError
-from .exit_codes import ExitCode
-from .listening import listen
+from .listening import open_listener
+from .output import fail_now
 
 _HELP = (
     "Serve the Model Context Protocol so AI assistants can post to WeCom groups.\n\n"
@@ -33,6 +33,7 @@ def register(app: typer.Typer) -> None:
 
 
 def mcp(
+    ctx: typer.Context,
     http: Annotated[
         bool, typer.Option("--http", help="Serve streamable HTTP at /mcp instead of stdio.")
     ] = False,
@@ -78,21 +79,13 @@ def mcp(
     try:
         registry = BotRegistry.from_environment(config_path=config, rate=rate, max_wait=max_wait)
     except ConfigError as exc:
-        typer.echo(f"wecom-bot mcp: {exc}", err=True)
-        raise typer.Exit(ExitCode.USAGE) from None
+        raise fail_now(ctx, exc) from None
     server = build_server(registry, log_level=log_level)
     if not http:
         anyio.run(run_stdio, server, registry)
         return
 
-    if not 0 <= port <= 65535:
-        typer.echo(f"wecom-bot mcp: --port must be 0-65535, got {port}", err=True)
-        raise typer.Exit(ExitCode.USAGE)
-    try:
-        sock = listen(host, port)
-    except OSError as exc:
-        typer.echo(f"wecom-bot mcp: cannot listen on {host}:{port}: {exc}", err=True)
-        raise typer.Exit(ExitCode.FAILURE) from None
+    sock = open_listener(ctx, host, port)
     bound_host, bound_port = sock.getsockname()[:2]
     shown = f"[{bound_host}]" if ":" in bound_host else bound_host
     # stderr, like every other line of this command: stdout may be a protocol stream.

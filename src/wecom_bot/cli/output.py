@@ -26,7 +26,7 @@ from typing import IO, Any, Protocol
 
 import typer
 
-from ..errors import DeliveryError, MessageValidationError, WeComAPIError
+from ..errors import DeliveryError, MessageValidationError, WeComAPIError, WeComBotError
 from ..masking import redact
 from .errors import exit_code_for
 from .exit_codes import ExitCode
@@ -38,6 +38,7 @@ __all__ = [
     "Streams",
     "command_scope",
     "debug_enabled",
+    "fail_now",
     "run",
     "streams_of",
 ]
@@ -185,7 +186,7 @@ class Output:
             trace = "".join(traceback.format_exception(error))
             self.streams.stderr.write(self.clean(trace))
         message = describe_error(error)
-        if code == ExitCode.FAILURE:
+        if code == ExitCode.FAILURE and not isinstance(error, WeComBotError | typer.TyperException):
             message = (
                 f"unexpected {type(error).__name__}: {message} "
                 "(a bug: rerun with --debug and report it)"
@@ -250,8 +251,14 @@ class Output:
 def describe_error(error: BaseException) -> str:
     """The one-line text of an error, with its notes (``part 2 of 3 ...``) appended."""
     text = str(error) or type(error).__name__
-    if isinstance(error, typer.TyperException):
+    if isinstance(error, KeyboardInterrupt | typer.Abort):
+        text = "interrupted"
+    elif isinstance(error, typer.TyperException):
         text = error.format_message()
+        text = text[:1].lower() + text[1:]
+        context = getattr(error, "ctx", None)
+        if context is not None:
+            text += f" (see '{context.command_path} --help')"
     if isinstance(error, DeliveryError) and error.url:
         text += f" [{error.url}]"
     notes = getattr(error, "__notes__", None)
@@ -280,6 +287,18 @@ def error_document(error: BaseException) -> dict[str, Any]:
     return doc
 
 
+def fail_now(ctx: typer.Context, error: BaseException, *, json_mode: bool = False) -> typer.Exit:
+    """Report ``error`` as every command does (one line; JSON with ``--json``).
+
+    For commands that cannot run their body inside :func:`command_scope` (servers).
+
+    Returns:
+        The ``typer.Exit`` to raise, carrying the exit code for ``error``.
+    """
+    output = Output(streams_of(ctx), json_mode=json_mode, debug=debug_enabled(ctx))
+    return typer.Exit(int(output.fail(error)))
+
+
 @contextmanager
 def command_scope(ctx: typer.Context, *, json_mode: bool = False) -> Iterator[Output]:
     """Run a command body: yields its :class:`Output` and maps any failure to an exit code.
@@ -304,9 +323,9 @@ _COMMAND: Any = None
 def _command() -> Any:
     global _COMMAND
     if _COMMAND is None:
-        from .main import build_app
+        from .main import build_command
 
-        _COMMAND = typer.main.get_command(build_app())
+        _COMMAND = build_command()
     return _COMMAND
 
 
@@ -337,7 +356,7 @@ def run(
         env=dict(os.environ) if env is None else env,
     )
     command = _command()
-    # Typer writes help and usage errors to sys.stdout / sys.stderr itself.
+    # Typer writes help (and completion scripts) to sys.stdout itself.
     with redirect_stdout(streams.stdout), redirect_stderr(streams.stderr):
         try:
             result = command.main(
@@ -345,14 +364,13 @@ def run(
             )
         except typer.Exit as exit_:
             return int(exit_.exit_code)
+        except SystemExit as exit_:  # typer's completion options end the process themselves
+            return exit_.code if isinstance(exit_.code, int) else int(ExitCode.FAILURE)
         except typer.TyperException as exc:
-            show = getattr(exc, "show", None)
-            if show is not None:
-                show(file=streams.stderr)
-            else:
-                streams.stderr.write(f"error: {exc.format_message()}\n")
-            return int(exc.exit_code)
-        except typer.Abort:
-            streams.stderr.write("aborted\n")
-            return int(ExitCode.FAILURE)
+            if not exc.format_message():  # a group called bare: its help was the answer
+                return int(exc.exit_code)
+            # Usage errors are reported like every other error: one line, JSON with --json.
+            return int(Output(streams, json_mode="--json" in argv).fail(exc))
+        except (typer.Abort, KeyboardInterrupt) as exc:
+            return int(Output(streams, json_mode="--json" in argv).fail(exc))
     return result if isinstance(result, int) else int(ExitCode.OK)

@@ -18,6 +18,7 @@ from ..messages import (
     TemplateCard,
     TextMessage,
 )
+from ..messages._base import as_list
 from ._core import DEFAULT_TIMEOUT, Endpoint, parse_endpoint
 
 if TYPE_CHECKING:
@@ -98,17 +99,20 @@ class BotBase(ABC, Generic[R]):
         self,
         content: str,
         *,
-        mentioned_list: Sequence[str] | None = None,
-        mentioned_mobile_list: Sequence[str] | None = None,
+        mentioned_list: list[str] | tuple[str, ...] | None = None,
+        mentioned_mobile_list: list[str] | tuple[str, ...] | None = None,
     ) -> R:
-        """Send a text message (<= 2048 UTF-8 bytes), optionally @mentioning people or ``@all``."""
+        """Send a text message (<= 2048 UTF-8 bytes), optionally @mentioning people or ``@all``.
+
+        Raises:
+            MessageValidationError: the content is too long, or a mention list is not a
+                list (a bare ``"alice"`` is refused rather than read as five letters).
+        """
         return self.send(
             TextMessage(
                 content=content,
-                mentioned_list=list(mentioned_list) if mentioned_list is not None else None,
-                mentioned_mobile_list=(
-                    list(mentioned_mobile_list) if mentioned_mobile_list is not None else None
-                ),
+                mentioned_list=as_list(mentioned_list),
+                mentioned_mobile_list=as_list(mentioned_mobile_list),
             )
         )
 

@@ -1,29 +1,52 @@
-"""``wecom-bot gateway check``: validate a config and render every route against samples."""
+"""``wecom-bot gateway check`` and ``gateway routes test``: a config examined without serving.
+
+- :func:`check_config` validates a config and renders every route against the samples.
+- :func:`trace_routes` answers "where does this alert go?" like ``amtool config routes test``:
+  the routes it takes, their bots and mentions, whether each is muted now, and the messages.
+
+Neither needs the webhook keys: a key whose variable or file is not set here is reported as
+not set (fine for a check) and everything else still runs, so a config can be checked in CI.
+"""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .config import load_config
-from .runtime import build_runtime
+from ..errors import ConfigError
+from ..limits import CONTENT_LIMITS, utf8_len
+from .config import GatewayConfig, load_config
+from .model import Notification
+from .runtime import Runtime, build_runtime
 from .samples import sample_notifications
 from .templates import TemplateError
+
+__all__ = ["check_config", "notification_for_labels", "parse_labels", "trace_routes"]
+
+
+def _runtime(config: GatewayConfig, now: float | None = None) -> tuple[Runtime, dict[str, str]]:
+    unresolved: dict[str, str] = {}
+    clock = time.time if now is None else (lambda: now)
+    runtime = build_runtime(config, store=None, metrics=None, clock=clock, unresolved=unresolved)
+    return runtime, unresolved
 
 
 def check_config(path: str | Path) -> dict[str, Any]:
     """Load ``path``, build everything it describes, and render each route with each sample.
 
     Returns:
-        A report: ``ok``, the bots (masked), routes, and per route/sample/bot the rendered
-        parts with their byte sizes against the limit (and a preview of the content).
+        A report: ``ok``, the bots (masked), ``unresolved_keys`` (field -> why it is not set
+        here; not an error), routes, and per route/sample/bot the rendered parts with their
+        byte sizes against the limit (and a preview of the content).
 
     Raises:
         ConfigError: the configuration itself is invalid (the message names the field).
     """
     config = load_config(path)
-    runtime = build_runtime(config, store=None, metrics=None, clock=time.time)
+    runtime, unresolved = _runtime(config)
     renders: list[dict[str, Any]] = []
     ok = True
     routes = [*runtime.router.routes, runtime.router.default_route]
@@ -67,13 +90,118 @@ def check_config(path: str | Path) -> dict[str, Any]:
         "bots": {
             name: bot.get("key") or bot.get("key_env") for name, bot in masked["bots"].items()
         },
+        "unresolved_keys": unresolved,
         "routes": [r.name for r in routes],
         "renders": renders,
     }
 
 
-def _size(payload: dict[str, Any]) -> tuple[int, int]:
-    from ..limits import CONTENT_LIMITS, utf8_len
+def parse_labels(items: list[str]) -> dict[str, str]:
+    """``["alertname=X", "severity=critical"]`` -> a label set.
 
+    Raises:
+        ConfigError: an item is not ``name=value``.
+    """
+    labels: dict[str, str] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise ConfigError(f"label {item!r}: write labels as name=value")
+        labels[name.strip()] = value
+    return labels
+
+
+def notification_for_labels(labels: Mapping[str, str], now: float) -> Notification:
+    """One firing Alertmanager alert with ``labels``, as Alertmanager would send it."""
+    from .sources import parse_alertmanager
+
+    started = datetime.fromtimestamp(now, UTC).isoformat().replace("+00:00", "Z")
+    return parse_alertmanager(
+        {
+            "receiver": "wecom-bot",
+            "status": "firing",
+            "alerts": [
+                {
+                    "status": "firing",
+                    "labels": dict(labels),
+                    "annotations": {},
+                    "startsAt": started,
+                    "endsAt": "0001-01-01T00:00:00Z",
+                    "generatorURL": "",
+                    "fingerprint": "",
+                }
+            ],
+            "groupLabels": {"alertname": labels["alertname"]} if "alertname" in labels else {},
+            "commonLabels": dict(labels),
+            "commonAnnotations": {},
+            "externalURL": "",
+            "version": "4",
+            "groupKey": "{}:{}",
+            "truncatedAlerts": 0,
+        }
+    )
+
+
+def trace_routes(
+    path: str | Path, notification: Notification, now: float | None = None
+) -> dict[str, Any]:
+    """Where ``notification`` goes under the config at ``path``, and what it becomes.
+
+    Args:
+        path: the gateway's configuration file.
+        notification: what arrives (see :func:`notification_for_labels` for a label set).
+        now: the moment to judge muting and on-call at (default: the clock).
+
+    Returns:
+        ``routes``: per route taken, in order: its ``bots``, ``mentions`` (``users``,
+        ``mobiles``), ``muting`` (``muted`` and, when muted, ``action``, ``reason`` and
+        ``resumes_at``) and ``messages``: per bot the msgtype and each rendered part with its
+        content, its UTF-8 size and the limit. Also ``unresolved_keys`` as in
+        :func:`check_config`.
+
+    Raises:
+        ConfigError: the configuration is invalid.
+        TemplateError: a route's template fails on this notification.
+    """
+    config = load_config(path)
+    when = time.time() if now is None else now
+    runtime, unresolved = _runtime(config, when)
+    taken: list[dict[str, Any]] = []
+    for route in runtime.router.match(notification):
+        mentions = runtime.mentions_for(route, notification, when)
+        muting = runtime.muting(route.name, when)
+        messages = []
+        for bot in route.bots:
+            msgtype = runtime.msgtype_for(route, bot)
+            payloads = runtime.render(route, bot, notification, when)
+            parts = [
+                {"content": p[msgtype]["content"], "bytes": size, "limit": limit}
+                for p in payloads
+                for size, limit in [_size(p)]
+            ]
+            messages.append({"bot": bot, "msgtype": msgtype, "parts": parts})
+        taken.append(
+            {
+                "route": route.name,
+                "default": route is runtime.router.default_route,
+                "bots": list(route.bots),
+                "mentions": {"users": list(mentions.userids), "mobiles": list(mentions.mobiles)},
+                "muting": {"muted": False}
+                if muting is None
+                else {"muted": True, **muting.to_json()},
+                "messages": messages,
+            }
+        )
+    return {
+        "source": notification.source,
+        "status": notification.status,
+        "labels": dict(notification.common_labels),
+        "alerts": len(notification.alerts),
+        "unresolved_keys": unresolved,
+        "routes": taken,
+    }
+
+
+def _size(payload: dict[str, Any]) -> tuple[int, int]:
     msgtype = payload["msgtype"]
     return utf8_len(payload[msgtype]["content"]), CONTENT_LIMITS[msgtype]

@@ -25,7 +25,7 @@ from pydantic import (
     model_validator,
 )
 
-from ..errors import ConfigError
+from ..errors import ConfigError, SecretNotSetError
 from ..limits import DEFAULT_BASE_URL
 from ..masking import mask_key
 
@@ -65,15 +65,19 @@ class SecretRef(_Section):
         if self.env:
             found = os.environ.get(self.env, "").strip()
             if not found:
-                raise ConfigError(f"{field}: environment variable {self.env} is not set or empty")
+                raise SecretNotSetError(
+                    f"{field}: environment variable {self.env} is not set or empty"
+                )
             return found
         if self.file:
             try:
                 text = self.file.read_text("utf-8").strip()
             except OSError as exc:
-                raise ConfigError(f"{field}: cannot read {self.file}: {exc.strerror}") from None
+                raise SecretNotSetError(
+                    f"{field}: cannot read {self.file}: {exc.strerror}"
+                ) from None
             if not text:
-                raise ConfigError(f"{field}: {self.file} is empty")
+                raise SecretNotSetError(f"{field}: {self.file} is empty")
             return text.splitlines()[0].strip()
         raise ConfigError(f"{field}: give one of key, key_env or key_file")
 
@@ -104,8 +108,18 @@ class BotConfig(_Section):
     ca_bundle: Path | None = None
     insecure_skip_verify: bool = False
 
-    def keys(self, name: str) -> tuple[str, ...]:
-        """Resolve every key of the bot (main key first, then the pool)."""
+    def keys(self, name: str, unresolved: dict[str, str] | None = None) -> tuple[str, ...]:
+        """Resolve every key of the bot (main key first, then the pool).
+
+        Args:
+            name: the bot's name, for error messages.
+            unresolved: when given, a key whose variable or file is not set is recorded here
+                (field -> why) and stands as a placeholder instead of raising.
+
+        Raises:
+            ConfigError: a key cannot be resolved (a :class:`SecretNotSetError` only
+                without ``unresolved``), or the pool repeats a key.
+        """
         refs = [SecretRef(value=self.key, env=self.key_env, file=self.key_file)]
         for i, entry in enumerate(self.pool):
             unknown = set(entry) - {"key", "key_env", "key_file"}
@@ -118,13 +132,19 @@ class BotConfig(_Section):
                     file=Path(entry["key_file"]) if entry.get("key_file") else None,
                 )
             )
-        keys = tuple(
-            ref.resolve(f"bots.{name}" if i == 0 else f"bots.{name}.pool[{i - 1}]")
-            for i, ref in enumerate(refs)
-        )
+        keys = []
+        for i, ref in enumerate(refs):
+            field = f"bots.{name}" if i == 0 else f"bots.{name}.pool[{i - 1}]"
+            try:
+                keys.append(ref.resolve(field))
+            except SecretNotSetError as exc:
+                if unresolved is None:
+                    raise
+                unresolved[field] = str(exc).removeprefix(f"{field}: ")
+                keys.append(f"unresolved:{field}")
         if len(set(keys)) != len(keys):
             raise ConfigError(f"bots.{name}: the same key appears twice in the pool")
-        return keys
+        return tuple(keys)
 
 
 class AuthConfig(_Section):
@@ -342,9 +362,12 @@ class GatewayConfig(_Section):
             for name, data in self.oncall.items()
         }
 
-    def bot_keys(self) -> dict[str, tuple[str, ...]]:
-        """Resolve every bot's keys (environment, files); ConfigError names the bot."""
-        return {name: bot.keys(name) for name, bot in self.bots.items()}
+    def bot_keys(self, unresolved: dict[str, str] | None = None) -> dict[str, tuple[str, ...]]:
+        """Resolve every bot's keys (environment, files); ConfigError names the bot.
+
+        ``unresolved``: see :meth:`BotConfig.keys` (keys not set here are recorded, not fatal).
+        """
+        return {name: bot.keys(name, unresolved) for name, bot in self.bots.items()}
 
     def effective_default_route(self) -> RouteConfig:
         """The default route, or one that sends to every bot with the default template."""

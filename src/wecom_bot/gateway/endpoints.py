@@ -34,6 +34,7 @@ from .templates import TemplateError
 
 if TYPE_CHECKING:
     from .app import Gateway
+    from .model import Notification
 
 __all__ = ["Answer", "Endpoint", "endpoint_for", "receive", "serve_endpoint"]
 
@@ -114,6 +115,7 @@ async def receive(gateway: Gateway, endpoint: Endpoint, body: bytes | None, wait
     try:
         if wait:
             outcome = await ingest(runtime, notification, route_name=endpoint.route)
+            _log_received(notification, outcome.notification_id, outcome.routes, outcome.duplicate)
             return Answer(200, outcome_json(outcome))
         accepted = await accept(runtime, notification, decoded, route_name=endpoint.route)
     except LookupError as exc:
@@ -130,7 +132,24 @@ async def receive(gateway: Gateway, endpoint: Endpoint, body: bytes | None, wait
         return refuse(gateway, source, 422, "render_failed", f"rendering failed: {exc}")
     if not accepted.duplicate:
         gateway.inbox.wake()
+    _log_received(notification, accepted.notification_id, accepted.routes, accepted.duplicate)
     return Answer(200, accepted.to_json())
+
+
+def _log_received(
+    notification: Notification, notification_id: str, routes: list[str], duplicate: bool
+) -> None:
+    if not logger.isEnabledFor(logging.INFO):
+        return
+    alerts = len(notification.alerts)
+    logger.info(
+        "received %s notification %s (%s, %d alert(s)) -> route(s) %s%s",
+        notification.source, notification_id, notification.status, alerts,
+        ", ".join(routes) or "none", " (duplicate, queued once)" if duplicate else "",
+        extra={"event": "received", "source": notification.source,
+               "notification_id": notification_id, "status": notification.status,
+               "alerts": alerts, "routes": routes, "duplicate": duplicate},
+    )  # fmt: skip
 
 
 def outcome_json(outcome: IngestOutcome) -> dict[str, Any]:

@@ -224,10 +224,7 @@ class Runtime:
         selected = route.select(notification)
         if selected is None:
             return []
-        mentions = route.mentions_for(selected)
-        if self.global_mentions is not None:
-            mentions = mentions | self.global_mentions.resolve(selected)
-        mentions = mentions | self.oncall_mentions(route, selected, now)
+        mentions = self.mentions_for(route, selected, now)
         msgtype = self.msgtype_for(route, bot)
         return self.renderer.render(route.template, selected, msgtype=msgtype, mentions=mentions)
 
@@ -239,6 +236,15 @@ class Runtime:
             briefs, msgtype=syntax, max_messages=max_messages, notifications=notifications
         )
         return [item_content(p) for p in report.payloads]
+
+    def mentions_for(
+        self, route: Route, notification: Notification, now: float | None = None
+    ) -> Mentions:
+        """Who ``route`` mentions for ``notification``: its rules, the global ones, on-call."""
+        mentions = route.mentions_for(notification)
+        if self.global_mentions is not None:
+            mentions = mentions | self.global_mentions.resolve(notification)
+        return mentions | self.oncall_mentions(route, notification, now)
 
     def msgtype_for(self, route: Route, bot: str) -> MsgType:
         """What ``route`` renders for ``bot``: the route's msgtype, else the bot's."""
@@ -327,6 +333,7 @@ def build_runtime(
     clock: Callable[[], float],
     history: HistoryRecorder | None = None,
     previous: Runtime | None = None,
+    unresolved: dict[str, str] | None = None,
 ) -> Runtime:
     """Turn a config into a runtime; with a store it gets a dispatcher too.
 
@@ -337,11 +344,13 @@ def build_runtime(
         clock: wall-clock time.
         history: records what ingest and the dispatcher do (the console's history).
         previous: the runtime a reload replaces (its rate window is carried over).
+        unresolved: for checks only: keys whose variable or file is not set are recorded
+            here instead of failing (see :meth:`BotConfig.keys`).
 
     Raises:
         ConfigError: a key cannot be resolved, a template does not compile, a matcher is bad.
     """
-    keys = config.bot_keys()
+    keys = config.bot_keys(unresolved)
     routes = [_route(r) for r in config.routes]
     default = _route(config.effective_default_route())
     router = Router(routes, default)

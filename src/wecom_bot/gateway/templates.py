@@ -26,7 +26,7 @@ Built-in templates
     unless the configuration overrides that name: a configured template is always used as
     written, with the escaping of the msgtype asked for.
 
-What a template sees
+What a template sees (``docs/templates.md`` describes each, see :mod:`.template_reference`)
     ``notification`` (every field, as :class:`NotificationView`), ``alerts`` (the alerts to list:
     firing first, at most ``max_alerts``), ``all_alerts``, ``firing_alerts``,
     ``resolved_alerts``, ``more`` (alerts not listed, including those the sender truncated),

@@ -105,6 +105,25 @@ def check_content(value: str, max_bytes: int) -> str:
     return value
 
 
+def check_string_list(value: Any) -> Any:
+    """Refuse a bare string where a list of strings belongs; accept a tuple as a list.
+
+    ``list("alice")`` is ``["a", "l", "i", "c", "e"]``: a string passed for a list would
+    otherwise mention five people who do not exist.
+    """
+    if isinstance(value, str | bytes):
+        shown = repr(value)
+        raise fail(Rule.TYPE, f"must be a list of strings, not the string {shown}: use [{shown}]")
+    if isinstance(value, tuple):
+        return list(value)
+    return value
+
+
+def as_list(value: list[str] | tuple[str, ...] | None) -> list[str] | None:
+    """A list-of-strings argument as the model's list; anything else is left to the model."""
+    return list(value) if isinstance(value, tuple) else value
+
+
 class _TranslatingMeta(ModelMetaclass):
     # Translating here rather than in __init__ keeps pydantic's fast path for nested models:
     # a model with a custom __init__ is validated through that __init__ everywhere.

@@ -7,7 +7,7 @@ from typing import ClassVar
 from pydantic import field_validator
 
 from .. import limits
-from ._base import Message, check_content
+from ._base import Message, check_content, check_string_list
 
 
 class TextMessage(Message):
@@ -28,6 +28,11 @@ class TextMessage(Message):
     @classmethod
     def _check_content(cls, value: str) -> str:
         return check_content(value, limits.TEXT_CONTENT_MAX_BYTES)
+
+    @field_validator("mentioned_list", "mentioned_mobile_list", mode="before")
+    @classmethod
+    def _check_mentions(cls, value: object) -> object:
+        return check_string_list(value)
 
 
 class MarkdownMessage(Message):

@@ -1,5 +1,6 @@
 """The console page ``/ui``: a shell, a script and stylesheets shipped in the package.
 
+- ``GET /``: a redirect to ``/ui``, so the gateway's address alone opens the console.
 - ``GET /ui``: the shell. No inline script or style, served with a strict
   Content-Security-Policy (``script-src 'self'``, ``style-src 'self'``), so even a bug could not
   run script that came with an alert.
@@ -18,8 +19,8 @@ from functools import cache
 from importlib.resources import files
 from typing import Final
 
-from fastapi import APIRouter
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from ...preview import PAGE_CONTENT_SECURITY_POLICY, preview_css
 
@@ -50,6 +51,12 @@ def _asset(name: str) -> str:
     if name == "preview.css":
         return preview_css()
     return files(__package__ or __name__).joinpath("static", name).read_text("utf-8")
+
+
+@router.get("/")
+async def root(request: Request) -> RedirectResponse:
+    """The gateway's address opens the console."""
+    return RedirectResponse(request.scope.get("root_path", "") + "/ui", status_code=307)
 
 
 @router.get("/ui", response_class=HTMLResponse)

@@ -1,0 +1,94 @@
+"""``scripts/provision`` (run by ``make test``): installs what the tests start, or says how.
+
+The system commands it calls (``dpkg-query``, ``id``, ``apt-get``) are replaced by small
+scripts on ``PATH`` that record what they were asked, so nothing is installed for real.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parents[2]
+SCRIPT = ROOT / "scripts" / "provision"
+
+
+def _tool(bin_dir: Path, name: str, body: str) -> None:
+    path = bin_dir / name
+    path.write_text("#!/bin/sh\n" + body + "\n", "utf-8")
+    path.chmod(0o755)
+
+
+def _run(
+    tmp_path: Path, *, installed: set[str], uid: int, apt: bool
+) -> tuple[subprocess.CompletedProcess[str], Path]:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    log = tmp_path / "apt.log"
+    cases = " ".join(sorted(installed)) or "none"
+    _tool(
+        bin_dir,
+        "dpkg-query",
+        f'for p in {cases}; do [ "$p" = "$3" ] && printf "install ok installed" && exit 0; done\n'
+        "exit 1",
+    )
+    _tool(bin_dir, "id", f"echo {uid}")
+    if apt:
+        _tool(bin_dir, "apt-get", f'echo "$@" >> {log}')
+    result = subprocess.run(
+        ["/bin/sh", str(SCRIPT)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={"PATH": str(bin_dir)},  # only the stand-ins: the script uses shell builtins
+    )
+    return result, log
+
+
+ALL = {
+    "redis-server",
+    "prometheus-alertmanager",
+    "chromium",
+    "fonts-wqy-microhei",
+    "fonts-noto-color-emoji",
+}
+
+
+def test_nothing_happens_when_everything_is_present(tmp_path: Path) -> None:
+    result, log = _run(tmp_path, installed=ALL, uid=0, apt=True)
+    assert result.returncode == 0
+    assert result.stdout + result.stderr == ""
+    assert not log.exists()
+
+
+def test_root_with_apt_installs_only_what_is_missing(tmp_path: Path) -> None:
+    result, log = _run(tmp_path, installed=ALL - {"chromium", "fonts-noto-color-emoji"},
+                       uid=0, apt=True)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    calls = log.read_text("utf-8").splitlines()
+    assert calls[-1] == "install -y -qq chromium fonts-noto-color-emoji"
+
+
+@pytest.mark.parametrize(("uid", "apt"), [(1000, True), (0, False)])
+def test_otherwise_it_stops_with_the_one_command_to_run(
+    tmp_path: Path, uid: int, apt: bool
+) -> None:
+    result, log = _run(tmp_path, installed=ALL - {"redis-server"}, uid=uid, apt=apt)
+    assert result.returncode == 1
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1
+    assert lines[0].endswith(": sudo apt-get install -y redis-server")
+    assert not log.exists()
+
+
+def test_make_test_provisions_first_and_ci_only_calls_make_test() -> None:
+    plan = subprocess.run(
+        ["make", "-n", "test", "VENV=/nonexistent-venv"],
+        cwd=ROOT, capture_output=True, text=True, timeout=30, check=True,
+    ).stdout.splitlines()  # fmt: skip
+    assert plan[0] == "scripts/provision"
+    ci = [line for line in (ROOT / ".ci" / "run").read_text("utf-8").splitlines()
+          if line and not line.startswith("#")]  # fmt: skip
+    assert ci[-1] == "make test" and not any("apt-get" in line for line in ci)
