@@ -220,6 +220,7 @@ def test_forged_altered_expired_and_cross_site_posts_change_nothing_and_say_why(
              "another site"),
             (f"/act/{ack}", {"csrf": csrf, "name": "x"}, {"Sec-Fetch-Site": "cross-site"}, 403,
              "another site"),
+            (f"/act/{ack}", {"csrf": csrf, "name": "x"}, {"Origin": "null"}, 403, "another site"),
             (f"/act/{ack}", {"csrf": csrf, "name": " "}, same, 400, "your name"),
         ]  # fmt: skip
         for path, form, headers, status, why in cases:

@@ -60,7 +60,7 @@ def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
     )
     response = HTMLResponse(html, status_code=status)
     response.headers["Cache-Control"] = "no-store"
-    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["Referrer-Policy"] = "same-origin"
     response.headers["X-Frame-Options"] = "DENY"
     response.headers["Content-Security-Policy"] = (
         "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"
@@ -169,10 +169,11 @@ def _same_origin(request: Request) -> bool:
     if site is not None and site not in ("same-origin", "none"):
         return False
     origin = request.headers.get("origin")
-    if origin is None or origin == "null":
-        return origin is None
-    parts = urlsplit(origin)
-    return parts.netloc == request.headers.get("host", "")
+    if origin == "null":
+        # A page that sends no referrer posts with an opaque origin; the browser's own
+        # Sec-Fetch-Site still says where the form was.
+        return site == "same-origin"
+    return origin is None or urlsplit(origin).netloc == request.headers.get("host", "")
 
 
 @router.post("/act/{token}")
