@@ -29,6 +29,7 @@ from wecom_bot.gateway.actions.tokens import ActionToken, TokenError, sign, veri
 from wecom_bot.gateway.config import load_config
 from wecom_bot.gateway.samples import alertmanager_firing, alertmanager_resolved
 from wecom_bot.gateway.sources import parse_alertmanager
+from wecom_bot.gateway.summaries import briefs_of_notification
 from wecom_bot.gateway.templates import Renderer
 
 SECRET = b"0123456789abcdef-test-secret"
@@ -84,9 +85,11 @@ def test_config_errors_name_the_field(monkeypatch: pytest.MonkeyPatch) -> None:
     assert masked["actions"]["secret"] == "***"
 
 
-def _renderers(external: str = "https://gw.example.com") -> tuple[Renderer, Renderer]:
+def _renderers(
+    external: str = "https://gw.example.com", **options: Any
+) -> tuple[Renderer, Renderer]:
     linker = ActionLinker(external, SECRET, clock=lambda: NOW)
-    return Renderer(), Renderer(actions=linker)
+    return Renderer(**options), Renderer(actions=linker, **options)
 
 
 @pytest.mark.parametrize("msgtype", ["markdown", "markdown_v2", "text"])
@@ -257,3 +260,23 @@ def test_without_external_url_there_are_no_links_and_no_pages(emu: Emu, tmp_path
         token = sign(ActionToken("a", (("alertname", "X"),), int(NOW), ""), SECRET)
         assert gw.client.get(f"/act/{token}").status_code in (401, 404)
     assert httpx.codes.OK
+
+
+@pytest.mark.parametrize("msgtype", ["markdown", "markdown_v2", "text"])
+def test_a_summarised_group_carries_its_links_within_every_limit(msgtype: Any) -> None:
+    plain, linked = _renderers(max_alerts=20)
+    payload = alertmanager_firing()
+    alert = payload["alerts"][0]
+    payload["alerts"] = [
+        dict(alert, labels={**alert["labels"], "instance": f"host-{i}"}) for i in range(400)
+    ]
+    firing = parse_alertmanager(payload)
+    assert linked.summarizes(firing)
+    before = plain.render_check("default", firing, msgtype=msgtype)
+    after = linked.render_check("default", firing, msgtype=msgtype)
+    assert after.used_template.startswith("summary") and LINK.search(after.content)
+    assert 0 < after.size - before.size <= LINK_BUDGET
+    assert all(part.size <= limits.CONTENT_LIMITS[msgtype] for part in after.parts)
+    # A fold of several notifications names no single group: no links.
+    folded = linked.render_summary(briefs_of_notification(firing), msgtype=msgtype)
+    assert not LINK.search(folded.content)

@@ -823,6 +823,8 @@ class Renderer:
                 msgtype,
                 cut_alerts=notification.truncated_alerts,
             )
+            # One notification is one alert group: its links hold (a fold of several has none).
+            context["actions"] = self.actions(notification) if self.actions else None
         else:
             used = self.resolve(template, msgtype)
             context = self._context(notification, msgtype)
