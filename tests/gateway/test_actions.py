@@ -280,3 +280,23 @@ def test_a_summarised_group_carries_its_links_within_every_limit(msgtype: Any) -
     # A fold of several notifications names no single group: no links.
     folded = linked.render_summary(briefs_of_notification(firing), msgtype=msgtype)
     assert not LINK.search(folded.content)
+
+
+def test_details_show_the_group_and_a_silence_that_fails_says_why(
+    emu: Emu, tmp_path: Path
+) -> None:
+    key = new_key()
+    payload = alertmanager_firing()
+    payload["externalURL"] = ""  # the configured Alertmanager, where nothing listens
+    with running_gateway(_config(emu, key, tmp_path)) as gw:
+        assert gw.post("/alertmanager", payload).status_code == 200
+        wait_for(lambda: len(_links(emu, key)) >= 3, what="a message with three action links")
+        _, silence, details = _links(emu, key)[:3]
+        page = gw.client.get(f"/act/{details}").text
+        assert 'href="http://127.0.0.1:9/#/alerts?filter=%7Balertname%3D%22HighCPU%22%7D"' in page
+        assert "<form" not in page
+        csrf = _csrf(gw.client.get(f"/act/{silence}").text)
+        answer = gw.client.post(f"/act/{silence}", data={"csrf": csrf, "name": "x", "d": "4h"})
+        assert answer.status_code == 502 and "Alertmanager did not answer" in answer.text
+        answer = gw.client.post(f"/act/{silence}", data={"csrf": csrf, "name": "x", "d": "9y"})
+        assert answer.status_code == 400 and "1h, 4h, 24h" in answer.text

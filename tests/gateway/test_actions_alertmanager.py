@@ -117,14 +117,18 @@ def test_silence_from_the_message_in_chromium_is_kept_by_alertmanager(
         _push(am, "HighLatency", instance="host-1")
         wait_for(lambda: any("HighLatency" in t for t in _texts(emu, key)), timeout=30,
                  what="the firing message")  # fmt: skip
-        context = browser.new_context(viewport=PHONE, device_scale_factor=2, is_mobile=True)
+        # The emulator's page at a desktop's width; the action pages it opens at a phone's.
+        context = browser.new_context(viewport={"width": 1000, "height": 800},
+                                      device_scale_factor=2)  # fmt: skip
         chat = context.new_page()
         chat.goto(f"{emu.url}/#{key_fingerprint(key)}")
         link = chat.locator('#ep-chat a[href*="/act/"]', has_text="静默").first
         link.wait_for(timeout=10_000)
+        chat.locator("#ep-chat .ep-entry").first.screenshot(path=str(DOCS / "actions-message.png"))
         with context.expect_page() as opened:
             link.click()
         page = opened.value
+        page.set_viewport_size(PHONE)
         page.wait_for_load_state()
         assert "HighLatency" in page.inner_text("main")
         page.screenshot(path=str(DOCS / "actions-silence.png"), full_page=True)
@@ -153,6 +157,7 @@ def test_silence_from_the_message_in_chromium_is_kept_by_alertmanager(
         with context.expect_page() as opened:
             ack.click()
         ack_page = opened.value
+        ack_page.set_viewport_size(PHONE)
         ack_page.wait_for_load_state()
         assert ack_page.input_value("#name") == "王五"
         ack_page.screenshot(path=str(DOCS / "actions-acknowledge.png"), full_page=True)
