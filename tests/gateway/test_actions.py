@@ -282,9 +282,7 @@ def test_a_summarised_group_carries_its_links_within_every_limit(msgtype: Any) -
     assert not LINK.search(folded.content)
 
 
-def test_details_show_the_group_and_a_silence_that_fails_says_why(
-    emu: Emu, tmp_path: Path
-) -> None:
+def test_details_show_the_group_and_a_silence_that_fails_says_why(emu: Emu, tmp_path: Path) -> None:
     key = new_key()
     payload = alertmanager_firing()
     payload["externalURL"] = ""  # the configured Alertmanager, where nothing listens

@@ -149,8 +149,10 @@ def test_silence_from_the_message_in_chromium_is_kept_by_alertmanager(
         ]
         assert silence["id"] in shown
         ends = dt.datetime.fromisoformat(silence["endsAt"].replace("Z", "+00:00"))
-        assert dt.timedelta(hours=3, minutes=59) < ends - dt.datetime.now(dt.UTC) <= dt.timedelta(
-            hours=4
+        assert (
+            dt.timedelta(hours=3, minutes=59)
+            < ends - dt.datetime.now(dt.UTC)
+            <= dt.timedelta(hours=4)
         )
         # The name is remembered on this phone: the acknowledge page has it filled in.
         ack = chat.locator('#ep-chat a[href*="/act/"]', has_text="认领").first
