@@ -7,8 +7,6 @@ The pictures in docs/ are these pages."""
 from __future__ import annotations
 
 import datetime as dt
-import shutil
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,10 +14,11 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser
 
 from tests.emulator.conftest import Emu, new_key, running
-from tests.emulator_page.conftest import CHROMIUM, CHROMIUM_ARGS
+from tests.emulator_page import conftest as page_fixtures
+from tests.gateway.alertmanager import alertmanagers
 from tests.gateway.harness import (
     GatewayProcess,
     emulator_contents,
@@ -30,56 +29,16 @@ from tests.gateway.harness import (
 from tests.redis_server import free_port
 from wecom_bot.masking import key_fingerprint
 
-ALERTMANAGER = shutil.which("prometheus-alertmanager")
+browser = page_fixtures.browser  # one headless Chromium for the module, as the page tests have
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 PHONE = {"width": 390, "height": 760}
 pytestmark = [pytest.mark.alertmanager, pytest.mark.browser, pytest.mark.slow]
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
 @pytest.fixture
-def alertmanager(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Any]:
-    if ALERTMANAGER is None:
-        pytest.fail("prometheus-alertmanager is not installed")
-    procs: list[subprocess.Popen[bytes]] = []
-
-    def start(webhook_url: str) -> str:
-        port = free_port()
-        url = f"http://127.0.0.1:{port}"
-        config = tmp_path / "am.yml"
-        config.write_text(
-            "route:\n  receiver: wecom\n  group_by: [alertname]\n  group_wait: 1s\n"
-            "  group_interval: 1s\n  repeat_interval: 1h\n"
-            f"receivers:\n  - name: wecom\n    webhook_configs:\n      - url: '{webhook_url}'\n",
-            "utf-8",
-        )
-        procs.append(subprocess.Popen(
-            [ALERTMANAGER, f"--config.file={config}", f"--storage.path={tmp_path / 'am'}",
-             f"--web.listen-address=127.0.0.1:{port}", f"--web.external-url={url}",
-             "--cluster.listen-address="],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        ))  # fmt: skip
-        wait_for(lambda: _ready(url), timeout=15, what="alertmanager to start")
-        return url
-
-    yield start
-    for proc in procs:
-        proc.terminate()
-        proc.wait(10)
-
-
-def _ready(url: str) -> bool:
-    try:
-        return httpx.get(url + "/-/ready", timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False
+def alertmanager(tmp_path: Path) -> Iterator[Any]:
+    with alertmanagers(tmp_path) as start:
+        yield start
 
 
 def _push(am: str, name: str, **labels: str) -> None:
