@@ -298,3 +298,18 @@ def test_details_show_the_group_and_a_silence_that_fails_says_why(emu: Emu, tmp_
         assert answer.status_code == 502 and "Alertmanager did not answer" in answer.text
         answer = gw.client.post(f"/act/{silence}", data={"csrf": csrf, "name": "x", "d": "9y"})
         assert answer.status_code == 400 and "1h, 4h, 24h" in answer.text
+
+
+def test_action_pages_need_no_credentials_everything_else_still_does(
+    emu: Emu, tmp_path: Path
+) -> None:
+    key = new_key()
+    config = _config(emu, key, tmp_path).model_copy(
+        update={"auth": load_config(text="bots: {x: {key: k}}\nauth: {bearer_token: t0k}\n").auth}
+    )
+    with running_gateway(config) as gw:
+        token = sign(ActionToken("a", (("alertname", "X"),), int(NOW), ""), SECRET)
+        page = gw.client.get(f"/act/{token}")
+        assert page.status_code == 200 and "Acknowledge" in page.text
+        assert gw.client.get("/api/v1/history").status_code == 401
+        assert gw.client.get("/act").status_code == 401
