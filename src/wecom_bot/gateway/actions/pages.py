@@ -202,13 +202,15 @@ async def confirm(request: Request, token: str) -> HTMLResponse:
         response = await _acknowledge(gateway, action, name)
     else:
         return _refused(f"a {KINDS[action.kind]} link does nothing when posted", 405)
+    # Lax, not Strict: the chat app opens the link as a cross-site navigation, and the cookie
+    # only fills in a name (the CSRF token guards the action).
     response.set_cookie(
         NAME_COOKIE,
         quote(name, safe=""),
         max_age=365 * 86400,
         path="/act",
         httponly=True,
-        samesite="strict",
+        samesite="lax",
     )
     return response
 
