@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import shutil
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +15,7 @@ import httpx
 import pytest
 
 from tests.emulator.conftest import Emu, new_key, running
+from tests.gateway.alertmanager import alertmanagers
 from tests.gateway.harness import (
     GatewayProcess,
     emulator_contents,
@@ -28,7 +27,6 @@ from tests.redis_server import free_port
 from wecom_bot.emulator import EmulatorSettings
 from wecom_bot.emulator.ratelimit import RateSpec
 
-ALERTMANAGER = shutil.which("prometheus-alertmanager")
 pytestmark = pytest.mark.alertmanager
 
 
@@ -40,50 +38,8 @@ def emu() -> Iterator[Emu]:
 
 @pytest.fixture
 def alertmanager(tmp_path: Path) -> Iterator[Any]:
-    if ALERTMANAGER is None:
-        pytest.fail(
-            "prometheus-alertmanager is not installed (apt-get install prometheus-alertmanager)"
-        )
-    procs: list[subprocess.Popen[bytes]] = []
-
-    def start(webhook_url: str) -> str:
-        port = free_port()
-        config = tmp_path / "am.yml"
-        config.write_text(
-            "route:\n"
-            "  receiver: wecom\n"
-            "  group_by: [alertname]\n"
-            "  group_wait: 1s\n"
-            "  group_interval: 1s\n"
-            "  repeat_interval: 1h\n"
-            "receivers:\n"
-            "  - name: wecom\n"
-            "    webhook_configs:\n"
-            f"      - url: '{webhook_url}'\n"
-            "        send_resolved: true\n",
-            "utf-8",
-        )
-        proc = subprocess.Popen(
-            [ALERTMANAGER, f"--config.file={config}", f"--storage.path={tmp_path / 'am-data'}",
-             f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address="],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        procs.append(proc)
-        url = f"http://127.0.0.1:{port}"
-        wait_for(lambda: _ready(url), timeout=15, what="alertmanager to start")
-        return url
-
-    yield start
-    for proc in procs:
-        proc.terminate()
-        proc.wait(10)
-
-
-def _ready(url: str) -> bool:
-    try:
-        return httpx.get(url + "/-/ready", timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False
+    with alertmanagers(tmp_path) as start:
+        yield start
 
 
 def _push(am_url: str, alerts: list[dict[str, Any]]) -> None:

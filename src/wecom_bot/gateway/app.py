@@ -30,6 +30,7 @@ from ..masking import install_log_redaction
 from ..store import Outbox, StoreUnavailableError, open_store
 from ..store.history import HistoryStore, MemoryHistory, open_history
 from . import heap
+from .actions import pages as action_pages
 from .auth import Authentication
 from .config import GatewayConfig, load_config
 from .console import ConsoleMetrics, HistoryRecorder
@@ -213,6 +214,7 @@ def create_app(
     )
     app.include_router(console_api.router)
     app.include_router(console_page.router)
+    app.include_router(action_pages.router)
 
     app.add_middleware(Authentication)
 

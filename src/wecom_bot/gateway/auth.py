@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 __all__ = ["OPEN_PATHS", "Authentication", "authorized", "refuse_unauthorized", "source_of"]
 
 OPEN_PATHS = ("/healthz", "/readyz")
+OPEN_PREFIX = "/act/"
 """Paths answered without credentials (load balancers and orchestrators probe them)."""
 
 
@@ -77,7 +78,12 @@ class Authentication:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
+        if (
+            scope["type"] != "http"
+            or scope["path"] in OPEN_PATHS
+            # Action pages are for phones in the group: the signed token is their credential.
+            or scope["path"].startswith(OPEN_PREFIX)
+        ):
             await self.app(scope, receive, send)
             return
         gateway: Gateway = scope["app"].state.gateway

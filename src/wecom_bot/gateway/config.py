@@ -225,6 +225,53 @@ class WebhookConfig(_Section):
     mentions: dict[str, Any] = Field(default_factory=dict)
 
 
+class ActionsConfig(_Section):
+    """Action links in alert messages (see ``docs/actions.md``); used when ``external_url`` is set.
+
+    Attributes:
+        secret / secret_env: the HMAC secret that signs action links (at least 16 characters;
+            from the environment by preference). Changing it voids every link sent.
+        alertmanager_url: where silences are created when a notification carries no
+            ``externalURL`` (or one the gateway cannot reach).
+        ttl: how long a link stays good.
+        ack_bots: bots that get one short line when someone acknowledges.
+    """
+
+    secret: str | None = None
+    secret_env: str | None = None
+    alertmanager_url: str | None = None
+    ttl: float = 7 * 86400.0
+    ack_bots: list[str] = Field(default_factory=list)
+
+    @field_validator("ttl", mode="before")
+    @classmethod
+    def _ttl(cls, value: Any) -> float:
+        return parse_duration(value)
+
+    @field_validator("alertmanager_url")
+    @classmethod
+    def _am_url(cls, value: str | None) -> str | None:
+        return None if value is None else _http_url(value)
+
+    def secret_bytes(self) -> bytes:
+        """The signing secret; ConfigError naming ``actions.secret`` when missing or short."""
+        secret = SecretRef(value=self.secret, env=self.secret_env).resolve("actions.secret")
+        if len(secret) < 16:
+            raise ConfigError("actions.secret: must be at least 16 characters")
+        return secret.encode()
+
+
+def _http_url(value: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise ValueError(
+            f"must be an http(s) URL without query, like https://gw.example.com, got {value!r}"
+        )
+    return value.strip().rstrip("/")
+
+
 class GatewayConfig(_Section):
     """The whole gateway configuration (see ``docs/gateway.md`` for an annotated example)."""
 
@@ -253,6 +300,8 @@ class GatewayConfig(_Section):
     oncall: dict[str, dict[str, Any]] = Field(default_factory=dict)
     oncall_severities: list[str] = Field(default_factory=lambda: ["critical"])
     history_retention: float = 7 * 86400.0
+    external_url: str | None = None
+    actions: ActionsConfig = Field(default_factory=ActionsConfig)
 
     # The folder of the file the config was read from (relative schedule files), if any.
     _base_dir: Path | None = PrivateAttr(default=None)
@@ -268,6 +317,11 @@ class GatewayConfig(_Section):
     @classmethod
     def _optional_duration(cls, value: Any) -> float | None:
         return None if value is None else parse_duration(value)
+
+    @field_validator("external_url")
+    @classmethod
+    def _external_url(cls, value: str | None) -> str | None:
+        return None if value is None else _http_url(value)
 
     @field_validator("rate")
     @classmethod
@@ -307,6 +361,11 @@ class GatewayConfig(_Section):
                     raise ValueError(
                         f"{where}.bots: no bot named {bot!r} ({_nearest(bot, self.bots)})"
                     )
+        for bot in self.actions.ack_bots:
+            if bot not in self.bots:
+                raise ValueError(
+                    f"actions.ack_bots: no bot named {bot!r} ({_nearest(bot, self.bots)})"
+                )
         if self.history_retention <= 0:
             raise ValueError("history_retention: must be a positive duration, like 7d")
         from .timeintervals import RouteSchedule
@@ -385,6 +444,8 @@ class GatewayConfig(_Section):
             for field in ("base_url", "proxy"):
                 if bot.get(field):
                     bot[field] = _mask_url_secrets(bot[field])
+        if data["actions"].get("secret"):
+            data["actions"]["secret"] = "***"
         for secret in ("bearer_token", "password"):
             if data["auth"].get(secret):
                 data["auth"][secret] = "***"
@@ -421,6 +482,7 @@ _SECTION_FIELDS: dict[str, type[BaseModel]] = {
     "routes": RouteConfig,
     "default_route": RouteConfig,
     "webhooks": WebhookConfig,
+    "actions": ActionsConfig,
 }
 
 

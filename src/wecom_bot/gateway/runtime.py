@@ -28,6 +28,7 @@ from ..ratelimit import Rate, SlidingWindowLimiter, parse_rate
 from ..retry import RetryPolicy
 from ..store import Outbox, OutboxRecord
 from ..storm import AlertBrief
+from .actions.links import ActionLinker
 from .config import BotConfig, GatewayConfig, RouteConfig
 from .metrics import GatewayMetrics, MetricsObserver
 from .model import Notification
@@ -151,6 +152,8 @@ class Runtime:
     schedules: Mapping[str, RouteSchedule] = field(default_factory=dict)
     rotations: Mapping[str, Rotation] = field(default_factory=dict)
     route_oncall: Mapping[str, str] = field(default_factory=dict)
+    actions: ActionLinker | None = None
+    """Signs action links (``None`` without ``external_url``)."""
 
     def muting(self, route_name: str, now: float) -> Muting | None:
         """How ``route_name`` is muted at ``now`` by its time intervals, or ``None`` if active."""
@@ -367,10 +370,22 @@ def build_runtime(
     global_mentions = (
         MentionRules.from_config(config.mentions, field="mentions") if config.mentions else None
     )
+    linker = (
+        ActionLinker(
+            config.external_url,
+            config.actions.secret_bytes(),
+            alertmanager_url=config.actions.alertmanager_url,
+            ttl=config.actions.ttl,
+            clock=clock,
+        )
+        if config.external_url
+        else None
+    )
     renderer = Renderer(
         config.templates,
         timezone=config.timezone,
         max_alerts=config.max_alerts_per_message,
+        actions=linker,
     )
     known = set(renderer.template_names())
     for route in [*routes, default, *webhook_routes.values()]:
@@ -419,6 +434,7 @@ def build_runtime(
         schedules=schedules,
         rotations=config.rotations(),
         route_oncall={r.name: r.oncall for r in route_configs if r.oncall},
+        actions=linker,
     )
     if store is not None:
         rate = parse_rate(config.rate)

@@ -33,8 +33,11 @@ What a template sees (``docs/templates.md`` describes each, see :mod:`.template_
     ``total``, ``firing_count``, ``resolved_count``, ``status``, ``firing`` (bool), ``title``,
     ``receiver``, ``source``, ``group_labels``, ``common_labels``, ``common_annotations``,
     ``external_url``, ``raw`` (generic payload), ``name`` (generic webhook name), ``msgtype``,
-    ``now`` and ``timezone``. Filters: ``localtime(fmt)``, ``duration``, ``url``, ``oneline``,
-    ``quoted``, ``labels_inline(exclude=[...])``, ``tojson(indent)``, ``unescaped``.
+    ``now``, ``timezone`` and ``actions`` (the action links of a firing Alertmanager group:
+    ``actions.ack``, ``actions.silence``, ``actions.silence_1h`` / ``_4h`` / ``_24h``,
+    ``actions.details``; ``None`` without ``external_url``, see ``docs/actions.md``).
+    Filters: ``localtime(fmt)``, ``duration``, ``url``, ``oneline``, ``quoted``,
+    ``labels_inline(exclude=[...])``, ``tojson(indent)``, ``unescaped``.
 
 Storm summaries
     A notification with more alerts than ``max_alerts`` renders the ``summary`` template
@@ -556,6 +559,8 @@ class Renderer:
             ``None``: all.
         clock: returns the current aware time (durations of firing alerts, ``now``).
         max_output_bytes: rendered content beyond this is cut, with a note.
+        actions: writes a notification's action links (``actions`` in templates, ``None``
+            when it has none); without it no message carries action links.
 
     Raises:
         TemplateError: a configured template has a syntax error (message: name and line).
@@ -570,6 +575,7 @@ class Renderer:
         max_alerts: int | None = None,
         clock: Callable[[], datetime] = _utc_now,
         max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES,
+        actions: Callable[[Notification], Any] | None = None,
     ) -> None:
         try:
             self.tz = ZoneInfo(timezone)
@@ -583,6 +589,7 @@ class Renderer:
         self.max_alerts = max_alerts
         self.clock = clock
         self.max_output_bytes = max_output_bytes
+        self.actions = actions
         self._user: dict[str, str] = {}
         for name, source in (templates or {}).items():
             if not isinstance(name, str) or not name:
@@ -715,6 +722,7 @@ class Renderer:
             "msgtype": msgtype,
             "now": now,
             "timezone": self.timezone,
+            "actions": self.actions(notification) if self.actions else None,
             _ESCAPER_KEY: esc,
         }
 
@@ -817,6 +825,8 @@ class Renderer:
                 msgtype,
                 cut_alerts=notification.truncated_alerts + notification.cut_alerts,
             )
+            # One notification is one alert group: its links hold (a fold of several has none).
+            context["actions"] = self.actions(notification) if self.actions else None
         else:
             used = self.resolve(template, msgtype)
             context = self._context(notification, msgtype)

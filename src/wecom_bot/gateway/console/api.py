@@ -48,7 +48,7 @@ MAX_IDS = 1000
 _ASPECT_STYLE = re.compile(r' style="aspect-ratio: ([0-9]+(?:\.[0-9]+)?(?:e[+-]?[0-9]+)?)"')
 _STATES = (
     "pending", "deferred", "retrying", "delivered", "dead", "discarded", "muted", "dropped",
-    "skipped",
+    "skipped", "acknowledged",
 )  # fmt: skip
 
 

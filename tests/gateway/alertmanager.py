@@ -1,0 +1,75 @@
+"""A real Alertmanager (Debian's prometheus-alertmanager) for tests: one process per call, on
+127.0.0.1 and a free port, its ``externalURL`` the address it listens on."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.gateway.harness import wait_for
+from tests.redis_server import free_port
+
+ALERTMANAGER = shutil.which("prometheus-alertmanager")
+
+
+def _ready(url: str) -> bool:
+    try:
+        return httpx.get(url + "/-/ready", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+@contextmanager
+def alertmanagers(tmp_path: Path) -> Iterator[Callable[[str], str]]:
+    """Yields ``start(webhook_url) -> alertmanager_url``; every process started stops after.
+
+    Alertmanager groups by ``alertname``, waits 1 s before a group's first notification and
+    between its updates, repeats after 1 h, and sends resolved notifications.
+    """
+    if ALERTMANAGER is None:
+        pytest.fail(
+            "prometheus-alertmanager is not installed (apt-get install prometheus-alertmanager)"
+        )
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def start(webhook_url: str) -> str:
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        config = tmp_path / f"am-{len(procs)}.yml"
+        config.write_text(
+            "route:\n"
+            "  receiver: wecom\n"
+            "  group_by: [alertname]\n"
+            "  group_wait: 1s\n"
+            "  group_interval: 1s\n"
+            "  repeat_interval: 1h\n"
+            "receivers:\n"
+            "  - name: wecom\n"
+            "    webhook_configs:\n"
+            f"      - url: '{webhook_url}'\n"
+            "        send_resolved: true\n",
+            "utf-8",
+        )
+        proc = subprocess.Popen(
+            [ALERTMANAGER, f"--config.file={config}",
+             f"--storage.path={tmp_path / f'am-data-{len(procs)}'}",
+             f"--web.listen-address=127.0.0.1:{port}", f"--web.external-url={url}",
+             "--cluster.listen-address="],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        procs.append(proc)
+        wait_for(lambda: _ready(url), timeout=15, what="alertmanager to start")
+        return url
+
+    try:
+        yield start
+    finally:
+        for proc in procs:
+            proc.terminate()
+            proc.wait(10)
