@@ -44,11 +44,10 @@ msgtype carries them. Over-long content is split with :func:`wecom_bot.split.spl
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from functools import cached_property
 from importlib import resources
 from typing import Any, Literal
@@ -56,9 +55,6 @@ from urllib.parse import quote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import jinja2
-from jinja2 import pass_context
-from jinja2.runtime import Context
-from jinja2.sandbox import SandboxedEnvironment
 
 from .. import limits
 from ..errors import ConfigError
@@ -67,16 +63,21 @@ from ..split import split_content
 from .escaping import escape_markdown, escape_markdown_v2, escape_text, safe_url
 from .model import Alert, Notification
 from .routing import Mentions
+from .sandbox import RenderLimitError, RenderLimits, Sandbox
+from .template_filters import ESCAPER_KEY, format_duration, install_filters
+from .untrusted import Untrusted, UntrustedMap, wrap
 
 __all__ = [
     "BUILTIN_TEMPLATES",
     "AlertView",
     "MsgType",
     "NotificationView",
+    "RenderLimits",
     "RenderReport",
     "RenderedPart",
     "Renderer",
     "TemplateError",
+    "TemplateLimitError",
     "TemplateRenderError",
     "Untrusted",
 ]
@@ -122,182 +123,12 @@ class TemplateRenderError(TemplateError):
     """A template failed while rendering a notification (or rendered nothing)."""
 
 
-# --------------------------------------------------------------------------- untrusted values
-
-
-def _raw(value: Any) -> Any:
-    return value._raw if isinstance(value, Untrusted) else value
-
-
-def _wrap_result(value: Any, esc: Callable[[str], str]) -> Any:
-    if isinstance(value, str):
-        return Untrusted(value, esc)
-    if isinstance(value, list | tuple):
-        return [Untrusted(v, esc) if isinstance(v, str) else v for v in value]
-    return value
-
-
-_STR_METHODS = frozenset(
-    """capitalize casefold center count endswith expandtabs find index isalnum isalpha isascii
-    isdecimal isdigit islower isnumeric isspace istitle isupper join ljust lower lstrip
-    partition removeprefix removesuffix replace rfind rindex rjust rpartition rsplit rstrip
-    split splitlines startswith strip swapcase title upper zfill""".split()
-)
-
-
-class Untrusted:
-    """Text from a payload: ``str()`` gives it escaped for the message being rendered.
-
-    It behaves like a string in templates (comparison, ``in``, ``len``, slicing, iteration,
-    string methods, ``+``) and every such operation that yields text yields :class:`Untrusted`
-    text again, so escaping cannot be lost on the way to the output.
-    """
-
-    __slots__ = ("_esc", "_raw")
-
-    def __init__(self, raw: str, esc: Callable[[str], str]) -> None:
-        self._raw = raw
-        self._esc = esc
-
-    def __str__(self) -> str:
-        return self._esc(self._raw)
-
-    def __repr__(self) -> str:
-        return repr(str(self))
-
-    def __format__(self, spec: str) -> str:
-        return format(str(self), spec)
-
-    def __len__(self) -> int:
-        return len(self._raw)
-
-    def __bool__(self) -> bool:
-        return bool(self._raw)
-
-    def __hash__(self) -> int:
-        return hash(self._raw)
-
-    def __eq__(self, other: object) -> bool:
-        return bool(self._raw == _raw(other))
-
-    def __ne__(self, other: object) -> bool:
-        return bool(self._raw != _raw(other))
-
-    def __lt__(self, other: Any) -> bool:
-        return bool(self._raw < _raw(other))
-
-    def __le__(self, other: Any) -> bool:
-        return bool(self._raw <= _raw(other))
-
-    def __gt__(self, other: Any) -> bool:
-        return bool(self._raw > _raw(other))
-
-    def __ge__(self, other: Any) -> bool:
-        return bool(self._raw >= _raw(other))
-
-    def __contains__(self, item: Any) -> bool:
-        return str(_raw(item)) in self._raw
-
-    def __getitem__(self, key: int | slice) -> Untrusted:
-        return Untrusted(self._raw[key], self._esc)
-
-    def __iter__(self) -> Iterator[Untrusted]:
-        return (Untrusted(ch, self._esc) for ch in self._raw)
-
-    def __add__(self, other: Any) -> Untrusted:
-        return Untrusted(self._raw + str(_raw(other)), self._esc)
-
-    def __radd__(self, other: Any) -> Untrusted:
-        return Untrusted(str(_raw(other)) + self._raw, self._esc)
-
-    def __int__(self) -> int:
-        return int(self._raw)
-
-    def __float__(self) -> float:
-        return float(self._raw)
-
-    def __getattr__(self, name: str) -> Any:
-        if name not in _STR_METHODS:
-            raise AttributeError(name)
-        method = getattr(self._raw, name)
-        esc = self._esc
-
-        def call(*args: Any, **kwargs: Any) -> Any:
-            args = tuple(_unwrap(a) for a in args)
-            kwargs = {k: _unwrap(v) for k, v in kwargs.items()}
-            return _wrap_result(method(*args, **kwargs), esc)
-
-        return call
-
-
-class UntrustedMap(Mapping[Any, Any]):
-    """A read-only mapping (labels, annotations, JSON objects) whose keys and values are wrapped.
-
-    Look-ups take plain strings (``labels.team``, ``labels["team"]``).
-    """
-
-    __slots__ = ("_data", "_esc")
-
-    def __init__(self, data: Mapping[str, Any], esc: Callable[[str], str]) -> None:
-        self._data = data
-        self._esc = esc
-
-    def __getitem__(self, key: Any) -> Any:
-        return _wrap(self._data[_raw(key)], self._esc)
-
-    def __iter__(self) -> Iterator[Any]:
-        return (Untrusted(k, self._esc) if isinstance(k, str) else k for k in self._data)
-
-    def __len__(self) -> int:
-        return len(self._data)
-
-    def __repr__(self) -> str:
-        return repr(dict(self.items()))
-
-    def __str__(self) -> str:
-        return repr(self)
-
-
-def _wrap(value: Any, esc: Callable[[str], str]) -> Any:
-    if isinstance(value, str):
-        return Untrusted(value, esc)
-    if isinstance(value, Mapping):
-        return UntrustedMap(value, esc)
-    if isinstance(value, list | tuple):
-        return [_wrap(v, esc) for v in value]
-    return value
-
-
-def _unwrap(value: Any) -> Any:
-    if isinstance(value, Untrusted):
-        return value._raw
-    if isinstance(value, UntrustedMap):
-        return {_unwrap(k): _unwrap(v) for k, v in value._data.items()}
-    if isinstance(value, Mapping):
-        return {_unwrap(k): _unwrap(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_unwrap(v) for v in value]
-    return value
+class TemplateLimitError(TemplateRenderError):
+    """A render went past a bound of its :class:`~.sandbox.RenderLimits` (time, size, memory)
+    and was stopped; the message names the bound."""
 
 
 # --------------------------------------------------------------------------- views
-
-
-def _format_duration(delta: timedelta) -> str:
-    """``45s``, ``3m 20s``, ``42m``, ``2h 5m``, ``3d 4h``: seconds only while they matter."""
-    seconds = max(int(delta.total_seconds()), 0)
-    days, seconds = divmod(seconds, 86400)
-    hours, seconds = divmod(seconds, 3600)
-    minutes, seconds = divmod(seconds, 60)
-    if days:
-        return f"{days}d {hours}h" if hours else f"{days}d"
-    if hours:
-        return f"{hours}h {minutes}m" if minutes else f"{hours}h"
-    if minutes >= 10 or (minutes and not seconds):
-        return f"{minutes}m"
-    if minutes:
-        return f"{minutes}m {seconds}s"
-    return f"{seconds}s"
 
 
 def _alertmanager_silence_url(external_url: str, labels: Mapping[str, str]) -> str:
@@ -345,7 +176,7 @@ class AlertView:
         self.starts_at = alert.starts_at
         self.ends_at = alert.ends_at
         end = alert.ends_at if (not alert.firing and alert.ends_at is not None) else now
-        self.duration = _format_duration(end - alert.starts_at)
+        self.duration = format_duration(end - alert.starts_at)
         self.generator_url = Untrusted(alert.generator_url, esc)
         self.fingerprint = Untrusted(alert.fingerprint, esc)
         self.values = UntrustedMap(alert.values, esc)
@@ -414,7 +245,7 @@ class NotificationView:
         self.message = Untrusted(notification.message, esc)
         self.org_id = notification.org_id
         self.state = Untrusted(notification.state, esc)
-        self.raw = _wrap(notification.raw, esc)
+        self.raw = wrap(notification.raw, esc)
 
 
 def _title(notification: Notification) -> str:
@@ -491,24 +322,6 @@ class RenderReport:
 # --------------------------------------------------------------------------- renderer
 
 
-class _Sandbox(SandboxedEnvironment):
-    """The sandbox, with a fast path for the gateway's own view objects.
-
-    :class:`AlertView` and :class:`NotificationView` hold plain data (strings, numbers, dates,
-    mappings of wrapped values) and no callables, so their public attributes need none of the
-    sandbox's per-access checks; private ones stay unreachable. Everything else goes through
-    the full sandbox.
-    """
-
-    def getattr(self, obj: Any, attribute: str) -> Any:
-        if type(obj) in _VIEWS and not attribute.startswith("_"):
-            try:
-                return getattr(obj, attribute)
-            except AttributeError:
-                return self.undefined(obj=obj, name=attribute)
-        return super().getattr(obj, attribute)
-
-
 def _utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -516,8 +329,6 @@ def _utc_now() -> datetime:
 _BLANK_RUNS = re.compile(r"\n[ \t]*\n(?:[ \t]*\n)+")
 _TRAILING_SPACE = re.compile(r"[ \t]+\n")
 _TEMPLATE_FILE = "<template {}>"
-# Not a valid Jinja identifier, so no template can shadow it with {% set %}.
-_ESCAPER_KEY = "wecom-bot:escaper"
 
 
 def _line_of(exc: BaseException) -> int | None:
@@ -542,6 +353,8 @@ class Renderer:
             ``None``: all.
         clock: returns the current aware time (durations of firing alerts, ``now``).
         max_output_bytes: rendered content beyond this is cut, with a note.
+        limits: the bounds of one render (time, sizes, steps); a render past one fails with
+            :class:`TemplateLimitError`.
 
     Raises:
         TemplateError: a configured template has a syntax error (message: name and line).
@@ -556,6 +369,7 @@ class Renderer:
         max_alerts: int | None = None,
         clock: Callable[[], datetime] = _utc_now,
         max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES,
+        limits: RenderLimits | None = None,
     ) -> None:
         try:
             self.tz = ZoneInfo(timezone)
@@ -569,6 +383,7 @@ class Renderer:
         self.max_alerts = max_alerts
         self.clock = clock
         self.max_output_bytes = max_output_bytes
+        self.limits = limits or RenderLimits()
         self._user: dict[str, str] = {}
         for name, source in (templates or {}).items():
             if not isinstance(name, str) or not name:
@@ -590,8 +405,10 @@ class Renderer:
             return text, _TEMPLATE_FILE.format(name), lambda: True
         return None
 
-    def _environment(self) -> SandboxedEnvironment:
-        env = _Sandbox(
+    def _environment(self) -> Sandbox:
+        env = Sandbox(
+            limits=self.limits,
+            fast_types=_VIEWS,
             loader=jinja2.FunctionLoader(self._load),
             autoescape=False,
             trim_blocks=True,
@@ -599,23 +416,8 @@ class Renderer:
             keep_trailing_newline=False,
             extensions=["jinja2.ext.loopcontrols"],
         )
-        for unsafe in ("safe", "urlize", "xmlattr", "forceescape"):
-            env.filters.pop(unsafe, None)
-        for name in _TEXT_FILTERS:
-            env.filters[name] = _on_raw(env.filters[name])
-        env.filters.update(
-            localtime=self._localtime,
-            duration=self._duration,
-            url=_url_filter,
-            oneline=_oneline,
-            quoted=_quoted,
-            labels_inline=_labels_inline,
-            tojson=_tojson,
-            urlencode=_urlencode,
-            unescaped=_unescaped,
-            escape=_escape_filter,
-            e=_escape_filter,
-        )
+        install_filters(env, tz=self.tz)
+        env.bound_filters()
         return env
 
     def _compile(self, name: str) -> jinja2.Template:
@@ -647,22 +449,6 @@ class Renderer:
             if fam == family and kind == msgtype and name not in self._user:
                 return name
         return template
-
-    # -- filters -------------------------------------------------------------------------
-
-    def _localtime(self, value: Any, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
-        if not isinstance(value, datetime):
-            return ""
-        return value.astimezone(self.tz).strftime(str(fmt))
-
-    def _duration(self, value: Any) -> str:
-        if isinstance(value, AlertView):
-            return value.duration
-        if isinstance(value, timedelta):
-            return _format_duration(value)
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return _format_duration(timedelta(seconds=value))
-        return ""
 
     # -- rendering ---------------------------------------------------------------------
 
@@ -699,7 +485,7 @@ class Renderer:
             "msgtype": msgtype,
             "now": now,
             "timezone": self.timezone,
-            _ESCAPER_KEY: esc,
+            ESCAPER_KEY: esc,
         }
 
     def _run(self, name: str, notification: Notification, msgtype: MsgType) -> tuple[str, bool]:
@@ -708,16 +494,23 @@ class Renderer:
         chars = 0
         cut = False
         try:
-            for chunk in template.generate(self._context(notification, msgtype)):
-                chunks.append(chunk)
-                chars += len(chunk)
-                # A character is at least one byte: past the budget in characters, the bytes
-                # are past it too. The exact cut happens once, below.
-                if chars > self.max_output_bytes:
-                    cut = True
-                    break
+            with self._env.metered():
+                for chunk in template.generate(self._context(notification, msgtype)):
+                    chunks.append(chunk)
+                    chars += len(chunk)
+                    # A character is at least one byte: past the budget in characters, the
+                    # bytes are past it too. The exact cut happens once, below.
+                    if chars > self.max_output_bytes:
+                        cut = True
+                        break
         except TemplateError:
             raise
+        except RenderLimitError as exc:
+            line = _line_of(exc)
+            at = f", line {line}" if line else ""
+            raise TemplateLimitError(
+                f"template {name!r}{at} stopped: {exc} (render limits)", template=name, line=line
+            ) from None
         except jinja2.TemplateSyntaxError as exc:  # an included template
             where = exc.name or name
             raise TemplateError(
@@ -884,108 +677,3 @@ def _mention_line(
             return line if count else ""
         line = candidate
     return line
-
-
-# --------------------------------------------------------------------------- filters
-
-# Jinja's own text filters, applied to the raw text of an Untrusted value (so that the escaping
-# of the result sees whole lines, e.g. after wordwrap or indent) and wrapped again.
-_TEXT_FILTERS = (
-    "capitalize",
-    "center",
-    "indent",
-    "lower",
-    "replace",
-    "reverse",
-    "striptags",
-    "title",
-    "trim",
-    "truncate",
-    "upper",
-    "wordcount",
-    "wordwrap",
-)
-
-
-def _on_raw(func: Callable[..., Any]) -> Callable[..., Any]:
-    pass_arg = getattr(func, "jinja_pass_arg", None)
-    index = 0 if pass_arg is None else 1
-
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        value = args[index] if len(args) > index else None
-        if isinstance(value, Untrusted):
-            args = (*args[:index], value._raw, *args[index + 1 :])
-            return _wrap_result(func(*args, **kwargs), value._esc)
-        return func(*args, **kwargs)
-
-    if pass_arg is not None:
-        wrapper.jinja_pass_arg = pass_arg  # type: ignore[attr-defined]
-    return wrapper
-
-
-def _urlencode(value: Any) -> str:
-    """Percent-encode for a URL component; the result holds only ``A-Z a-z 0-9 _ . - %``."""
-    pairs: Iterable[Any]
-    if isinstance(value, Mapping):
-        pairs = value.items()
-    elif isinstance(value, list | tuple):
-        pairs = value
-    else:
-        return quote(str(_raw(value)), safe="").replace("~", "%7E")
-    return "&".join(f"{_urlencode(k)}={_urlencode(v)}" for k, v in pairs)
-
-
-def _url_filter(value: Any) -> str:
-    return safe_url(str(_raw(value))) if value is not None else ""
-
-
-def _oneline(value: Any) -> Any:
-    if isinstance(value, Untrusted):
-        return Untrusted(" ".join(value._raw.split()), value._esc)
-    if isinstance(value, str):
-        return " ".join(value.split())
-    return value
-
-
-def _quoted(value: Any) -> str:
-    """Continue a ``> `` quote over every line of a multi-line value."""
-    if isinstance(value, Untrusted):
-        return "\n> ".join(str(Untrusted(line, value._esc)) for line in value._raw.split("\n"))
-    return "\n> ".join(str(value).split("\n"))
-
-
-def _labels_inline(value: Any, exclude: Sequence[str] = ()) -> Any:
-    if not isinstance(value, UntrustedMap):
-        return ""
-    skip = {str(_raw(x)) for x in exclude}
-    text = ", ".join(f"{k}={v}" for k, v in value._data.items() if k not in skip)
-    return Untrusted(text, value._esc)
-
-
-def _context_escaper(context: Context) -> Callable[[str], str]:
-    escaper = context.get(_ESCAPER_KEY)
-    return escaper if callable(escaper) else escape_markdown_v2
-
-
-@pass_context
-def _tojson(context: Context, value: Any, indent: int | None = 2) -> str:
-    """Pretty JSON: the indentation is json's own (trusted), every line's text is escaped."""
-    text = json.dumps(_unwrap(value), ensure_ascii=False, indent=indent, default=str)
-    esc = _context_escaper(context)
-    lines = []
-    for line in text.split("\n"):  # json escapes newlines in strings: these are its own
-        body = line.lstrip(" ")
-        lines.append(line[: len(line) - len(body)] + esc(body))
-    return "\n".join(lines)
-
-
-def _unescaped(value: Any) -> Any:
-    """The raw text of a payload value: only for payloads you trust."""
-    return _raw(value)
-
-
-@pass_context
-def _escape_filter(context: Context, value: Any) -> str:
-    if isinstance(value, Untrusted):
-        return str(value)
-    return _context_escaper(context)(str(value))
