@@ -28,6 +28,7 @@ from pydantic import (
 from ..errors import ConfigError
 from ..limits import DEFAULT_BASE_URL
 from ..masking import mask_key
+from .sandbox import RenderLimits
 
 MutedActionName = Literal["keep", "drop", "defer"]
 
@@ -205,6 +206,45 @@ class WebhookConfig(_Section):
     mentions: dict[str, Any] = Field(default_factory=dict)
 
 
+class TemplateLimitsConfig(_Section):
+    """The bounds of one render (see "Render limits" in ``docs/gateway.md``).
+
+    Attributes:
+        timeout: how long a configured template may render.
+        playground_timeout: how long a template typed in the console playground may render.
+        max_text: the longest string (characters) or list (items) one operation may build.
+        max_built: characters and items one render may build in all.
+        max_steps: loop iterations, calls and look-ups one render may make.
+        memory_mb: the memory (address space, MiB) of each render worker process.
+        workers: render worker processes (configured and playground templates render there).
+    """
+
+    timeout: float = 5.0
+    playground_timeout: float = 1.0
+    max_text: int = Field(default=1_000_000, ge=1000)
+    max_built: int = Field(default=32_000_000, ge=1000)
+    max_steps: int = Field(default=5_000_000, ge=1000)
+    memory_mb: int = Field(default=512, ge=128)
+    workers: int = Field(default=1, ge=1, le=32)
+
+    @field_validator("timeout", "playground_timeout", mode="before")
+    @classmethod
+    def _seconds(cls, value: Any) -> float:
+        seconds = parse_duration(value)
+        if seconds <= 0:
+            raise ValueError(f"must be a positive duration, got {value!r}")
+        return seconds
+
+    def limits(self, *, playground: bool = False) -> RenderLimits:
+        """The sandbox's bounds for a configured template, or for a playground one."""
+        return RenderLimits(
+            timeout=self.playground_timeout if playground else self.timeout,
+            max_text=self.max_text,
+            max_built=self.max_built,
+            max_steps=self.max_steps,
+        )
+
+
 class GatewayConfig(_Section):
     """The whole gateway configuration (see ``docs/gateway.md`` for an annotated example)."""
 
@@ -223,6 +263,7 @@ class GatewayConfig(_Section):
     auth: AuthConfig = Field(default_factory=AuthConfig)
     bots: dict[str, BotConfig]
     templates: dict[str, str] = Field(default_factory=dict)
+    template_limits: TemplateLimitsConfig = Field(default_factory=TemplateLimitsConfig)
     routes: list[RouteConfig] = Field(default_factory=list)
     default_route: RouteConfig | None = None
     webhooks: dict[str, WebhookConfig] = Field(default_factory=dict)

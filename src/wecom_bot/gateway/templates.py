@@ -76,6 +76,7 @@ __all__ = [
     "RenderReport",
     "RenderedPart",
     "Renderer",
+    "RendererSettings",
     "TemplateError",
     "TemplateLimitError",
     "TemplateRenderError",
@@ -322,6 +323,23 @@ class RenderReport:
 # --------------------------------------------------------------------------- renderer
 
 
+@dataclass(frozen=True)
+class RendererSettings:
+    """Everything a :class:`Renderer` is built from but its clock (hashable, picklable: a
+    render worker builds the same renderer from it).
+
+    Attributes:
+        templates: configured templates, (name, source) pairs.
+        timezone, max_alerts, max_output_bytes, limits: see :class:`Renderer`.
+    """
+
+    templates: tuple[tuple[str, str], ...] = ()
+    timezone: str = "Asia/Shanghai"
+    max_alerts: int | None = None
+    max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES
+    limits: RenderLimits = field(default_factory=RenderLimits)
+
+
 def _utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -394,6 +412,39 @@ class Renderer:
         self._env = self._environment()
         for name in self._user:
             self._compile(name)
+
+    @classmethod
+    def from_settings(
+        cls, settings: RendererSettings, *, clock: Callable[[], datetime] = _utc_now
+    ) -> Renderer:
+        """The renderer ``settings`` describe.
+
+        Raises:
+            TemplateError, ConfigError: as the constructor.
+        """
+        return cls(
+            dict(settings.templates),
+            timezone=settings.timezone,
+            max_alerts=settings.max_alerts,
+            clock=clock,
+            max_output_bytes=settings.max_output_bytes,
+            limits=settings.limits,
+        )
+
+    @property
+    def settings(self) -> RendererSettings:
+        """What this renderer was built from (to build it again elsewhere)."""
+        return RendererSettings(
+            tuple(self._user.items()),
+            self.timezone,
+            self.max_alerts,
+            self.max_output_bytes,
+            self.limits,
+        )
+
+    def is_configured(self, template: str, msgtype: MsgType) -> bool:
+        """Whether ``template`` as ``msgtype`` renders a configured template (not a built-in)."""
+        return self.resolve(template, msgtype) in self._user
 
     # -- environment -----------------------------------------------------------------
 
@@ -505,6 +556,10 @@ class Renderer:
                         break
         except TemplateError:
             raise
+        except MemoryError:
+            raise TemplateLimitError(
+                f"template {name!r} stopped: ran out of memory (render limits)", template=name
+            ) from None
         except RenderLimitError as exc:
             line = _line_of(exc)
             at = f", line {line}" if line else ""
