@@ -105,6 +105,11 @@ class BotConfig(_Section):
     ca_bundle: Path | None = None
     insecure_skip_verify: bool = False
 
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, value: str | None) -> str | None:
+        return _check_base_url(value)
+
     def keys(self, name: str) -> tuple[str, ...]:
         """Resolve every key of the bot (main key first, then the pool)."""
         refs = [SecretRef(value=self.key, env=self.key_env, file=self.key_file)]
@@ -156,6 +161,25 @@ class AuthConfig(_Section):
             return None
         password = SecretRef(value=self.password, env=self.password_env).resolve("auth.password")
         return self.username, password
+
+
+def _check_base_url(value: str | None) -> str | None:
+    """A base URL must be ``http(s)://host[:port][/path]``: a malformed one would only fail
+    at the first send, leaving messages queued."""
+    if value is None:
+        return None
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 (raises on a bad port)
+    except ValueError:
+        raise ValueError("must be a URL like https://qyapi.weixin.qq.com") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be a URL like https://qyapi.weixin.qq.com (http or https, a host)")
+    if parts.query or parts.fragment or any(c.isspace() for c in value):
+        raise ValueError("must be a URL like https://qyapi.weixin.qq.com (no query, no spaces)")
+    return value
 
 
 class RouteConfig(_Section):
@@ -282,6 +306,11 @@ class GatewayConfig(_Section):
     @classmethod
     def _duration(cls, value: Any) -> float:
         return parse_duration(value)
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        return _check_base_url(value) or value
 
     @field_validator("rate")
     @classmethod
@@ -461,6 +490,45 @@ def _model_for(loc: list[str]) -> type[BaseModel]:
     return _SECTION_FIELDS.get(head, GatewayConfig)
 
 
+_SECRET_KEY = re.compile(
+    r"[\w.-]*(?:key|secret|password|passwd|token|credential)[\w.-]*[\"']?\s*:", re.IGNORECASE
+)
+# Anything shaped like a key or a token (long, letters and digits): masked wherever it is.
+_TOKEN_LIKE = re.compile(r"(?=[\w-]*\d)(?=[\w-]*[A-Za-z])[\w-]{16,}")
+
+
+def yaml_problem(exc: yaml.YAMLError, text: str) -> str:
+    """Describe a YAML error by line and column, quoting the line with any secret masked.
+
+    PyYAML's own message quotes the text around the error, and a key given inline sits on
+    that line often enough: the value of a line whose key names a key, secret, password or
+    token is shown as ``***`` whole, and ``key=`` values in URLs are masked.
+    """
+    from ..masking import redact
+
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or "cannot parse"
+    context = getattr(exc, "context", None)
+    what = f"{context}: {problem}" if context else str(problem)
+    if mark is None:
+        return redact(what)
+    lines = text.splitlines()
+    where = f"line {mark.line + 1}, column {mark.column + 1}"
+    if not 0 <= mark.line < len(lines):
+        return redact(f"{what} ({where})")
+    return redact(f"{what} ({where}: {masked_line(lines[mark.line])!r})")
+
+
+def masked_line(line: str) -> str:
+    """``line`` with everything after a key that names a secret masked, and anything shaped
+    like a key or a token too; long lines cut."""
+    match = _SECRET_KEY.search(line)
+    if match:
+        line = line[: match.end()] + " ***"
+    line = _TOKEN_LIKE.sub("***", line)
+    return line if len(line) <= 120 else line[:119] + "…"
+
+
 def load_config(path: str | Path | None = None, *, text: str | None = None) -> GatewayConfig:
     """Read and validate a gateway config file (YAML).
 
@@ -478,7 +546,7 @@ def load_config(path: str | Path | None = None, *, text: str | None = None) -> G
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"config is not valid YAML: {exc}") from None
+        raise ConfigError(f"config is not valid YAML: {yaml_problem(exc, text)}") from None
     if not isinstance(data, dict):
         raise ConfigError("config must be a YAML mapping with at least a 'bots' section")
     try:
