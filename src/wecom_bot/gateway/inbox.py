@@ -316,7 +316,7 @@ class InboxProcessor:
                 await store.unclaim([r.id for r in records[index:]], now=self.clock())
                 break
             started = time.perf_counter()
-            rendered.append((record, self._render(runtime, record)))
+            rendered.append((record, await self._render(runtime, record)))
             await step_back(started, self.busy, self.busy_share, _MAX_PAUSE)
         # Stored concurrently: the store commits them together (their messages keep FIFO
         # order, which follows each notification's receive time, not the commit order).
@@ -328,7 +328,7 @@ class InboxProcessor:
         return bool(records)
 
     @staticmethod
-    def _render(runtime: Runtime, record: OutboxRecord) -> Plan | str:
+    async def _render(runtime: Runtime, record: OutboxRecord) -> Plan | str:
         """The rendered plan of a journal record, or why it cannot be rendered."""
         data = record.payload.get(INBOX_KIND)
         try:
@@ -337,13 +337,13 @@ class InboxProcessor:
             notification = parse_stored(data)
             route_name = data.get("route")
             try:
-                return plan(runtime, notification, route_name, now=record.created_at)
+                return await plan(runtime, notification, route_name, now=record.created_at)
             except LookupError:
                 if route_name is None or route_name.startswith(WEBHOOK_PREFIX):
                     raise
                 # The forced route was removed by a reload since: route it by its labels.
                 logger.warning("inbox: route %r is gone; matching by labels instead", route_name)
-                return plan(runtime, notification, None, now=record.created_at)
+                return await plan(runtime, notification, None, now=record.created_at)
         except (PayloadError, LookupError, TemplateError, MessageValidationError) as exc:
             return f"could not render the notification: {exc}"
 

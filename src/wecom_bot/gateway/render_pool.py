@@ -43,7 +43,7 @@ from .templates import (
     TemplateRenderError,
 )
 
-__all__ = ["RenderPool"]
+__all__ = ["RenderPool", "RenderPoolClosed"]
 
 logger = logging.getLogger("wecom_bot.gateway")
 
@@ -52,6 +52,11 @@ _GRACE = 1.0
 _START_TIMEOUT = 60.0
 """Seconds a new worker may take to start (imports, on a busy machine)."""
 _CACHED_RENDERERS = 8
+
+
+class RenderPoolClosed(RuntimeError):
+    """The gateway is stopping: the render was abandoned (nothing is lost: the journal or the
+    caller keeps what was to be rendered)."""
 
 
 @dataclass(frozen=True)
@@ -155,10 +160,10 @@ class RenderPool:
             TemplateRenderError: it failed at run time or rendered nothing.
             TemplateLimitError: it went past a bound: the sandbox's, the worker's memory, or
                 its timeout (then the worker was killed and replaced).
-            RuntimeError: the pool is closed.
+            RenderPoolClosed: the pool is closed (the gateway is stopping).
         """
         if self._closed:
-            raise RuntimeError("the render pool is closed")
+            raise RenderPoolClosed("the gateway is stopping")
         if self._slots is None:
             self._slots = asyncio.Semaphore(self.workers)
         job = _Job(settings, template, notification, msgtype, mentions, now)
@@ -227,7 +232,7 @@ def _result(outcome: tuple[str, Any], template: str) -> RenderReport:
         }.get(name, TemplateRenderError)
         raise cls(message, template=where, line=line)
     if kind == "closed":
-        raise RuntimeError(value)
+        raise RenderPoolClosed(value)
     raise TemplateLimitError(
         f"template {template!r} stopped: {value} (render limits)", template=template
     )

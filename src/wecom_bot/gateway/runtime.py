@@ -29,8 +29,9 @@ from .config import BotConfig, GatewayConfig, RouteConfig
 from .metrics import GatewayMetrics, MetricsObserver
 from .model import Notification
 from .oncall import Rotation
+from .render_pool import RenderPool
 from .routing import MentionRules, Mentions, Route, Router
-from .templates import MsgType, Renderer
+from .templates import MsgType, Renderer, RendererSettings, RenderReport
 from .timeintervals import MutedAction, RouteSchedule
 
 if TYPE_CHECKING:
@@ -147,6 +148,7 @@ class Runtime:
     schedules: Mapping[str, RouteSchedule] = field(default_factory=dict)
     rotations: Mapping[str, Rotation] = field(default_factory=dict)
     route_oncall: Mapping[str, str] = field(default_factory=dict)
+    render_pool: RenderPool | None = None
 
     def muting(self, route_name: str, now: float) -> Muting | None:
         """How ``route_name`` is muted at ``now`` by its time intervals, or ``None`` if active."""
@@ -216,16 +218,73 @@ class Runtime:
         self, route: Route, bot: str, notification: Notification, now: float | None = None
     ) -> list[dict[str, Any]]:
         """The API payloads ``route`` sends to ``bot`` for ``notification`` (maybe none);
-        ``now``: when it was received (who is on call then), the clock when omitted."""
+        ``now``: when it was received (who is on call then), the clock when omitted.
+
+        Renders in this process (``gateway check``); the gateway uses :meth:`render_async`."""
+        prepared = self._prepare(route, bot, notification, now)
+        if prepared is None:
+            return []
+        selected, msgtype, mentions = prepared
+        return self.renderer.render(route.template, selected, msgtype=msgtype, mentions=mentions)
+
+    async def render_async(
+        self, route: Route, bot: str, notification: Notification, now: float | None = None
+    ) -> list[dict[str, Any]]:
+        """:meth:`render`, with a configured template rendered in the render pool (away from
+        the event loop, bounded in time and memory); built-in templates render here.
+
+        Raises:
+            TemplateError: as :meth:`Renderer.render`; :class:`TemplateLimitError` when the
+                template went past its limits.
+        """
+        prepared = self._prepare(route, bot, notification, now)
+        if prepared is None:
+            return []
+        selected, msgtype, mentions = prepared
+        report = await self.render_report(
+            route.template, selected, msgtype=msgtype, mentions=mentions
+        )
+        return report.payloads
+
+    async def render_report(
+        self,
+        template: str,
+        notification: Notification,
+        *,
+        msgtype: MsgType,
+        mentions: Mentions | None = None,
+        settings: RendererSettings | None = None,
+    ) -> RenderReport:
+        """Render ``notification`` with ``template``: in the render pool when the template is
+        configured or ``settings`` (other templates or limits, e.g. the playground's) are
+        given; built-in templates render here.
+
+        Raises:
+            TemplateError: as :meth:`Renderer.render_check`.
+        """
+        renderer = self.renderer
+        if settings is None and not renderer.is_configured(template, msgtype):
+            return renderer.render_check(template, notification, msgtype=msgtype, mentions=mentions)
+        settings = settings or renderer.settings
+        if self.render_pool is None:
+            local = Renderer.from_settings(settings, clock=renderer.clock)
+            return local.render_check(template, notification, msgtype=msgtype, mentions=mentions)
+        return await self.render_pool.render_check(
+            settings, template, notification, msgtype=msgtype, mentions=mentions,
+            now=renderer.clock(),
+        )  # fmt: skip
+
+    def _prepare(
+        self, route: Route, bot: str, notification: Notification, now: float | None
+    ) -> tuple[Notification, MsgType, Mentions] | None:
         selected = route.select(notification)
         if selected is None:
-            return []
+            return None
         mentions = route.mentions_for(selected)
         if self.global_mentions is not None:
             mentions = mentions | self.global_mentions.resolve(selected)
         mentions = mentions | self.oncall_mentions(route, selected, now)
-        msgtype = self.msgtype_for(route, bot)
-        return self.renderer.render(route.template, selected, msgtype=msgtype, mentions=mentions)
+        return selected, self.msgtype_for(route, bot), mentions
 
     def msgtype_for(self, route: Route, bot: str) -> MsgType:
         """What ``route`` renders for ``bot``: the route's msgtype, else the bot's."""
@@ -301,6 +360,7 @@ def build_runtime(
     metrics: GatewayMetrics | None,
     clock: Callable[[], float],
     history: HistoryRecorder | None = None,
+    render_pool: RenderPool | None = None,
 ) -> Runtime:
     """Turn a config into a runtime; with a store it gets a dispatcher too.
 
@@ -310,6 +370,7 @@ def build_runtime(
         metrics: the gateway's metrics (fed by the dispatcher).
         clock: wall-clock time.
         history: records what ingest and the dispatcher do (the console's history).
+        render_pool: where configured templates render (``None``: in this process).
 
     Raises:
         ConfigError: a key cannot be resolved, a template does not compile, a matcher is bad.
@@ -335,6 +396,7 @@ def build_runtime(
         config.templates,
         timezone=config.timezone,
         max_alerts=config.max_alerts_per_message,
+        limits=config.template_limits.limits(),
     )
     known = set(renderer.template_names())
     for route in [*routes, default, *webhook_routes.values()]:
@@ -383,6 +445,7 @@ def build_runtime(
         schedules=schedules,
         rotations=config.rotations(),
         route_oncall={r.name: r.oncall for r in route_configs if r.oncall},
+        render_pool=render_pool,
     )
     if store is not None:
         rate = parse_rate(config.rate)
