@@ -49,15 +49,27 @@ def emulator(
     no_rate_limit: Annotated[
         bool, typer.Option("--no-rate-limit", help="Accept any number of messages.")
     ] = False,
+    allow_host: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allow-host",
+            help="A name the page and the /api endpoints answer to, besides localhost, "
+            "--host and IP addresses (repeat it; '*' for any). The WeCom API answers any.",
+        ),
+    ] = None,
 ) -> None:
     """Start the emulator and serve until interrupted (Ctrl-C)."""
     import uvicorn
 
     from ..emulator import EmulatorSettings, create_app
+    from ..exposure import default_hosts
 
     try:
         settings = EmulatorSettings.from_options(
-            db=db, keys=keys, rate=None if no_rate_limit else rate
+            db=db,
+            keys=keys,
+            rate=None if no_rate_limit else rate,
+            allowed_hosts=(*default_hosts(host), *(allow_host or ())),
         )
     except ConfigError as exc:
         typer.echo(f"wecom-bot emulator: {exc}", err=True)

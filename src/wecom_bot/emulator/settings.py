@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from .. import limits
 from ..errors import ConfigError
+from ..exposure import LOOPBACK_NAMES
 from ..masking import mask_key
 from .ratelimit import RateSpec
 
@@ -40,6 +41,9 @@ class EmulatorSettings:
             ``Last-Event-ID`` and misses nothing); bounds how long a server that cannot tell
             the emulator it is stopping waits for open streams.
         max_page_size: most entries one ``/api/.../messages`` call returns.
+        allowed_hosts: names the page and the inspection and fault API answer to (the
+            ``Host`` of a request; IP addresses always pass, ``*`` accepts any). The WeCom API
+            paths answer whatever the ``Host``, like WeCom.
     """
 
     db: str = ":memory:"
@@ -53,6 +57,7 @@ class EmulatorSettings:
     sse_heartbeat_seconds: float = 15.0
     sse_max_seconds: float = 600.0
     max_page_size: int = 1000
+    allowed_hosts: tuple[str, ...] = LOOPBACK_NAMES
 
     def __post_init__(self) -> None:
         if self.keys is not None:

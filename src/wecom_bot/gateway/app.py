@@ -26,19 +26,22 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.types import Receive, Scope, Send
 
 from ..errors import ConfigError
+from ..exposure import Exposure
 from ..masking import install_log_redaction
 from ..store import Outbox, StoreUnavailableError, open_store
 from ..store.history import HistoryStore, MemoryHistory, open_history
 from . import heap
 from .auth import Authentication
+from .bodies import CappedBodies, read_body
 from .config import GatewayConfig, load_config
 from .console import ConsoleMetrics, HistoryRecorder
 from .console import api as console_api
 from .console import page as console_page
-from .endpoints import Endpoint, endpoint_for, read_body, receive, serve_endpoint, wants_wait
+from .endpoints import Endpoint, endpoint_for, receive, serve_endpoint, wants_wait
 from .inbox import INBOX_BOT, InboxProcessor
 from .metrics import GatewayMetrics
 from .runtime import Runtime, build_runtime
+from .serving import exposure_for, unauthenticated_exposure
 
 logger = logging.getLogger("wecom_bot.gateway")
 
@@ -122,6 +125,8 @@ class Gateway:
                         raise ConfigError(
                             "store: changing the store needs a restart (the outbox moves)"
                         )
+                    if config.server != self.config.server:
+                        raise ConfigError("server: changing it needs a restart")
                     runtime = build_runtime(
                         config,
                         store=self.store,
@@ -171,6 +176,10 @@ def create_app(
     # Fail fast, before the server starts listening: keys, templates and routes resolve now,
     # and the store opens now (a read-only or missing path is a ConfigError naming it).
     build_runtime(config, store=None, metrics=None, clock=clock)
+    exposure = exposure_for(config)
+    warning = unauthenticated_exposure(config)
+    if warning is not None:
+        logger.warning(warning)
     outbox_at_start = store or open_store(config.store)
 
     @asynccontextmanager
@@ -209,10 +218,16 @@ def create_app(
         title="wecom-bot gateway",
         summary="Alertmanager, Grafana and JSON webhooks into WeCom groups, nothing lost.",
         lifespan=lifespan,
+        # The interactive docs load scripts from a CDN into the gateway's origin: off. The
+        # OpenAPI document stays at /openapi.json.
+        docs_url=None,
+        redoc_url=None,
     )
+    app.exposure = exposure
     app.include_router(console_api.router)
     app.include_router(console_page.router)
 
+    app.add_middleware(CappedBodies, limits=_body_limits)
     app.add_middleware(Authentication)
 
     @app.exception_handler(RequestValidationError)
@@ -231,7 +246,12 @@ def create_app(
     async def declared(request: Request, endpoint: Endpoint) -> Response:
         # Served by IngestEndpoints before the router; declared for the OpenAPI document.
         gateway: Gateway = request.app.state.gateway
-        body = await read_body(request.scope, request.receive, gateway.config.max_body_bytes)
+        body = await read_body(
+            request.scope,
+            request.receive,
+            gateway.config.max_body_bytes,
+            gateway.config.server.body_timeout,
+        )
         answer = await receive(gateway, endpoint, body, wants_wait(request.url.query))
         return JSONResponse(answer.body, status_code=answer.status)
 
@@ -293,14 +313,28 @@ def create_app(
     return app
 
 
+def _body_limits(scope: Scope) -> tuple[int, float]:
+    # Every body but the inbound webhooks': the console API and /-/reload take small JSON.
+    config: GatewayConfig = scope["app"].state.gateway.config
+    return config.server.max_api_body_bytes, config.server.body_timeout
+
+
 class _GatewayApp(FastAPI):
     """FastAPI, with the inbound webhook endpoints answered before its middleware stack.
 
     Those ``POST`` requests are the hot path (see :mod:`wecom_bot.gateway.endpoints`); the
     stack's layers cost more than the work they wrap. Everything else goes through FastAPI.
+    Every request meets the exposure rules first (:mod:`wecom_bot.exposure`).
     """
 
+    exposure: Exposure | None = None
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and self.exposure is not None:
+            refused = self.exposure.refusal(scope)
+            if refused is not None:
+                await refused(scope, receive, send)
+                return
         if scope["type"] == "http" and scope["method"] == "POST":
             endpoint = endpoint_for(scope["path"])
             gateway: Gateway | None = getattr(self.state, "gateway", None)

@@ -182,6 +182,48 @@ def _check_base_url(value: str | None) -> str | None:
     return value
 
 
+class ServerConfig(_Section):
+    """How the gateway's HTTP server meets clients (see ``docs/security.md``).
+
+    Attributes:
+        allowed_hosts: names clients may reach the gateway by (the ``Host`` they send; any
+            port). Default: the listen address, ``localhost``, ``127.0.0.1`` and ``::1``. When
+            it listens on every interface (``0.0.0.0``) the names must be listed, or ``"*"``
+            to accept any (only behind a proxy that checks ``Host`` itself). IP addresses are
+            always accepted.
+        header_timeout: a client that has not sent a request's headers within this is cut off.
+        body_timeout: a client that has not sent a request's whole body within this gets 408.
+        keep_alive: an idle kept-alive connection is closed after this.
+        max_connections: connections (and requests) served at once; more get 503.
+        max_connections_per_client: connections one client address may hold at once.
+        max_api_body_bytes: largest body of any request but the inbound webhooks (413 above).
+    """
+
+    allowed_hosts: list[str] = Field(default_factory=list)
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
+    keep_alive: float = 5.0
+    max_connections: int = Field(default=1000, ge=1)
+    max_connections_per_client: int = Field(default=200, ge=1)
+    max_api_body_bytes: int = Field(default=1024 * 1024, ge=1)
+
+    @field_validator("header_timeout", "body_timeout", "keep_alive", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> float:
+        seconds = parse_duration(value)
+        if seconds <= 0:
+            raise ValueError(f"must be a positive duration, got {value!r}")
+        return seconds
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _hosts(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if not name.strip() or any(c in name for c in "/ @?#"):
+                raise ValueError(f"{name!r} is not a host name (give names like gw.example.com)")
+        return value
+
+
 class RouteConfig(_Section):
     """A route: which notifications (matchers on labels) go to which bots, how rendered.
 
@@ -296,6 +338,7 @@ class GatewayConfig(_Section):
     oncall: dict[str, dict[str, Any]] = Field(default_factory=dict)
     oncall_severities: list[str] = Field(default_factory=lambda: ["critical"])
     history_retention: float = 7 * 86400.0
+    server: ServerConfig = Field(default_factory=ServerConfig)
 
     # The folder of the file the config was read from (relative schedule files), if any.
     _base_dir: Path | None = PrivateAttr(default=None)
@@ -461,6 +504,7 @@ _SECTION_FIELDS: dict[str, type[BaseModel]] = {
     "routes": RouteConfig,
     "default_route": RouteConfig,
     "webhooks": WebhookConfig,
+    "server": ServerConfig,
 }
 
 

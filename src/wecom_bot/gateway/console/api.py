@@ -2,8 +2,9 @@
 
 Everything here sits behind the gateway's authentication (the app's middleware) and never
 answers a webhook key: bots are shown by name, their keys masked (``693a…5aaa``), errors pass
-:func:`wecom_bot.masking.redact`. State-changing calls are ``POST`` with a JSON body, which a
-cross-site form cannot send (see :func:`same_origin`).
+:func:`wecom_bot.masking.redact`. State-changing calls are ``POST`` with a JSON body; the
+gateway refuses such a call from another site, or with another body, before it gets here
+(:mod:`wecom_bot.exposure`).
 
 Views: ``/status``, ``/history`` (+ ``/history/{id}``), ``/dead-letters`` (+ ``/requeue``,
 ``/discard``), ``/playground`` (+ ``/render``, ``/send``, ``/samples/{name}``), ``/config``
@@ -38,7 +39,7 @@ from .history import delivery_records
 if TYPE_CHECKING:
     from ..app import Gateway
 
-__all__ = ["router", "same_origin"]
+__all__ = ["router"]
 
 router = APIRouter(prefix="/api/v1", tags=["console"])
 
@@ -55,20 +56,6 @@ _STATES = (
 def _gateway(request: Request) -> Gateway:
     gateway: Gateway = request.app.state.gateway
     return gateway
-
-
-def same_origin(request: Request) -> bool:
-    """Whether a state-changing request may come from a browser page of another site.
-
-    Browsers send basic-auth credentials with cross-site requests too; a cross-site form can
-    only post form encodings, and ``Sec-Fetch-Site``/``Origin`` tell a cross-site fetch.
-    """
-    if request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
-        return False
-    origin = request.headers.get("origin")
-    if origin and origin.split("://", 1)[-1] != request.headers.get("host", ""):
-        return False
-    return request.headers.get("content-type", "").split(";")[0].strip() == "application/json"
 
 
 def _html(payload: Any) -> str:
@@ -360,8 +347,6 @@ async def _select_dead(gateway: Gateway, action: DeadLetterAction) -> list[Outbo
 
 
 async def _act(request: Request, body: DeadLetterAction, kind: str) -> Response:
-    if not same_origin(request):
-        return _error(403, "cross-site request refused")
     gateway = _gateway(request)
     if not body.all and not body.ids:
         return _error(422, "name dead letters by ids, or set all")
@@ -570,8 +555,6 @@ async def playground_render(request: Request, body: PlaygroundRequest) -> Respon
 @router.post("/playground/send", summary="Render and queue the result for a bot")
 async def playground_send(request: Request, body: PlaygroundRequest) -> Response:
     """Queue the rendered parts for ``bot`` (through the outbox, like any message)."""
-    if not same_origin(request):
-        return _error(403, "cross-site request refused")
     if not body.bot:
         return _error(422, "bot: choose the bot to send to")
     gateway = _gateway(request)
@@ -629,8 +612,6 @@ def _keys(gateway: Gateway) -> list[str]:
 @router.post("/config/reload", summary="Re-read the config file; a bad one keeps the old")
 async def reload(request: Request) -> Response:
     """Reload and answer the result (``ok`` and a message naming the bad field, if any)."""
-    if not same_origin(request):
-        return _error(403, "cross-site request refused")
     gateway = _gateway(request)
     result = await gateway.reload()
     result = {**result, "message": redact(str(result["message"]), *_keys(gateway))}
