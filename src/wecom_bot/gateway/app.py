@@ -30,7 +30,7 @@ from ..exposure import Exposure
 from ..masking import install_log_redaction
 from ..store import Outbox, StoreUnavailableError, open_store
 from ..store.history import HistoryStore, MemoryHistory, open_history
-from . import heap
+from . import heap, sdnotify
 from .auth import Authentication
 from .bodies import CappedBodies, read_body
 from .config import GatewayConfig, load_config
@@ -40,6 +40,7 @@ from .console import page as console_page
 from .endpoints import Endpoint, endpoint_for, receive, serve_endpoint, wants_wait
 from .inbox import INBOX_BOT, InboxProcessor
 from .metrics import GatewayMetrics
+from .render_pool import RenderPool
 from .runtime import Runtime, build_runtime
 from .serving import exposure_for, unauthenticated_exposure
 
@@ -79,9 +80,12 @@ class Gateway:
             busy=lambda: self.inflight > 0,
             busy_share=0.05,
         )
+        limits = config.template_limits  # the pool outlives reloads: sized at start
+        self.render_pool = RenderPool(workers=limits.workers, memory_bytes=limits.memory_mb << 20)
         self.runtime: Runtime = build_runtime(
-            config, store=store, metrics=metrics, clock=clock, history=self.history
-        )
+            config, store=store, metrics=metrics, clock=clock, history=self.history,
+            render_pool=self.render_pool,
+        )  # fmt: skip
         self.inbox = InboxProcessor(
             lambda: self.runtime, clock=clock, busy=lambda: self.inflight > 0, busy_share=0.05
         )
@@ -107,6 +111,7 @@ class Gateway:
     async def stop(self) -> None:
         """Stop accepting, finish in-flight sends; the outbox keeps the rest."""
         self.accepting = False
+        self.render_pool.close()  # a render in progress must not hold the stop up
         await self.inbox.stop()
         await self.runtime.stop()
         await self.history.stop()
@@ -133,6 +138,7 @@ class Gateway:
                         metrics=self.metrics,
                         clock=self.clock,
                         history=self.history,
+                        render_pool=self.render_pool,
                     )
                 except ConfigError as exc:
                     result = {"ok": False, "message": f"kept the running config: {exc}"}
@@ -203,6 +209,9 @@ def create_app(
         if settle_heap:
             heap.settle()
         loop = asyncio.get_running_loop()
+        _on_stop_signal(loop, gateway.render_pool.close)
+        watchdog = asyncio.create_task(sdnotify.watchdog(), name="systemd-watchdog")
+        sdnotify.notify("READY=1")
         hup = False
         with contextlib.suppress(ValueError, RuntimeError, NotImplementedError):
             loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(gateway.reload()))
@@ -210,8 +219,10 @@ def create_app(
         try:
             yield
         finally:
+            sdnotify.notify("STOPPING=1")
             if hup:
                 loop.remove_signal_handler(signal.SIGHUP)
+            watchdog.cancel()
             await gateway.stop()
 
     app = _GatewayApp(
@@ -317,6 +328,22 @@ def _body_limits(scope: Scope) -> tuple[int, float]:
     # Every body but the inbound webhooks': the console API and /-/reload take small JSON.
     config: GatewayConfig = scope["app"].state.gateway.config
     return config.server.max_api_body_bytes, config.server.body_timeout
+
+
+def _on_stop_signal(loop: asyncio.AbstractEventLoop, callback: Callable[[], None]) -> None:
+    """Run ``callback`` on the loop as soon as SIGTERM or SIGINT arrives, before the server's
+    own handler (which waits for open requests: a render must not make it wait)."""
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        previous = signal.getsignal(sig)
+        if not callable(previous):
+            continue
+
+        def handler(signum: int, frame: Any, previous: Callable[..., Any] = previous) -> None:
+            loop.call_soon_threadsafe(callback)
+            previous(signum, frame)
+
+        with contextlib.suppress(ValueError):  # not the main thread (an embedding app)
+            signal.signal(sig, handler)
 
 
 class _GatewayApp(FastAPI):

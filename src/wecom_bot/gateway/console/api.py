@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -31,9 +32,10 @@ from ...store.history import HistoryEntry, HistoryEvent, HistoryQuery
 from ..inbox import INBOX_BOT, INBOX_KIND
 from ..ingest import title_of
 from ..model import Notification
+from ..render_pool import RenderPoolClosed
 from ..samples import SAMPLES
 from ..sources import PayloadError, parse_alertmanager, parse_generic, parse_grafana
-from ..templates import MsgType, Renderer, RenderReport, TemplateError
+from ..templates import MsgType, RenderReport, TemplateError
 from .history import delivery_records
 
 if TYPE_CHECKING:
@@ -478,7 +480,7 @@ def _parse(body: PlaygroundRequest) -> Notification:
     raise _PlaygroundError(422, "source: one of alertmanager, grafana, generic")
 
 
-def _render(gateway: Gateway, body: PlaygroundRequest) -> tuple[RenderReport, str, str]:
+async def _render(gateway: Gateway, body: PlaygroundRequest) -> tuple[RenderReport, str, str]:
     runtime = gateway.runtime
     notification = _parse(body)
     bot = body.bot or None
@@ -498,16 +500,16 @@ def _render(gateway: Gateway, body: PlaygroundRequest) -> tuple[RenderReport, st
     msgtype: MsgType = (
         body.msgtype or (route.msgtype if route else None) or (runtime.config.bots[bot].msgtype)
     )
-    renderer = runtime.renderer
     template = body.template or (route.template if route else "default")
+    settings = None
+    if body.template_source is not None:  # compiled and rendered in the render pool
+        settings = replace(
+            runtime.renderer.settings,
+            templates=(*runtime.renderer.settings.templates, ("playground", body.template_source)),
+            limits=runtime.config.template_limits.limits(playground=True),
+        )
+        template = "playground"
     try:
-        if body.template_source is not None:
-            renderer = Renderer(
-                {**runtime.config.templates, "playground": body.template_source},
-                timezone=runtime.config.timezone,
-                max_alerts=runtime.config.max_alerts_per_message,
-            )
-            template = "playground"
         mentions = None
         if route is not None:
             selected = route.select(notification)
@@ -520,9 +522,13 @@ def _render(gateway: Gateway, body: PlaygroundRequest) -> tuple[RenderReport, st
             if runtime.global_mentions is not None:
                 mentions = mentions | runtime.global_mentions.resolve(notification)
             mentions = mentions | runtime.oncall_mentions(route, notification)
-        report = renderer.render_check(template, notification, msgtype=msgtype, mentions=mentions)
+        report = await runtime.render_report(
+            template, notification, msgtype=msgtype, mentions=mentions, settings=settings
+        )
     except (TemplateError, MessageValidationError, ConfigError) as exc:
         raise _PlaygroundError(422, str(exc)) from None
+    except RenderPoolClosed as exc:
+        raise _PlaygroundError(503, str(exc)) from None
     return report, bot, title_of(notification)
 
 
@@ -546,7 +552,7 @@ def _report_json(report: RenderReport) -> dict[str, Any]:
 async def playground_render(request: Request, body: PlaygroundRequest) -> Response:
     """The rendered parts, each drawn as WeCom shows it, with sizes against the limit."""
     try:
-        report, bot, _ = _render(_gateway(request), body)
+        report, bot, _ = await _render(_gateway(request), body)
     except _PlaygroundError as exc:
         return _error(exc.status, str(exc))
     return JSONResponse({**_report_json(report), "bot": bot})
@@ -559,7 +565,7 @@ async def playground_send(request: Request, body: PlaygroundRequest) -> Response
         return _error(422, "bot: choose the bot to send to")
     gateway = _gateway(request)
     try:
-        report, bot, title = _render(gateway, body)
+        report, bot, title = await _render(gateway, body)
     except _PlaygroundError as exc:
         return _error(exc.status, str(exc))
     now = gateway.clock()
