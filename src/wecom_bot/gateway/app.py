@@ -108,6 +108,12 @@ class Gateway:
         await self.runtime.start()
         self.inbox.start()
 
+    @property
+    def delivering(self) -> bool:
+        """Whether the dispatcher and the journal's processor run (readiness)."""
+        dispatcher = self.runtime.dispatcher
+        return dispatcher is not None and dispatcher.running and self.inbox.running
+
     async def stop(self) -> None:
         """Stop accepting, finish in-flight sends; the outbox keeps the rest."""
         self.accepting = False
@@ -290,7 +296,7 @@ def create_app(
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz", summary="Readiness: the outbox answers")
+    @app.get("/readyz", summary="Readiness: the outbox takes writes, delivery runs")
     async def readyz(request: Request) -> Response:
         gateway: Gateway = request.app.state.gateway
         try:
@@ -299,6 +305,9 @@ def create_app(
             return JSONResponse({"status": "unavailable", "reason": str(exc)}, status_code=503)
         if not gateway.accepting:
             return JSONResponse({"status": "stopping"}, status_code=503)
+        if not gateway.delivering:
+            reason = "the dispatcher or the journal's processor is not running"
+            return JSONResponse({"status": "unavailable", "reason": reason}, status_code=503)
         return JSONResponse({"status": "ready"})
 
     @app.get("/metrics", summary="Prometheus metrics")

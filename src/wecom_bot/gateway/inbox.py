@@ -286,12 +286,21 @@ class InboxProcessor:
         """Tell the processor a notification was accepted."""
         self._wake.set()
 
+    @property
+    def running(self) -> bool:
+        """Whether the processor runs (readiness)."""
+        return self._task is not None and not self._task.done()
+
     async def _loop(self) -> None:
+        failing = ""  # the store's error, logged once while it lasts (not once a poll)
         while not self._stopping.is_set():
             try:
                 worked = await self.process_once()
+                failing = ""
             except StoreUnavailableError as exc:
-                logger.error("inbox: outbox unavailable (%s); retrying shortly", exc)
+                if str(exc) != failing:
+                    logger.error("inbox: outbox unavailable (%s); retrying shortly", exc)
+                    failing = str(exc)
                 worked = False
             except Exception:  # the processor must outlive any one failure; the journal keeps
                 logger.exception("inbox: processing failed; retrying shortly")
