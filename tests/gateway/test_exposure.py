@@ -316,3 +316,27 @@ def test_a_refused_request_never_reaches_a_group(emu: Emu) -> None:
     from wecom_bot.masking import key_fingerprint
 
     assert key_fingerprint(key) not in listed.text
+
+
+def test_every_refusal_is_counted(gw: Running) -> None:
+    def rejected(reason: str) -> float:
+        text = gw.client.get("/metrics", headers={"Authorization": BASIC}).text
+        return sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith("wecom_bot_requests_rejected_total{")
+            and f'reason="{reason}"' in line
+        )
+
+    before = {r: rejected(r) for r in ("host", "cross_site", "not_json")}
+    auth = {"Authorization": BASIC}
+    gw.client.post("/alertmanager", content=JSON_BODY, headers={**auth, "Host": "evil.example"})
+    gw.client.post("/-/reload", headers={**auth, "Origin": "http://evil.example"})
+    gw.client.post(
+        "/webhook/deploy", content=b"x=1", headers={**auth, "Content-Type": "text/plain"}
+    )
+    assert {r: rejected(r) - before[r] for r in before} == {
+        "host": 1,
+        "cross_site": 1,
+        "not_json": 1,
+    }

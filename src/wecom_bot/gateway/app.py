@@ -31,7 +31,7 @@ from ..masking import install_log_redaction
 from ..store import Outbox, StoreUnavailableError, open_store
 from ..store.history import HistoryStore, MemoryHistory, open_history
 from . import heap, sdnotify
-from .auth import Authentication
+from .auth import Authentication, source_of
 from .bodies import CappedBodies, read_body
 from .config import GatewayConfig, load_config
 from .console import ConsoleMetrics, HistoryRecorder
@@ -366,14 +366,17 @@ class _GatewayApp(FastAPI):
     exposure: Exposure | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        gateway: Gateway | None = getattr(self.state, "gateway", None)
         if scope["type"] == "http" and self.exposure is not None:
             refused = self.exposure.refusal(scope)
             if refused is not None:
+                if gateway is not None:
+                    source = source_of(scope["path"])
+                    gateway.metrics.rejected.labels(source, refused.reason).inc()
                 await refused(scope, receive, send)
                 return
         if scope["type"] == "http" and scope["method"] == "POST":
             endpoint = endpoint_for(scope["path"])
-            gateway: Gateway | None = getattr(self.state, "gateway", None)
             if endpoint is not None and gateway is not None:
                 scope["app"] = self
                 await serve_endpoint(gateway, endpoint, scope, receive, send)
