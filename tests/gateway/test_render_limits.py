@@ -141,7 +141,7 @@ def test_a_configured_template_past_its_limits_is_dead_lettered_with_the_reason(
     config = gateway_config(
         NOWHERE, KEY, f"sqlite:///{tmp_path / 'outbox.db'}",
         templates={"slow": HOSTILE["nested loops"]},
-        template_limits={"timeout": "1s"},
+        template_limits={"timeout": "1s", "max_steps": 10**9},
         default_route={"name": "default", "bots": ["ops"], "template": "slow"},
         routes=[],
     )  # fmt: skip
@@ -150,7 +150,8 @@ def test_a_configured_template_past_its_limits_is_dead_lettered_with_the_reason(
         assert accepted.status_code == 200, accepted.text
 
         def dead() -> list[dict[str, Any]]:
-            items: list[dict[str, Any]] = gw.client.get("/api/v1/dead-letters").json()["dead_letters"]
+            answer = gw.client.get("/api/v1/dead-letters")
+            items: list[dict[str, Any]] = answer.json()["dead_letters"]
             return items
 
         wait_for(lambda: bool(dead()), timeout=30, what="the notification in dead letters")

@@ -280,7 +280,7 @@ class TemplateLimitsConfig(_Section):
         playground_timeout: how long a template typed in the console playground may render.
         max_text: the longest string (characters) or list (items) one operation may build.
         max_built: characters and items one render may build in all.
-        max_steps: loop iterations, calls and look-ups one render may make.
+        max_steps: loop iterations, calls and filters one render may make.
         memory_mb: the memory (address space, MiB) of each render worker process.
         workers: render worker processes (configured and playground templates render there).
     """

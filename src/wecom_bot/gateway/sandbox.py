@@ -14,8 +14,8 @@ described by :class:`RenderLimits`:
 * everything built is charged to a budget of ``max_built`` characters and items per render
   (a list of the same long string repeated weighs every copy), so memory is bounded even when
   no single operation is large;
-* loop iterations, calls, filters, attribute and item look-ups are counted against
-  ``max_steps``, and the clock is checked as they run against ``timeout``;
+* loop iterations, calls and filters are counted against ``max_steps``, and the clock is
+  checked as they run against ``timeout``;
 * big integers stay small (``10 ** 10 ** 8`` is refused, not computed).
 
 A bound that is hit raises :class:`RenderLimitError`, naming the bound. Outside a render
@@ -29,6 +29,7 @@ write itself.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import string
 import time
@@ -46,7 +47,7 @@ from jinja2.utils import _PassArg, pass_context
 
 from .untrusted import Untrusted, UntrustedMap, UntrustedMethod
 
-__all__ = ["RenderLimitError", "RenderLimits", "Sandbox"]
+__all__ = ["RenderLimitError", "RenderLimits", "Sandbox", "ViewSandbox"]
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,7 @@ class RenderLimits:
         timeout: seconds of wall-clock time one render may take.
         max_text: the longest string (characters) or sequence (items) one operation may build.
         max_built: characters and items all operations of one render may build together.
-        max_steps: loop iterations, calls, filters and look-ups one render may make.
+        max_steps: loop iterations, calls and filters one render may make.
     """
 
     timeout: float = 5.0
@@ -95,7 +96,7 @@ class _Budget:
         if self.steps % _CLOCK_EVERY == 0:
             if self.steps > self.limits.max_steps:
                 raise RenderLimitError(
-                    f"more than {self.limits.max_steps} steps (loop iterations, calls, look-ups)"
+                    f"more than {self.limits.max_steps} steps (loop iterations, calls, filters)"
                 )
             if time.monotonic() > self.deadline:
                 raise RenderLimitError(f"took longer than {self.limits.timeout:g} s")
@@ -123,9 +124,12 @@ def _charge(size: int) -> None:
         budget.charge(size)
 
 
+_SIZED = (str, Untrusted, list, tuple, dict, set, frozenset, UntrustedMap)
+
+
 def _length(value: Any) -> int:
     """Characters of a string, items of a container; 0 for anything else."""
-    if isinstance(value, str | Untrusted | list | tuple | dict | set | frozenset | UntrustedMap):
+    if type(value) is str or isinstance(value, _SIZED):
         return len(value)
     return 0
 
@@ -145,13 +149,44 @@ _PERCENT_SPEC = re.compile(r"%(?:\([^)]*\))?[#0\- +]*(\*|\d+)?(?:\.(\*|\d+))?")
 _DIGITS = re.compile(r"\d+")
 
 
-class Sandbox(SandboxedEnvironment):
-    """The sandbox templates run in: Jinja's, with the bounds of :class:`RenderLimits`.
+class ViewSandbox(SandboxedEnvironment):
+    """Jinja's sandbox, with a fast path for the gateway's view objects and no metering.
+
+    The gateway's own templates run here: their text is trusted and their work is bounded by
+    the payload they render (itself bounded by ``max_body_bytes``), so they skip the cost of
+    :class:`Sandbox`'s bounds. The values they see are untrusted all the same.
+
+    Args:
+        fast_types: types whose public attributes hold plain data (the gateway's views):
+            looked up without the sandbox's per-access checks; private ones stay unreachable.
+        **options: :class:`jinja2.Environment` options.
+    """
+
+    def __init__(self, *, fast_types: tuple[type, ...] = (), **options: Any) -> None:
+        self.fast_types = fast_types
+        super().__init__(**options)
+
+    def metered(self) -> contextlib.AbstractContextManager[None]:
+        """Nothing to count here (see :meth:`Sandbox.metered`)."""
+        return contextlib.nullcontext()
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        """See :meth:`jinja2.sandbox.SandboxedEnvironment.getattr`."""
+        if type(obj) in self.fast_types and not attribute.startswith("_"):
+            try:
+                return getattr(obj, attribute)
+            except AttributeError:
+                return self.undefined(obj=obj, name=attribute)
+        return super().getattr(obj, attribute)
+
+
+class Sandbox(ViewSandbox):
+    """The sandbox templates the gateway did not write run in: with the bounds of
+    :class:`RenderLimits`.
 
     Args:
         limits: the bounds of every render run under :meth:`metered`.
-        fast_types: types whose public attributes hold plain data (the gateway's views):
-            looked up without the sandbox's per-access checks; private ones stay unreachable.
+        fast_types: see :class:`ViewSandbox`.
         **options: :class:`jinja2.Environment` options.
     """
 
@@ -161,9 +196,8 @@ class Sandbox(SandboxedEnvironment):
         self, *, limits: RenderLimits, fast_types: tuple[type, ...] = (), **options: Any
     ) -> None:
         self.limits = limits
-        self.fast_types = fast_types
         options.setdefault("finalize", self._finalize)
-        super().__init__(**options)
+        super().__init__(fast_types=fast_types, **options)
         self.code_generator_class = _MeteredCodeGenerator
         self.globals.pop("lipsum", None)  # lipsum(n=10**9) builds without looking back
         self.globals["range"] = self._range
@@ -242,21 +276,7 @@ class Sandbox(SandboxedEnvironment):
 
     # -- interception -----------------------------------------------------------------
 
-    def getattr(self, obj: Any, attribute: str) -> Any:
-        """See :meth:`jinja2.sandbox.SandboxedEnvironment.getattr` (counted as a step)."""
-        _step()
-        if type(obj) in self.fast_types and not attribute.startswith("_"):
-            try:
-                return getattr(obj, attribute)
-            except AttributeError:
-                return self.undefined(obj=obj, name=attribute)
-        return super().getattr(obj, attribute)
-
-    def getitem(self, obj: Any, argument: Any) -> Any:
-        """See :meth:`jinja2.sandbox.SandboxedEnvironment.getitem` (counted as a step)."""
-        _step()
-        return super().getitem(obj, argument)
-
+    # Look-ups are not counted: whatever repeats them is a loop, a call or a filter, which are.
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
         """``*``, ``**``, ``%`` and ``+``, refused when their result would be too large."""
         _step()
@@ -325,8 +345,7 @@ class Sandbox(SandboxedEnvironment):
     def _finalize(self, value: Any) -> Any:
         # Every {{ }} value passes here, in macros and {% set %} blocks too, where the
         # output cap of the top level does not reach.
-        text = value if isinstance(value, str) else str(value)
-        _step()
+        text = value if type(value) is str else str(value)
         _charge(len(text))
         return text
 

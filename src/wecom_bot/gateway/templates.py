@@ -63,7 +63,7 @@ from ..split import split_content
 from .escaping import escape_markdown, escape_markdown_v2, escape_text, safe_url
 from .model import Alert, Notification
 from .routing import Mentions
-from .sandbox import RenderLimitError, RenderLimits, Sandbox
+from .sandbox import RenderLimitError, RenderLimits, Sandbox, ViewSandbox
 from .template_filters import ESCAPER_KEY, format_duration, install_filters
 from .untrusted import Untrusted, UntrustedMap, wrap
 
@@ -265,6 +265,14 @@ def _title(notification: Notification) -> str:
 
 
 _VIEWS = (AlertView, NotificationView)
+_OPTIONS: dict[str, Any] = {
+    "fast_types": _VIEWS,
+    "autoescape": False,
+    "trim_blocks": True,
+    "lstrip_blocks": True,
+    "keep_trailing_newline": False,
+    "extensions": ["jinja2.ext.loopcontrols"],
+}
 
 
 # --------------------------------------------------------------------------- reports
@@ -410,6 +418,7 @@ class Renderer:
                 raise ConfigError(f"templates.{name}: must be the template text")
             self._user[name] = source
         self._env = self._environment()
+        self._builtin_env = self._builtin_environment()
         for name in self._user:
             self._compile(name)
 
@@ -457,23 +466,25 @@ class Renderer:
         return None
 
     def _environment(self) -> Sandbox:
-        env = Sandbox(
-            limits=self.limits,
-            fast_types=_VIEWS,
-            loader=jinja2.FunctionLoader(self._load),
-            autoescape=False,
-            trim_blocks=True,
-            lstrip_blocks=True,
-            keep_trailing_newline=False,
-            extensions=["jinja2.ext.loopcontrols"],
-        )
+        """Where configured templates run (and what they include), bounded."""
+        env = Sandbox(limits=self.limits, loader=jinja2.FunctionLoader(self._load), **_OPTIONS)
         install_filters(env, tz=self.tz)
         env.bound_filters()
         return env
 
+    def _builtin_environment(self) -> ViewSandbox:
+        """Where the built-in templates run when rendered by name (see :class:`ViewSandbox`)."""
+        loader = jinja2.FunctionLoader(lambda n: None if n in self._user else self._load(n))
+        env = ViewSandbox(loader=loader, **_OPTIONS)
+        install_filters(env, tz=self.tz)
+        return env
+
+    def _env_for(self, name: str) -> ViewSandbox:
+        return self._env if name in self._user else self._builtin_env
+
     def _compile(self, name: str) -> jinja2.Template:
         try:
-            return self._env.get_template(name)
+            return self._env_for(name).get_template(name)
         except jinja2.TemplateSyntaxError as exc:
             where = exc.name or name
             raise TemplateError(
@@ -545,7 +556,7 @@ class Renderer:
         chars = 0
         cut = False
         try:
-            with self._env.metered():
+            with self._env_for(name).metered():
                 for chunk in template.generate(self._context(notification, msgtype)):
                     chunks.append(chunk)
                     chars += len(chunk)
