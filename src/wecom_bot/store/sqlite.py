@@ -287,8 +287,7 @@ class SQLiteOutbox(Outbox):
 
     def _damaged_error(self) -> StoreUnavailableError:
         return StoreUnavailableError(
-            f"outbox {self.path!r} is damaged; nothing was stored (the log says how to "
-            "recover it)"
+            f"outbox {self.path!r} is damaged; nothing was stored (the log says how to recover it)"
         )
 
     def _open_error(self, exc: sqlite3.Error) -> StoreOpenError:
