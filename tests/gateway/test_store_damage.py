@@ -12,10 +12,11 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.gateway.harness import gateway_config, one_alert, write_config
 from tests.redis_server import free_port
-from wecom_bot.store import NewMessage
+from wecom_bot.store import NewMessage, StoreUnavailableError
 from wecom_bot.store.sqlite import SQLiteOutbox
 
 KEY = "0123456789abcdef0123456789abcdef0123"
@@ -23,12 +24,12 @@ NOWHERE = "http://127.0.0.1:9"
 MESSAGES = 2000
 
 
-def fill(path: Path) -> None:
+def fill(path: Path, count: int = MESSAGES) -> None:
     async def run() -> None:
         outbox = SQLiteOutbox(path)
         payloads = [
             NewMessage(bot="ops", payload={"msgtype": "text", "text": {"content": f"m{i} " * 60}})
-            for i in range(MESSAGES)
+            for i in range(count)
         ]
         await outbox.enqueue(payloads, now=time.time() + 3600)
         await outbox.close()
@@ -119,3 +120,26 @@ def test_a_damaged_outbox_is_not_ready_refuses_alerts_and_is_recovered(tmp_path:
             await outbox.close()
 
     assert asyncio.run(reopen()) == kept
+
+
+def test_damage_found_while_running_marks_the_outbox_damaged(tmp_path: Path) -> None:
+    """Pages damaged under a running outbox: the first storage error checks integrity, and
+    from then on every call fails with the damage named (readiness, ingest: 503)."""
+    database = tmp_path / "outbox.db"
+    fill(database, 12000)  # several times SQLite's page cache: the damaged pages are re-read
+
+    async def run() -> None:
+        outbox = SQLiteOutbox(database)
+        try:
+            assert outbox.damaged is None
+            await outbox.ping()
+            damage(database)
+            with pytest.raises(StoreUnavailableError, match="is damaged"):
+                await outbox.claim("ops", limit=20000, lease_seconds=30, now=time.time() + 7200)
+            assert outbox.damaged is not None
+            with pytest.raises(StoreUnavailableError, match="is damaged"):
+                await outbox.ping()
+        finally:
+            await outbox.close()
+
+    asyncio.run(run())
