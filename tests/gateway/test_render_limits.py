@@ -4,6 +4,7 @@ SIGTERM stops a gateway whatever a render is doing (issue 18)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import threading
@@ -24,6 +25,8 @@ from tests.gateway.harness import (
     write_config,
 )
 from tests.redis_server import free_port
+from wecom_bot.gateway.inbox import INBOX_BOT
+from wecom_bot.store.sqlite import SQLiteOutbox
 
 KEY = "0123456789abcdef0123456789abcdef0123"
 NOWHERE = "http://127.0.0.1:9"  # nothing is delivered in these tests
@@ -210,3 +213,35 @@ def test_sigterm_stops_the_gateway_during_a_hostile_render(tmp_path: Path) -> No
     finally:
         gateway.kill()
     assert os.path.exists(gateway.log)
+
+
+def test_a_notification_whose_render_is_abandoned_at_stop_stays_in_the_journal(
+    tmp_path: Path,
+) -> None:
+    database = tmp_path / "outbox.db"
+    config = gateway_config(
+        NOWHERE, KEY, f"sqlite:///{database}",
+        templates={"slow": HOSTILE["nested loops"]},
+        template_limits={"timeout": "120s", "max_steps": 10**9},
+        default_route={"name": "default", "bots": ["ops"], "template": "slow"},
+        routes=[],
+    )  # fmt: skip
+    with running_gateway(config) as gw:
+        assert gw.post("/alertmanager", one_alert("Slow")).status_code == 200
+        pool = gw.app.state.gateway.render_pool
+        wait_for(lambda: pool._idle.qsize() == 0 and pool._all, what="the render to start")
+        time.sleep(1.0)
+        started = time.monotonic()
+    stopped = time.monotonic() - started
+    assert stopped < 10, f"stopping took {stopped:.1f}s"
+
+    async def journal() -> tuple[int, int]:
+        outbox = SQLiteOutbox(database)
+        try:
+            # Claimable at once (given back, not left leased): the next start renders it.
+            claimed = await outbox.claim(INBOX_BOT, limit=10, lease_seconds=30, now=time.time())
+            return len(claimed), await outbox.dead_count()
+        finally:
+            await outbox.close()
+
+    assert asyncio.run(journal()) == (1, 0)  # kept for the next start, not dead-lettered

@@ -36,6 +36,7 @@ from ..store import LeaseLostError, NewMessage, OutboxRecord, StoreUnavailableEr
 from .ingest import Plan, finish, note_duplicate, plan
 from .model import Notification
 from .pacing import step_back
+from .render_pool import RenderPoolClosed
 from .runtime import Runtime
 from .sources import PayloadError, parse_payload
 from .templates import TemplateError
@@ -320,12 +321,18 @@ class InboxProcessor:
             INBOX_BOT, limit=self.batch, lease_seconds=lease, now=self.clock()
         )
         rendered: list[tuple[OutboxRecord, Plan | str]] = []
+        stopping = False
         for index, record in enumerate(records):
-            if self._stopping.is_set():
+            stopping = self._stopping.is_set()
+            if not stopping:
+                started = time.perf_counter()
+                try:
+                    rendered.append((record, await self._render(runtime, record)))
+                except RenderPoolClosed:  # the gateway is stopping: its render was abandoned
+                    stopping = True
+            if stopping:
                 await store.unclaim([r.id for r in records[index:]], now=self.clock())
                 break
-            started = time.perf_counter()
-            rendered.append((record, await self._render(runtime, record)))
             await step_back(started, self.busy, self.busy_share, _MAX_PAUSE)
         # Stored concurrently: the store commits them together (their messages keep FIFO
         # order, which follows each notification's receive time, not the commit order).
@@ -334,7 +341,7 @@ class InboxProcessor:
         if rendered:
             # Storing takes the store's time (and the interpreter's) from accepting as well.
             await step_back(started, self.busy, self.busy_share, _MAX_STORE_PAUSE)
-        return bool(records)
+        return bool(records) and not stopping
 
     @staticmethod
     async def _render(runtime: Runtime, record: OutboxRecord) -> Plan | str:
