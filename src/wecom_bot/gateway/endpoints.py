@@ -30,6 +30,7 @@ from .auth import authorized, refuse_unauthorized
 from .bodies import BodyTimeout, read_body, too_slow
 from .inbox import accept, decode_body
 from .ingest import IngestOutcome, ingest
+from .render_pool import RenderPoolClosed
 from .sources import PayloadError, parse_payload
 from .templates import TemplateError
 
@@ -125,6 +126,8 @@ async def receive(gateway: Gateway, endpoint: Endpoint, body: bytes | None, wait
             gateway, source, 503, "store_unavailable",
             "the outbox is unavailable; nothing was stored, retry later",
         )  # fmt: skip
+    except RenderPoolClosed:  # ?wait=true, while the gateway stops: nothing was stored
+        return refuse(gateway, source, 503, "shutting_down", "the gateway is stopping; retry")
     except (TemplateError, MessageValidationError) as exc:
         # Only ?wait=true renders here; the journal dead-letters such a failure instead.
         logger.error("rendering failed: %s", exc)
