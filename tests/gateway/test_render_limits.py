@@ -245,3 +245,30 @@ def test_a_notification_whose_render_is_abandoned_at_stop_stays_in_the_journal(
             await outbox.close()
 
     assert asyncio.run(journal()) == (1, 0)  # kept for the next start, not dead-lettered
+
+
+def test_a_hostile_playground_render_does_not_hold_up_notifications(tmp_path: Path) -> None:
+    config = gateway_config(
+        NOWHERE, KEY, f"sqlite:///{tmp_path / 'outbox.db'}",
+        templates={"mine": "{{ title }}: {{ alerts|length }} alert(s)"},
+        template_limits={"playground_timeout": "60s", "max_steps": 10**9},
+        default_route={"name": "default", "bots": ["ops"], "template": "mine"},
+        routes=[],
+    )  # fmt: skip
+    with running_gateway(config) as gw:
+
+        def hostile() -> None:
+            with httpx.Client(base_url=gw.url, timeout=90) as client:
+                render(client, HOSTILE["nested loops"])
+
+        busy = threading.Thread(target=hostile, daemon=True)
+        busy.start()
+        pool = gw.app.state.gateway.playground_pool
+        wait_for(lambda: pool._idle.qsize() == 0 and pool._all, what="the playground render")
+        started = time.monotonic()
+        answer = gw.post("/alertmanager?wait=true", one_alert("Meanwhile"))
+        took = time.monotonic() - started
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["messages"] == 1
+        assert took < 30, f"rendered after {took:.1f}s"  # not after the playground's 60 s
+        assert busy.is_alive()  # the hostile render was still going on

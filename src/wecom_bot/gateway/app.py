@@ -82,6 +82,7 @@ class Gateway:
         )
         limits = config.template_limits  # the pool outlives reloads: sized at start
         self.render_pool = RenderPool(workers=limits.workers, memory_bytes=limits.memory_mb << 20)
+        self.playground_pool = RenderPool(workers=1, memory_bytes=limits.memory_mb << 20)
         self.runtime: Runtime = build_runtime(
             config, store=store, metrics=metrics, clock=clock, history=self.history,
             render_pool=self.render_pool,
@@ -114,10 +115,15 @@ class Gateway:
         dispatcher = self.runtime.dispatcher
         return dispatcher is not None and dispatcher.running and self.inbox.running
 
+    def close_render_pools(self) -> None:
+        """Abandon the renders in progress (at stop: a render must not hold the stop up)."""
+        self.render_pool.close()
+        self.playground_pool.close()
+
     async def stop(self) -> None:
         """Stop accepting, finish in-flight sends; the outbox keeps the rest."""
         self.accepting = False
-        self.render_pool.close()  # a render in progress must not hold the stop up
+        self.close_render_pools()
         await self.inbox.stop()
         await self.runtime.stop()
         await self.history.stop()
@@ -215,7 +221,7 @@ def create_app(
         if settle_heap:
             heap.settle()
         loop = asyncio.get_running_loop()
-        _on_stop_signal(loop, gateway.render_pool.close)
+        _on_stop_signal(loop, gateway.close_render_pools)
         watchdog = asyncio.create_task(sdnotify.watchdog(), name="systemd-watchdog")
         sdnotify.notify("READY=1")
         hup = False

@@ -254,10 +254,17 @@ class Runtime:
         msgtype: MsgType,
         mentions: Mentions | None = None,
         settings: RendererSettings | None = None,
+        pool: RenderPool | None = None,
     ) -> RenderReport:
-        """Render ``notification`` with ``template``: in the render pool when the template is
+        """Render ``notification`` with ``template``: in a render pool when the template is
         configured or ``settings`` (other templates or limits, e.g. the playground's) are
         given; built-in templates render here.
+
+        Args:
+            template, notification, msgtype, mentions: see :meth:`Renderer.render_check`.
+            settings: the renderer to use instead of the configured one.
+            pool: the pool to render in instead of the runtime's (the playground has its own,
+                so that nothing typed there delays the rendering of notifications).
 
         Raises:
             TemplateError: as :meth:`Renderer.render_check`.
@@ -266,10 +273,11 @@ class Runtime:
         if settings is None and not renderer.is_configured(template, msgtype):
             return renderer.render_check(template, notification, msgtype=msgtype, mentions=mentions)
         settings = settings or renderer.settings
-        if self.render_pool is None:
+        pool = pool or self.render_pool
+        if pool is None:
             local = Renderer.from_settings(settings, clock=renderer.clock)
             return local.render_check(template, notification, msgtype=msgtype, mentions=mentions)
-        return await self.render_pool.render_check(
+        return await pool.render_check(
             settings, template, notification, msgtype=msgtype, mentions=mentions,
             now=renderer.clock(),
         )  # fmt: skip

@@ -523,8 +523,9 @@ async def _render(gateway: Gateway, body: PlaygroundRequest) -> tuple[RenderRepo
                 mentions = mentions | runtime.global_mentions.resolve(notification)
             mentions = mentions | runtime.oncall_mentions(route, notification)
         report = await runtime.render_report(
-            template, notification, msgtype=msgtype, mentions=mentions, settings=settings
-        )
+            template, notification, msgtype=msgtype, mentions=mentions, settings=settings,
+            pool=gateway.playground_pool,
+        )  # fmt: skip
     except (TemplateError, MessageValidationError, ConfigError) as exc:
         raise _PlaygroundError(422, str(exc)) from None
     except RenderPoolClosed as exc:
