@@ -9,7 +9,6 @@ process's memory does not follow the body.
 from __future__ import annotations
 
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +18,7 @@ import pytest
 
 from tests.emulator.conftest import Emu, new_key, running
 from tests.gateway.harness import GatewayProcess, gateway_config, write_config
+from tests.gateway.test_render_limits import Prober
 from tests.redis_server import free_port
 from wecom_bot.emulator import EmulatorSettings
 
@@ -78,41 +78,6 @@ def closed_within(sock: socket.socket, seconds: float) -> bytes | None:
     return None
 
 
-class Prober:
-    """Asks /healthz every 100 ms in a thread; records the slowest answer."""
-
-    def __init__(self, gateway: GatewayProcess) -> None:
-        self.url = gateway.url + "/healthz"
-        self.slowest = 0.0
-        self.failures: list[str] = []
-        self.count = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        with httpx.Client(timeout=5) as client:
-            while not self._stop.is_set():
-                started = time.monotonic()
-                try:
-                    status = client.get(self.url).status_code
-                except httpx.HTTPError as exc:
-                    self.failures.append(repr(exc))
-                else:
-                    if status != 200:
-                        self.failures.append(str(status))
-                self.slowest = max(self.slowest, time.monotonic() - started)
-                self.count += 1
-                self._stop.wait(0.1)
-
-    def __enter__(self) -> Prober:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(10)
-
-
 def rss(gateway: GatewayProcess, field: str = "VmRSS") -> int:
     assert gateway.proc is not None
     for line in Path(f"/proc/{gateway.proc.pid}/status").read_text().splitlines():
@@ -123,7 +88,7 @@ def rss(gateway: GatewayProcess, field: str = "VmRSS") -> int:
 
 def test_slow_loris_connections_are_cut_off_and_probes_answer(gateway: GatewayProcess) -> None:
     sources = [f"127.0.0.{i}" for i in range(2, 7)]
-    with Prober(gateway) as prober:
+    with Prober(gateway.url) as prober:
         socks = []
         for source in sources:
             for _ in range(PER_CLIENT - 5):

@@ -48,6 +48,14 @@ def parse_duration(value: Any) -> float:
     raise ValueError(f"must be a duration like 30s, 10m, 2h or a number of seconds, got {value!r}")
 
 
+def positive_duration(value: Any) -> float:
+    """Like :func:`parse_duration`, refusing zero and negative durations."""
+    seconds = parse_duration(value)
+    if seconds <= 0:
+        raise ValueError(f"must be a positive duration, got {value!r}")
+    return seconds
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -210,10 +218,7 @@ class ServerConfig(_Section):
     @field_validator("header_timeout", "body_timeout", "keep_alive", mode="before")
     @classmethod
     def _duration(cls, value: Any) -> float:
-        seconds = parse_duration(value)
-        if seconds <= 0:
-            raise ValueError(f"must be a positive duration, got {value!r}")
-        return seconds
+        return positive_duration(value)
 
     @field_validator("allowed_hosts")
     @classmethod
@@ -296,10 +301,7 @@ class TemplateLimitsConfig(_Section):
     @field_validator("timeout", "playground_timeout", mode="before")
     @classmethod
     def _seconds(cls, value: Any) -> float:
-        seconds = parse_duration(value)
-        if seconds <= 0:
-            raise ValueError(f"must be a positive duration, got {value!r}")
-        return seconds
+        return positive_duration(value)
 
     def limits(self, *, playground: bool = False) -> RenderLimits:
         """The sandbox's bounds for a configured template, or for a playground one."""
