@@ -10,6 +10,8 @@ import signal
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,10 @@ from tests.gateway.harness import (
 )
 from tests.redis_server import free_port
 from wecom_bot.gateway.inbox import INBOX_BOT
+from wecom_bot.gateway.render_pool import RenderPool
+from wecom_bot.gateway.sandbox import RenderLimits
+from wecom_bot.gateway.sources import parse_generic
+from wecom_bot.gateway.templates import RendererSettings, TemplateLimitError
 from wecom_bot.store.sqlite import SQLiteOutbox
 
 KEY = "0123456789abcdef0123456789abcdef0123"
@@ -267,3 +273,24 @@ def test_a_hostile_playground_render_does_not_hold_up_notifications(tmp_path: Pa
         assert answer.json()["messages"] == 1
         assert took < 30, f"rendered after {took:.1f}s"  # not after the playground's 60 s
         assert busy.is_alive()  # the hostile render was still going on
+
+
+def test_a_render_past_the_workers_memory_limit_fails_and_the_pool_renders_on() -> None:
+    # Sandbox budgets opened wide: only the worker's address-space limit stands in the way.
+    wide = RenderLimits(timeout=20, max_text=10**10, max_built=10**11)
+    settings = RendererSettings(templates=(("big", "{{ ('x' * 400000000)|length }}"),), limits=wide)
+    notification = parse_generic("hook", {"title": "hello"})
+    pool = RenderPool(workers=1, memory_bytes=256 << 20)
+
+    async def run() -> None:
+        now = datetime.now(UTC)
+        with pytest.raises(TemplateLimitError, match="memory"):
+            await pool.render_check(settings, "big", notification, msgtype="text", now=now)
+        small = replace(settings, templates=(("big", "{{ raw.title }}"),))
+        report = await pool.render_check(small, "big", notification, msgtype="text", now=now)
+        assert report.content == "hello"
+
+    try:
+        asyncio.run(run())
+    finally:
+        pool.close()
