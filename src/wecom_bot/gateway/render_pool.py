@@ -21,10 +21,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import multiprocessing
 import multiprocessing.connection
+import os
 import queue
 import signal
+import socket
+import subprocess
+import sys
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -43,7 +46,7 @@ from .templates import (
     TemplateRenderError,
 )
 
-__all__ = ["RenderPool", "RenderPoolClosed"]
+__all__ = ["RenderPool", "RenderPoolClosed", "serve_worker"]
 
 logger = logging.getLogger("wecom_bot.gateway")
 
@@ -70,17 +73,32 @@ class _Job:
 
 
 class _Worker:
-    """One worker process and the parent's end of its pipe."""
+    """One worker process and the parent's end of its pipe.
+
+    The worker is a fresh interpreter running :func:`serve_worker` (not a ``multiprocessing``
+    child: those import the parent's main module again, which an embedding script may not
+    guard); the two ends speak :class:`multiprocessing.connection.Connection` over a socket
+    pair.
+    """
 
     def __init__(self, memory_bytes: int) -> None:
-        context = multiprocessing.get_context("spawn")
-        self.conn, child = context.Pipe()
-        self.process = context.Process(
-            target=_serve, args=(child, memory_bytes), name="wecom-bot-render", daemon=True
+        parent, child = socket.socketpair()
+        code = (
+            f"from {__name__} import serve_worker; serve_worker({child.fileno()}, {memory_bytes})"
         )
-        self.process.start()
-        child.close()  # so that the parent sees EOF when the worker dies
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-c", code], pass_fds=(child.fileno(),), env=env,
+                stdin=subprocess.DEVNULL, start_new_session=False,
+            )  # fmt: skip
+        finally:
+            child.close()  # so that the parent sees EOF when the worker dies
+        self.conn = multiprocessing.connection.Connection(parent.detach())
         self.ready = False
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
 
     def wait_ready(self) -> None:
         if self.ready:
@@ -95,7 +113,7 @@ class _Worker:
         with contextlib.suppress(Exception):
             self.process.kill()
         with contextlib.suppress(Exception):
-            self.process.join(5)
+            self.process.wait(5)
         with contextlib.suppress(Exception):
             self.conn.close()
 
@@ -182,7 +200,7 @@ class RenderPool:
         finally:
             if self._closed:
                 worker.kill()
-            elif worker.process.is_alive():
+            elif worker.alive():
                 self._idle.put(worker)
             else:
                 self._all.discard(worker)
@@ -241,10 +259,12 @@ def _result(outcome: tuple[str, Any], template: str) -> RenderReport:
 # --------------------------------------------------------------------------- the worker
 
 
-def _serve(conn: multiprocessing.connection.Connection, memory_bytes: int) -> None:
-    """The worker's loop: build (and keep) renderers, render, answer; until the pipe closes."""
+def serve_worker(fd: int, memory_bytes: int) -> None:
+    """A render worker's main loop, on the socket ``fd``: build (and keep) renderers, render,
+    answer; until the socket closes. Run by :class:`RenderPool` in a fresh interpreter."""
     import resource
 
+    conn = multiprocessing.connection.Connection(fd)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the gateway decides when its workers end
     with contextlib.suppress(ValueError, OSError):
         resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
