@@ -210,6 +210,7 @@ class Dispatcher:
         self.clock = clock
         self._wake: dict[str, asyncio.Event] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._started = False
         self._stopping = asyncio.Event()
         self._clients: dict[str, httpx.AsyncClient] = {}
         self._bots: dict[str, list[AsyncBot]] = {}
@@ -239,6 +240,7 @@ class Dispatcher:
             self._next_key[name] = 0
             self._wake[name] = asyncio.Event()
             self._tasks[name] = asyncio.create_task(self._worker(name), name=f"dispatch-{name}")
+        self._started = True
 
     async def stop(self, timeout: float = 10.0) -> None:
         """Stop the workers after their in-flight send; what is left stays in the outbox."""
@@ -264,13 +266,26 @@ class Dispatcher:
         for event in events:
             event.set()
 
+    @property
+    def running(self) -> bool:
+        """Whether every bot's worker is running (readiness)."""
+        return (
+            self._started
+            and not self._stopping.is_set()
+            and not any(task.done() for task in self._tasks.values())
+        )
+
     # -- the worker -----------------------------------------------------------------------
     async def _worker(self, bot: str) -> None:
+        failing = ""  # the store's error, logged once while it lasts (not once a poll)
         while not self._stopping.is_set():
             try:
                 worked = await self.drain_once(bot)
+                failing = ""
             except StoreUnavailableError as exc:
-                logger.error("bot %r: outbox unavailable (%s); retrying shortly", bot, exc)
+                if str(exc) != failing:
+                    logger.error("bot %r: outbox unavailable (%s); retrying shortly", bot, exc)
+                    failing = str(exc)
                 worked = False
             except Exception:  # the worker must outlive any one failure; the store keeps data
                 logger.exception("dispatcher worker for bot %r failed; retrying shortly", bot)

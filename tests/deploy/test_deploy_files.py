@@ -320,6 +320,9 @@ def test_systemd_unit() -> None:
     assert one("NoNewPrivileges") == "yes"
     assert one("CapabilityBoundingSet") == ""
     assert int(one("TimeoutStopSec")) > GRACEFUL_SECONDS
+    # The gateway speaks sd_notify (wecom_bot.gateway.sdnotify): readiness and a watchdog.
+    assert one("Type") == "notify" and one("NotifyAccess") == "main"
+    assert 10 <= int(one("WatchdogSec").removesuffix("s")) <= 120
     exec_start = shlex.split(one("ExecStart"))
     assert exec_start[0].endswith("/wecom-bot") and exec_start[1] == "gateway"
     assert unit()["Install"]["WantedBy"] == ["multi-user.target"]

@@ -197,3 +197,56 @@ def test_valid_image_survives_the_round_trip(fuzz_emu: Emu) -> None:
     payload = payloads.image(png_bytes(8, 8))
     assert check_answer(fuzz_emu.send(key, payload)) == 0
     check_store(fuzz_emu, key, 0)
+
+
+_HEADER = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=30).map(str.strip)
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    method=st.sampled_from(["GET", "POST", "DELETE"]),
+    path=st.sampled_from(
+        ["/", "/api/groups", "/api/reset", "/api/groups/{g}", "/api/groups/{g}/faults"]
+    ),
+    host=st.one_of(
+        st.sampled_from(["{self}", "localhost", "evil.example", "10.0.0.2:80"]),
+        _HEADER.filter(lambda h: any("g" <= c <= "z" for c in h.lower())),  # a name, not an IP
+    ),
+    origin=st.one_of(
+        st.none(), st.sampled_from(["http://{self}", "http://evil.example", "null"]), _HEADER
+    ),
+    site=st.one_of(st.none(), st.sampled_from(["same-origin", "cross-site", "same-site", "none"])),
+)
+def test_controls_follow_the_exposure_rules_for_any_headers(
+    emu: Emu, method: str, path: str, host: str, origin: str | None, site: str | None
+) -> None:
+    own = emu.url.split("://", 1)[1]
+    headers = {"Host": host.replace("{self}", own)}
+    if origin is not None:
+        headers["Origin"] = origin.replace("{self}", own)
+    if site is not None:
+        headers["Sec-Fetch-Site"] = site
+    group = key_fingerprint(new_key())
+    body = {"kind": "drop"} if method == "POST" and "faults" in path else None
+    answer = emu.client.request(method, path.replace("{g}", group), json=body, headers=headers)
+    assert answer.status_code < 500, answer.text
+    name = (
+        headers["Host"].lower().rsplit(":", 1)[0]
+        if headers["Host"].count(":") == 1
+        else headers["Host"].lower()
+    )
+    if name not in ("127.0.0.1", "localhost", "10.0.0.2"):
+        assert answer.status_code == 421
+    elif method != "GET" and (
+        (site is not None and site not in ("same-origin", "none"))
+        or (
+            site is None
+            and headers.get("Origin")  # an empty Origin is no Origin (browsers send "null")
+            and headers["Origin"].lower() != f"http://{headers['Host'].lower()}"
+        )
+    ):
+        assert answer.status_code == 403
+    else:
+        assert answer.status_code not in (403, 421)

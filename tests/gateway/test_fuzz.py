@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
@@ -181,3 +182,146 @@ def test_console_reads_never_answer_5xx(
     gw, _ = setup
     answer = gw.client.get(path.replace("{x}", quote(segment, safe="")), params=params)
     assert answer.status_code < 500, answer.text
+
+
+# --------------------------------------------------------------------------- exposure
+
+EVERY_PATH = [
+    *ENDPOINTS,
+    *CONSOLE_POSTS,
+    "/-/reload",
+    "/api/v1/config/reload",
+    "/api/v1/status",
+    "/api/v1/config",
+    "/ui",
+    "/metrics",
+    "/healthz",
+    "/readyz",
+]
+PROBES = ("/healthz", "/readyz")
+header_text = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=40).map(
+    str.strip
+)  # what a header can carry (h11 refuses surrounding blanks)
+
+
+def expected_refusal(method: str, path: str, headers: dict[str, str], body: bytes) -> int | None:
+    """The status the exposure rules must answer, or None when they let it through."""
+    if path in PROBES:
+        return None
+    host = headers.get("Host", "")
+    name = host.strip().lower()
+    name = name[1:].split("]", 1)[0] if name.startswith("[") else name
+    name = name.split(":", 1)[0] if name.count(":") == 1 else name
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(name)
+        is_ip = True
+    except ValueError:
+        is_ip = False
+    if not (is_ip or name in ("localhost", "127.0.0.1", "::1")):
+        return 421
+    if method == "GET":
+        return None
+    site = headers.get("Sec-Fetch-Site", "").strip().lower()
+    origin = headers.get("Origin", "").strip().lower()
+    if site:
+        if site not in ("same-origin", "none"):
+            return 403
+    elif origin and origin not in (
+        f"http://{host.strip().lower()}",
+        f"https://{host.strip().lower()}",
+    ):
+        return 403
+    media = headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
+    json_type = media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    )
+    if (body or media) and not json_type:
+        return 415
+    return None
+
+
+@settings(
+    max_examples=250, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    method=st.sampled_from(["GET", "POST"]),
+    path=st.sampled_from(EVERY_PATH),
+    host=st.one_of(
+        st.sampled_from(
+            [
+                "{self}",
+                "localhost",
+                "127.0.0.1",
+                "[::1]:9",
+                "10.0.0.1",
+                "evil.example",
+                "evil.example:{port}",
+                "LOCALHOST",
+                "127.0.0.1.nip.io",
+                "",
+                "::1",
+            ]
+        ),
+        header_text,
+    ),  # fmt: skip
+    origin=st.one_of(
+        st.none(),
+        st.sampled_from(["http://{self}", "https://{self}", "null", "http://evil.example", ""]),
+        header_text,
+    ),
+    site=st.one_of(
+        st.none(), st.sampled_from(["same-origin", "none", "same-site", "cross-site"]), header_text
+    ),
+    content_type=st.one_of(
+        st.sampled_from(
+            [
+                "application/json",
+                "application/json; charset=utf-8",
+                "application/x.thing+json",
+                "text/plain",
+                "multipart/form-data",
+                "application/x-www-form-urlencoded",
+                "APPLICATION/JSON",
+                "json",
+            ]
+        ),
+        header_text,
+    ),  # fmt: skip
+    body=st.one_of(st.just(b'{"all": true}'), st.binary(max_size=60)),
+)
+def test_exposure_rules_hold_for_any_headers_and_never_5xx(
+    setup: tuple[Running, MemoryOutbox],
+    method: str,
+    path: str,
+    host: str,
+    origin: str | None,
+    site: str | None,
+    content_type: str,
+    body: bytes,
+) -> None:
+    gw, _ = setup
+    port = gw.url.rsplit(":", 1)[1]
+    own = f"127.0.0.1:{port}"
+    headers = {"Host": host.replace("{self}", own).replace("{port}", port)}
+    if origin is not None:
+        headers["Origin"] = origin.replace("{self}", own)
+    if site is not None:
+        headers["Sec-Fetch-Site"] = site
+    if method == "POST":
+        headers["Content-Type"] = content_type
+    started = time.monotonic()
+    answer = gw.client.request(
+        method, path, headers=headers, content=body if method == "POST" else None
+    )
+    assert answer.status_code < 500, answer.text
+    assert time.monotonic() - started < 5
+    started = time.monotonic()
+    assert gw.client.get("/healthz").status_code == 200
+    assert time.monotonic() - started < 1.0  # no wedge: the probe answers within a second
+    wanted = expected_refusal(method, path, headers, body)
+    if wanted is not None:
+        assert answer.status_code == wanted, (headers, answer.text)
+    else:
+        assert answer.status_code not in (403, 415, 421), (headers, answer.text)

@@ -209,7 +209,7 @@ async def test_a_processor_that_lost_its_lease_stores_nothing_twice() -> None:
 
     # The stalled one resumes with what it claimed: rendered, then refused at the store.
     for record in stale:
-        done = j.processor._render(j.runtime, record)
+        done = await j.processor._render(j.runtime, record)
         await j.processor._store(j.runtime, record, done)
     assert j.processor.processed == 0
     for outcome in (first, second):

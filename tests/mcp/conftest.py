@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 import threading
 from collections.abc import AsyncIterator, Iterator, Mapping
@@ -71,6 +72,9 @@ def server_env(emu: Emu, key: str | None, home: Path, **extra: str) -> dict[str,
     }
     if key is not None:
         env["WECOM_BOT_KEY"] = key
+    if os.environ.get("PYTHONPATH"):  # the code under test, when it is not the installed one
+        paths = os.environ["PYTHONPATH"].split(os.pathsep)
+        env["PYTHONPATH"] = os.pathsep.join(str(Path(p).resolve()) for p in paths if p)
     env.update(extra)
     return env
 

@@ -26,7 +26,10 @@ KEY = new_key()
 @pytest.fixture(scope="module")
 def mcp(emu: Emu, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
     tmp = tmp_path_factory.mktemp("mcp-stdio")
-    harness = Harness(server_env(emu, KEY, tmp), tmp).start()
+    # Media tools read only under allowed directories: every test's tmp_path is under this.
+    allowed = str(tmp_path_factory.getbasetemp())
+    env = server_env(emu, KEY, tmp, WECOM_BOT_MCP_ALLOW_DIRS=allowed)
+    harness = Harness(env, tmp).start()
     yield harness
     harness.close()
 
@@ -202,8 +205,8 @@ def test_preview_of_an_invalid_payload_is_a_tool_error(mcp: Harness) -> None:
         ("send_image", {"base64": base64.b64encode(b"GIF89a....").decode()}, "JPG or PNG"),
         ("send_news", {"articles": []}, "at least 1"),
         ("send_news", {"articles": [{"title": "t"}]}, "news.articles[0].url: is required"),
-        ("send_file", {"path": "/nonexistent/x.txt"}, "cannot read /nonexistent/x.txt"),
-        ("send_voice", {"path": __file__}, "AMR"),
+        ("send_file", {"path": "/nonexistent/x.txt"}, "not under an allowed directory"),
+        ("send_voice", {"path": __file__}, "not under an allowed directory"),
         ("send_template_card", {"card": {"card_type": "text_notice", "sub_title_text": "x"}},
          "card_action"),
         ("send_template_card", {"card": {"card_type": "poster"}}, "text_notice or news_notice"),

@@ -19,7 +19,7 @@ KEY = "0123456789abcdef-0123"
 
 def test_public_api_is_complete_and_sorted() -> None:
     public = {name for name in vars(package) if not name.startswith("_")}
-    modules = {"bots", "server", "tools"}
+    modules = {"bots", "files", "server", "tools"}
     assert set(package.__all__) == public - modules
     # Constants first, then the rest in code-point order (the repository's convention).
     assert package.__all__ == sorted(package.__all__, key=lambda n: (not n.isupper(), n))

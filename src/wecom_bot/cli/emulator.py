@@ -81,11 +81,20 @@ def emulator(
             ),
         ),
     ] = False,
+    allow_host: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allow-host",
+            help="A name the page and the /api endpoints answer to, besides localhost, "
+            "--host and IP addresses (repeat it; '*' for any). The WeCom API answers any.",
+        ),
+    ] = None,
 ) -> None:
     """Start the emulator and serve until interrupted (Ctrl-C)."""
     import uvicorn
 
     from ..emulator import EmulatorSettings, create_app
+    from ..exposure import default_hosts
 
     try:
         settings = EmulatorSettings.from_options(
@@ -94,6 +103,7 @@ def emulator(
             rate=None if no_rate_limit else rate,
             strict=strict,
             limits=limits.value,
+            allowed_hosts=(*default_hosts(host), *(allow_host or ())),
         )
     except ConfigError as exc:
         raise fail_now(ctx, exc) from None

@@ -93,6 +93,16 @@ def run(
             show_envvar=True,
         ),
     ] = "text",
+    require_auth: Annotated[
+        bool,
+        typer.Option(
+            "--require-auth/--no-require-auth",
+            help="Refuse to start when listening beyond loopback with no auth in the config "
+            "(the container image turns it on; without it such a start is only warned about).",
+            envvar="WECOM_BOT_GATEWAY_REQUIRE_AUTH",
+            show_envvar=True,
+        ),
+    ] = False,
 ) -> None:
     """Run the gateway in the foreground (SIGHUP reloads the config, SIGTERM stops)."""
     if ctx.invoked_subcommand is not None:
@@ -104,31 +114,31 @@ def run(
     from ..gateway.app import create_app
     from ..gateway.config import load_config
     from ..gateway.logs import configure_logging
+    from ..gateway.serving import server_config, unauthenticated_exposure
 
     try:
         configure_logging(log_level, log_format)
         loaded = load_config(config)
+        if host:
+            loaded = loaded.model_copy(update={"listen_host": host})
+        if require_auth and (warning := unauthenticated_exposure(loaded)) is not None:
+            raise ConfigError(
+                f"refusing to start: {warning} (WECOM_BOT_GATEWAY_REQUIRE_AUTH is on; set it "
+                "to 0 to start anyway)"
+            )
         app = create_app(loaded, config_path=config, settle_heap=True)
     except ConfigError as exc:
         raise fail_now(ctx, exc) from None
-    bind_host = host or loaded.listen_host
+    bind_host = loaded.listen_host
     bind_port = loaded.listen_port if port is None else port
     typer.echo(f"wecom-bot gateway: config {config}, store {_store_shown(loaded.store)}")
     typer.echo(f"  listening on http://{bind_host}:{bind_port}  (POST /alertmanager, /grafana, "
                "/webhook/NAME; GET /metrics /healthz /readyz)")  # fmt: skip
     sys.stdout.flush()
-    # access_log off: request lines are noise at alert rates; errors are logged by the app.
-    # proxy_headers off: nothing uses the client's address, and reading X-Forwarded-For on
-    # every request costs the hot path.
-    uvicorn.run(
-        app,
-        host=bind_host,
-        port=bind_port,
-        log_level="warning",
-        access_log=False,
-        proxy_headers=False,
-        timeout_graceful_shutdown=15,
-    )
+    server = uvicorn.Server(server_config(app, loaded, host=bind_host, port=bind_port))
+    server.run()
+    if not server.started:  # the port was taken, or the lifespan failed (logged)
+        raise typer.Exit(ExitCode.FAILURE)
 
 
 def _store_shown(url: str) -> str:

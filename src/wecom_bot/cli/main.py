@@ -56,6 +56,7 @@ COMMAND_MODULES = (
     "wecom_bot.cli.render",
     "wecom_bot.cli.emulator",
     "wecom_bot.cli.gateway",
+    "wecom_bot.cli.gateway_store",
     "wecom_bot.cli.mcp",
     "wecom_bot.cli.profiles",
 )

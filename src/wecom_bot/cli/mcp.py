@@ -70,17 +70,28 @@ def mcp(
     log_level: Annotated[
         str, typer.Option("--log-level", help="Log level on stderr (keys are masked).")
     ] = "INFO",
+    allow_dir: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allow-dir",
+            help="A directory whose files send_image, send_file and send_voice may read "
+            "(repeat it; also WECOM_BOT_MCP_ALLOW_DIRS, ':'-separated). None by default: "
+            "whatever a tool reads is posted into a group.",
+        ),
+    ] = None,
 ) -> None:
     """Run the MCP server until the client disconnects (stdio) or until interrupted (HTTP)."""
     import anyio
 
     from ..mcp import BotRegistry, build_server, run_http, run_stdio
+    from ..mcp.files import MediaFiles
 
     try:
         registry = BotRegistry.from_environment(config_path=config, rate=rate, max_wait=max_wait)
+        files = MediaFiles.from_environment(allow_dir or ())
     except ConfigError as exc:
         raise fail_now(ctx, exc) from None
-    server = build_server(registry, log_level=log_level)
+    server = build_server(registry, log_level=log_level, files=files)
     if not http:
         anyio.run(run_stdio, server, registry)
         return

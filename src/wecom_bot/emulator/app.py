@@ -13,6 +13,10 @@ Routes:
 - ``/api/...``: inspection and fault injection (:mod:`.inspection`).
 - ``/``: the web page (:mod:`.page`); it reads the state as ``request.app.state.emulator``.
 
+Everything but the WeCom API answers only to ``settings.allowed_hosts`` and refuses
+state changes (fault injection, reset, deletes) from another site (:mod:`wecom_bot.exposure`):
+a web page must not be able to reset the emulator or queue faults in it.
+
 A server that embeds the app should call ``app.state.emulator.close_streams()`` when it is
 asked to stop, so open event streams end at once (``wecom-bot emulator`` does); otherwise a
 stream ends by itself after ``settings.sse_max_seconds``.
@@ -30,6 +34,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 
 from .. import limits
+from ..exposure import Exposure, ExposureGuard
 from . import inspection, page, webhook
 from .settings import EmulatorSettings
 from .state import Emulator
@@ -72,6 +77,13 @@ def create_app(settings: EmulatorSettings | None = None) -> FastAPI:
     app.include_router(page.router)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(Exception, _unexpected)
+    exposure = Exposure(
+        settings.allowed_hosts,
+        hosts_hint="start the emulator with --allow-host NAME",
+        open_prefixes=("/cgi-bin/",),
+        require_json=False,
+    )
+    app.add_middleware(ExposureGuard, exposure=exposure)
     return app
 
 

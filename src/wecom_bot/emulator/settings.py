@@ -10,6 +10,7 @@ from typing import Literal, get_args
 
 from .. import limits as api_limits
 from ..errors import ConfigError
+from ..exposure import LOOPBACK_NAMES
 from ..masking import mask_key
 from .ratelimit import RateSpec
 
@@ -50,6 +51,9 @@ class EmulatorSettings:
         limits: ``"documented"`` (default) enforces the documented 2048-byte text limit;
             ``"live"`` accepts text up to the 5120 bytes the live server allows, with a
             warning. Cannot be combined with ``strict``.
+        allowed_hosts: names the page and the inspection and fault API answer to (the
+            ``Host`` of a request; IP addresses always pass, ``*`` accepts any). The WeCom API
+            paths answer whatever the ``Host``, like WeCom.
     """
 
     db: str = ":memory:"
@@ -65,6 +69,7 @@ class EmulatorSettings:
     max_page_size: int = 1000
     strict: bool = False
     limits: LimitsMode = "documented"
+    allowed_hosts: tuple[str, ...] = LOOPBACK_NAMES
 
     def __post_init__(self) -> None:
         if self.keys is not None:

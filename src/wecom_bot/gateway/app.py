@@ -26,20 +26,24 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.types import Receive, Scope, Send
 
 from ..errors import ConfigError
+from ..exposure import Exposure
 from ..masking import install_log_redaction
 from ..store import Outbox, StoreUnavailableError, open_store
 from ..store.history import HistoryStore, MemoryHistory, open_history
-from . import heap
+from . import heap, sdnotify
 from .actions import pages as action_pages
-from .auth import Authentication
+from .auth import Authentication, source_of
+from .bodies import CappedBodies, read_body
 from .config import GatewayConfig, load_config
 from .console import ConsoleMetrics, HistoryRecorder
 from .console import api as console_api
 from .console import page as console_page
-from .endpoints import Endpoint, endpoint_for, read_body, receive, serve_endpoint, wants_wait
+from .endpoints import Endpoint, endpoint_for, receive, serve_endpoint, wants_wait
 from .inbox import INBOX_BOT, InboxProcessor
 from .metrics import GatewayMetrics
+from .render_pool import RenderPool
 from .runtime import Runtime, build_runtime
+from .serving import exposure_for, unauthenticated_exposure
 
 logger = logging.getLogger("wecom_bot.gateway")
 
@@ -77,9 +81,13 @@ class Gateway:
             busy=lambda: self.inflight > 0,
             busy_share=0.05,
         )
+        limits = config.template_limits  # the pool outlives reloads: sized at start
+        self.render_pool = RenderPool(workers=limits.workers, memory_bytes=limits.memory_mb << 20)
+        self.playground_pool = RenderPool(workers=1, memory_bytes=limits.memory_mb << 20)
         self.runtime: Runtime = build_runtime(
-            config, store=store, metrics=metrics, clock=clock, history=self.history
-        )
+            config, store=store, metrics=metrics, clock=clock, history=self.history,
+            render_pool=self.render_pool,
+        )  # fmt: skip
         self.inbox = InboxProcessor(
             lambda: self.runtime, clock=clock, busy=lambda: self.inflight > 0, busy_share=0.05
         )
@@ -102,9 +110,21 @@ class Gateway:
         await self.runtime.start()
         self.inbox.start()
 
+    @property
+    def delivering(self) -> bool:
+        """Whether the dispatcher and the journal's processor run (readiness)."""
+        dispatcher = self.runtime.dispatcher
+        return dispatcher is not None and dispatcher.running and self.inbox.running
+
+    def close_render_pools(self) -> None:
+        """Abandon the renders in progress (at stop: a render must not hold the stop up)."""
+        self.render_pool.close()
+        self.playground_pool.close()
+
     async def stop(self) -> None:
         """Stop accepting, finish in-flight sends; the outbox keeps the rest."""
         self.accepting = False
+        self.close_render_pools()
         await self.inbox.stop()
         await self.runtime.stop()
         await self.history.stop()
@@ -123,6 +143,8 @@ class Gateway:
                         raise ConfigError(
                             "store: changing the store needs a restart (the outbox moves)"
                         )
+                    if config.server != self.config.server:
+                        raise ConfigError("server: changing it needs a restart")
                     runtime = build_runtime(
                         config,
                         store=self.store,
@@ -130,6 +152,7 @@ class Gateway:
                         clock=self.clock,
                         history=self.history,
                         previous=self.runtime,
+                        render_pool=self.render_pool,
                     )
                 except ConfigError as exc:
                     result = {"ok": False, "message": f"kept the running config: {exc}"}
@@ -173,6 +196,10 @@ def create_app(
     # Fail fast, before the server starts listening: keys, templates and routes resolve now,
     # and the store opens now (a read-only or missing path is a ConfigError naming it).
     build_runtime(config, store=None, metrics=None, clock=clock)
+    exposure = exposure_for(config)
+    warning = unauthenticated_exposure(config)
+    if warning is not None:
+        logger.warning(warning)
     outbox_at_start = store or open_store(config.store)
 
     @asynccontextmanager
@@ -196,6 +223,9 @@ def create_app(
         if settle_heap:
             heap.settle()
         loop = asyncio.get_running_loop()
+        _on_stop_signal(loop, gateway.close_render_pools)
+        watchdog = asyncio.create_task(sdnotify.watchdog(), name="systemd-watchdog")
+        sdnotify.notify("READY=1")
         hup = False
         with contextlib.suppress(ValueError, RuntimeError, NotImplementedError):
             loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(gateway.reload()))
@@ -203,19 +233,27 @@ def create_app(
         try:
             yield
         finally:
+            sdnotify.notify("STOPPING=1")
             if hup:
                 loop.remove_signal_handler(signal.SIGHUP)
+            watchdog.cancel()
             await gateway.stop()
 
     app = _GatewayApp(
         title="wecom-bot gateway",
         summary="Alertmanager, Grafana and JSON webhooks into WeCom groups, nothing lost.",
         lifespan=lifespan,
+        # The interactive docs load scripts from a CDN into the gateway's origin: off. The
+        # OpenAPI document stays at /openapi.json.
+        docs_url=None,
+        redoc_url=None,
     )
+    app.exposure = exposure
     app.include_router(console_api.router)
     app.include_router(console_page.router)
     app.include_router(action_pages.router)
 
+    app.add_middleware(CappedBodies, limits=_body_limits)
     app.add_middleware(Authentication)
 
     @app.exception_handler(RequestValidationError)
@@ -234,7 +272,12 @@ def create_app(
     async def declared(request: Request, endpoint: Endpoint) -> Response:
         # Served by IngestEndpoints before the router; declared for the OpenAPI document.
         gateway: Gateway = request.app.state.gateway
-        body = await read_body(request.scope, request.receive, gateway.config.max_body_bytes)
+        body = await read_body(
+            request.scope,
+            request.receive,
+            gateway.config.max_body_bytes,
+            gateway.config.server.body_timeout,
+        )
         answer = await receive(gateway, endpoint, body, wants_wait(request.url.query))
         return JSONResponse(answer.body, status_code=answer.status)
 
@@ -262,7 +305,7 @@ def create_app(
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz", summary="Readiness: the outbox answers")
+    @app.get("/readyz", summary="Readiness: the outbox takes writes, delivery runs")
     async def readyz(request: Request) -> Response:
         gateway: Gateway = request.app.state.gateway
         try:
@@ -271,6 +314,9 @@ def create_app(
             return JSONResponse({"status": "unavailable", "reason": str(exc)}, status_code=503)
         if not gateway.accepting:
             return JSONResponse({"status": "stopping"}, status_code=503)
+        if not gateway.delivering:
+            reason = "the dispatcher or the journal's processor is not running"
+            return JSONResponse({"status": "unavailable", "reason": reason}, status_code=503)
         return JSONResponse({"status": "ready"})
 
     @app.get("/metrics", summary="Prometheus metrics")
@@ -296,17 +342,50 @@ def create_app(
     return app
 
 
+def _body_limits(scope: Scope) -> tuple[int, float]:
+    # Every body but the inbound webhooks': the console API and /-/reload take small JSON.
+    config: GatewayConfig = scope["app"].state.gateway.config
+    return config.server.max_api_body_bytes, config.server.body_timeout
+
+
+def _on_stop_signal(loop: asyncio.AbstractEventLoop, callback: Callable[[], None]) -> None:
+    """Run ``callback`` on the loop as soon as SIGTERM or SIGINT arrives, before the server's
+    own handler (which waits for open requests: a render must not make it wait)."""
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        previous = signal.getsignal(sig)
+        if not callable(previous):
+            continue
+
+        def handler(signum: int, frame: Any, previous: Callable[..., Any] = previous) -> None:
+            loop.call_soon_threadsafe(callback)
+            previous(signum, frame)
+
+        with contextlib.suppress(ValueError):  # not the main thread (an embedding app)
+            signal.signal(sig, handler)
+
+
 class _GatewayApp(FastAPI):
     """FastAPI, with the inbound webhook endpoints answered before its middleware stack.
 
     Those ``POST`` requests are the hot path (see :mod:`wecom_bot.gateway.endpoints`); the
     stack's layers cost more than the work they wrap. Everything else goes through FastAPI.
+    Every request meets the exposure rules first (:mod:`wecom_bot.exposure`).
     """
 
+    exposure: Exposure | None = None
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        gateway: Gateway | None = getattr(self.state, "gateway", None)
+        if scope["type"] == "http" and self.exposure is not None:
+            refused = self.exposure.refusal(scope)
+            if refused is not None:
+                if gateway is not None:
+                    source = source_of(scope["path"])
+                    gateway.metrics.rejected.labels(source, refused.reason).inc()
+                await refused(scope, receive, send)
+                return
         if scope["type"] == "http" and scope["method"] == "POST":
             endpoint = endpoint_for(scope["path"])
-            gateway: Gateway | None = getattr(self.state, "gateway", None)
             if endpoint is not None and gateway is not None:
                 scope["app"] = self
                 await serve_endpoint(gateway, endpoint, scope, receive, send)

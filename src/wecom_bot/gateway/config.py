@@ -28,6 +28,7 @@ from pydantic import (
 from ..errors import ConfigError, SecretNotSetError
 from ..limits import DEFAULT_BASE_URL
 from ..masking import mask_key
+from .sandbox import RenderLimits
 
 MutedActionName = Literal["keep", "drop", "defer"]
 
@@ -45,6 +46,14 @@ def parse_duration(value: Any) -> float:
         if match:
             return float(match.group(1)) * _UNITS[match.group(2)]
     raise ValueError(f"must be a duration like 30s, 10m, 2h or a number of seconds, got {value!r}")
+
+
+def positive_duration(value: Any) -> float:
+    """Like :func:`parse_duration`, refusing zero and negative durations."""
+    seconds = parse_duration(value)
+    if seconds <= 0:
+        raise ValueError(f"must be a positive duration, got {value!r}")
+    return seconds
 
 
 class _Section(BaseModel):
@@ -107,6 +116,11 @@ class BotConfig(_Section):
     proxy: str | None = None
     ca_bundle: Path | None = None
     insecure_skip_verify: bool = False
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, value: str | None) -> str | None:
+        return _check_base_url(value)
 
     def keys(self, name: str, unresolved: dict[str, str] | None = None) -> tuple[str, ...]:
         """Resolve every key of the bot (main key first, then the pool).
@@ -175,6 +189,64 @@ class AuthConfig(_Section):
             return None
         password = SecretRef(value=self.password, env=self.password_env).resolve("auth.password")
         return self.username, password
+
+
+def _check_base_url(value: str | None) -> str | None:
+    """A base URL must be ``http(s)://host[:port][/path]``: a malformed one would only fail
+    at the first send, leaving messages queued."""
+    if value is None:
+        return None
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 (raises on a bad port)
+    except ValueError:
+        raise ValueError("must be a URL like https://qyapi.weixin.qq.com") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be a URL like https://qyapi.weixin.qq.com (http or https, a host)")
+    if parts.query or parts.fragment or any(c.isspace() for c in value):
+        raise ValueError("must be a URL like https://qyapi.weixin.qq.com (no query, no spaces)")
+    return value
+
+
+class ServerConfig(_Section):
+    """How the gateway's HTTP server meets clients (see ``docs/security.md``).
+
+    Attributes:
+        allowed_hosts: names clients may reach the gateway by (the ``Host`` they send; any
+            port). Default: the listen address, ``localhost``, ``127.0.0.1`` and ``::1``. When
+            it listens on every interface (``0.0.0.0``) the names must be listed, or ``"*"``
+            to accept any (only behind a proxy that checks ``Host`` itself). IP addresses are
+            always accepted.
+        header_timeout: a client that has not sent a request's headers within this is cut off.
+        body_timeout: a client that has not sent a request's whole body within this gets 408.
+        keep_alive: an idle kept-alive connection is closed after this.
+        max_connections: connections (and requests) served at once; more get 503.
+        max_connections_per_client: connections one client address may hold at once.
+        max_api_body_bytes: largest body of any request but the inbound webhooks (413 above).
+    """
+
+    allowed_hosts: list[str] = Field(default_factory=list)
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
+    keep_alive: float = 5.0
+    max_connections: int = Field(default=1000, ge=1)
+    max_connections_per_client: int = Field(default=200, ge=1)
+    max_api_body_bytes: int = Field(default=1024 * 1024, ge=1)
+
+    @field_validator("header_timeout", "body_timeout", "keep_alive", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> float:
+        return positive_duration(value)
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _hosts(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if not name.strip() or any(c in name for c in "/ @?#"):
+                raise ValueError(f"{name!r} is not a host name (give names like gw.example.com)")
+        return value
 
 
 class RouteConfig(_Section):
@@ -270,6 +342,40 @@ def _http_url(value: str) -> str:
             f"must be an http(s) URL without query, like https://gw.example.com, got {value!r}"
         )
     return value.strip().rstrip("/")
+class TemplateLimitsConfig(_Section):
+    """The bounds of one render (see "Render limits" in ``docs/gateway.md``).
+
+    Attributes:
+        timeout: how long a configured template may render.
+        playground_timeout: how long a template typed in the console playground may render.
+        max_text: the longest string (characters) or list (items) one operation may build.
+        max_built: characters and items one render may build in all.
+        max_steps: loop iterations, calls and filters one render may make.
+        memory_mb: the memory (address space, MiB) of each render worker process.
+        workers: render worker processes (configured and playground templates render there).
+    """
+
+    timeout: float = 5.0
+    playground_timeout: float = 1.0
+    max_text: int = Field(default=1_000_000, ge=1000)
+    max_built: int = Field(default=32_000_000, ge=1000)
+    max_steps: int = Field(default=5_000_000, ge=1000)
+    memory_mb: int = Field(default=512, ge=128)
+    workers: int = Field(default=1, ge=1, le=32)
+
+    @field_validator("timeout", "playground_timeout", mode="before")
+    @classmethod
+    def _seconds(cls, value: Any) -> float:
+        return positive_duration(value)
+
+    def limits(self, *, playground: bool = False) -> RenderLimits:
+        """The sandbox's bounds for a configured template, or for a playground one."""
+        return RenderLimits(
+            timeout=self.playground_timeout if playground else self.timeout,
+            max_text=self.max_text,
+            max_built=self.max_built,
+            max_steps=self.max_steps,
+        )
 
 
 class GatewayConfig(_Section):
@@ -292,6 +398,7 @@ class GatewayConfig(_Section):
     auth: AuthConfig = Field(default_factory=AuthConfig)
     bots: dict[str, BotConfig]
     templates: dict[str, str] = Field(default_factory=dict)
+    template_limits: TemplateLimitsConfig = Field(default_factory=TemplateLimitsConfig)
     routes: list[RouteConfig] = Field(default_factory=list)
     default_route: RouteConfig | None = None
     webhooks: dict[str, WebhookConfig] = Field(default_factory=dict)
@@ -302,6 +409,7 @@ class GatewayConfig(_Section):
     history_retention: float = 7 * 86400.0
     external_url: str | None = None
     actions: ActionsConfig = Field(default_factory=ActionsConfig)
+    server: ServerConfig = Field(default_factory=ServerConfig)
 
     # The folder of the file the config was read from (relative schedule files), if any.
     _base_dir: Path | None = PrivateAttr(default=None)
@@ -322,6 +430,10 @@ class GatewayConfig(_Section):
     @classmethod
     def _external_url(cls, value: str | None) -> str | None:
         return None if value is None else _http_url(value)
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        return _check_base_url(value) or value
 
     @field_validator("rate")
     @classmethod
@@ -483,6 +595,7 @@ _SECTION_FIELDS: dict[str, type[BaseModel]] = {
     "default_route": RouteConfig,
     "webhooks": WebhookConfig,
     "actions": ActionsConfig,
+    "server": ServerConfig,
 }
 
 
@@ -512,6 +625,45 @@ def _model_for(loc: list[str]) -> type[BaseModel]:
     return _SECTION_FIELDS.get(head, GatewayConfig)
 
 
+_SECRET_KEY = re.compile(
+    r"[\w.-]*(?:key|secret|password|passwd|token|credential)[\w.-]*[\"']?\s*:", re.IGNORECASE
+)
+# Anything shaped like a key or a token (long, letters and digits): masked wherever it is.
+_TOKEN_LIKE = re.compile(r"(?=[\w-]*\d)(?=[\w-]*[A-Za-z])[\w-]{16,}")
+
+
+def yaml_problem(exc: yaml.YAMLError, text: str) -> str:
+    """Describe a YAML error by line and column, quoting the line with any secret masked.
+
+    PyYAML's own message quotes the text around the error, and a key given inline sits on
+    that line often enough: the value of a line whose key names a key, secret, password or
+    token is shown as ``***`` whole, and ``key=`` values in URLs are masked.
+    """
+    from ..masking import redact
+
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or "cannot parse"
+    context = getattr(exc, "context", None)
+    what = f"{context}: {problem}" if context else str(problem)
+    if mark is None:
+        return redact(what)
+    lines = text.splitlines()
+    where = f"line {mark.line + 1}, column {mark.column + 1}"
+    if not 0 <= mark.line < len(lines):
+        return redact(f"{what} ({where})")
+    return redact(f"{what} ({where}: {masked_line(lines[mark.line])!r})")
+
+
+def masked_line(line: str) -> str:
+    """``line`` with everything after a key that names a secret masked, and anything shaped
+    like a key or a token too; long lines cut."""
+    match = _SECRET_KEY.search(line)
+    if match:
+        line = line[: match.end()] + " ***"
+    line = _TOKEN_LIKE.sub("***", line)
+    return line if len(line) <= 120 else line[:119] + "…"
+
+
 def load_config(path: str | Path | None = None, *, text: str | None = None) -> GatewayConfig:
     """Read and validate a gateway config file (YAML).
 
@@ -529,7 +681,7 @@ def load_config(path: str | Path | None = None, *, text: str | None = None) -> G
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"config is not valid YAML: {exc}") from None
+        raise ConfigError(f"config is not valid YAML: {yaml_problem(exc, text)}") from None
     if not isinstance(data, dict):
         raise ConfigError("config must be a YAML mapping with at least a 'bots' section")
     try:

@@ -22,13 +22,15 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
 from starlette.datastructures import Headers
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from ..errors import MessageValidationError
 from ..store import StoreUnavailableError
 from .auth import authorized, refuse_unauthorized
+from .bodies import BodyTimeout, read_body, too_slow
 from .inbox import accept, decode_body
 from .ingest import IngestOutcome, ingest
+from .render_pool import RenderPoolClosed
 from .sources import PayloadError, parse_payload
 from .templates import TemplateError
 
@@ -126,6 +128,8 @@ async def receive(gateway: Gateway, endpoint: Endpoint, body: bytes | None, wait
             gateway, source, 503, "store_unavailable",
             "the outbox is unavailable; nothing was stored, retry later",
         )  # fmt: skip
+    except RenderPoolClosed:  # ?wait=true, while the gateway stops: nothing was stored
+        return refuse(gateway, source, 503, "shutting_down", "the gateway is stopping; retry")
     except (TemplateError, MessageValidationError) as exc:
         # Only ?wait=true renders here; the journal dead-letters such a failure instead.
         logger.error("rendering failed: %s", exc)
@@ -183,43 +187,18 @@ async def serve_endpoint(
         await refuse_unauthorized(gateway, scope, receive_, send)
         return
     gateway.inflight += 1
+    headers = [(b"content-type", b"application/json")]
     try:
-        body = await read_body(scope, receive_, gateway.config.max_body_bytes)
+        config = gateway.config
+        body = await read_body(scope, receive_, config.max_body_bytes, config.server.body_timeout)
         answer = await receive(gateway, endpoint, body, wants_wait(scope["query_string"]))
+    except BodyTimeout:
+        slow = too_slow(config.server.body_timeout)
+        answer = refuse(gateway, endpoint.source, slow.status, slow.reason, slow.message)
+        headers.append((b"connection", b"close"))
     finally:
         gateway.inflight -= 1
     data = answer.encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": answer.status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(data)).encode()),
-            ],
-        }
-    )
+    headers.append((b"content-length", str(len(data)).encode()))
+    await send({"type": "http.response.start", "status": answer.status, "headers": headers})
     await send({"type": "http.response.body", "body": data})
-
-
-async def read_body(scope: Scope, receive_: Receive, cap: int) -> bytes | None:
-    """The request body, or ``None`` as soon as it is known to exceed ``cap`` bytes."""
-    for name, value in scope["headers"]:
-        if name == b"content-length":
-            if value.isdigit() and int(value) > cap:
-                return None
-            break
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message: Message = await receive_()
-        if message["type"] != "http.request":  # the client went away
-            break
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > cap:
-            return None
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks)

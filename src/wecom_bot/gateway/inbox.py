@@ -36,6 +36,7 @@ from ..store import LeaseLostError, NewMessage, OutboxRecord, StoreUnavailableEr
 from .ingest import Plan, finish, note_duplicate, plan
 from .model import Notification
 from .pacing import step_back
+from .render_pool import RenderPoolClosed
 from .runtime import Runtime
 from .sources import PayloadError, parse_payload
 from .templates import TemplateError
@@ -286,12 +287,21 @@ class InboxProcessor:
         """Tell the processor a notification was accepted."""
         self._wake.set()
 
+    @property
+    def running(self) -> bool:
+        """Whether the processor runs (readiness)."""
+        return self._task is not None and not self._task.done()
+
     async def _loop(self) -> None:
+        failing = ""  # the store's error, logged once while it lasts (not once a poll)
         while not self._stopping.is_set():
             try:
                 worked = await self.process_once()
+                failing = ""
             except StoreUnavailableError as exc:
-                logger.error("inbox: outbox unavailable (%s); retrying shortly", exc)
+                if str(exc) != failing:
+                    logger.error("inbox: outbox unavailable (%s); retrying shortly", exc)
+                    failing = str(exc)
                 worked = False
             except Exception:  # the processor must outlive any one failure; the journal keeps
                 logger.exception("inbox: processing failed; retrying shortly")
@@ -311,12 +321,18 @@ class InboxProcessor:
             INBOX_BOT, limit=self.batch, lease_seconds=lease, now=self.clock()
         )
         rendered: list[tuple[OutboxRecord, Plan | str]] = []
+        stopping = False
         for index, record in enumerate(records):
-            if self._stopping.is_set():
+            stopping = self._stopping.is_set()
+            if not stopping:
+                started = time.perf_counter()
+                try:
+                    rendered.append((record, await self._render(runtime, record)))
+                except RenderPoolClosed:  # the gateway is stopping: its render was abandoned
+                    stopping = True
+            if stopping:
                 await store.unclaim([r.id for r in records[index:]], now=self.clock())
                 break
-            started = time.perf_counter()
-            rendered.append((record, self._render(runtime, record)))
             await step_back(started, self.busy, self.busy_share, _MAX_PAUSE)
         # Stored concurrently: the store commits them together (their messages keep FIFO
         # order, which follows each notification's receive time, not the commit order).
@@ -325,10 +341,10 @@ class InboxProcessor:
         if rendered:
             # Storing takes the store's time (and the interpreter's) from accepting as well.
             await step_back(started, self.busy, self.busy_share, _MAX_STORE_PAUSE)
-        return bool(records)
+        return bool(records) and not stopping
 
     @staticmethod
-    def _render(runtime: Runtime, record: OutboxRecord) -> Plan | str:
+    async def _render(runtime: Runtime, record: OutboxRecord) -> Plan | str:
         """The rendered plan of a journal record, or why it cannot be rendered."""
         data = record.payload.get(INBOX_KIND)
         try:
@@ -337,13 +353,13 @@ class InboxProcessor:
             notification = parse_stored(data)
             route_name = data.get("route")
             try:
-                return plan(runtime, notification, route_name, now=record.created_at)
+                return await plan(runtime, notification, route_name, now=record.created_at)
             except LookupError:
                 if route_name is None or route_name.startswith(WEBHOOK_PREFIX):
                     raise
                 # The forced route was removed by a reload since: route it by its labels.
                 logger.warning("inbox: route %r is gone; matching by labels instead", route_name)
-                return plan(runtime, notification, None, now=record.created_at)
+                return await plan(runtime, notification, None, now=record.created_at)
         except (PayloadError, LookupError, TemplateError, MessageValidationError) as exc:
             return f"could not render the notification: {exc}"
 

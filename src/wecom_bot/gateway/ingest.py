@@ -164,7 +164,7 @@ class Plan:
         return IngestOutcome(self.notification_id, True, 0, self.taken, self.skipped, self.muted)
 
 
-def plan(
+async def plan(
     runtime: Runtime, notification: Notification, route_name: str | None, *, now: float
 ) -> Plan:
     """Route ``notification`` and render it for each bot of each route.
@@ -192,7 +192,8 @@ def plan(
             msgtype = runtime.msgtype_for(route, bot)
             payloads = rendered.get(msgtype)
             if payloads is None:
-                payloads = rendered[msgtype] = runtime.render(route, bot, notification, now)
+                payloads = await runtime.render_async(route, bot, notification, now)
+                rendered[msgtype] = payloads
             for i, payload in enumerate(payloads):
                 result.planned.append(
                     _Planned(route.name, bot, payload, i + 1, len(payloads), muting, briefs)
@@ -216,7 +217,7 @@ async def ingest(
         StoreUnavailableError: nothing was stored.
         TemplateError / MessageValidationError: rendering failed (a config problem).
     """
-    planned = plan(runtime, notification, route_name, now=runtime.clock())
+    planned = await plan(runtime, notification, route_name, now=runtime.clock())
     metrics = runtime.metrics
     if metrics is not None:
         metrics.count_received(notification.source)

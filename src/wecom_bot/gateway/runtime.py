@@ -33,8 +33,9 @@ from .config import BotConfig, GatewayConfig, RouteConfig
 from .metrics import GatewayMetrics, MetricsObserver
 from .model import Notification
 from .oncall import Rotation
+from .render_pool import RenderPool
 from .routing import MentionRules, Mentions, Route, Router
-from .templates import MsgType, Renderer
+from .templates import MsgType, Renderer, RendererSettings, RenderReport
 from .timeintervals import MutedAction, RouteSchedule
 from .window import DurableWindow
 
@@ -154,6 +155,7 @@ class Runtime:
     route_oncall: Mapping[str, str] = field(default_factory=dict)
     actions: ActionLinker | None = None
     """Signs action links (``None`` without ``external_url``)."""
+    render_pool: RenderPool | None = None
 
     def muting(self, route_name: str, now: float) -> Muting | None:
         """How ``route_name`` is muted at ``now`` by its time intervals, or ``None`` if active."""
@@ -223,13 +225,77 @@ class Runtime:
         self, route: Route, bot: str, notification: Notification, now: float | None = None
     ) -> list[dict[str, Any]]:
         """The API payloads ``route`` sends to ``bot`` for ``notification`` (maybe none);
-        ``now``: when it was received (who is on call then), the clock when omitted."""
+        ``now``: when it was received (who is on call then), the clock when omitted.
+
+        Renders in this process (``gateway check``); the gateway uses :meth:`render_async`."""
+        prepared = self._prepare(route, bot, notification, now)
+        if prepared is None:
+            return []
+        selected, msgtype, mentions = prepared
+        return self.renderer.render(route.template, selected, msgtype=msgtype, mentions=mentions)
+
+    async def render_async(
+        self, route: Route, bot: str, notification: Notification, now: float | None = None
+    ) -> list[dict[str, Any]]:
+        """:meth:`render`, with a configured template rendered in the render pool (away from
+        the event loop, bounded in time and memory); built-in templates render here.
+
+        Raises:
+            TemplateError: as :meth:`Renderer.render`; :class:`TemplateLimitError` when the
+                template went past its limits.
+        """
+        prepared = self._prepare(route, bot, notification, now)
+        if prepared is None:
+            return []
+        selected, msgtype, mentions = prepared
+        report = await self.render_report(
+            route.template, selected, msgtype=msgtype, mentions=mentions
+        )
+        return report.payloads
+
+    async def render_report(
+        self,
+        template: str,
+        notification: Notification,
+        *,
+        msgtype: MsgType,
+        mentions: Mentions | None = None,
+        settings: RendererSettings | None = None,
+        pool: RenderPool | None = None,
+    ) -> RenderReport:
+        """Render ``notification`` with ``template``: in a render pool when the template is
+        configured or ``settings`` (other templates or limits, e.g. the playground's) are
+        given; built-in templates render here.
+
+        Args:
+            template, notification, msgtype, mentions: see :meth:`Renderer.render_check`.
+            settings: the renderer to use instead of the configured one.
+            pool: the pool to render in instead of the runtime's (the playground has its own,
+                so that nothing typed there delays the rendering of notifications).
+
+        Raises:
+            TemplateError: as :meth:`Renderer.render_check`.
+        """
+        renderer = self.renderer
+        if settings is None and not renderer.is_configured(template, msgtype):
+            return renderer.render_check(template, notification, msgtype=msgtype, mentions=mentions)
+        settings = settings or renderer.settings
+        pool = pool or self.render_pool
+        if pool is None:
+            local = Renderer.from_settings(settings, clock=renderer.clock)
+            return local.render_check(template, notification, msgtype=msgtype, mentions=mentions)
+        return await pool.render_check(
+            settings, template, notification, msgtype=msgtype, mentions=mentions,
+            now=renderer.clock(), links=renderer.action_links(notification),
+        )  # fmt: skip
+
+    def _prepare(
+        self, route: Route, bot: str, notification: Notification, now: float | None
+    ) -> tuple[Notification, MsgType, Mentions] | None:
         selected = route.select(notification)
         if selected is None:
-            return []
-        mentions = self.mentions_for(route, selected, now)
-        msgtype = self.msgtype_for(route, bot)
-        return self.renderer.render(route.template, selected, msgtype=msgtype, mentions=mentions)
+            return None
+        return selected, self.msgtype_for(route, bot), self.mentions_for(route, selected, now)
 
     def summarize(
         self, briefs: Sequence[AlertBrief], *, syntax: Syntax, max_messages: int, notifications: int
@@ -337,6 +403,7 @@ def build_runtime(
     history: HistoryRecorder | None = None,
     previous: Runtime | None = None,
     unresolved: dict[str, str] | None = None,
+    render_pool: RenderPool | None = None,
 ) -> Runtime:
     """Turn a config into a runtime; with a store it gets a dispatcher too.
 
@@ -349,6 +416,7 @@ def build_runtime(
         previous: the runtime a reload replaces (its rate window is carried over).
         unresolved: for checks only: keys whose variable or file is not set are recorded
             here instead of failing (see :meth:`BotConfig.keys`).
+        render_pool: where configured templates render (``None``: in this process).
 
     Raises:
         ConfigError: a key cannot be resolved, a template does not compile, a matcher is bad.
@@ -386,6 +454,7 @@ def build_runtime(
         timezone=config.timezone,
         max_alerts=config.max_alerts_per_message,
         actions=linker,
+        limits=config.template_limits.limits(),
     )
     known = set(renderer.template_names())
     for route in [*routes, default, *webhook_routes.values()]:
@@ -435,6 +504,7 @@ def build_runtime(
         rotations=config.rotations(),
         route_oncall={r.name: r.oncall for r in route_configs if r.oncall},
         actions=linker,
+        render_pool=render_pool,
     )
     if store is not None:
         rate = parse_rate(config.rate)

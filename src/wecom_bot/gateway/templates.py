@@ -53,11 +53,10 @@ msgtype carries them. Over-long content is split with :func:`wecom_bot.split.spl
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from functools import cached_property
 from importlib import resources
 from typing import Any, Literal
@@ -65,9 +64,6 @@ from urllib.parse import quote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import jinja2
-from jinja2 import pass_context
-from jinja2.runtime import Context
-from jinja2.sandbox import SandboxedEnvironment
 
 from .. import limits
 from ..errors import ConfigError
@@ -78,16 +74,22 @@ from .escaping import escape_markdown, escape_markdown_v2, escape_text, safe_url
 from .model import Alert, Notification
 from .routing import Mentions
 from .summaries import briefs_of_notification, summary_context
+from .sandbox import RenderLimitError, RenderLimits, Sandbox, ViewSandbox
+from .template_filters import ESCAPER_KEY, format_duration, install_filters
+from .untrusted import Untrusted, UntrustedMap, wrap
 
 __all__ = [
     "BUILTIN_TEMPLATES",
     "AlertView",
     "MsgType",
     "NotificationView",
+    "RenderLimits",
     "RenderReport",
     "RenderedPart",
     "Renderer",
+    "RendererSettings",
     "TemplateError",
+    "TemplateLimitError",
     "TemplateRenderError",
     "Untrusted",
 ]
@@ -139,182 +141,12 @@ class TemplateRenderError(TemplateError):
     """A template failed while rendering a notification (or rendered nothing)."""
 
 
-# --------------------------------------------------------------------------- untrusted values
-
-
-def _raw(value: Any) -> Any:
-    return value._raw if isinstance(value, Untrusted) else value
-
-
-def _wrap_result(value: Any, esc: Callable[[str], str]) -> Any:
-    if isinstance(value, str):
-        return Untrusted(value, esc)
-    if isinstance(value, list | tuple):
-        return [Untrusted(v, esc) if isinstance(v, str) else v for v in value]
-    return value
-
-
-_STR_METHODS = frozenset(
-    """capitalize casefold center count endswith expandtabs find index isalnum isalpha isascii
-    isdecimal isdigit islower isnumeric isspace istitle isupper join ljust lower lstrip
-    partition removeprefix removesuffix replace rfind rindex rjust rpartition rsplit rstrip
-    split splitlines startswith strip swapcase title upper zfill""".split()
-)
-
-
-class Untrusted:
-    """Text from a payload: ``str()`` gives it escaped for the message being rendered.
-
-    It behaves like a string in templates (comparison, ``in``, ``len``, slicing, iteration,
-    string methods, ``+``) and every such operation that yields text yields :class:`Untrusted`
-    text again, so escaping cannot be lost on the way to the output.
-    """
-
-    __slots__ = ("_esc", "_raw")
-
-    def __init__(self, raw: str, esc: Callable[[str], str]) -> None:
-        self._raw = raw
-        self._esc = esc
-
-    def __str__(self) -> str:
-        return self._esc(self._raw)
-
-    def __repr__(self) -> str:
-        return repr(str(self))
-
-    def __format__(self, spec: str) -> str:
-        return format(str(self), spec)
-
-    def __len__(self) -> int:
-        return len(self._raw)
-
-    def __bool__(self) -> bool:
-        return bool(self._raw)
-
-    def __hash__(self) -> int:
-        return hash(self._raw)
-
-    def __eq__(self, other: object) -> bool:
-        return bool(self._raw == _raw(other))
-
-    def __ne__(self, other: object) -> bool:
-        return bool(self._raw != _raw(other))
-
-    def __lt__(self, other: Any) -> bool:
-        return bool(self._raw < _raw(other))
-
-    def __le__(self, other: Any) -> bool:
-        return bool(self._raw <= _raw(other))
-
-    def __gt__(self, other: Any) -> bool:
-        return bool(self._raw > _raw(other))
-
-    def __ge__(self, other: Any) -> bool:
-        return bool(self._raw >= _raw(other))
-
-    def __contains__(self, item: Any) -> bool:
-        return str(_raw(item)) in self._raw
-
-    def __getitem__(self, key: int | slice) -> Untrusted:
-        return Untrusted(self._raw[key], self._esc)
-
-    def __iter__(self) -> Iterator[Untrusted]:
-        return (Untrusted(ch, self._esc) for ch in self._raw)
-
-    def __add__(self, other: Any) -> Untrusted:
-        return Untrusted(self._raw + str(_raw(other)), self._esc)
-
-    def __radd__(self, other: Any) -> Untrusted:
-        return Untrusted(str(_raw(other)) + self._raw, self._esc)
-
-    def __int__(self) -> int:
-        return int(self._raw)
-
-    def __float__(self) -> float:
-        return float(self._raw)
-
-    def __getattr__(self, name: str) -> Any:
-        if name not in _STR_METHODS:
-            raise AttributeError(name)
-        method = getattr(self._raw, name)
-        esc = self._esc
-
-        def call(*args: Any, **kwargs: Any) -> Any:
-            args = tuple(_unwrap(a) for a in args)
-            kwargs = {k: _unwrap(v) for k, v in kwargs.items()}
-            return _wrap_result(method(*args, **kwargs), esc)
-
-        return call
-
-
-class UntrustedMap(Mapping[Any, Any]):
-    """A read-only mapping (labels, annotations, JSON objects) whose keys and values are wrapped.
-
-    Look-ups take plain strings (``labels.team``, ``labels["team"]``).
-    """
-
-    __slots__ = ("_data", "_esc")
-
-    def __init__(self, data: Mapping[str, Any], esc: Callable[[str], str]) -> None:
-        self._data = data
-        self._esc = esc
-
-    def __getitem__(self, key: Any) -> Any:
-        return _wrap(self._data[_raw(key)], self._esc)
-
-    def __iter__(self) -> Iterator[Any]:
-        return (Untrusted(k, self._esc) if isinstance(k, str) else k for k in self._data)
-
-    def __len__(self) -> int:
-        return len(self._data)
-
-    def __repr__(self) -> str:
-        return repr(dict(self.items()))
-
-    def __str__(self) -> str:
-        return repr(self)
-
-
-def _wrap(value: Any, esc: Callable[[str], str]) -> Any:
-    if isinstance(value, str):
-        return Untrusted(value, esc)
-    if isinstance(value, Mapping):
-        return UntrustedMap(value, esc)
-    if isinstance(value, list | tuple):
-        return [_wrap(v, esc) for v in value]
-    return value
-
-
-def _unwrap(value: Any) -> Any:
-    if isinstance(value, Untrusted):
-        return value._raw
-    if isinstance(value, UntrustedMap):
-        return {_unwrap(k): _unwrap(v) for k, v in value._data.items()}
-    if isinstance(value, Mapping):
-        return {_unwrap(k): _unwrap(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_unwrap(v) for v in value]
-    return value
+class TemplateLimitError(TemplateRenderError):
+    """A render went past a bound of its :class:`~.sandbox.RenderLimits` (time, size, memory)
+    and was stopped; the message names the bound."""
 
 
 # --------------------------------------------------------------------------- views
-
-
-def _format_duration(delta: timedelta) -> str:
-    """``45s``, ``3m 20s``, ``42m``, ``2h 5m``, ``3d 4h``: seconds only while they matter."""
-    seconds = max(int(delta.total_seconds()), 0)
-    days, seconds = divmod(seconds, 86400)
-    hours, seconds = divmod(seconds, 3600)
-    minutes, seconds = divmod(seconds, 60)
-    if days:
-        return f"{days}d {hours}h" if hours else f"{days}d"
-    if hours:
-        return f"{hours}h {minutes}m" if minutes else f"{hours}h"
-    if minutes >= 10 or (minutes and not seconds):
-        return f"{minutes}m"
-    if minutes:
-        return f"{minutes}m {seconds}s"
-    return f"{seconds}s"
 
 
 def _alertmanager_silence_url(external_url: str, labels: Mapping[str, str]) -> str:
@@ -362,7 +194,7 @@ class AlertView:
         self.starts_at = alert.starts_at
         self.ends_at = alert.ends_at
         end = alert.ends_at if (not alert.firing and alert.ends_at is not None) else now
-        self.duration = _format_duration(end - alert.starts_at)
+        self.duration = format_duration(end - alert.starts_at)
         self.generator_url = Untrusted(alert.generator_url, esc)
         self.fingerprint = Untrusted(alert.fingerprint, esc)
         self.values = UntrustedMap(alert.values, esc)
@@ -431,7 +263,7 @@ class NotificationView:
         self.message = Untrusted(notification.message, esc)
         self.org_id = notification.org_id
         self.state = Untrusted(notification.state, esc)
-        self.raw = _wrap(notification.raw, esc)
+        self.raw = wrap(notification.raw, esc)
 
 
 def _title(notification: Notification) -> str:
@@ -450,6 +282,14 @@ def _title(notification: Notification) -> str:
 
 
 _VIEWS = (AlertView, NotificationView)
+_OPTIONS: dict[str, Any] = {
+    "fast_types": _VIEWS,
+    "autoescape": False,
+    "trim_blocks": True,
+    "lstrip_blocks": True,
+    "keep_trailing_newline": False,
+    "extensions": ["jinja2.ext.loopcontrols"],
+}
 
 
 # --------------------------------------------------------------------------- reports
@@ -508,22 +348,21 @@ class RenderReport:
 # --------------------------------------------------------------------------- renderer
 
 
-class _Sandbox(SandboxedEnvironment):
-    """The sandbox, with a fast path for the gateway's own view objects.
+@dataclass(frozen=True)
+class RendererSettings:
+    """Everything a :class:`Renderer` is built from but its clock (hashable, picklable: a
+    render worker builds the same renderer from it).
 
-    :class:`AlertView` and :class:`NotificationView` hold plain data (strings, numbers, dates,
-    mappings of wrapped values) and no callables, so their public attributes need none of the
-    sandbox's per-access checks; private ones stay unreachable. Everything else goes through
-    the full sandbox.
+    Attributes:
+        templates: configured templates, (name, source) pairs.
+        timezone, max_alerts, max_output_bytes, limits: see :class:`Renderer`.
     """
 
-    def getattr(self, obj: Any, attribute: str) -> Any:
-        if type(obj) in _VIEWS and not attribute.startswith("_"):
-            try:
-                return getattr(obj, attribute)
-            except AttributeError:
-                return self.undefined(obj=obj, name=attribute)
-        return super().getattr(obj, attribute)
+    templates: tuple[tuple[str, str], ...] = ()
+    timezone: str = "Asia/Shanghai"
+    max_alerts: int | None = None
+    max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES
+    limits: RenderLimits = field(default_factory=RenderLimits)
 
 
 def _utc_now() -> datetime:
@@ -533,8 +372,6 @@ def _utc_now() -> datetime:
 _BLANK_RUNS = re.compile(r"\n[ \t]*\n(?:[ \t]*\n)+")
 _TRAILING_SPACE = re.compile(r"[ \t]+\n")
 _TEMPLATE_FILE = "<template {}>"
-# Not a valid Jinja identifier, so no template can shadow it with {% set %}.
-_ESCAPER_KEY = "wecom-bot:escaper"
 
 
 def _line_of(exc: BaseException) -> int | None:
@@ -561,6 +398,8 @@ class Renderer:
         max_output_bytes: rendered content beyond this is cut, with a note.
         actions: writes a notification's action links (``actions`` in templates, ``None``
             when it has none); without it no message carries action links.
+        limits: the bounds of one render (time, sizes, steps); a render past one fails with
+            :class:`TemplateLimitError`.
 
     Raises:
         TemplateError: a configured template has a syntax error (message: name and line).
@@ -576,6 +415,7 @@ class Renderer:
         clock: Callable[[], datetime] = _utc_now,
         max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES,
         actions: Callable[[Notification], Any] | None = None,
+        limits: RenderLimits | None = None,
     ) -> None:
         try:
             self.tz = ZoneInfo(timezone)
@@ -590,6 +430,7 @@ class Renderer:
         self.clock = clock
         self.max_output_bytes = max_output_bytes
         self.actions = actions
+        self.limits = limits or RenderLimits()
         self._user: dict[str, str] = {}
         for name, source in (templates or {}).items():
             if not isinstance(name, str) or not name:
@@ -598,8 +439,42 @@ class Renderer:
                 raise ConfigError(f"templates.{name}: must be the template text")
             self._user[name] = source
         self._env = self._environment()
+        self._builtin_env = self._builtin_environment()
         for name in self._user:
             self._compile(name)
+
+    @classmethod
+    def from_settings(
+        cls, settings: RendererSettings, *, clock: Callable[[], datetime] = _utc_now
+    ) -> Renderer:
+        """The renderer ``settings`` describe.
+
+        Raises:
+            TemplateError, ConfigError: as the constructor.
+        """
+        return cls(
+            dict(settings.templates),
+            timezone=settings.timezone,
+            max_alerts=settings.max_alerts,
+            clock=clock,
+            max_output_bytes=settings.max_output_bytes,
+            limits=settings.limits,
+        )
+
+    @property
+    def settings(self) -> RendererSettings:
+        """What this renderer was built from (to build it again elsewhere)."""
+        return RendererSettings(
+            tuple(self._user.items()),
+            self.timezone,
+            self.max_alerts,
+            self.max_output_bytes,
+            self.limits,
+        )
+
+    def is_configured(self, template: str, msgtype: MsgType) -> bool:
+        """Whether ``template`` as ``msgtype`` renders a configured template (not a built-in)."""
+        return self.resolve(template, msgtype) in self._user
 
     # -- environment -----------------------------------------------------------------
 
@@ -611,37 +486,26 @@ class Renderer:
             return text, _TEMPLATE_FILE.format(name), lambda: True
         return None
 
-    def _environment(self) -> SandboxedEnvironment:
-        env = _Sandbox(
-            loader=jinja2.FunctionLoader(self._load),
-            autoescape=False,
-            trim_blocks=True,
-            lstrip_blocks=True,
-            keep_trailing_newline=False,
-            extensions=["jinja2.ext.loopcontrols"],
-        )
-        for unsafe in ("safe", "urlize", "xmlattr", "forceescape"):
-            env.filters.pop(unsafe, None)
-        for name in _TEXT_FILTERS:
-            env.filters[name] = _on_raw(env.filters[name])
-        env.filters.update(
-            localtime=self._localtime,
-            duration=self._duration,
-            url=_url_filter,
-            oneline=_oneline,
-            quoted=_quoted,
-            labels_inline=_labels_inline,
-            tojson=_tojson,
-            urlencode=_urlencode,
-            unescaped=_unescaped,
-            escape=_escape_filter,
-            e=_escape_filter,
-        )
+    def _environment(self) -> Sandbox:
+        """Where configured templates run (and what they include), bounded."""
+        env = Sandbox(limits=self.limits, loader=jinja2.FunctionLoader(self._load), **_OPTIONS)
+        install_filters(env, tz=self.tz)
+        env.bound_filters()
         return env
+
+    def _builtin_environment(self) -> ViewSandbox:
+        """Where the built-in templates run when rendered by name (see :class:`ViewSandbox`)."""
+        loader = jinja2.FunctionLoader(lambda n: None if n in self._user else self._load(n))
+        env = ViewSandbox(loader=loader, **_OPTIONS)
+        install_filters(env, tz=self.tz)
+        return env
+
+    def _env_for(self, name: str) -> ViewSandbox:
+        return self._env if name in self._user else self._builtin_env
 
     def _compile(self, name: str) -> jinja2.Template:
         try:
-            return self._env.get_template(name)
+            return self._env_for(name).get_template(name)
         except jinja2.TemplateSyntaxError as exc:
             where = exc.name or name
             raise TemplateError(
@@ -669,23 +533,12 @@ class Renderer:
                 return name
         return template
 
-    # -- filters -------------------------------------------------------------------------
-
-    def _localtime(self, value: Any, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
-        if not isinstance(value, datetime):
-            return ""
-        return value.astimezone(self.tz).strftime(str(fmt))
-
-    def _duration(self, value: Any) -> str:
-        if isinstance(value, AlertView):
-            return value.duration
-        if isinstance(value, timedelta):
-            return _format_duration(value)
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return _format_duration(timedelta(seconds=value))
-        return ""
-
     # -- rendering ---------------------------------------------------------------------
+
+    def action_links(self, notification: Notification) -> Any:
+        """The action links of ``notification`` (``None`` without ``actions`` or when it has
+        none)."""
+        return self.actions(notification) if self.actions else None
 
     def _context(self, notification: Notification, msgtype: MsgType) -> dict[str, Any]:
         esc = _ESCAPERS[msgtype]
@@ -722,8 +575,7 @@ class Renderer:
             "msgtype": msgtype,
             "now": now,
             "timezone": self.timezone,
-            "actions": self.actions(notification) if self.actions else None,
-            _ESCAPER_KEY: esc,
+            ESCAPER_KEY: esc,
         }
 
     def _summary_context(
@@ -744,7 +596,7 @@ class Renderer:
             cut_alerts=cut_alerts,
         )
         context.update(now=self.clock(), timezone=self.timezone)
-        context[_ESCAPER_KEY] = _ESCAPERS[msgtype]
+        context[ESCAPER_KEY] = _ESCAPERS[msgtype]
         return context
 
     def summarizes(self, notification: Notification) -> bool:
@@ -762,16 +614,27 @@ class Renderer:
         chars = 0
         cut = False
         try:
-            for chunk in template.generate(context):
-                chunks.append(chunk)
-                chars += len(chunk)
-                # A character is at least one byte: past the budget in characters, the bytes
-                # are past it too. The exact cut happens once, below.
-                if chars > self.max_output_bytes:
-                    cut = True
-                    break
+            with self._env_for(name).metered():
+                for chunk in template.generate(context):
+                    chunks.append(chunk)
+                    chars += len(chunk)
+                    # A character is at least one byte: past the budget in characters, the
+                    # bytes are past it too. The exact cut happens once, below.
+                    if chars > self.max_output_bytes:
+                        cut = True
+                        break
         except TemplateError:
             raise
+        except MemoryError:
+            raise TemplateLimitError(
+                f"template {name!r} stopped: ran out of memory (render limits)", template=name
+            ) from None
+        except RenderLimitError as exc:
+            line = _line_of(exc)
+            at = f", line {line}" if line else ""
+            raise TemplateLimitError(
+                f"template {name!r}{at} stopped: {exc} (render limits)", template=name, line=line
+            ) from None
         except jinja2.TemplateSyntaxError as exc:  # an included template
             where = exc.name or name
             raise TemplateError(
@@ -800,6 +663,7 @@ class Renderer:
         *,
         msgtype: MsgType = "markdown",
         mentions: Mentions | None = None,
+        links: Any = None,
     ) -> RenderReport:
         """Render ``notification`` and report each payload with its size against the limit.
 
@@ -808,6 +672,8 @@ class Renderer:
             notification: what to render.
             msgtype: ``"markdown"``, ``"markdown_v2"`` or ``"text"``.
             mentions: who to mention (from the route's configuration only).
+            links: the notification's action links, when they were signed elsewhere (a render
+                worker has no signing secret); ``None``: this renderer's ``actions`` writes them.
 
         Returns:
             The report; ``report.payloads`` are what :meth:`render` returns.
@@ -825,11 +691,11 @@ class Renderer:
                 msgtype,
                 cut_alerts=notification.truncated_alerts + notification.cut_alerts,
             )
-            # One notification is one alert group: its links hold (a fold of several has none).
-            context["actions"] = self.actions(notification) if self.actions else None
         else:
             used = self.resolve(template, msgtype)
             context = self._context(notification, msgtype)
+        # One notification is one alert group: its links hold (a fold of several has none).
+        context["actions"] = links if links is not None else self.action_links(notification)
         return self._report(template, used, msgtype, self._run(used, context), mentions)
 
     def render_summary(
@@ -994,108 +860,3 @@ def _mention_line(
             return line if count else ""
         line = candidate
     return line
-
-
-# --------------------------------------------------------------------------- filters
-
-# Jinja's own text filters, applied to the raw text of an Untrusted value (so that the escaping
-# of the result sees whole lines, e.g. after wordwrap or indent) and wrapped again.
-_TEXT_FILTERS = (
-    "capitalize",
-    "center",
-    "indent",
-    "lower",
-    "replace",
-    "reverse",
-    "striptags",
-    "title",
-    "trim",
-    "truncate",
-    "upper",
-    "wordcount",
-    "wordwrap",
-)
-
-
-def _on_raw(func: Callable[..., Any]) -> Callable[..., Any]:
-    pass_arg = getattr(func, "jinja_pass_arg", None)
-    index = 0 if pass_arg is None else 1
-
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        value = args[index] if len(args) > index else None
-        if isinstance(value, Untrusted):
-            args = (*args[:index], value._raw, *args[index + 1 :])
-            return _wrap_result(func(*args, **kwargs), value._esc)
-        return func(*args, **kwargs)
-
-    if pass_arg is not None:
-        wrapper.jinja_pass_arg = pass_arg  # type: ignore[attr-defined]
-    return wrapper
-
-
-def _urlencode(value: Any) -> str:
-    """Percent-encode for a URL component; the result holds only ``A-Z a-z 0-9 _ . - %``."""
-    pairs: Iterable[Any]
-    if isinstance(value, Mapping):
-        pairs = value.items()
-    elif isinstance(value, list | tuple):
-        pairs = value
-    else:
-        return quote(str(_raw(value)), safe="").replace("~", "%7E")
-    return "&".join(f"{_urlencode(k)}={_urlencode(v)}" for k, v in pairs)
-
-
-def _url_filter(value: Any) -> str:
-    return safe_url(str(_raw(value))) if value is not None else ""
-
-
-def _oneline(value: Any) -> Any:
-    if isinstance(value, Untrusted):
-        return Untrusted(" ".join(value._raw.split()), value._esc)
-    if isinstance(value, str):
-        return " ".join(value.split())
-    return value
-
-
-def _quoted(value: Any) -> str:
-    """Continue a ``> `` quote over every line of a multi-line value."""
-    if isinstance(value, Untrusted):
-        return "\n> ".join(str(Untrusted(line, value._esc)) for line in value._raw.split("\n"))
-    return "\n> ".join(str(value).split("\n"))
-
-
-def _labels_inline(value: Any, exclude: Sequence[str] = ()) -> Any:
-    if not isinstance(value, UntrustedMap):
-        return ""
-    skip = {str(_raw(x)) for x in exclude}
-    text = ", ".join(f"{k}={v}" for k, v in value._data.items() if k not in skip)
-    return Untrusted(text, value._esc)
-
-
-def _context_escaper(context: Context) -> Callable[[str], str]:
-    escaper = context.get(_ESCAPER_KEY)
-    return escaper if callable(escaper) else escape_markdown_v2
-
-
-@pass_context
-def _tojson(context: Context, value: Any, indent: int | None = 2) -> str:
-    """Pretty JSON: the indentation is json's own (trusted), every line's text is escaped."""
-    text = json.dumps(_unwrap(value), ensure_ascii=False, indent=indent, default=str)
-    esc = _context_escaper(context)
-    lines = []
-    for line in text.split("\n"):  # json escapes newlines in strings: these are its own
-        body = line.lstrip(" ")
-        lines.append(line[: len(line) - len(body)] + esc(body))
-    return "\n".join(lines)
-
-
-def _unescaped(value: Any) -> Any:
-    """The raw text of a payload value: only for payloads you trust."""
-    return _raw(value)
-
-
-@pass_context
-def _escape_filter(context: Context, value: Any) -> str:
-    if isinstance(value, Untrusted):
-        return str(value)
-    return _context_escaper(context)(str(value))

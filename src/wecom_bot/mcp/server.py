@@ -16,6 +16,7 @@ from mcp.server.mcpserver import MCPServer
 from .. import __version__, limits
 from ..masking import install_log_redaction, redact
 from .bots import BotRegistry
+from .files import MediaFiles
 from .tools import WeComTools
 
 __all__ = ["INSTRUCTIONS", "SERVER_NAME", "build_server", "run_http", "run_stdio"]
@@ -62,17 +63,20 @@ def build_server(
     registry: BotRegistry,
     *,
     log_level: str = "INFO",
+    files: MediaFiles | None = None,
 ) -> MCPServer[Any]:
     """Build the MCP server with every tool.
 
     Args:
         registry: the bots the tools may post with.
         log_level: the level of the server's log (on stderr; keys are masked).
+        files: the directories send_image, send_file and send_voice may read (none when
+            omitted: those tools then take base64 only).
 
     Returns:
         The server, ready for ``run_stdio_async()`` or ``streamable_http_app()``.
     """
-    tools = WeComTools(registry)
+    tools = WeComTools(registry, files)
     level = log_level.upper()
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
         level = "INFO"

@@ -49,6 +49,7 @@ from ..messages import (
 )
 from ..split import split_content, split_to_messages
 from .bots import BotEntry, BotRegistry
+from .files import FileRefused, MediaFiles
 
 __all__ = [
     "TOOL_NAMES",
@@ -141,7 +142,10 @@ _MARKDOWN_V2_CONTENT = Annotated[
 ]
 _IMAGE_PATH = Annotated[
     str | None,
-    Field(description="Path of a JPG or PNG file on this machine (give path or base64)."),
+    Field(
+        description="Path of a JPG or PNG file under a directory the server allows "
+        "(--allow-dir); give path or base64."
+    ),
 ]
 _IMAGE_BASE64 = Annotated[
     str | None,
@@ -163,7 +167,8 @@ _ARTICLES = Annotated[
 _FILE_PATH = Annotated[
     str,
     Field(
-        description="Path of the file on this machine; uploaded, then sent. More than "
+        description="Path of the file, under a directory the server allows (--allow-dir); "
+        "uploaded, then sent. More than "
         f"{limits.UPLOAD_MIN_BYTES_EXCLUSIVE} bytes, at most {limits.FILE_MAX_BYTES} bytes "
         "(20 MiB)."
     ),
@@ -171,7 +176,8 @@ _FILE_PATH = Annotated[
 _VOICE_PATH = Annotated[
     str,
     Field(
-        description="Path of an AMR recording on this machine (starts with '#!AMR'), at most "
+        description="Path of an AMR recording (starts with '#!AMR') under a directory the "
+        "server allows (--allow-dir), at most "
         f"{limits.VOICE_MAX_BYTES} bytes (2 MiB) and {limits.VOICE_MAX_SECONDS} s; uploaded, "
         "then sent."
     ),
@@ -307,10 +313,12 @@ class WeComTools:
 
     Args:
         registry: the bots, their clients and the shared limiter.
+        files: the directories the media tools may read (none when omitted).
     """
 
-    def __init__(self, registry: BotRegistry) -> None:
+    def __init__(self, registry: BotRegistry, files: MediaFiles | None = None) -> None:
         self.registry = registry
+        self.files = files or MediaFiles()
 
     # The public methods below are the tools; their docstrings are the tool descriptions.
 
@@ -358,7 +366,7 @@ class WeComTools:
             if (path is None) == (base64 is None):
                 raise ToolError("give exactly one of path or base64")
             if path is not None:
-                data = _read_file(path)
+                data = self._read_file(path, limits.IMAGE_MAX_BYTES)
             else:
                 try:
                     data = b64.b64decode(base64 or "", validate=True)
@@ -478,7 +486,8 @@ class WeComTools:
     ) -> Delivery:
         with self._errors():
             entry = self.registry.get(bot)
-            data = _read_file(path)
+            limit = limits.FILE_MAX_BYTES if media_type == "file" else limits.VOICE_MAX_BYTES
+            data = self._read_file(path, limit)
             # The upload and the send each take a slot: make sure both fit before uploading.
             self._check_room(entry, 2)
             client = self.registry.client(entry)
@@ -490,6 +499,12 @@ class WeComTools:
             )
             delivery = await self._deliver(bot, media_type, [message], notes=[])
             return delivery.model_copy(update={"media_id": upload.media_id})
+
+    def _read_file(self, path: str, limit: int) -> bytes:
+        try:
+            return self.files.read(path, limit)
+        except FileRefused as exc:
+            raise ToolError(str(exc)) from None
 
     async def _deliver(
         self, bot: str | None, msgtype: str, messages: list[Message], *, notes: list[str]
@@ -640,13 +655,6 @@ def _validated(payload: Any) -> tuple[Message, list[str]]:
         warnings.simplefilter("always")
         message = parse_message(payload)
     return message, [str(w.message) for w in caught]
-
-
-def _read_file(path: str) -> bytes:
-    try:
-        return Path(path).expanduser().read_bytes()
-    except OSError as exc:
-        raise ToolError(f"path: cannot read {path}: {exc.strerror or exc}") from None
 
 
 def _check(field: str, size: int, limit: int) -> SizeCheck:

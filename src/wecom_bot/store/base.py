@@ -527,7 +527,8 @@ class Outbox(abc.ABC):
 
     @abc.abstractmethod
     async def ping(self) -> None:
-        """Check the backend answers (readiness probe).
+        """Check the backend answers and, where it can tell cheaply, accepts writes (the
+        readiness probe: a full disk or a damaged file is not ready).
 
         Raises:
             StoreUnavailableError: it does not.

@@ -24,6 +24,7 @@ import asyncio
 import collections
 import contextlib
 import json
+import logging
 import os
 import queue
 import sqlite3
@@ -54,6 +55,15 @@ from .base import (
 )
 
 T = TypeVar("T")
+
+logger = logging.getLogger("wecom_bot.store")
+
+_DAMAGED: Final = (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
+RECOVERY_HINT: Final = (
+    "stop the gateway and run `wecom-bot gateway recover-store --config FILE`: it copies "
+    "whatever is readable into a fresh file and keeps the damaged one beside it"
+)
+"""What to do about a damaged SQLite outbox (in the log line and the errors that name it)."""
 
 _DEDUP_PURGE_EVERY = 1.0
 """Seconds between deletions of expired idempotency keys."""
@@ -193,6 +203,8 @@ class SQLiteOutbox(Outbox):
         self._once_turn: TurnBatch[_OnceItem, list[int] | None] = TurnBatch(self._enqueue_once_turn)
         self._executor = _StoreThread(self)
         self._conn: sqlite3.Connection | None = None
+        self.damaged: str | None = None
+        """Why the file is damaged (its integrity check failed); every call then fails."""
         try:
             self._executor.submit(self._open).result()
         except BaseException:
@@ -229,6 +241,9 @@ class SQLiteOutbox(Outbox):
                         f"{mode!r}); use a local disk, not a network file system"
                     )
             conn.execute(f"PRAGMA synchronous = {self.synchronous}")
+            if not memory and self._check_integrity(conn):
+                self._conn = conn  # kept open: readiness and ingest report the damage
+                return
             with self._transaction(conn):
                 for statement in _SCHEMA.split(";"):
                     if statement.strip():
@@ -260,6 +275,33 @@ class SQLiteOutbox(Outbox):
             raise self._open_error(exc) from exc
         self._conn = conn
 
+    def _check_integrity(self, conn: sqlite3.Connection) -> bool:
+        """Run ``PRAGMA quick_check``; when it fails, mark the outbox damaged (logged once)."""
+        try:
+            rows = conn.execute("PRAGMA quick_check(3)").fetchall()
+            problems = [str(r[0]) for r in rows if str(r[0]) != "ok"]
+        except sqlite3.DatabaseError as exc:
+            if _primary_code(exc) not in _DAMAGED:
+                raise
+            problems = [str(exc)]
+        if not problems:
+            return False
+        if self.damaged is None:
+            self.damaged = "; ".join(problems)[:300]
+            logger.error(
+                "outbox %s is damaged (%s): not ready, inbound alerts get 503 until it is "
+                "repaired; %s",
+                self.path,
+                self.damaged,
+                RECOVERY_HINT,
+            )
+        return True
+
+    def _damaged_error(self) -> StoreUnavailableError:
+        return StoreUnavailableError(
+            f"outbox {self.path!r} is damaged; nothing was stored (the log says how to recover it)"
+        )
+
     def _open_error(self, exc: sqlite3.Error) -> StoreOpenError:
         code = _primary_code(exc)
         where = f"store: cannot use the SQLite database {self.path!r}"
@@ -282,7 +324,10 @@ class SQLiteOutbox(Outbox):
         elif code == sqlite3.SQLITE_FULL:
             advice = "the disk is full; free space or point store at another disk"
         elif code == sqlite3.SQLITE_NOTADB:
-            advice = "the file is not a SQLite database; point store at another file"
+            advice = (
+                "the file is not a SQLite database (or its first page is damaged); point "
+                f"store at another file, or {RECOVERY_HINT}"
+            )
         else:
             advice = text
         return StoreOpenError(f"{where}: {advice}")
@@ -344,9 +389,17 @@ class SQLiteOutbox(Outbox):
         conn = self._conn
         if conn is None:
             raise StoreUnavailableError(f"outbox {self.path!r} is closed")
+        if self.damaged is not None and fn != self._close_sync:
+            raise self._damaged_error()
         try:
             return fn(conn, *args)
         except sqlite3.Error as exc:
+            if _primary_code(exc) in _DAMAGED and self.path != ":memory:":
+                with contextlib.suppress(sqlite3.Error):
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                if self._check_integrity(conn):
+                    raise self._damaged_error() from exc
             raise self._runtime_error(exc) from exc
 
     # -- synchronous bodies (run on the store's thread) ---------------------------------------
@@ -913,7 +966,15 @@ class SQLiteOutbox(Outbox):
         )
 
     async def ping(self) -> None:
-        await self._run(self._one, "SELECT 1", ())
+        """A small write (so a full disk, a read-only or a damaged file fails it)."""
+        await self._run(self._ping_sync)
+
+    def _ping_sync(self, conn: sqlite3.Connection) -> None:
+        with self._transaction(conn):
+            conn.execute(
+                "INSERT OR REPLACE INTO meta (name, value) VALUES ('pinged_at', ?)",
+                (repr(time.time()),),
+            )
 
     async def close(self) -> None:
         if self._conn is None:

@@ -2,8 +2,9 @@
 
 Everything here sits behind the gateway's authentication (the app's middleware) and never
 answers a webhook key: bots are shown by name, their keys masked (``693a…5aaa``), errors pass
-:func:`wecom_bot.masking.redact`. State-changing calls are ``POST`` with a JSON body, which a
-cross-site form cannot send (see :func:`same_origin`).
+:func:`wecom_bot.masking.redact`. State-changing calls are ``POST`` with a JSON body; the
+gateway refuses such a call from another site, or with another body, before it gets here
+(:mod:`wecom_bot.exposure`).
 
 Views: ``/status``, ``/history`` (+ ``/history/{id}``), ``/dead-letters`` (+ ``/requeue``,
 ``/discard``), ``/playground`` (+ ``/render``, ``/send``, ``/samples/{name}``), ``/config``
@@ -15,6 +16,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -31,14 +33,15 @@ from ..inbox import INBOX_BOT, INBOX_KIND
 from ..ingest import title_of
 from ..model import Notification
 from ..recording import delivery_records
+from ..render_pool import RenderPoolClosed
 from ..samples import SAMPLES
 from ..sources import PayloadError, parse_alertmanager, parse_generic, parse_grafana
-from ..templates import MsgType, Renderer, RenderReport, TemplateError
+from ..templates import MsgType, RenderReport, TemplateError
 
 if TYPE_CHECKING:
     from ..app import Gateway
 
-__all__ = ["router", "same_origin"]
+__all__ = ["router"]
 
 router = APIRouter(prefix="/api/v1", tags=["console"])
 
@@ -55,20 +58,6 @@ _STATES = (
 def _gateway(request: Request) -> Gateway:
     gateway: Gateway = request.app.state.gateway
     return gateway
-
-
-def same_origin(request: Request) -> bool:
-    """Whether a state-changing request may come from a browser page of another site.
-
-    Browsers send basic-auth credentials with cross-site requests too; a cross-site form can
-    only post form encodings, and ``Sec-Fetch-Site``/``Origin`` tell a cross-site fetch.
-    """
-    if request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
-        return False
-    origin = request.headers.get("origin")
-    if origin and origin.split("://", 1)[-1] != request.headers.get("host", ""):
-        return False
-    return request.headers.get("content-type", "").split(";")[0].strip() == "application/json"
 
 
 def _html(payload: Any) -> str:
@@ -360,8 +349,6 @@ async def _select_dead(gateway: Gateway, action: DeadLetterAction) -> list[Outbo
 
 
 async def _act(request: Request, body: DeadLetterAction, kind: str) -> Response:
-    if not same_origin(request):
-        return _error(403, "cross-site request refused")
     gateway = _gateway(request)
     if not body.all and not body.ids:
         return _error(422, "name dead letters by ids, or set all")
@@ -493,7 +480,7 @@ def _parse(body: PlaygroundRequest) -> Notification:
     raise _PlaygroundError(422, "source: one of alertmanager, grafana, generic")
 
 
-def _render(gateway: Gateway, body: PlaygroundRequest) -> tuple[RenderReport, str, str]:
+async def _render(gateway: Gateway, body: PlaygroundRequest) -> tuple[RenderReport, str, str]:
     runtime = gateway.runtime
     notification = _parse(body)
     bot = body.bot or None
@@ -513,16 +500,16 @@ def _render(gateway: Gateway, body: PlaygroundRequest) -> tuple[RenderReport, st
     msgtype: MsgType = (
         body.msgtype or (route.msgtype if route else None) or (runtime.config.bots[bot].msgtype)
     )
-    renderer = runtime.renderer
     template = body.template or (route.template if route else "default")
+    settings = None
+    if body.template_source is not None:  # compiled and rendered in the render pool
+        settings = replace(
+            runtime.renderer.settings,
+            templates=(*runtime.renderer.settings.templates, ("playground", body.template_source)),
+            limits=runtime.config.template_limits.limits(playground=True),
+        )
+        template = "playground"
     try:
-        if body.template_source is not None:
-            renderer = Renderer(
-                {**runtime.config.templates, "playground": body.template_source},
-                timezone=runtime.config.timezone,
-                max_alerts=runtime.config.max_alerts_per_message,
-            )
-            template = "playground"
         mentions = None
         if route is not None:
             selected = route.select(notification)
@@ -535,9 +522,14 @@ def _render(gateway: Gateway, body: PlaygroundRequest) -> tuple[RenderReport, st
             if runtime.global_mentions is not None:
                 mentions = mentions | runtime.global_mentions.resolve(notification)
             mentions = mentions | runtime.oncall_mentions(route, notification)
-        report = renderer.render_check(template, notification, msgtype=msgtype, mentions=mentions)
+        report = await runtime.render_report(
+            template, notification, msgtype=msgtype, mentions=mentions, settings=settings,
+            pool=gateway.playground_pool,
+        )  # fmt: skip
     except (TemplateError, MessageValidationError, ConfigError) as exc:
         raise _PlaygroundError(422, str(exc)) from None
+    except RenderPoolClosed as exc:
+        raise _PlaygroundError(503, str(exc)) from None
     return report, bot, title_of(notification)
 
 
@@ -561,7 +553,7 @@ def _report_json(report: RenderReport) -> dict[str, Any]:
 async def playground_render(request: Request, body: PlaygroundRequest) -> Response:
     """The rendered parts, each drawn as WeCom shows it, with sizes against the limit."""
     try:
-        report, bot, _ = _render(_gateway(request), body)
+        report, bot, _ = await _render(_gateway(request), body)
     except _PlaygroundError as exc:
         return _error(exc.status, str(exc))
     return JSONResponse({**_report_json(report), "bot": bot})
@@ -570,13 +562,11 @@ async def playground_render(request: Request, body: PlaygroundRequest) -> Respon
 @router.post("/playground/send", summary="Render and queue the result for a bot")
 async def playground_send(request: Request, body: PlaygroundRequest) -> Response:
     """Queue the rendered parts for ``bot`` (through the outbox, like any message)."""
-    if not same_origin(request):
-        return _error(403, "cross-site request refused")
     if not body.bot:
         return _error(422, "bot: choose the bot to send to")
     gateway = _gateway(request)
     try:
-        report, bot, title = _render(gateway, body)
+        report, bot, title = await _render(gateway, body)
     except _PlaygroundError as exc:
         return _error(exc.status, str(exc))
     now = gateway.clock()
@@ -629,8 +619,6 @@ def _keys(gateway: Gateway) -> list[str]:
 @router.post("/config/reload", summary="Re-read the config file; a bad one keeps the old")
 async def reload(request: Request) -> Response:
     """Reload and answer the result (``ok`` and a message naming the bad field, if any)."""
-    if not same_origin(request):
-        return _error(403, "cross-site request refused")
     gateway = _gateway(request)
     result = await gateway.reload()
     result = {**result, "message": redact(str(result["message"]), *_keys(gateway))}

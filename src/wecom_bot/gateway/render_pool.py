@@ -1,0 +1,308 @@
+"""Rendering away from the event loop: worker processes with a memory limit and a deadline.
+
+The sandbox (:mod:`wecom_bot.gateway.sandbox`) stops a template that builds too much or runs
+too long as it goes, but it runs in the process that also answers probes and ingests alerts.
+:class:`RenderPool` renders templates the gateway did not write itself (configured ones and
+those typed in the console playground) in separate processes, so that:
+
+* the event loop only waits on a pipe: probes, ingest and delivery go on during a render;
+* a worker's address space is capped (``RLIMIT_AS``): a render that gets past the sandbox's
+  budget fails with a memory error in the worker, not in the gateway;
+* a render that does not answer within its timeout (plus a short grace for the sandbox's own
+  clock to stop it cleanly) has its worker killed and replaced: nothing a template does can
+  keep the gateway from answering, or from stopping on SIGTERM.
+
+The worker compiles the templates too (a hostile template can make compiling slow), and keeps
+the last few renderers it built, so a configuration is compiled once per worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import multiprocessing.connection
+import os
+import queue
+import signal
+import socket
+import subprocess
+import sys
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from .model import Notification
+from .routing import Mentions
+from .templates import (
+    MsgType,
+    Renderer,
+    RendererSettings,
+    RenderReport,
+    TemplateError,
+    TemplateLimitError,
+    TemplateRenderError,
+)
+
+__all__ = ["RenderPool", "RenderPoolClosed", "serve_worker"]
+
+logger = logging.getLogger("wecom_bot.gateway")
+
+_GRACE = 1.0
+"""Seconds past a render's timeout before its worker is killed (the sandbox stops it first)."""
+_START_TIMEOUT = 60.0
+"""Seconds a new worker may take to start (imports, on a busy machine)."""
+_CACHED_RENDERERS = 8
+
+
+class RenderPoolClosed(RuntimeError):
+    """The gateway is stopping: the render was abandoned (nothing is lost: the journal or the
+    caller keeps what was to be rendered)."""
+
+
+@dataclass(frozen=True)
+class _Job:
+    settings: RendererSettings
+    template: str
+    notification: Notification
+    msgtype: MsgType
+    mentions: Mentions | None
+    now: datetime
+    links: Any = None
+
+
+class _Worker:
+    """One worker process and the parent's end of its pipe.
+
+    The worker is a fresh interpreter running :func:`serve_worker` (not a ``multiprocessing``
+    child: those import the parent's main module again, which an embedding script may not
+    guard); the two ends speak :class:`multiprocessing.connection.Connection` over a socket
+    pair.
+    """
+
+    def __init__(self, memory_bytes: int) -> None:
+        parent, child = socket.socketpair()
+        code = (
+            f"from {__name__} import serve_worker; serve_worker({child.fileno()}, {memory_bytes})"
+        )
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-c", code], pass_fds=(child.fileno(),), env=env,
+                stdin=subprocess.DEVNULL, start_new_session=False,
+            )  # fmt: skip
+        finally:
+            child.close()  # so that the parent sees EOF when the worker dies
+        self.conn = multiprocessing.connection.Connection(parent.detach())
+        self.ready = False
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def wait_ready(self) -> None:
+        if self.ready:
+            return
+        if not self.conn.poll(_START_TIMEOUT):
+            raise RuntimeError("the render worker did not start")
+        if self.conn.recv() != "ready":
+            raise RuntimeError("the render worker did not start")
+        self.ready = True
+
+    def kill(self) -> None:
+        with contextlib.suppress(Exception):
+            self.process.kill()
+        with contextlib.suppress(Exception):
+            self.process.wait(5)
+        with contextlib.suppress(Exception):
+            self.conn.close()
+
+
+class RenderPool:
+    """Renders templates in worker processes (see the module docs).
+
+    Args:
+        workers: how many renders can run at once (one process each).
+        memory_bytes: the address-space limit of each worker process.
+    """
+
+    def __init__(self, *, workers: int = 1, memory_bytes: int = 512 * 1024 * 1024) -> None:
+        if workers < 1:
+            raise ValueError("workers: must be at least 1")
+        self.workers = workers
+        self.memory_bytes = memory_bytes
+        self._idle: queue.SimpleQueue[_Worker] = queue.SimpleQueue()
+        self._all: set[_Worker] = set()
+        self._threads: ThreadPoolExecutor | None = None
+        self._slots: asyncio.Semaphore | None = None
+        self._closed = False
+
+    def start(self) -> None:
+        """Start the workers (rendering works without it: they start at first use)."""
+        self._executor()
+        for _ in range(self.workers - self._idle.qsize()):
+            self._idle.put(self._spawn())
+
+    def _spawn(self) -> _Worker:
+        worker = _Worker(self.memory_bytes)
+        self._all.add(worker)
+        return worker
+
+    def _executor(self) -> ThreadPoolExecutor:
+        if self._threads is None:
+            self._threads = ThreadPoolExecutor(self.workers, thread_name_prefix="wecom-bot-render")
+        return self._threads
+
+    async def render_check(
+        self,
+        settings: RendererSettings,
+        template: str,
+        notification: Notification,
+        *,
+        msgtype: MsgType = "markdown",
+        mentions: Mentions | None = None,
+        now: datetime,
+        links: Any = None,
+    ) -> RenderReport:
+        """:meth:`Renderer.render_check` in a worker, with the templates of ``settings``.
+
+        Args:
+            settings: the renderer to build (templates, time zone, limits ...).
+            template: the template name.
+            notification: what to render.
+            msgtype: the msgtype to render.
+            mentions: who to mention.
+            now: the time the render sees (durations, ``now``).
+            links: the notification's action links (signed here: workers have no secret).
+
+        Raises:
+            TemplateError: the template is unknown or does not compile.
+            TemplateRenderError: it failed at run time or rendered nothing.
+            TemplateLimitError: it went past a bound: the sandbox's, the worker's memory, or
+                its timeout (then the worker was killed and replaced).
+            RenderPoolClosed: the pool is closed (the gateway is stopping).
+        """
+        if self._closed:
+            raise RenderPoolClosed("the gateway is stopping")
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self.workers)
+        job = _Job(settings, template, notification, msgtype, mentions, now, links)
+        async with self._slots:
+            loop = asyncio.get_running_loop()
+            outcome = await loop.run_in_executor(self._executor(), self._run, job)
+        return _result(outcome, template)
+
+    def _run(self, job: _Job) -> tuple[str, Any]:
+        try:
+            worker = self._idle.get_nowait()
+        except queue.Empty:
+            worker = self._spawn()
+        try:
+            return self._exchange(worker, job)
+        finally:
+            if self._closed:
+                worker.kill()
+            elif worker.alive():
+                self._idle.put(worker)
+            else:
+                self._all.discard(worker)
+                self._idle.put(self._spawn())
+
+    def _exchange(self, worker: _Worker, job: _Job) -> tuple[str, Any]:
+        timeout = job.settings.limits.timeout + _GRACE
+        try:
+            worker.wait_ready()
+            worker.conn.send(job)
+            if not worker.conn.poll(timeout):
+                worker.kill()
+                return "limit", f"took longer than {job.settings.limits.timeout:g} s (killed)"
+            outcome: tuple[str, Any] = worker.conn.recv()
+        except (EOFError, OSError, RuntimeError) as exc:
+            worker.kill()
+            if self._closed:
+                return "closed", "the gateway is stopping"
+            logger.warning("render worker died (%s); starting another", type(exc).__name__)
+            limit = self.memory_bytes // (1024 * 1024)
+            return "limit", f"the render process died (its memory limit is {limit} MiB)"
+        if outcome[0] == "memory":
+            worker.kill()  # it survived its MemoryError, but its heap may be in a poor state
+        return outcome
+
+    def close(self) -> None:
+        """Kill the workers (a render in progress fails); the pool cannot be used again."""
+        self._closed = True
+        for worker in list(self._all):
+            worker.kill()
+        self._all.clear()
+        if self._threads is not None:
+            self._threads.shutdown(wait=False, cancel_futures=True)
+
+
+def _result(outcome: tuple[str, Any], template: str) -> RenderReport:
+    kind, value = outcome
+    if kind == "ok":
+        report: RenderReport = value
+        return report
+    if kind == "error":
+        name, message, where, line = value
+        cls = {
+            "TemplateError": TemplateError,
+            "TemplateRenderError": TemplateRenderError,
+            "TemplateLimitError": TemplateLimitError,
+        }.get(name, TemplateRenderError)
+        raise cls(message, template=where, line=line)
+    if kind == "closed":
+        raise RenderPoolClosed(value)
+    raise TemplateLimitError(
+        f"template {template!r} stopped: {value} (render limits)", template=template
+    )
+
+
+# --------------------------------------------------------------------------- the worker
+
+
+def serve_worker(fd: int, memory_bytes: int) -> None:
+    """A render worker's main loop, on the socket ``fd``: build (and keep) renderers, render,
+    answer; until the socket closes. Run by :class:`RenderPool` in a fresh interpreter."""
+    import resource
+
+    conn = multiprocessing.connection.Connection(fd)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the gateway decides when its workers end
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
+    renderers: OrderedDict[RendererSettings, Renderer] = OrderedDict()
+    clock: list[datetime] = []
+    conn.send("ready")
+    while True:
+        try:
+            job: _Job = conn.recv()
+        except (EOFError, OSError):
+            return
+        conn.send(_render(job, renderers, clock))
+
+
+def _render(
+    job: _Job, renderers: OrderedDict[RendererSettings, Renderer], clock: list[datetime]
+) -> tuple[str, Any]:
+    clock[:] = [job.now]
+    try:
+        renderer = renderers.get(job.settings)
+        if renderer is None:
+            renderer = Renderer.from_settings(job.settings, clock=lambda: clock[0])
+            renderers[job.settings] = renderer
+            while len(renderers) > _CACHED_RENDERERS:
+                renderers.popitem(last=False)
+        renderers.move_to_end(job.settings)
+        report = renderer.render_check(
+            job.template, job.notification, msgtype=job.msgtype, mentions=job.mentions,
+            links=job.links,
+        )  # fmt: skip
+        return "ok", report
+    except TemplateError as exc:
+        return "error", (type(exc).__name__, str(exc), exc.template, exc.line)
+    except MemoryError:
+        renderers.clear()
+        return "memory", "ran out of memory"
+    except Exception as exc:  # e.g. a payload the message model refuses
+        return "error", ("TemplateRenderError", f"{type(exc).__name__}: {exc}", job.template, None)
