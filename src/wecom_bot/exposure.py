@@ -86,10 +86,6 @@ def _hostname(host: str) -> str:
     return host
 
 
-def _is_form(content_type: str) -> bool:
-    return content_type.split(";", 1)[0].strip().lower() == "application/x-www-form-urlencoded"
-
-
 def _is_ip(name: str) -> bool:
     try:
         ipaddress.ip_address(name)
@@ -132,8 +128,9 @@ class Exposure:
         open_paths: paths answered without any check (probes).
         open_prefixes: path prefixes answered without any check (the emulator's WeCom API).
         require_json: refuse a state-changing request whose body is not declared JSON.
-        form_prefixes: path prefixes whose pages post their own forms (same-site, with a CSRF
-            token of their own): a form body is accepted there, the other checks still hold.
+        form_prefixes: path prefixes of pages that post their own forms and check where a post
+            came from themselves (a CSRF token, ``Sec-Fetch-Site``), answering a person in
+            HTML: only the ``Host`` is checked here.
     """
 
     def __init__(
@@ -190,7 +187,7 @@ class Exposure:
                 f"if clients reach it by that name, {self.hosts_hint}",
                 "host",
             )
-        if scope["method"] in _SAFE_METHODS:
+        if scope["method"] in _SAFE_METHODS or path.startswith(self.form_prefixes):
             return None
         if not self._same_site(fetch_site, origin, host):
             return Refusal(
@@ -198,12 +195,7 @@ class Exposure:
                 "cross-site request refused: a page of another site cannot change state here",
                 "cross_site",
             )
-        form_allowed = path.startswith(self.form_prefixes) and _is_form(content_type)
-        if (
-            self.require_json
-            and (has_body or content_type)
-            and not (_is_json(content_type) or form_allowed)
-        ):
+        if self.require_json and (has_body or content_type) and not _is_json(content_type):
             return Refusal(
                 415,
                 "the body must be JSON: send it with Content-Type: application/json",

@@ -47,7 +47,7 @@ def format_duration(delta: timedelta) -> str:
     return f"{seconds}s"
 
 
-_TEXT_FILTERS = (
+TEXT_FILTERS = (
     "capitalize",
     "center",
     "indent",
@@ -62,6 +62,7 @@ _TEXT_FILTERS = (
     "wordcount",
     "wordwrap",
 )
+"""Jinja's filters that work on a value's raw text (the result is escaped again)."""
 
 
 def _on_raw(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -170,7 +171,7 @@ def install_filters(env: Environment, *, tz: tzinfo) -> None:
     """Give ``env`` the gateway's filters (times shown in ``tz``) and take away unsafe ones."""
     for unsafe in _UNSAFE_FILTERS:
         env.filters.pop(unsafe, None)
-    for name in _TEXT_FILTERS:
+    for name in TEXT_FILTERS:
         env.filters[name] = _on_raw(env.filters[name])
     env.filters.update(
         localtime=_localtime_filter(tz),

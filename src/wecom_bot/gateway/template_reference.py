@@ -21,13 +21,9 @@ import jinja2.filters
 
 from .escaping import escape_markdown, escape_markdown_v2, escape_text
 from .samples import sample_notification
-from .templates import (
-    _ESCAPER_KEY,
-    _TEXT_FILTERS,
-    AlertView,
-    NotificationView,
-    Renderer,
-)
+from .sandbox import unmetered
+from .template_filters import ESCAPER_KEY, TEXT_FILTERS
+from .templates import AlertView, NotificationView, Renderer
 
 __all__ = [
     "ALERT_FIELDS",
@@ -49,6 +45,8 @@ VARIABLES: Mapping[str, str] = {
     "resolved_alerts": "the resolved alerts",
     "more": "how many alerts are not listed (including those the sender truncated)",
     "total": "how many alerts the notification has (including truncated ones)",
+    "cut_alerts": "how many alerts the gateway left out of a payload too large to keep (in `more`)",
+    "cut_values": "how many values the gateway cut short (each ends `…(N bytes more)`)",
     "firing_count": "how many alerts fire",
     "resolved_count": "how many alerts are resolved",
     "status": '`"firing"` or `"resolved"`',
@@ -65,6 +63,9 @@ VARIABLES: Mapping[str, str] = {
     "msgtype": '`"markdown"`, `"markdown_v2"` or `"text"`: what is being rendered',
     "now": "the time of rendering (an aware datetime; format it with `|localtime`)",
     "timezone": "the gateway's `timezone` setting",
+    "actions": "the action links of a firing Alertmanager group (`actions.ack`, `actions.silence`, "
+    "`actions.silence_1h` / `_4h` / `_24h`, `actions.details`); none without `external_url`, "
+    "see [actions.md](actions.md)",
 }
 """The names a template sees at the top level."""
 
@@ -167,7 +168,7 @@ def _public(view: object) -> set[str]:
 
 def variable_names() -> set[str]:
     """The names of the context the renderer builds (what a template sees at the top)."""
-    return {n for n in _views()[0] if n != _ESCAPER_KEY}
+    return {n for n in _views()[0] if n != ESCAPER_KEY}
 
 
 def alert_field_names() -> set[str]:
@@ -187,7 +188,8 @@ def filter_names() -> set[str]:
     return {
         name
         for name, func in filters.items()
-        if name not in builtin or (func is not builtin[name] and name not in _TEXT_FILTERS)
+        if name not in builtin
+        or (unmetered(func) is not builtin[name] and name not in TEXT_FILTERS)
     }
 
 
@@ -236,7 +238,7 @@ def render_reference() -> str:
         "",
         *_table(FILTERS),
         "",
-        "Jinja's text filters (" + ", ".join(f"`{n}`" for n in _TEXT_FILTERS) + ") work on "
+        "Jinja's text filters (" + ", ".join(f"`{n}`" for n in TEXT_FILTERS) + ") work on "
         "payload values and keep them escaped. `safe`, `urlize`, `xmlattr` and `forceescape` "
         "are removed.",
         "",

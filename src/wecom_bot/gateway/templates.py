@@ -73,8 +73,8 @@ from ..storm import AlertBrief
 from .escaping import escape_markdown, escape_markdown_v2, escape_text, safe_url
 from .model import Alert, Notification
 from .routing import Mentions
-from .summaries import briefs_of_notification, summary_context
 from .sandbox import RenderLimitError, RenderLimits, Sandbox, ViewSandbox
+from .summaries import briefs_of_notification, summary_context
 from .template_filters import ESCAPER_KEY, format_duration, install_filters
 from .untrusted import Untrusted, UntrustedMap, wrap
 
@@ -575,6 +575,7 @@ class Renderer:
             "msgtype": msgtype,
             "now": now,
             "timezone": self.timezone,
+            "actions": self.action_links(notification),
             ESCAPER_KEY: esc,
         }
 
@@ -691,11 +692,13 @@ class Renderer:
                 msgtype,
                 cut_alerts=notification.truncated_alerts + notification.cut_alerts,
             )
+            # One notification is one alert group: its links hold (a fold of several has none).
+            context["actions"] = self.action_links(notification)
         else:
             used = self.resolve(template, msgtype)
             context = self._context(notification, msgtype)
-        # One notification is one alert group: its links hold (a fold of several has none).
-        context["actions"] = links if links is not None else self.action_links(notification)
+        if links is not None:
+            context["actions"] = links
         return self._report(template, used, msgtype, self._run(used, context), mentions)
 
     def render_summary(
