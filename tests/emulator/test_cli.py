@@ -60,6 +60,14 @@ class Process:
                 return match.group(0)
         raise AssertionError("no URL printed:\n" + "".join(self.output))
 
+    def wait_for(self, text: str, timeout: float = 10) -> str:
+        """The output so far, once it holds ``text`` (the lines arrive one by one)."""
+        deadline = time.monotonic() + timeout
+        while text not in (out := "".join(self.output)):
+            assert time.monotonic() < deadline and self.proc.poll() is None, out
+            time.sleep(0.05)
+        return out
+
     def interrupt(self, timeout: float = 5) -> int:
         self.proc.send_signal(signal.SIGINT)
         return self.proc.wait(timeout=timeout)
@@ -91,8 +99,7 @@ def test_command_prints_its_url_answers_stops_on_ctrl_c_and_keeps_messages(
     db = tmp_path / "emulator.sqlite3"
     args = ("--port", "0", "--db", str(db), "--keys", f"{key},  ", "--rate", "20/1s")
     with emulator(*args) as (process, url):
-        out = "".join(process.output)
-        assert "in place of https://qyapi.weixin.qq.com" in out
+        process.wait_for("in place of https://qyapi.weixin.qq.com")
         with httpx.Client(base_url=url, timeout=5) as client:
             send = "/cgi-bin/webhook/send"
             answer = client.post(send, params={"key": key}, json=payloads.text("kept"))

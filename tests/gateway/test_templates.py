@@ -462,3 +462,22 @@ def test_check_renders_every_template_against_the_samples() -> None:
         "text",
     }
     assert all(rep.parts for rep in reports)
+
+
+@pytest.mark.parametrize("template", ["default", "default_text"])
+def test_a_label_value_with_newlines_stays_on_the_labels_line(
+    renderer: Renderer, template: str
+) -> None:
+    alert = Alert(
+        "firing",
+        {"alertname": "X", "job": "api\n## 假标题\n> quote", "zone": "a"},
+        {},
+        NOW,
+    )
+    notification = Notification("alertmanager", "firing", receiver="wecom", alerts=(alert,))
+    msgtype = "text" if template.endswith("text") else "markdown"
+    (payload,) = renderer.render(template, notification, msgtype=msgtype)  # type: ignore[arg-type]
+    lines = content(payload).splitlines()
+    (label_line,) = [line for line in lines if "job=" in line]
+    assert "zone=a" in label_line and "假标题" in label_line and "quote" in label_line
+    assert not any(line.lstrip().startswith(("#", "＃")) for line in lines if "假标题" in line)

@@ -6,6 +6,7 @@ scripts on ``PATH`` that record what they were asked, so nothing is installed fo
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -85,8 +86,9 @@ def test_otherwise_it_stops_with_the_one_command_to_run(
 
 def test_make_test_provisions_first_and_ci_only_calls_make_test() -> None:
     plan = subprocess.run(
-        ["make", "-n", "test", "VENV=/nonexistent-venv"],
+        ["make", "--no-print-directory", "-n", "test", "VENV=/nonexistent-venv"],
         cwd=ROOT, capture_output=True, text=True, timeout=30, check=True,
+        env={k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")},
     ).stdout.splitlines()  # fmt: skip
     assert plan[0] == "scripts/provision"
     ci = [line for line in (ROOT / ".ci" / "run").read_text("utf-8").splitlines()

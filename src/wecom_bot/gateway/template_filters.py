@@ -116,7 +116,12 @@ def _labels_inline(value: Any, exclude: Sequence[str] = ()) -> Any:
     if not isinstance(value, UntrustedMap):
         return ""
     skip = {str(raw(x)) for x in exclude}
-    text = ", ".join(f"{k}={v}" for k, v in value._data.items() if k not in skip)
+    # One line whatever a value holds: the pairs sit inside a "> " quote line.
+    text = ", ".join(
+        f"{' '.join(str(k).split())}={' '.join(str(v).split())}"
+        for k, v in value._data.items()
+        if k not in skip
+    )
     return Untrusted(text, value._esc)
 
 
