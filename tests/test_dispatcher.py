@@ -14,7 +14,7 @@ from tests.emulator.conftest import Emu, new_key, running
 from wecom_bot.dispatcher import BotTarget, Dispatcher, DispatcherSettings, local_limiter
 from wecom_bot.emulator import EmulatorSettings
 from wecom_bot.emulator.ratelimit import RateSpec
-from wecom_bot.gateway.templates import Renderer
+from wecom_bot.gateway.templates import Renderer, TemplateRenderError
 from wecom_bot.masking import key_fingerprint
 from wecom_bot.retry import RetryPolicy
 from wecom_bot.store import MemoryOutbox, NewMessage, Outbox, OutboxRecord, open_store
@@ -349,3 +349,26 @@ async def test_without_pacing_every_message_of_a_small_burst_leaves_as_it_is(emu
     await run_until_drained(store, dispatcher, ["ops"])
     contents = [e["payload"]["markdown"]["content"] for e in accepted(emu, key)]
     assert contents == [storm_alert(i)["markdown"]["content"] for i in range(8)]
+
+
+async def test_a_failing_summary_template_still_delivers_the_storm_line_by_line(emu: Emu) -> None:
+    def broken(briefs: Any, *, syntax: Any, max_messages: int, notifications: int) -> list[str]:
+        raise TemplateRenderError("template 'summary', line 3 failed: ZeroDivisionError")
+
+    key = new_key()
+    store = MemoryOutbox()
+    await store.enqueue([NewMessage(bot="ops", payload=storm_alert(i)) for i in range(40)])
+    dispatcher = Dispatcher(
+        store,
+        {"ops": BotTarget(name="ops", keys=(key,), base_url=emu.url, timeout=2.0)},
+        limiter=local_limiter(CLIENT_RATE),
+        retry=FAST_RETRY,
+        settings=DispatcherSettings(storm_burst=1, storm_interval=0.1 * WINDOW),
+        summarize=broken,
+    )
+    await run_until_drained(store, dispatcher, ["ops"], timeout=10)
+    contents = [e["payload"]["markdown"]["content"] for e in accepted(emu, key)]
+    assert len(contents) < 40  # folded, not sent one by one
+    lines = "\n".join(contents)
+    assert {f"host-{i}" for i in range(40)} <= set(re.findall(r"host-\d+", lines))
+    assert await store.dead_count("ops") == 0

@@ -440,12 +440,20 @@ class Dispatcher:
         # Messages rendered from alerts are written from the alerts; the others keep a line.
         plain = [i for i, b in enumerate(carried) if b is None]
         briefs = unique_briefs(b for b in carried if b is not None)
-        summary = self.summarize(
-            briefs,
-            syntax=kind,
-            max_messages=max(share - (1 if plain else 0), 1),
-            notifications=len(group) - len(plain),
-        )
+        try:
+            summary = self.summarize(
+                briefs,
+                syntax=kind,
+                max_messages=max(share - (1 if plain else 0), 1),
+                notifications=len(group) - len(plain),
+            )
+        except Exception as exc:  # a configured summary template must not hold a storm back
+            logger.warning(
+                "the summary template failed (%s); %d messages folded line by line instead",
+                exc,
+                len(group),
+            )
+            return plan.payloads(kind), "compact" if plan.compact else "full"
         rest: list[str] = []
         if plain:
             rest = plan_digest(
