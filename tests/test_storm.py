@@ -63,6 +63,13 @@ def test_expand_gives_back_exactly_the_values(values: list[str]) -> None:
     assert len(entries) <= len(set(values))
 
 
+def test_only_ascii_digits_are_numbers() -> None:
+    # int() reads "٣" as 3: a range would show (and expand to) values that do not exist
+    assert compress(["host-٣", "host-٤"]) == ["host-٣", "host-٤"]
+    assert compress(["host-1", "host-٢", "host-3"]) == ["host-[1,3]", "host-٢"]
+    assert compress(["host-1", "host-2"]) == ["host-[1-2]"]
+
+
 def test_groups_state_shared_labels_once_and_find_what_tells_alerts_apart() -> None:
     alerts = [
         brief(instance=f"host-{i}", job="api", severity=("critical", "warning")[i % 2])

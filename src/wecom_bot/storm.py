@@ -48,7 +48,8 @@ ALERTS_KEY = "wecom_bot_alerts"
 SUMMARY_BYTES = 200
 """A brief keeps at most this much of an alert's ``summary`` annotation."""
 
-_DIGITS = re.compile(r"(\d+)")
+# ASCII only: int() reads other digits (Arabic-Indic "٣") and would write them back as ASCII.
+_DIGITS = re.compile(r"([0-9]+)")
 # A range's brackets are written as these private-use characters until the entry is escaped,
 # so that escaping (which turns "[" into a look-alike) leaves them alone; values lose them.
 _OPEN, _CLOSE = "\ue000", "\ue001"
@@ -203,7 +204,8 @@ def compress(values: Iterable[str], esc: Callable[[str], str] = str) -> list[str
     Values of the same *shape* (the same text around their numbers) are merged on the number
     that varies; when several numbers vary, on the last one, once per combination of the
     others (``rack[1-2]-node[1-5]`` is written ``rack1-node[1-5]``, ``rack2-node[1-5]``).
-    Zero-padded numbers keep their width. A value without numbers stays as it is.
+    Zero-padded numbers keep their width; only ASCII digits count as numbers. A value without
+    numbers stays as it is.
 
     Args:
         values: the values (untrusted text); repeats are listed once.
