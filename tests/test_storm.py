@@ -130,6 +130,23 @@ def test_several_identifying_labels_list_one_entry_per_combination() -> None:
     assert group.entries() == ["zone=a, instance: host-[0-2]", "zone=b, instance: host-[0-2]"]
 
 
+def test_a_label_that_tells_no_more_alerts_apart_is_not_listed() -> None:
+    # "node" says what "instance" says: with it, every entry would be longer and no clearer
+    alerts = [
+        brief(zone=z, node=f"n-{i}", instance=f"host-{i}") for z in ("a", "b") for i in range(3)
+    ]
+    (group,) = group_alerts(alerts)
+    assert group.keys == ["instance", "zone"]
+    assert group.entries() == ["zone=a, instance: host-[0-2]", "zone=b, instance: host-[0-2]"]
+
+
+def test_a_missing_label_and_an_empty_one_tell_alerts_apart() -> None:
+    alerts = [brief(x="", y="p"), brief(y="p"), brief(x="q", y="r"), brief(x="q", y="s")]
+    (group,) = group_alerts(alerts)
+    assert group.keys == ["x", "y"]
+    assert group.entries() == ['y=p, x: "", -', "y=r, x: q", "y=s, x: q"]
+
+
 def test_names_are_escaped_and_cut_like_values() -> None:
     name = "<@all> **" + "n" * 1000
     alerts = [brief(instance=f"host-{i}", **{name: z}) for z in ("a", "b") for i in range(3)]
