@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 
 from wecom_bot.storm import (
     ALERTS_KEY,
+    MISSING,
     AlertBrief,
     attach,
     briefs_of,
@@ -15,6 +16,7 @@ from wecom_bot.storm import (
     detach,
     expand,
     group_alerts,
+    literal,
     unique_briefs,
 )
 
@@ -63,6 +65,50 @@ def test_expand_gives_back_exactly_the_values(values: list[str]) -> None:
     assert len(entries) <= len(set(values))
 
 
+# Any text, weighted towards what the range syntax and a reader could trip on.
+tricky = st.text(st.sampled_from('0123456789٣٤１[]-,"\\ \n\t\ue000\ue001ax'), max_size=8)
+
+
+@given(st.lists(tricky | st.text(max_size=8), min_size=1, max_size=60))
+@settings(max_examples=500, deadline=None)
+def test_any_values_come_back_and_stay_apart(values: list[str]) -> None:
+    back = [v for entry in compress(values) for v in expand(entry)]
+    assert sorted(back) == sorted(set(values))  # each value once: none merged into another
+
+
+def test_only_ascii_digits_are_numbers() -> None:
+    # int() reads "٣" as 3: a range would show (and expand to) values that do not exist
+    assert compress(["host-٣", "host-٤"]) == ["host-٣", "host-٤"]
+    assert compress(["host-1", "host-٢", "host-3"]) == ["host-[1,3]", "host-٢"]
+    assert compress(["host-1", "host-2"]) == ["host-[1-2]"]
+
+
+def test_the_range_placeholders_in_a_value_are_kept_and_never_become_brackets() -> None:
+    values = ["a\ue000", "a", "\ue000x\ue001(http://e)", "\ue0001-2\ue001", "1-2"]
+    md = str.maketrans({"[": "［", "]": "］"})
+    for esc in (str, lambda s: s.translate(md)):
+        entries = compress(values, esc)
+        assert len(entries) == 5 and sorted(entries) == sorted(esc(v) for v in values)
+        assert not any("[" in e for e in entries)  # no link, no range out of a value
+    assert sorted(v for e in compress(values) for v in expand(e)) == sorted(values)
+
+
+def test_a_value_a_reader_could_misread_is_written_as_a_json_string() -> None:
+    assert compress(["", "host-1", "host-2"]) == ['""', "host-[1-2]"]
+    assert expand('""') == [""]
+    assert expand('instance: "", host-[1-2]') == ["instance:", ",", "host-1", "host-2"]
+    # a missing label is "-"; a value "-" is not that
+    assert compress([None, "-", "x"]) == [MISSING, '"-"', "x"]
+    severities = [brief(instance="a", severity=""), brief(instance="b")]
+    assert group_alerts(severities)[0].severities == {"": 1, None: 1}
+    assert literal(None, lambda s: "－" if s == "-" else s) == "－"
+    assert literal("－", lambda s: "－" if s == "-" else s) == '"－"'
+    # whitespace, quotes and brackets: one value, never split into words or read as a range
+    written = compress(["disk C", "a\nb", '"q"', "a[1-2]", "x y1", "x y2"])
+    assert written == ['"disk C"', '"a\\nb"', '"\\"q\\""', '"a[1-2]"', '"x y1"', '"x y2"']
+    assert expand(" ".join(written)) == ["disk C", "a\nb", '"q"', "a[1-2]", "x y1", "x y2"]
+
+
 def test_groups_state_shared_labels_once_and_find_what_tells_alerts_apart() -> None:
     alerts = [
         brief(instance=f"host-{i}", job="api", severity=("critical", "warning")[i % 2])
@@ -82,6 +128,33 @@ def test_several_identifying_labels_list_one_entry_per_combination() -> None:
     (group,) = group_alerts(alerts)
     assert group.keys == ["instance", "zone"]
     assert group.entries() == ["zone=a, instance: host-[0-2]", "zone=b, instance: host-[0-2]"]
+
+
+def test_a_label_that_tells_no_more_alerts_apart_is_not_listed() -> None:
+    # "node" says what "instance" says: with it, every entry would be longer and no clearer
+    alerts = [
+        brief(zone=z, node=f"n-{i}", instance=f"host-{i}") for z in ("a", "b") for i in range(3)
+    ]
+    (group,) = group_alerts(alerts)
+    assert group.keys == ["instance", "zone"]
+    assert group.entries() == ["zone=a, instance: host-[0-2]", "zone=b, instance: host-[0-2]"]
+
+
+def test_a_missing_label_and_an_empty_one_tell_alerts_apart() -> None:
+    alerts = [brief(x="", y="p"), brief(y="p"), brief(x="q", y="r"), brief(x="q", y="s")]
+    (group,) = group_alerts(alerts)
+    assert group.keys == ["x", "y"]
+    assert group.entries() == ['y=p, x: "", -', "y=r, x: q", "y=s, x: q"]
+
+
+def test_names_are_escaped_and_cut_like_values() -> None:
+    name = "<@all> **" + "n" * 1000
+    alerts = [brief(instance=f"host-{i}", **{name: z}) for z in ("a", "b") for i in range(3)]
+    (group,) = group_alerts(alerts)
+    entries = group.entries(lambda s: s.replace("@", "＠"), value_bytes=64)
+    assert len(entries) == 2 and all("@" not in e and len(e.encode()) < 150 for e in entries)
+    assert entries[0].startswith('"<＠all> **nnn')
+    assert entries[0].endswith('…(963 bytes more)"=a, instance: host-[0-2]')
 
 
 def test_long_values_are_cut_with_what_is_left_out() -> None:

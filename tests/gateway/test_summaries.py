@@ -21,15 +21,24 @@ NOW = datetime(2026, 12, 5, 9, 0, tzinfo=UTC)
 ESCAPERS = {"markdown": escape_markdown, "markdown_v2": escape_markdown_v2, "text": escape_text}
 MSGTYPES = ("markdown", "markdown_v2", "text")
 
-# Label values a storm really has (counters, addresses) and hostile ones (markup, mentions).
+# Label values a storm really has (counters, addresses), hostile ones (markup, mentions) and
+# ones a reader could misread (empty, spaces, quotes, the "-" of a missing label, non-ASCII
+# digits, the private-use characters ranges use internally).
 values = st.one_of(
     st.from_regex(r"\A(host|db|10\.0\.[0-9])-?[0-9]{1,4}(:9100)?\Z"),
     st.from_regex(r"\A[a-z]{1,8}\Z"),
     st.sampled_from(["<@all>", "[x](http://e)", "**b**", "`c`", "# h", "<font>", "a|b", "@all"]),
+    st.sampled_from(["", " ", "a b", "a\nb", '"q"', "-", "－", "host-٣", "\ue000[1]\ue001"]),
 )
 labels = st.fixed_dictionaries(
     {"alertname": st.sampled_from(["HighLatency", "DiskFull", "<@all>", "Svc*Down"])},
-    optional={"instance": values, "job": values, "severity": st.sampled_from(["critical", "info"])},
+    optional={
+        "instance": values,
+        "job": values,
+        "severity": st.sampled_from(["critical", "info"]),
+        "<@all>": values,  # label names are as untrusted as values
+        "**b** c": values,
+    },
 )
 briefs = st.lists(
     st.builds(AlertBrief, labels, st.sampled_from(["firing", "resolved"]), st.just(1.7e9)),
@@ -38,11 +47,18 @@ briefs = st.lists(
 )
 
 
+# A word: a JSON string ("disk C", "") is part of one, spaces and all.
+WORD = re.compile(r'(?:"(?:[^"\\\n]|\\.)*"|\S)+')
+
+
 def readable(text: str) -> set[str]:
-    """Every word of ``text`` as a reader reads it, ranges expanded, list commas dropped."""
+    """Every word of ``text`` as a reader reads it (ranges expanded, JSON strings read), with
+    and without the comma that ends a list item."""
     words = set()
-    for word in expand(text):
-        words.update({word, word.rstrip(",")})
+    for word in WORD.findall(text):
+        words.update(expand(word))
+        if word.endswith(","):
+            words.update(expand(word[:-1]))
     return words
 
 
@@ -56,14 +72,17 @@ def test_any_storm_fits_every_limit_and_names_every_alert(
         parse_message(payload)  # valid, within every limit of its msgtype
         assert utf8_len(payload[msgtype]["content"]) <= CONTENT_LIMITS[msgtype]
     text = "\n".join(p[msgtype]["content"] for p in report.payloads)
+    assert "@" not in text  # no mention out of a name or a value
     words = readable(text)
     esc = ESCAPERS[msgtype]
     for group in group_alerts(alerts):
         assert esc(group.alertname) in text
         for alert in group.alerts:
             for key in group.keys:
-                value = esc(" ".join(alert.labels.get(key, "-").split()))
-                assert value in (text if " " in value else words), (key, value, text)
+                value = alert.labels.get(key)
+                shown = esc("-" if value is None else value)
+                # listed on its own (the first key) or as ``name=value`` (the others)
+                assert shown in words or f"{esc(key)}={shown}" in words, (key, shown, text)
 
 
 @pytest.mark.parametrize("msgtype", MSGTYPES)
@@ -93,6 +112,19 @@ def test_values_with_newlines_stay_on_their_line() -> None:
     entry_lines = [line for line in content.splitlines() if "instance:" in line]
     assert len(entry_lines) == 1 and entry_lines[0].startswith("> instance: ")
     assert "## heading" not in content and "\n> quote" not in content
+
+
+def test_an_empty_value_a_missing_label_and_a_dash_stay_apart() -> None:
+    alerts = [
+        AlertBrief({"alertname": "X", "instance": value, "job": "api"}, "firing")
+        for value in ("", "-", "disk C", "host-1", "host-2")
+    ]
+    alerts.append(AlertBrief({"alertname": "X", "job": "api"}, "firing"))
+    for msgtype, missing in (("markdown", "－"), ("markdown_v2", "－"), ("text", "-")):
+        (payload,) = Renderer().render_summary(alerts, msgtype=msgtype).payloads  # type: ignore[arg-type]
+        line = f'instance: "", "{missing}", "disk C", host-[1-2], {missing}'
+        assert line in payload[msgtype]["content"]
+        assert {"", missing, "disk C", "host-1", "host-2"} <= readable(line)
 
 
 def test_a_long_value_takes_no_more_than_its_share() -> None:

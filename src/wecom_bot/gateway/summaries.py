@@ -5,6 +5,11 @@ folds, are written as a summary built from the alerts themselves (:mod:`wecom_bo
 grouped by alertname and status, shared labels once, the labels that differ compressed
 (``host-[0-999]``), severities counted, the earliest start. Every alert stays identifiable.
 
+Label names and values are written as :func:`wecom_bot.storm.literal` writes them, in the
+entries, the shared labels, the keys and the severities alike: a missing label as ``-``, the
+empty value as ``""``, a value a reader could misread (whitespace, a double quote) as a JSON
+string, ``"disk C"``; everything else as it is. The alertname is written the same way.
+
 Variables of the ``summary`` template
     ``groups``: the groups, firing first; each has ``name`` (the alertname), ``status``,
     ``firing`` (bool), ``count``, ``shared`` (``"k=v"`` texts), ``severities`` (pairs of
@@ -27,7 +32,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .. import limits
-from ..storm import SUMMARY_BYTES, AlertBrief, AlertGroup, cut_value, group_alerts
+from ..storm import SUMMARY_BYTES, AlertBrief, AlertGroup, cut_value, group_alerts, literal
 from .model import Alert, Notification
 
 __all__ = ["GroupView", "brief_of", "briefs_of_notification", "summary_context"]
@@ -75,21 +80,20 @@ def value_budget(alerts: int, msgtype: str, max_messages: int | None) -> int:
 
 
 def _view(group: AlertGroup, esc: Callable[[str], str], value_bytes: int) -> GroupView:
-    def text(value: str) -> str:
-        return esc(" ".join(cut_value(value, value_bytes).split()))
+    def shown(value: str | None) -> str:
+        return literal(None if value is None else cut_value(value, value_bytes), esc)
 
-    entries = group.entries(lambda v: esc(" ".join(v.split())), value_bytes)
     return GroupView(
-        name=text(group.alertname) or "alert",
+        name=shown(group.alertname),
         status=group.status,
         firing=group.status == "firing",
         count=group.count,
-        shared=[f"{text(k)}={text(v)}" for k, v in group.shared.items()],
-        severities=[(text(k) or "-", n) for k, n in group.severities.items()],
-        keys=[text(k) for k in group.keys],
-        entries=entries,
+        shared=[f"{shown(k)}={shown(v)}" for k, v in group.shared.items()],
+        severities=[(shown(k), n) for k, n in group.severities.items()],
+        keys=[shown(k) for k in group.keys],
+        entries=group.entries(esc, value_bytes),
         since=datetime.fromtimestamp(group.earliest, UTC) if group.earliest else None,
-        summary=text(group.summary),
+        summary=esc(" ".join(cut_value(group.summary, value_bytes).split())),
     )
 
 
