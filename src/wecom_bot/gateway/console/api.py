@@ -580,7 +580,10 @@ def _report_json(report: RenderReport) -> dict[str, Any]:
 
 @router.post("/playground/render", summary="Render a payload as a route or template would")
 async def playground_render(request: Request, body: PlaygroundRequest) -> Response:
-    """The rendered parts, each drawn as WeCom shows it, with sizes against the limit."""
+    """The rendered parts, each drawn as WeCom shows it, with sizes against the limit.
+
+    A template's error answers 422 with ``template_error``: ``template``,
+    ``in_template_source``, ``line``, ``column`` and ``message`` (plain words)."""
     try:
         report, bot, _ = await _render(_gateway(request), body)
     except _PlaygroundError as exc:
