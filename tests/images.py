@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import struct
 import zlib
+
+from PIL import Image, ImageChops
 
 
 def png_bytes(width: int = 2, height: int = 2, padding: int = 0) -> bytes:
@@ -34,3 +37,14 @@ def amr_bytes(size: int = 64) -> bytes:
     """An AMR-looking voice payload of ``size`` bytes."""
     head = b"#!AMR\n"
     return head + b"\x3c" * (size - len(head))
+
+
+def same_picture(old: bytes, new: bytes) -> bool:
+    """Whether two screenshots look the same: Chromium's rasteriser may move a few pixels of
+    a picture by a shade between runs, which should not make the committed file change."""
+    first, second = Image.open(io.BytesIO(old)), Image.open(io.BytesIO(new))
+    if first.size != second.size:
+        return False
+    difference = ImageChops.difference(first.convert("RGB"), second.convert("RGB"))
+    changed = sum(difference.convert("L").point(lambda v: 255 if v > 8 else 0).histogram()[1:])
+    return changed == 0

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import io
 import json
 import re
 import uuid
@@ -15,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from PIL import Image, ImageChops
 from playwright.sync_api import Browser, Locator, Page
 
+from tests.images import same_picture
 from wecom_bot.emulator import EmulatorSettings
 from wecom_bot.masking import key_fingerprint, mask_key
 
@@ -183,17 +182,6 @@ def showcase(browser: Browser, pictures: str) -> Iterator[Showcase]:
             watched.page.wait_for_selector(".ep-group .ep-badge")
             fit_viewport(watched)
             yield Showcase(watched, emu, messages)
-
-
-def same_picture(old: bytes, new: bytes) -> bool:
-    """Whether two screenshots look the same: Chromium's rasteriser may move a few pixels of
-    a picture by a shade between runs, which should not make the committed file change."""
-    first, second = Image.open(io.BytesIO(old)), Image.open(io.BytesIO(new))
-    if first.size != second.size:
-        return False
-    difference = ImageChops.difference(first.convert("RGB"), second.convert("RGB"))
-    changed = sum(difference.convert("L").point(lambda v: 255 if v > 8 else 0).histogram()[1:])
-    return changed == 0
 
 
 def test_screenshot_of_every_message_type(showcase: Showcase) -> None:

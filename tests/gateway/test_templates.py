@@ -297,6 +297,74 @@ def test_template_runtime_error_is_clear(am_firing: Notification) -> None:
     assert isinstance(info.value, ConfigError)
 
 
+# What a template's author must not be shown: exception classes, module paths, view classes.
+CLASS_NAME = re.compile(r"[A-Z]\w*(?:Error|Exception|NotFound)\b|\w+\.\w+\.|\w*View\b|Untrusted")
+
+
+@pytest.mark.parametrize(
+    ("source", "line", "column", "reason"),
+    [
+        ("## t\n{% for a in alerts %}\n{% if %}\n{% endfor %}", 3, 7,
+         "Expected an expression, got 'end of statement block'"),
+        ("x\n{{ a b }}", 2, 6, "expected token 'end of print statement', got 'b'"),
+        ("hello {{ a ! b }}", 1, 12, "unexpected character '!'"),
+        ("a\r\nb {{ c ! }}", 2, 8, "unexpected character '!'"),
+        # Jinja gives no position for these: no column rather than a guessed one.
+        ("{{ title | nofilter }}", 1, None, "No filter named 'nofilter'."),
+        ("x {{ a.b(1, }}", 1, None, "unexpected '}', expected ')'"),
+        ("{% for a in alerts %}\n{{ a }}", 2, None, "Unexpected end of template. Jinja was "
+         "looking for the following tags: 'endfor' or 'else'. The innermost block that needs "
+         "to be closed is 'for'."),
+    ],
+)  # fmt: skip
+def test_syntax_errors_give_line_column_and_plain_reason(
+    source: str, line: int, column: int | None, reason: str
+) -> None:
+    with pytest.raises(TemplateError) as info:
+        Renderer({"t": source})
+    error = info.value
+    assert (error.template, error.line, error.column, error.reason) == ("t", line, column, reason)
+    assert str(error).startswith(f"template 't', line {line}: ")
+
+
+@pytest.mark.parametrize(
+    ("source", "line", "reason"),
+    [
+        ("a\n{{ alerts[0].nope.more }}", 2, "an alert has no attribute 'nope'"),
+        ("{{ notification.zzz() }}", 1, "the notification has no attribute 'zzz'"),
+        ("{{ title.nope() }}", 1, "a text has no attribute 'nope'"),
+        ('{{ alerts[0].labels["nope"] + 1 }}', 1, "a mapping has no key 'nope'"),
+        ("{{ alerts[99].x }}", 1, "a list has no element 99"),
+        ("{{ x.y }}", 1, "'x' is undefined"),
+        ("a\nb\n{{ 1 // (total - total) }}", 3, "integer division or modulo by zero"),
+        ("{{ alerts[0].__class__.__mro__ }}", 1,
+         "access to attribute '__class__' of an alert is unsafe."),
+        ('{% include "ghost" %}', 1, "no template named 'ghost'"),
+        ("{{ 1 + 'a' }}", 1, "cannot use + between a number and a text"),
+        ("{{ 'a' + 1 }}", 1, "cannot add a number to a text (join texts with ~)"),
+        ("{% for x in 5 %}{% endfor %}", 1, "a number is not iterable"),
+        ("{{ title() }}", 1, "a text is not callable"),
+        ("{% if false %}x{% endif %}", None,
+         "the template rendered no content for this notification"),
+    ],
+)  # fmt: skip
+def test_render_errors_give_line_and_plain_reason(
+    am_firing: Notification, source: str, line: int | None, reason: str
+) -> None:
+    with pytest.raises(TemplateRenderError) as info:
+        Renderer({"t": source}, clock=lambda: NOW).render("t", am_firing)
+    error = info.value
+    assert (error.line, error.column, error.reason) == (line, None, reason)
+    assert CLASS_NAME.search(error.reason) is None
+
+
+def test_the_plain_reason_hides_what_the_log_message_keeps(am_firing: Notification) -> None:
+    with pytest.raises(TemplateRenderError) as info:
+        Renderer({"t": "{{ alerts[0].nope.more }}"}).render("t", am_firing)
+    assert "UndefinedError" in str(info.value) and "AlertView" in str(info.value)
+    assert CLASS_NAME.search(info.value.reason) is None
+
+
 def test_unknown_template_and_empty_output(renderer: Renderer, am_firing: Notification) -> None:
     with pytest.raises(TemplateError, match=r"unknown template 'nope' \(known: default, "):
         renderer.render("nope", am_firing)

@@ -44,6 +44,7 @@ from .templates import (
     TemplateError,
     TemplateLimitError,
     TemplateRenderError,
+    plain_reason,
 )
 
 __all__ = ["RenderPool", "RenderPoolClosed", "serve_worker"]
@@ -245,17 +246,19 @@ def _result(outcome: tuple[str, Any], template: str) -> RenderReport:
         report: RenderReport = value
         return report
     if kind == "error":
-        name, message, where, line = value
+        name, message, where, line, column, reason = value
         cls = {
             "TemplateError": TemplateError,
             "TemplateRenderError": TemplateRenderError,
             "TemplateLimitError": TemplateLimitError,
         }.get(name, TemplateRenderError)
-        raise cls(message, template=where, line=line)
+        raise cls(message, template=where, line=line, column=column, reason=reason)
     if kind == "closed":
         raise RenderPoolClosed(value)
     raise TemplateLimitError(
-        f"template {template!r} stopped: {value} (render limits)", template=template
+        f"template {template!r} stopped: {value} (render limits)",
+        template=template,
+        reason=f"stopped: {value} (render limits)",
     )
 
 
@@ -300,9 +303,12 @@ def _render(
         )  # fmt: skip
         return "ok", report
     except TemplateError as exc:
-        return "error", (type(exc).__name__, str(exc), exc.template, exc.line)
+        return "error", (
+            type(exc).__name__, str(exc), exc.template, exc.line, exc.column, exc.reason,
+        )  # fmt: skip
     except MemoryError:
         renderers.clear()
         return "memory", "ran out of memory"
     except Exception as exc:  # e.g. a payload the message model refuses
-        return "error", ("TemplateRenderError", f"{type(exc).__name__}: {exc}", job.template, None)
+        message, reason = f"{type(exc).__name__}: {exc}", plain_reason(exc)
+        return "error", ("TemplateRenderError", message, job.template, None, None, reason)

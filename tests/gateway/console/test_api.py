@@ -7,6 +7,7 @@ key (or its hidden middle), the password or the token.
 from __future__ import annotations
 
 import copy
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -224,6 +225,57 @@ def test_playground_renders_splits_and_sends(emu: Emu) -> None:
         wait_for(lambda: len(emulator_contents(emu, key)) == before + 1, what="the sent sample")
         wait_state(console, sent.json()["notification_id"], "delivered")
         assert console.post("/api/v1/playground/send", {"sample": "generic"}).status_code == 422
+
+
+# Exception classes, module paths and the renderer's own classes: never in an answer's message.
+CLASS_NAME = re.compile(r"[A-Z]\w*(?:Error|Exception|NotFound)\b|\w+\.\w+\.|\w*View\b|Untrusted")
+
+
+def test_playground_template_errors_say_where_in_fields(emu: Emu) -> None:
+    key = canary_key()
+    config = console_config(
+        emu.url, key, "memory://", templates={"risky": "ok\n{{ alerts[0].nope.more }}"}
+    )
+    with running_gateway(config) as gw:
+        console = Console(gw, secrets_of(key))
+
+        def error(body: dict[str, Any]) -> dict[str, Any]:
+            answer = console.post("/api/v1/playground/render", {"sample": "alertmanager_firing",
+                                                                 **body})  # fmt: skip
+            assert answer.status_code == 422, answer.text
+            data: dict[str, Any] = answer.json()
+            assert CLASS_NAME.search(data["error"]) is None, data
+            assert CLASS_NAME.search(data["template_error"]["message"]) is None, data
+            return data
+
+        syntax = error({"template_source": "## {{ title }}\n{% for a in alerts %}\n- {{ a.name }}"
+                                           "\n{% if %}\n{% endfor %}"})  # fmt: skip
+        assert syntax["template_error"] == {
+            "template": None, "in_template_source": True, "line": 4, "column": 7,
+            "message": "Expected an expression, got 'end of statement block'",
+        }  # fmt: skip
+        assert syntax["error"] == (
+            "template text, line 4, column 7: Expected an expression, got 'end of statement block'"
+        )
+        # A render failure: the line, and no column (Jinja does not know one).
+        runtime = error({"template_source": "## {{ title }}\n\n{{ alerts[0].nope.more }}"})
+        assert runtime["template_error"] == {
+            "template": None, "in_template_source": True, "line": 3, "column": None,
+            "message": "an alert has no attribute 'nope'",
+        }  # fmt: skip
+        assert runtime["error"] == "template text, line 3: an alert has no attribute 'nope'"
+        # In a configured template: named, and not the text the page holds.
+        configured = error({"template": "risky"})
+        assert configured["template_error"] == {
+            "template": "risky", "in_template_source": False, "line": 2, "column": None,
+            "message": "an alert has no attribute 'nope'",
+        }  # fmt: skip
+        unknown = error({"template": "nope"})["template_error"]
+        assert unknown["template"] == "nope" and unknown["line"] is None
+        assert unknown["message"].startswith("no such template (known: ")
+        # Other refusals carry no template_error.
+        bad = console.post("/api/v1/playground/render", {"payload": "{not json"})
+        assert bad.status_code == 422 and "template_error" not in bad.json()
 
 
 def test_config_view_masks_secrets_and_reload_reports_the_result(emu: Emu, tmp_path: Path) -> None:

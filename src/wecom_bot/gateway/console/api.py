@@ -67,8 +67,8 @@ def _html(payload: Any) -> str:
     return _ASPECT_STYLE.sub(r' data-wb-aspect-ratio="\1"', html)
 
 
-def _error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status)
+def _error(status: int, message: str, **fields: Any) -> JSONResponse:
+    return JSONResponse({"error": message, **fields}, status_code=status)
 
 
 def _iso(seconds: float | None) -> str | None:
@@ -450,10 +450,37 @@ class PlaygroundRequest(BaseModel):
     bot: str | None = None
 
 
+_PLAYGROUND = "playground"
+"""The name the template text typed in the playground renders under."""
+
+
 class _PlaygroundError(Exception):
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, **fields: Any) -> None:
         super().__init__(message)
         self.status = status
+        self.fields = fields
+
+    def answer(self) -> JSONResponse:
+        return _error(self.status, str(self), **self.fields)
+
+
+def _template_error(exc: TemplateError, *, typed: bool) -> _PlaygroundError:
+    """A template's error as the playground answers it: where it is as fields (so the page
+    marks the line without reading the text) and what is wrong in plain words."""
+    in_source = typed and exc.template == _PLAYGROUND
+    where = "template text" if in_source else f"template {exc.template!r}"
+    if exc.line is not None:
+        where += f", line {exc.line}"
+    if exc.column is not None:
+        where += f", column {exc.column}"
+    detail = {
+        "template": None if in_source else exc.template,
+        "in_template_source": in_source,
+        "line": exc.line,
+        "column": exc.column,
+        "message": exc.reason,
+    }
+    return _PlaygroundError(422, f"{where}: {exc.reason}", template_error=detail)
 
 
 def _parse(body: PlaygroundRequest) -> Notification:
@@ -505,10 +532,10 @@ async def _render(gateway: Gateway, body: PlaygroundRequest) -> tuple[RenderRepo
     if body.template_source is not None:  # compiled and rendered in the render pool
         settings = replace(
             runtime.renderer.settings,
-            templates=(*runtime.renderer.settings.templates, ("playground", body.template_source)),
+            templates=(*runtime.renderer.settings.templates, (_PLAYGROUND, body.template_source)),
             limits=runtime.config.template_limits.limits(playground=True),
         )
-        template = "playground"
+        template = _PLAYGROUND
     try:
         mentions = None
         if route is not None:
@@ -526,7 +553,9 @@ async def _render(gateway: Gateway, body: PlaygroundRequest) -> tuple[RenderRepo
             template, notification, msgtype=msgtype, mentions=mentions, settings=settings,
             pool=gateway.playground_pool,
         )  # fmt: skip
-    except (TemplateError, MessageValidationError, ConfigError) as exc:
+    except TemplateError as exc:
+        raise _template_error(exc, typed=body.template_source is not None) from None
+    except (MessageValidationError, ConfigError) as exc:
         raise _PlaygroundError(422, str(exc)) from None
     except RenderPoolClosed as exc:
         raise _PlaygroundError(503, str(exc)) from None
@@ -551,11 +580,14 @@ def _report_json(report: RenderReport) -> dict[str, Any]:
 
 @router.post("/playground/render", summary="Render a payload as a route or template would")
 async def playground_render(request: Request, body: PlaygroundRequest) -> Response:
-    """The rendered parts, each drawn as WeCom shows it, with sizes against the limit."""
+    """The rendered parts, each drawn as WeCom shows it, with sizes against the limit.
+
+    A template's error answers 422 with ``template_error``: ``template``,
+    ``in_template_source``, ``line``, ``column`` and ``message`` (plain words)."""
     try:
         report, bot, _ = await _render(_gateway(request), body)
     except _PlaygroundError as exc:
-        return _error(exc.status, str(exc))
+        return exc.answer()
     return JSONResponse({**_report_json(report), "bot": bot})
 
 
@@ -568,7 +600,7 @@ async def playground_send(request: Request, body: PlaygroundRequest) -> Response
     try:
         report, bot, title = await _render(gateway, body)
     except _PlaygroundError as exc:
-        return _error(exc.status, str(exc))
+        return exc.answer()
     now = gateway.clock()
     notification_id = f"pg-{int(now * 1000):x}"
     try:

@@ -350,10 +350,85 @@
     return body;
   }
 
+  // The template editor: line numbers beside the textarea, and the line of an error marked
+  // (a red number, a band over the line, the caret put there) until the text changes.
+  const LINE_PX = 18;
+  const editor = { error: null };
+
+  function editorLines() {
+    const text = $("pg-template-source").value;
+    const count = text.split("\n").length;
+    const gutter = $("pg-gutter");
+    if (gutter.childElementCount !== count) {
+      const numbers = [];
+      for (let n = 1; n <= count; n += 1) numbers.push(el("span", "", n));
+      gutter.replaceChildren(...numbers);
+    }
+    for (const number of gutter.querySelectorAll(".gc-gutter-line--error")) {
+      number.classList.remove("gc-gutter-line--error");
+    }
+    const line = editor.error;
+    if (line !== null && line <= count) gutter.children[line - 1].classList.add("gc-gutter-line--error");
+    editorScrolled();
+  }
+
+  function editorScrolled() {
+    const area = $("pg-template-source");
+    $("pg-gutter").scrollTop = area.scrollTop;
+    const mark = $("pg-mark");
+    const line = editor.error;
+    if (line === null) {
+      mark.hidden = true;
+      return;
+    }
+    const inset = area.clientTop + parseFloat(getComputedStyle(area).paddingTop);
+    const top = inset + (line - 1) * LINE_PX - area.scrollTop;
+    mark.hidden = top < area.clientTop || top + LINE_PX > area.clientTop + area.clientHeight;
+    mark.style.top = `${top}px`;
+  }
+
+  function markLine(line, column) {
+    const area = $("pg-template-source");
+    const lines = area.value.split("\n");
+    editor.error = line >= 1 && line <= lines.length ? line : null;
+    if (editor.error !== null) {
+      $("pg-template-box").open = true;
+      const start = lines.slice(0, line - 1).reduce((sum, text) => sum + text.length + 1, 0);
+      const at = start + Math.min(Math.max((column || 1) - 1, 0), lines[line - 1].length);
+      area.setSelectionRange(at, at);
+      area.scrollTop = Math.max(0, (line - 1) * LINE_PX - area.clientHeight / 2);
+    }
+    editorLines();
+  }
+
+  function clearTemplateError() {
+    $("pg-error").hidden = true;
+    $("pg-summary").dataset.error = "false";
+    editor.error = null;
+    editorLines();
+  }
+
+  // Shown right under the editor, from the answer's fields (its text is never parsed).
+  function showTemplateError(error) {
+    const place = error.in_template_source ? "Template error" : `Error in template '${error.template}'`;
+    const at = [];
+    if (error.line !== null && error.line !== undefined) at.push(`line ${error.line}`);
+    if (error.column !== null && error.column !== undefined) at.push(`column ${error.column}`);
+    $("pg-error-where").textContent = at.length ? `${place} · ${at.join(", ")}` : place;
+    $("pg-error-what").textContent = error.message;
+    $("pg-error").hidden = false;
+    $("pg-summary").textContent = error.in_template_source
+      ? "Nothing to preview: the template text has an error (shown under it)."
+      : "Nothing to preview: the template has an error (shown under the template text).";
+    $("pg-summary").dataset.error = "true";
+    if (error.in_template_source && error.line) markLine(error.line, error.column);
+  }
+
   async function render() {
     const out = $("pg-output");
     out.replaceChildren();
     $("pg-warnings").replaceChildren();
+    clearTemplateError();
     try {
       const data = await call("/playground/render", { body: playgroundBody() });
       $("pg-summary").textContent =
@@ -370,16 +445,25 @@
       result("pg-result", "", true);
     } catch (error) {
       $("pg-summary").textContent = "";
-      result("pg-result", error.message, false);
+      const detail = error.data && error.data.template_error;
+      if (detail) {
+        result("pg-result", "", false);
+        showTemplateError(detail);
+      } else {
+        result("pg-result", error.message, false);
+      }
     }
   }
 
   async function send() {
+    clearTemplateError();
     try {
       const data = await call("/playground/send", { body: playgroundBody() });
       result("pg-result", `Queued ${data.queued.length} message(s) for ${data.bot} (history ${data.notification_id}).`, true);
     } catch (error) {
-      result("pg-result", error.message, false);
+      const detail = error.data && error.data.template_error;
+      result("pg-result", detail ? "Not sent: the template has an error." : error.message, false);
+      if (detail) showTemplateError(detail);
     }
   }
 
@@ -424,6 +508,12 @@
     $("pg-load").addEventListener("click", () => loadSample());
     $("pg-render").addEventListener("click", () => render());
     $("pg-send").addEventListener("click", () => send());
+    $("pg-template-source").addEventListener("input", () => {
+      editor.error = null;
+      editorLines();
+    });
+    $("pg-template-source").addEventListener("scroll", editorScrolled);
+    editorLines();
     $("cf-reload").addEventListener("click", () => reloadConfig());
     const views = ["status", "history", "dead", "playground", "config"];
     const fromHash = () => {
