@@ -11,7 +11,8 @@ Two callers share them. The journal's processor (:mod:`wecom_bot.gateway.inbox`)
 journaled notification, swaps its record for the messages (``Outbox.settle``) and finishes.
 :func:`ingest`, for a ``?wait=true`` request, plans and stores every message in one atomic
 ``enqueue_once`` keyed by the notification's dedup key (so a sender's retry is queued once)
-before finishing.
+before finishing. Both open or forget the notification's alert group (:func:`track_group`,
+escalation and reminders) before they store its messages.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from ..limits import CONTENT_LIMITS, utf8_len
 from ..store import NewMessage
 from ..store.history import HistoryEntry, HistoryEvent, label_pairs
 from ..storm import AlertBrief, attach
+from .actions import escalation
 from .model import Notification
 from .runtime import Muting, Runtime
 from .summaries import briefs_of_notification
@@ -221,6 +223,7 @@ async def ingest(
     metrics = runtime.metrics
     if metrics is not None:
         metrics.count_received(notification.source)
+    await track_group(runtime, planned)
     messages = planned.messages
     ids: list[int] = []
     if messages:
@@ -239,6 +242,19 @@ async def ingest(
             await note_duplicate(runtime, planned.notification_id, planned.now)
             return planned.duplicate()
     return await finish(runtime, planned, ids)
+
+
+async def track_group(runtime: Runtime, planned: Plan) -> None:
+    """Open or forget the alert group of ``planned`` (escalation and reminders), before its
+    messages are stored: done again for a notification processed again, it changes nothing.
+
+    Raises:
+        StoreUnavailableError: nothing was changed.
+    """
+    await escalation.track(
+        runtime, planned.notification, planned.taken,
+        notification_id=planned.notification_id, now=planned.now,
+    )  # fmt: skip
 
 
 async def finish(runtime: Runtime, planned: Plan, ids: list[int]) -> IngestOutcome:
