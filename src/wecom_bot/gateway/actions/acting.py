@@ -23,9 +23,12 @@ from .links import SILENCE_CHOICES
 if TYPE_CHECKING:
     from ..app import Gateway
 
-__all__ = ["acknowledge", "alertmanager_for", "group_name", "silence"]
+__all__ = ["MAX_NAME_CHARS", "acknowledge", "alertmanager_for", "group_name", "silence"]
 
 logger = logging.getLogger("wecom_bot.gateway.actions")
+
+MAX_NAME_CHARS = 40
+"""The longest name an acknowledgement or a silence records."""
 
 
 def group_name(labels: Sequence[tuple[str, str]]) -> str:

@@ -32,7 +32,7 @@ router = APIRouter(include_in_schema=False)
 
 NAME_COOKIE = "wecom_bot_name"
 MAX_FORM_BYTES = 4096
-MAX_NAME_CHARS = 40
+MAX_NAME_CHARS = acting.MAX_NAME_CHARS
 
 _STYLE = """
 *{box-sizing:border-box}body{margin:0;font:16px/1.5 -apple-system,system-ui,"PingFang SC",
