@@ -16,6 +16,7 @@ from wecom_bot.gateway.actions.groups import GroupInfo, group_id
 from wecom_bot.gateway.actions.links import ActionLinker
 from wecom_bot.gateway.actions.notices import fired_for, notice
 from wecom_bot.gateway.config import GatewayConfig, load_config
+from wecom_bot.gateway.ingest import plan, track_groups
 from wecom_bot.gateway.recording import HistoryRecorder
 from wecom_bot.gateway.runtime import Runtime, build_runtime
 from wecom_bot.gateway.samples import alertmanager_firing, alertmanager_resolved
@@ -248,3 +249,14 @@ async def test_a_route_muted_when_its_timer_fires_sends_nothing() -> None:
     assert (
         record.status is Status.LEASED and "提醒 Reminder" in record.payload["markdown"]["content"]
     )
+
+
+async def test_a_batch_tracks_each_group_in_arrival_order() -> None:
+    clock = Clock()
+    runtime, store = _runtime(_config(escalate=[{"after": "1m"}]), clock)
+    other = alertmanager_firing()
+    other["groupLabels"] = {"alertname": "Other"}
+    payloads = [alertmanager_firing(), other, alertmanager_resolved()]
+    plans = [await plan(runtime, parse_alertmanager(p), None, now=NOW) for p in payloads]
+    await track_groups(runtime, plans)  # HighCPU fired and resolved within one batch
+    assert [g.info["name"] for g in await store.list_groups()] == ["Other"]

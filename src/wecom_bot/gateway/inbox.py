@@ -33,7 +33,7 @@ from typing import Any
 
 from ..errors import MessageValidationError
 from ..store import LeaseLostError, NewMessage, OutboxRecord, StoreUnavailableError
-from .ingest import Plan, finish, note_duplicate, plan, track_group
+from .ingest import Plan, finish, note_duplicate, plan, track_groups
 from .model import Notification
 from .pacing import step_back
 from .render_pool import RenderPoolClosed
@@ -334,12 +334,10 @@ class InboxProcessor:
                 await store.unclaim([r.id for r in records[index:]], now=self.clock())
                 break
             await step_back(started, self.busy, self.busy_share, _MAX_PAUSE)
-        # Groups first and in arrival order (a group's resolved notification may follow its
-        # firing one in the same batch); a failure leaves the batch to be processed again.
+        # Alert groups first (escalation timers); a failure leaves the batch to be processed
+        # again, which tracks them again to the same effect.
         try:
-            for _, done in rendered:
-                if not isinstance(done, str):
-                    await track_group(runtime, done)
+            await track_groups(runtime, [done for _, done in rendered if not isinstance(done, str)])
         except StoreUnavailableError:
             with contextlib.suppress(StoreUnavailableError):  # else their leases run out
                 await store.unclaim([r.id for r, _ in rendered], now=self.clock())

@@ -17,6 +17,8 @@ escalation and reminders) before they store its messages.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -26,6 +28,7 @@ from ..store import NewMessage
 from ..store.history import HistoryEntry, HistoryEvent, label_pairs
 from ..storm import AlertBrief, attach
 from .actions import escalation
+from .actions.groups import group_of
 from .model import Notification
 from .runtime import Muting, Runtime
 from .summaries import briefs_of_notification
@@ -255,6 +258,26 @@ async def track_group(runtime: Runtime, planned: Plan) -> None:
         runtime, planned.notification, planned.taken,
         notification_id=planned.notification_id, now=planned.now,
     )  # fmt: skip
+
+
+async def track_groups(runtime: Runtime, plans: Sequence[Plan]) -> None:
+    """:func:`track_group` for a batch: the plans of one group in their order (its resolved
+    notification may follow its firing one), different groups side by side.
+
+    Raises:
+        StoreUnavailableError: some were not tracked (doing them all again changes nothing).
+    """
+    chains: dict[str, list[Plan]] = {}
+    for planned in plans:
+        key = group_of(planned.notification)
+        if key is not None:
+            chains.setdefault(key, []).append(planned)
+
+    async def in_order(chain: list[Plan]) -> None:
+        for planned in chain:
+            await track_group(runtime, planned)
+
+    await asyncio.gather(*(in_order(chain) for chain in chains.values()))
 
 
 async def finish(runtime: Runtime, planned: Plan, ids: list[int]) -> IngestOutcome:

@@ -18,13 +18,22 @@ from typing import Any
 from ..model import Notification
 from .links import group_matchers
 
-__all__ = ["GroupInfo", "group_id"]
+__all__ = ["GroupInfo", "group_id", "group_of"]
 
 
 def group_id(labels: Iterable[tuple[str, str]]) -> str:
     """The id of the alert group named by ``labels`` (in any order)."""
     canonical = json.dumps(sorted(labels), ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()[:24]
+
+
+def group_of(notification: Notification) -> str | None:
+    """The id of a notification's alert group, or ``None`` when it names none (a generic
+    webhook, or no labels)."""
+    if notification.source == "generic":
+        return None
+    labels = group_matchers(notification)
+    return group_id(labels.items()) if labels else None
 
 
 @dataclass(frozen=True, slots=True)
