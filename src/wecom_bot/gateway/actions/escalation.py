@@ -35,6 +35,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ...errors import MessageValidationError
+from ...limits import CONTENT_LIMITS, utf8_len
 from ...store import NewMessage, NewTimer, StoreUnavailableError, TimerLostError, TimerRecord
 from ...store.history import HistoryEntry, HistoryEvent
 from ..config import GatewayConfig, RouteConfig
@@ -239,12 +240,12 @@ class Escalator:
         if kind == "remind":
             next_due = _next_period(timer.due_at, float(payload.get("every", 3600.0)), now)
         group = await store.get_group(timer.group_id)
+        info = GroupInfo.from_json(group.info) if group is not None else None
         route = str(payload.get("route", ""))
         muting = runtime.muting(route, now) if route in runtime.schedules else None
         entry_id = f"{kind}-{int(now * 1000):x}-{secrets.token_hex(3)}"
         planned: list[tuple[str, dict[str, Any]]] = []
-        if group is not None and muting is None:
-            info = GroupInfo.from_json(group.info)
+        if info is not None and muting is None:
             planned = self._payloads(runtime, kind, info, payload, now)
         messages = [
             NewMessage(bot=bot, payload=p, notification_id=entry_id, coalescible=False)
@@ -257,9 +258,8 @@ class Escalator:
                         timer.group_id)  # fmt: skip
             return
         self.fired += 1
-        if group is None:
+        if info is None:
             return
-        info = GroupInfo.from_json(group.info)
         logger.info(
             "escalation: %s for group %s (%s): %d messages%s", kind, timer.group_id, info.name,
             len(ids), f", route muted ({muting.reason})" if muting else "",
@@ -324,8 +324,8 @@ class Escalator:
             text = body.get("content", "") if isinstance(body, dict) else ""
             messages.append(
                 {"record_id": rid, "route": route, "bot": bot, "msgtype": msgtype,
-                 "part": index + 1, "parts": len(planned),
-                 "size": len(str(text).encode("utf-8")), "payload": payload}
+                 "part": index + 1, "parts": len(planned), "size": utf8_len(str(text)),
+                 "limit": CONTENT_LIMITS.get(msgtype), "payload": payload}
             )  # fmt: skip
         detail: dict[str, Any] = {
             "group": timer.group_id,
