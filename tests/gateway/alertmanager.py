@@ -26,8 +26,9 @@ def _ready(url: str) -> bool:
 
 
 @contextmanager
-def alertmanagers(tmp_path: Path) -> Iterator[Callable[[str], str]]:
-    """Yields ``start(webhook_url) -> alertmanager_url``; every process started stops after.
+def alertmanagers(tmp_path: Path) -> Iterator[Callable[..., str]]:
+    """Yields ``start(webhook_url, bearer=None) -> alertmanager_url`` (``bearer``: the token
+    its webhook sends); every process started stops after.
 
     Alertmanager groups by ``alertname``, waits 1 s before a group's first notification and
     between its updates, repeats after 1 h, and sends resolved notifications.
@@ -38,8 +39,13 @@ def alertmanagers(tmp_path: Path) -> Iterator[Callable[[str], str]]:
         )
     procs: list[subprocess.Popen[bytes]] = []
 
-    def start(webhook_url: str) -> str:
+    def start(webhook_url: str, bearer: str | None = None) -> str:
         port = free_port()
+        auth = (
+            f"        http_config:\n          authorization:\n            credentials: '{bearer}'\n"
+            if bearer
+            else ""
+        )
         url = f"http://127.0.0.1:{port}"
         config = tmp_path / f"am-{len(procs)}.yml"
         config.write_text(
@@ -53,7 +59,7 @@ def alertmanagers(tmp_path: Path) -> Iterator[Callable[[str], str]]:
             "  - name: wecom\n"
             "    webhook_configs:\n"
             f"      - url: '{webhook_url}'\n"
-            "        send_resolved: true\n",
+            "        send_resolved: true\n" + auth,
             "utf-8",
         )
         proc = subprocess.Popen(

@@ -20,6 +20,7 @@ from wecom_bot.errors import ConfigError
 from wecom_bot.store import (
     MemoryOutbox,
     NewMessage,
+    NewTimer,
     SendMark,
     SQLiteOutbox,
     Status,
@@ -251,7 +252,8 @@ async def test_a_version_1_file_is_migrated_and_keeps_its_records(tmp_path: Path
     [kept] = await store.enqueue([text("kept")])
     await store.close()
     with sqlite3.connect(db) as conn:  # what wecom-bot with schema version 1 left
-        conn.execute("DROP TABLE send_log")
+        for table in ("send_log", "alert_group", "group_timer"):
+            conn.execute(f"DROP TABLE {table}")
         conn.execute("UPDATE schema_version SET version = 1")
 
     migrated = SQLiteOutbox(db)
@@ -260,8 +262,11 @@ async def test_a_version_1_file_is_migrated_and_keeps_its_records(tmp_path: Path
         assert record is not None and content(record.payload) == "kept"
         await migrated.note_send("k", 100.0, keep=60)
         assert await migrated.recent_sends("k", 0.0) == [SendMark(100.0)]
+        assert await migrated.open_group("g", {}, [NewTimer("k", 100.0)])
         with sqlite3.connect(db) as conn:
-            assert conn.execute("SELECT version FROM schema_version").fetchall() == [(2,)]
+            assert conn.execute("SELECT version FROM schema_version").fetchall() == [
+                (SCHEMA_VERSION,)
+            ]
     finally:
         await migrated.close()
 

@@ -32,6 +32,7 @@ from ..store import Outbox, StoreUnavailableError, open_store
 from ..store.history import HistoryStore, MemoryHistory, open_history
 from . import heap, sdnotify
 from .actions import pages as action_pages
+from .actions.escalation import Escalator
 from .auth import Authentication, source_of
 from .bodies import CappedBodies, read_body
 from .config import GatewayConfig, load_config
@@ -91,6 +92,7 @@ class Gateway:
         self.inbox = InboxProcessor(
             lambda: self.runtime, clock=clock, busy=lambda: self.inflight > 0, busy_share=0.05
         )
+        self.escalator = Escalator(lambda: self.runtime, clock=clock)
         self.accepting = True
         self._reload_lock = asyncio.Lock()
         self.last_reload: dict[str, Any] = {"ok": True, "at": clock(), "message": "started"}
@@ -102,13 +104,14 @@ class Gateway:
         return [key for target in runtime.targets.values() for key in target.keys]
 
     async def start(self) -> None:
-        """Recover the outbox, start delivering and recording history."""
+        """Recover the outbox, start delivering, recording history and firing escalations."""
         self.history.start(
             retention=self.config.history_retention,
             purge_every=min(HISTORY_PURGE_EVERY, self.config.history_retention),
         )
         await self.runtime.start()
         self.inbox.start()
+        self.escalator.start()
 
     @property
     def delivering(self) -> bool:
@@ -126,6 +129,7 @@ class Gateway:
         self.accepting = False
         self.close_render_pools()
         await self.inbox.stop()
+        await self.escalator.stop()
         await self.runtime.stop()
         await self.history.stop()
         await self.history.history.close()

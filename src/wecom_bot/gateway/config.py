@@ -249,6 +249,38 @@ class ServerConfig(_Section):
         return value
 
 
+class EscalationStep(_Section):
+    """One step of a route's escalation (see ``docs/actions.md``).
+
+    Attributes:
+        after: how long after the group's first notification, unacknowledged and still
+            firing, the step fires.
+        mention: who the escalation message mentions: userids (``"@all"`` for everyone), or
+            ``{users: [...], mobiles: [...]}``.
+        bots: bots that get the escalation message too (beside the route's own).
+    """
+
+    after: float
+    mention: Any = Field(default_factory=list)
+    bots: list[str] = Field(default_factory=list)
+
+    @field_validator("after", mode="before")
+    @classmethod
+    def _after(cls, value: Any) -> float:
+        return positive_duration(value)
+
+    @field_validator("mention")
+    @classmethod
+    def _mention(cls, value: Any) -> Any:
+        from .routing import mention_list
+
+        try:
+            mention_list(value, "mention")
+        except ConfigError as exc:
+            raise ValueError(str(exc).removeprefix("mention: ").removeprefix("mention")) from None
+        return value
+
+
 class RouteConfig(_Section):
     """A route: which notifications (matchers on labels) go to which bots, how rendered.
 
@@ -270,6 +302,10 @@ class RouteConfig(_Section):
             active again).
         oncall: a rotation name from ``oncall``: its current userid is mentioned when an alert
             of a firing notification has a severity in ``oncall_severities``.
+        escalate: steps that post a short escalation message while a group this route sent
+            fires unacknowledged (see ``docs/actions.md``).
+        remind_every: post a short reminder this often while such a group fires
+            unacknowledged.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
@@ -286,6 +322,24 @@ class RouteConfig(_Section):
     mute_time_intervals: list[str] = Field(default_factory=list)
     muted: MutedActionName = "keep"
     oncall: str | None = None
+    escalate: list[EscalationStep] = Field(default_factory=list)
+    remind_every: float | None = None
+
+    @field_validator("remind_every", mode="before")
+    @classmethod
+    def _remind_every(cls, value: Any) -> float | None:
+        return None if value is None else positive_duration(value)
+
+    @field_validator("escalate")
+    @classmethod
+    def _steps_in_order(cls, steps: list[EscalationStep]) -> list[EscalationStep]:
+        for i in range(1, len(steps)):
+            if steps[i].after <= steps[i - 1].after:
+                raise ValueError(
+                    f"step {i} fires after {steps[i].after:g}s, not later than step {i - 1} "
+                    f"({steps[i - 1].after:g}s): list the steps in the order they fire"
+                )
+        return steps
 
 
 class WebhookConfig(_Section):
@@ -473,6 +527,14 @@ class GatewayConfig(_Section):
                     raise ValueError(
                         f"{where}.bots: no bot named {bot!r} ({_nearest(bot, self.bots)})"
                     )
+        for route in routes:
+            for i, step in enumerate(route.escalate):
+                for bot in step.bots:
+                    if bot not in self.bots:
+                        raise ValueError(
+                            f"routes[{route.name}].escalate[{i}].bots: no bot named {bot!r} "
+                            f"({_nearest(bot, self.bots)})"
+                        )
         for bot in self.actions.ack_bots:
             if bot not in self.bots:
                 raise ValueError(
@@ -599,6 +661,11 @@ _SECTION_FIELDS: dict[str, type[BaseModel]] = {
 }
 
 
+_NESTED: dict[tuple[type[BaseModel], str], type[BaseModel]] = {
+    (RouteConfig, "escalate"): EscalationStep,
+}
+
+
 def _explain(exc: ValidationError) -> str:
     lines = []
     for err in exc.errors(include_url=False):
@@ -621,8 +688,14 @@ def _explain(exc: ValidationError) -> str:
 def _model_for(loc: list[str]) -> type[BaseModel]:
     if not loc:
         return GatewayConfig
-    head = loc[0]
-    return _SECTION_FIELDS.get(head, GatewayConfig)
+    model = _SECTION_FIELDS.get(loc[0], GatewayConfig)
+    # Deeper sections (a route's escalation steps): follow the field names down.
+    for part in loc[1:]:
+        field = model.model_fields.get(part)
+        inner = _NESTED.get((model, part))
+        if field is not None and inner is not None:
+            model = inner
+    return model
 
 
 _SECRET_KEY = re.compile(

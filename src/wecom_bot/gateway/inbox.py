@@ -33,7 +33,7 @@ from typing import Any
 
 from ..errors import MessageValidationError
 from ..store import LeaseLostError, NewMessage, OutboxRecord, StoreUnavailableError
-from .ingest import Plan, finish, note_duplicate, plan
+from .ingest import Plan, finish, note_duplicate, plan, track_groups
 from .model import Notification
 from .pacing import step_back
 from .render_pool import RenderPoolClosed
@@ -334,6 +334,14 @@ class InboxProcessor:
                 await store.unclaim([r.id for r in records[index:]], now=self.clock())
                 break
             await step_back(started, self.busy, self.busy_share, _MAX_PAUSE)
+        # Alert groups first (escalation timers); a failure leaves the batch to be processed
+        # again, which tracks them again to the same effect.
+        try:
+            await track_groups(runtime, [done for _, done in rendered if not isinstance(done, str)])
+        except StoreUnavailableError:
+            with contextlib.suppress(StoreUnavailableError):  # else their leases run out
+                await store.unclaim([r.id for r, _ in rendered], now=self.clock())
+            raise
         # Stored concurrently: the store commits them together (their messages keep FIFO
         # order, which follows each notification's receive time, not the commit order).
         started = time.perf_counter()

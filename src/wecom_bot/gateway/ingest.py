@@ -11,11 +11,14 @@ Two callers share them. The journal's processor (:mod:`wecom_bot.gateway.inbox`)
 journaled notification, swaps its record for the messages (``Outbox.settle``) and finishes.
 :func:`ingest`, for a ``?wait=true`` request, plans and stores every message in one atomic
 ``enqueue_once`` keyed by the notification's dedup key (so a sender's retry is queued once)
-before finishing.
+before finishing. Both open or forget the notification's alert group (:func:`track_group`,
+escalation and reminders) before they store its messages.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -24,6 +27,8 @@ from ..limits import CONTENT_LIMITS, utf8_len
 from ..store import NewMessage
 from ..store.history import HistoryEntry, HistoryEvent, label_pairs
 from ..storm import AlertBrief, attach
+from .actions import escalation
+from .actions.groups import group_of
 from .model import Notification
 from .runtime import Muting, Runtime
 from .summaries import briefs_of_notification
@@ -221,6 +226,7 @@ async def ingest(
     metrics = runtime.metrics
     if metrics is not None:
         metrics.count_received(notification.source)
+    await track_group(runtime, planned)
     messages = planned.messages
     ids: list[int] = []
     if messages:
@@ -239,6 +245,39 @@ async def ingest(
             await note_duplicate(runtime, planned.notification_id, planned.now)
             return planned.duplicate()
     return await finish(runtime, planned, ids)
+
+
+async def track_group(runtime: Runtime, planned: Plan) -> None:
+    """Open or forget the alert group of ``planned`` (escalation and reminders), before its
+    messages are stored: done again for a notification processed again, it changes nothing.
+
+    Raises:
+        StoreUnavailableError: nothing was changed.
+    """
+    await escalation.track(
+        runtime, planned.notification, planned.taken,
+        notification_id=planned.notification_id, now=planned.now,
+    )  # fmt: skip
+
+
+async def track_groups(runtime: Runtime, plans: Sequence[Plan]) -> None:
+    """:func:`track_group` for a batch: the plans of one group in their order (its resolved
+    notification may follow its firing one), different groups side by side.
+
+    Raises:
+        StoreUnavailableError: some were not tracked (doing them all again changes nothing).
+    """
+    chains: dict[str, list[Plan]] = {}
+    for planned in plans:
+        key = group_of(planned.notification)
+        if key is not None:
+            chains.setdefault(key, []).append(planned)
+
+    async def in_order(chain: list[Plan]) -> None:
+        for planned in chain:
+            await track_group(runtime, planned)
+
+    await asyncio.gather(*(in_order(chain) for chain in chains.values()))
 
 
 async def finish(runtime: Runtime, planned: Plan, ids: list[int]) -> IngestOutcome:

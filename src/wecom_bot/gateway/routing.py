@@ -50,6 +50,7 @@ __all__ = [
     "Operator",
     "Route",
     "Router",
+    "mention_list",
     "parse_matchers",
     "routing_labels",
 ]
@@ -403,6 +404,16 @@ def _string_list(value: Any, where: str, check: Any) -> tuple[str, ...]:
     if not isinstance(value, list | tuple):
         raise ConfigError(f"{where}: must be a list")
     return tuple(check(item, f"{where}[{i}]") for i, item in enumerate(value))
+
+
+def mention_list(value: Any, where: str) -> Mentions:
+    """Who a configured list names: userids (``[alice, "@all"]``), or ``{users, mobiles}``.
+
+    Raises:
+        ConfigError: a wrong type, an unknown key or a malformed userid/mobile (the message
+            names ``where``).
+    """
+    return _target(value, where)
 
 
 def _target(value: Any, where: str) -> Mentions:

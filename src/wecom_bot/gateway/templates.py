@@ -865,6 +865,28 @@ class Renderer:
         )
         return self._report(SUMMARY_TEMPLATE, used, msgtype, self._run(used, context), None)
 
+    def compose(
+        self,
+        name: str,
+        body: str,
+        *,
+        msgtype: MsgType,
+        mentions: Mentions | None = None,
+    ) -> RenderReport:
+        """Payloads for content written in code (escalation and reminder messages), with the
+        same mention line, splitting and validation as a rendered template's.
+
+        Args:
+            name: what wrote it (the report's template name).
+            body: the content, every untrusted value already escaped for ``msgtype``.
+            msgtype: ``"markdown"``, ``"markdown_v2"`` or ``"text"``.
+            mentions: who to mention (from the configuration only).
+
+        Raises:
+            TemplateRenderError: ``body`` is empty.
+        """
+        return self._report(name, name, msgtype, (body, False), mentions)
+
     def _report(
         self,
         template: str,

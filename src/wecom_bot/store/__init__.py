@@ -8,8 +8,10 @@ from ._factory import ACCEPTED_FORMS, open_store
 from .base import (
     COALESCIBLE_KINDS,
     Clock,
+    GroupRecord,
     LeaseLostError,
     NewMessage,
+    NewTimer,
     Outbox,
     OutboxRecord,
     SendMark,
@@ -17,6 +19,8 @@ from .base import (
     StoreError,
     StoreOpenError,
     StoreUnavailableError,
+    TimerLostError,
+    TimerRecord,
 )
 from .memory import MemoryOutbox
 from .sqlite import SQLiteOutbox
@@ -25,9 +29,11 @@ __all__ = [
     "ACCEPTED_FORMS",
     "COALESCIBLE_KINDS",
     "Clock",
+    "GroupRecord",
     "LeaseLostError",
     "MemoryOutbox",
     "NewMessage",
+    "NewTimer",
     "Outbox",
     "OutboxRecord",
     "SQLiteOutbox",
@@ -36,5 +42,7 @@ __all__ = [
     "StoreError",
     "StoreOpenError",
     "StoreUnavailableError",
+    "TimerLostError",
+    "TimerRecord",
     "open_store",
 ]

@@ -32,6 +32,16 @@ Semantics every implementation keeps (the contract suite in ``tests/store`` chec
 * **Time is passed in**: every method that needs the time takes ``now`` (seconds since the
   epoch, a float); when omitted the store's injected ``clock`` is read. Tests drive a fake clock
   and never sleep. Wall-clock time is used because records outlive the process.
+* **Alert groups and their timers** (escalation and reminders, :mod:`wecom_bot.gateway.actions.
+  escalation`) live beside the queue. :meth:`Outbox.open_group` opens a group with its timers
+  once (a group already open keeps its timers); :meth:`Outbox.acknowledge_group` and
+  :meth:`Outbox.resolve_group` cancel them. A due timer is leased like a record
+  (:meth:`Outbox.claim_timers`: one holder at a time, across processes); its holder fires it
+  with :meth:`Outbox.fire_timer`, which stores the messages it sends and removes (or
+  reschedules) the timer in one step, and only while the holder still holds it. A timer
+  therefore fires exactly once: a holder that dies before firing leaves it to the next claim
+  after the lease, and one that fires late finds it gone (:class:`TimerLostError`) and stores
+  nothing.
 """
 
 from __future__ import annotations
@@ -40,7 +50,7 @@ import abc
 import json
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from types import TracebackType
 from typing import Any, Self
@@ -219,6 +229,134 @@ class OutboxRecord:
     def notification_id(self) -> str | None:
         """The first (for a plain message: the only) notification id, if any."""
         return self.notification_ids[0] if self.notification_ids else None
+
+
+class TimerLostError(StoreError):
+    """:meth:`Outbox.fire_timer` was given a timer its caller no longer holds (cancelled,
+    fired, or claimed again by another holder after the lease ran out); nothing was stored.
+
+    Attributes:
+        group_id: the timer's group.
+        key: the timer's key.
+    """
+
+    def __init__(self, group_id: str, key: str) -> None:
+        self.group_id = group_id
+        self.key = key
+        super().__init__(
+            f"timer {key!r} of group {group_id!r} is not held any more (cancelled, fired or "
+            "claimed again); nothing was stored"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class NewTimer:
+    """A timer to schedule for an alert group (see :meth:`Outbox.open_group`).
+
+    Attributes:
+        key: names the timer within its group (a group holds one timer per key).
+        due_at: when it fires (seconds since the epoch).
+        payload: what to do then; JSON-ready, kept as given.
+
+    Raises:
+        ValueError: ``key`` is empty.
+    """
+
+    key: str
+    due_at: float
+    payload: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.key, str) or not self.key or "\0" in self.key:
+            raise ValueError("NewTimer.key must be a non-empty string without NUL")
+
+
+@dataclass(frozen=True, slots=True)
+class TimerRecord:
+    """A stored timer (a snapshot; the store is the truth).
+
+    Attributes:
+        group_id: the alert group it belongs to.
+        key: its name within the group.
+        due_at: when it fires next.
+        payload: what to do then (a fresh dict).
+        fired: how many times it fired (a reminder is rescheduled after each).
+        claim: the token of its current holder, while claimed (see :meth:`Outbox.claim_timers`).
+        lease_until: when the current claim runs out.
+    """
+
+    group_id: str
+    key: str
+    due_at: float
+    payload: dict[str, Any]
+    fired: int = 0
+    claim: str | None = None
+    lease_until: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GroupRecord:
+    """An open alert group and its timers (a snapshot).
+
+    Attributes:
+        id: the group's id (the caller's; a hash of the group's labels in the gateway).
+        opened_at: when it was opened (its first firing notification).
+        updated_at: the last notification that mentioned it, or the last acknowledgement.
+        info: what the caller keeps about it (labels, title, routes ...), a fresh dict.
+        acknowledged_by: who acknowledged (or silenced) it, if anyone.
+        acknowledged_at: when.
+        silenced_until: the end of the silence made for it, if one was.
+        timers: its timers, soonest first.
+    """
+
+    id: str
+    opened_at: float
+    updated_at: float
+    info: dict[str, Any]
+    acknowledged_by: str | None = None
+    acknowledged_at: float | None = None
+    silenced_until: float | None = None
+    timers: tuple[TimerRecord, ...] = ()
+
+    @property
+    def next_timer(self) -> TimerRecord | None:
+        """The timer that fires first, if any."""
+        return min(self.timers, key=lambda t: t.due_at, default=None)
+
+
+def check_timers(group_id: str, timers: Sequence[NewTimer]) -> None:
+    """The argument rule of :meth:`Outbox.open_group`: a group id, one timer per key.
+
+    Raises:
+        ValueError: the group id is empty or holds a NUL character, or two timers share a key.
+    """
+    if not isinstance(group_id, str) or not group_id or "\0" in group_id:
+        raise ValueError("open_group: the group id must be a non-empty string without NUL")
+    keys = [t.key for t in timers]
+    if len(set(keys)) != len(keys):
+        raise ValueError("open_group: two timers share a key")
+
+
+def encode_json(value: Mapping[str, Any], what: str) -> str:
+    """Serialize group info or a timer payload as stored (compact UTF-8 JSON).
+
+    Raises:
+        ValueError: it cannot be represented as JSON (the message names ``what``).
+    """
+    try:
+        return _PAYLOAD_ENCODER.encode(value)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{what} is not JSON-serializable: {exc}") from exc
+
+
+def check_claim_arguments(limit: int, lease_seconds: float) -> None:
+    """The argument rule of :meth:`Outbox.claim` and :meth:`Outbox.claim_timers`.
+
+    Raises:
+        ValueError: ``limit`` below 1 or ``lease_seconds`` not positive.
+    """
+    if limit < 1 or lease_seconds <= 0:
+        raise ValueError("claim needs limit >= 1 and lease_seconds > 0")
 
 
 @dataclass(frozen=True, slots=True)
@@ -515,6 +653,119 @@ class Outbox(abc.ABC):
         Raises:
             StoreUnavailableError: the backend did not answer.
         """
+
+    # -- alert groups and their timers (escalation, reminders) --------------------------------
+    @abc.abstractmethod
+    async def open_group(
+        self,
+        group_id: str,
+        info: Mapping[str, Any],
+        timers: Sequence[NewTimer],
+        *,
+        now: float | None = None,
+    ) -> bool:
+        """Open an alert group with its timers, unless it is open already: one atomic step.
+
+        A group that is open keeps its timers, its opening time and its acknowledgement; only
+        its ``info`` and ``updated_at`` change (a sender repeating a firing notification does
+        not restart its escalation).
+
+        Args:
+            group_id: the group's id.
+            info: what to keep about it (JSON-ready), replacing what was kept.
+            timers: its timers, for a group not open yet (keys unique).
+            now: the time (``opened_at`` / ``updated_at``); the clock when omitted.
+
+        Returns:
+            ``True`` if the group was opened now (and its timers scheduled).
+
+        Raises:
+            ValueError: ``info`` or a timer payload cannot be stored as JSON, two timers
+                share a key, or the group id is empty or holds a NUL; nothing was changed.
+            StoreUnavailableError: nothing was changed.
+        """
+
+    @abc.abstractmethod
+    async def acknowledge_group(
+        self,
+        group_id: str,
+        *,
+        by: str,
+        silenced_until: float | None = None,
+        now: float | None = None,
+    ) -> bool:
+        """Someone took an open group in hand: cancel its timers and say who, in one step.
+
+        A silence is an acknowledgement that also says until when (``silenced_until``); an
+        acknowledgement without one keeps the silence already recorded.
+
+        Returns:
+            ``True`` if the group was open.
+        """
+
+    @abc.abstractmethod
+    async def resolve_group(self, group_id: str) -> bool:
+        """The group resolved: forget it and its timers, in one step.
+
+        Returns:
+            ``True`` if the group was open.
+        """
+
+    @abc.abstractmethod
+    async def get_group(self, group_id: str) -> GroupRecord | None:
+        """One open group with its timers, or ``None``."""
+
+    @abc.abstractmethod
+    async def list_groups(self, *, limit: int = 500) -> list[GroupRecord]:
+        """Open groups with their timers, the longest open first (ties: by id)."""
+
+    @abc.abstractmethod
+    async def claim_timers(
+        self, *, limit: int, lease_seconds: float, now: float | None = None
+    ) -> list[TimerRecord]:
+        """Lease up to ``limit`` due timers, soonest first (ties: by group id, then key).
+
+        A timer is due when ``due_at <= now`` and nobody holds it, or when its holder's lease
+        ran out. Each claimed timer gets a new ``claim`` token and ``lease_until = now +
+        lease_seconds``; no other caller gets it until then.
+
+        Raises:
+            ValueError: ``limit`` below 1 or ``lease_seconds`` not positive.
+        """
+
+    @abc.abstractmethod
+    async def fire_timer(
+        self,
+        timer: TimerRecord,
+        messages: Sequence[NewMessage],
+        *,
+        next_due_at: float | None = None,
+        now: float | None = None,
+    ) -> list[int]:
+        """Fire a claimed timer: store ``messages`` as :meth:`enqueue` does and remove the timer
+        (or, with ``next_due_at``, make it due again then, unclaimed, ``fired`` counted), in
+        one step, only if ``timer.claim`` still holds it.
+
+        Returns:
+            The new record ids, in the order of ``messages`` (maybe none).
+
+        Raises:
+            TimerLostError: the timer is gone or held by another claim; nothing was stored.
+            ValueError: a payload cannot be stored as JSON; nothing was changed.
+            StoreUnavailableError: nothing was changed.
+        """
+
+    @abc.abstractmethod
+    async def next_timer_at(self) -> float | None:
+        """The earliest time a timer becomes claimable (its due time, or its lease's end),
+        or ``None`` when there is none."""
+
+    @abc.abstractmethod
+    async def purge_groups(self, *, before: float, now: float | None = None) -> int:
+        """Forget, with their timers, groups no notification mentioned since ``before``, and
+        groups whose silence ended by ``now`` (Alertmanager tells nothing of a silenced group,
+        not even that it resolved; it notifies again if the group still fires once the silence
+        ends, and the group opens anew). Returns how many."""
 
     # -- maintenance -----------------------------------------------------------------------
     @abc.abstractmethod

@@ -10,26 +10,74 @@ from __future__ import annotations
 import asyncio
 import heapq
 import json
+import secrets
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from .base import (
     LEASE_EXPIRED_ERROR,
     Clock,
+    GroupRecord,
     LeaseLostError,
     NewMessage,
+    NewTimer,
     Outbox,
     OutboxRecord,
     SendMark,
     Status,
     StoreUnavailableError,
+    TimerLostError,
+    TimerRecord,
+    check_claim_arguments,
     check_replace,
+    check_timers,
     cut_error,
+    encode_json,
     merge_notification_ids,
 )
 
 _UNDELIVERED = (Status.PENDING, Status.LEASED)
+
+
+@dataclass(slots=True)
+class _Timer:
+    due_at: float
+    payload: str
+    fired: int = 0
+    claim: str | None = None
+    lease_until: float | None = None
+
+    def claimable_at(self) -> float:
+        return self.due_at if self.claim is None else (self.lease_until or 0.0)
+
+    def snapshot(self, group_id: str, key: str) -> TimerRecord:
+        return TimerRecord(
+            group_id, key, self.due_at, json.loads(self.payload), self.fired, self.claim,
+            self.lease_until,
+        )  # fmt: skip
+
+
+@dataclass(slots=True)
+class _Group:
+    opened_at: float
+    updated_at: float
+    info: str
+    timers: dict[str, _Timer]
+    acknowledged_by: str | None = None
+    acknowledged_at: float | None = None
+    silenced_until: float | None = None
+
+    def snapshot(self, group_id: str) -> GroupRecord:
+        timers = sorted(
+            (t.snapshot(group_id, k) for k, t in self.timers.items()),
+            key=lambda t: (t.due_at, t.key),
+        )
+        return GroupRecord(
+            group_id, self.opened_at, self.updated_at, json.loads(self.info),
+            self.acknowledged_by, self.acknowledged_at, self.silenced_until, tuple(timers),
+        )  # fmt: skip
 
 
 @dataclass(slots=True)
@@ -95,6 +143,7 @@ class MemoryOutbox(Outbox):
         # notification id -> record ids carrying it; may hold ids since deleted (checked on read)
         self._by_notification: dict[str, set[int]] = {}
         self._sends: dict[str, list[SendMark]] = {}
+        self._groups: dict[str, _Group] = {}
         self._next_id = 1
         self._lock = asyncio.Lock()
         self._closed = False
@@ -480,6 +529,131 @@ class MemoryOutbox(Outbox):
         async with self._lock:
             self._check_open()
             return [m for m in self._sends.get(key_id, ()) if m.at >= since]
+
+    # -- alert groups and their timers ------------------------------------------------------
+    async def open_group(
+        self,
+        group_id: str,
+        info: Mapping[str, Any],
+        timers: Sequence[NewTimer],
+        *,
+        now: float | None = None,
+    ) -> bool:
+        t = self._now(now)
+        check_timers(group_id, timers)
+        text = encode_json(info, "group info")
+        stored = {n.key: _Timer(n.due_at, encode_json(n.payload, "timer payload")) for n in timers}
+        async with self._lock:
+            self._check_open()
+            group = self._groups.get(group_id)
+            if group is not None:
+                group.info = text
+                group.updated_at = t
+                return False
+            self._groups[group_id] = _Group(t, t, text, stored)
+            return True
+
+    async def acknowledge_group(
+        self,
+        group_id: str,
+        *,
+        by: str,
+        silenced_until: float | None = None,
+        now: float | None = None,
+    ) -> bool:
+        t = self._now(now)
+        async with self._lock:
+            self._check_open()
+            group = self._groups.get(group_id)
+            if group is None:
+                return False
+            group.timers.clear()
+            group.acknowledged_by = by
+            group.acknowledged_at = t
+            group.updated_at = t
+            if silenced_until is not None:
+                group.silenced_until = silenced_until
+            return True
+
+    async def resolve_group(self, group_id: str) -> bool:
+        async with self._lock:
+            self._check_open()
+            return self._groups.pop(group_id, None) is not None
+
+    async def get_group(self, group_id: str) -> GroupRecord | None:
+        self._check_open()
+        group = self._groups.get(group_id)
+        return None if group is None else group.snapshot(group_id)
+
+    async def list_groups(self, *, limit: int = 500) -> list[GroupRecord]:
+        self._check_open()
+        ordered = sorted(self._groups.items(), key=lambda item: (item[1].opened_at, item[0]))
+        return [group.snapshot(gid) for gid, group in ordered[: max(limit, 0)]]
+
+    async def claim_timers(
+        self, *, limit: int, lease_seconds: float, now: float | None = None
+    ) -> list[TimerRecord]:
+        check_claim_arguments(limit, lease_seconds)
+        t = self._now(now)
+        async with self._lock:
+            self._check_open()
+            due = sorted(
+                (timer.claimable_at(), gid, key, timer)
+                for gid, group in self._groups.items()
+                for key, timer in group.timers.items()
+                if timer.claimable_at() <= t
+            )
+            claim = secrets.token_hex(8)
+            out: list[TimerRecord] = []
+            for _, gid, key, timer in due[:limit]:
+                timer.claim = claim
+                timer.lease_until = t + lease_seconds
+                out.append(timer.snapshot(gid, key))
+            return out
+
+    async def fire_timer(
+        self,
+        timer: TimerRecord,
+        messages: Sequence[NewMessage],
+        *,
+        next_due_at: float | None = None,
+        now: float | None = None,
+    ) -> list[int]:
+        t = self._now(now)
+        async with self._lock:
+            self._check_open()
+            group = self._groups.get(timer.group_id)
+            held = group.timers.get(timer.key) if group is not None else None
+            if group is None or held is None or held.claim is None or held.claim != timer.claim:
+                raise TimerLostError(timer.group_id, timer.key)
+            ids = self._insert_all(messages, t)
+            if next_due_at is None:
+                del group.timers[timer.key]
+            else:
+                held.due_at = next_due_at
+                held.fired += 1
+                held.claim = held.lease_until = None
+            return ids
+
+    async def next_timer_at(self) -> float | None:
+        self._check_open()
+        return min(
+            (tm.claimable_at() for g in self._groups.values() for tm in g.timers.values()),
+            default=None,
+        )
+
+    async def purge_groups(self, *, before: float, now: float | None = None) -> int:
+        t = self._now(now)
+        async with self._lock:
+            self._check_open()
+            doomed = [
+                gid
+                for gid, g in self._groups.items()
+                if g.updated_at < before or (g.silenced_until is not None and g.silenced_until <= t)
+            ]
+            for gid in doomed:
+                del self._groups[gid]
+            return len(doomed)
 
     # -- maintenance ------------------------------------------------------------------------
     async def recover_expired_leases(self, *, now: float | None = None) -> int:

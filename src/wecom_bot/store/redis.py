@@ -16,6 +16,11 @@ to 15 digits so that sorted-set ties fall back to id order)::
     P notif:<id>          set   record ids carrying a notification id
     P dedup               zset  idempotency keys                key -> expiry time
     P sends:<key id>      zset  the send log of one key         at|r or s|nonce -> at
+    P grp:<group>         hash: one open alert group
+    P grps                zset  open groups                     group -> opened_at
+    P tms:<group>         set   the keys of a group's timers
+    P tm:<timer>          hash: one timer (<timer>: its group, a NUL character, its key)
+    P tm-due              zset  timers                          <timer> -> when claimable
 
 Every state change is one Lua script, so it is atomic: two instances never lease the same
 record, an enqueue with its idempotency check is one step, and a digest replaces its
@@ -55,16 +60,23 @@ from ._batching import TurnBatch
 from .base import (
     LEASE_EXPIRED_ERROR,
     Clock,
+    GroupRecord,
     LeaseLostError,
     NewMessage,
+    NewTimer,
     Outbox,
     OutboxRecord,
     SendMark,
     Status,
     StoreOpenError,
     StoreUnavailableError,
+    TimerLostError,
+    TimerRecord,
+    check_claim_arguments,
     check_replace,
+    check_timers,
     cut_error,
+    encode_json,
 )
 
 DEFAULT_PREFIX: Final = "wecom-bot:"
@@ -337,6 +349,140 @@ return #doomed
 """
 
 
+_GROUP_LIB: Final = r"""
+local function tmember(gid, key) return gid .. '\0' .. key end
+local function tkey(m) return P .. 'tm:' .. m end
+local function drop_timers(gid)
+  local set = P .. 'tms:' .. gid
+  for _, key in ipairs(redis.call('SMEMBERS', set)) do
+    local m = tmember(gid, key)
+    redis.call('ZREM', P .. 'tm-due', m)
+    redis.call('DEL', tkey(m))
+  end
+  redis.call('DEL', set)
+end
+local function forget_group(gid)
+  drop_timers(gid)
+  redis.call('DEL', P .. 'grp:' .. gid)
+  redis.call('ZREM', P .. 'grps', gid)
+end
+"""
+
+# ARGV: P, group id, now, info, then 3 per timer: key, due_at, payload
+_OPEN_GROUP: Final = r"""
+local gid, now = ARGV[2], ARGV[3]
+local g = P .. 'grp:' .. gid
+if redis.call('EXISTS', g) == 1 then
+  redis.call('HSET', g, 'info', ARGV[4], 'updated_at', now)
+  return 0
+end
+redis.call('HSET', g, 'id', gid, 'opened_at', now, 'updated_at', now, 'info', ARGV[4],
+           'acknowledged_by', '', 'acknowledged_at', '', 'silenced_until', '')
+redis.call('ZADD', P .. 'grps', now, gid)
+for i = 5, #ARGV, 3 do
+  local key, due = ARGV[i], ARGV[i + 1]
+  local m = tmember(gid, key)
+  redis.call('HSET', tkey(m), 'group_id', gid, 'key', key, 'due_at', due,
+             'payload', ARGV[i + 2], 'fired', 0, 'claim', '', 'lease_until', '')
+  redis.call('SADD', P .. 'tms:' .. gid, key)
+  redis.call('ZADD', P .. 'tm-due', due, m)
+end
+return 1
+"""
+
+# ARGV: P, group id, by, silenced_until ("" = keep), now
+_ACK_GROUP: Final = r"""
+local g = P .. 'grp:' .. ARGV[2]
+if redis.call('EXISTS', g) == 0 then return 0 end
+drop_timers(ARGV[2])
+redis.call('HSET', g, 'acknowledged_by', ARGV[3], 'acknowledged_at', ARGV[5],
+           'updated_at', ARGV[5])
+if ARGV[4] ~= '' then redis.call('HSET', g, 'silenced_until', ARGV[4]) end
+return 1
+"""
+
+# ARGV: P, group id
+_RESOLVE_GROUP: Final = r"""
+if redis.call('EXISTS', P .. 'grp:' .. ARGV[2]) == 0 then return 0 end
+forget_group(ARGV[2])
+return 1
+"""
+
+# ARGV: P, "list" and a limit, or "ids", "" and group ids
+_READ_GROUPS: Final = r"""
+local ids = {}
+if ARGV[2] == 'list' then
+  ids = redis.call('ZRANGE', P .. 'grps', 0, tonumber(ARGV[3]) - 1)
+else
+  for i = 4, #ARGV do ids[#ids + 1] = ARGV[i] end
+end
+local out = {}
+for _, gid in ipairs(ids) do
+  local g = redis.call('HGETALL', P .. 'grp:' .. gid)
+  if #g > 0 then
+    local timers = {}
+    for _, key in ipairs(redis.call('SMEMBERS', P .. 'tms:' .. gid)) do
+      timers[#timers + 1] = redis.call('HGETALL', tkey(tmember(gid, key)))
+    end
+    out[#out + 1] = {g, timers}
+  end
+end
+return out
+"""
+
+# ARGV: P, now, limit, lease_until, claim token
+_CLAIM_TIMERS: Final = r"""
+local out = {}
+local due = redis.call('ZRANGEBYSCORE', P .. 'tm-due', '-inf', ARGV[2], 'LIMIT', 0,
+                       tonumber(ARGV[3]))
+for _, m in ipairs(due) do
+  redis.call('HSET', tkey(m), 'claim', ARGV[5], 'lease_until', ARGV[4])
+  redis.call('ZADD', P .. 'tm-due', ARGV[4], m)
+  out[#out + 1] = redis.call('HGETALL', tkey(m))
+end
+return out
+"""
+
+# ARGV: P, now, group id, key, claim token, next_due_at ("" = done), then 6 per message as
+# for _ENQUEUE
+_FIRE_TIMER: Final = r"""
+local now, gid, key = ARGV[2], ARGV[3], ARGV[4]
+local m = tmember(gid, key)
+local held = redis.call('HGET', tkey(m), 'claim')
+if (not held) or held == '' or held ~= ARGV[5] then return {0} end
+local out = {1}
+for i = 7, #ARGV, 6 do
+  out[#out + 1] = insert(ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4],
+                         ARGV[i + 5], now, now, 'pending', '', '')
+end
+if ARGV[6] == '' then
+  redis.call('DEL', tkey(m))
+  redis.call('ZREM', P .. 'tm-due', m)
+  redis.call('SREM', P .. 'tms:' .. gid, key)
+else
+  redis.call('HSET', tkey(m), 'due_at', ARGV[6], 'claim', '', 'lease_until', '')
+  redis.call('HINCRBY', tkey(m), 'fired', 1)
+  redis.call('ZADD', P .. 'tm-due', ARGV[6], m)
+end
+return out
+"""
+
+# ARGV: P, before, now
+_PURGE_GROUPS: Final = r"""
+local count = 0
+for _, gid in ipairs(redis.call('ZRANGE', P .. 'grps', 0, -1)) do
+  local g = redis.call('HMGET', P .. 'grp:' .. gid, 'updated_at', 'silenced_until')
+  local stale = g[1] and tonumber(g[1]) < tonumber(ARGV[2])
+  local unsilenced = g[2] and g[2] ~= '' and tonumber(g[2]) <= tonumber(ARGV[3])
+  if stale or unsilenced then
+    forget_group(gid)
+    count = count + 1
+  end
+end
+return count
+"""
+
+
 def _t(value: float) -> str:
     return repr(float(value))
 
@@ -388,6 +534,33 @@ def _state_record(row: Sequence[str]) -> OutboxRecord:
     """A record read with :data:`_STATE_FIELDS` only: no payload, no notification ids."""
     fields = dict(zip(_STATE_FIELDS, row, strict=True))
     return _record({**_UNREAD_FIELDS, **fields})
+
+
+def _timer(fields: Mapping[str, str]) -> TimerRecord:
+    return TimerRecord(
+        group_id=fields["group_id"],
+        key=fields["key"],
+        due_at=float(fields["due_at"]),
+        payload=json.loads(fields["payload"]),
+        fired=int(fields["fired"]),
+        claim=fields["claim"] or None,
+        lease_until=_opt(fields["lease_until"]),
+    )
+
+
+def _group(row: Sequence[Any]) -> GroupRecord:
+    fields = _pairs(row[0])
+    timers = sorted((_timer(_pairs(t)) for t in row[1]), key=lambda t: (t.due_at, t.key))
+    return GroupRecord(
+        id=fields["id"],
+        opened_at=float(fields["opened_at"]),
+        updated_at=float(fields["updated_at"]),
+        info=json.loads(fields["info"]),
+        acknowledged_by=fields["acknowledged_by"] or None,
+        acknowledged_at=_opt(fields["acknowledged_at"]),
+        silenced_until=_opt(fields["silenced_until"]),
+        timers=tuple(timers),
+    )
 
 
 def _pairs(flat: Sequence[str]) -> dict[str, str]:
@@ -453,6 +626,16 @@ class RedisOutbox(Outbox):
             "recover": _RECOVER_ALL,
             "purge": _PURGE_SENT,
         }
+        groups = {
+            "open_group": _OPEN_GROUP,
+            "ack_group": _ACK_GROUP,
+            "resolve_group": _RESOLVE_GROUP,
+            "read_groups": _READ_GROUPS,
+            "claim_timers": _CLAIM_TIMERS,
+            "fire_timer": _FIRE_TIMER,
+            "purge_groups": _PURGE_GROUPS,
+        }
+        scripts.update({name: _GROUP_LIB + body for name, body in groups.items()})
         self._scripts: dict[str, AsyncScript] = {
             name: client.register_script(_LIB + body) for name, body in scripts.items()
         }
@@ -764,6 +947,83 @@ class RedisOutbox(Outbox):
                 ),
             )
         return [SendMark(float(score), member.split("|")[1] == "r") for member, score in rows]
+
+    # -- alert groups and their timers ----------------------------------------------------------
+    async def open_group(
+        self,
+        group_id: str,
+        info: Mapping[str, Any],
+        timers: Sequence[NewTimer],
+        *,
+        now: float | None = None,
+    ) -> bool:
+        check_timers(group_id, timers)
+        args = [group_id, _t(self._now(now)), encode_json(info, "group info")]
+        for timer in timers:
+            args += [timer.key, _t(timer.due_at), encode_json(timer.payload, "timer payload")]
+        return bool(await self._script("open_group", *args))
+
+    async def acknowledge_group(
+        self,
+        group_id: str,
+        *,
+        by: str,
+        silenced_until: float | None = None,
+        now: float | None = None,
+    ) -> bool:
+        until = "" if silenced_until is None else _t(silenced_until)
+        return bool(await self._script("ack_group", group_id, by, until, _t(self._now(now))))
+
+    async def resolve_group(self, group_id: str) -> bool:
+        return bool(await self._script("resolve_group", group_id))
+
+    async def get_group(self, group_id: str) -> GroupRecord | None:
+        rows = await self._script("read_groups", "ids", "", group_id)
+        return _group(rows[0]) if rows else None
+
+    async def list_groups(self, *, limit: int = 500) -> list[GroupRecord]:
+        if limit <= 0:
+            return []
+        return [_group(row) for row in await self._script("read_groups", "list", str(limit))]
+
+    async def claim_timers(
+        self, *, limit: int, lease_seconds: float, now: float | None = None
+    ) -> list[TimerRecord]:
+        check_claim_arguments(limit, lease_seconds)
+        t = self._now(now)
+        rows = await self._script(
+            "claim_timers", _t(t), str(limit), _t(t + lease_seconds), os.urandom(8).hex()
+        )
+        timers = [_timer(_pairs(row)) for row in rows]
+        return sorted(timers, key=lambda tm: (tm.due_at, tm.group_id, tm.key))
+
+    async def fire_timer(
+        self,
+        timer: TimerRecord,
+        messages: Sequence[NewMessage],
+        *,
+        next_due_at: float | None = None,
+        now: float | None = None,
+    ) -> list[int]:
+        t = self._now(now)
+        args = [
+            _t(t), timer.group_id, timer.key, timer.claim or "",
+            "" if next_due_at is None else _t(next_due_at),
+        ]  # fmt: skip
+        for message in messages:
+            args += _pending_args(message, t)
+        result = await self._script("fire_timer", *args)
+        if not result[0]:
+            raise TimerLostError(timer.group_id, timer.key)
+        return [int(i) for i in result[1:]]
+
+    async def next_timer_at(self) -> float | None:
+        async with self._guard():
+            first = await self.client.zrange(f"{self.prefix}tm-due", 0, 0, withscores=True)
+        return float(first[0][1]) if first else None
+
+    async def purge_groups(self, *, before: float, now: float | None = None) -> int:
+        return int(await self._script("purge_groups", _t(before), _t(self._now(now))))
 
     # -- maintenance -------------------------------------------------------------------------
     async def recover_expired_leases(self, *, now: float | None = None) -> int:

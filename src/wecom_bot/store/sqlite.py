@@ -27,10 +27,11 @@ import json
 import logging
 import os
 import queue
+import secrets
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -41,16 +42,23 @@ from ._batching import TurnBatch
 from .base import (
     LEASE_EXPIRED_ERROR,
     Clock,
+    GroupRecord,
     LeaseLostError,
     NewMessage,
+    NewTimer,
     Outbox,
     OutboxRecord,
     SendMark,
     Status,
     StoreOpenError,
     StoreUnavailableError,
+    TimerLostError,
+    TimerRecord,
+    check_claim_arguments,
     check_replace,
+    check_timers,
     cut_error,
+    encode_json,
     merge_notification_ids,
 )
 
@@ -72,8 +80,9 @@ _GROUP_KEYS = 500
 _GROUP_ROWS = 200
 """Rows per insert statement of such a group."""
 
-SCHEMA_VERSION: Final = 2
-"""1: the outbox, its notification index, idempotency keys. 2: the send log (``send_log``)."""
+SCHEMA_VERSION: Final = 3
+"""1: the outbox, its notification index, idempotency keys. 2: the send log (``send_log``).
+3: open alert groups and their timers (``alert_group``, ``group_timer``)."""
 Synchronous = Literal["NORMAL", "FULL"]
 
 _SCHEMA: Final = """
@@ -118,6 +127,30 @@ CREATE TABLE IF NOT EXISTS send_log (
     rejected INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS send_log_key ON send_log (key_id, at);
+-- open alert groups (escalation, reminders, the console's open alerts) and their timers
+CREATE TABLE IF NOT EXISTS alert_group (
+    id              TEXT PRIMARY KEY,
+    opened_at       REAL NOT NULL,
+    updated_at      REAL NOT NULL,
+    info            TEXT NOT NULL,
+    acknowledged_by TEXT,
+    acknowledged_at REAL,
+    silenced_until  REAL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS alert_group_opened ON alert_group (opened_at, id);
+CREATE TABLE IF NOT EXISTS group_timer (
+    group_id    TEXT    NOT NULL,
+    key         TEXT    NOT NULL,
+    due_at      REAL    NOT NULL,
+    payload     TEXT    NOT NULL,
+    fired       INTEGER NOT NULL DEFAULT 0,
+    claim       TEXT,
+    lease_until REAL,
+    -- when it can be claimed: due_at while nobody holds it, else lease_until
+    claimable_at REAL   NOT NULL,
+    PRIMARY KEY (group_id, key)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS group_timer_claimable ON group_timer (claimable_at, group_id, key);
 """
 
 _COLUMNS: Final = (
@@ -955,6 +988,209 @@ class SQLiteOutbox(Outbox):
             (key_id, since),
         )
         return [SendMark(at, bool(rejected)) for at, rejected in rows]
+
+    # -- alert groups and their timers ----------------------------------------------------------
+    _TIMER_COLUMNS: Final = "group_id, key, due_at, payload, fired, claim, lease_until"
+
+    @staticmethod
+    def _timer(row: tuple[Any, ...]) -> TimerRecord:
+        return TimerRecord(row[0], row[1], row[2], json.loads(row[3]), row[4], row[5], row[6])
+
+    @classmethod
+    def _groups_sync(
+        cls, conn: sqlite3.Connection, where: str, params: Sequence[Any]
+    ) -> list[GroupRecord]:
+        rows = conn.execute(
+            "SELECT id, opened_at, updated_at, info, acknowledged_by, acknowledged_at, "
+            f"silenced_until FROM alert_group {where}",
+            params,
+        ).fetchall()
+        groups: list[GroupRecord] = []
+        for row in rows:
+            timers = conn.execute(
+                f"SELECT {cls._TIMER_COLUMNS} FROM group_timer WHERE group_id = ? "
+                "ORDER BY due_at, key",
+                (row[0],),
+            ).fetchall()
+            groups.append(
+                GroupRecord(
+                    row[0],
+                    row[1],
+                    row[2],
+                    json.loads(row[3]),
+                    row[4],
+                    row[5],
+                    row[6],
+                    tuple(cls._timer(t) for t in timers),
+                )  # fmt: skip
+            )
+        return groups
+
+    def _open_group_sync(
+        self,
+        conn: sqlite3.Connection,
+        group_id: str,
+        info: str,
+        timers: list[tuple[str, float, str]],
+        now: float,
+    ) -> bool:
+        with self._transaction(conn):
+            changed = conn.execute(
+                "UPDATE alert_group SET info = ?, updated_at = ? WHERE id = ?",
+                (info, now, group_id),
+            ).rowcount
+            if changed:
+                return False
+            conn.execute(
+                "INSERT INTO alert_group (id, opened_at, updated_at, info) VALUES (?, ?, ?, ?)",
+                (group_id, now, now, info),
+            )
+            conn.executemany(
+                "INSERT INTO group_timer (group_id, key, due_at, payload, claimable_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                [(group_id, key, due, payload, due) for key, due, payload in timers],
+            )
+            return True
+
+    def _acknowledge_sync(
+        self,
+        conn: sqlite3.Connection,
+        group_id: str,
+        by: str,
+        silenced_until: float | None,
+        now: float,
+    ) -> bool:
+        with self._transaction(conn):
+            changed = conn.execute(
+                "UPDATE alert_group SET acknowledged_by = ?, acknowledged_at = ?, updated_at = ?, "
+                "silenced_until = COALESCE(?, silenced_until) WHERE id = ?",
+                (by, now, now, silenced_until, group_id),
+            ).rowcount
+            conn.execute("DELETE FROM group_timer WHERE group_id = ?", (group_id,))
+            return bool(changed)
+
+    def _forget_groups_sync(self, conn: sqlite3.Connection, where: str, params: Any) -> int:
+        with self._transaction(conn):
+            doomed = [
+                r[0] for r in conn.execute(f"SELECT id FROM alert_group WHERE {where}", params)
+            ]
+            for start in range(0, len(doomed), _CHUNK):
+                chunk = doomed[start : start + _CHUNK]
+                marks = _marks(len(chunk))
+                conn.execute(f"DELETE FROM group_timer WHERE group_id IN ({marks})", chunk)
+                conn.execute(f"DELETE FROM alert_group WHERE id IN ({marks})", chunk)
+        return len(doomed)
+
+    def _claim_timers_sync(
+        self, conn: sqlite3.Connection, limit: int, lease: float, now: float
+    ) -> list[TimerRecord]:
+        claim = secrets.token_hex(8)
+        with self._transaction(conn):
+            rows = conn.execute(
+                "UPDATE group_timer SET claim = ?, lease_until = ?, claimable_at = ? "
+                "WHERE (group_id, key) IN (SELECT group_id, key FROM group_timer "
+                "WHERE claimable_at <= ? ORDER BY claimable_at, group_id, key LIMIT ?) "
+                f"RETURNING {self._TIMER_COLUMNS}",
+                (claim, now + lease, now + lease, now, limit),
+            ).fetchall()
+        timers = [self._timer(r) for r in rows]
+        return sorted(timers, key=lambda t: (t.due_at, t.group_id, t.key))
+
+    def _fire_timer_sync(
+        self,
+        conn: sqlite3.Connection,
+        timer: TimerRecord,
+        messages: Sequence[NewMessage],
+        payloads: list[str],
+        next_due_at: float | None,
+        now: float,
+    ) -> list[int]:
+        with self._transaction(conn):
+            held = self._one(
+                conn,
+                "SELECT claim FROM group_timer WHERE group_id = ? AND key = ?",
+                (timer.group_id, timer.key),
+            )
+            if held is None or held != timer.claim:
+                raise TimerLostError(timer.group_id, timer.key)
+            ids = [self._insert(conn, m, p, now) for m, p in zip(messages, payloads, strict=True)]
+            if next_due_at is None:
+                conn.execute(
+                    "DELETE FROM group_timer WHERE group_id = ? AND key = ?",
+                    (timer.group_id, timer.key),
+                )
+            else:
+                conn.execute(
+                    "UPDATE group_timer SET due_at = ?, claimable_at = ?, claim = NULL, "
+                    "lease_until = NULL, fired = fired + 1 WHERE group_id = ? AND key = ?",
+                    (next_due_at, next_due_at, timer.group_id, timer.key),
+                )
+            return ids
+
+    async def open_group(
+        self,
+        group_id: str,
+        info: Mapping[str, Any],
+        timers: Sequence[NewTimer],
+        *,
+        now: float | None = None,
+    ) -> bool:
+        check_timers(group_id, timers)
+        rows = [(t.key, t.due_at, encode_json(t.payload, "timer payload")) for t in timers]
+        text = encode_json(info, "group info")
+        return await self._run(self._open_group_sync, group_id, text, rows, self._now(now))
+
+    async def acknowledge_group(
+        self,
+        group_id: str,
+        *,
+        by: str,
+        silenced_until: float | None = None,
+        now: float | None = None,
+    ) -> bool:
+        return await self._run(self._acknowledge_sync, group_id, by, silenced_until, self._now(now))
+
+    async def resolve_group(self, group_id: str) -> bool:
+        return bool(await self._run(self._forget_groups_sync, "id = ?", (group_id,)))
+
+    async def get_group(self, group_id: str) -> GroupRecord | None:
+        found = await self._run(self._groups_sync, "WHERE id = ?", (group_id,))
+        return found[0] if found else None
+
+    async def list_groups(self, *, limit: int = 500) -> list[GroupRecord]:
+        return await self._run(
+            self._groups_sync, "ORDER BY opened_at, id LIMIT ?", (max(limit, 0),)
+        )
+
+    async def claim_timers(
+        self, *, limit: int, lease_seconds: float, now: float | None = None
+    ) -> list[TimerRecord]:
+        check_claim_arguments(limit, lease_seconds)
+        return await self._run(self._claim_timers_sync, limit, lease_seconds, self._now(now))
+
+    async def fire_timer(
+        self,
+        timer: TimerRecord,
+        messages: Sequence[NewMessage],
+        *,
+        next_due_at: float | None = None,
+        now: float | None = None,
+    ) -> list[int]:
+        payloads = [m.encoded() for m in messages]
+        return await self._run(
+            self._fire_timer_sync, timer, list(messages), payloads, next_due_at, self._now(now)
+        )
+
+    async def next_timer_at(self) -> float | None:
+        value = await self._run(self._one, "SELECT MIN(claimable_at) FROM group_timer", ())
+        return None if value is None else float(value)
+
+    async def purge_groups(self, *, before: float, now: float | None = None) -> int:
+        return await self._run(
+            self._forget_groups_sync,
+            "updated_at < ? OR silenced_until <= ?",
+            (before, self._now(now)),
+        )
 
     # -- maintenance -------------------------------------------------------------------------
     async def recover_expired_leases(self, *, now: float | None = None) -> int:

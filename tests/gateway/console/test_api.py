@@ -31,6 +31,7 @@ from .support import (
 
 API_GETS = [
     "/api/v1/status",
+    "/api/v1/alerts",
     "/api/v1/history",
     "/api/v1/dead-letters",
     "/api/v1/playground",
@@ -72,7 +73,8 @@ def test_every_console_path_needs_credentials(emu: Emu, tmp_path: Path) -> None:
             bearer = {"Authorization": f"Bearer {TOKEN}"}
             assert gw.client.get(path, headers=bearer).status_code == 200, path
         for path in ("/api/v1/dead-letters/requeue", "/api/v1/config/reload",
-                     "/api/v1/playground/render"):  # fmt: skip
+                     "/api/v1/playground/render", "/api/v1/alerts/g/acknowledge",
+                     "/api/v1/alerts/g/silence"):  # fmt: skip
             assert gw.client.post(path, json={}).status_code == 401, path
         page = gw.client.get("/ui", headers={"Authorization": BASIC})
         assert "script-src 'self'" in page.headers["Content-Security-Policy"]

@@ -159,3 +159,38 @@ def test_a_hostile_alert_cannot_inject_markup(page: Page, served: tuple[Running,
     assert page.locator("a[href^='javascript']").count() == 0
     assert page.evaluate("window.__pwned") is None
     assert page.evaluate("window.__csp") == 0
+
+
+def test_open_alerts_are_listed_and_acknowledged_from_the_page(page: Page, emu: Emu) -> None:
+    key = canary_key()
+    config = console_config(
+        emu.url, key, "memory://",
+        routes=[{"name": "paging", "matchers": ['severity="critical"'], "bots": ["ops"],
+                 "escalate": [{"after": "1h", "mention": ["lead"]}]}],
+    )  # fmt: skip
+    payload = alertmanager_firing()
+    payload["groupLabels"] = {"alertname": "HighCPU", "note": HOSTILE}
+    payload["commonLabels"] = {**payload["commonLabels"], "severity": "critical"}
+    with running_gateway(config) as gw:
+        post(gw, "/alertmanager", payload)
+        page.goto(gw.url + "/ui#alerts")
+        row = page.locator("#al-list tbody tr").first
+        expect(row).to_contain_text("HighCPU")
+        expect(row).to_contain_text("open, unacknowledged")
+        expect(row).to_contain_text("escalation 1 at")
+        expect(row).to_contain_text("@lead")
+        expect(page.locator("#gc-open-badge")).to_have_text("1")
+        row.get_by_role("button", name="Acknowledge").click()
+        expect(page.locator("#al-result")).to_contain_text("Type your name first")
+        page.fill("#al-name", "王五")
+        row.get_by_role("button", name="Acknowledge").click()
+        expect(page.locator("#al-result")).to_contain_text("Acknowledged HighCPU")
+        expect(page.locator("#al-list tbody tr").first).to_contain_text("acknowledged by 王五")
+        expect(
+            page.locator("#al-list tbody tr").first.get_by_role("button", name="Acknowledge")
+        ).to_be_disabled()
+        page.reload()
+        expect(page.locator("#al-name")).to_have_value("王五")  # remembered
+        assert HOSTILE in page.locator("#al-list").inner_text()  # shown as text, not markup
+        assert page.evaluate("window.__pwned") is None
+        assert page.evaluate("window.__csp") == 0

@@ -120,13 +120,18 @@ class ActionLinker:
         its links would not fit the budget)."""
         if notification.source != "alertmanager" or notification.status != "firing":
             return None
-        matchers = group_matchers(notification)
+        return self.for_group(group_matchers(notification), notification.external_url)
+
+    def for_group(self, matchers: Mapping[str, str], external_url: str) -> ActionLinks | None:
+        """The links for an alert group named by ``matchers`` that came from the Alertmanager
+        at ``external_url`` (``""``: the configured one), or ``None`` (no Alertmanager is
+        known for it, or its links would not fit the budget)."""
         # Every label byte is in each link about 4/3 times over: past the budget, no links.
         if not matchers or sum(limits.utf8_len(k + v) for k, v in matchers.items()) > LINK_BUDGET:
             return None
         am = self.default_alertmanager
-        if notification.external_url.startswith(("http://", "https://")):
-            am = self.remember(notification.external_url)
+        if external_url.startswith(("http://", "https://")):
+            am = self.remember(external_url)
         if not am:
             return None
         ack, silence, details = (self.link(k, matchers, am) for k in ("a", "s", "d"))

@@ -10,18 +10,17 @@ from __future__ import annotations
 
 import hmac
 import logging
-import secrets
 from datetime import UTC, datetime
 from html import escape
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from ...store import NewMessage, StoreUnavailableError
-from ...store.history import HistoryEntry
-from .alertmanager import SilenceError, create_silence
+from ...store import StoreUnavailableError
+from . import acting
+from .alertmanager import SilenceError
 from .links import SILENCE_CHOICES
 from .tokens import KINDS, ActionToken, TokenError, csrf_token, verify
 
@@ -33,7 +32,7 @@ router = APIRouter(include_in_schema=False)
 
 NAME_COOKIE = "wecom_bot_name"
 MAX_FORM_BYTES = 4096
-MAX_NAME_CHARS = 40
+MAX_NAME_CHARS = acting.MAX_NAME_CHARS
 
 _STYLE = """
 *{box-sizing:border-box}body{margin:0;font:16px/1.5 -apple-system,system-ui,"PingFang SC",
@@ -111,12 +110,9 @@ def _check(request: Request, token: str) -> tuple[Gateway, bytes, ActionToken] |
 
 
 def _alertmanager(gateway: Gateway, action: ActionToken) -> str:
-    linker = gateway.runtime.actions
-    if linker is None:
+    if gateway.runtime.actions is None:
         return ""
-    return linker.alertmanagers.get(action.alertmanager) or (
-        linker.alertmanagers.get(linker.default_alertmanager, "")
-    )
+    return acting.alertmanager_for(gateway, ident=action.alertmanager)
 
 
 @router.get("/act/{token}")
@@ -216,8 +212,7 @@ async def confirm(request: Request, token: str) -> HTMLResponse:
 
 
 async def _silence(gateway: Gateway, action: ActionToken, name: str, choice: str) -> HTMLResponse:
-    seconds = SILENCE_CHOICES.get(choice)
-    if seconds is None:
+    if choice not in SILENCE_CHOICES:
         return _refused(f"a silence lasts {', '.join(SILENCE_CHOICES)}, not {choice!r}")
     am = _alertmanager(gateway, action)
     if not am:
@@ -227,14 +222,12 @@ async def _silence(gateway: Gateway, action: ActionToken, name: str, choice: str
             409,
         )
     try:
-        silence = await create_silence(
-            am, action.matchers, seconds=seconds, created_by=name,
-            comment=f"wecom-bot action link: silenced {choice} by {name} from the group",
-        )  # fmt: skip
+        silence = await acting.silence(gateway, action.matchers, am, name, choice, via="link")
     except SilenceError as exc:
         logger.warning("silence for %s failed: %s", _group(action), exc)
         return _refused(str(exc), 502)
-    logger.info("silence %s created by %s for %s (%s)", silence.id, name, _group(action), choice)
+    except StoreUnavailableError as exc:
+        return _refused(f"the silence was made, but the store does not answer: {exc}", 503)
     body = (
         f'<div class="card"><p class="ok">已静默 Silenced for {escape(choice)}</p>'
         f"<p>静默 ID Silence id: <code>{escape(silence.id)}</code></p>"
@@ -245,33 +238,12 @@ async def _silence(gateway: Gateway, action: ActionToken, name: str, choice: str
 
 
 async def _acknowledge(gateway: Gateway, action: ActionToken, name: str) -> HTMLResponse:
-    now = gateway.clock()
-    line = f"✅ 已认领 by {name} · {_group(action)}"
-    entry = HistoryEntry(
-        id=f"ack-{int(now * 1000):x}-{secrets.token_hex(3)}", received_at=now, updated_at=now,
-        source="action", status="firing", state="acknowledged", title=line,
-        labels=action.matchers, detail={"action": "acknowledge", "by": name, "at": now},
-    )  # fmt: skip
     try:
-        await gateway.history.record(entry)
-        await _post_line(gateway, entry.id, line, now)
+        entry = await acting.acknowledge(gateway, action.matchers, name, via="link")
     except StoreUnavailableError as exc:
         return _refused(f"the store does not answer, try again: {exc}", 503)
-    logger.info("acknowledged by %s: %s", name, _group(action))
     body = (
-        f'<div class="card"><p class="ok">{escape(line)}</p>'
-        f"<p>{escape(_when(now, gateway))}</p>{_matchers_html(action)}</div>"
+        f'<div class="card"><p class="ok">{escape(entry.title)}</p>'
+        f"<p>{escape(_when(entry.received_at, gateway))}</p>{_matchers_html(action)}</div>"
     )
     return _page("已认领 · Acknowledged", body)
-
-
-async def _post_line(gateway: Gateway, notification_id: str, line: str, now: float) -> None:
-    bots = list(gateway.config.actions.ack_bots)
-    if not bots:
-        return
-    payload: dict[str, Any] = {"msgtype": "text", "text": {"content": line}}
-    await gateway.store.enqueue(
-        [NewMessage(bot=bot, payload=payload, notification_id=notification_id) for bot in bots],
-        now=now,
-    )
-    gateway.runtime.notify(bots)

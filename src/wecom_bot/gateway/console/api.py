@@ -6,9 +6,10 @@ answers a webhook key: bots are shown by name, their keys masked (``693a…5aaa`
 gateway refuses such a call from another site, or with another body, before it gets here
 (:mod:`wecom_bot.exposure`).
 
-Views: ``/status``, ``/history`` (+ ``/history/{id}``), ``/dead-letters`` (+ ``/requeue``,
+Views: ``/status``, ``/alerts`` (open alert groups, + ``/alerts/{group}/acknowledge``,
+``/silence``), ``/history`` (+ ``/history/{id}``), ``/dead-letters`` (+ ``/requeue``,
 ``/discard``), ``/playground`` (+ ``/render``, ``/send``, ``/samples/{name}``), ``/config``
-(+ ``/config/reload``). See ``docs/console.md``.
+(+ ``/config/reload``). See ``docs/console.md`` and ``docs/actions.md``.
 """
 
 from __future__ import annotations
@@ -27,8 +28,18 @@ from pydantic import BaseModel, ConfigDict, Field
 from ...errors import ConfigError, MessageValidationError
 from ...masking import mask_key, redact
 from ...preview import render_message_html
-from ...store import NewMessage, OutboxRecord, StoreUnavailableError
+from ...store import (
+    GroupRecord,
+    NewMessage,
+    OutboxRecord,
+    StoreUnavailableError,
+    TimerRecord,
+)
 from ...store.history import HistoryEntry, HistoryEvent, HistoryQuery
+from ..actions import acting
+from ..actions.alertmanager import SilenceError
+from ..actions.groups import GroupInfo
+from ..actions.links import SILENCE_CHOICES
 from ..inbox import INBOX_BOT, INBOX_KIND
 from ..ingest import title_of
 from ..model import Notification
@@ -385,6 +396,128 @@ async def requeue(request: Request, body: DeadLetterAction) -> Response:
 async def discard(request: Request, body: DeadLetterAction) -> Response:
     """Delete the dead letters (history keeps the record of them)."""
     return await _act(request, body, "discarded")
+
+
+# --------------------------------------------------------------------------- open alerts
+
+
+def _timer_json(timer: TimerRecord) -> dict[str, Any]:
+    payload = timer.payload
+    return {
+        "kind": payload.get("kind"),
+        "route": payload.get("route"),
+        "step": payload.get("step"),
+        "at": timer.due_at,
+        "time": _iso(timer.due_at),
+        "fired": timer.fired,
+        "mention": payload.get("mention"),
+        "bots": payload.get("bots", []),
+    }
+
+
+def _group_json(gateway: Gateway, group: GroupRecord, now: float) -> dict[str, Any]:
+    info = GroupInfo.from_json(group.info)
+    silenced = group.silenced_until is not None and group.silenced_until > now
+    state = "silenced" if silenced else "acknowledged" if group.acknowledged_by else "open"
+    nxt = group.next_timer
+    return {
+        "id": group.id,
+        "name": info.name,
+        "labels": [list(p) for p in info.labels],
+        "source": info.source,
+        "routes": list(info.routes),
+        "alerts": info.alerts,
+        "firing_since": info.firing_since,
+        "opened_at": group.opened_at,
+        "updated_at": group.updated_at,
+        "state": state,
+        "acknowledged_by": group.acknowledged_by,
+        "acknowledged_at": group.acknowledged_at,
+        "silenced_until": group.silenced_until,
+        "next": _timer_json(nxt) if nxt is not None else None,
+        "timers": [_timer_json(t) for t in group.timers],
+        "notification_id": info.notification_id,
+        # Whether a silence can be made here (the Alertmanager's address stays unshown).
+        "can_silence": bool(acting.alertmanager_for(gateway, info.external_url)),
+    }
+
+
+@router.get("/alerts", summary="Open alert groups: firing since, acknowledged, silenced, next")
+async def alerts(request: Request, limit: Annotated[int, Query(ge=1, le=5000)] = 500) -> Response:
+    """The open alert groups, the longest firing first, with who acknowledged them, until when
+    they are silenced (a silence made from a link or here), and their next escalation or
+    reminder."""
+    gateway = _gateway(request)
+    now = gateway.clock()
+    try:
+        groups = await gateway.store.list_groups(limit=limit)
+    except StoreUnavailableError as exc:
+        return _error(503, f"outbox unavailable: {exc}")
+    return JSONResponse({"now": now, "groups": [_group_json(gateway, g, now) for g in groups]})
+
+
+class AlertAction(BaseModel):
+    """Who acts on an open group, and for a silence how long (``1h``, ``4h``, ``24h``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(max_length=200)
+    duration: str = "1h"
+
+
+async def _open_group(
+    gateway: Gateway, group: str, body: AlertAction
+) -> tuple[GroupInfo, str] | JSONResponse:
+    name = " ".join(body.name.split())[: acting.MAX_NAME_CHARS]
+    if not name:
+        return _error(422, "name: give your name, so the group knows who acted")
+    try:
+        found = await gateway.store.get_group(group)
+    except StoreUnavailableError as exc:
+        return _error(503, f"outbox unavailable: {exc}")
+    if found is None:
+        return _error(404, "no such open alert group (it resolved, or was never seen)")
+    return GroupInfo.from_json(found.info), name
+
+
+@router.post("/alerts/{group}/acknowledge", summary="Acknowledge an open alert group")
+async def acknowledge_group(request: Request, group: str, body: AlertAction) -> Response:
+    """As the acknowledge link does: its escalation and reminders stop, the history and the
+    ``ack_bots`` hear of it."""
+    gateway = _gateway(request)
+    found = await _open_group(gateway, group, body)
+    if isinstance(found, JSONResponse):
+        return found
+    info, name = found
+    try:
+        entry = await acting.acknowledge(gateway, info.labels, name, via="console")
+    except StoreUnavailableError as exc:
+        return _error(503, f"outbox unavailable: {exc}")
+    return JSONResponse({"acknowledged": True, "by": name, "history_id": entry.id})
+
+
+@router.post("/alerts/{group}/silence", summary="Silence an open alert group in Alertmanager")
+async def silence_group(request: Request, group: str, body: AlertAction) -> Response:
+    """As the silence link does: a silence in Alertmanager for 1h, 4h or 24h; its escalation
+    and reminders stop."""
+    gateway = _gateway(request)
+    found = await _open_group(gateway, group, body)
+    if isinstance(found, JSONResponse):
+        return found
+    info, name = found
+    if body.duration not in SILENCE_CHOICES:
+        return _error(422, f"duration: one of {', '.join(SILENCE_CHOICES)}")
+    am = acting.alertmanager_for(gateway, info.external_url)
+    if not am:
+        return _error(409, "which Alertmanager this group came from is unknown: "
+                      "configure actions.alertmanager_url")  # fmt: skip
+    try:
+        made = await acting.silence(gateway, info.labels, am, name, body.duration, via="console")
+    except SilenceError as exc:
+        return _error(502, redact(str(exc), *_keys(gateway)))
+    except StoreUnavailableError as exc:
+        return _error(503, f"the silence was made, but the outbox does not answer: {exc}")
+    return JSONResponse({"silence_id": made.id, "ends_at": made.ends_at.timestamp(), "by": name})
 
 
 # --------------------------------------------------------------------------- playground

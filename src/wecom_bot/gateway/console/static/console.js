@@ -1,4 +1,5 @@
-// wecom-bot gateway console: status, history, dead letters, template playground, config.
+// wecom-bot gateway console: status, open alerts, history, dead letters, template playground,
+// config.
 // No framework, nothing from the network but this gateway's /api/v1. Safety rule: every string
 // goes into the page through textContent; the only HTML inserted is the `html` field of the
 // API, message fragments drawn and escaped on the server by wecom_bot.preview.
@@ -92,7 +93,7 @@
 
   function refresh() {
     const loaders = {
-      status: loadStatus, history: () => loadHistory(false), dead: loadDead,
+      status: loadStatus, alerts: loadAlerts, history: () => loadHistory(false), dead: loadDead,
       playground: loadPlayground, config: loadConfig,
     };
     loaders[state.view]().catch((error) => {
@@ -157,6 +158,99 @@
     const badge = $("gc-dead-badge");
     badge.hidden = !count;
     badge.textContent = String(count);
+  }
+
+  // -- open alerts -----------------------------------------------------------------------------
+
+  const NAME_KEY = "wecom-bot-console-name";
+
+  function since(seconds, now) {
+    const total = Math.max(0, Math.floor(now - seconds));
+    const d = Math.floor(total / 86400), h = Math.floor((total % 86400) / 3600);
+    const m = Math.floor((total % 3600) / 60);
+    if (d) return `${d}d ${h}h`;
+    if (h) return `${h}h ${m}m`;
+    return m ? `${m}m` : `${total}s`;
+  }
+
+  function nextText(next) {
+    if (!next) return "—";
+    const what = next.kind === "remind" ? "reminder" : `escalation ${next.step + 1}`;
+    const who = next.mention && next.mention.users && next.mention.users.length
+      ? ` · @${next.mention.users.join(", @")}` : "";
+    return `${what} at ${when(next.at)} (${next.route})${who}`;
+  }
+
+  function stateText(group) {
+    if (group.state === "silenced") {
+      return `silenced until ${when(group.silenced_until)} by ${group.acknowledged_by}`;
+    }
+    if (group.state === "acknowledged") {
+      return `acknowledged by ${group.acknowledged_by} at ${when(group.acknowledged_at)}`;
+    }
+    return "open, unacknowledged";
+  }
+
+  async function loadAlerts() {
+    const data = await call("/alerts");
+    const body = $("al-list").tBodies[0];
+    body.replaceChildren();
+    $("al-empty").hidden = data.groups.length > 0;
+    setOpenBadge(data.groups.filter((g) => g.state === "open").length);
+    for (const group of data.groups) {
+      const row = el("tr");
+      row.dataset.group = group.id;
+      const name = el("td");
+      name.append(el("div", "gc-strong", group.name || "alert"));
+      const labels = group.labels.filter(([n]) => n !== "alertname").map(([n, v]) => `${n}=${v}`);
+      name.append(el("div", "gc-small", `${labels.join(" ")}${labels.length ? " · " : ""}` +
+        `${group.alerts} alert(s) · ${group.routes.join(", ")}`));
+      row.append(name);
+      cell(row, `${when(group.firing_since)} (${since(group.firing_since, data.now)})`);
+      cell(row, stateText(group), `gc-state gc-state--${group.state}`);
+      cell(row, nextText(group.next));
+      const act = el("td", "gc-act");
+      const ack = el("button", "", "Acknowledge");
+      ack.type = "button";
+      ack.disabled = group.state !== "open";
+      ack.addEventListener("click", () => alertAction(group, "acknowledge"));
+      const choice = el("select");
+      for (const d of ["1h", "4h", "24h"]) choice.append(new Option(d, d));
+      const silence = el("button", "", "Silence");
+      silence.type = "button";
+      silence.disabled = !group.can_silence || group.state === "silenced";
+      if (!group.can_silence) silence.title = "no Alertmanager is known for this group";
+      silence.addEventListener("click", () => alertAction(group, "silence", choice.value));
+      act.append(ack, choice, silence);
+      row.append(act);
+      body.append(row);
+    }
+  }
+
+  function setOpenBadge(count) {
+    const badge = $("gc-open-badge");
+    badge.hidden = !count;
+    badge.textContent = String(count);
+  }
+
+  async function alertAction(group, kind, duration) {
+    const name = $("al-name").value.trim();
+    if (!name) {
+      result("al-result", "Type your name first: the group sees who acted.", false);
+      $("al-name").focus();
+      return;
+    }
+    try { localStorage.setItem(NAME_KEY, name); } catch (_) { /* storage off: ask again */ }
+    const body = kind === "silence" ? { name, duration } : { name };
+    try {
+      const data = await call(`/alerts/${encodeURIComponent(group.id)}/${kind}`, { body });
+      result("al-result", kind === "silence"
+        ? `Silenced ${group.name} until ${when(data.ends_at)} (silence ${data.silence_id}).`
+        : `Acknowledged ${group.name}.`, true);
+    } catch (error) {
+      result("al-result", error.message, false);
+    }
+    await loadAlerts();
   }
 
   // -- history ---------------------------------------------------------------------------------
@@ -515,7 +609,8 @@
     $("pg-template-source").addEventListener("scroll", editorScrolled);
     editorLines();
     $("cf-reload").addEventListener("click", () => reloadConfig());
-    const views = ["status", "history", "dead", "playground", "config"];
+    try { $("al-name").value = localStorage.getItem(NAME_KEY) || ""; } catch (_) { /* off */ }
+    const views = ["status", "alerts", "history", "dead", "playground", "config"];
     const fromHash = () => {
       const view = (location.hash || "").slice(1);
       return views.includes(view) ? view : "status";
@@ -525,7 +620,7 @@
     // Live views are polled; the playground and config change only when asked.
     state.timer = setInterval(() => {
       if (document.hidden) return;
-      if (state.view === "status" || state.view === "dead") refresh();
+      if (state.view === "status" || state.view === "alerts" || state.view === "dead") refresh();
     }, POLL_MS);
   }
 
