@@ -454,6 +454,7 @@ def build_runtime(
         timezone=config.timezone,
         max_alerts=config.max_alerts_per_message,
         actions=linker,
+        console_url=f"{config.external_url}/ui/" if config.external_url else None,
         limits=config.template_limits.limits(),
     )
     known = set(renderer.template_names())

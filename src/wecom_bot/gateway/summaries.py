@@ -20,8 +20,10 @@ Variables of the ``summary`` template
     ``total``, ``firing_count``, ``resolved_count``, ``firing`` (any firing), ``status``,
     ``notifications`` (how many notifications a digest folds; 1 for one notification),
     ``cut_alerts`` (alerts the sender or the gateway left out), ``value_bytes`` (the most bytes
-    one label value takes before it is cut ``…(N bytes more)``), ``msgtype``, ``now`` and
-    ``timezone``. Every text in them is escaped for the msgtype already.
+    one label value takes before it is cut ``…(N bytes more)``), ``history_url`` (the
+    console's history of these alerts, where each is whole; ``None`` without
+    ``external_url``), ``msgtype``, ``now`` and ``timezone``. Every text in them is escaped for
+    the msgtype already.
 """
 
 from __future__ import annotations
@@ -30,12 +32,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from .. import limits
 from ..storm import SUMMARY_BYTES, AlertBrief, AlertGroup, cut_value, group_alerts, literal
 from .model import Alert, Notification
 
-__all__ = ["GroupView", "brief_of", "briefs_of_notification", "summary_context"]
+__all__ = ["GroupView", "brief_of", "briefs_of_notification", "history_link", "summary_context"]
 
 _MIN_VALUE_BYTES = 32
 _MAX_VALUE_BYTES = 256
@@ -105,6 +108,7 @@ def summary_context(
     max_messages: int | None = None,
     notifications: int = 1,
     cut_alerts: int = 0,
+    console_url: str | None = None,
 ) -> dict[str, Any]:
     """The variables of the ``summary`` template for ``briefs`` (see the module docs).
 
@@ -115,6 +119,7 @@ def summary_context(
         max_messages: the messages the summary may take (sets each value's share).
         notifications: how many notifications the alerts came in.
         cut_alerts: alerts left out before they got here (the sender's ``truncatedAlerts``).
+        console_url: the console's address as people reach it (``external_url`` + ``/ui/``).
     """
     value_bytes = value_budget(len(briefs), msgtype, max_messages)
     groups = [_view(g, esc, value_bytes) for g in group_alerts(briefs)]
@@ -130,5 +135,20 @@ def summary_context(
         "notifications": notifications,
         "cut_alerts": cut_alerts,
         "value_bytes": value_bytes,
+        "history_url": history_link(console_url, briefs) if console_url else None,
         "msgtype": msgtype,
     }
+
+
+def history_link(console_url: str, briefs: Sequence[AlertBrief]) -> str:
+    """The console's history view filtered to ``briefs``: received since a minute before the
+    earliest start, and their alertname when they share one (the view lists every alert
+    whole, values a summary cut included)."""
+    params: dict[str, str] = {}
+    names = {b.labels.get("alertname", "") for b in briefs}
+    if len(names) == 1 and (name := names.pop()) and "," not in name:
+        params["label"] = f"alertname={name}"
+    starts = [b.starts_at for b in briefs if b.starts_at]
+    if starts:
+        params["since"] = str(int(min(starts)) - 60)
+    return f"{console_url}#history" + (f"?{urlencode(params)}" if params else "")

@@ -372,7 +372,7 @@ class RendererSettings:
 
     Attributes:
         templates: configured templates, (name, source) pairs.
-        timezone, max_alerts, max_output_bytes, limits: see :class:`Renderer`.
+        timezone, max_alerts, max_output_bytes, limits, console_url: see :class:`Renderer`.
     """
 
     templates: tuple[tuple[str, str], ...] = ()
@@ -380,6 +380,7 @@ class RendererSettings:
     max_alerts: int | None = None
     max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES
     limits: RenderLimits = field(default_factory=RenderLimits)
+    console_url: str | None = None
 
 
 def _utc_now() -> datetime:
@@ -534,6 +535,8 @@ class Renderer:
         max_output_bytes: rendered content beyond this is cut, with a note.
         actions: writes a notification's action links (``actions`` in templates, ``None``
             when it has none); without it no message carries action links.
+        console_url: the console as people reach it (``external_url`` + ``/ui/``): storm
+            summaries link to its history, where every alert is whole.
         limits: the bounds of one render (time, sizes, steps); a render past one fails with
             :class:`TemplateLimitError`.
 
@@ -551,6 +554,7 @@ class Renderer:
         clock: Callable[[], datetime] = _utc_now,
         max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES,
         actions: Callable[[Notification], Any] | None = None,
+        console_url: str | None = None,
         limits: RenderLimits | None = None,
     ) -> None:
         try:
@@ -566,6 +570,7 @@ class Renderer:
         self.clock = clock
         self.max_output_bytes = max_output_bytes
         self.actions = actions
+        self.console_url = console_url
         self.limits = limits or RenderLimits()
         self._user: dict[str, str] = {}
         for name, source in (templates or {}).items():
@@ -595,6 +600,7 @@ class Renderer:
             clock=clock,
             max_output_bytes=settings.max_output_bytes,
             limits=settings.limits,
+            console_url=settings.console_url,
         )
 
     @property
@@ -606,6 +612,7 @@ class Renderer:
             self.max_alerts,
             self.max_output_bytes,
             self.limits,
+            self.console_url,
         )
 
     def is_configured(self, template: str, msgtype: MsgType) -> bool:
@@ -729,6 +736,7 @@ class Renderer:
             max_messages=max_messages,
             notifications=notifications,
             cut_alerts=cut_alerts,
+            console_url=self.console_url,
         )
         context.update(now=self.clock(), timezone=self.timezone)
         context[ESCAPER_KEY] = _ESCAPERS[msgtype]

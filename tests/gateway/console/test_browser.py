@@ -194,3 +194,43 @@ def test_open_alerts_are_listed_and_acknowledged_from_the_page(page: Page, emu: 
         assert HOSTILE in page.locator("#al-list").inner_text()  # shown as text, not markup
         assert page.evaluate("window.__pwned") is None
         assert page.evaluate("window.__csp") == 0
+
+
+def test_a_storm_summary_links_to_the_history_of_its_alerts(
+    browser: Browser, page: Page, emu: Emu
+) -> None:
+    key = canary_key()
+    config = console_config(
+        emu.url, key, "memory://",
+        external_url="https://gw.example.com",
+        actions={"secret": "s" * 24},
+    )  # fmt: skip
+    with running_gateway(config) as gw:
+        storm = alertmanager_firing()
+        template = storm["alerts"][0]
+        storm["alerts"] = [
+            {**template, "labels": {**template["labels"], "instance": f"host-{i}"}}
+            for i in range(30)  # more than a message lists: written as a summary
+        ]
+        storm["commonLabels"] = {"alertname": "HighCPU"}
+        other = alertmanager_firing()
+        for item in other["alerts"]:
+            item["labels"]["alertname"] = "DiskFull"
+        other["commonLabels"] = other["groupLabels"] = {"alertname": "DiskFull"}
+        storm_id = post(gw, "/alertmanager", storm)["notification_id"]
+        other_id = post(gw, "/alertmanager", other)["notification_id"]
+        links: list[str] = []
+
+        def linked() -> bool:
+            for payload in emulator_contents(emu, key):
+                content = payload[payload["msgtype"]]["content"]
+                links.extend(re.findall(r"\(https://gw\.example\.com/ui/(#history[^)]*)\)", content))
+            return bool(links)
+
+        wait_for(linked, what="a summary with a history link")
+        page.goto(gw.url + "/ui/" + links[0])
+        expect(page.locator("#hi-label")).to_have_value("alertname=HighCPU")
+        expect(page.locator(f"#hi-list tr[data-id='{storm_id}']")).to_have_count(1)
+        expect(page.locator(f"#hi-list tr[data-id='{other_id}']")).to_have_count(0)
+        page.locator(f"#hi-list tr[data-id='{storm_id}']").click()
+        expect(page.locator("#hi-detail")).to_contain_text("host-29")  # the whole alert is there

@@ -272,6 +272,20 @@
     return params;
   }
 
+  // A storm summary links here (#history?label=alertname=X&since=EPOCH): fill the filters.
+  function applyHistoryFilters(params) {
+    const label = params.getAll("label").join(", ");
+    if (label) $("hi-label").value = label;
+    for (const [id, name] of [["hi-q", "q"], ["hi-state", "state"], ["hi-source", "source"]]) {
+      if (params.has(name)) $(id).value = params.get(name);
+    }
+    const since = Number(params.get("since"));
+    if (since > 0) {
+      const local = new Date(since * 1000 - new Date().getTimezoneOffset() * 60000);
+      $("hi-since").value = local.toISOString().slice(0, 16);
+    }
+  }
+
   async function loadHistory(more) {
     const data = await call(`/history?${historyQuery(more)}`);
     const body = $("hi-list").tBodies[0];
@@ -612,10 +626,14 @@
     try { $("al-name").value = localStorage.getItem(NAME_KEY) || ""; } catch (_) { /* off */ }
     const views = ["status", "alerts", "history", "dead", "playground", "config"];
     const fromHash = () => {
-      const view = (location.hash || "").slice(1);
+      const [view, query] = (location.hash || "").slice(1).split("?", 2);
+      if (view === "history" && query) applyHistoryFilters(new URLSearchParams(query));
       return views.includes(view) ? view : "status";
     };
-    window.addEventListener("hashchange", () => { if (fromHash() !== state.view) show(fromHash()); });
+    window.addEventListener("hashchange", () => {
+      const view = fromHash();
+      if (view !== state.view || view === "history") show(view);
+    });
     show(fromHash());
     // Live views are polled; the playground and config change only when asked.
     state.timer = setInterval(() => {
