@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import struct
 import zlib
+from pathlib import Path
 
 from PIL import Image, ImageChops
 
@@ -48,3 +49,10 @@ def same_picture(old: bytes, new: bytes) -> bool:
     difference = ImageChops.difference(first.convert("RGB"), second.convert("RGB"))
     changed = sum(difference.convert("L").point(lambda v: 255 if v > 8 else 0).histogram()[1:])
     return changed == 0
+
+
+def keep_screenshot(path: Path, shot: bytes) -> None:
+    """Write ``shot`` to the docs' ``path`` only when it looks different from the file there,
+    so running the tests leaves a clean checkout unless a page really changed."""
+    if not path.exists() or not same_picture(path.read_bytes(), shot):
+        path.write_bytes(shot)

@@ -26,6 +26,7 @@ from tests.gateway.harness import (
     wait_for,
     write_config,
 )
+from tests.images import keep_screenshot
 from tests.redis_server import free_port
 from wecom_bot.masking import key_fingerprint
 
@@ -83,14 +84,16 @@ def test_silence_from_the_message_in_chromium_is_kept_by_alertmanager(
         chat.goto(f"{emu.url}/#{key_fingerprint(key)}")
         link = chat.locator('#ep-chat a[href*="/act/"]', has_text="静默").first
         link.wait_for(timeout=10_000)
-        chat.locator("#ep-chat .ep-entry").first.screenshot(path=str(DOCS / "actions-message.png"))
+        keep_screenshot(
+            DOCS / "actions-message.png", chat.locator("#ep-chat .ep-entry").first.screenshot()
+        )
         with context.expect_page() as opened:
             link.click()
         page = opened.value
         page.set_viewport_size(PHONE)
         page.wait_for_load_state()
         assert "HighLatency" in page.inner_text("main")
-        page.screenshot(path=str(DOCS / "actions-silence.png"), full_page=True)
+        keep_screenshot(DOCS / "actions-silence.png", page.screenshot(full_page=True))
         # Opening the page created nothing.
         assert httpx.get(am + "/api/v2/silences", timeout=5).json() == []
         page.fill("#name", "王五")
@@ -98,7 +101,7 @@ def test_silence_from_the_message_in_chromium_is_kept_by_alertmanager(
         page.click("button[type=submit]")
         page.wait_for_selector("text=Silenced")
         shown = page.inner_text("main")
-        page.screenshot(path=str(DOCS / "actions-silenced.png"), full_page=True)
+        keep_screenshot(DOCS / "actions-silenced.png", page.screenshot(full_page=True))
         silences = httpx.get(am + "/api/v2/silences", timeout=5).json()
         assert len(silences) == 1
         silence = silences[0]
@@ -121,7 +124,7 @@ def test_silence_from_the_message_in_chromium_is_kept_by_alertmanager(
         ack_page.set_viewport_size(PHONE)
         ack_page.wait_for_load_state()
         assert ack_page.input_value("#name") == "王五"
-        ack_page.screenshot(path=str(DOCS / "actions-acknowledge.png"), full_page=True)
+        keep_screenshot(DOCS / "actions-acknowledge.png", ack_page.screenshot(full_page=True))
         context.close()
 
         # Alertmanager itself keeps the group quiet; another group still arrives.

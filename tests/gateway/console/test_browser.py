@@ -224,7 +224,8 @@ def test_a_storm_summary_links_to_the_history_of_its_alerts(
         def linked() -> bool:
             for payload in emulator_contents(emu, key):
                 content = payload[payload["msgtype"]]["content"]
-                links.extend(re.findall(r"\(https://gw\.example\.com/ui/(#history[^)]*)\)", content))
+                found = re.findall(r"\(https://gw\.example\.com/ui/(#history[^)]*)\)", content)
+                links.extend(found)
             return bool(links)
 
         wait_for(linked, what="a summary with a history link")
