@@ -33,6 +33,7 @@ from typing import Any
 
 from ..errors import MessageValidationError
 from ..store import LeaseLostError, NewMessage, OutboxRecord, StoreUnavailableError
+from .background import BackgroundLoop
 from .ingest import Plan, finish, note_duplicate, plan, track_groups
 from .model import Notification
 from .pacing import step_back
@@ -225,7 +226,7 @@ def parse_stored(data: dict[str, Any]) -> Notification:
     return parse_payload(str(source), body, webhook=webhook)
 
 
-class InboxProcessor:
+class InboxProcessor(BackgroundLoop):
     """Renders journaled notifications into outbox messages, in the background.
 
     Args:
@@ -256,6 +257,7 @@ class InboxProcessor:
         busy: Callable[[], bool] = lambda: False,
         busy_share: float = 0.25,
     ) -> None:
+        super().__init__("inbox-processor")
         self._runtime = runtime
         self.clock = clock
         self.batch = batch
@@ -263,34 +265,8 @@ class InboxProcessor:
         self.poll = poll
         self.busy = busy
         self.busy_share = busy_share
-        self._wake = asyncio.Event()
-        self._stopping = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
         self.processed = 0
         """Notifications this processor turned into their messages since it was built."""
-
-    def start(self) -> None:
-        """Start rendering what the journal holds (left from an earlier run, too)."""
-        self._stopping.clear()
-        self._task = asyncio.create_task(self._loop(), name="inbox-processor")
-
-    async def stop(self) -> None:
-        """Finish the notification in hand; the journal keeps the rest for the next start."""
-        self._stopping.set()
-        self._wake.set()
-        if self._task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    def wake(self) -> None:
-        """Tell the processor a notification was accepted."""
-        self._wake.set()
-
-    @property
-    def running(self) -> bool:
-        """Whether the processor runs (readiness)."""
-        return self._task is not None and not self._task.done()
 
     async def _loop(self) -> None:
         failing = ""  # the store's error, logged once while it lasts (not once a poll)

@@ -38,6 +38,7 @@ from ...errors import MessageValidationError
 from ...limits import CONTENT_LIMITS, utf8_len
 from ...store import NewMessage, NewTimer, StoreUnavailableError, TimerLostError, TimerRecord
 from ...store.history import HistoryEntry, HistoryEvent
+from ..background import BackgroundLoop
 from ..config import GatewayConfig, RouteConfig
 from ..model import Notification
 from ..routing import Mentions, mention_list
@@ -135,7 +136,7 @@ def _next_period(due_at: float, every: float, now: float) -> float:
     return due_at + every * (math.floor(max(now - due_at, 0.0) / every) + 1)
 
 
-class Escalator:
+class Escalator(BackgroundLoop):
     """Fires due escalation and reminder timers (one per gateway process).
 
     Args:
@@ -154,34 +155,14 @@ class Escalator:
         poll: float = 1.0,
         batch: int = 16,
     ) -> None:
+        super().__init__("escalator")
         self._runtime = runtime
         self.clock = clock
         self.poll = poll
         self.batch = batch
-        self._wake = asyncio.Event()
-        self._stopping = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
         self._purged_at = float("-inf")
         self.fired = 0
         """Timers this process fired since it started."""
-
-    def start(self) -> None:
-        """Start firing due timers (those left from an earlier run, too)."""
-        self._stopping.clear()
-        self._task = asyncio.create_task(self._loop(), name="escalator")
-
-    async def stop(self) -> None:
-        """Finish the timer in hand and stop; the store keeps the rest."""
-        self._stopping.set()
-        self._wake.set()
-        if self._task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    def wake(self) -> None:
-        """Look at the store now (a group was opened or acknowledged here)."""
-        self._wake.set()
 
     async def _loop(self) -> None:
         failing = ""
