@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from wecom_bot.cli.config import Profile, load_profiles, resolve_target
 from wecom_bot.errors import ConfigError
+from wecom_bot.profiles import Profile, load_profiles, resolve_target
 
 from .conftest import Cli, Emulator
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from .config import default_config_path, describe_profile, load_profile_file
+from ..profiles import default_config_path, describe_profile, load_profile_file
 from .errors import CliUsageError
 from .output import command_scope, streams_of
 

@@ -42,10 +42,10 @@ from ..messages import (
     image_format,
     parse_message,
 )
+from ..profiles import Target, resolve_target
 from ..ratelimit import Rate, SlidingWindowLimiter, parse_rate
 from ..retry import RetryPolicy
 from ..split import plan_split, split_to_messages
-from .config import Target, resolve_target
 from .errors import EXIT_CODES_HELP, CliUsageError
 from .output import Output, ProgressReporter, Streams, command_scope
 
@@ -124,7 +124,7 @@ class SendOptions:
         return [s for s in (self.key, self.webhook) if s]
 
     def target(self, streams: Streams) -> Target:
-        """Resolve the webhook target (see :func:`wecom_bot.cli.config.resolve_target`)."""
+        """Resolve the webhook target (see :func:`wecom_bot.profiles.resolve_target`)."""
         return resolve_target(
             webhook=self.webhook,
             key=self.key,

@@ -1,6 +1,6 @@
 """The robots an MCP server may post to, by name, with one shared per-key rate limiter.
 
-Where the bots come from (the same sources as the CLI, see :mod:`wecom_bot.cli.config`):
+Where the bots come from (the same sources as the CLI, see :mod:`wecom_bot.profiles`):
 
 * ``WECOM_BOT_WEBHOOK`` or ``WECOM_BOT_KEY`` (with ``WECOM_BOT_BASE_URL``): one bot named
   ``default``;
@@ -178,7 +178,7 @@ class BotRegistry:
             ConfigError: no bot is configured, the profile file is invalid, or the
                 environment's key or a limit is malformed. Key-safe, names the field.
         """
-        from ..cli.config import (
+        from ..profiles import (
             ENV_KEY,
             ENV_WEBHOOK,
             default_config_path,

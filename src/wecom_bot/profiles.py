@@ -35,9 +35,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..client import Endpoint, parse_endpoint
-from ..errors import ConfigError
-from ..masking import mask_key
+from .client import Endpoint, parse_endpoint
+from .errors import ConfigError
+from .masking import mask_key
 
 __all__ = [
     "ENV_BASE_URL",
