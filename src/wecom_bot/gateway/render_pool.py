@@ -36,16 +36,13 @@ from typing import Any
 
 from .model import Notification
 from .routing import Mentions
-from .templates import (
-    MsgType,
-    Renderer,
-    RendererSettings,
-    RenderReport,
+from .template_errors import (
     TemplateError,
     TemplateLimitError,
     TemplateRenderError,
     plain_reason,
 )
+from .templates import MsgType, Renderer, RendererSettings, RenderReport
 
 __all__ = ["RenderPool", "RenderPoolClosed", "serve_worker"]
 

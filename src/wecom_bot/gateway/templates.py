@@ -49,6 +49,10 @@ Mentions never come from a template's values; see :class:`~.routing.Mentions` fo
 msgtype carries them. Over-long content is split with :func:`wecom_bot.split.split_content`
 (parts numbered ``(i/n)``), and every payload is validated with
 :func:`wecom_bot.messages.parse_message`.
+
+This module renders; the parts it uses live beside it: the sandbox and its bounds in
+:mod:`.sandbox`, the filters in :mod:`.template_filters`, what a template sees in
+:mod:`.template_views` and :mod:`.untrusted`, the errors in :mod:`.template_errors`.
 """
 
 from __future__ import annotations
@@ -57,10 +61,8 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import cached_property
 from importlib import resources
 from typing import Any, Literal
-from urllib.parse import quote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import jinja2
@@ -72,13 +74,22 @@ from ..errors import ConfigError
 from ..messages import parse_message
 from ..split import split_content
 from ..storm import AlertBrief
-from .escaping import escape_markdown, escape_markdown_v2, escape_text, safe_url
-from .model import Alert, Notification
+from .escaping import escape_markdown, escape_markdown_v2, escape_text
+from .model import Notification
 from .routing import Mentions
 from .sandbox import RenderLimitError, RenderLimits, Sandbox, ViewSandbox
 from .summaries import briefs_of_notification, summary_context
-from .template_filters import ESCAPER_KEY, format_duration, install_filters
-from .untrusted import Untrusted, UntrustedMap, wrap
+from .template_errors import (
+    TemplateError,
+    TemplateLimitError,
+    TemplateRenderError,
+    line_of,
+    plain_reason,
+    syntax_error,
+)
+from .template_filters import ESCAPER_KEY, install_filters
+from .template_views import AlertView, NotificationView, title_of_notification
+from .untrusted import Untrusted
 
 __all__ = [
     "BUILTIN_TEMPLATES",
@@ -123,179 +134,6 @@ SUMMARY_TEMPLATE = "summary"
 DEFAULT_MAX_OUTPUT_BYTES = 256 * 1024
 """Rendered content beyond this is cut (64 markdown messages: over three minutes of a robot's
 rate); a template that loops without end cannot exhaust memory."""
-
-
-class TemplateError(ConfigError):
-    """A template is unusable: unknown, or a syntax error (the message names it and the line).
-
-    Attributes:
-        template: the template's name.
-        line: the line of the problem, if known.
-        column: the column of a syntax error (1 for the first character), when the position
-            Jinja stopped at shows it; never guessed, so ``None`` for most errors.
-        reason: what is wrong in plain words, without the template's name, the line or any
-            exception class name: for people who wrote the template (the console's playground).
-            The message (``str()``) keeps the details for logs.
-    """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        template: str,
-        line: int | None = None,
-        column: int | None = None,
-        reason: str | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.template = template
-        self.line = line
-        self.column = column
-        self.reason = reason if reason is not None else message
-
-
-class TemplateRenderError(TemplateError):
-    """A template failed while rendering a notification (or rendered nothing)."""
-
-
-class TemplateLimitError(TemplateRenderError):
-    """A render went past a bound of its :class:`~.sandbox.RenderLimits` (time, size, memory)
-    and was stopped; the message names the bound."""
-
-
-# --------------------------------------------------------------------------- views
-
-
-def _alertmanager_silence_url(external_url: str, labels: Mapping[str, str]) -> str:
-    if not external_url or not labels:
-        return ""
-    matchers = ",".join(
-        f'{name}="{value.replace(chr(92), chr(92) * 2).replace(chr(34), chr(92) + chr(34))}"'
-        for name, value in sorted(labels.items())
-    )
-    base = external_url.rstrip("/")
-    return safe_url(f"{base}/#/silences/new?filter={quote('{' + matchers + '}', safe='')}")
-
-
-class AlertView:
-    """An alert as a template sees it (payload strings are :class:`Untrusted`).
-
-    Attributes:
-        status: ``"firing"`` or ``"resolved"``.
-        firing: whether it fires.
-        labels: label mapping. annotations: annotation mapping.
-        name: the ``alertname`` label. severity: the ``severity`` label.
-        summary, description, runbook_url: those annotations.
-        starts_at, ends_at: aware datetimes (``ends_at`` ``None`` when not ended); format
-            them with ``|localtime``.
-        duration: how long it fired (until now for a firing alert), e.g. ``"2h 5m"``.
-        generator_url, fingerprint, values, value_string, silence_url, dashboard_url,
-        panel_url, image_url: the payload's fields.
-        source_link, silence_link, runbook_link, dashboard_link, panel_link, image_link:
-            safe http(s) URLs for link targets, or ``""``. ``silence_link`` is Grafana's
-            ``silenceURL`` or, for Alertmanager, a new-silence link on its ``externalURL``.
-    """
-
-    def __init__(
-        self, alert: Alert, notification: Notification, esc: Callable[[str], str], now: datetime
-    ) -> None:
-        self.status = alert.status
-        self.firing = alert.firing
-        self.labels = UntrustedMap(alert.labels, esc)
-        self.annotations = UntrustedMap(alert.annotations, esc)
-        self.name = Untrusted(alert.labels.get("alertname", ""), esc)
-        self.severity = Untrusted(alert.labels.get("severity", ""), esc)
-        self.summary = Untrusted(alert.annotations.get("summary", ""), esc)
-        self.description = Untrusted(alert.annotations.get("description", ""), esc)
-        self.runbook_url = Untrusted(alert.annotations.get("runbook_url", ""), esc)
-        self.starts_at = alert.starts_at
-        self.ends_at = alert.ends_at
-        end = alert.ends_at if (not alert.firing and alert.ends_at is not None) else now
-        self.duration = format_duration(end - alert.starts_at)
-        self.generator_url = Untrusted(alert.generator_url, esc)
-        self.fingerprint = Untrusted(alert.fingerprint, esc)
-        self.values = UntrustedMap(alert.values, esc)
-        self.value_string = Untrusted(alert.value_string, esc)
-        self.silence_url = Untrusted(alert.silence_url, esc)
-        self.dashboard_url = Untrusted(alert.dashboard_url, esc)
-        self.panel_url = Untrusted(alert.panel_url, esc)
-        self.image_url = Untrusted(alert.image_url, esc)
-        self._alert = alert
-        self._notification = notification
-
-    @cached_property
-    def source_link(self) -> str:
-        """``generatorURL`` as a safe link target, or ``""``."""
-        return safe_url(self._alert.generator_url)
-
-    @cached_property
-    def silence_link(self) -> str:
-        """Grafana's ``silenceURL``, or a new-silence link on Alertmanager's ``externalURL``."""
-        alert, notification = self._alert, self._notification
-        if alert.silence_url:
-            return safe_url(alert.silence_url)
-        if notification.source == "alertmanager" and alert.firing:
-            return _alertmanager_silence_url(notification.external_url, alert.labels)
-        return ""
-
-    @cached_property
-    def runbook_link(self) -> str:
-        """The ``runbook_url`` annotation as a safe link target, or ``""``."""
-        return safe_url(self._alert.annotations.get("runbook_url", ""))
-
-    @cached_property
-    def dashboard_link(self) -> str:
-        """Grafana's ``dashboardURL`` as a safe link target, or ``""``."""
-        return safe_url(self._alert.dashboard_url)
-
-    @cached_property
-    def panel_link(self) -> str:
-        """Grafana's ``panelURL`` as a safe link target, or ``""``."""
-        return safe_url(self._alert.panel_url)
-
-    @cached_property
-    def image_link(self) -> str:
-        """Grafana's ``imageURL`` as a safe link target, or ``""``."""
-        return safe_url(self._alert.image_url)
-
-
-class NotificationView:
-    """A notification as a template sees it: every field of :class:`~.model.Notification`,
-    payload strings as :class:`Untrusted`, ``alerts`` as :class:`AlertView` (all of them)."""
-
-    def __init__(
-        self, notification: Notification, alerts: list[AlertView], esc: Callable[[str], str]
-    ) -> None:
-        self.source = notification.source
-        self.status = notification.status
-        self.receiver = Untrusted(notification.receiver, esc)
-        self.alerts = alerts
-        self.group_labels = UntrustedMap(notification.group_labels, esc)
-        self.common_labels = UntrustedMap(notification.common_labels, esc)
-        self.common_annotations = UntrustedMap(notification.common_annotations, esc)
-        self.external_url = Untrusted(notification.external_url, esc)
-        self.group_key = Untrusted(notification.group_key, esc)
-        self.truncated_alerts = notification.truncated_alerts
-        self.title = Untrusted(notification.title, esc)
-        self.message = Untrusted(notification.message, esc)
-        self.org_id = notification.org_id
-        self.state = Untrusted(notification.state, esc)
-        self.raw = wrap(notification.raw, esc)
-
-
-def _title(notification: Notification) -> str:
-    if notification.source == "generic":
-        return notification.title or notification.receiver
-    alertname = notification.common_labels.get("alertname")
-    if alertname:
-        return alertname
-    if notification.group_labels:
-        return " ".join(notification.group_labels.values())
-    names = dict.fromkeys(a.labels.get("alertname", "") for a in notification.alerts)
-    names.pop("", None)
-    if names:
-        return ", ".join(list(names)[:3]) + (" ..." if len(names) > 3 else "")
-    return notification.title or notification.receiver or "alert"
 
 
 _VIEWS = (AlertView, NotificationView)
@@ -390,136 +228,6 @@ def _utc_now() -> datetime:
 _BLANK_RUNS = re.compile(r"\n[ \t]*\n(?:[ \t]*\n)+")
 _TRAILING_SPACE = re.compile(r"[ \t]+\n")
 _TEMPLATE_FILE = "<template {}>"
-
-
-_UNEXPECTED_CHAR = re.compile(r"unexpected char (.+) at ([0-9]+)")
-# Tokens whose value is not the text as written (quotes, escapes, numbers) or that span lines.
-_UNWRITTEN_TOKENS = frozenset({"string", "integer", "float", "data", "eof"})
-
-
-def _syntax_error(exc: jinja2.TemplateSyntaxError, env: jinja2.Environment) -> TemplateError:
-    """A Jinja syntax error as a :class:`TemplateError` (``exc.name`` is the template's name)."""
-    name = exc.name or "?"
-    reason, column = _syntax_position(exc, env)
-    return TemplateError(
-        f"template {name!r}, line {exc.lineno}: {exc.message}",
-        template=name,
-        line=exc.lineno,
-        column=column,
-        reason=reason,
-    )
-
-
-def _syntax_position(
-    exc: jinja2.TemplateSyntaxError, env: jinja2.Environment
-) -> tuple[str, int | None]:
-    """The plain reason of a syntax error and its column, where Jinja's position shows it."""
-    message = exc.message or "syntax error"
-    if exc.source is None:
-        return message, None
-    # Jinja's lexer counts offsets in the text with every line break made "\n".
-    text = exc.source.replace("\r\n", "\n").replace("\r", "\n")
-    lines = text.split("\n")
-    char = _UNEXPECTED_CHAR.fullmatch(message)
-    if char is not None:
-        offset = int(char.group(2))
-        start = text.rfind("\n", 0, offset) + 1
-        on_line = text.count("\n", 0, offset) + 1 == exc.lineno
-        return f"unexpected character {char.group(1)}", offset - start + 1 if on_line else None
-    return message, _token_column(exc, env, text, lines)
-
-
-def _token_column(
-    exc: jinja2.TemplateSyntaxError, env: jinja2.Environment, text: str, lines: list[str]
-) -> int | None:
-    """Where the token the parser stopped at starts, if the error is about that token.
-
-    Jinja keeps lines, not columns: parse again, take the token the parser was looking at, and
-    give its column only when the message names it, it sits on the error's line and its text
-    occurs once on that line. Errors of the lexer (the parser is a token behind) and of the
-    compiler (an unknown filter) fail these tests and get no column.
-    """
-    parser = jinja2.parser.Parser(env, text, exc.name)
-    try:
-        parser.parse()
-    except jinja2.TemplateSyntaxError as again:
-        if again.lineno != exc.lineno or again.message != exc.message:
-            return None
-    except Exception:  # e.g. nesting too deep to parse twice
-        return None
-    else:
-        return None
-    token = parser.stream.current
-    if (
-        token.type in _UNWRITTEN_TOKENS
-        or token.lineno != exc.lineno
-        or not 0 < token.lineno <= len(lines)
-    ):
-        return None
-    if f"'{jinja2.lexer.describe_token(token)}'" not in (exc.message or ""):
-        return None
-    written = str(token.value).rstrip()
-    line = lines[token.lineno - 1]
-    if not written or "\n" in written or line.count(written) != 1:
-        return None
-    return line.index(written) + 1
-
-
-_OBJECT = re.compile(r"'(?:\w+\.)*(\w+)(?: object'|' object)|\b(?:\w+\.)*(\w+) object\b")
-_NOUNS = {
-    "AlertView": "an alert",
-    "NotificationView": "the notification",
-    "UntrustedMap": "a mapping",
-    "dict": "a mapping",
-    "Untrusted": "a text",
-    "str": "a text",
-    "int": "a number",
-    "float": "a number",
-    "list": "a list",
-    "tuple": "a list",
-    "NoneType": "nothing (none)",
-    "None": "nothing (none)",
-    "bool": "true or false",
-    "Undefined": "an undefined value",
-}
-_OPERANDS = re.compile(r"unsupported operand type\(s\) for (.+): '(\w+)' and '(\w+)'")
-_CONCAT = re.compile(r'can only concatenate str \(not "(\w+)"\) to str')
-
-
-def _noun(type_name: str) -> str:
-    return _NOUNS.get(type_name, "a value")
-
-
-def plain_reason(exc: BaseException) -> str:
-    """What went wrong in a render, in words for the template's author: Python's and Jinja's
-    text with type names said in plain words, and no exception class name."""
-    if isinstance(exc, jinja2.TemplateNotFound):
-        return f"no template named {exc.name!r}"
-    if isinstance(exc, KeyError) and exc.args:
-        return f"no key {exc.args[0]!r}"
-    text = str(exc)
-    operands = _OPERANDS.fullmatch(text)
-    if operands is not None:
-        left, right = _noun(operands.group(2)), _noun(operands.group(3))
-        return f"cannot use {operands.group(1)} between {left} and {right}"
-    concat = _CONCAT.fullmatch(text)
-    if concat is not None:
-        return f"cannot add {_noun(concat.group(1))} to a text (join texts with ~)"
-    text = _OBJECT.sub(lambda m: _noun(m.group(1) or m.group(2)), text)
-    # Jinja looks a missing key up as an attribute too, and names only the attribute.
-    text = text.replace("a mapping has no attribute", "a mapping has no key")
-    return text or "the template failed"
-
-
-def _line_of(exc: BaseException) -> int | None:
-    """The template line a runtime error came from (Jinja rewrites tracebacks to show it)."""
-    line = None
-    tb = exc.__traceback__
-    while tb is not None:
-        if tb.tb_frame.f_code.co_filename.startswith("<template "):
-            line = tb.tb_lineno
-        tb = tb.tb_next
-    return line
 
 
 class Renderer:
@@ -652,7 +360,7 @@ class Renderer:
             return env.get_template(name)
         except jinja2.TemplateSyntaxError as exc:
             exc.name = exc.name or name
-            raise _syntax_error(exc, env) from None
+            raise syntax_error(exc, env) from None
         except jinja2.TemplateNotFound:
             raise TemplateError(
                 f"unknown template {name!r} (known: {', '.join(self.template_names())})",
@@ -704,7 +412,7 @@ class Renderer:
             "resolved_count": len(resolved),
             "status": notification.status,
             "firing": notification.status == "firing",
-            "title": Untrusted(_title(notification), esc),
+            "title": Untrusted(title_of_notification(notification), esc),
             "receiver": view.receiver,
             "source": notification.source,
             "group_labels": view.group_labels,
@@ -775,7 +483,7 @@ class Renderer:
                 reason="stopped: ran out of memory (render limits)",
             ) from None
         except RenderLimitError as exc:
-            line = _line_of(exc)
+            line = line_of(exc)
             at = f", line {line}" if line else ""
             raise TemplateLimitError(
                 f"template {name!r}{at} stopped: {exc} (render limits)",
@@ -785,9 +493,9 @@ class Renderer:
             ) from None
         except jinja2.TemplateSyntaxError as exc:  # an included template
             exc.name = exc.name or name
-            raise _syntax_error(exc, self._env_for(name)) from None
+            raise syntax_error(exc, self._env_for(name)) from None
         except Exception as exc:
-            line = _line_of(exc)
+            line = line_of(exc)
             at = f", line {line}" if line else ""
             kind = type(exc).__name__
             raise TemplateRenderError(
