@@ -63,6 +63,11 @@ HOSTILE = {
         "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}x",
         "took longer than",
     ),
+    "a few slow filters": (
+        "{% set s = 'ab ' * 300000 %}{% for i in range(31) %}{% set _ = s|wordwrap(2) %}"
+        "{% endfor %}",
+        "took longer than",
+    ),
     "batch": ("{{ [1]|batch(1000000000, 'x')|list }}", "batch"),
     "slice": ("{{ [1]|slice(1000000000)|list }}", "slice"),
     "big range": ("{% for i in range(10**9) %}{% endfor %}", "range()"),

@@ -80,6 +80,8 @@ _MAX_INT_BITS = 4096 * 8
 """Integers a template computes stay below this many bits (Python prints 4,300 digits at most)."""
 _CLOCK_EVERY = 256
 """Steps between two looks at the clock."""
+_LARGE_BUILD = 64 * 1024
+"""A build this large (characters or items) looks at the clock too."""
 
 
 class _Budget:
@@ -107,6 +109,10 @@ class _Budget:
             raise RenderLimitError(
                 f"built more than {self.limits.max_built} characters and items in all"
             )
+        # A large build took time of its own: a few of them can outlast the timeout long
+        # before the step count reaches the next look at the clock.
+        if size >= _LARGE_BUILD and time.monotonic() > self.deadline:
+            raise RenderLimitError(f"took longer than {self.limits.timeout:g} s")
 
 
 _budget: ContextVar[_Budget | None] = ContextVar("wecom_bot_render_budget", default=None)
