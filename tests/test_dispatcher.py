@@ -296,7 +296,7 @@ def storm_alert(i: int) -> dict[str, Any]:
     return attach({"msgtype": "markdown", "markdown": {"content": content}}, [brief])
 
 
-def summarize_with_templates(
+async def summarize_with_templates(
     briefs: Any, *, syntax: Any, max_messages: int, notifications: int
 ) -> list[str]:
     report = Renderer().render_summary(
@@ -352,7 +352,9 @@ async def test_without_pacing_every_message_of_a_small_burst_leaves_as_it_is(emu
 
 
 async def test_a_failing_summary_template_still_delivers_the_storm_line_by_line(emu: Emu) -> None:
-    def broken(briefs: Any, *, syntax: Any, max_messages: int, notifications: int) -> list[str]:
+    async def broken(
+        briefs: Any, *, syntax: Any, max_messages: int, notifications: int
+    ) -> list[str]:
         raise TemplateRenderError("template 'summary', line 3 failed: ZeroDivisionError")
 
     key = new_key()

@@ -64,10 +64,11 @@ class SendLimiter(Protocol):
 class Summarizer(Protocol):
     """Writes alerts as storm summary contents (the gateway's ``summary`` template)."""
 
-    def __call__(
+    async def __call__(
         self, briefs: Sequence[AlertBrief], *, syntax: Syntax, max_messages: int, notifications: int
     ) -> list[str]:
-        """The contents of the summary messages, each within the byte limit of ``syntax``."""
+        """The contents of the summary messages, each within the byte limit of ``syntax``
+        (a configured template renders away from the event loop)."""
 
 
 class LocalLimiter:
@@ -408,7 +409,7 @@ class Dispatcher:
                 keep.append(group[0])
                 continue
             share = max(budget * len(group) // sum(len(g) for g in groups.values()), 1)
-            payloads, form = self._fold(kind, group, share)
+            payloads, form = await self._fold(kind, group, share)
             new = [NewMessage(bot=bot, payload=payload, coalescible=False) for payload in payloads]
             out.extend(await self.store.replace([r.id for r in group], new, now=self.clock()))
             self.observer.digested(bot, len(group), len(new), form != "full")
@@ -419,7 +420,7 @@ class Dispatcher:
         merged.sort(key=lambda r: (r.created_at, r.id))
         return merged
 
-    def _fold(
+    async def _fold(
         self, kind: Syntax, group: list[OutboxRecord], share: int
     ) -> tuple[list[dict[str, Any]], str]:
         """The digest payloads of ``group`` and the form used: ``full`` (the messages
@@ -441,7 +442,7 @@ class Dispatcher:
         plain = [i for i, b in enumerate(carried) if b is None]
         briefs = unique_briefs(b for b in carried if b is not None)
         try:
-            summary = self.summarize(
+            summary = await self.summarize(
                 briefs,
                 syntax=kind,
                 max_messages=max(share - (1 if plain else 0), 1),

@@ -294,3 +294,74 @@ def test_a_render_past_the_workers_memory_limit_fails_and_the_pool_renders_on() 
         asyncio.run(run())
     finally:
         pool.close()
+
+
+SLOW_FILTERS = (  # each filter call builds 1 MB: few steps, much time
+    "{% set s = 'ab ' * 300000 %}{% for i in range(31) %}{% set _ = s|wordwrap(2) %}"
+    "{% endfor %}"
+)
+
+
+def storm_of(count: int) -> dict[str, Any]:
+    """One notification with more alerts than a message lists (it renders as a summary)."""
+    payload = one_alert("Storm")
+    first = payload["alerts"][0]
+    payload["alerts"] = [
+        {**first, "labels": {**first["labels"], "instance": f"host-{i}"}, "fingerprint": str(i)}
+        for i in range(count)
+    ]
+    return payload
+
+
+def test_a_configured_summary_renders_in_the_pool_even_when_the_route_uses_a_builtin(
+    tmp_path: Path,
+) -> None:
+    config = gateway_config(
+        NOWHERE, KEY, f"sqlite:///{tmp_path / 'outbox.db'}",
+        templates={"summary": SLOW_FILTERS},
+        template_limits={"max_steps": 10**9, "timeout": "1s"},
+        routes=[],
+    )  # fmt: skip
+    with running_gateway(config) as gw, Prober(gw.url) as prober:
+        accepted = gw.post("/alertmanager", storm_of(25))
+        assert accepted.status_code == 200, accepted.text
+
+        def dead() -> list[dict[str, Any]]:
+            items: list[dict[str, Any]] = gw.client.get("/api/v1/dead-letters").json()[
+                "dead_letters"
+            ]
+            return items
+
+        wait_for(lambda: bool(dead()), timeout=30, what="the storm in dead letters")
+        assert "took longer than 1 s" in dead()[0]["last_error"], dead()
+    assert not prober.failures and prober.slowest < 1.0, prober.slowest
+
+
+def test_a_summary_the_dispatcher_folds_renders_in_a_worker_not_in_the_event_loop() -> None:
+    from wecom_bot.storm import AlertBrief
+
+    limits = RenderLimits(timeout=1, max_steps=10**9)
+    settings = RendererSettings(templates=(("summary", SLOW_FILTERS),), limits=limits)
+    briefs = [AlertBrief({"alertname": "X", "instance": f"h-{i}"}, "firing") for i in range(30)]
+    pool = RenderPool(workers=1, memory_bytes=512 << 20)
+
+    async def run() -> float:
+        gaps: list[float] = []
+
+        async def heartbeat() -> None:
+            last = time.monotonic()
+            while True:
+                await asyncio.sleep(0.05)
+                gaps.append(time.monotonic() - last)
+                last = time.monotonic()
+
+        beat = asyncio.create_task(heartbeat())
+        with pytest.raises(TemplateLimitError, match="took longer than 1 s"):
+            await pool.render_summary(settings, briefs, msgtype="markdown", now=datetime.now(UTC))
+        beat.cancel()
+        return max(gaps)
+
+    try:
+        assert asyncio.run(run()) < 0.5  # the loop kept turning while the worker rendered
+    finally:
+        pool.close()

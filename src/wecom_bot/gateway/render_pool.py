@@ -29,11 +29,13 @@ import socket
 import subprocess
 import sys
 from collections import OrderedDict
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from ..storm import AlertBrief
 from .model import Notification
 from .routing import Mentions
 from .template_errors import (
@@ -42,7 +44,7 @@ from .template_errors import (
     TemplateRenderError,
     plain_reason,
 )
-from .templates import MsgType, Renderer, RendererSettings, RenderReport
+from .templates import SUMMARY_TEMPLATE, MsgType, Renderer, RendererSettings, RenderReport
 
 __all__ = ["RenderPool", "RenderPoolClosed", "serve_worker"]
 
@@ -64,11 +66,21 @@ class RenderPoolClosed(RuntimeError):
 class _Job:
     settings: RendererSettings
     template: str
-    notification: Notification
+    notification: Notification | None  # None for a summary
     msgtype: MsgType
     mentions: Mentions | None
     now: datetime
     links: Any = None
+    summary: _SummaryJob | None = None
+
+
+@dataclass(frozen=True)
+class _SummaryJob:
+    """A storm summary to write instead of a notification to render."""
+
+    briefs: tuple[AlertBrief, ...]
+    max_messages: int | None
+    notifications: int
 
 
 class _Worker:
@@ -181,15 +193,37 @@ class RenderPool:
                 its timeout (then the worker was killed and replaced).
             RenderPoolClosed: the pool is closed (the gateway is stopping).
         """
+        job = _Job(settings, template, notification, msgtype, mentions, now, links)
+        return await self._submit(job)
+
+    async def render_summary(
+        self,
+        settings: RendererSettings,
+        briefs: Sequence[AlertBrief],
+        *,
+        msgtype: MsgType = "markdown",
+        max_messages: int | None = None,
+        notifications: int = 1,
+        now: datetime,
+    ) -> RenderReport:
+        """:meth:`Renderer.render_summary` in a worker (a configured ``summary`` template).
+
+        Raises:
+            As :meth:`render_check`.
+        """
+        summary = _SummaryJob(tuple(briefs), max_messages, notifications)
+        job = _Job(settings, SUMMARY_TEMPLATE, None, msgtype, None, now, None, summary)
+        return await self._submit(job)
+
+    async def _submit(self, job: _Job) -> RenderReport:
         if self._closed:
             raise RenderPoolClosed("the gateway is stopping")
         if self._slots is None:
             self._slots = asyncio.Semaphore(self.workers)
-        job = _Job(settings, template, notification, msgtype, mentions, now, links)
         async with self._slots:
             loop = asyncio.get_running_loop()
             outcome = await loop.run_in_executor(self._executor(), self._run, job)
-        return _result(outcome, template)
+        return _result(outcome, job.template)
 
     def _run(self, job: _Job) -> tuple[str, Any]:
         try:
@@ -294,10 +328,17 @@ def _render(
             while len(renderers) > _CACHED_RENDERERS:
                 renderers.popitem(last=False)
         renderers.move_to_end(job.settings)
-        report = renderer.render_check(
-            job.template, job.notification, msgtype=job.msgtype, mentions=job.mentions,
-            links=job.links,
-        )  # fmt: skip
+        if job.summary is not None:
+            report = renderer.render_summary(
+                job.summary.briefs, msgtype=job.msgtype, max_messages=job.summary.max_messages,
+                notifications=job.summary.notifications,
+            )  # fmt: skip
+        else:
+            assert job.notification is not None
+            report = renderer.render_check(
+                job.template, job.notification, msgtype=job.msgtype, mentions=job.mentions,
+                links=job.links,
+            )  # fmt: skip
         return "ok", report
     except TemplateError as exc:
         return "error", (

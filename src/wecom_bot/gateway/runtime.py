@@ -35,7 +35,7 @@ from .model import Notification
 from .oncall import Rotation
 from .render_pool import RenderPool
 from .routing import MentionRules, Mentions, Route, Router
-from .templates import MsgType, Renderer, RendererSettings, RenderReport
+from .templates import SUMMARY_TEMPLATE, MsgType, Renderer, RendererSettings, RenderReport
 from .timeintervals import MutedAction, RouteSchedule
 from .window import DurableWindow
 
@@ -277,7 +277,9 @@ class Runtime:
             TemplateError: as :meth:`Renderer.render_check`.
         """
         renderer = self.renderer
-        if settings is None and not renderer.is_configured(template, msgtype):
+        # A storm renders the summary template, not the route's: where it runs depends on it.
+        used = SUMMARY_TEMPLATE if renderer.summarizes(notification) else template
+        if settings is None and not renderer.is_configured(used, msgtype):
             return renderer.render_check(template, notification, msgtype=msgtype, mentions=mentions)
         settings = settings or renderer.settings
         pool = pool or self.render_pool
@@ -297,13 +299,21 @@ class Runtime:
             return None
         return selected, self.msgtype_for(route, bot), self.mentions_for(route, selected, now)
 
-    def summarize(
+    async def summarize(
         self, briefs: Sequence[AlertBrief], *, syntax: Syntax, max_messages: int, notifications: int
     ) -> list[str]:
-        """Storm summary contents for the dispatcher (the ``summary`` template)."""
-        report = self.renderer.render_summary(
-            briefs, msgtype=syntax, max_messages=max_messages, notifications=notifications
-        )
+        """Storm summary contents for the dispatcher (the ``summary`` template): a configured
+        one renders in the render pool, like every configured template; the built-in here."""
+        renderer = self.renderer
+        if self.render_pool is not None and renderer.is_configured(SUMMARY_TEMPLATE, syntax):
+            report = await self.render_pool.render_summary(
+                renderer.settings, briefs, msgtype=syntax, max_messages=max_messages,
+                notifications=notifications, now=renderer.clock(),
+            )  # fmt: skip
+        else:
+            report = renderer.render_summary(
+                briefs, msgtype=syntax, max_messages=max_messages, notifications=notifications
+            )
         return [item_content(p) for p in report.payloads]
 
     def mentions_for(
