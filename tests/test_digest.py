@@ -107,3 +107,13 @@ def test_property_every_part_fits_and_counts_every_item(
     else:
         bullets = sum(c.count("\n- ") + c.count("\n• ") for c in plan.contents)
         assert bullets == len(items)
+
+
+def test_hundreds_of_people_mentioned_overflow_into_parts_that_fit() -> None:
+    items = [f"alert {i} <@person{i:03d}>" for i in range(400)]
+    plan = plan_digest(items, syntax="markdown", max_messages=2)
+    for content in plan.contents:
+        assert utf8_len(content) <= 4096
+        parse_message({"msgtype": "markdown", "markdown": {"content": content}})
+    joined = "\n".join(plan.contents)
+    assert all(f"<@person{i:03d}>" in joined for i in range(400))

@@ -374,3 +374,18 @@ async def test_a_failing_summary_template_still_delivers_the_storm_line_by_line(
     lines = "\n".join(contents)
     assert {f"host-{i}" for i in range(40)} <= set(re.findall(r"host-\d+", lines))
     assert await store.dead_count("ops") == 0
+
+
+async def test_a_news_message_marked_coalescible_leaves_with_a_folded_storm(emu: Emu) -> None:
+    key = new_key()
+    store = MemoryOutbox()
+    news = {"msgtype": "news", "news": {"articles": [{"title": "runbook", "url": "https://e.x"}]}}
+    await store.enqueue([NewMessage(bot="ops", payload=storm_alert(i)) for i in range(60)])
+    await store.enqueue([NewMessage(bot="ops", payload=news, coalescible=True)])
+    dispatcher = make_dispatcher(
+        store, emu, {"ops": (key,)}, storm_interval=0, coalesce_after=0.1, lease_seconds=20
+    )
+    took = await run_until_drained(store, dispatcher, ["ops"], timeout=15)
+    kinds = [e["payload"]["msgtype"] for e in accepted(emu, key)]
+    assert kinds.count("news") == 1 and len(kinds) < 60  # the storm folded, the news sent
+    assert took < 10  # not held until its lease ran out

@@ -149,8 +149,8 @@ def plan_digest(
         compact = max_messages is not None and len(parts) > max(max_messages, 1)
     if compact:
         parts = _compact_parts(contents, syntax, budget, max(max_messages or 1, 1))
-        if markdown_mentions:
-            parts = _append_line(parts, "".join(markdown_mentions), budget)
+        for line in mention_lines(markdown_mentions, budget):
+            parts = _append_line(parts, line, budget)
     total = len(parts)
     final = [_header(i + 1, total, len(contents), compact, syntax) + p for i, p in enumerate(parts)]
     return DigestPlan(
@@ -192,6 +192,21 @@ def _append_line(parts: list[str], line: str, budget: int) -> list[str]:
     if utf8_len(parts[-1]) + 1 + utf8_len(line) <= budget:
         return [*parts[:-1], parts[-1] + "\n" + line]
     return [*parts, line]
+
+
+def mention_lines(tags: Sequence[str], budget: int) -> list[str]:
+    """``<@userid>`` ``tags`` joined into as few lines as fit ``budget`` bytes each (hundreds
+    of people mentioned overflow one message)."""
+    lines: list[str] = []
+    current = ""
+    for tag in tags:
+        if current and utf8_len(current) + utf8_len(tag) > budget:
+            lines.append(current)
+            current = ""
+        current += tag
+    if current:
+        lines.append(current)
+    return lines
 
 
 def mentions_in(contents: Sequence[str]) -> list[str]:

@@ -22,12 +22,12 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import httpx
 
 from .client import AsyncBot
-from .digest import Syntax, item_content, mentions_in, plan_digest
+from .digest import Syntax, item_content, mention_lines, mentions_in, plan_digest
 from .errors import DeliveryError, MessageValidationError, WeComAPIError
 from .limits import CONTENT_LIMITS, ERRCODE_RATE_LIMITED, utf8_len
 from .masking import mask_key, redact
@@ -394,16 +394,18 @@ class Dispatcher:
         budget: int | None = None,
     ) -> list[OutboxRecord]:
         claimed = records + await self._claim_round(bot)
-        keep: list[OutboxRecord] = [r for r in claimed if not r.coalescible]
+        # Only text kinds fold; any other message (news, a card) leaves as it is.
+        keep = [r for r in claimed if not (r.coalescible and r.kind in _DIGEST_KINDS)]
         out: list[OutboxRecord] = []
         if budget is None:
             # This round folds part of the backlog; it gets that part's share of the sends
             # available in time, so the result does not depend on how much one round claims.
             budget = max((slots - len(keep)) * len(claimed) // max(backlog, len(claimed)), 1)
         groups: dict[Syntax, list[OutboxRecord]] = {}
+        kept = {r.id for r in keep}
         for record in claimed:
-            if record.coalescible and record.kind in _DIGEST_KINDS:
-                groups.setdefault(record.kind, []).append(record)
+            if record.id not in kept:
+                groups.setdefault(cast(Syntax, record.kind), []).append(record)
         for kind, group in groups.items():
             if len(group) == 1:
                 keep.append(group[0])
@@ -462,9 +464,8 @@ class Dispatcher:
             ).contents
         parts = summary + rest
         if kind == "markdown":
-            tags = mentions_in(contents)
-            if tags:
-                parts = _with_line(parts, "".join(tags), kind)
+            for line in mention_lines(mentions_in(contents), CONTENT_LIMITS[kind]):
+                parts = _with_line(parts, line, kind)
         if not plan.compact and len(plan.contents) <= len(parts):
             return plan.payloads(kind), "full"  # the messages themselves, in as few sends
         payloads = dataclasses.replace(plan, contents=parts, compact=True).payloads(kind)
