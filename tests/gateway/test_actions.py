@@ -313,3 +313,21 @@ def test_action_pages_need_no_credentials_everything_else_still_does(
         assert page.status_code == 200 and "Acknowledge" in page.text
         assert gw.client.get("/api/v1/history").status_code == 401
         assert gw.client.get("/act").status_code == 401
+
+
+def test_a_link_sent_before_a_restart_still_names_its_own_alertmanager(
+    emu: Emu, tmp_path: Path
+) -> None:
+    key = new_key()
+    payload = alertmanager_firing()
+    payload["externalURL"] = "http://127.0.0.1:7/am"  # not the configured 127.0.0.1:9
+    config = _config(emu, key, tmp_path)
+    with running_gateway(config) as gw:
+        assert gw.post("/alertmanager", payload).status_code == 200
+        wait_for(lambda: len(_links(emu, key)) >= 3, what="a message with three action links")
+        details = _links(emu, key)[2]
+        assert 'href="http://127.0.0.1:7/am/#/alerts' in gw.client.get(f"/act/{details}").text
+    with running_gateway(config) as gw:  # a new process: it has seen no notification yet
+        page = gw.client.get(f"/act/{details}").text
+        assert 'href="http://127.0.0.1:7/am/#/alerts' in page, page
+        assert "127.0.0.1:9/" not in page

@@ -459,6 +459,10 @@ def build_runtime(
         if config.external_url
         else None
     )
+    if linker is not None and previous is not None and previous.actions is not None:
+        # Links already sent name the Alertmanagers seen before the reload.
+        for ident, url in previous.actions.alertmanagers.items():
+            linker.alertmanagers.setdefault(ident, url)
     renderer = Renderer(
         config.templates,
         timezone=config.timezone,

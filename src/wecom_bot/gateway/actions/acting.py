@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, Any
 from ...store import NewMessage
 from ...store.history import HistoryEntry
 from .alertmanager import Silence, create_silence
-from .groups import group_id
+from .groups import GroupInfo, group_id
 from .links import SILENCE_CHOICES
+from .tokens import alertmanager_id
 
 if TYPE_CHECKING:
     from ..app import Gateway
@@ -48,6 +49,21 @@ def alertmanager_for(gateway: Gateway, external_url: str = "", ident: str = "") 
     return linker.alertmanagers.get(ident) or linker.alertmanagers.get(
         linker.default_alertmanager, configured
     )
+
+
+async def alertmanager_of_group(
+    gateway: Gateway, labels: Sequence[tuple[str, str]], ident: str
+) -> str:
+    """The Alertmanager the open group named by ``labels`` came from, when its id is
+    ``ident`` (what a link carries); ``""`` when the group is not open or came from another."""
+    store = gateway.store
+    record = await store.get_group(group_id(labels)) if store is not None else None
+    if record is None:
+        return ""
+    url = GroupInfo.from_json(record.info).external_url.rstrip("/")
+    if not url.startswith(("http://", "https://")) or alertmanager_id(url) != ident:
+        return ""
+    return url
 
 
 async def acknowledge(

@@ -109,10 +109,15 @@ def _check(request: Request, token: str) -> tuple[Gateway, bytes, ActionToken] |
         return _refused(exc.reason, 410 if "expired" in exc.reason else 400)
 
 
-def _alertmanager(gateway: Gateway, action: ActionToken) -> str:
-    if gateway.runtime.actions is None:
+async def _alertmanager(gateway: Gateway, action: ActionToken) -> str:
+    linker = gateway.runtime.actions
+    if linker is None:
         return ""
-    return acting.alertmanager_for(gateway, ident=action.alertmanager)
+    if not action.alertmanager or action.alertmanager in linker.alertmanagers:
+        return acting.alertmanager_for(gateway, ident=action.alertmanager)
+    # A link from before a restart, or from another instance: the open group remembers
+    # where it came from. Never another Alertmanager than the link's own.
+    return await acting.alertmanager_of_group(gateway, action.matchers, action.alertmanager)
 
 
 @router.get("/act/{token}")
@@ -128,7 +133,7 @@ async def show(request: Request, token: str, d: str = "1h") -> HTMLResponse:
         + f"{escape(_when(action.expires_at, gateway))}</p>"
     )
     if action.kind == "d":
-        am = _alertmanager(gateway, action)
+        am = await _alertmanager(gateway, action)
         link = ""
         if am:
             query = ",".join(f'{n}="{v}"' for n, v in action.matchers)
@@ -214,7 +219,7 @@ async def confirm(request: Request, token: str) -> HTMLResponse:
 async def _silence(gateway: Gateway, action: ActionToken, name: str, choice: str) -> HTMLResponse:
     if choice not in SILENCE_CHOICES:
         return _refused(f"a silence lasts {', '.join(SILENCE_CHOICES)}, not {choice!r}")
-    am = _alertmanager(gateway, action)
+    am = await _alertmanager(gateway, action)
     if not am:
         return _refused(
             "which Alertmanager this group came from is unknown here: "
