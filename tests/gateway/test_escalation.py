@@ -260,3 +260,22 @@ async def test_a_batch_tracks_each_group_in_arrival_order() -> None:
     plans = [await plan(runtime, parse_alertmanager(p), None, now=NOW) for p in payloads]
     await track_groups(runtime, plans)  # HighCPU fired and resolved within one batch
     assert [g.info["name"] for g in await store.list_groups()] == ["Other"]
+
+
+async def test_a_route_without_group_by_leaves_no_group_open_behind_it() -> None:
+    clock = Clock()
+    runtime, store = _runtime(_config(escalate=[{"after": "1m"}], remind_every="1h"), clock)
+    first = alertmanager_firing()
+    first["groupLabels"] = {}  # Alertmanager's route has no group_by
+    first["alerts"] = first["alerts"][:1]
+    first["commonLabels"] = dict(first["alerts"][0]["labels"])  # one alert: all its labels
+    both = alertmanager_firing()
+    both["groupLabels"] = {}  # a second alert joined: fewer labels in common
+    resolved = alertmanager_firing()
+    resolved["groupLabels"] = {}
+    resolved["status"] = "resolved"
+    for alert in resolved["alerts"]:
+        alert["status"] = "resolved"
+    for payload in (first, both, resolved):
+        await _process(runtime, payload, NOW)
+    assert await store.list_groups() == []  # nothing left to escalate or remind for days

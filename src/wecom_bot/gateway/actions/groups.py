@@ -29,8 +29,15 @@ def group_id(labels: Iterable[tuple[str, str]]) -> str:
 
 def group_of(notification: Notification) -> str | None:
     """The id of a notification's alert group, or ``None`` when it names none (a generic
-    webhook, or no labels)."""
+    webhook, or no labels).
+
+    An Alertmanager group is named by its ``groupLabels``. A route without ``group_by`` sends
+    none: its common labels change as alerts come and go, so they cannot name one group from
+    the first firing to the last resolve, and such a notification opens no group (no
+    escalation or reminders; its links still acknowledge and silence)."""
     if notification.source == "generic":
+        return None
+    if notification.source == "alertmanager" and not notification.group_labels:
         return None
     labels = group_matchers(notification)
     return group_id(labels.items()) if labels else None
@@ -69,13 +76,11 @@ class GroupInfo:
     def of(
         cls, notification: Notification, routes: Sequence[str], *, notification_id: str, now: float
     ) -> GroupInfo | None:
-        """The group of a notification, or ``None`` when it names none (a generic webhook,
-        or no labels)."""
-        if notification.source == "generic":
+        """The group of a notification, or ``None`` when it names none (see
+        :func:`group_of`)."""
+        if group_of(notification) is None:
             return None
         labels = group_matchers(notification)
-        if not labels:
-            return None
         firing = notification.firing_alerts
         names = dict.fromkeys(a.labels.get("alertname", "") for a in notification.alerts)
         name = (
