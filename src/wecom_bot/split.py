@@ -30,6 +30,7 @@ cut like plain text, because the alternative would be dropping it.
 
 from __future__ import annotations
 
+import operator
 import re
 import unicodedata
 from bisect import bisect_right
@@ -101,6 +102,12 @@ _ATOM = re.compile(
 
 
 _GLUE_BEFORE = frozenset("\r\u200d")
+# Where a character may glue to the one before it (see _grapheme_glued): at or after U+0300,
+# or after a carriage return or a zero-width joiner.
+_MAY_GLUE = re.compile(r"[\u0300-\U0010ffff]|(?<=[\r\u200d]).", re.DOTALL)
+_CJK_BREAK_CLASS = "".join(re.escape(c) for c in sorted(_CJK_BREAK_AFTER))
+# A word starts at a non-space after a space or a CJK break.
+_WORD_START = re.compile(rf"(?<=[\s{_CJK_BREAK_CLASS}])[^\s]")
 
 
 def _grapheme_glued(prev: str, ch: str, ri_run: int) -> bool:
@@ -139,12 +146,27 @@ class _Layout:
     def __init__(self, content: str, syntax: str) -> None:
         self.content = content
         n = self.n = len(content)
-        self.offs = [0, *accumulate(len(ch.encode("utf-8")) for ch in content)]
-        self.nonws = [0, *accumulate(0 if ch.isspace() else 1 for ch in content)]
+        # Per-character maps in C: these run over every character of a long content.
+        self.offs: list[int] = list(accumulate(map(len, map(str.encode, content)), initial=0))
+        self.nonws: list[int] = list(
+            accumulate(map(operator.not_, map(str.isspace, content)), initial=0)
+        )
         self.forbidden = bytearray(n + 1)
         self.fences: list[_Fence] = []
         self.tables: list[_Table] = []
-        rank = [_CODEPOINT] * (n + 1)
+        # Every position is a grapheme boundary but where a character glues to the one
+        # before it; a word starts after a space or a CJK break; lines and paragraphs last.
+        rank = [_GRAPHEME] * (n + 1)
+        rank[0] = _CODEPOINT
+        for match in _WORD_START.finditer(content, 1):
+            rank[match.start()] = _WORD
+        for match in _MAY_GLUE.finditer(content, 1):
+            i = match.start()
+            ri_run = 0
+            while ri_run < i and "\U0001f1e6" <= content[i - 1 - ri_run] <= "\U0001f1ff":
+                ri_run += 1
+            if _grapheme_glued(content[i - 1], content[i], ri_run):
+                rank[i] = _CODEPOINT
 
         lines: list[tuple[int, int]] = []  # (start, end of text without "\n")
         start = 0
@@ -159,23 +181,6 @@ class _Layout:
             if line_start > 0:
                 rank[line_start] = _PARAGRAPH if blank_before else _LINE
             blank_before = content[line_start:line_end].strip() == ""
-
-        ri_run = 0
-        for i in range(1, n):
-            prev, ch = content[i - 1], content[i]
-            ri_run = ri_run + 1 if "\U0001f1e6" <= prev <= "\U0001f1ff" else 0
-            if rank[i] != _CODEPOINT:
-                continue
-            # Below U+0300 nothing combines with what precedes it, so only the checks on
-            # ``prev`` can glue (most text takes this fast path).
-            if ch < "\u0300" and prev not in _GLUE_BEFORE:
-                pass
-            elif _grapheme_glued(prev, ch, ri_run):
-                continue
-            if ch != "\n" and not ch.isspace() and (prev.isspace() or prev in _CJK_BREAK_AFTER):
-                rank[i] = _WORD
-            else:
-                rank[i] = _GRAPHEME
         rank[n] = _PARAGRAPH
 
         if syntax != "text":
@@ -186,9 +191,12 @@ class _Layout:
             if syntax == "markdown_v2":
                 self._find_tables(lines, outside)
 
-        self.at_least: dict[int, Sequence[int]] = {
-            r: [i for i in range(1, n + 1) if rank[i] >= r] for r in _RANKS[:-1]
-        }
+        by_rank: dict[int, list[int]] = {r: [] for r in _RANKS}
+        for i in range(1, n + 1):
+            by_rank[rank[i]].append(i)
+        self.at_least: dict[int, Sequence[int]] = {}
+        for r in _RANKS[:-1]:
+            self.at_least[r] = sorted(i for q in _RANKS if q >= r for i in by_rank[q])
         self.at_least[_CODEPOINT] = range(1, n + 1)
         self._fence_starts = [f.body_start for f in self.fences]
         self._table_starts = [t.rows_start for t in self.tables]
