@@ -8,11 +8,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 from playwright.sync_api import Error as PlaywrightError
 
 from tests.emulator.conftest import Emu
-from tests.emulator_page.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.gateway.harness import Running, emulator_contents, running_gateway, wait_for
 from wecom_bot.gateway.samples import alertmanager_firing
 
@@ -28,12 +27,6 @@ document.addEventListener("securitypolicyviolation", () => { window.__csp += 1; 
 """
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture

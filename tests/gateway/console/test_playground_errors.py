@@ -10,10 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from tests.emulator.conftest import Emu
-from tests.emulator_page.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.gateway.harness import Running, running_gateway
 from tests.images import same_picture
 
@@ -37,14 +36,6 @@ document.addEventListener("securitypolicyviolation", () => { window.__csp += 1; 
 """
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 @pytest.fixture
