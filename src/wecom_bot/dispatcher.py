@@ -22,7 +22,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
 import httpx
 
@@ -395,17 +395,18 @@ class Dispatcher:
     ) -> list[OutboxRecord]:
         claimed = records + await self._claim_round(bot)
         # Only text kinds fold; any other message (news, a card) leaves as it is.
-        keep = [r for r in claimed if not (r.coalescible and r.kind in _DIGEST_KINDS)]
+        keep: list[OutboxRecord] = []
+        groups: dict[Syntax, list[OutboxRecord]] = {}
+        for record in claimed:
+            if record.coalescible and record.kind in _DIGEST_KINDS:
+                groups.setdefault(record.kind, []).append(record)
+            else:
+                keep.append(record)
         out: list[OutboxRecord] = []
         if budget is None:
             # This round folds part of the backlog; it gets that part's share of the sends
             # available in time, so the result does not depend on how much one round claims.
             budget = max((slots - len(keep)) * len(claimed) // max(backlog, len(claimed)), 1)
-        groups: dict[Syntax, list[OutboxRecord]] = {}
-        kept = {r.id for r in keep}
-        for record in claimed:
-            if record.id not in kept:
-                groups.setdefault(cast(Syntax, record.kind), []).append(record)
         for kind, group in groups.items():
             if len(group) == 1:
                 keep.append(group[0])
