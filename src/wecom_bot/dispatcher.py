@@ -421,6 +421,13 @@ class Dispatcher:
         (up to a round's ``digest_batch``), folded into one message per class and msgtype."""
         async with self._digest_gate:
             claimed = records + await self._claim_round(bot, notices_only=True)
+        return await self._fold_notices_in(bot, claimed)
+
+    async def _fold_notices_in(
+        self, bot: str, claimed: list[OutboxRecord]
+    ) -> list[OutboxRecord]:
+        """``claimed`` with its notices folded into one message per class and msgtype, in
+        claim order."""
         keep: list[OutboxRecord] = []
         groups: dict[tuple[int, Syntax], list[OutboxRecord]] = {}
         for record in claimed:
@@ -482,6 +489,8 @@ class Dispatcher:
         budget: int | None = None,
     ) -> list[OutboxRecord]:
         claimed = records + await self._claim_round(bot)
+        if any(is_notice(r) for r in claimed):
+            claimed = await self._fold_notices_in(bot, claimed)
         # Only text kinds fold; any other message (news, a card) leaves as it is.
         keep: list[OutboxRecord] = []
         groups: dict[Syntax, list[OutboxRecord]] = {}
@@ -508,7 +517,7 @@ class Dispatcher:
                 "bot %r: %d messages folded into %d digest(s) (%s)", bot, len(group), len(new), form
             )
         merged = keep + out
-        merged.sort(key=lambda r: (r.created_at, r.id))
+        merged.sort(key=lambda r: (r.rank, r.id))
         return merged
 
     async def _fold(

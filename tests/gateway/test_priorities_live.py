@@ -26,6 +26,7 @@ pytestmark = pytest.mark.slow
 
 WINDOW = 6.0
 GROUPS = 2000
+ESCALATE_AFTER = 20.0
 FOLDED = re.compile(r"(\d+) 组告警仍未认领")
 
 
@@ -63,6 +64,7 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'outbox.db'}"
         return
+    (tmp_path / "redis").mkdir()
     with redis_server(tmp_path / "redis") as url:
         yield url
 
@@ -73,15 +75,22 @@ def test_a_new_alert_goes_before_thousands_of_escalations(emu: Emu, store_url: s
         emu.url, key, store_url, rate=f"20/{WINDOW:g}s", external_url="http://127.0.0.1:1",
         actions={"secret": "a-priorities-secret-long-enough"},
         routes=[{"name": "paging", "matchers": ['severity="critical"'], "bots": ["ops"],
-                 "escalate": [{"after": "2s", "mention": ["lead"]}]}],
+                 "escalate": [{"after": f"{ESCALATE_AFTER:g}s", "mention": ["lead"]}]}],
     )  # fmt: skip
     with running_gateway(config) as gw:
+        opened = time.time()
         for i in range(GROUPS):
             assert gw.post("/alertmanager", _group("DiskFull", f"host-{i}")).status_code == 200
-        # Every group escalates 2 s after it opened; new alerts arrive while they do.
+        # The storm of the groups' own alerts is delivered (folded) first; then every group
+        # escalates ESCALATE_AFTER after it opened, and new alerts arrive while they do.
+        wait_for(
+            lambda: gw.metric("wecom_bot_inbox_depth") + gw.metric("wecom_bot_queue_depth") == 0,
+            timeout=90, what="the storm's own alerts delivered",
+        )  # fmt: skip
+        time.sleep(max(opened + ESCALATE_AFTER - time.time(), 0))
         latencies = []
         for n in range(5):
-            time.sleep(1.5)
+            time.sleep(1.0)
             posted = time.time()
             assert gw.post("/alertmanager", _group(f"NewOutage{n}", "db-1")).status_code == 200
             wait_for(
@@ -101,12 +110,15 @@ def test_a_new_alert_goes_before_thousands_of_escalations(emu: Emu, store_url: s
         wait_for(lambda: escalated() >= GROUPS + 5, timeout=120, what="every escalation")
         messages = _accepted(emu, key)
 
+    escalation_messages = sum(1 for _, t in messages if "升级 Escalation" in t)
+    print(f"new-alert latencies {[round(x, 2) for x in latencies]} s; {escalation_messages} "
+          f"escalation messages for {GROUPS + 5} groups")  # fmt: skip
     assert max(latencies) <= WINDOW + 2, latencies
     escalations = [(at, t) for at, t in messages if "升级 Escalation" in t]
     folds = [t for _, t in escalations if FOLDED.search(t)]
     # 2,005 groups escalated; each counted once, in a few folded messages.
     assert escalated_count(escalations) == GROUPS + 5
-    assert len(escalations) <= 40, [(round(at % 1000, 1), FOLDED.search(t)) for at, t in escalations]
+    assert len(escalations) <= 30, len(escalations)
     assert folds and all(t.rstrip().endswith("<@lead>") for t in folds)
     times = sorted(at for at, _ in messages)
     busiest = max(sum(1 for t in times if start <= t < start + WINDOW) for start in times)
