@@ -511,6 +511,7 @@ def build_runtime(
         config.templates,
         timezone=config.timezone,
         max_alerts=config.max_alerts_per_message,
+        max_parts=config.max_messages_per_notification,
         actions=linker,
         console_url=f"{config.external_url}/ui/" if config.external_url else None,
         limits=config.template_limits.limits(),
