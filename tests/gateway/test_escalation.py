@@ -281,3 +281,24 @@ async def test_a_route_without_group_by_leaves_no_group_open_behind_it() -> None
     for payload in (first, both, resolved):
         await _process(runtime, payload, NOW)
     assert await store.list_groups() == []  # nothing left to escalate or remind for days
+
+
+async def test_open_groups_are_bounded_oldest_first_with_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock = Clock()
+    config = _config(escalate=[{"after": "15m"}], remind_every="1h")
+    config = config.model_copy(update={"max_open_groups": 3})
+    runtime, store = _runtime(config, clock)
+    escalator = Escalator(lambda: runtime, clock=clock)
+    for i in range(5):
+        payload = alertmanager_firing(datetime.fromtimestamp(NOW, UTC))
+        payload["groupLabels"] = {"alertname": "HighCPU", "instance": f"db-{i}"}
+        await _process(runtime, payload, NOW + i)
+    assert len(await store.list_groups()) == 5
+    clock.now = NOW + 10
+    with caplog.at_level("WARNING", logger="wecom_bot.gateway.escalation"):
+        assert await escalator.run_once() == 0
+    kept = [dict(GroupInfo.from_json(g.info).labels)["instance"] for g in await store.list_groups()]
+    assert kept == ["db-2", "db-3", "db-4"]
+    assert "more than max_open_groups (3)" in caplog.text and "the 2 opened first" in caplog.text
