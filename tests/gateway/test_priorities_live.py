@@ -131,3 +131,42 @@ def escalated_count(escalations: list[tuple[float, str]]) -> int:
         folded = FOLDED.search(text)
         total += int(folded[1]) if folded else 1
     return total
+
+
+def test_a_notice_whose_group_was_acknowledged_while_queued_is_dropped_and_says_so(
+    emu: Emu, tmp_path: Path
+) -> None:
+    key = new_key()
+    # Three sends per 12 s: the groups' own alerts fill the window, so their escalations wait
+    # in the outbox for it to free, and one group is acknowledged meanwhile.
+    config = gateway_config(
+        emu.url, key, f"sqlite:///{tmp_path / 'o.db'}", external_url="http://127.0.0.1:1",
+        actions={"secret": "a-priorities-secret-long-enough"}, rate="3/12s",
+        routes=[{"name": "paging", "matchers": ['severity="critical"'], "bots": ["ops"],
+                 "escalate": [{"after": "1s"}]}],
+    )  # fmt: skip
+    with running_gateway(config) as gw:
+        for instance in ("db-1", "db-2", "db-3"):
+            assert gw.post("/alertmanager", _group("Lag", instance)).status_code == 200
+
+        def fired() -> list[dict[str, Any]]:
+            answer = gw.client.get("/api/v1/history", params={"source": "escalation"}).json()
+            return list(answer["entries"])
+
+        wait_for(lambda: len(fired()) == 3, what="three escalations fired")
+        assert len(_accepted(emu, key)) == 3  # the alerts, not yet any escalation
+        open_groups = gw.client.get("/api/v1/alerts").json()["groups"]
+        groups = {dict(map(tuple, g["labels"]))["instance"]: g["id"] for g in open_groups}
+        same = {"Origin": gw.url, "Sec-Fetch-Site": "same-origin"}
+        answer = gw.client.post(
+            f"/api/v1/alerts/{groups['db-1']}/acknowledge", json={"name": "王五"}, headers=same
+        )
+        assert answer.status_code == 200, answer.text
+        wait_for(lambda: any("2 组告警仍未认领" in t for _, t in _accepted(emu, key)),
+                 timeout=20, what="the fold of the two groups left")  # fmt: skip
+        wait_for(
+            lambda: sorted(e["state"] for e in fired()) == ["delivered", "delivered", "dropped"],
+            timeout=10, what="the acknowledged group's notice marked dropped",
+        )  # fmt: skip
+        [fold] = [t for _, t in _accepted(emu, key) if "组告警仍未认领" in t]
+    assert "instance=db-2" in fold and "instance=db-3" in fold and "db-1" not in fold

@@ -21,6 +21,7 @@ from ..dispatcher import (
     DispatcherSettings,
     DispatchObserver,
     LocalLimiter,
+    NoticeFold,
     SendLimiter,
 )
 from ..errors import ConfigError, DeliveryError
@@ -77,6 +78,11 @@ class ObserverChain(DispatchObserver):
         """See :meth:`DispatchObserver.digested`."""
         for observer in self.observers:
             observer.digested(bot, items, messages, compact)
+
+    def dropped(self, bot: str, record: OutboxRecord, reason: str) -> None:
+        """See :meth:`DispatchObserver.dropped`."""
+        for observer in self.observers:
+            observer.dropped(bot, record, reason)
 
 
 @dataclass(frozen=True)
@@ -320,7 +326,7 @@ class Runtime:
 
     async def fold_notices(
         self, payloads: Sequence[Mapping[str, Any]], *, syntax: Syntax
-    ) -> list[dict[str, Any]] | None:
+    ) -> NoticeFold:
         """Queued escalation or reminder messages of several groups as one message, for the
         dispatcher (see :class:`~wecom_bot.dispatcher.NoticeFolder`): groups acknowledged,
         resolved or forgotten since they were queued are left out; one group still open keeps
@@ -332,19 +338,19 @@ class Runtime:
         for index, payload in enumerate(payloads):
             brief = notice_of(payload)
             if brief is None:  # not written by the escalator: sent as it is
-                return None
+                return NoticeFold(None)
             if brief.group not in acknowledged:
                 group = await store.get_group(brief.group)
                 acknowledged[brief.group] = group is None or group.acknowledged_by is not None
             if not acknowledged[brief.group]:
                 live.append(index)
                 briefs.append(brief)
-        if len({b.group for b in briefs}) == 1:
-            if len(payloads) == 1:
-                return None
-            return [dict(payloads[live[-1]])]  # the newest of its messages, links and all
-        if not briefs:
-            return []
+        obsolete = frozenset(range(len(payloads))) - set(live)
+        if len({b.group for b in briefs}) <= 1:
+            if len(live) <= 1:
+                return NoticeFold(None, obsolete)
+            # The newest of one group's messages, links and all.
+            return NoticeFold([dict(payloads[live[-1]])], obsolete)
         body = fold_briefs(briefs, syntax=syntax, now=self.clock(), console_url=self.console_url)
         users = dict.fromkeys(u for b in briefs for u in b.users)
         mobiles = dict.fromkeys(m for b in briefs for m in b.mobiles)
@@ -352,7 +358,7 @@ class Runtime:
             f"{briefs[0].kind}-fold", body, msgtype=syntax,
             mentions=Mentions(tuple(users), tuple(mobiles)),
         )  # fmt: skip
-        return report.payloads
+        return NoticeFold(report.payloads, obsolete)
 
     @property
     def console_url(self) -> str | None:

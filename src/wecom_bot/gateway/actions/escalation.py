@@ -63,8 +63,9 @@ GROUP_PURGE_EVERY = 60.0
 """Seconds between purges of stale groups and of groups whose silence ended."""
 
 NOTICE_GATHER = 5.0
-"""Seconds a fired notice waits in the outbox, so that the notices of groups that fire
-together are folded into one message (see :mod:`wecom_bot.dispatcher`)."""
+"""Notices fired within one slot of this many seconds become due together at its end, so that
+the notices of groups that fire together are folded into one message (see
+:mod:`wecom_bot.dispatcher`)."""
 
 
 def _route_configs(config: GatewayConfig) -> dict[str, RouteConfig]:
@@ -254,7 +255,7 @@ class Escalator(BackgroundLoop):
         messages = [
             NewMessage(
                 bot=bot, payload=p, notification_id=entry_id, coalescible=False,
-                priority=priority, not_before=now + NOTICE_GATHER,
+                priority=priority, not_before=(math.floor(now / NOTICE_GATHER) + 1) * NOTICE_GATHER,
             )  # fmt: skip
             for bot, p in planned
         ]  # not mixed into alert digests: the dispatcher folds notices of many groups apart
