@@ -181,7 +181,7 @@ def test_an_external_url_selects_a_configured_alertmanager_by_normalized_prefix(
 def test_the_default_serves_alerts_without_external_url() -> None:
     both = _registry("actions: {alertmanager_url: 'http://a:1'}\n"
                      "alertmanagers: [{name: b, url: 'http://b:1'}]\n")  # fmt: skip
-    assert both.select("").name == "default" and both.names == ["b", "default"]  # type: ignore[union-attr]
+    assert both.select("").name == "am" and both.names == ["b", "am"]  # type: ignore[union-attr]
     assert _registry("alertmanagers: [{name: b, url: 'http://b:1'}]\n").select("").name == "b"  # type: ignore[union-attr]
     two = _registry("alertmanagers: [{name: b, url: 'http://b:1'}, {name: c, url: 'http://c:1'}]\n")
     assert two.select("") is None
@@ -222,8 +222,8 @@ def test_normalized_url_refuses_what_is_not_http() -> None:
         ("alertmanagers: [{name: a, url: 'http://a:1'}, {name: a, url: 'http://b:1'}]",
          "the name 'a' is given twice"),
         ("actions: {alertmanager_url: 'http://a:1'}\n"
-         "alertmanagers: [{name: default, url: 'http://b:1'}]",
-         "the name 'default' is taken by actions.alertmanager_url"),
+         "alertmanagers: [{name: am, url: 'http://b:1'}]",
+         "the name 'am' is taken by actions.alertmanager_url"),
         ("alertmanagers: [{name: a, url: 'http://a:1'}, {name: b, url: 'http://A:1/'}]",
          "also alertmanager 'a'"),
         ("alertmanagers: [{name: a, url: 'http://a:1', username: u}]", "needs username and"),
@@ -313,3 +313,12 @@ def test_check_refuses_an_unbounded_ttl_clearly(tmp_path: Path) -> None:
                     f"actions: {{secret: {'s' * 20}, ttl: 3000000000}}\n", "utf-8")  # fmt: skip
     with pytest.raises(ConfigError, match=r"actions\.ttl: must be between 1m and 90d"):
         check_config(path)
+
+
+def test_the_short_form_alertmanager_keeps_all_three_links_of_a_short_group() -> None:
+    registry = _registry("actions: {alertmanager_url: 'http://alertmanager.example.com:9093'}\n")
+    linker = ActionLinker("https://gw.example.com", SECRET, alertmanagers=registry)
+    links = linker.for_group({"alertname": "HighCPU"}, "http://alertmanager.example.com:9093/")
+    assert links is not None and links.details, "the details link was dropped"
+    for url in (links.ack, links.silence, links.details):
+        assert verify(url.rsplit("/", 1)[1], SECRET, now=time.time()).alertmanager == "am"

@@ -358,7 +358,7 @@ class ActionsConfig(_Section):
         secret / secret_env: the HMAC secret that signs action links (at least 16 characters;
             from the environment by preference). Changing it voids every link sent.
         alertmanager_url: the short form of one Alertmanager: the same as an entry
-            ``{name: default, url: ...}`` in ``alertmanagers`` (see there). It also serves
+            ``{name: am, url: ...}`` in ``alertmanagers`` (see there). It also serves
             groups whose notification carries no ``externalURL``.
         ttl: how long a link stays good (1 minute to 90 days).
         ack_bots: bots that get one short line when someone acknowledges.
@@ -424,8 +424,9 @@ MAX_LINK_TTL = 90 * 86400.0
 """The longest ``actions.ttl``: 90 days."""
 
 _AM_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")
-IMPLICIT_ALERTMANAGER = "default"
-"""The name ``actions.alertmanager_url`` stands under in ``alertmanagers``."""
+IMPLICIT_ALERTMANAGER = "am"
+"""The name ``actions.alertmanager_url`` stands under in ``alertmanagers`` (short: every link
+carries the name, and a link's bytes count against the message's budget)."""
 
 
 class AlertmanagerConfig(_Section):
@@ -718,7 +719,7 @@ class GatewayConfig(_Section):
 
     def alertmanager_entries(self) -> list[AlertmanagerConfig]:
         """Every configured Alertmanager: ``alertmanagers``, then ``actions.alertmanager_url``
-        as the entry named ``default``."""
+        as the entry named ``am``."""
         entries = list(self.alertmanagers)
         if self.actions.alertmanager_url:
             entries.append(

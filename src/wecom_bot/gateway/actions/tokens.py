@@ -2,14 +2,14 @@
 
 A token is ``base64url(body) "." base64url(HMAC-SHA256(body)[:10])``, both in the one
 canonical encoding (no padding, no stray bits). The body is packed bytes, the most compact
-form a link can carry: the format's version (``2``), the action (one ASCII letter: ``a``
-acknowledge, ``s`` silence, ``d`` details), the expiry (Unix seconds, 4 bytes), the configured
-name of the Alertmanager the group came from (empty: none configured), then the alert group's
-labels as equality matchers; every text is prefixed by its length in bytes. No webhook key,
+form a link can carry: the action, one ASCII letter that also says the format (format 2:
+``A`` acknowledge, ``S`` silence, ``D`` details), the expiry (Unix seconds, 4 bytes), the
+configured name of the Alertmanager the group came from (empty: none is configured), then the
+alert group's labels as equality matchers; every text is prefixed by its length in bytes. No webhook key,
 URL or stored id travels in it: a token is only good for what it says, until it expires.
 
-Version 1 tokens (before names: a 3-byte hash of the Alertmanager's URL, which collided) are
-refused with a reason that says to use a newer message.
+Format 1 tokens (lower-case letters, then a 3-byte hash of the Alertmanager's URL, which
+could be made to collide) are refused with a reason that says to use a newer message.
 """
 
 from __future__ import annotations
@@ -25,8 +25,6 @@ from typing import Literal
 
 Kind = Literal["a", "s", "d"]
 KINDS: dict[str, str] = {"a": "acknowledge", "s": "silence", "d": "details"}
-VERSION = 2
-"""The first byte of every token this gateway signs."""
 CLOCK_SLACK = 60
 """Seconds an expiry may lie beyond ``now + max_ttl`` (clocks of several gateway processes)."""
 MAX_TEXT_BYTES = 255
@@ -34,7 +32,10 @@ MAX_TEXT_BYTES = 255
 
 _MAC_BYTES = 10
 _B64URL = re.compile(r"[A-Za-z0-9_-]+")
-_V1_KINDS = frozenset(b"asd")
+# Format 2 writes the action in upper case: one byte says both (a link's bytes are counted).
+_FORMAT_2 = {"a": b"A", "s": b"S", "d": b"D"}
+_KIND_OF = {v[0]: k for k, v in _FORMAT_2.items()}
+_FORMAT_1 = frozenset(b"asd")
 
 
 class TokenError(ValueError):
@@ -85,7 +86,7 @@ def _mac(secret: bytes, body: str) -> bytes:
 def _pack(token: ActionToken) -> bytes:
     if token.kind not in KINDS or not 0 <= token.expires_at <= 0xFFFFFFFF:
         raise ValueError("not a token")
-    out = bytearray([VERSION]) + token.kind.encode("ascii")
+    out = bytearray(_FORMAT_2[token.kind])
     out += struct.pack(">I", token.expires_at)
     for text in (token.alertmanager, *(t for pair in token.matchers for t in pair)):
         if not packable(text):
@@ -96,19 +97,19 @@ def _pack(token: ActionToken) -> bytes:
 
 
 def _unpack(data: bytes) -> ActionToken:
-    if len(data) < 7 or data[0] != VERSION:
+    if len(data) < 6 or data[0] not in _KIND_OF:
         raise ValueError("not a token")
-    kind = data[1:2].decode("ascii")
-    (expires_at,) = struct.unpack(">I", data[2:6])
+    kind = _KIND_OF[data[0]]
+    (expires_at,) = struct.unpack(">I", data[1:5])
     texts: list[str] = []
-    at = 6
+    at = 5
     while at < len(data):
         size = data[at]
         if at + 1 + size > len(data):
             raise ValueError("truncated")
         texts.append(data[at + 1 : at + 1 + size].decode())
         at += 1 + size
-    if kind not in KINDS or len(texts) % 2 != 1:
+    if len(texts) % 2 != 1:
         raise ValueError("not a token")
     pairs = tuple(zip(texts[1::2], texts[2::2], strict=True))
     return ActionToken(kind, pairs, expires_at, texts[0])  # type: ignore[arg-type]
@@ -154,7 +155,7 @@ def verify(text: str, secret: bytes, *, now: float, max_ttl: float | None = None
     # spelling of a signed token is a token (16 spellings of one MAC would be 16 links).
     if _b64(given) != mac or _b64(data) != body:
         raise TokenError(malformed)
-    if data[:1] and data[0] in _V1_KINDS:
+    if data[:1] and data[0] in _FORMAT_1:
         raise TokenError(
             "this link is from an older version of the gateway; use the link of a newer message"
         )
