@@ -5,8 +5,9 @@ canonical encoding (no padding, no stray bits). The body is packed bytes, the mo
 form a link can carry: the action, one ASCII letter that also says the format (format 2:
 ``A`` acknowledge, ``S`` silence, ``D`` details), the expiry (Unix seconds, 4 bytes), the
 configured name of the Alertmanager the group came from (empty: none is configured), then the
-alert group's labels as equality matchers; every text is prefixed by its length in bytes. No webhook key,
-URL or stored id travels in it: a token is only good for what it says, until it expires.
+alert group's labels as equality matchers; every text is prefixed by its length in bytes.
+No webhook key, URL or stored id travels in it: a token is only good for what it says, until
+it expires.
 
 Format 1 tokens (lower-case letters, then a 3-byte hash of the Alertmanager's URL, which
 could be made to collide) are refused with a reason that says to use a newer message.
