@@ -41,7 +41,7 @@ from wecom_bot.gateway.samples import alertmanager_firing
 SECRET = "0123456789abcdef-upstream-secret"
 PASSWORD = "pw-4-am-Zq81"
 TOKEN = "am-bearer-7Hc2e"
-LINK = re.compile(r"https?://[^\s)]+/act/(?:preview/)?[A-Za-z0-9_.-]+")
+LINK = re.compile(r"https?://[^\s)]+/act/[A-Za-z0-9_.-]+")
 
 
 @dataclass
@@ -133,20 +133,31 @@ def test_an_external_url_not_configured_is_never_requested(
             actions={"secret": SECRET, "alertmanager_url": f"http://ops:{PASSWORD}@127.0.0.1:8"},
             storm_burst=50,  # every notification its own message, with its links
         )  # fmt: skip
+        hostport = sink.url.removeprefix("http://")
+        port = hostport.rsplit(":", 1)[1]
+        # The listener under every spelling a sender might try, the configured address too.
         targets = {
             "Plain": sink.url,
-            "Reload": f"http://admin:{PASSWORD}@{sink.url.removeprefix('http://')}/-/reload",
+            "Reload": f"http://admin:{PASSWORD}@{hostport}/-/reload",
             "Webhook": sink.url + "/webhook/deploy",
+            "Userinfo": f"http://127.0.0.1:9@{hostport}/",
+            "Mapped": f"http://[::ffff:127.0.0.1]:{port}/",
+            "Short": f"http://127.1:{port}/",
+            "Hex": f"http://0x7f000001:{port}/",
+            "Dots": f"{sink.url}/../api/v2/silences",
         }
         with running_gateway(config) as gw:
             console = Console(gw, [*secrets_of(key), PASSWORD])
+            targets["SelfHook"] = gw.url + "/webhook/deploy"  # the gateway's own endpoints
+            targets["SelfReload"] = gw.url + "/-/reload"
             for name, url in targets.items():
                 for _ in range(2):  # the same Alertmanager again: logged once
                     answer = gw.post("/alertmanager", _alert(name, url),
                                      headers={"Authorization": BASIC})  # fmt: skip
                     assert answer.status_code == 200
             groups = {}
-            wait_for(lambda: len(console.json("/api/v1/alerts")["groups"]) == 3, what="3 groups")
+            wait_for(lambda: len(console.json("/api/v1/alerts")["groups"]) == len(targets),
+                     what="a group per target")  # fmt: skip
             for group in console.json("/api/v1/alerts")["groups"]:
                 groups[group["name"]] = group
                 assert group["can_silence"] is False
@@ -172,9 +183,12 @@ def test_an_external_url_not_configured_is_never_requested(
                 assert acked.status_code == 200, acked.text
             shown_config = console.get("/api/v1/config").text
             assert "ops:***@127.0.0.1:8" in shown_config
+            assert console.json("/api/v1/config")["last_reload"]["message"] == "started"
+            sources = {e["source"] for e in console.json("/api/v1/history")["entries"]}
+            assert sources == {"alertmanager", "action"}, sources
         assert sink.requests == []
     warnings = [r for r in caplog.records if "is not configured" in r.getMessage()]
-    assert len(warnings) == 3, [r.getMessage() for r in warnings]
+    assert len(warnings) == len(targets), [r.getMessage() for r in warnings]
     assert PASSWORD not in caplog.text and "admin:***@" in caplog.text
 
 
@@ -245,30 +259,38 @@ def test_the_playground_hands_out_links_that_act_on_nothing(emu: Emu, tmp_path: 
     config = console_config(
         emu.url, key, f"sqlite:///{tmp_path / 'o.db'}", routes=[],
         external_url="http://127.0.0.1:1", actions={"secret": SECRET},
-        alertmanagers=[{"name": "main", "url": "http://127.0.0.1:9"}],
+        alertmanagers=[{"name": "main", "url": "http://127.0.0.1:9"}], storm_burst=50,
     )  # fmt: skip
     with running_gateway(config) as gw:
         console = Console(gw, secrets_of(key))
+        # A real group with the same labels, and its real links.
         payload = _alert("RealGroup", "http://127.0.0.1:9")
+        assert (
+            gw.post("/alertmanager", payload, headers={"Authorization": BASIC}).status_code == 200
+        )
+        real = _wait_links(emu, key, "RealGroup")
         rendered = console.post("/api/v1/playground/render",
                                 {"payload": payload, "source": "alertmanager"})  # fmt: skip
         assert rendered.status_code == 200, rendered.text
         content = json.dumps(rendered.json()["parts"])
-        previews = LINK.findall(content)
-        assert len(previews) >= 2 and all("/act/preview/" in u for u in previews)
-        for url in previews:
-            token = url.rsplit("/", 1)[1]
-            page = gw.client.get(f"/act/preview/{token}")
-            assert page.status_code == 404 and "preview" in page.text
-            # Without "preview/", signed with a secret nobody kept: refused.
+        previews = sorted({m.rsplit("/", 1)[1] for m in LINK.findall(content)})
+        # As long as the real links (the playground measures sizes), yet not one of them.
+        assert len(previews) == 3 and sorted(map(len, previews)) == sorted(map(len, real))
+        assert not set(previews) & set(real)
+        for token in previews:
+            form = {"csrf": csrf_token(token, SECRET.encode()), "name": "x", "d": "1h"}
             for answer in (
                 gw.client.get(f"/act/{token}"),
-                gw.client.post(f"/act/{token}", headers=SAME, data={
-                    "csrf": csrf_token(token, SECRET.encode()), "name": "x", "d": "1h"}),
-            ):  # fmt: skip
-                assert answer.status_code == 400 and "signature does not match" in answer.text
+                gw.client.post(f"/act/{token}", headers=SAME, data=form),
+            ):
+                assert answer.status_code == 404, answer.text
+                assert "console: it does nothing" in answer.text
         acks = console.json("/api/v1/history", params={"state": "acknowledged"})["entries"]
         assert acks == []
+        # A token signed with neither key is still called forged, not a preview.
+        body, _, mac = previews[0].partition(".")
+        forged = gw.client.get(f"/act/{body}.{mac[::-1]}")
+        assert forged.status_code == 400 and "preview" not in forged.text
 
 
 def test_a_group_label_too_long_for_a_link_costs_the_links_not_the_alert(

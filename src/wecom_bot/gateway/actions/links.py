@@ -8,13 +8,13 @@ templates show at most :data:`LINK_BUDGET` bytes of them; when the group's label
 links longer, the details link goes first and then all of them (the message itself matters
 more). Labels a link cannot carry (a text over 255 bytes, or not UTF-8) mean no links.
 
-The console's playground shows links of a preview linker (:meth:`ActionLinker.preview`):
-signed with a secret nobody keeps, under ``/act/preview/``, they can act on nothing.
+The console's playground shows links of a preview linker (:meth:`ActionLinker.preview`): as
+long as real ones, but signed with a key derived from the secret for previews only, they act
+on nothing (the page says they are a preview).
 """
 
 from __future__ import annotations
 
-import secrets
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from ... import limits
 from ..model import Notification
 from .registry import AlertmanagerRegistry
-from .tokens import ActionToken, Kind, packable, sign
+from .tokens import ActionToken, Kind, packable, preview_secret, sign
 
 LINK_BUDGET = 300
 """Bytes the built-in templates may add to a message for its action links."""
@@ -87,7 +87,7 @@ class ActionLinker:
             of them; ``None``: none is configured).
         ttl: seconds a link stays good.
         clock: Unix time.
-        preview: write inert links (see :meth:`preview`).
+        preview: this linker writes inert preview links (see :meth:`preview`).
     """
 
     def __init__(
@@ -101,7 +101,7 @@ class ActionLinker:
         preview: bool = False,
     ) -> None:
         self.external_url = external_url.rstrip("/")
-        self.base = self.external_url + ("/act/preview/" if preview else "/act/")
+        self.base = self.external_url + "/act/"
         self.secret = secret
         self.ttl = ttl
         self.clock = clock
@@ -110,10 +110,10 @@ class ActionLinker:
 
     def preview(self) -> ActionLinker:
         """A linker for previews (the console's playground): the same links in shape and
-        length, signed with a secret made now and dropped, under ``/act/preview/`` (a page
-        that only says so). They cannot act on any group, whatever labels were typed."""
+        length (what a preview measures), signed with :func:`~.tokens.preview_secret`, so that
+        they cannot act on any group, whatever labels were typed; their page says so."""
         return ActionLinker(
-            self.external_url, secrets.token_bytes(32), alertmanagers=self.alertmanagers,
+            self.external_url, preview_secret(self.secret), alertmanagers=self.alertmanagers,
             ttl=self.ttl, clock=self.clock, preview=True,
         )  # fmt: skip
 

@@ -4,8 +4,8 @@ A GET never changes anything (link previews and crawlers open links). The POST m
 the page itself: its form carries a CSRF token bound to the action token, and a cross-site
 ``Origin`` or ``Sec-Fetch-Site`` is refused. The person's name is kept in a cookie on that
 phone. Every text on a page is HTML-escaped; no page names a webhook key, an Alertmanager's
-credentials or what an Alertmanager answered. ``/act/preview/...`` (the playground's links)
-only says that it does nothing.
+credentials or what an Alertmanager answered. A link of the console's playground (signed with
+the preview key) only gets a page that says it does nothing.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from . import acting
 from .alertmanager import SilenceError
 from .links import SILENCE_CHOICES
 from .registry import Alertmanager
-from .tokens import KINDS, ActionToken, TokenError, csrf_token, verify
+from .tokens import KINDS, ActionToken, TokenError, csrf_token, preview_secret, verify
 
 if TYPE_CHECKING:
     from ..app import Gateway
@@ -107,8 +107,20 @@ def _check(request: Request, token: str) -> tuple[Gateway, bytes, ActionToken] |
     try:
         return gateway, secret, verify(token, secret, now=gateway.clock(), max_ttl=max_ttl)
     except TokenError as exc:
+        if _is_preview(token, secret, gateway.clock()):
+            return _refused(
+                "this link is from a preview in the gateway's console: it does nothing", 404
+            )
         gone = "expired" in exc.reason or "older version" in exc.reason
         return _refused(exc.reason, 410 if gone else 400)
+
+
+def _is_preview(token: str, secret: bytes, now: float) -> bool:
+    try:
+        verify(token, preview_secret(secret), now=now)
+    except TokenError:
+        return False
+    return True
 
 
 _NOT_CONFIGURED = (
@@ -121,12 +133,6 @@ def _alertmanager(gateway: Gateway, action: ActionToken) -> Alertmanager | None:
     # The link names a configured Alertmanager by name; a name no longer configured (or
     # none) is no Alertmanager: nothing is requested.
     return acting.alertmanager_for(gateway, name=action.alertmanager)
-
-
-@router.api_route("/act/preview/{token}", methods=["GET", "POST"])
-async def preview(token: str) -> HTMLResponse:
-    """A link of the console's playground preview: it does nothing, and says so."""
-    return _refused("this link is from a preview in the gateway's console: it acts on nothing", 404)
 
 
 @router.get("/act/{token}")

@@ -171,6 +171,13 @@ def verify(text: str, secret: bytes, *, now: float, max_ttl: float | None = None
     return token
 
 
+def preview_secret(secret: bytes) -> bytes:
+    """The key preview links are signed with (the console's playground): derived from the
+    signing secret, never equal to it, so a preview link verifies as nothing that acts, and
+    a page can still tell it apart from a forged one."""
+    return hmac.new(secret, b"wecom-bot action links: preview", hashlib.sha256).digest()
+
+
 def csrf_token(action_token: str, secret: bytes) -> str:
     """The form token that binds a confirming POST to the page of ``action_token``."""
     digest = hmac.new(secret, b"csrf\0" + action_token.encode(), hashlib.sha256).digest()
