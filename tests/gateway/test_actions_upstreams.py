@@ -357,3 +357,19 @@ def test_a_configured_real_alertmanager_gets_its_silence_and_an_unknown_one_noth
         finally:
             gateway.stop()
         assert sink.requests == []
+
+
+def test_a_reload_with_an_unbounded_ttl_keeps_the_running_config(emu: Emu, tmp_path: Path) -> None:
+    key = new_key()
+    config = gateway_config(
+        emu.url, key, f"sqlite:///{tmp_path / 'o.db'}", routes=[],
+        external_url="http://127.0.0.1:1", actions={"secret": SECRET, "ttl": "1h"},
+    )  # fmt: skip
+    path = write_config(tmp_path / "gw.yaml", config)
+    with running_gateway(config, config_path=path) as gw:
+        path.write_text(path.read_text("utf-8").replace("ttl: 3600.0", "ttl: 3000000000"))
+        assert "3000000000" in path.read_text("utf-8")
+        answer = gw.client.post("/-/reload")
+        assert answer.status_code == 400
+        assert "actions.ttl: must be between 1m and 90d" in answer.json()["message"]
+        assert gw.app.state.gateway.runtime.actions.ttl == 3600
