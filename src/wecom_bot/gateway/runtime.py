@@ -32,6 +32,7 @@ from ..storm import AlertBrief
 from .actions.links import ActionLinker
 from .actions.notices import NoticeBrief, notice_of
 from .actions.notices import fold as fold_briefs
+from .actions.registry import AlertmanagerRegistry
 from .config import BotConfig, GatewayConfig, RouteConfig
 from .metrics import GatewayMetrics, MetricsObserver
 from .model import Notification
@@ -163,6 +164,8 @@ class Runtime:
     route_oncall: Mapping[str, str] = field(default_factory=dict)
     actions: ActionLinker | None = None
     """Signs action links (``None`` without ``external_url``)."""
+    alertmanagers: AlertmanagerRegistry = field(default_factory=AlertmanagerRegistry)
+    """The configured Alertmanagers (the only ones silences are created in)."""
     render_pool: RenderPool | None = None
 
     def muting(self, route_name: str, now: float) -> Muting | None:
@@ -270,6 +273,7 @@ class Runtime:
         mentions: Mentions | None = None,
         settings: RendererSettings | None = None,
         pool: RenderPool | None = None,
+        actions: ActionLinker | None = None,
     ) -> RenderReport:
         """Render ``notification`` with ``template``: in a render pool when the template is
         configured or ``settings`` (other templates or limits, e.g. the playground's) are
@@ -280,11 +284,13 @@ class Runtime:
             settings: the renderer to use instead of the configured one.
             pool: the pool to render in instead of the runtime's (the playground has its own,
                 so that nothing typed there delays the rendering of notifications).
+            actions: writes the action links instead of the runtime's linker (the
+                playground's inert preview links).
 
         Raises:
             TemplateError: as :meth:`Renderer.render_check`.
         """
-        renderer = self.renderer
+        renderer = self.renderer if actions is None else self.renderer.with_actions(actions)
         # A storm renders the summary template, not the route's: where it runs depends on it.
         used = SUMMARY_TEMPLATE if renderer.summarizes(notification) else template
         if settings is None and not renderer.is_configured(used, msgtype):
@@ -498,21 +504,18 @@ def build_runtime(
     global_mentions = (
         MentionRules.from_config(config.mentions, field="mentions") if config.mentions else None
     )
+    alertmanagers = AlertmanagerRegistry.from_config(config, unresolved)
     linker = (
         ActionLinker(
             config.external_url,
             config.actions.secret_bytes(),
-            alertmanager_url=config.actions.alertmanager_url,
+            alertmanagers=alertmanagers,
             ttl=config.actions.ttl,
             clock=clock,
         )
         if config.external_url
         else None
     )
-    if linker is not None and previous is not None and previous.actions is not None:
-        # Links already sent name the Alertmanagers seen before the reload.
-        for ident, url in previous.actions.alertmanagers.items():
-            linker.alertmanagers.setdefault(ident, url)
     renderer = Renderer(
         config.templates,
         timezone=config.timezone,
@@ -570,6 +573,7 @@ def build_runtime(
         rotations=config.rotations(),
         route_oncall={r.name: r.oncall for r in route_configs if r.oncall},
         actions=linker,
+        alertmanagers=alertmanagers,
         render_pool=render_pool,
     )
     if store is not None:
