@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tests.gateway.test_escalation import NOW, SECRET, Clock, _config, _process, _runtime
-from wecom_bot.gateway.actions.escalation import NOTICE_GATHER, Escalator
+from wecom_bot.gateway.actions.escalation import Escalator
 from wecom_bot.gateway.actions.groups import GroupInfo
 from wecom_bot.gateway.actions.links import ActionLinker
 from wecom_bot.gateway.actions.notices import (
@@ -103,7 +103,7 @@ async def test_notices_of_many_groups_fold_and_those_acknowledged_meanwhile_are_
     clock.now = NOW + 60
     while await escalator.run_once():
         pass
-    records = await store.claim("ops", limit=100, lease_seconds=30, now=clock.now + NOTICE_GATHER)
+    records = await store.claim("ops", limit=100, lease_seconds=30, now=clock.now + 5)
     assert len(records) == 30 and {r.priority for r in records} == {Priority.ESCALATION}
     briefs = [notice_of(r.payload) for r in records]
     assert all(b is not None for b in briefs)
@@ -137,7 +137,7 @@ async def test_notices_of_many_groups_fold_and_those_acknowledged_meanwhile_are_
     clock.now += 60
     while await escalator.run_once():
         pass
-    [fresh] = await store.claim("ops", limit=5, lease_seconds=30, now=clock.now + NOTICE_GATHER)
+    [fresh] = await store.claim("ops", limit=5, lease_seconds=30, now=clock.now + 5)
     assert (await runtime.fold_notices([fresh.payload], syntax="markdown")).payloads is None
     twice = await runtime.fold_notices([fresh.payload, records[0].payload, fresh.payload],
                                        syntax="markdown")  # fmt: skip
