@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from tests.gateway.harness import group_alert
 
 from bench._common import percentile, table
 from bench.bench_ingest import free_port, gateway_process, redis_process
@@ -58,20 +59,6 @@ class Result:
     @property
     def p99(self) -> float:
         return percentile(self.latencies, 99) if self.latencies else float("inf")
-
-
-def _notification(name: str, instance: str) -> dict[str, Any]:
-    labels = {"alertname": name, "severity": "critical", "instance": instance}
-    return {
-        "version": "4", "status": "firing", "receiver": "wecom",
-        "groupKey": f'{{}}:{{alertname="{name}",instance="{instance}"}}',
-        "groupLabels": {"alertname": name, "instance": instance},
-        "commonLabels": labels, "commonAnnotations": {},
-        "externalURL": "http://127.0.0.1:9", "truncatedAlerts": 0,
-        "alerts": [{"status": "firing", "labels": labels, "annotations": {},
-                    "startsAt": "2026-11-25T10:00:00Z", "endsAt": "0001-01-01T00:00:00Z",
-                    "generatorURL": "", "fingerprint": f"{name}-{instance}"}],
-    }  # fmt: skip
 
 
 def _config(directory: Path, emulator: str, store: str, window: float, after: float) -> Path:
@@ -147,7 +134,7 @@ def run_one(
         opened = time.monotonic()
 
         def post(i: int) -> int:
-            body = _notification("DiskFull", f"host-{i}")
+            body = group_alert("DiskFull", f"host-{i}")
             return client.post("/alertmanager", json=body).status_code
 
         with concurrent.futures.ThreadPoolExecutor(8) as pool:
@@ -165,7 +152,7 @@ def run_one(
         posted: dict[str, float] = {}
         for n in range(NEW_ALERTS):
             name = f"NewOutage{n}"
-            assert client.post("/alertmanager", json=_notification(name, "db-1")).status_code == 200
+            assert client.post("/alertmanager", json=group_alert(name, "db-1")).status_code == 200
             posted[name] = time.time()
             time.sleep(window / 5)
         arrived: dict[str, float] = {}
