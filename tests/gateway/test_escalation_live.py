@@ -24,8 +24,8 @@ from tests.gateway.harness import (
 from tests.redis_server import free_port, redis_server
 from tests.test_dispatcher import all_entries
 from wecom_bot.emulator import EmulatorSettings
-from wecom_bot.gateway import config as gateway_config_module
 from wecom_bot.emulator.ratelimit import RateSpec
+from wecom_bot.gateway import config as gateway_config_module
 
 pytestmark = pytest.mark.slow
 

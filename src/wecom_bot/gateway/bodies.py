@@ -4,7 +4,8 @@ nothing clients send can hold memory or a connection without bound.
 :func:`read_body` is the one reader: it stops at the cap (a ``Content-Length`` over it is
 refused unread) and at a deadline for the whole body. The inbound webhooks call it directly
 (:mod:`wecom_bot.gateway.endpoints`); :class:`CappedBodies` puts every other request's body
-through it before FastAPI reads it.
+through it before FastAPI reads it (a JSON body's lone surrogates replaced, see
+:mod:`.surrogates`).
 
 :class:`BodyBudget` bounds the bytes of bodies held at once across all requests
 (``server.max_inflight_body_bytes``). A body that does not fit waits its turn, unread (the
@@ -23,6 +24,7 @@ from collections.abc import Callable
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..exposure import Refusal
+from .surrogates import without_surrogates
 
 __all__ = [
     "BodyBudget",
@@ -270,12 +272,14 @@ class CappedBodies:
                 await too_large(cap, "server.max_api_body_bytes")(scope, receive, send)
                 return
             delivered = False
+            data = without_surrogates(bytes(body))  # see .surrogates
+            del body
 
             async def replay() -> Message:
                 nonlocal delivered
                 if not delivered:
                     delivered = True
-                    return {"type": "http.request", "body": bytes(body), "more_body": False}
+                    return {"type": "http.request", "body": data, "more_body": False}
                 return await receive()
 
             await self.app(scope, replay, send)

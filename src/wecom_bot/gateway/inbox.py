@@ -41,6 +41,7 @@ from .pacing import step_back
 from .render_pool import RenderPoolClosed
 from .runtime import Runtime
 from .sources import PayloadError, parse_payload
+from .surrogates import may_hold_surrogates, replace_surrogates
 from .templates import TemplateError
 
 __all__ = [
@@ -122,7 +123,7 @@ class Body:
 
 
 def decode_body(raw: bytes | bytearray) -> Body:
-    """Decode a request body as JSON.
+    """Decode a request body as JSON; a lone surrogate in a string becomes U+FFFD.
 
     Raises:
         ValueError: it is not JSON.
@@ -134,13 +135,21 @@ def decode_body(raw: bytes | bytearray) -> Body:
         text = ""
     else:
         try:
-            return Body(_STRICT.decode(text), text, True)
+            value = _STRICT.decode(text)
         except NotStrictJSON:
             pass
+        else:
+            if may_hold_surrogates(raw):
+                value, changed = replace_surrogates(value)
+                if changed:  # written again: the text as received spells the surrogates
+                    return Body(value, json.dumps(value, ensure_ascii=False), True)
+            return Body(value, text, True)
     # UTF-16/32, lone surrogates or NaN: json.loads reads them; the journal then keeps a
     # text of its own in a string field (see inbox_message).
-    value = json.loads(raw)
-    return Body(value, text or json.dumps(value, ensure_ascii=False), False)
+    value, changed = replace_surrogates(json.loads(raw))
+    if changed or not text:
+        text = json.dumps(value, ensure_ascii=False)
+    return Body(value, text, False)
 
 
 def inbox_message(
