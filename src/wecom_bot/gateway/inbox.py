@@ -139,7 +139,7 @@ def decode_body(raw: bytes | bytearray) -> Body:
         except NotStrictJSON:
             pass
         else:
-            if may_hold_surrogates(raw):
+            if may_hold_surrogates(raw, valid_utf8=True):
                 value, changed = replace_surrogates(value)
                 if changed:  # written again: the text as received spells the surrogates
                     return Body(value, json.dumps(value, ensure_ascii=False), True)
@@ -300,7 +300,7 @@ class InboxProcessor(BackgroundLoop):
         self.busy_share = busy_share
         self.budget = budget
         self._limit = 1 if budget is not None else batch
-        self._expected = 0
+        self._expected: int | None = None
         """The body size of the largest record of the last claim that found any."""
         self.processed = 0
         """Notifications this processor turned into their messages since it was built."""
@@ -334,7 +334,10 @@ class InboxProcessor(BackgroundLoop):
         try:
             # Room for what the claim is expected to load, before it loads it: a backlog of
             # large bodies is not decoded while large requests are being read.
-            await held.grow(self._limit * self._expected)
+            expected = self._expected
+            if expected is None:  # nothing claimed yet: records may be as large as allowed
+                expected = runtime.config.max_body_bytes
+            await held.grow(self._limit * expected)
             records = await store.claim(
                 INBOX_BOT, limit=self._limit, lease_seconds=lease, now=self.clock()
             )

@@ -15,16 +15,20 @@ from typing import Any
 
 __all__ = ["may_hold_surrogates", "replace_surrogates", "without_surrogates"]
 
-_MARKS = re.compile(rb"\\u[dD][89abcdefABCDEF]|\xed[\xa0-\xbf]")
-"""A surrogate's JSON escape, or its bytes as Python's lenient UTF-8 decoding reads them."""
+_ESCAPES = (b"\\ud", b"\\uD")
+"""How JSON spells a surrogate (a pair it joins into one character starts alike)."""
+_RAW = b"\xed"
+"""The lead byte of a surrogate as Python's lenient UTF-8 decoding reads one (and of Hangul
+syllables, which then take the slower walk for nothing)."""
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _REPLACEMENT = "\ufffd"
 
 
-def may_hold_surrogates(raw: bytes | bytearray) -> bool:
-    """Whether a JSON body may decode to a string holding a surrogate (cheap: a byte scan;
-    a pair that JSON joins into one character also answers yes)."""
-    return _MARKS.search(raw) is not None
+def may_hold_surrogates(raw: bytes | bytearray, *, valid_utf8: bool = False) -> bool:
+    """Whether a JSON body may decode to a string holding a surrogate (cheap: substring
+    searches, no regular expression over a large body). ``valid_utf8``: the body is known
+    to be valid UTF-8, which has no surrogate bytes, so only escapes are looked for."""
+    return any(mark in raw for mark in _ESCAPES) or (not valid_utf8 and _RAW in raw)
 
 
 def replace_surrogates(value: Any) -> tuple[Any, bool]:
