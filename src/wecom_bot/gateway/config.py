@@ -591,7 +591,7 @@ class GatewayConfig(_Section):
     @classmethod
     def _rate_margin(cls, value: float) -> float:
         if not 0.0 <= value <= 1.0:
-            raise ValueError(f"must be between 0 and 1 (a share of the window), got {value!r}")
+            raise ValueError(f"must be between 0 and 1, got {value!r} (a share of the window)")
         return value
 
     @field_validator("listen_port")
