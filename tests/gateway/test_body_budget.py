@@ -9,6 +9,7 @@ and rendered; and the process's memory follows the budget, not the number of sen
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import threading
@@ -24,6 +25,7 @@ from tests.emulator.conftest import Emu, new_key, running
 from tests.gateway.harness import GatewayProcess, gateway_config, one_alert, write_config
 from tests.redis_server import free_port
 from wecom_bot.emulator import EmulatorSettings
+from wecom_bot.gateway.bodies import BodyBudget, Reservation
 
 MiB = 1024 * 1024
 SENDERS = 16
@@ -194,3 +196,35 @@ def test_a_body_that_finds_no_room_gets_503_not_413(emu: Emu, tmp_path: Path) ->
         ), [line for line in rejected.splitlines() if "rejected_total{" in line]
     finally:
         gateway.stop()
+
+
+def test_the_budget_grants_in_arrival_order_and_a_cancelled_wait_holds_nothing() -> None:
+    async def scenario() -> None:
+        budget = BodyBudget(lambda: 100)
+        first = Reservation(budget)
+        await first.grow(60)
+        order: list[str] = []
+
+        async def take(name: str, size: int) -> None:
+            await budget.take(size)
+            order.append(name)
+
+        big = asyncio.create_task(take("big", 50))  # does not fit: waits
+        small = asyncio.create_task(take("small", 10))  # would fit, but comes after big
+        huge = asyncio.create_task(take("huge", 500))  # over the budget: waits for it empty
+        await asyncio.sleep(0)
+        assert order == [] and budget.waiting == 3 and budget.held == 60
+        big.cancel()  # a request that gave up (its deadline passed) holds nothing
+        await asyncio.gather(big, return_exceptions=True)
+        await asyncio.sleep(0)
+        assert order == ["small"] and budget.held == 70
+        first.close()
+        first.close()  # idempotent
+        budget.give(10)
+        await asyncio.sleep(0)
+        assert order == ["small", "huge"] and budget.held == 500 and budget.waiting == 0
+        budget.give(500)
+        assert budget.held == 0
+        await asyncio.gather(small, huge)
+
+    asyncio.run(scenario())

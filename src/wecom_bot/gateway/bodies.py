@@ -18,6 +18,7 @@ flight.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import deque
 from collections.abc import Callable
 
@@ -89,7 +90,8 @@ class BodyBudget:
             if granted.done() and not granted.cancelled():
                 self.give(size)  # granted while being cancelled: hand it on
             else:
-                self._waiting.remove(entry)
+                with contextlib.suppress(ValueError):  # a grant may have passed it over
+                    self._waiting.remove(entry)
                 self._grant()  # the head may have been the one that did not fit
             raise
 
