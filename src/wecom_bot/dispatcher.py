@@ -82,14 +82,17 @@ class NoticeFold:
     """What becomes of queued notices (see :class:`NoticeFolder`).
 
     Attributes:
-        payloads: the messages that replace those still worth sending (one message, maybe in
-            parts); ``None``: send them as they are.
+        payloads: the messages that replace the notices still worth sending (one message,
+            maybe in parts); ``None``: send them as they are.
         obsolete: the indices of the notices no longer worth sending (their groups were
             acknowledged, resolved or forgotten since they were queued): never sent.
+        kept: the indices of messages sent as they are, whatever ``payloads`` says (not
+            written as notices: nothing to fold them by).
     """
 
     payloads: list[dict[str, Any]] | None
     obsolete: frozenset[int] = frozenset()
+    kept: frozenset[int] = frozenset()
 
 
 class NoticeFolder(Protocol):
@@ -462,12 +465,15 @@ class Dispatcher:
                     "bot %r: %d queued notices dropped: their groups were acknowledged, "
                     "resolved or forgotten meanwhile", bot, len(dropped),
                 )  # fmt: skip
-                group = [r for i, r in enumerate(group) if i not in fold.obsolete]
+            keep.extend(r for i, r in enumerate(group) if i in fold.kept)
+            group = [
+                r for i, r in enumerate(group) if i not in fold.obsolete and i not in fold.kept
+            ]
             payloads = fold.payloads
             ids = [r.id for r in group]
             if not group:
                 continue
-            if payloads is None:
+            if not payloads:
                 keep.extend(group)
             else:
                 new = [

@@ -303,4 +303,4 @@ async def test_open_groups_are_bounded_oldest_first_with_a_warning(
         assert await escalator.run_once() == 0
     kept = [dict(GroupInfo.from_json(g.info).labels)["instance"] for g in await store.list_groups()]
     assert kept == ["db-2", "db-3", "db-4"]
-    assert "more than max_open_groups (3)" in caplog.text and "the 2 opened first" in caplog.text
+    assert "more than max_open_groups (3)" in caplog.text and "the 2 no notification" in caplog.text

@@ -256,20 +256,24 @@ async def test_concurrent_claims_never_share_a_timer(store: Outbox, clock: FakeC
     assert await store.next_timer_at() is None
 
 
-async def test_trim_forgets_the_oldest_groups_past_the_bound(
+async def test_trim_forgets_the_least_recently_seen_unacknowledged_groups_past_the_bound(
     store: Outbox, clock: FakeClock
 ) -> None:
-    for i in range(5):
+    for i in range(6):
         await store.open_group(f"g{i}", {"n": i}, [NewTimer("remind", START + 60)])
         clock.advance(1)
-    await store.open_group("g1", {"n": "again"}, [])  # seen again: still opened second
+    await store.open_group("g1", {"n": "again"}, [])  # seen again: most recently mentioned
+    await store.acknowledge_group("g0", by="王五")  # acknowledged: kept, with its name
     assert await store.trim_groups(keep=10) == 0
-    assert await store.trim_groups(keep=3) == 2
-    assert [g.id for g in await store.list_groups()] == ["g2", "g3", "g4"]
-    assert await store.get_group("g0") is None and await store.get_group("g1") is None
+    assert await store.trim_groups(keep=3) == 2  # of g1..g5, g2 and g3 were seen longest ago
+    assert sorted(g.id for g in await store.list_groups()) == ["g0", "g1", "g4", "g5"]
+    assert await store.get_group("g2") is None and await store.get_group("g3") is None
+    acknowledged = await store.get_group("g0")
+    assert acknowledged is not None and acknowledged.acknowledged_by == "王五"
     clock.advance(120)
     claimed = await store.claim_timers(limit=10, lease_seconds=5)
-    assert sorted(t.group_id for t in claimed) == ["g2", "g3", "g4"]  # their timers went too
-    assert await store.trim_groups(keep=0) == 3 and await store.list_groups() == []
+    assert sorted(t.group_id for t in claimed) == ["g1", "g4", "g5"]  # theirs went too
+    assert await store.trim_groups(keep=0) == 3
+    assert [g.id for g in await store.list_groups()] == ["g0"]
     with pytest.raises(ValueError):
         await store.trim_groups(keep=-1)

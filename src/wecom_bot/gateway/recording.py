@@ -151,8 +151,9 @@ class HistoryRecorder(DispatchObserver):
         # Notifications whose events came before their entry (see record); bounded by the
         # history of a burst, emptied as entries arrive.
         self._orphans: set[str] = set()
-        # Notices the dispatcher dropped: their entries end "dropped" at their next refresh.
-        self._dropped: set[str] = set()
+        # Notices the dispatcher dropped, per entry: an entry all of whose messages were
+        # dropped ends "dropped" at its next refresh (in memory: a restart shows "delivered").
+        self._dropped: dict[str, int] = {}
         self._purger: asyncio.Task[None] | None = None
 
     # -- life cycle -----------------------------------------------------------------------------
@@ -226,7 +227,8 @@ class HistoryRecorder(DispatchObserver):
 
     def dropped(self, bot: str, record: OutboxRecord, reason: str) -> None:
         """A queued notice was not sent: its entry ends ``dropped``."""
-        self._dropped.update(record.notification_ids)
+        for nid in record.notification_ids:
+            self._dropped[nid] = self._dropped.get(nid, 0) + 1
         self._emit(record, "dropped", bot, reason)
 
     def _failure(self, bot: str, reason: str, errcode: int | None) -> None:
@@ -318,21 +320,24 @@ class HistoryRecorder(DispatchObserver):
         entry = await self.history.get(notification_id)
         if entry is None:
             self._orphans.add(notification_id)
-            self._dropped.discard(notification_id)
+            self._dropped.pop(notification_id, None)
             return None
-        if notification_id in self._dropped:
-            self._dropped.discard(notification_id)
-            await self.history.set_state(notification_id, "dropped", now=self.clock())
-            return "dropped"
         if entry.state in FINAL_STATES:
             return entry.state
         # delivery_states: a digest of a long backlog carries the ids of everything it
         # folded, and full records made thousands of large reads here, one per notification.
         records = delivery_records(await self.outbox.delivery_states(notification_id))
+        dropped = self._dropped.get(notification_id, 0)
+        if dropped and dropped >= sum(1 for r in records if r.replaced_by is None):
+            del self._dropped[notification_id]
+            await self.history.set_state(notification_id, "dropped", now=self.clock())
+            return "dropped"
         if not records and entry.state == "dead":
             state = "discarded"  # dead letters leave the outbox only by an operator's discard
         else:
             state = state_of(records, entry.state, self.clock())
+        if state != "pending":
+            self._dropped.pop(notification_id, None)  # some of its messages went out
         if state != entry.state:
             await self.history.set_state(notification_id, state, now=self.clock())
         return state

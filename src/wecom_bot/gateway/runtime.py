@@ -30,7 +30,7 @@ from ..retry import RetryPolicy
 from ..store import Outbox, OutboxRecord
 from ..storm import AlertBrief
 from .actions.links import ActionLinker
-from .actions.notices import NoticeBrief, notice_of
+from .actions.notices import NoticeBrief, attach_notices, notices_of
 from .actions.notices import fold as fold_briefs
 from .actions.registry import AlertmanagerRegistry
 from .config import BotConfig, GatewayConfig, RouteConfig
@@ -335,28 +335,44 @@ class Runtime:
     ) -> NoticeFold:
         """Queued escalation or reminder messages of several groups as one message, for the
         dispatcher (see :class:`~wecom_bot.dispatcher.NoticeFolder`): groups acknowledged,
-        resolved or forgotten since they were queued are left out; one group still open keeps
-        its own message, with all its links."""
+        resolved or forgotten since they were queued are left out; a group's own notice, when
+        it is the only one left, goes as it is (every part of its newest firing), with all its
+        links; a message the escalator did not write goes as it is."""
         store = self.store_required
+        open_: dict[str, bool] = {}
+        carried = [notices_of(p) for p in payloads]
+        kept = frozenset(i for i, briefs in enumerate(carried) if briefs is None)
+        obsolete: set[int] = set()
         live: list[int] = []
-        briefs: list[NoticeBrief] = []
-        acknowledged: dict[str, bool] = {}
-        for index, payload in enumerate(payloads):
-            brief = notice_of(payload)
-            if brief is None:  # not written by the escalator: sent as it is
-                return NoticeFold(None)
-            if brief.group not in acknowledged:
-                group = await store.get_group(brief.group)
-                acknowledged[brief.group] = group is None or group.acknowledged_by is not None
-            if not acknowledged[brief.group]:
-                live.append(index)
-                briefs.append(brief)
-        obsolete = frozenset(range(len(payloads))) - set(live)
-        if len({b.group for b in briefs}) <= 1:
-            if len(live) <= 1:
-                return NoticeFold(None, obsolete)
-            # The newest of one group's messages, links and all.
-            return NoticeFold([dict(payloads[live[-1]])], obsolete)
+        latest: dict[str, NoticeBrief] = {}
+        stale = False  # a live message names a group that is no longer open
+        for index, briefs in enumerate(carried):
+            if briefs is None:
+                continue
+            alive = []
+            for brief in briefs:
+                if brief.group not in open_:
+                    group = await store.get_group(brief.group)
+                    open_[brief.group] = group is not None and group.acknowledged_by is None
+                if open_[brief.group]:
+                    alive.append(brief)
+            if not alive:
+                obsolete.add(index)
+                continue
+            stale = stale or len(alive) < len(briefs)
+            live.append(index)
+            for brief in alive:
+                latest[brief.group] = brief
+        if not live or (len(live) == 1 and not stale):
+            return NoticeFold(None, frozenset(obsolete), kept)
+        own = [i for i in live if len(carried[i] or ()) == 1]
+        if len(latest) == 1 and own == live:
+            newest = (carried[live[-1]] or [])[0].fire
+            parts = [i for i in live if (carried[i] or [])[0].fire == newest]
+            if parts == live:
+                return NoticeFold(None, frozenset(obsolete), kept)
+            return NoticeFold([dict(payloads[i]) for i in parts], frozenset(obsolete), kept)
+        briefs = list(latest.values())
         body = fold_briefs(briefs, syntax=syntax, now=self.clock(), console_url=self.console_url)
         users = dict.fromkeys(u for b in briefs for u in b.users)
         mobiles = dict.fromkeys(m for b in briefs for m in b.mobiles)
@@ -364,7 +380,8 @@ class Runtime:
             f"{briefs[0].kind}-fold", body, msgtype=syntax,
             mentions=Mentions(tuple(users), tuple(mobiles)),
         )  # fmt: skip
-        return NoticeFold(report.payloads, obsolete)
+        folded = [attach_notices(p, briefs) for p in report.payloads]
+        return NoticeFold(folded, frozenset(obsolete), kept)
 
     @property
     def console_url(self) -> str | None:

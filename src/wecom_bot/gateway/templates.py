@@ -133,10 +133,11 @@ SUMMARY_TEMPLATE = "summary"
 """The template a storm summary renders with (configure one of this name to override it)."""
 
 DEFAULT_MAX_OUTPUT_BYTES = 256 * 1024
-DEFAULT_MAX_PARTS = 3
-"""The most messages one notification becomes for one bot (``max_messages_per_notification``)."""
 """Rendered content beyond this is cut (64 markdown messages: over three minutes of a robot's
 rate); a template that loops without end cannot exhaust memory."""
+
+DEFAULT_MAX_PARTS = 3
+"""The most messages one notification becomes for one bot (``max_messages_per_notification``)."""
 
 
 _VIEWS = (AlertView, NotificationView)

@@ -828,8 +828,10 @@ class Outbox(abc.ABC):
 
     @abc.abstractmethod
     async def trim_groups(self, *, keep: int) -> int:
-        """Forget, with their timers, the groups opened first while more than ``keep`` are
-        open (the bound on open groups; ties: by id). Returns how many.
+        """Forget, with their timers, the unacknowledged groups no notification mentioned for
+        the longest (by ``updated_at``, ties by id) while more than ``keep`` unacknowledged
+        groups are open (the bound on groups escalating; an acknowledged group has no timers
+        and stays, so its acknowledgement is kept). Returns how many.
 
         Raises:
             ValueError: ``keep`` below 0.

@@ -665,11 +665,13 @@ class MemoryOutbox(Outbox):
         check_keep(keep)
         async with self._lock:
             self._check_open()
-            over = len(self._groups) - keep
+            waiting = [
+                (g.updated_at, gid) for gid, g in self._groups.items() if not g.acknowledged_by
+            ]
+            over = len(waiting) - keep
             if over <= 0:
                 return 0
-            oldest = sorted(self._groups.items(), key=lambda item: (item[1].opened_at, item[0]))
-            for gid, _ in oldest[:over]:
+            for _, gid in sorted(waiting)[:over]:
                 del self._groups[gid]
             return over
 

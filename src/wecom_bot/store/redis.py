@@ -500,9 +500,20 @@ return count
 
 # ARGV: P, keep
 _TRIM_GROUPS: Final = r"""
-local over = redis.call('ZCARD', P .. 'grps') - tonumber(ARGV[2])
+local keep = tonumber(ARGV[2])
+if redis.call('ZCARD', P .. 'grps') <= keep then return 0 end
+local waiting = {}
+for _, gid in ipairs(redis.call('ZRANGE', P .. 'grps', 0, -1)) do
+  local g = redis.call('HMGET', P .. 'grp:' .. gid, 'updated_at', 'acknowledged_by')
+  if (not g[2]) or g[2] == '' then waiting[#waiting + 1] = {tonumber(g[1]) or 0, gid} end
+end
+local over = #waiting - keep
 if over <= 0 then return 0 end
-for _, gid in ipairs(redis.call('ZRANGE', P .. 'grps', 0, over - 1)) do forget_group(gid) end
+table.sort(waiting, function(a, b)
+  if a[1] ~= b[1] then return a[1] < b[1] end
+  return a[2] < b[2]
+end)
+for i = 1, over do forget_group(waiting[i][2]) end
 return over
 """
 

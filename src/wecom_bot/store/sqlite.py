@@ -1222,8 +1222,9 @@ class SQLiteOutbox(Outbox):
         check_keep(keep)
         return await self._run(
             self._forget_groups_sync,
-            "id IN (SELECT id FROM alert_group ORDER BY opened_at, id LIMIT "
-            "max((SELECT count(*) FROM alert_group) - ?, 0))",
+            "id IN (SELECT id FROM alert_group WHERE acknowledged_by IS NULL "
+            "ORDER BY updated_at, id LIMIT max((SELECT count(*) FROM alert_group "
+            "WHERE acknowledged_by IS NULL) - ?, 0))",
             (keep,),
         )
 

@@ -54,7 +54,7 @@ from ..routing import Mentions, mention_list
 from ..runtime import Runtime
 from ..templates import TemplateError
 from .groups import GroupInfo
-from .notices import NoticeBrief, NoticeKind, attach_notice, notice, notice_title
+from .notices import NoticeBrief, NoticeKind, attach_notices, notice, notice_title
 
 __all__ = ["Escalator", "route_timers", "track"]
 
@@ -63,6 +63,9 @@ logger = logging.getLogger("wecom_bot.gateway.escalation")
 GROUP_PURGE_EVERY = 60.0
 """Seconds between purges of stale groups and of groups whose silence ended."""
 
+MAX_NOTICE_SLOT = 5.0
+"""The longest slot (s), whatever the rate window: an escalation never waits longer to fold."""
+
 NOTICE_SLOTS = 12
 """Notices fired within one slot, a twelfth of the rate window (5 s of WeCom's 60 s), become
 due together at its end, so that the notices of groups that fire together are folded into one
@@ -70,8 +73,9 @@ message (see :mod:`wecom_bot.dispatcher`)."""
 
 
 def notice_due(now: float, window: float) -> float:
-    """When a notice fired at ``now`` becomes due: the end of its slot of the rate ``window``."""
-    slot = window / NOTICE_SLOTS
+    """When a notice fired at ``now`` becomes due: the end of its slot (a twelfth of the rate
+    ``window``, 5 s at most)."""
+    slot = min(window / NOTICE_SLOTS, MAX_NOTICE_SLOT)
     return (math.floor(now / slot) + 1) * slot
 
 
@@ -225,9 +229,10 @@ class Escalator(BackgroundLoop):
             trimmed = await store.trim_groups(keep=cap)
             if trimmed:
                 logger.warning(
-                    "escalation: more than max_open_groups (%d) alert groups were open; the %d "
-                    "opened first were forgotten and will not escalate or remind (acknowledge "
-                    "or silence groups, or raise max_open_groups)", cap, trimmed,
+                    "escalation: more than max_open_groups (%d) unacknowledged alert groups "
+                    "were open; the %d no notification mentioned for longest were forgotten: "
+                    "they neither escalate nor remind until their alerts notify again "
+                    "(acknowledge or silence groups, or raise max_open_groups)", cap, trimmed,
                 )  # fmt: skip
                 if runtime.metrics is not None:
                     runtime.metrics.groups_trimmed.inc(trimmed)
@@ -257,7 +262,7 @@ class Escalator(BackgroundLoop):
         entry_id = f"{kind}-{int(now * 1000):x}-{secrets.token_hex(3)}"
         planned: list[tuple[str, dict[str, Any]]] = []
         if info is not None and muting is None:
-            planned = self._payloads(runtime, kind, info, payload, now)
+            planned = self._payloads(runtime, kind, info, payload, now, entry_id)
         priority = Priority.REMINDER if kind == "remind" else Priority.ESCALATION
         due = notice_due(now, parse_rate(runtime.config.rate).window)
         messages = [
@@ -289,7 +294,12 @@ class Escalator(BackgroundLoop):
 
     @staticmethod
     def _payloads(
-        runtime: Runtime, kind: NoticeKind, info: GroupInfo, payload: dict[str, Any], now: float
+        runtime: Runtime,
+        kind: NoticeKind,
+        info: GroupInfo,
+        payload: dict[str, Any],
+        now: float,
+        fire: str,
     ) -> list[tuple[str, dict[str, Any]]]:
         """(bot, API payload) for every bot the timer names that is still configured."""
         try:
@@ -301,7 +311,7 @@ class Escalator(BackgroundLoop):
         links = None
         if runtime.actions is not None:
             links = runtime.actions.for_group(dict(info.labels), info.external_url)
-        brief = NoticeBrief.of(kind, info, links, mentions)
+        brief = NoticeBrief.of(kind, info, links, mentions, fire)
         out: list[tuple[str, dict[str, Any]]] = []
         rendered: dict[str, list[dict[str, Any]]] = {}
         for bot in payload.get("bots", ()):
@@ -318,7 +328,7 @@ class Escalator(BackgroundLoop):
                 except (TemplateError, MessageValidationError) as exc:
                     logger.error("escalation: cannot write the %s message: %s", kind, exc)
                     return []
-                rendered[msgtype] = [attach_notice(p, brief) for p in report.payloads]
+                rendered[msgtype] = [attach_notices(p, [brief]) for p in report.payloads]
             out += [(bot, p) for p in rendered[msgtype]]
         return out
 

@@ -5,13 +5,16 @@ how long it has fired unacknowledged, and carries the group's action links when 
 has them. The queued message carries a :class:`NoticeBrief` of its group (under
 :data:`NOTICE_KEY`, dropped before sending), so that the dispatcher, finding several notices
 queued for one bot, folds them into one message (:func:`fold`): ``12 组告警仍未认领 …``, a line
-per group, as many as fit, then how many more.
+per group, as many as fit, then how many more. A folded message carries the briefs of all the
+groups it counts, so that it can be folded again with later notices.
 
 Label values are untrusted. Each is put on one line (line breaks become spaces), cut past
 :data:`VALUE_BYTES` with the gateway's one cut (``…(N bytes more)``), and escaped for the
 message's syntax (:mod:`wecom_bot.gateway.escaping`); at most :data:`MAX_LABELS` labels are
-shown. So no value can add a line, a mention or a link, and no group's labels can make a notice
-longer than one message. Mentions are added by the renderer, like every message's
+shown, and the escaped name and labels are cut again to a share of the message (escaping can
+triple a value). So no value can add a line, a mention or a link, no group's labels can make a
+notice longer than one message, and no group's line can push the others out of a fold.
+Mentions are added by the renderer, like every message's
 (:meth:`wecom_bot.gateway.templates.Renderer.compose`).
 """
 
@@ -23,7 +26,7 @@ from typing import Any, Literal
 
 from ...limits import CONTENT_LIMITS, utf8_len
 from ...storm import CARRIED_PREFIX, cut_value
-from ..escaping import Syntax, escape
+from ..escaping import Syntax, escape, safe_url
 from ..routing import Mentions
 from .groups import GroupInfo
 from .links import ActionLinks
@@ -34,19 +37,20 @@ __all__ = [
     "VALUE_BYTES",
     "NoticeBrief",
     "NoticeKind",
-    "attach_notice",
+    "attach_notices",
     "fired_for",
     "fold",
     "notice",
-    "notice_of",
+    "notices_of",
     "notice_title",
     "one_line",
 ]
 
 NoticeKind = Literal["escalate", "remind"]
 
-NOTICE_KEY = CARRIED_PREFIX + "notice"
-"""The payload key a queued notice carries its :class:`NoticeBrief` under (never sent)."""
+NOTICE_KEY = CARRIED_PREFIX + "notices"
+"""The payload key a queued notice carries the :class:`NoticeBrief` s of its groups under
+(one for a group's own notice, every group's for a fold; never sent)."""
 
 MAX_LABELS = 6
 """Labels of a group a notice shows; the others are counted (``+N labels``)."""
@@ -63,6 +67,12 @@ _HEADS: dict[str, tuple[str, str]] = {
 # the limit, see templates._mention_line) and for its last line.
 _FOLD_RESERVE = 0.25
 _FOOTER_BYTES = 400
+# The escaped name, and the escaped labels line of a notice, are cut past these shares of the
+# message's limit: with the state line and the links (LINK_BUDGET) a notice stays one message.
+_NAME_SHARE = 20
+_LABELS_SHARE = 4
+# In a fold, a group's labels are cut past this share of the fold's budget.
+_FOLD_LABELS_SHARE = 6
 
 
 def fired_for(seconds: float) -> str:
@@ -102,6 +112,8 @@ class NoticeBrief:
         ack: its acknowledge link, or ``""``.
         users: the userids the notice mentions (from the configuration).
         mobiles: the mobile numbers it mentions.
+        fire: the firing it came from (its history entry), so that the parts of one notice
+            are told from notices fired at other times.
     """
 
     kind: NoticeKind
@@ -114,6 +126,7 @@ class NoticeBrief:
     ack: str = ""
     users: tuple[str, ...] = ()
     mobiles: tuple[str, ...] = ()
+    fire: str = ""
 
     @classmethod
     def of(
@@ -122,8 +135,9 @@ class NoticeBrief:
         info: GroupInfo,
         links: ActionLinks | None,
         mentions: Mentions | None = None,
+        fire: str = "",
     ) -> NoticeBrief:
-        """The brief of ``info``'s group, mentioning ``mentions``."""
+        """The brief of ``info``'s group, mentioning ``mentions``, fired as ``fire``."""
         labels = [(n, v) for n, v in info.labels if n != "alertname"]
         return cls(
             kind=kind,
@@ -136,6 +150,7 @@ class NoticeBrief:
             ack=links.ack if links is not None else "",
             users=mentions.userids if mentions is not None else (),
             mobiles=mentions.mobiles if mentions is not None else (),
+            fire=fire,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -151,6 +166,7 @@ class NoticeBrief:
             "ack": self.ack,
             "users": list(self.users),
             "mobiles": list(self.mobiles),
+            "fire": self.fire,
         }
 
     @classmethod
@@ -167,21 +183,24 @@ class NoticeBrief:
             more_labels=int(data.get("more_labels", 0)) + max(len(pairs) - MAX_LABELS, 0),
             firing_since=float(data.get("firing_since", 0.0)),
             alerts=int(data.get("alerts", 0)),
-            ack=str(data.get("ack", "")),
+            ack=safe_url(str(data.get("ack", ""))),
             users=tuple(str(u) for u in data.get("users", ())),
             mobiles=tuple(str(m) for m in data.get("mobiles", ())),
+            fire=str(data.get("fire", "")),
         )
 
 
-def attach_notice(payload: Mapping[str, Any], brief: NoticeBrief) -> dict[str, Any]:
-    """``payload`` with ``brief`` carried along under :data:`NOTICE_KEY`."""
-    return {**payload, NOTICE_KEY: brief.to_json()}
+def attach_notices(payload: Mapping[str, Any], briefs: Iterable[NoticeBrief]) -> dict[str, Any]:
+    """``payload`` with ``briefs`` carried along under :data:`NOTICE_KEY`."""
+    return {**payload, NOTICE_KEY: [b.to_json() for b in briefs]}
 
 
-def notice_of(payload: Mapping[str, Any]) -> NoticeBrief | None:
-    """The brief a queued payload carries, or ``None``."""
+def notices_of(payload: Mapping[str, Any]) -> list[NoticeBrief] | None:
+    """The briefs a queued payload carries, or ``None`` when it carries none."""
     data = payload.get(NOTICE_KEY)
-    return NoticeBrief.from_json(data) if isinstance(data, Mapping) else None
+    if not isinstance(data, list):
+        return None
+    return [NoticeBrief.from_json(item) for item in data if isinstance(item, Mapping)]
 
 
 def notice_title(kind: NoticeKind, info: GroupInfo, *, now: float) -> str:
@@ -191,11 +210,16 @@ def notice_title(kind: NoticeKind, info: GroupInfo, *, now: float) -> str:
     return f"{icon} {word} · {name} · {fired_for(now - info.firing_since)}"
 
 
-def _labels(brief: NoticeBrief, syntax: Syntax, separator: str) -> str:
-    shown = [f"{escape(n, syntax)}={escape(v, syntax)}" for n, v in brief.labels]
-    if brief.more_labels:
-        shown.append(f"+{brief.more_labels} labels")
-    return separator.join(shown)
+def _labels(brief: NoticeBrief, syntax: Syntax, separator: str, max_bytes: int) -> str:
+    """The labels, escaped, on one line cut past ``max_bytes`` (escaping is per character, so
+    a cut never splits an escape)."""
+    more = f"{separator}+{brief.more_labels} labels" if brief.more_labels else ""
+    shown = separator.join(f"{escape(n, syntax)}={escape(v, syntax)}" for n, v in brief.labels)
+    return cut_value(shown, max_bytes - utf8_len(more)) + more if shown else more.lstrip(separator)
+
+
+def _name(brief: NoticeBrief, syntax: Syntax) -> str:
+    return cut_value(escape(brief.name, syntax), CONTENT_LIMITS[syntax] // _NAME_SHARE)
 
 
 def notice(
@@ -217,8 +241,10 @@ def notice(
     """
     brief = NoticeBrief.of(kind, info, links)
     icon, word = _HEADS[kind]
-    name = escape(brief.name, syntax)
-    labels = _labels(brief, syntax, " " if syntax == "text" else " · ")
+    name = _name(brief, syntax)
+    labels = _labels(
+        brief, syntax, " " if syntax == "text" else " · ", CONTENT_LIMITS[syntax] // _LABELS_SHARE
+    )
     duration = fired_for(now - brief.firing_since)
     state = f"已触发 {duration}，无人认领 · firing for {duration}, unacknowledged"
     if brief.alerts > 1:
@@ -246,10 +272,10 @@ def notice(
     return "\n\n".join(lines)
 
 
-def _fold_line(brief: NoticeBrief, syntax: Syntax, now: float) -> str:
-    name = escape(brief.name, syntax)
+def _fold_line(brief: NoticeBrief, syntax: Syntax, now: float, labels_bytes: int) -> str:
+    name = _name(brief, syntax)
     parts = [f"**{name}**" if syntax != "text" else name]
-    labels = _labels(brief, syntax, " ")
+    labels = _labels(brief, syntax, " ", labels_bytes)
     if labels:
         parts.append(labels)
     state = f"已触发 {fired_for(now - brief.firing_since)}"
@@ -294,10 +320,10 @@ def fold(
     lines = [heading]
     used = utf8_len(heading)
     for brief in ordered:
-        line = _fold_line(brief, syntax, now)
+        line = _fold_line(brief, syntax, now, budget // _FOLD_LABELS_SHARE)
         size = utf8_len(line) + len(separator)
         if used + size > budget:
-            break
+            continue  # a shorter line further down may still fit
         lines.append(line)
         used += size
     left = count - (len(lines) - 1)
