@@ -158,3 +158,19 @@ def test_the_summary_template_can_be_overridden() -> None:
     alerts = [AlertBrief({"alertname": "<@all>", "instance": f"h{i}"}, "firing") for i in range(4)]
     report = Renderer({"summary": source}).render_summary(alerts)
     assert report.payloads[0]["markdown"]["content"] == "＜＠all＞: h[0-3]"
+
+
+@pytest.mark.parametrize("msgtype", ["markdown", "markdown_v2", "text"])
+@pytest.mark.parametrize("resolved", [0, 2])
+def test_the_heading_count_stands_alone_on_its_line(msgtype: str, resolved: int) -> None:
+    # 600 firing alerts folded from 4 notifications once read "FIRING · 6004 条通知合并": the
+    # heading's line break was eaten by the block that ends it.
+    alerts = [AlertBrief({"alertname": "X", "instance": f"h-{i}"}, "firing") for i in range(600)]
+    alerts += [
+        AlertBrief({"alertname": "X", "instance": f"r-{i}"}, "resolved") for i in range(resolved)
+    ]
+    report = Renderer().render_summary(alerts, msgtype=msgtype, notifications=4)  # type: ignore[arg-type]
+    lines = report.payloads[0][msgtype]["content"].splitlines()
+    heading = next(line for line in lines if "FIRING · 600" in line)
+    assert "条通知合并" not in heading and re.search(r"FIRING · 600\b", heading)
+    assert any(re.match(r'(<font color="comment">)?4 条通知合并', line) for line in lines)
