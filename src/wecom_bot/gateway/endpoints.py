@@ -28,7 +28,7 @@ from ..errors import MessageValidationError
 from ..store import StoreUnavailableError
 from .auth import authorized, refuse_unauthorized
 from .bodies import BodyTimeout, read_body, too_slow
-from .inbox import accept, decode_body
+from .inbox import accept, decode_body, safe_reason
 from .ingest import IngestOutcome, ingest
 from .render_pool import RenderPoolClosed
 from .sources import PayloadError, parse_payload
@@ -132,8 +132,18 @@ async def receive(gateway: Gateway, endpoint: Endpoint, body: bytes | None, wait
         return refuse(gateway, source, 503, "shutting_down", "the gateway is stopping; retry")
     except (TemplateError, MessageValidationError) as exc:
         # Only ?wait=true renders here; the journal dead-letters such a failure instead.
-        logger.error("rendering failed: %s", exc)
-        return refuse(gateway, source, 422, "render_failed", f"rendering failed: {exc}")
+        reason = safe_reason(runtime, str(exc))
+        logger.error("rendering failed: %s", reason)
+        return refuse(gateway, source, 422, "render_failed", f"rendering failed: {reason}")
+    except Exception as exc:
+        if not wait:
+            raise
+        # Anything else that fails while rendering this payload (a bug it runs into) is this
+        # payload's failure too: the same answer, nothing stored, where the journal would
+        # make it a dead letter.
+        reason = safe_reason(runtime, f"{type(exc).__name__}: {exc}")
+        logger.error("rendering failed: %s", reason)
+        return refuse(gateway, source, 422, "render_failed", f"rendering failed: {reason}")
     if not accepted.duplicate:
         gateway.inbox.wake()
     _log_received(notification, accepted.notification_id, accepted.routes, accepted.duplicate)
