@@ -194,7 +194,8 @@ def test_get_shows_and_changes_nothing_post_acknowledges_into_history_and_group(
         wait_for(lambda: len(emulator_contents(emu, key)) > sent, what="the ack line")
         line = emulator_contents(emu, key)[-1]
         # In the bot's msgtype (markdown here), as one line.
-        assert line == {"msgtype": "markdown", "markdown": {"content": "✅ 已认领 by 王五 · HighCPU"}}
+        expected = {"content": "✅ 已认领 by 王五 · HighCPU"}
+        assert line == {"msgtype": "markdown", "markdown": expected}
         pages = [html, answer.text, gw.client.get("/api/v1/history").text]
     for text in [*pages, caplog.text]:
         assert key not in text
