@@ -234,6 +234,15 @@ def parse_stored(data: dict[str, Any]) -> Notification:
     return parse_payload(str(source), body, webhook=webhook)
 
 
+@dataclass
+class _Batch:
+    """What the records of a batch that went on alone wait for: the batch's tracking of the
+    alert groups (``lanes``) of the records rendered in it."""
+
+    tracked: asyncio.Future[None]
+    lanes: set[str] = field(default_factory=set)
+
+
 class InboxProcessor(BackgroundLoop):
     """Renders journaled notifications into outbox messages, in the background.
 
@@ -339,23 +348,27 @@ class InboxProcessor(BackgroundLoop):
             INBOX_BOT, limit=self.batch, lease_seconds=lease, now=self.clock()
         )
         rendered: list[tuple[OutboxRecord, Plan | str]] = []
+        batch = _Batch(asyncio.get_running_loop().create_future())
         stopping = False
-        for index, record in enumerate(records):
-            stopping = self._stopping.is_set()
-            if not stopping:
-                started = time.perf_counter()
-                try:
-                    done = await self._render_or_detach(runtime, record)
-                except RenderPoolClosed:  # the gateway is stopping: its render was abandoned
-                    stopping = True
-                else:
-                    if done is not None:
-                        rendered.append((record, done))
-            if stopping:
-                await store.unclaim([r.id for r in records[index:]], now=self.clock())
-                break
-            await step_back(started, self.busy, self.busy_share, _MAX_PAUSE)
-        rendered = await self._track(runtime, rendered)
+        try:
+            for index, record in enumerate(records):
+                stopping = self._stopping.is_set()
+                if not stopping:
+                    started = time.perf_counter()
+                    try:
+                        done = await self._render_or_detach(runtime, record, batch)
+                    except RenderPoolClosed:  # the gateway is stopping: render abandoned
+                        stopping = True
+                    else:
+                        if done is not None:
+                            rendered.append((record, done))
+                if stopping:
+                    await store.unclaim([r.id for r in records[index:]], now=self.clock())
+                    break
+                await step_back(started, self.busy, self.busy_share, _MAX_PAUSE)
+            rendered = await self._track(runtime, rendered)
+        finally:
+            batch.tracked.set_result(None)
         # Stored concurrently: the store commits them together (their messages keep FIFO
         # order, which follows each notification's receive time, not the commit order).
         started = time.perf_counter()
@@ -404,7 +417,9 @@ class InboxProcessor(BackgroundLoop):
         """Give records back to the journal, due now."""
         await runtime.store_required.unclaim([r.id for r in records], now=self.clock())
 
-    async def _render_or_detach(self, runtime: Runtime, record: OutboxRecord) -> Plan | str | None:
+    async def _render_or_detach(
+        self, runtime: Runtime, record: OutboxRecord, batch: _Batch
+    ) -> Plan | str | None:
         """The record's plan or why it has none; ``None`` when its render goes on without the
         batch (it is slow, or an earlier record of its alert group is)."""
         parsed = _parse(record)
@@ -415,17 +430,20 @@ class InboxProcessor(BackgroundLoop):
             lane = group_of(notification)
         except Exception as exc:
             return f"could not render the notification: {_describe(exc)}"
-        before = self._lanes.get(lane) if lane is not None else None
+        before: asyncio.Future[None] | None = self._lanes.get(lane) if lane is not None else None
         rendering = asyncio.ensure_future(
             _render(runtime, notification, route_name, record.created_at)
         )
         if before is None or before.done():
-            if len(self._detached) >= self.batch:  # enough running alone: wait for this one
-                return await rendering
-            finished, _ = await asyncio.wait({rendering}, timeout=self.detach_after)
+            # Enough running alone already: this one is waited for, however long it takes.
+            patience = None if len(self._detached) >= self.batch else self.detach_after
+            finished, _ = await asyncio.wait({rendering}, timeout=patience)
             if finished:
+                if lane is not None:
+                    batch.lanes.add(lane)
                 return rendering.result()
-            before = None
+            # An earlier record of its group in this batch is tracked when the batch is.
+            before = batch.tracked if lane in batch.lanes else None
         task = asyncio.create_task(self._finish_alone(runtime, record, rendering, before))
         self._detached[record.id] = task
         if lane is not None:
@@ -443,7 +461,7 @@ class InboxProcessor(BackgroundLoop):
         runtime: Runtime,
         record: OutboxRecord,
         rendering: asyncio.Future[Plan | str],
-        before: asyncio.Task[None] | None,
+        before: asyncio.Future[None] | None,
     ) -> None:
         """Settle one record whose render was slow, after the one before it in its group."""
         try:
