@@ -11,6 +11,12 @@ When a bot's backlog cannot drain within ``coalesce_after`` seconds at the allow
 worker folds pending text/markdown/markdown_v2 records into digests (see
 :mod:`wecom_bot.digest`) in one store transaction, so a storm of alerts arrives as a few
 full messages instead of an hour-long trickle.
+
+The outbox hands records out by class (:class:`~wecom_bot.store.Priority`): alerts first,
+then acknowledgements, escalations and reminders. Escalations and reminders ("notices") are
+never mixed into an alert digest: whenever a worker claims one, it takes every notice of that
+class queued for the bot and folds them into one message (``12 组告警仍未认领 …``, written by the
+gateway's :class:`NoticeFolder`), so thousands of groups escalating at once cost a few sends.
 """
 
 from __future__ import annotations
@@ -34,7 +40,7 @@ from .masking import mask_key, redact
 from .messages import parse_message
 from .ratelimit import SlidingWindowLimiter
 from .retry import RetryPolicy
-from .store import NewMessage, Outbox, OutboxRecord, StoreUnavailableError
+from .store import NewMessage, Outbox, OutboxRecord, Priority, StoreUnavailableError
 from .storm import AlertBrief, briefs_of, detach, unique_briefs
 
 logger = logging.getLogger("wecom_bot.dispatcher")
@@ -69,6 +75,23 @@ class Summarizer(Protocol):
     ) -> list[str]:
         """The contents of the summary messages, each within the byte limit of ``syntax``
         (a configured template renders away from the event loop)."""
+
+
+class NoticeFolder(Protocol):
+    """Writes queued escalation or reminder messages of several groups as one (the gateway's
+    :func:`~wecom_bot.gateway.actions.notices.fold`)."""
+
+    async def __call__(
+        self, payloads: Sequence[Mapping[str, Any]], *, syntax: Syntax
+    ) -> list[dict[str, Any]] | None:
+        """The payloads that replace ``payloads`` (one message, maybe split in parts); ``[]``
+        when none of them still needs saying (their groups were acknowledged, resolved or
+        forgotten meanwhile); ``None`` to send them as they are (one group, still open)."""
+
+
+def is_notice(record: OutboxRecord) -> bool:
+    """Whether ``record`` is an escalation or reminder that may be folded with others."""
+    return record.priority >= Priority.ESCALATION and record.kind in _DIGEST_KINDS
 
 
 class LocalLimiter:
@@ -186,6 +209,8 @@ class Dispatcher:
         summarize: writes the alerts that queued messages carry (:mod:`wecom_bot.storm`) as
             summaries when a backlog is folded; without it, digests are built from the
             messages' text alone.
+        fold_notices: writes queued notices of many groups as one message; without it they
+            are folded line by line like any digest.
     """
 
     def __init__(
@@ -199,9 +224,11 @@ class Dispatcher:
         observer: DispatchObserver | None = None,
         clock: Callable[[], float] = time.time,
         summarize: Summarizer | None = None,
+        fold_notices: NoticeFolder | None = None,
     ) -> None:
         self.store = store
         self.summarize = summarize
+        self.fold_notices = fold_notices
         self._last_send: dict[str, float] = {}
         self.targets = dict(targets)
         self.limiter = limiter
@@ -370,6 +397,9 @@ class Dispatcher:
     async def _maybe_digest(
         self, bot: str, records: list[OutboxRecord], *, storm: bool = False, free: int = 0
     ) -> list[OutboxRecord]:
+        if any(is_notice(r) for r in records):
+            # Notices always fold; alerts only as they would without them.
+            records = await self._fold_all_notices(bot, records)
         if not any(r.coalescible for r in records):
             return records
         backlog = await self.store.pending_count(bot)
@@ -384,6 +414,71 @@ class Dispatcher:
         async with self._digest_gate:
             return await self._digest(bot, records, backlog, slots)
 
+    async def _fold_all_notices(
+        self, bot: str, records: list[OutboxRecord]
+    ) -> list[OutboxRecord]:
+        """``records`` with every notice among them, and every other one queued for the bot
+        (up to a round's ``digest_batch``), folded into one message per class and msgtype."""
+        async with self._digest_gate:
+            claimed = records + await self._claim_round(bot, notices_only=True)
+        return await self._fold_notices_in(bot, claimed)
+
+    async def _fold_notices_in(
+        self, bot: str, claimed: list[OutboxRecord]
+    ) -> list[OutboxRecord]:
+        """``claimed`` with its notices folded into one message per class and msgtype, in
+        claim order."""
+        keep: list[OutboxRecord] = []
+        groups: dict[tuple[int, Syntax], list[OutboxRecord]] = {}
+        for record in claimed:
+            if is_notice(record):
+                groups.setdefault((record.priority, record.kind), []).append(record)  # type: ignore[arg-type]
+            else:
+                keep.append(record)
+        for (priority, kind), group in groups.items():
+            payloads = await self._fold_notice_group(kind, group)
+            ids = [r.id for r in group]
+            if payloads is None:
+                keep.extend(group)
+            elif not payloads:
+                await self.store.ack(ids, now=self.clock())
+                logger.info(
+                    "bot %r: %d queued notices dropped: their groups were acknowledged, "
+                    "resolved or forgotten meanwhile", bot, len(group),
+                )  # fmt: skip
+            else:
+                new = [
+                    NewMessage(bot=bot, payload=p, coalescible=False, priority=Priority(priority))
+                    for p in payloads
+                ]
+                keep.extend(await self.store.replace(ids, new, now=self.clock()))
+                self.observer.digested(bot, len(group), len(new), True)
+                logger.info(
+                    "bot %r: %d notices folded into %d message(s)", bot, len(group), len(new)
+                )
+        keep.sort(key=lambda r: (r.rank, r.id))
+        return keep
+
+    async def _fold_notice_group(
+        self, kind: Syntax, group: list[OutboxRecord]
+    ) -> list[dict[str, Any]] | None:
+        payloads = [r.payload for r in group]
+        if self.fold_notices is not None:
+            try:
+                return await self.fold_notices(payloads, syntax=kind)
+            except Exception as exc:  # a fold that fails must not hold the notices back
+                logger.warning(
+                    "folding %d notices failed (%s); folded line by line", len(group), exc
+                )
+        if len(group) == 1:
+            return None
+        bodies = [p[kind] for p in payloads]
+        return plan_digest(
+            [item_content(p) for p in payloads], syntax=kind, max_messages=1,
+            mentioned=[b.get("mentioned_list") or [] for b in bodies],
+            mentioned_mobiles=[b.get("mentioned_mobile_list") or [] for b in bodies],
+        ).payloads(kind)  # fmt: skip
+
     async def _digest(
         self,
         bot: str,
@@ -394,6 +489,8 @@ class Dispatcher:
         budget: int | None = None,
     ) -> list[OutboxRecord]:
         claimed = records + await self._claim_round(bot)
+        if any(is_notice(r) for r in claimed):
+            claimed = await self._fold_notices_in(bot, claimed)
         # Only text kinds fold; any other message (news, a card) leaves as it is.
         keep: list[OutboxRecord] = []
         groups: dict[Syntax, list[OutboxRecord]] = {}
@@ -420,7 +517,7 @@ class Dispatcher:
                 "bot %r: %d messages folded into %d digest(s) (%s)", bot, len(group), len(new), form
             )
         merged = keep + out
-        merged.sort(key=lambda r: (r.created_at, r.id))
+        merged.sort(key=lambda r: (r.rank, r.id))
         return merged
 
     async def _fold(
@@ -472,9 +569,10 @@ class Dispatcher:
         payloads = dataclasses.replace(plan, contents=parts, compact=True).payloads(kind)
         return payloads, "summary"
 
-    async def _claim_round(self, bot: str) -> list[OutboxRecord]:
-        """Up to ``digest_batch`` more records of the bot, in FIFO order, claimed in steps of
-        ``digest_claim``."""
+    async def _claim_round(self, bot: str, *, notices_only: bool = False) -> list[OutboxRecord]:
+        """Up to ``digest_batch`` more records of the bot, in claim order, claimed in steps of
+        ``digest_claim``; with ``notices_only``, the claim stops at the first record that is
+        not a notice (given back: it waits for its own turn)."""
         wanted = self.settings.digest_batch
         step = max(self.settings.digest_claim, 1)
         more: list[OutboxRecord] = []
@@ -483,6 +581,11 @@ class Dispatcher:
             got = await self.store.claim(
                 bot, limit=ask, lease_seconds=self.settings.lease_seconds, now=self.clock()
             )
+            if notices_only and not all(is_notice(r) for r in got):
+                others = [r for r in got if not is_notice(r)]
+                await self.store.unclaim([r.id for r in others], now=self.clock())
+                more += [r for r in got if is_notice(r)]
+                break
             more += got
             if len(got) < ask:
                 break
@@ -612,6 +715,7 @@ __all__: Sequence[str] = [
     "Dispatcher",
     "DispatcherSettings",
     "LocalLimiter",
+    "NoticeFolder",
     "SendLimiter",
     "Summarizer",
     "local_limiter",

@@ -38,6 +38,7 @@ from .limits import truncate_utf8, utf8_len
 
 __all__ = [
     "ALERTS_KEY",
+    "CARRIED_PREFIX",
     "MISSING",
     "AlertBrief",
     "AlertGroup",
@@ -52,7 +53,11 @@ __all__ = [
     "unique_briefs",
 ]
 
-ALERTS_KEY = "wecom_bot_alerts"
+CARRIED_PREFIX = "wecom_bot_"
+"""Payload members whose name starts with this travel with a queued message for the gateway
+(its alerts, a notice's group) and are stripped before sending."""
+
+ALERTS_KEY = CARRIED_PREFIX + "alerts"
 """The payload member that carries a queued message's alerts; stripped before sending."""
 
 SUMMARY_BYTES = 200
@@ -130,10 +135,9 @@ def attach(payload: Mapping[str, Any], briefs: Sequence[AlertBrief]) -> dict[str
 
 
 def detach(payload: Mapping[str, Any]) -> dict[str, Any]:
-    """The API payload alone: ``payload`` without the alerts :func:`attach` added."""
-    if ALERTS_KEY not in payload:
-        return dict(payload)
-    return {k: v for k, v in payload.items() if k != ALERTS_KEY}
+    """The API payload alone: ``payload`` without what travels with it for the gateway (the
+    alerts :func:`attach` added, any other member named :data:`CARRIED_PREFIX` ``…``)."""
+    return {k: v for k, v in payload.items() if not k.startswith(CARRIED_PREFIX)}
 
 
 def briefs_of(payload: Mapping[str, Any]) -> list[AlertBrief] | None:

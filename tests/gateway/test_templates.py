@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -428,8 +429,9 @@ def test_more_alerts_than_a_message_lists_become_a_summary_of_every_one(
 def test_huge_notification_is_split_into_valid_parts(renderer: Renderer) -> None:
     n = many_alerts(60, description="a long explanation of the trouble " * 4)
     mentions = Mentions(("alice",))
+    wide = Renderer.from_settings(replace(renderer.settings, max_parts=20), clock=renderer.clock)
     for msgtype in ("markdown", "markdown_v2", "text"):
-        report = renderer.render_check(
+        report = wide.render_check(
             "default",
             n,
             msgtype=msgtype,  # type: ignore[arg-type]
@@ -466,9 +468,11 @@ def test_runaway_template_output_is_cut(am_firing: Notification) -> None:
         max_output_bytes=20_000,
     )
     report = r.render_check("loop", am_firing, msgtype="markdown")
-    assert report.warnings == ["output cut at 20000 bytes"]
+    assert report.warnings == [
+        "output cut at 20000 bytes", "cut to 3 messages (20055 bytes rendered)"
+    ]
     assert report.content.endswith("(cut: the template rendered more than 20000 bytes)")
-    assert 4 <= len(report.parts) <= 7
+    assert len(report.parts) == 3  # max_messages_per_notification
     assert all(p.size <= 4096 for p in report.parts)
 
 
@@ -549,3 +553,25 @@ def test_a_label_value_with_newlines_stays_on_the_labels_line(
     (label_line,) = [line for line in lines if "job=" in line]
     assert "zone=a" in label_line and "假标题" in label_line and "quote" in label_line
     assert not any(line.lstrip().startswith(("#", "＃")) for line in lines if "假标题" in line)
+
+
+def test_one_notification_never_becomes_more_than_max_parts_messages(renderer: Renderer) -> None:
+    # The review's notification: 254 group labels of 16 KiB each (4 MiB of labels).
+    payload = load("alertmanager_firing")
+    labels = {f"label_{i:03d}": f"v{i}-" + "x" * 16 * 1024 for i in range(254)}
+    payload["groupLabels"] = {"alertname": "Huge", **labels}
+    payload["commonLabels"] = {"alertname": "Huge", **labels}
+    for alert in payload["alerts"]:
+        alert["labels"] = {**alert["labels"], "alertname": "Huge", **labels}
+    notification = parse_alertmanager(payload)
+    assert renderer.max_parts == 3
+    for msgtype in ("markdown", "markdown_v2", "text"):
+        report = renderer.render_check("default", notification, msgtype=msgtype)  # type: ignore[arg-type]
+        assert 1 <= len(report.parts) <= 3, (msgtype, len(report.parts))
+        for part in report.parts:
+            assert part.size <= part.limit
+            assert parse_message(part.payload).to_payload() == part.payload
+        last = content(report.parts[-1].payload)
+        if len(report.parts) == 3:
+            assert "bytes more, past 3 messages" in last
+            assert any("cut to 3 messages" in w for w in report.warnings)

@@ -15,7 +15,7 @@ from tests.emulator.conftest import Emu, new_key
 from tests.mcp.conftest import Harness, server_env
 from wecom_bot.errors import ConfigError
 from wecom_bot.masking import key_fingerprint
-from wecom_bot.mcp.files import MediaFiles
+from wecom_bot.mcp.files import FileRefused, MediaFiles
 
 KEY = new_key()
 
@@ -87,16 +87,54 @@ def test_system_and_outside_files_are_refused(
 def test_links_and_dot_dots_out_of_the_allowed_directory_are_refused(
     mcp: Harness, emu: Emu, allowed: Path
 ) -> None:
+    # Before the race fix these were refused by where they led (/proc..., not allowed);
+    # now no link below an allowed directory is followed at all, and the refusal says so.
     (allowed / "environ").symlink_to("/proc/self/environ")
     (allowed / "zero").symlink_to("/dev/zero")
     (allowed / "passwd").symlink_to("/etc/passwd")
+    (allowed / "proc").symlink_to("/proc/self")
     since = last(emu)
-    assert "/proc, /dev or /sys" in mcp.error("send_file", path=str(allowed / "environ"))
-    assert "/proc, /dev or /sys" in mcp.error("send_file", path=str(allowed / "zero"))
-    assert "not under an allowed" in mcp.error("send_file", path=str(allowed / "passwd"))
+    for name in ("environ", "zero", "passwd"):
+        text = mcp.error("send_file", path=str(allowed / name))
+        assert f"{allowed / name} is a symbolic link; symbolic links are not followed" in text
+    text = mcp.error("send_file", path=str(allowed / "proc" / "environ"))
+    assert f"passes through a symbolic link at {allowed / 'proc'}" in text
     escape = f"{allowed}/../../../../../../proc/self/environ"
     assert "/proc, /dev or /sys" in mcp.error("send_file", path=escape)
     assert posted(emu, since) == []
+
+
+def test_links_and_dot_dots_within_the_allowed_directory_are_refused_too(
+    mcp: Harness, emu: Emu, allowed: Path, tmp_path: Path
+) -> None:
+    (allowed / "inner").mkdir()
+    (allowed / "inner" / "real.txt").write_bytes(b"fine")
+    (allowed / "alias.txt").symlink_to(allowed / "inner" / "real.txt")
+    (allowed / "inner-alias").symlink_to(allowed / "inner")
+    (tmp_path / "pointer.txt").symlink_to(allowed / "inner" / "real.txt")
+    since = last(emu)
+    assert "is a symbolic link" in mcp.error("send_file", path=str(allowed / "alias.txt"))
+    text = mcp.error("send_file", path=str(allowed / "inner-alias" / "real.txt"))
+    assert "passes through a symbolic link" in text
+    text = mcp.error("send_file", path=f"{allowed}/inner/../inner/real.txt")
+    assert "has a '..' component, which is never followed" in text
+    text = mcp.error("send_file", path=str(tmp_path / "pointer.txt"))
+    assert "leads into an allowed directory through a symbolic link" in text
+    assert "not a directory" in mcp.error("send_file", path=f"{allowed}/inner/real.txt/x")
+    assert posted(emu, since) == []
+
+
+def test_files_below_subdirectories_and_through_links_above_the_directory_are_sent(
+    mcp: Harness, emu: Emu, allowed: Path, tmp_path: Path
+) -> None:
+    (allowed / "reports" / "2026").mkdir(parents=True)
+    (allowed / "reports" / "2026" / "cpu.csv").write_bytes(b"host,cpu\nweb-2,12\n")
+    (tmp_path / "shortcut").symlink_to(allowed)  # a link above the allowed directory
+    since = last(emu)
+    mcp.ok("send_file", path=str(allowed / "reports" / "2026" / "cpu.csv"))
+    mcp.ok("send_file", path=str(tmp_path / "shortcut" / "reports" / "2026" / "cpu.csv"))
+    mcp.ok("send_file", path=f"{allowed}/./reports//2026/cpu.csv")
+    assert [e["payload"]["msgtype"] for e in posted(emu, since)] == ["file"] * 3
 
 
 def test_fifos_directories_and_oversize_files_are_refused_before_reading(
@@ -146,3 +184,27 @@ def test_the_environment_variable_allows_directories_and_system_trees_cannot_be(
     for bad in ("/proc", "/dev", "/sys/kernel", "/", str(tmp_path / "missing")):
         with pytest.raises(ConfigError):
             MediaFiles([bad])
+
+
+def test_the_directory_opened_at_start_is_the_one_read_and_moving_it_is_noticed(
+    tmp_path: Path,
+) -> None:
+    allowed = tmp_path / "allowed"
+    allowed.mkdir()
+    (allowed / "a.txt").write_bytes(b"first")
+    files = MediaFiles([allowed])
+    try:
+        assert files.read(str(allowed / "a.txt"), 100) == b"first"
+        # The opened directory is moved away and another put at its name: the reader keeps
+        # to the directory it opened, whose real path is no longer the allowed one.
+        allowed.rename(tmp_path / "moved")
+        allowed.mkdir()
+        (allowed / "a.txt").write_bytes(b"second")
+        with pytest.raises(FileRefused, match="no longer under the allowed directory"):
+            files.read(str(allowed / "a.txt"), 100)
+        with pytest.raises(FileRefused, match="is not under an allowed directory"):
+            files.read(str(tmp_path / "moved" / "a.txt"), 100)
+    finally:
+        files.close()
+    with pytest.raises(FileRefused, match="reading files is not allowed"):
+        files.read(str(allowed / "a.txt"), 100)

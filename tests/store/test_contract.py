@@ -10,11 +10,12 @@ from wecom_bot.store import (
     LeaseLostError,
     NewMessage,
     Outbox,
+    Priority,
     SendMark,
     Status,
     StoreUnavailableError,
 )
-from wecom_bot.store.base import LEASE_EXPIRED_ERROR, MAX_ERROR_CHARS
+from wecom_bot.store.base import LEASE_EXPIRED_ERROR, MAX_ERROR_CHARS, PRIORITY_AGING
 
 from ._support import START, FakeClock, content, text
 
@@ -87,6 +88,67 @@ async def test_claim_is_fifo_per_bot(store: Outbox) -> None:
     rest = await store.claim("a", limit=10, lease_seconds=30)
     assert [content(r.payload) for r in rest] == ["a2", "a3", "a4"]
     assert await store.claim("a", limit=10, lease_seconds=30) == []
+
+
+def _classed(name: str, priority: Priority, bot: str = "ops") -> NewMessage:
+    payload = {"msgtype": "text", "text": {"content": name}}
+    return NewMessage(bot=bot, payload=payload, priority=priority)
+
+
+async def test_claim_puts_alerts_before_acks_escalations_and_reminders(
+    store: Outbox, clock: FakeClock
+) -> None:
+    await store.enqueue([_classed("remind-1", Priority.REMINDER)])
+    await store.enqueue([_classed("escalate-1", Priority.ESCALATION)])
+    clock.advance(1)
+    await store.enqueue([_classed("ack-1", Priority.ACTION)])
+    clock.advance(1)
+    await store.enqueue([_classed("alert-1", Priority.ALERT), _classed("alert-2", Priority.ALERT)])
+    claimed = await store.claim("ops", limit=3, lease_seconds=30)
+    assert [content(r.payload) for r in claimed] == ["alert-1", "alert-2", "ack-1"]
+    assert [r.priority for r in claimed] == [Priority.ALERT, Priority.ALERT, Priority.ACTION]
+    rest = await store.claim("ops", limit=10, lease_seconds=30)
+    assert [content(r.payload) for r in rest] == ["escalate-1", "remind-1"]
+    record = await store.get(rest[1].id)
+    assert record is not None and record.priority is Priority.REMINDER
+
+
+async def test_a_lower_class_that_waited_its_delay_goes_before_new_alerts(
+    store: Outbox, clock: FakeClock
+) -> None:
+    await store.enqueue([_classed("escalate-old", Priority.ESCALATION)])
+    clock.advance(PRIORITY_AGING[Priority.ESCALATION] + 1)
+    await store.enqueue([_classed("alert-new", Priority.ALERT)])
+    claimed = await store.claim("ops", limit=2, lease_seconds=30)
+    assert [content(r.payload) for r in claimed] == ["escalate-old", "alert-new"]
+
+
+async def test_a_released_record_keeps_its_class(store: Outbox, clock: FakeClock) -> None:
+    await store.enqueue([_classed("remind", Priority.REMINDER)])
+    [held] = await store.claim("ops", limit=1, lease_seconds=30)
+    await store.release(held.id, next_attempt_at=START + 5, error="boom")
+    await store.enqueue([_classed("alert", Priority.ALERT)])
+    clock.advance(10)
+    claimed = await store.claim("ops", limit=2, lease_seconds=30)
+    assert [content(r.payload) for r in claimed] == ["alert", "remind"]
+
+
+async def test_a_digest_takes_the_class_it_is_given(store: Outbox, clock: FakeClock) -> None:
+    await store.enqueue([_classed(f"r{i}", Priority.REMINDER) for i in range(3)])
+    held = await store.claim("ops", limit=3, lease_seconds=30)
+    [digest] = await store.replace(
+        [r.id for r in held], [_classed("folded", Priority.REMINDER)]
+    )
+    assert digest.priority is Priority.REMINDER
+    await store.unclaim([digest.id])
+    await store.enqueue([_classed("alert", Priority.ALERT)])
+    claimed = await store.claim("ops", limit=2, lease_seconds=30)
+    assert [content(r.payload) for r in claimed] == ["alert", "folded"]
+
+
+def test_new_message_refuses_an_unknown_priority() -> None:
+    with pytest.raises(ValueError, match="priority"):
+        NewMessage(bot="ops", payload={"msgtype": "text"}, priority=7)  # type: ignore[arg-type]
 
 
 async def test_claim_rejects_nonsense_arguments(store: Outbox) -> None:

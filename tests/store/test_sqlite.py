@@ -21,6 +21,7 @@ from wecom_bot.store import (
     MemoryOutbox,
     NewMessage,
     NewTimer,
+    Priority,
     SendMark,
     SQLiteOutbox,
     Status,
@@ -254,12 +255,23 @@ async def test_a_version_1_file_is_migrated_and_keeps_its_records(tmp_path: Path
     with sqlite3.connect(db) as conn:  # what wecom-bot with schema version 1 left
         for table in ("send_log", "alert_group", "group_timer"):
             conn.execute(f"DROP TABLE {table}")
+        conn.execute("DROP INDEX outbox_rank")
+        for column in ("priority", "rank"):
+            conn.execute(f"ALTER TABLE outbox DROP COLUMN {column}")
         conn.execute("UPDATE schema_version SET version = 1")
 
     migrated = SQLiteOutbox(db)
     try:
         record = await migrated.get(kept)
         assert record is not None and content(record.payload) == "kept"
+        assert record.priority is Priority.ALERT
+        # An old record is claimed in its old place, before a later reminder.
+        await migrated.enqueue(
+            [NewMessage("ops", {"msgtype": "text", "text": {"content": "r"}},
+                        priority=Priority.REMINDER)]
+        )  # fmt: skip
+        claimed = await migrated.claim("ops", limit=5, lease_seconds=5)
+        assert [content(r.payload) for r in claimed] == ["kept", "r"]
         await migrated.note_send("k", 100.0, keep=60)
         assert await migrated.recent_sends("k", 0.0) == [SendMark(100.0)]
         assert await migrated.open_group("g", {}, [NewTimer("k", 100.0)])

@@ -449,6 +449,7 @@ class GatewayConfig(_Section):
     idempotency_window: float = 600.0
     max_body_bytes: int = 64 * 1024 * 1024
     max_alerts_per_message: int | None = 20
+    max_messages_per_notification: int = Field(default=3, ge=1, le=20)
     auth: AuthConfig = Field(default_factory=AuthConfig)
     bots: dict[str, BotConfig]
     templates: dict[str, str] = Field(default_factory=dict)

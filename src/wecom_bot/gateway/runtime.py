@@ -29,6 +29,8 @@ from ..retry import RetryPolicy
 from ..store import Outbox, OutboxRecord
 from ..storm import AlertBrief
 from .actions.links import ActionLinker
+from .actions.notices import NoticeBrief, notice_of
+from .actions.notices import fold as fold_briefs
 from .config import BotConfig, GatewayConfig, RouteConfig
 from .metrics import GatewayMetrics, MetricsObserver
 from .model import Notification
@@ -369,6 +371,48 @@ class Runtime:
             )
         return [item_content(p) for p in report.payloads]
 
+    async def fold_notices(
+        self, payloads: Sequence[Mapping[str, Any]], *, syntax: Syntax
+    ) -> list[dict[str, Any]] | None:
+        """Queued escalation or reminder messages of several groups as one message, for the
+        dispatcher (see :class:`~wecom_bot.dispatcher.NoticeFolder`): groups acknowledged,
+        resolved or forgotten since they were queued are left out; one group still open keeps
+        its own message, with all its links."""
+        store = self.store_required
+        live: list[int] = []
+        briefs: list[NoticeBrief] = []
+        acknowledged: dict[str, bool] = {}
+        for index, payload in enumerate(payloads):
+            brief = notice_of(payload)
+            if brief is None:  # not written by the escalator: sent as it is
+                return None
+            if brief.group not in acknowledged:
+                group = await store.get_group(brief.group)
+                acknowledged[brief.group] = group is None or group.acknowledged_by is not None
+            if not acknowledged[brief.group]:
+                live.append(index)
+                briefs.append(brief)
+        if len({b.group for b in briefs}) == 1:
+            if len(payloads) == 1:
+                return None
+            return [dict(payloads[live[-1]])]  # the newest of its messages, links and all
+        if not briefs:
+            return []
+        body = fold_briefs(briefs, syntax=syntax, now=self.clock(), console_url=self.console_url)
+        users = dict.fromkeys(u for b in briefs for u in b.users)
+        mobiles = dict.fromkeys(m for b in briefs for m in b.mobiles)
+        report = self.renderer.compose(
+            f"{briefs[0].kind}-fold", body, msgtype=syntax,
+            mentions=Mentions(tuple(users), tuple(mobiles)),
+        )  # fmt: skip
+        return report.payloads
+
+    @property
+    def console_url(self) -> str | None:
+        """The console as people reach it (``external_url`` + ``/ui/``), if known."""
+        url = self.config.external_url
+        return f"{url.rstrip('/')}/ui/" if url else None
+
     def mentions_for(
         self, route: Route, notification: Notification, now: float | None = None
     ) -> Mentions:
@@ -520,6 +564,7 @@ def build_runtime(
         config.templates,
         timezone=config.timezone,
         max_alerts=config.max_alerts_per_message,
+        max_parts=config.max_messages_per_notification,
         actions=linker,
         console_url=f"{config.external_url}/ui/" if config.external_url else None,
         limits=config.template_limits.limits(),
@@ -600,5 +645,6 @@ def build_runtime(
             observer=ObserverChain(observers),
             clock=clock,
             summarize=runtime.summarize,
+            fold_notices=runtime.fold_notices,
         )
     return runtime

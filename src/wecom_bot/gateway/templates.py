@@ -132,6 +132,8 @@ SUMMARY_TEMPLATE = "summary"
 """The template a storm summary renders with (configure one of this name to override it)."""
 
 DEFAULT_MAX_OUTPUT_BYTES = 256 * 1024
+DEFAULT_MAX_PARTS = 3
+"""The most messages one notification becomes for one bot (``max_messages_per_notification``)."""
 """Rendered content beyond this is cut (64 markdown messages: over three minutes of a robot's
 rate); a template that loops without end cannot exhaust memory."""
 
@@ -210,7 +212,8 @@ class RendererSettings:
 
     Attributes:
         templates: configured templates, (name, source) pairs.
-        timezone, max_alerts, max_output_bytes, limits, console_url: see :class:`Renderer`.
+        timezone, max_alerts, max_output_bytes, limits, console_url, max_parts: see
+            :class:`Renderer`.
     """
 
     templates: tuple[tuple[str, str], ...] = ()
@@ -219,6 +222,7 @@ class RendererSettings:
     max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES
     limits: RenderLimits = field(default_factory=RenderLimits)
     console_url: str | None = None
+    max_parts: int = DEFAULT_MAX_PARTS
 
 
 def _utc_now() -> datetime:
@@ -247,6 +251,8 @@ class Renderer:
             summaries link to its history, where every alert is whole.
         limits: the bounds of one render (time, sizes, steps); a render past one fails with
             :class:`TemplateLimitError`.
+        max_parts: the most messages one rendering becomes for one bot, whatever its content:
+            past them the content is cut (and says so), the rest is in the history.
 
     Raises:
         TemplateError: a configured template has a syntax error (message: name and line).
@@ -264,6 +270,7 @@ class Renderer:
         actions: Callable[[Notification], Any] | None = None,
         console_url: str | None = None,
         limits: RenderLimits | None = None,
+        max_parts: int = DEFAULT_MAX_PARTS,
     ) -> None:
         try:
             self.tz = ZoneInfo(timezone)
@@ -273,6 +280,9 @@ class Renderer:
             ) from None
         if max_alerts is not None and max_alerts < 1:
             raise ConfigError(f"max_alerts: must be at least 1, not {max_alerts}")
+        if max_parts < 1:
+            raise ConfigError(f"max_messages_per_notification: must be at least 1, not {max_parts}")
+        self.max_parts = max_parts
         self.timezone = timezone
         self.max_alerts = max_alerts
         self.clock = clock
@@ -309,6 +319,7 @@ class Renderer:
             max_output_bytes=settings.max_output_bytes,
             limits=settings.limits,
             console_url=settings.console_url,
+            max_parts=settings.max_parts,
         )
 
     @property
@@ -321,6 +332,7 @@ class Renderer:
             self.max_output_bytes,
             self.limits,
             self.console_url,
+            self.max_parts,
         )
 
     def is_configured(self, template: str, msgtype: MsgType) -> bool:
@@ -640,7 +652,7 @@ class Renderer:
             warnings.append("markdown_v2 cannot mention anyone: userids written plainly")
         content = body + suffix
         pieces = (
-            split_content(body, limit - limits.utf8_len(suffix), syntax=msgtype, markers=True)
+            self._pieces(body, limit - limits.utf8_len(suffix), msgtype, warnings)
             if limits.utf8_len(content) > limit
             else [body]
         )
@@ -665,6 +677,26 @@ class Renderer:
             parts=parts,
             warnings=warnings,
         )
+
+    def _pieces(self, body: str, limit: int, msgtype: MsgType, warnings: list[str]) -> list[str]:
+        """``body`` split into at most :attr:`max_parts` pieces of ``limit`` bytes: past them
+        its end is cut, and the last piece says how much."""
+        pieces = split_content(body, limit, syntax=msgtype, markers=True)
+        if len(pieces) <= self.max_parts:
+            return pieces
+        size = limits.utf8_len(body)
+        budget = self.max_parts * limit - _CUT_NOTE_RESERVE * self.max_parts
+        while True:
+            kept = limits.truncate_utf8(body, max(budget, 1))
+            note = (
+                f"\n\n… (cut: {size - limits.utf8_len(kept)} bytes more, past "
+                f"{self.max_parts} messages; the whole notification is in the history)"
+            )
+            pieces = split_content(kept + note, limit, syntax=msgtype, markers=True)
+            if len(pieces) <= self.max_parts:
+                warnings.append(f"cut to {self.max_parts} messages ({size} bytes rendered)")
+                return pieces
+            budget -= limit // 4
 
     def render(
         self,
@@ -718,6 +750,10 @@ class Renderer:
                             continue
                     reports.append(self.render_check(name, sample, msgtype=msgtype))
         return reports
+
+
+# Bytes a cut rendering keeps free in each piece for the split's markers and the cut note.
+_CUT_NOTE_RESERVE = 200
 
 
 def _is_summary(template: str) -> bool:

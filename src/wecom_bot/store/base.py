@@ -19,9 +19,13 @@ Life of a record::
 
 Semantics every implementation keeps (the contract suite in ``tests/store`` checks them):
 
-* **FIFO per bot** among due records: ``claim`` hands out pending records whose
-  ``next_attempt_at <= now`` ordered by ``(created_at, id)``. A record waiting for a retry does
-  not block the records behind it; once due it goes first again because it is older.
+* **Priority, then FIFO, per bot** among due records: ``claim`` hands out pending records whose
+  ``next_attempt_at <= now`` ordered by ``(rank, id)``, where ``rank`` is ``created_at`` plus the
+  aging delay of the record's :class:`Priority` (:func:`claim_rank`). A new alert therefore goes
+  before every escalation or reminder queued less than their delay ago, and a lower class is
+  never starved: once it has waited its delay it is as urgent as a new alert. A record waiting
+  for a retry does not block the records behind it; once due it goes first again because it
+  is older.
 * **Leases**: a claimed record belongs to the caller until ``lease_until``. A lease that runs
   out (the worker died) returns the record to PENDING, counts one attempt and sets
   ``last_error``; ``claim`` does this implicitly for its bot, :meth:`Outbox.recover_expired_leases`
@@ -67,6 +71,39 @@ MAX_ERROR_CHARS = 2000
 """``last_error`` is cut to this many characters so one noisy error cannot bloat the store."""
 
 LEASE_EXPIRED_ERROR = "lease expired: the worker holding the message stopped before finishing"
+
+
+class Priority(IntEnum):
+    """What a message is, in the order the 20 messages a minute are spent on them.
+
+    ``ALERT``: new firing alerts and resolves (and anything sent by a caller that does not
+    say); ``ACTION``: acknowledgement lines; ``ESCALATION``: escalation notices; ``REMINDER``:
+    reminders and other notices about alerts already delivered.
+    """
+
+    ALERT = 0
+    ACTION = 1
+    ESCALATION = 2
+    REMINDER = 3
+
+
+PRIORITY_AGING: Mapping[Priority, float] = {
+    Priority.ALERT: 0.0,
+    Priority.ACTION: 60.0,
+    Priority.ESCALATION: 900.0,
+    Priority.REMINDER: 3600.0,
+}
+"""Seconds a record of each class waits behind newer records of the classes above it.
+
+A lower class is claimed after every higher one queued less than this before it, so it waits
+while alerts keep the budget busy, and goes out once it has waited this long (nothing starves).
+"""
+
+
+def claim_rank(created_at: float, priority: int) -> float:
+    """The order ``claim`` hands records out in (lower first; ties by id): both stores sort by
+    this one value."""
+    return created_at + PRIORITY_AGING[Priority(priority)]
 
 
 class Status(StrEnum):
@@ -155,9 +192,11 @@ class NewMessage:
         not_before: earliest delivery time; ``None`` means as soon as possible.
         payload_json: ``payload`` already written as JSON text by the caller, stored as is
             instead of encoding ``payload`` again; it must decode to ``payload``.
+        priority: its class (:class:`Priority`): where it stands in the claim order.
 
     Raises:
-        ValueError: ``bot`` is empty or ``payload`` has no string ``msgtype``.
+        ValueError: ``bot`` is empty, ``payload`` has no string ``msgtype``, or ``priority`` is
+            not a :class:`Priority`.
     """
 
     bot: str
@@ -166,10 +205,13 @@ class NewMessage:
     coalescible: bool | None = None
     not_before: float | None = None
     payload_json: str | None = None
+    priority: Priority = Priority.ALERT
 
     def __post_init__(self) -> None:
         if not isinstance(self.bot, str) or not self.bot:
             raise ValueError("NewMessage.bot must be a non-empty bot name")
+        if self.priority not in PRIORITY_AGING:
+            raise ValueError(f"NewMessage.priority must be a Priority, not {self.priority!r}")
         msgtype = self.payload.get("msgtype") if isinstance(self.payload, Mapping) else None
         if not isinstance(msgtype, str) or not msgtype:
             raise ValueError("NewMessage.payload must be an API payload with a 'msgtype'")
@@ -218,6 +260,7 @@ class OutboxRecord:
         dedup_key: the key given to :meth:`Outbox.enqueue_once`, if any.
         coalescible: whether the dispatcher may merge it into a digest.
         replaced_by: for a record folded into a digest, the digest's id.
+        priority: its class (:class:`Priority`).
     """
 
     id: int
@@ -235,6 +278,12 @@ class OutboxRecord:
     dedup_key: str | None = None
     coalescible: bool = False
     replaced_by: int | None = None
+    priority: Priority = Priority.ALERT
+
+    @property
+    def rank(self) -> float:
+        """Its place in the claim order (see :func:`claim_rank`)."""
+        return claim_rank(self.created_at, self.priority)
 
     @property
     def notification_id(self) -> str | None:

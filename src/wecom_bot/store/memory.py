@@ -26,6 +26,7 @@ from .base import (
     NewTimer,
     Outbox,
     OutboxRecord,
+    Priority,
     SendMark,
     Status,
     StoreUnavailableError,
@@ -34,6 +35,7 @@ from .base import (
     check_claim_arguments,
     check_replace,
     check_timers,
+    claim_rank,
     cut_error,
     encode_json,
     merge_notification_ids,
@@ -98,6 +100,7 @@ class _Row:
     dedup_key: str | None
     coalescible: bool
     replaced_by: int | None = None
+    priority: Priority = Priority.ALERT
 
     def snapshot(self) -> OutboxRecord:
         return OutboxRecord(
@@ -116,10 +119,11 @@ class _Row:
             dedup_key=self.dedup_key,
             coalescible=self.coalescible,
             replaced_by=self.replaced_by,
+            priority=self.priority,
         )
 
     def order(self) -> tuple[float, int]:
-        return (self.created_at, self.id)
+        return (claim_rank(self.created_at, self.priority), self.id)
 
     def expired(self, now: float) -> bool:
         return self.status is Status.LEASED and (self.lease_until or 0.0) <= now
@@ -199,6 +203,7 @@ class MemoryOutbox(Outbox):
             notification_ids=(message.notification_id,) if message.notification_id else (),
             dedup_key=dedup_key,
             coalescible=message.is_coalescible,
+            priority=message.priority,
         )
         self._next_id += 1
         return row

@@ -9,7 +9,7 @@ to 15 digits so that sorted-set ties fall back to id order)::
     P age:<bot>           zset  undelivered (pending + leased)  m -> created_at
     P pend:<bot>          zset  pending                         m -> next_attempt_at
     P wait:<bot>          zset  pending, not yet seen due       m -> next_attempt_at
-    P ready:<bot>         zset  pending and due (FIFO)          m -> created_at
+    P ready:<bot>         zset  pending and due (claim order)   m -> rank (claim_rank)
     P leased:<bot>        zset  leased                          m -> lease_until
     P dead:<bot>          zset  dead letters                    m -> id
     P sent                zset  delivered records               m -> sent time
@@ -59,6 +59,7 @@ from ..ratelimit import Rate, parse_rate
 from ._batching import TurnBatch
 from .base import (
     LEASE_EXPIRED_ERROR,
+    PRIORITY_AGING,
     Acknowledged,
     Clock,
     GroupRecord,
@@ -67,6 +68,7 @@ from .base import (
     NewTimer,
     Outbox,
     OutboxRecord,
+    Priority,
     SendMark,
     Status,
     StoreOpenError,
@@ -82,7 +84,14 @@ from .base import (
 
 DEFAULT_PREFIX: Final = "wecom-bot:"
 
-_LIB: Final = r"""
+# The aging delay of each priority (see claim_rank), as a Lua table.
+_AGING_LUA: Final = (
+    "local AGING = {"
+    + ", ".join(f"[{int(p)}] = {delay!r}" for p, delay in PRIORITY_AGING.items())
+    + "}\n"
+)
+
+_LIB: Final = _AGING_LUA + r"""
 local P = ARGV[1]
 local function rk(id) return P .. 'rec:' .. id end
 local function bk(kind, bot) return P .. kind .. ':' .. bot end
@@ -123,10 +132,16 @@ local function recover(bot, now, err)
   end
   return #expired
 end
-local function insert(bot, kind, coal, payload, nids, due, now, created, status, lease, dedup)
+local function rank_of(id)
+  local r = redis.call('HMGET', rk(id), 'created_at', 'priority')
+  return string.format('%.17g', tonumber(r[1]) + (AGING[tonumber(r[2]) or 0] or 0))
+end
+local function insert(bot, kind, coal, payload, prio, nids, due, now, created, status, lease,
+                      dedup)
   local id = redis.call('INCR', P .. 'seq')
   local m = pad(id)
   redis.call('HSET', rk(id), 'id', id, 'bot', bot, 'kind', kind, 'coalescible', coal,
+             'priority', prio,
              'payload', payload, 'status', status, 'attempts', 0, 'created_at', created,
              'next_attempt_at', due, 'updated_at', now, 'lease_until', lease,
              'last_error', '', 'notification_ids', nids, 'dedup_key', dedup, 'replaced_by', '')
@@ -154,8 +169,8 @@ local function forget(id)
 end
 """
 
-# ARGV: P, now, dedup_key ("" = none), dedup_expiry, then 6 per message:
-# bot, kind, coalescible, payload, notification_ids (JSON), next_attempt_at
+# ARGV: P, now, dedup_key ("" = none), dedup_expiry, then 7 per message:
+# bot, kind, coalescible, payload, priority, notification_ids (JSON), next_attempt_at
 _ENQUEUE: Final = r"""
 local now, key = ARGV[2], ARGV[3]
 if key ~= '' then
@@ -165,9 +180,9 @@ if key ~= '' then
   redis.call('ZADD', P .. 'dedup', ARGV[4], key)
 end
 local out = {1}
-for i = 5, #ARGV, 6 do
+for i = 5, #ARGV, 7 do
   out[#out + 1] = insert(ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4],
-                         ARGV[i + 5], now, now, 'pending', '', key)
+                         ARGV[i + 5], ARGV[i + 6], now, now, 'pending', '', key)
 end
 return out
 """
@@ -178,7 +193,7 @@ local bot, now = ARGV[2], ARGV[3]
 recover(bot, now, ARGV[6])
 local due = redis.call('ZRANGEBYSCORE', bk('wait', bot), '-inf', now)
 for _, m in ipairs(due) do
-  redis.call('ZADD', bk('ready', bot), redis.call('HGET', rk(unpad(m)), 'created_at'), m)
+  redis.call('ZADD', bk('ready', bot), rank_of(unpad(m)), m)
 end
 if #due > 0 then redis.call('ZREMRANGEBYSCORE', bk('wait', bot), '-inf', now) end
 local out = {}
@@ -275,8 +290,8 @@ end
 return count
 """
 
-# ARGV: P, now, n_claimed, claimed ids..., then 5 per message:
-# bot, kind, coalescible, payload, own notification id ("" = none)
+# ARGV: P, now, n_claimed, claimed ids..., then 6 per message:
+# bot, kind, coalescible, payload, priority, own notification id ("" = none)
 _REPLACE: Final = r"""
 local now, n = ARGV[2], tonumber(ARGV[3])
 local lost, created, lease, merged, seen = {}, nil, nil, {}, {}
@@ -299,14 +314,14 @@ if #lost > 0 then
   return lost
 end
 local out, first = {'ok'}, nil
-for i = 4 + n, #ARGV, 5 do
-  local nids, extra = {}, ARGV[i + 4]
+for i = 4 + n, #ARGV, 6 do
+  local nids, extra = {}, ARGV[i + 5]
   for _, nid in ipairs(merged) do nids[#nids + 1] = nid end
   if extra ~= '' and not seen[extra] then nids[#nids + 1] = extra end
   local encoded = '[]'
   if #nids > 0 then encoded = cjson.encode(nids) end
-  local id = insert(ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], encoded, now, now,
-                    created, 'leased', lease, '')
+  local id = insert(ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], encoded,
+                    now, now, created, 'leased', lease, '')
   if first == nil then first = id end
   out[#out + 1] = redis.call('HGETALL', rk(id))
 end
@@ -318,15 +333,15 @@ end
 return out
 """
 
-# ARGV: P, now, claimed id, then 6 per message as for _ENQUEUE
+# ARGV: P, now, claimed id, then 7 per message as for _ENQUEUE
 _SETTLE: Final = r"""
 local now, id = ARGV[2], ARGV[3]
 local rec = redis.call('HMGET', rk(id), 'status', 'bot', 'created_at')
 if rec[1] ~= 'leased' then return {0} end
 local out = {1}
-for i = 4, #ARGV, 6 do
+for i = 4, #ARGV, 7 do
   out[#out + 1] = insert(ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4],
-                         ARGV[i + 5], now, rec[3], 'pending', '', '')
+                         ARGV[i + 5], ARGV[i + 6], now, rec[3], 'pending', '', '')
 end
 mark_sent(id, rec[2], now)
 return out
@@ -446,7 +461,7 @@ end
 return out
 """
 
-# ARGV: P, now, group id, key, claim token, next_due_at ("" = done), then 6 per message as
+# ARGV: P, now, group id, key, claim token, next_due_at ("" = done), then 7 per message as
 # for _ENQUEUE
 _FIRE_TIMER: Final = r"""
 local now, gid, key = ARGV[2], ARGV[3], ARGV[4]
@@ -454,9 +469,9 @@ local m = tmember(gid, key)
 local held = redis.call('HGET', tkey(m), 'claim')
 if (not held) or held == '' or held ~= ARGV[5] then return {0} end
 local out = {1}
-for i = 7, #ARGV, 6 do
+for i = 7, #ARGV, 7 do
   out[#out + 1] = insert(ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4],
-                         ARGV[i + 5], now, now, 'pending', '', '')
+                         ARGV[i + 5], ARGV[i + 6], now, now, 'pending', '', '')
 end
 if ARGV[6] == '' then
   redis.call('DEL', tkey(m))
@@ -523,12 +538,13 @@ def _record(fields: Mapping[str, str]) -> OutboxRecord:
         dedup_key=fields["dedup_key"] or None,
         coalescible=fields["coalescible"] == "1",
         replaced_by=int(fields["replaced_by"]) if fields["replaced_by"] else None,
+        priority=Priority(int(fields.get("priority") or 0)),
     )
 
 
 _STATE_FIELDS = (
     "id", "bot", "kind", "status", "attempts", "created_at", "next_attempt_at", "updated_at",
-    "lease_until", "coalescible", "replaced_by",
+    "lease_until", "coalescible", "replaced_by", "priority",
 )  # fmt: skip
 _UNREAD_FIELDS = {"payload": "{}", "notification_ids": "[]", "last_error": "", "dedup_key": ""}
 
@@ -576,11 +592,12 @@ def _message_args(message: NewMessage, payload: str) -> list[str]:
         message.kind,
         "1" if message.is_coalescible else "0",
         payload,
+        str(int(message.priority)),
     ]
 
 
 def _pending_args(message: NewMessage, now: float) -> list[str]:
-    """The 6 script arguments of a message stored PENDING (enqueue, settle)."""
+    """The 7 script arguments of a message stored PENDING (enqueue, settle, fire_timer)."""
     nids = [message.notification_id] if message.notification_id else []
     return [
         *_message_args(message, message.encoded()),

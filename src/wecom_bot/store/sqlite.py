@@ -49,6 +49,7 @@ from .base import (
     NewTimer,
     Outbox,
     OutboxRecord,
+    Priority,
     SendMark,
     Status,
     StoreOpenError,
@@ -58,6 +59,7 @@ from .base import (
     check_claim_arguments,
     check_replace,
     check_timers,
+    claim_rank,
     cut_error,
     encode_json,
     merge_notification_ids,
@@ -81,9 +83,10 @@ _GROUP_KEYS = 500
 _GROUP_ROWS = 200
 """Rows per insert statement of such a group."""
 
-SCHEMA_VERSION: Final = 3
+SCHEMA_VERSION: Final = 4
 """1: the outbox, its notification index, idempotency keys. 2: the send log (``send_log``).
-3: open alert groups and their timers (``alert_group``, ``group_timer``)."""
+3: open alert groups and their timers (``alert_group``, ``group_timer``). 4: each record's
+class and claim order (``outbox.priority``, ``outbox.rank``)."""
 Synchronous = Literal["NORMAL", "FULL"]
 
 _SCHEMA: Final = """
@@ -103,9 +106,11 @@ CREATE TABLE IF NOT EXISTS outbox (
     last_error       TEXT,
     notification_ids TEXT    NOT NULL DEFAULT '[]',
     dedup_key        TEXT,
-    replaced_by      INTEGER
+    replaced_by      INTEGER,
+    priority         INTEGER NOT NULL DEFAULT 0,
+    rank             REAL    -- claim order: created_at + the aging delay of priority
 );
--- claim: the due records of one bot in FIFO order
+-- the oldest undelivered record of one bot
 CREATE INDEX IF NOT EXISTS outbox_fifo ON outbox (bot, status, created_at, id);
 -- counts, due bots, expired leases, dead letters and purges across bots
 CREATE INDEX IF NOT EXISTS outbox_status ON outbox (status, next_attempt_at);
@@ -154,15 +159,18 @@ CREATE TABLE IF NOT EXISTS group_timer (
 CREATE INDEX IF NOT EXISTS group_timer_claimable ON group_timer (claimable_at, group_id, key);
 """
 
+# After _SCHEMA: a file of version 3 or older gets the columns of version 4 first.
+_RANK_INDEX: Final = "CREATE INDEX IF NOT EXISTS outbox_rank ON outbox (bot, status, rank, id)"
+
 _COLUMNS: Final = (
     "id, bot, kind, payload, status, attempts, created_at, next_attempt_at, updated_at, "
-    "lease_until, last_error, notification_ids, dedup_key, coalescible, replaced_by"
+    "lease_until, last_error, notification_ids, dedup_key, coalescible, replaced_by, priority"
 )
 # The columns of _COLUMNS that say where a record is; constants stand in for its payload,
 # error and id lists (a digest's list of folded ids runs to thousands).
 _STATE_COLUMNS: Final = (
     "id, bot, kind, '{}', status, attempts, created_at, next_attempt_at, updated_at, "
-    "lease_until, NULL, '[]', NULL, coalescible, replaced_by"
+    "lease_until, NULL, '[]', NULL, coalescible, replaced_by, priority"
 )
 _CHUNK: Final = 500  # well below SQLite's limit on bound parameters
 
@@ -184,6 +192,7 @@ def _record(row: tuple[Any, ...]) -> OutboxRecord:
         dedup_key=row[12],
         coalescible=bool(row[13]),
         replaced_by=row[14],
+        priority=Priority(row[15]),
     )
 
 
@@ -294,8 +303,10 @@ class SQLiteOutbox(Outbox):
                         "use another file"
                     )
                 elif row[0] < SCHEMA_VERSION:
-                    # Every change so far only added tables, which the script above created.
+                    # Versions 2 and 3 only added tables, which the script above created.
+                    self._add_priority(conn)
                     conn.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION,))
+                conn.execute(_RANK_INDEX)
                 # A real write, so that a read-only file fails here and not at the first alert.
                 conn.execute(
                     "INSERT OR REPLACE INTO meta (name, value) VALUES ('opened_at', ?)",
@@ -308,6 +319,16 @@ class SQLiteOutbox(Outbox):
             conn.close()
             raise self._open_error(exc) from exc
         self._conn = conn
+
+    @staticmethod
+    def _add_priority(conn: sqlite3.Connection) -> None:
+        """Version 4: records of an older file are alerts, claimed in the order they were."""
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(outbox)")}
+        if "priority" not in columns:
+            conn.execute("ALTER TABLE outbox ADD COLUMN priority INTEGER NOT NULL DEFAULT 0")
+        if "rank" not in columns:
+            conn.execute("ALTER TABLE outbox ADD COLUMN rank REAL")
+        conn.execute("UPDATE outbox SET rank = created_at WHERE rank IS NULL")
 
     def _check_integrity(self, conn: sqlite3.Connection) -> bool:
         """Run ``PRAGMA quick_check``; when it fails, mark the outbox damaged (logged once)."""
@@ -452,22 +473,25 @@ class SQLiteOutbox(Outbox):
     ) -> int:
         if notification_ids is None:
             notification_ids = (message.notification_id,) if message.notification_id else ()
+        created = now if created_at is None else created_at
         cur = conn.execute(
             "INSERT INTO outbox (bot, kind, coalescible, payload, status, created_at, "
-            "next_attempt_at, updated_at, lease_until, notification_ids, dedup_key) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "next_attempt_at, updated_at, lease_until, notification_ids, dedup_key, priority, "
+            "rank) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 message.bot,
                 message.kind,
                 int(message.is_coalescible),
                 payload,
                 status.value,
-                now if created_at is None else created_at,
+                created,
                 now if message.not_before is None else message.not_before,
                 now,
                 lease_until,
                 json.dumps(list(notification_ids), ensure_ascii=False),
                 dedup_key,
+                int(message.priority),
+                claim_rank(created, message.priority),
             ),
         )
         record_id = cast(int, cur.lastrowid)  # always set after a single-row INSERT
@@ -570,12 +594,13 @@ class SQLiteOutbox(Outbox):
                 values += (
                     m.bot, m.kind, int(m.is_coalescible), item.payload, Status.PENDING.value,
                     item.now, item.now if m.not_before is None else m.not_before, item.now,
-                    json.dumps(nids, ensure_ascii=False), item.key,
+                    json.dumps(nids, ensure_ascii=False), item.key, int(m.priority),
+                    claim_rank(item.now, m.priority),
                 )  # fmt: skip
             last = conn.execute(
                 "INSERT INTO outbox (bot, kind, coalescible, payload, status, created_at, "
-                "next_attempt_at, updated_at, notification_ids, dedup_key) VALUES "
-                + ",".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(chunk)),
+                "next_attempt_at, updated_at, notification_ids, dedup_key, priority, rank) "
+                "VALUES " + ",".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(chunk)),
                 values,
             ).lastrowid
             # One INSERT of many rows, inside our write transaction: SQLite numbers them
@@ -615,13 +640,13 @@ class SQLiteOutbox(Outbox):
                 "UPDATE outbox SET status = 'leased', lease_until = ?, updated_at = ? "
                 # INDEXED BY: left to itself the planner picks outbox_status and sorts every
                 # due record of every bot, milliseconds per claim once a backlog builds up.
-                "WHERE id IN (SELECT id FROM outbox INDEXED BY outbox_fifo WHERE bot = ? "
-                "AND status = 'pending' AND next_attempt_at <= ? ORDER BY created_at, id "
+                "WHERE id IN (SELECT id FROM outbox INDEXED BY outbox_rank WHERE bot = ? "
+                "AND status = 'pending' AND next_attempt_at <= ? ORDER BY rank, id "
                 "LIMIT ?) "
                 f"RETURNING {_COLUMNS}",
                 (now + lease, now, bot, now, limit),
             ).fetchall()
-        return sorted((_record(r) for r in rows), key=lambda r: (r.created_at, r.id))
+        return sorted((_record(r) for r in rows), key=lambda r: (r.rank, r.id))
 
     def _replace_sync(
         self,

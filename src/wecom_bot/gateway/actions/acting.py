@@ -17,13 +17,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ...store import Acknowledged, NewMessage
+from ...store import Acknowledged, NewMessage, Priority
 from ...store.history import HistoryEntry
-from ...storm import cut_value
 from ..escaping import Syntax, escape
 from .alertmanager import Silence, create_silence
 from .groups import GroupInfo, group_id
 from .links import SILENCE_CHOICES
+from .notices import one_line
 from .tokens import alertmanager_id
 
 if TYPE_CHECKING:
@@ -149,12 +149,6 @@ _GROUP_BYTES = 600
 marker, before escaping): the line stays well within every msgtype's limit."""
 
 
-def _one_line(value: str, max_bytes: int) -> str:
-    """``value`` on one line (every line break and run of spaces folded to a space), cut to
-    about ``max_bytes`` UTF-8 bytes with the marker the gateway cuts values with."""
-    return cut_value(" ".join(value.split()), max_bytes)
-
-
 def _with_name(before: str | None, name: str) -> str:
     names = [n for n in (before or "").split(", ") if n]
     if name not in names and len(names) < MAX_ACK_NAMES:
@@ -164,8 +158,8 @@ def _with_name(before: str | None, name: str) -> str:
 
 def ack_title(name: str, labels: Sequence[tuple[str, str]], *, first: bool = True) -> str:
     """The acknowledgement as one plain line (history, pages; escaped where it is shown)."""
-    who = _one_line(name, _NAME_BYTES)
-    group = _one_line(group_name(labels), _GROUP_BYTES)
+    who = one_line(name, _NAME_BYTES)
+    group = one_line(group_name(labels), _GROUP_BYTES)
     if first:
         return f"✅ 已认领 by {who} · {group}"
     return f"✅ 也认领 by {who} (acknowledged already) · {group}"
@@ -174,8 +168,8 @@ def ack_title(name: str, labels: Sequence[tuple[str, str]], *, first: bool = Tru
 def ack_line(name: str, labels: Sequence[tuple[str, str]], syntax: Syntax) -> str:
     """The line posted to ``ack_bots``: one line, every untrusted value escaped for ``syntax``
     (no mention, tag, link or line break can come out of a name or a label value)."""
-    who = escape(_one_line(name, _NAME_BYTES), syntax)
-    group = escape(_one_line(group_name(labels), _GROUP_BYTES), syntax)
+    who = escape(one_line(name, _NAME_BYTES), syntax)
+    group = escape(one_line(group_name(labels), _GROUP_BYTES), syntax)
     return f"✅ 已认领 by {who} · {group}"
 
 
@@ -233,7 +227,10 @@ async def _post_line(
             line = ack_line(name, labels, syntax)
             payloads = runtime.renderer.compose("acknowledge", line, msgtype=syntax).payloads
             by_syntax[syntax] = payloads
-        messages += [NewMessage(bot=bot, payload=p, notification_id=notification_id)
-                     for p in payloads]  # fmt: skip
+        messages += [
+            NewMessage(bot=bot, payload=p, notification_id=notification_id,
+                       priority=Priority.ACTION)
+            for p in payloads
+        ]  # fmt: skip
     await gateway.store.enqueue(messages, now=now)
     runtime.notify(bots)

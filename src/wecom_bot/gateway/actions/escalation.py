@@ -36,8 +36,16 @@ from typing import Any
 
 from ...errors import MessageValidationError
 from ...limits import CONTENT_LIMITS, utf8_len
-from ...store import NewMessage, NewTimer, StoreUnavailableError, TimerLostError, TimerRecord
+from ...store import (
+    NewMessage,
+    NewTimer,
+    Priority,
+    StoreUnavailableError,
+    TimerLostError,
+    TimerRecord,
+)
 from ...store.history import HistoryEntry, HistoryEvent
+from ...storm import detach
 from ..background import BackgroundLoop
 from ..config import GatewayConfig, RouteConfig
 from ..model import Notification
@@ -45,7 +53,7 @@ from ..routing import Mentions, mention_list
 from ..runtime import Runtime
 from ..templates import TemplateError
 from .groups import GroupInfo
-from .notices import NoticeKind, notice, notice_title
+from .notices import NoticeBrief, NoticeKind, attach_notice, notice, notice_title
 
 __all__ = ["Escalator", "route_timers", "track"]
 
@@ -53,6 +61,10 @@ logger = logging.getLogger("wecom_bot.gateway.escalation")
 
 GROUP_PURGE_EVERY = 60.0
 """Seconds between purges of stale groups and of groups whose silence ended."""
+
+NOTICE_GATHER = 5.0
+"""Seconds a fired notice waits in the outbox, so that the notices of groups that fire
+together are folded into one message (see :mod:`wecom_bot.dispatcher`)."""
 
 
 def _route_configs(config: GatewayConfig) -> dict[str, RouteConfig]:
@@ -228,10 +240,14 @@ class Escalator(BackgroundLoop):
         planned: list[tuple[str, dict[str, Any]]] = []
         if info is not None and muting is None:
             planned = self._payloads(runtime, kind, info, payload, now)
+        priority = Priority.REMINDER if kind == "remind" else Priority.ESCALATION
         messages = [
-            NewMessage(bot=bot, payload=p, notification_id=entry_id, coalescible=False)
+            NewMessage(
+                bot=bot, payload=p, notification_id=entry_id, coalescible=False,
+                priority=priority, not_before=now + NOTICE_GATHER,
+            )  # fmt: skip
             for bot, p in planned
-        ]  # never folded into a digest: a digest would drop the mentions
+        ]  # not mixed into alert digests: the dispatcher folds notices of many groups apart
         try:
             ids = await store.fire_timer(timer, messages, next_due_at=next_due, now=now)
         except TimerLostError:
@@ -266,6 +282,7 @@ class Escalator(BackgroundLoop):
         links = None
         if runtime.actions is not None:
             links = runtime.actions.for_group(dict(info.labels), info.external_url)
+        brief = NoticeBrief.of(kind, info, links, mentions)
         out: list[tuple[str, dict[str, Any]]] = []
         rendered: dict[str, list[dict[str, Any]]] = {}
         for bot in payload.get("bots", ()):
@@ -282,7 +299,7 @@ class Escalator(BackgroundLoop):
                 except (TemplateError, MessageValidationError) as exc:
                     logger.error("escalation: cannot write the %s message: %s", kind, exc)
                     return []
-                rendered[msgtype] = report.payloads
+                rendered[msgtype] = [attach_notice(p, brief) for p in report.payloads]
             out += [(bot, p) for p in rendered[msgtype]]
         return out
 
@@ -306,7 +323,7 @@ class Escalator(BackgroundLoop):
             messages.append(
                 {"record_id": rid, "route": route, "bot": bot, "msgtype": msgtype,
                  "part": index + 1, "parts": len(planned), "size": utf8_len(str(text)),
-                 "limit": CONTENT_LIMITS.get(msgtype), "payload": payload}
+                 "limit": CONTENT_LIMITS.get(msgtype), "payload": detach(payload)}
             )  # fmt: skip
         detail: dict[str, Any] = {
             "group": timer.group_id,

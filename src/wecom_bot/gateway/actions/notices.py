@@ -1,28 +1,68 @@
-"""The short messages escalation and reminders post: which group, how long it fires, links.
+"""The messages escalation and reminders post: one group at a time, or many folded into one.
 
 One message names the alert group (its alert name and the labels that tell it apart), says
 how long it has fired unacknowledged, and carries the group's action links when the gateway
-has them. Label values are untrusted: each is escaped for the message's syntax
-(:mod:`wecom_bot.gateway.escaping`). Mentions are added by the renderer, like every message's
+has them. The queued message carries a :class:`NoticeBrief` of its group (under
+:data:`NOTICE_KEY`, dropped before sending), so that the dispatcher, finding several notices
+queued for one bot, folds them into one message (:func:`fold`): ``12 组告警仍未认领 …``, a line
+per group, as many as fit, then how many more.
+
+Label values are untrusted. Each is put on one line (line breaks become spaces), cut past
+:data:`VALUE_BYTES` with the gateway's one cut (``…(N bytes more)``), and escaped for the
+message's syntax (:mod:`wecom_bot.gateway.escaping`); at most :data:`MAX_LABELS` labels are
+shown. So no value can add a line, a mention or a link, and no group's labels can make a notice
+longer than one message. Mentions are added by the renderer, like every message's
 (:meth:`wecom_bot.gateway.templates.Renderer.compose`).
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
 
+from ...limits import CONTENT_LIMITS, utf8_len
+from ...storm import CARRIED_PREFIX, cut_value
 from ..escaping import Syntax, escape
+from ..routing import Mentions
 from .groups import GroupInfo
 from .links import ActionLinks
 
-__all__ = ["NoticeKind", "fired_for", "notice", "notice_title"]
+__all__ = [
+    "MAX_LABELS",
+    "NOTICE_KEY",
+    "VALUE_BYTES",
+    "NoticeBrief",
+    "NoticeKind",
+    "attach_notice",
+    "fired_for",
+    "fold",
+    "notice",
+    "notice_of",
+    "notice_title",
+    "one_line",
+]
 
 NoticeKind = Literal["escalate", "remind"]
+
+NOTICE_KEY = CARRIED_PREFIX + "notice"
+"""The payload key a queued notice carries its :class:`NoticeBrief` under (never sent)."""
+
+MAX_LABELS = 6
+"""Labels of a group a notice shows; the others are counted (``+N labels``)."""
+
+VALUE_BYTES = 96
+"""A label name or value, or an alert name, is cut past this many bytes."""
 
 _HEADS: dict[str, tuple[str, str]] = {
     "escalate": ("⏫", "升级 Escalation"),
     "remind": ("🔔", "提醒 Reminder"),
 }
+
+# What a fold keeps free of its message for the mention line the renderer adds (a quarter of
+# the limit, see templates._mention_line) and for its last line.
+_FOLD_RESERVE = 0.25
+_FOOTER_BYTES = 400
 
 
 def fired_for(seconds: float) -> str:
@@ -40,10 +80,122 @@ def fired_for(seconds: float) -> str:
     return f"{secs}s"
 
 
+def one_line(value: str, max_bytes: int = VALUE_BYTES) -> str:
+    """``value`` on one line (every run of white space, line breaks included, one space) and
+    cut past ``max_bytes`` (``…(N bytes more)``); not escaped."""
+    return cut_value(" ".join(value.split()), max_bytes)
+
+
+@dataclass(frozen=True, slots=True)
+class NoticeBrief:
+    """What a queued notice says about its group, to write it again or fold it.
+
+    Attributes:
+        kind: ``escalate`` or ``remind``.
+        group: the group's id.
+        name: its alert name, on one line and cut.
+        labels: up to :data:`MAX_LABELS` of its labels but ``alertname``, on one line and cut
+            (raw: escaped when written).
+        more_labels: how many labels were left out.
+        firing_since: when it started firing (Unix seconds).
+        alerts: how many alerts of it fire.
+        ack: its acknowledge link, or ``""``.
+        users: the userids the notice mentions (from the configuration).
+        mobiles: the mobile numbers it mentions.
+    """
+
+    kind: NoticeKind
+    group: str
+    name: str
+    labels: tuple[tuple[str, str], ...]
+    more_labels: int
+    firing_since: float
+    alerts: int
+    ack: str = ""
+    users: tuple[str, ...] = ()
+    mobiles: tuple[str, ...] = ()
+
+    @classmethod
+    def of(
+        cls,
+        kind: NoticeKind,
+        info: GroupInfo,
+        links: ActionLinks | None,
+        mentions: Mentions | None = None,
+    ) -> NoticeBrief:
+        """The brief of ``info``'s group, mentioning ``mentions``."""
+        labels = [(n, v) for n, v in info.labels if n != "alertname"]
+        return cls(
+            kind=kind,
+            group=info.id,
+            name=one_line(info.name or "alert"),
+            labels=tuple((one_line(n), one_line(v)) for n, v in labels[:MAX_LABELS]),
+            more_labels=max(len(labels) - MAX_LABELS, 0),
+            firing_since=info.firing_since,
+            alerts=info.alerts,
+            ack=links.ack if links is not None else "",
+            users=mentions.userids if mentions is not None else (),
+            mobiles=mentions.mobiles if mentions is not None else (),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict, as queued."""
+        return {
+            "kind": self.kind,
+            "group": self.group,
+            "name": self.name,
+            "labels": [list(p) for p in self.labels],
+            "more_labels": self.more_labels,
+            "firing_since": self.firing_since,
+            "alerts": self.alerts,
+            "ack": self.ack,
+            "users": list(self.users),
+            "mobiles": list(self.mobiles),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> NoticeBrief:
+        """The inverse of :meth:`to_json`; every value is bounded again (a queued payload is
+        only as trustworthy as the store)."""
+        kind: NoticeKind = "remind" if data.get("kind") == "remind" else "escalate"
+        pairs = [p for p in data.get("labels", ()) if isinstance(p, list | tuple) and len(p) == 2]
+        return cls(
+            kind=kind,
+            group=str(data.get("group", "")),
+            name=one_line(str(data.get("name", "")) or "alert"),
+            labels=tuple((one_line(str(n)), one_line(str(v))) for n, v in pairs[:MAX_LABELS]),
+            more_labels=int(data.get("more_labels", 0)) + max(len(pairs) - MAX_LABELS, 0),
+            firing_since=float(data.get("firing_since", 0.0)),
+            alerts=int(data.get("alerts", 0)),
+            ack=str(data.get("ack", "")),
+            users=tuple(str(u) for u in data.get("users", ())),
+            mobiles=tuple(str(m) for m in data.get("mobiles", ())),
+        )
+
+
+def attach_notice(payload: Mapping[str, Any], brief: NoticeBrief) -> dict[str, Any]:
+    """``payload`` with ``brief`` carried along under :data:`NOTICE_KEY`."""
+    return {**payload, NOTICE_KEY: brief.to_json()}
+
+
+def notice_of(payload: Mapping[str, Any]) -> NoticeBrief | None:
+    """The brief a queued payload carries, or ``None``."""
+    data = payload.get(NOTICE_KEY)
+    return NoticeBrief.from_json(data) if isinstance(data, Mapping) else None
+
+
 def notice_title(kind: NoticeKind, info: GroupInfo, *, now: float) -> str:
     """A plain one-line title (for history): ``⏫ 升级 Escalation · HighCPU · 15m``."""
     icon, word = _HEADS[kind]
-    return f"{icon} {word} · {info.name or 'alert'} · {fired_for(now - info.firing_since)}"
+    name = one_line(info.name or "alert")
+    return f"{icon} {word} · {name} · {fired_for(now - info.firing_since)}"
+
+
+def _labels(brief: NoticeBrief, syntax: Syntax, separator: str) -> str:
+    shown = [f"{escape(n, syntax)}={escape(v, syntax)}" for n, v in brief.labels]
+    if brief.more_labels:
+        shown.append(f"+{brief.more_labels} labels")
+    return separator.join(shown)
 
 
 def notice(
@@ -54,7 +206,7 @@ def notice(
     syntax: Syntax,
     links: ActionLinks | None = None,
 ) -> str:
-    """The content of an escalation or reminder message, escaped for ``syntax``.
+    """The content of one group's escalation or reminder message, escaped for ``syntax``.
 
     Args:
         kind: ``escalate`` or ``remind``.
@@ -63,19 +215,18 @@ def notice(
         syntax: ``text``, ``markdown`` or ``markdown_v2``.
         links: the group's action links, if the gateway has them.
     """
+    brief = NoticeBrief.of(kind, info, links)
     icon, word = _HEADS[kind]
-    name = escape(info.name or "alert", syntax)
-    labels = [
-        f"{escape(n, syntax)}={escape(v, syntax)}" for n, v in info.labels if n != "alertname"
-    ]
-    duration = fired_for(now - info.firing_since)
+    name = escape(brief.name, syntax)
+    labels = _labels(brief, syntax, " " if syntax == "text" else " · ")
+    duration = fired_for(now - brief.firing_since)
     state = f"已触发 {duration}，无人认领 · firing for {duration}, unacknowledged"
-    if info.alerts > 1:
-        state += f" · {info.alerts} alerts"
+    if brief.alerts > 1:
+        state += f" · {brief.alerts} alerts"
     if syntax == "text":
         lines = [f"{icon} {word} · {name}", state]
         if labels:
-            lines.append(" ".join(labels))
+            lines.append(labels)
         if links is not None:
             lines += [f"认领：{links.ack}", f"静默：{links.silence}"]
             if links.details:
@@ -83,7 +234,7 @@ def notice(
         return "\n".join(lines)
     lines = [f"**{icon} {word} · {name}**", state]
     if labels:
-        lines.append(" · ".join(labels))
+        lines.append(labels)
     if links is not None:
         line = f"👉 [认领]({links.ack}) · [静默]({links.silence})"
         if links.details:
@@ -93,3 +244,68 @@ def notice(
         return "\n".join([lines[0], *(f"> {line}" for line in lines[1:])])
     # markdown_v2 joins the lines of a paragraph: one paragraph each.
     return "\n\n".join(lines)
+
+
+def _fold_line(brief: NoticeBrief, syntax: Syntax, now: float) -> str:
+    name = escape(brief.name, syntax)
+    parts = [f"**{name}**" if syntax != "text" else name]
+    labels = _labels(brief, syntax, " ")
+    if labels:
+        parts.append(labels)
+    state = f"已触发 {fired_for(now - brief.firing_since)}"
+    if brief.alerts > 1:
+        state += f" · {brief.alerts} alerts"
+    parts.append(state)
+    line = " · ".join(parts)
+    if brief.ack:
+        line += f" · 认领：{brief.ack}" if syntax == "text" else f" · [认领]({brief.ack})"
+    return {"text": "- ", "markdown": "> ", "markdown_v2": "- "}[syntax] + line
+
+
+def fold(
+    briefs: Iterable[NoticeBrief],
+    *,
+    syntax: Syntax,
+    now: float,
+    console_url: str | None = None,
+) -> str:
+    """One message for many groups' notices of one kind: a heading with the number of groups,
+    a line per group (the longest firing first) while they fit one message, then how many more
+    (and where to see them all, with ``console_url``).
+
+    A group named by several briefs (a reminder queued twice) is listed once.
+
+    Raises:
+        ValueError: no brief.
+    """
+    latest: dict[str, NoticeBrief] = {}
+    for brief in briefs:
+        latest[brief.group] = brief
+    if not latest:
+        raise ValueError("fold needs at least one notice")
+    ordered = sorted(latest.values(), key=lambda b: (b.firing_since, b.group))
+    kinds = {b.kind for b in ordered}
+    icon, word = _HEADS["escalate" if "escalate" in kinds else "remind"]
+    count = len(ordered)
+    heading = f"{icon} {word} · {count} 组告警仍未认领 · {count} groups unacknowledged"
+    heading = heading if syntax == "text" else f"**{heading}**"
+    budget = int(CONTENT_LIMITS[syntax] * (1 - _FOLD_RESERVE)) - _FOOTER_BYTES
+    separator = "\n"
+    lines = [heading]
+    used = utf8_len(heading)
+    for brief in ordered:
+        line = _fold_line(brief, syntax, now)
+        size = utf8_len(line) + len(separator)
+        if used + size > budget:
+            break
+        lines.append(line)
+        used += size
+    left = count - (len(lines) - 1)
+    if left:
+        more = f"… 另有 {left} 组 · {left} more"
+        if console_url:
+            where = f"{console_url}#alerts"
+            more += f"：{where}" if syntax == "text" else f" · [控制台 console]({where})"
+        # markdown_v2: a paragraph of its own, not a continuation of the last list item.
+        lines.append({"text": "", "markdown": "> ", "markdown_v2": "\n"}[syntax] + more)
+    return separator.join(lines)
