@@ -418,10 +418,13 @@ class InboxProcessor(BackgroundLoop):
         await runtime.store_required.unclaim([r.id for r in records], now=self.clock())
 
     async def _render_or_detach(
-        self, runtime: Runtime, record: OutboxRecord, batch: _Batch
+        self, runtime: Runtime, record: OutboxRecord, batch: _Batch | None = None
     ) -> Plan | str | None:
         """The record's plan or why it has none; ``None`` when its render goes on without the
         batch (it is slow, or an earlier record of its alert group is)."""
+        if batch is None:  # a record rendered alone
+            batch = _Batch(asyncio.get_running_loop().create_future())
+            batch.tracked.set_result(None)
         parsed = _parse(record)
         if isinstance(parsed, str):
             return parsed
