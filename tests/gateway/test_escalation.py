@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from wecom_bot.errors import ConfigError
-from wecom_bot.gateway.actions.escalation import Escalator, track
+from wecom_bot.gateway.actions.escalation import NOTICE_GATHER, Escalator, track
 from wecom_bot.gateway.actions.groups import GroupInfo, group_id
 from wecom_bot.gateway.actions.links import ActionLinker
 from wecom_bot.gateway.actions.notices import fired_for, notice
@@ -132,7 +132,9 @@ async def _process(runtime: Runtime, payload: dict[str, Any], now: float) -> Non
 
 
 async def _queued(store: MemoryOutbox, bot: str) -> list[dict[str, Any]]:
-    records = await store.claim(bot, limit=100, lease_seconds=30)
+    """What is queued for ``bot`` (notices wait NOTICE_GATHER to be folded together)."""
+    due = store.clock() + NOTICE_GATHER
+    records = await store.claim(bot, limit=100, lease_seconds=30, now=due)
     await store.ack([r.id for r in records])
     return [r.payload for r in records]
 
@@ -245,7 +247,7 @@ async def test_a_route_muted_when_its_timer_fires_sends_nothing() -> None:
     assert entry.state == "muted" and "night" in entry.detail["muted"]
     clock.now = datetime(2027, 1, 1, 7, 0, tzinfo=UTC).timestamp()  # the night is over
     assert await escalator.run_once() == 1
-    [record] = await store.claim("ops", limit=5, lease_seconds=5)
+    [record] = await store.claim("ops", limit=5, lease_seconds=5, now=clock.now + NOTICE_GATHER)
     assert (
         record.status is Status.LEASED and "提醒 Reminder" in record.payload["markdown"]["content"]
     )
@@ -279,3 +281,24 @@ async def test_a_route_without_group_by_leaves_no_group_open_behind_it() -> None
     for payload in (first, both, resolved):
         await _process(runtime, payload, NOW)
     assert await store.list_groups() == []  # nothing left to escalate or remind for days
+
+
+async def test_open_groups_are_bounded_oldest_first_with_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock = Clock()
+    config = _config(escalate=[{"after": "15m"}], remind_every="1h")
+    config = config.model_copy(update={"max_open_groups": 3})
+    runtime, store = _runtime(config, clock)
+    escalator = Escalator(lambda: runtime, clock=clock)
+    for i in range(5):
+        payload = alertmanager_firing(datetime.fromtimestamp(NOW, UTC))
+        payload["groupLabels"] = {"alertname": "HighCPU", "instance": f"db-{i}"}
+        await _process(runtime, payload, NOW + i)
+    assert len(await store.list_groups()) == 5
+    clock.now = NOW + 10
+    with caplog.at_level("WARNING", logger="wecom_bot.gateway.escalation"):
+        assert await escalator.run_once() == 0
+    kept = [dict(GroupInfo.from_json(g.info).labels)["instance"] for g in await store.list_groups()]
+    assert kept == ["db-2", "db-3", "db-4"]
+    assert "more than max_open_groups (3)" in caplog.text and "the 2 opened first" in caplog.text

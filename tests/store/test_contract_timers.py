@@ -276,3 +276,22 @@ async def test_concurrent_claims_never_share_a_timer(store: Outbox, clock: FakeC
     )
     assert len(fired) == 30 and await store.pending_count() == 30
     assert await store.next_timer_at() is None
+
+
+async def test_trim_forgets_the_oldest_groups_past_the_bound(
+    store: Outbox, clock: FakeClock
+) -> None:
+    for i in range(5):
+        await store.open_group(f"g{i}", {"n": i}, [NewTimer("remind", START + 60)])
+        clock.advance(1)
+    await store.open_group("g1", {"n": "again"}, [])  # seen again: still opened second
+    assert await store.trim_groups(keep=10) == 0
+    assert await store.trim_groups(keep=3) == 2
+    assert [g.id for g in await store.list_groups()] == ["g2", "g3", "g4"]
+    assert await store.get_group("g0") is None and await store.get_group("g1") is None
+    clock.advance(120)
+    claimed = await store.claim_timers(limit=10, lease_seconds=5)
+    assert sorted(t.group_id for t in claimed) == ["g2", "g3", "g4"]  # their timers went too
+    assert await store.trim_groups(keep=0) == 3 and await store.list_groups() == []
+    with pytest.raises(ValueError):
+        await store.trim_groups(keep=-1)

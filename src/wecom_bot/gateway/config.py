@@ -450,6 +450,7 @@ class GatewayConfig(_Section):
     max_body_bytes: int = 64 * 1024 * 1024
     max_alerts_per_message: int | None = 20
     max_messages_per_notification: int = Field(default=3, ge=1, le=20)
+    max_open_groups: int = Field(default=10_000, ge=1, le=1_000_000)
     auth: AuthConfig = Field(default_factory=AuthConfig)
     bots: dict[str, BotConfig]
     templates: dict[str, str] = Field(default_factory=dict)

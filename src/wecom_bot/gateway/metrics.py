@@ -88,6 +88,12 @@ class GatewayMetrics:
             "Notifications that could not be rendered (dead letters of the journal)",
             registry=r,
         )
+        self.groups_trimmed = Counter(
+            "wecom_bot_groups_trimmed",
+            "Open alert groups forgotten, oldest first, because more than max_open_groups were "
+            "open (their escalation and reminders will not fire)",
+            registry=r,
+        )
         self.dead_letters = Gauge(
             "wecom_bot_dead_letters", "Dead letters waiting for an operator", ["bot"], registry=r
         )

@@ -409,6 +409,16 @@ def encode_json(value: Mapping[str, Any], what: str) -> str:
         raise ValueError(f"{what} is not JSON-serializable: {exc}") from exc
 
 
+def check_keep(keep: int) -> None:
+    """The argument rule of :meth:`Outbox.trim_groups`.
+
+    Raises:
+        ValueError: ``keep`` below 0.
+    """
+    if keep < 0:
+        raise ValueError("trim_groups needs keep >= 0")
+
+
 def check_claim_arguments(limit: int, lease_seconds: float) -> None:
     """The argument rule of :meth:`Outbox.claim` and :meth:`Outbox.claim_timers`.
 
@@ -827,6 +837,15 @@ class Outbox(abc.ABC):
         groups whose silence ended by ``now`` (Alertmanager tells nothing of a silenced group,
         not even that it resolved; it notifies again if the group still fires once the silence
         ends, and the group opens anew). Returns how many."""
+
+    @abc.abstractmethod
+    async def trim_groups(self, *, keep: int) -> int:
+        """Forget, with their timers, the groups opened first while more than ``keep`` are
+        open (the bound on open groups; ties: by id). Returns how many.
+
+        Raises:
+            ValueError: ``keep`` below 0.
+        """
 
     # -- maintenance -----------------------------------------------------------------------
     @abc.abstractmethod

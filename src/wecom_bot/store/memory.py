@@ -33,6 +33,7 @@ from .base import (
     TimerLostError,
     TimerRecord,
     check_claim_arguments,
+    check_keep,
     check_replace,
     check_timers,
     claim_rank,
@@ -661,6 +662,18 @@ class MemoryOutbox(Outbox):
             for gid in doomed:
                 del self._groups[gid]
             return len(doomed)
+
+    async def trim_groups(self, *, keep: int) -> int:
+        check_keep(keep)
+        async with self._lock:
+            self._check_open()
+            over = len(self._groups) - keep
+            if over <= 0:
+                return 0
+            oldest = sorted(self._groups.items(), key=lambda item: (item[1].opened_at, item[0]))
+            for gid, _ in oldest[:over]:
+                del self._groups[gid]
+            return over
 
     # -- maintenance ------------------------------------------------------------------------
     async def recover_expired_leases(self, *, now: float | None = None) -> int:

@@ -76,6 +76,7 @@ from .base import (
     TimerLostError,
     TimerRecord,
     check_claim_arguments,
+    check_keep,
     check_replace,
     check_timers,
     cut_error,
@@ -500,6 +501,14 @@ end
 return count
 """
 
+# ARGV: P, keep
+_TRIM_GROUPS: Final = r"""
+local over = redis.call('ZCARD', P .. 'grps') - tonumber(ARGV[2])
+if over <= 0 then return 0 end
+for _, gid in ipairs(redis.call('ZRANGE', P .. 'grps', 0, over - 1)) do forget_group(gid) end
+return over
+"""
+
 
 def _t(value: float) -> str:
     return repr(float(value))
@@ -654,6 +663,7 @@ class RedisOutbox(Outbox):
             "claim_timers": _CLAIM_TIMERS,
             "fire_timer": _FIRE_TIMER,
             "purge_groups": _PURGE_GROUPS,
+            "trim_groups": _TRIM_GROUPS,
         }
         scripts.update({name: _GROUP_LIB + body for name, body in groups.items()})
         self._scripts: dict[str, AsyncScript] = {
@@ -1045,6 +1055,10 @@ class RedisOutbox(Outbox):
 
     async def purge_groups(self, *, before: float, now: float | None = None) -> int:
         return int(await self._script("purge_groups", _t(before), _t(self._now(now))))
+
+    async def trim_groups(self, *, keep: int) -> int:
+        check_keep(keep)
+        return int(await self._script("trim_groups", str(keep)))
 
     # -- maintenance -------------------------------------------------------------------------
     async def recover_expired_leases(self, *, now: float | None = None) -> int:

@@ -57,6 +57,7 @@ from .base import (
     TimerLostError,
     TimerRecord,
     check_claim_arguments,
+    check_keep,
     check_replace,
     check_timers,
     claim_rank,
@@ -1221,6 +1222,15 @@ class SQLiteOutbox(Outbox):
             self._forget_groups_sync,
             "updated_at < ? OR silenced_until <= ?",
             (before, self._now(now)),
+        )
+
+    async def trim_groups(self, *, keep: int) -> int:
+        check_keep(keep)
+        return await self._run(
+            self._forget_groups_sync,
+            "id IN (SELECT id FROM alert_group ORDER BY opened_at, id LIMIT "
+            "max((SELECT count(*) FROM alert_group) - ?, 0))",
+            (keep,),
         )
 
     # -- maintenance -------------------------------------------------------------------------

@@ -213,6 +213,16 @@ class Escalator(BackgroundLoop):
             )
             if purged:
                 logger.info("escalation: forgot %d stale or unsilenced groups", purged)
+            cap = runtime.config.max_open_groups
+            trimmed = await store.trim_groups(keep=cap)
+            if trimmed:
+                logger.warning(
+                    "escalation: more than max_open_groups (%d) alert groups were open; the %d "
+                    "opened first were forgotten and will not escalate or remind (acknowledge "
+                    "or silence groups, or raise max_open_groups)", cap, trimmed,
+                )  # fmt: skip
+                if runtime.metrics is not None:
+                    runtime.metrics.groups_trimmed.inc(trimmed)
         timers = await store.claim_timers(
             limit=self.batch, lease_seconds=runtime.config.lease, now=now
         )
