@@ -77,16 +77,29 @@ class Summarizer(Protocol):
         (a configured template renders away from the event loop)."""
 
 
+@dataclass(frozen=True)
+class NoticeFold:
+    """What becomes of queued notices (see :class:`NoticeFolder`).
+
+    Attributes:
+        payloads: the messages that replace those still worth sending (one message, maybe in
+            parts); ``None``: send them as they are.
+        obsolete: the indices of the notices no longer worth sending (their groups were
+            acknowledged, resolved or forgotten since they were queued): never sent.
+    """
+
+    payloads: list[dict[str, Any]] | None
+    obsolete: frozenset[int] = frozenset()
+
+
 class NoticeFolder(Protocol):
     """Writes queued escalation or reminder messages of several groups as one (the gateway's
     :func:`~wecom_bot.gateway.actions.notices.fold`)."""
 
     async def __call__(
         self, payloads: Sequence[Mapping[str, Any]], *, syntax: Syntax
-    ) -> list[dict[str, Any]] | None:
-        """The payloads that replace ``payloads`` (one message, maybe split in parts); ``[]``
-        when none of them still needs saying (their groups were acknowledged, resolved or
-        forgotten meanwhile); ``None`` to send them as they are (one group, still open)."""
+    ) -> NoticeFold:
+        """What becomes of ``payloads``, queued notices of one bot in one msgtype."""
 
 
 def is_notice(record: OutboxRecord) -> bool:
@@ -139,6 +152,9 @@ class DispatchObserver:
 
     def digested(self, bot: str, items: int, messages: int, compact: bool) -> None:
         """``items`` records were folded into ``messages`` digests."""
+
+    def dropped(self, bot: str, record: OutboxRecord, reason: str) -> None:
+        """A queued notice was not sent: it no longer needed saying (``reason`` says why)."""
 
 
 @dataclass(frozen=True)
@@ -436,16 +452,23 @@ class Dispatcher:
             else:
                 keep.append(record)
         for (priority, kind), group in groups.items():
-            payloads = await self._fold_notice_group(kind, group)
-            ids = [r.id for r in group]
-            if payloads is None:
-                keep.extend(group)
-            elif not payloads:
-                await self.store.ack(ids, now=self.clock())
+            fold = await self._fold_notice_group(kind, group)
+            if fold.obsolete:
+                dropped = [r for i, r in enumerate(group) if i in fold.obsolete]
+                await self.store.ack([r.id for r in dropped], now=self.clock())
+                for record in dropped:
+                    self.observer.dropped(bot, record, _OBSOLETE)
                 logger.info(
                     "bot %r: %d queued notices dropped: their groups were acknowledged, "
-                    "resolved or forgotten meanwhile", bot, len(group),
+                    "resolved or forgotten meanwhile", bot, len(dropped),
                 )  # fmt: skip
+                group = [r for i, r in enumerate(group) if i not in fold.obsolete]
+            payloads = fold.payloads
+            ids = [r.id for r in group]
+            if not group:
+                continue
+            if payloads is None:
+                keep.extend(group)
             else:
                 new = [
                     NewMessage(bot=bot, payload=p, coalescible=False, priority=Priority(priority))
@@ -459,9 +482,7 @@ class Dispatcher:
         keep.sort(key=lambda r: (r.rank, r.id))
         return keep
 
-    async def _fold_notice_group(
-        self, kind: Syntax, group: list[OutboxRecord]
-    ) -> list[dict[str, Any]] | None:
+    async def _fold_notice_group(self, kind: Syntax, group: list[OutboxRecord]) -> NoticeFold:
         payloads = [r.payload for r in group]
         if self.fold_notices is not None:
             try:
@@ -471,13 +492,13 @@ class Dispatcher:
                     "folding %d notices failed (%s); folded line by line", len(group), exc
                 )
         if len(group) == 1:
-            return None
+            return NoticeFold(None)
         bodies = [p[kind] for p in payloads]
-        return plan_digest(
+        return NoticeFold(plan_digest(
             [item_content(p) for p in payloads], syntax=kind, max_messages=1,
             mentioned=[b.get("mentioned_list") or [] for b in bodies],
             mentioned_mobiles=[b.get("mentioned_mobile_list") or [] for b in bodies],
-        ).payloads(kind)  # fmt: skip
+        ).payloads(kind))  # fmt: skip
 
     async def _digest(
         self,
@@ -670,6 +691,9 @@ class Dispatcher:
         )  # fmt: skip
 
 
+_OBSOLETE = "not sent: its group was acknowledged, resolved or forgotten before its turn came"
+
+
 def _with_line(parts: list[str], line: str, kind: Syntax) -> list[str]:
     """``line`` appended to the first part where it fits, else as a part of its own."""
     limit = CONTENT_LIMITS[kind]
@@ -715,6 +739,7 @@ __all__: Sequence[str] = [
     "Dispatcher",
     "DispatcherSettings",
     "LocalLimiter",
+    "NoticeFold",
     "NoticeFolder",
     "SendLimiter",
     "Summarizer",

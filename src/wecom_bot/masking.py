@@ -12,6 +12,12 @@ MASK_MARK = "…"
 # A key is letters, digits and dashes: a bracket or parenthesis after it closes the text
 # around the URL (``[https://...?key=...]``) and must survive.
 _KEY_IN_TEXT = re.compile(r"(key=)([^&\s\"'<>()\[\]]+)", re.IGNORECASE)
+# The password of a URL's userinfo (``scheme://user:password@host``): everything from the
+# first colon after the user up to the last ``@`` before the path, as URL parsers read it.
+_PASSWORD_IN_URL = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^/\s:?#]*:)([^\s/?#]*)(@)", re.IGNORECASE)
+
+PASSWORD_MASK = "***"
+"""What a password (or a bearer token) is shown as: nothing of it, not even its length."""
 
 
 def mask_key(key: str) -> str:
@@ -37,7 +43,9 @@ def key_fingerprint(key: str) -> str:
 
 
 def mask_url(url: str) -> str:
-    """Return ``url`` with the value of its ``key`` query parameter masked (``key=693a…5aaa``)."""
+    """Return ``url`` (or any text holding URLs) with the value of its ``key`` query parameter
+    masked (``key=693a…5aaa``) and the password of its userinfo too (``user:***@host``)."""
+    url = _PASSWORD_IN_URL.sub(lambda m: m.group(1) + PASSWORD_MASK + m.group(3), url)
     return _KEY_IN_TEXT.sub(lambda m: m.group(1) + mask_key(m.group(2)), url)
 
 
@@ -63,7 +71,7 @@ class KeyRedactingFilter(logging.Filter):
             record.args = tuple(
                 redact(str(a)) if isinstance(a, str) or _looks_like_url(a) else a for a in args
             )
-        if isinstance(record.msg, str) and "key=" in record.msg:
+        if isinstance(record.msg, str) and ("key=" in record.msg or "@" in record.msg):
             record.msg = redact(record.msg)
         return True
 

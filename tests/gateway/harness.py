@@ -168,6 +168,22 @@ def one_alert(name: str, team: str = "web") -> dict[str, Any]:
     }  # fmt: skip
 
 
+def group_alert(name: str, instance: str) -> dict[str, Any]:
+    """A one-alert critical notification whose group is ``name`` on ``instance`` (a storm of
+    these opens one alert group per instance)."""
+    labels = {"alertname": name, "severity": "critical", "instance": instance}
+    return {
+        "version": "4", "status": "firing", "receiver": "wecom",
+        "groupKey": f'{{}}:{{alertname="{name}",instance="{instance}"}}',
+        "groupLabels": {"alertname": name, "instance": instance},
+        "commonLabels": labels, "commonAnnotations": {},
+        "externalURL": "http://127.0.0.1:9", "truncatedAlerts": 0,
+        "alerts": [{"status": "firing", "labels": labels, "annotations": {},
+                    "startsAt": "2026-11-25T10:00:00Z", "endsAt": "0001-01-01T00:00:00Z",
+                    "generatorURL": "", "fingerprint": f"{name}-{instance}"}],
+    }  # fmt: skip
+
+
 def content_of(payload: dict[str, Any]) -> str:
     """The text content of a text, markdown or markdown_v2 payload (``""`` for others)."""
     body = payload.get(str(payload.get("msgtype", "")), {})

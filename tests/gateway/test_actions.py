@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -39,7 +40,7 @@ LINK = re.compile(r"https?://[^\s)]+/act/[A-Za-z0-9_.-]+")
 
 def test_a_token_round_trips_and_names_its_group() -> None:
     token = ActionToken(
-        "s", (("alertname", "HighCPU"), ("team", "数据库")), int(NOW) + 60, "abcdef"
+        "s", (("alertname", "HighCPU"), ("team", "数据库")), int(NOW) + 60, "prod-eu"
     )
     assert verify(sign(token, SECRET), SECRET, now=NOW) == token
 
@@ -144,11 +145,17 @@ def emu() -> Iterator[Emu]:
         yield emulator
 
 
+SAMPLE_AM = "http://alertmanager.example.com:9093"
+"""The ``externalURL`` of the sample notifications."""
+
+
 def _config(emu: Emu, key: str, tmp_path: Path, **actions: Any) -> Any:
+    # The sample's Alertmanager, reached where nothing listens.
+    am = {"name": "main", "url": "http://127.0.0.1:9", "external_urls": [SAMPLE_AM]}
     return gateway_config(
         emu.url, key, f"sqlite:///{tmp_path / 'o.db'}", routes=[],
-        external_url="http://127.0.0.1:1",
-        actions={"secret": SECRET.decode(), "alertmanager_url": "http://127.0.0.1:9", **actions},
+        external_url="http://127.0.0.1:1", alertmanagers=[am],
+        actions={"secret": SECRET.decode(), **actions},
     )  # fmt: skip
 
 
@@ -217,7 +224,7 @@ def test_forged_altered_expired_and_cross_site_posts_change_nothing_and_say_why(
         forged = sign(ActionToken("a", (("alertname", "HighCPU"),), int(NOW) + 60, ""), b"z" * 20)
         cases = [
             (f"/act/{body}.{mac[::-1]}", {"csrf": csrf, "name": "x"}, same, 400, "altered"),
-            (f"/act/{body[:-2]}.{mac}", {"csrf": csrf, "name": "x"}, same, 400, "altered"),
+            (f"/act/{body[:-4]}.{mac}", {"csrf": csrf, "name": "x"}, same, 400, "altered"),
             (f"/act/{forged}", {"csrf": csrf, "name": "x"}, same, 400, "forged"),
             (f"/act/{ack}", {"csrf": "nope", "name": "x"}, same, 403, "CSRF"),
             (f"/act/{ack}", {"name": "x"}, same, 403, "CSRF"),
@@ -293,7 +300,8 @@ def test_details_show_the_group_and_a_silence_that_fails_says_why(emu: Emu, tmp_
         wait_for(lambda: len(_links(emu, key)) >= 3, what="a message with three action links")
         _, silence, details = _links(emu, key)[:3]
         page = gw.client.get(f"/act/{details}").text
-        assert 'href="http://127.0.0.1:9/#/alerts?filter=%7Balertname%3D%22HighCPU%22%7D"' in page
+        # People are sent to the Alertmanager's public address, not the one the gateway uses.
+        assert f'href="{SAMPLE_AM}/#/alerts?filter=%7Balertname%3D%22HighCPU%22%7D"' in page
         assert "<form" not in page
         csrf = _csrf(gw.client.get(f"/act/{silence}").text)
         answer = gw.client.post(f"/act/{silence}", data={"csrf": csrf, "name": "x", "d": "4h"})
@@ -310,30 +318,42 @@ def test_action_pages_need_no_credentials_everything_else_still_does(
         update={"auth": load_config(text="bots: {x: {key: k}}\nauth: {bearer_token: t0k}\n").auth}
     )
     with running_gateway(config) as gw:
-        token = sign(ActionToken("s", (("alertname", "X"),), int(NOW), ""), SECRET)
+        token = sign(ActionToken("s", (("alertname", "X"),), int(time.time()) + 60, ""), SECRET)
         page = gw.client.get(f"/act/{token}")
         assert page.status_code == 200 and "Silence" in page.text
         # The group X never opened: its acknowledge page says so (and needs no credentials).
-        token = sign(ActionToken("a", (("alertname", "X"),), int(NOW), ""), SECRET)
+        token = sign(ActionToken("a", (("alertname", "X"),), int(time.time()) + 60, ""), SECRET)
         page = gw.client.get(f"/act/{token}")
         assert page.status_code == 409 and "resolved" in page.text
         assert gw.client.get("/api/v1/history").status_code == 401
         assert gw.client.get("/act").status_code == 401
 
 
-def test_a_link_sent_before_a_restart_still_names_its_own_alertmanager(
+def test_a_link_names_its_alertmanager_by_its_configured_name_across_restarts(
     emu: Emu, tmp_path: Path
 ) -> None:
     key = new_key()
     payload = alertmanager_firing()
-    payload["externalURL"] = "http://127.0.0.1:7/am"  # not the configured 127.0.0.1:9
-    config = _config(emu, key, tmp_path)
+    payload["externalURL"] = "http://127.0.0.1:7/am/"  # selects "edge", not "main"
+    edge = {"name": "edge", "url": "http://127.0.0.1:7/am"}
+
+    def with_alertmanagers(*entries: Any) -> Any:
+        data = _config(emu, key, tmp_path).model_dump(mode="json", by_alias=True)
+        return type(_config(emu, key, tmp_path)).model_validate({**data, "alertmanagers": entries})
+
+    main = _config(emu, key, tmp_path).alertmanagers[0].model_dump(mode="json")
+    config = with_alertmanagers(main, edge)
     with running_gateway(config) as gw:
         assert gw.post("/alertmanager", payload).status_code == 200
         wait_for(lambda: len(_links(emu, key)) >= 3, what="a message with three action links")
         details = _links(emu, key)[2]
         assert 'href="http://127.0.0.1:7/am/#/alerts' in gw.client.get(f"/act/{details}").text
-    with running_gateway(config) as gw:  # a new process: it has seen no notification yet
+    # A new process, its Alertmanagers listed the other way round: the name still selects.
+    with running_gateway(with_alertmanagers(edge, main)) as gw:
         page = gw.client.get(f"/act/{details}").text
         assert 'href="http://127.0.0.1:7/am/#/alerts' in page, page
-        assert "127.0.0.1:9/" not in page
+        assert "127.0.0.1:9/" not in page and SAMPLE_AM not in page
+    # Once "edge" is no longer configured, the link opens no Alertmanager at all.
+    with running_gateway(with_alertmanagers(main)) as gw:
+        page = gw.client.get(f"/act/{details}").text
+        assert "/#/alerts" not in page and "127.0.0.1:7" not in page

@@ -66,14 +66,16 @@ def test_silence_from_the_message_in_chromium_is_kept_by_alertmanager(
     key = new_key()
     port = free_port()
     gateway_url = f"http://127.0.0.1:{port}"
+    # The gateway silences only in Alertmanagers it is configured with: this one first.
+    am = alertmanager(f"{gateway_url}/alertmanager")
     config = gateway_config(
         emu.url, key, f"sqlite:///{tmp_path / 'o.db'}", routes=[], external_url=gateway_url,
         actions={"secret": "an-e2e-secret-of-enough-length"},
+        alertmanagers=[{"name": "main", "url": am}],
     )  # fmt: skip
     gateway = GatewayProcess(write_config(tmp_path / "gw.yaml", config), port)
     gateway.start()
     try:
-        am = alertmanager(f"{gateway_url}/alertmanager")
         _push(am, "HighLatency", instance="host-1")
         wait_for(lambda: any("HighLatency" in t for t in _texts(emu, key)), timeout=30,
                  what="the firing message")  # fmt: skip

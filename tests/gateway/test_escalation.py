@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from wecom_bot.errors import ConfigError
-from wecom_bot.gateway.actions.escalation import NOTICE_GATHER, Escalator, track
+from wecom_bot.gateway.actions.escalation import Escalator, track
 from wecom_bot.gateway.actions.groups import GroupInfo, group_id
 from wecom_bot.gateway.actions.links import ActionLinker
 from wecom_bot.gateway.actions.notices import fired_for, notice
@@ -132,8 +132,8 @@ async def _process(runtime: Runtime, payload: dict[str, Any], now: float) -> Non
 
 
 async def _queued(store: MemoryOutbox, bot: str) -> list[dict[str, Any]]:
-    """What is queued for ``bot`` (notices wait NOTICE_GATHER to be folded together)."""
-    due = store.clock() + NOTICE_GATHER
+    """What is queued for ``bot`` (a notice waits for the end of its slot, 5 s at most)."""
+    due = store.clock() + 5
     records = await store.claim(bot, limit=100, lease_seconds=30, now=due)
     await store.ack([r.id for r in records])
     return [r.payload for r in records]
@@ -247,7 +247,7 @@ async def test_a_route_muted_when_its_timer_fires_sends_nothing() -> None:
     assert entry.state == "muted" and "night" in entry.detail["muted"]
     clock.now = datetime(2027, 1, 1, 7, 0, tzinfo=UTC).timestamp()  # the night is over
     assert await escalator.run_once() == 1
-    [record] = await store.claim("ops", limit=5, lease_seconds=5, now=clock.now + NOTICE_GATHER)
+    [record] = await store.claim("ops", limit=5, lease_seconds=5, now=clock.now + 5)
     assert (
         record.status is Status.LEASED and "提醒 Reminder" in record.payload["markdown"]["content"]
     )

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tests.gateway.test_escalation import NOW, SECRET, Clock, _config, _process, _runtime
-from wecom_bot.gateway.actions.escalation import NOTICE_GATHER, Escalator
+from wecom_bot.gateway.actions.escalation import Escalator
 from wecom_bot.gateway.actions.groups import GroupInfo
 from wecom_bot.gateway.actions.links import ActionLinker
 from wecom_bot.gateway.actions.notices import (
@@ -103,7 +103,7 @@ async def test_notices_of_many_groups_fold_and_those_acknowledged_meanwhile_are_
     clock.now = NOW + 60
     while await escalator.run_once():
         pass
-    records = await store.claim("ops", limit=100, lease_seconds=30, now=clock.now + NOTICE_GATHER)
+    records = await store.claim("ops", limit=100, lease_seconds=30, now=clock.now + 5)
     assert len(records) == 30 and {r.priority for r in records} == {Priority.ESCALATION}
     briefs = [notice_of(r.payload) for r in records]
     assert all(b is not None for b in briefs)
@@ -112,7 +112,9 @@ async def test_notices_of_many_groups_fold_and_those_acknowledged_meanwhile_are_
         assert brief is not None and await store.acknowledge_group(brief.group, by="王五")
     for brief in briefs[3:5]:
         assert brief is not None and await store.resolve_group(brief.group)
-    payloads = await runtime.fold_notices([r.payload for r in records], syntax="markdown")
+    fold = await runtime.fold_notices([r.payload for r in records], syntax="markdown")
+    assert fold.obsolete == frozenset(range(5))
+    payloads = fold.payloads
     assert payloads is not None and len(payloads) == 1
     content = payloads[0]["markdown"]["content"]
     assert "25 组告警仍未认领" in content and content.endswith("<@lead>")
@@ -124,7 +126,19 @@ async def test_notices_of_many_groups_fold_and_those_acknowledged_meanwhile_are_
     # Every group acknowledged: nothing is left to say.
     for brief in briefs[5:]:
         assert brief is not None and await store.acknowledge_group(brief.group, by="王五")
-    assert await runtime.fold_notices([r.payload for r in records], syntax="text") == []
-    # One group's notice alone is sent as it is, with all its links.
-    one = await runtime.fold_notices([records[0].payload], syntax="markdown")
-    assert one == []  # acknowledged
+    fold = await runtime.fold_notices([r.payload for r in records], syntax="text")
+    assert fold.obsolete == frozenset(range(30))
+    # One group's notice alone is sent as it is, with all its links; so is the newest of
+    # several of one group.
+    await store.ack([r.id for r in records])
+    payload = alertmanager_firing(datetime.fromtimestamp(NOW, UTC))
+    payload["groupLabels"] = {"alertname": "HighCPU", "instance": "db-new"}
+    await _process(runtime, payload, clock.now)
+    clock.now += 60
+    while await escalator.run_once():
+        pass
+    [fresh] = await store.claim("ops", limit=5, lease_seconds=30, now=clock.now + 5)
+    assert (await runtime.fold_notices([fresh.payload], syntax="markdown")).payloads is None
+    twice = await runtime.fold_notices([fresh.payload, records[0].payload, fresh.payload],
+                                       syntax="markdown")  # fmt: skip
+    assert twice.payloads == [fresh.payload] and twice.obsolete == {1}

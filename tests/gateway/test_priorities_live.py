@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from tests.emulator.conftest import Emu, new_key, running
-from tests.gateway.harness import gateway_config, running_gateway, wait_for
+from tests.gateway.harness import gateway_config, group_alert, running_gateway, wait_for
 from tests.redis_server import redis_server
 from tests.test_dispatcher import all_entries
 from wecom_bot.emulator import EmulatorSettings
@@ -34,20 +34,6 @@ FOLDED = re.compile(r"(\d+) 组告警仍未认领")
 def emu() -> Iterator[Emu]:
     with running(EmulatorSettings(rate=RateSpec(20, WINDOW))) as emulator:
         yield emulator
-
-
-def _group(name: str, instance: str) -> dict[str, Any]:
-    labels = {"alertname": name, "severity": "critical", "instance": instance}
-    return {
-        "version": "4", "status": "firing", "receiver": "wecom",
-        "groupKey": f'{{}}:{{alertname="{name}",instance="{instance}"}}',
-        "groupLabels": {"alertname": name, "instance": instance},
-        "commonLabels": labels, "commonAnnotations": {},
-        "externalURL": "http://127.0.0.1:9", "truncatedAlerts": 0,
-        "alerts": [{"status": "firing", "labels": labels, "annotations": {},
-                    "startsAt": "2026-11-25T10:00:00Z", "endsAt": "0001-01-01T00:00:00Z",
-                    "generatorURL": "", "fingerprint": f"{name}-{instance}"}],
-    }  # fmt: skip
 
 
 def _accepted(emu: Emu, key: str) -> list[tuple[float, str]]:
@@ -80,7 +66,7 @@ def test_a_new_alert_goes_before_thousands_of_escalations(emu: Emu, store_url: s
     with running_gateway(config) as gw:
         opened = time.time()
         for i in range(GROUPS):
-            assert gw.post("/alertmanager", _group("DiskFull", f"host-{i}")).status_code == 200
+            assert gw.post("/alertmanager", group_alert("DiskFull", f"host-{i}")).status_code == 200
         # The storm of the groups' own alerts is delivered (folded) first; then every group
         # escalates ESCALATE_AFTER after it opened, and new alerts arrive while they do.
         wait_for(
@@ -92,7 +78,7 @@ def test_a_new_alert_goes_before_thousands_of_escalations(emu: Emu, store_url: s
         for n in range(5):
             time.sleep(1.0)
             posted = time.time()
-            assert gw.post("/alertmanager", _group(f"NewOutage{n}", "db-1")).status_code == 200
+            assert gw.post("/alertmanager", group_alert(f"NewOutage{n}", "db-1")).status_code == 200
             wait_for(
                 lambda n=n: any(f"NewOutage{n}" in text for _, text in _accepted(emu, key)),
                 timeout=3 * WINDOW, what=f"new alert {n}",
@@ -131,3 +117,42 @@ def escalated_count(escalations: list[tuple[float, str]]) -> int:
         folded = FOLDED.search(text)
         total += int(folded[1]) if folded else 1
     return total
+
+
+def test_a_notice_whose_group_was_acknowledged_while_queued_is_dropped_and_says_so(
+    emu: Emu, tmp_path: Path
+) -> None:
+    key = new_key()
+    # Three sends per 12 s: the groups' own alerts fill the window, so their escalations wait
+    # in the outbox for it to free, and one group is acknowledged meanwhile.
+    config = gateway_config(
+        emu.url, key, f"sqlite:///{tmp_path / 'o.db'}", external_url="http://127.0.0.1:1",
+        actions={"secret": "a-priorities-secret-long-enough"}, rate="3/12s",
+        routes=[{"name": "paging", "matchers": ['severity="critical"'], "bots": ["ops"],
+                 "escalate": [{"after": "1s"}]}],
+    )  # fmt: skip
+    with running_gateway(config) as gw:
+        for instance in ("db-1", "db-2", "db-3"):
+            assert gw.post("/alertmanager", group_alert("Lag", instance)).status_code == 200
+
+        def fired() -> list[dict[str, Any]]:
+            answer = gw.client.get("/api/v1/history", params={"source": "escalation"}).json()
+            return list(answer["entries"])
+
+        wait_for(lambda: len(fired()) == 3, what="three escalations fired")
+        assert len(_accepted(emu, key)) == 3  # the alerts, not yet any escalation
+        open_groups = gw.client.get("/api/v1/alerts").json()["groups"]
+        groups = {dict(map(tuple, g["labels"]))["instance"]: g["id"] for g in open_groups}
+        same = {"Origin": gw.url, "Sec-Fetch-Site": "same-origin"}
+        answer = gw.client.post(
+            f"/api/v1/alerts/{groups['db-1']}/acknowledge", json={"name": "王五"}, headers=same
+        )
+        assert answer.status_code == 200, answer.text
+        wait_for(lambda: any("2 组告警仍未认领" in t for _, t in _accepted(emu, key)),
+                 timeout=20, what="the fold of the two groups left")  # fmt: skip
+        wait_for(
+            lambda: sorted(e["state"] for e in fired()) == ["delivered", "delivered", "dropped"],
+            timeout=10, what="the acknowledged group's notice marked dropped",
+        )  # fmt: skip
+        [fold] = [t for _, t in _accepted(emu, key) if "组告警仍未认领" in t]
+    assert "instance=db-2" in fold and "instance=db-3" in fold and "db-1" not in fold

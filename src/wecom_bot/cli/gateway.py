@@ -196,7 +196,8 @@ def _print_report(report: dict[str, Any]) -> None:
 
 def _print_unresolved(report: dict[str, Any]) -> None:
     for field, why in report["unresolved_keys"].items():
-        typer.echo(f"key of {field}: not set (ok for check): {why}")
+        what = f"key of {field}" if field.startswith("bots.") else field
+        typer.echo(f"{what}: not set (ok for check): {why}")
 
 
 @routes_app.command("test")

@@ -357,9 +357,10 @@ class ActionsConfig(_Section):
     Attributes:
         secret / secret_env: the HMAC secret that signs action links (at least 16 characters;
             from the environment by preference). Changing it voids every link sent.
-        alertmanager_url: where silences are created when a notification carries no
-            ``externalURL`` (or one the gateway cannot reach).
-        ttl: how long a link stays good.
+        alertmanager_url: the short form of one Alertmanager: the same as an entry
+            ``{name: am, url: ...}`` in ``alertmanagers`` (see there). It also serves
+            groups whose notification carries no ``externalURL``.
+        ttl: how long a link stays good (1 minute to 90 days).
         ack_bots: bots that get one short line when someone acknowledges.
     """
 
@@ -372,7 +373,12 @@ class ActionsConfig(_Section):
     @field_validator("ttl", mode="before")
     @classmethod
     def _ttl(cls, value: Any) -> float:
-        return parse_duration(value)
+        seconds = parse_duration(value)
+        # A link's expiry is 4 bytes of Unix seconds, and a page refuses an expiry further
+        # away than the ttl: bounded, so that neither can overflow and a leaked link dies.
+        if not MIN_LINK_TTL <= seconds <= MAX_LINK_TTL:
+            raise ValueError(f"must be between 1m and 90d, got {value!r}")
+        return seconds
 
     @field_validator("alertmanager_url")
     @classmethod
@@ -390,12 +396,124 @@ class ActionsConfig(_Section):
 def _http_url(value: str) -> str:
     from urllib.parse import urlsplit
 
-    parts = urlsplit(value.strip())
-    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+    from ..masking import mask_url
+
+    try:
+        parts = urlsplit(value.strip())
+        parts.port  # noqa: B018 (raises on a bad port)
+    except ValueError:
+        parts = None
+    if (
+        parts is None
+        or parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or parts.query
+        or parts.fragment
+        or any(c.isspace() for c in value.strip())
+    ):
         raise ValueError(
-            f"must be an http(s) URL without query, like https://gw.example.com, got {value!r}"
+            "must be an http(s) URL without query, like https://gw.example.com, "
+            f"got {mask_url(value)!r}"
         )
     return value.strip().rstrip("/")
+
+
+MIN_LINK_TTL = 60.0
+"""The shortest ``actions.ttl``: one minute."""
+MAX_LINK_TTL = 90 * 86400.0
+"""The longest ``actions.ttl``: 90 days."""
+
+_AM_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")
+IMPLICIT_ALERTMANAGER = "am"
+"""The name ``actions.alertmanager_url`` stands under in ``alertmanagers`` (short: every link
+carries the name, and a link's bytes count against the message's budget)."""
+
+
+class AlertmanagerConfig(_Section):
+    """An Alertmanager the gateway may create silences in (see ``docs/actions.md``).
+
+    The gateway never requests any other: an alert's ``externalURL`` only selects one of
+    these (by scheme, host, port and path prefix), and a link names it by ``name``.
+
+    Attributes:
+        name: what links and logs call it (letters, digits, ``_.-``; at most 32).
+        url: where the gateway reaches its API (``http://alertmanager:9093``).
+        external_urls: the ``externalURL`` its notifications carry, when it is not ``url``
+            (Alertmanager behind a proxy, a public name); the first one is also where the
+            details page sends people.
+        username / password_env / password_file: HTTP basic auth for its API.
+        bearer_token_env / bearer_token_file: ``Authorization: Bearer`` for its API.
+        timeout: seconds to wait for it.
+    """
+
+    name: str
+    url: str
+    external_urls: list[str] = Field(default_factory=list)
+    username: str | None = None
+    password_env: str | None = None
+    password_file: Path | None = None
+    bearer_token_env: str | None = None
+    bearer_token_file: Path | None = None
+    timeout: float = Field(default=10.0, gt=0, le=120)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not _AM_NAME.match(value):
+            raise ValueError(
+                f"{value!r} is not a name: letters, digits, '_', '.', '-', at most 32, like prod-eu"
+            )
+        return value
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return _http_url(value)
+
+    @field_validator("external_urls")
+    @classmethod
+    def _external_urls(cls, value: list[str]) -> list[str]:
+        return [_http_url(v) for v in value]
+
+    @model_validator(mode="after")
+    def _credentials(self) -> AlertmanagerConfig:
+        from urllib.parse import urlsplit
+
+        basic = self.username is not None or self.password_env or self.password_file
+        bearer = self.bearer_token_env or self.bearer_token_file
+        if basic and bearer:
+            raise ValueError("give basic auth (username) or a bearer token, not both")
+        if basic and (not self.username or not (self.password_env or self.password_file)):
+            raise ValueError("basic auth needs username and password_env (or password_file)")
+        if self.password_env and self.password_file:
+            raise ValueError("give password_env or password_file, not both")
+        if self.bearer_token_env and self.bearer_token_file:
+            raise ValueError("give bearer_token_env or bearer_token_file, not both")
+        if urlsplit(self.url).username is not None and (basic or bearer):
+            raise ValueError("url: has credentials in it and in the fields too: give them once")
+        return self
+
+    def credentials(self, field: str) -> tuple[tuple[str, str] | None, str | None]:
+        """The basic-auth pair and the bearer token to send (either may be ``None``), read
+        from the environment or files now.
+
+        Raises:
+            SecretNotSetError: a variable or a file is not set, empty or unreadable.
+        """
+        from urllib.parse import unquote, urlsplit
+
+        parts = urlsplit(self.url)
+        if self.username:
+            ref = SecretRef(env=self.password_env, file=self.password_file)
+            return (self.username, ref.resolve(f"{field}.password")), None
+        if self.bearer_token_env or self.bearer_token_file:
+            ref = SecretRef(env=self.bearer_token_env, file=self.bearer_token_file)
+            return None, ref.resolve(f"{field}.bearer_token")
+        if parts.username is not None:
+            return (unquote(parts.username), unquote(parts.password or "")), None
+        return None, None
+
+
 class TemplateLimitsConfig(_Section):
     """The bounds of one render (see "Render limits" in ``docs/gateway.md``).
 
@@ -465,6 +583,7 @@ class GatewayConfig(_Section):
     history_retention: float = 7 * 86400.0
     external_url: str | None = None
     actions: ActionsConfig = Field(default_factory=ActionsConfig)
+    alertmanagers: list[AlertmanagerConfig] = Field(default_factory=list)
     server: ServerConfig = Field(default_factory=ServerConfig)
 
     # The folder of the file the config was read from (relative schedule files), if any.
@@ -485,7 +604,16 @@ class GatewayConfig(_Section):
     @field_validator("external_url")
     @classmethod
     def _external_url(cls, value: str | None) -> str | None:
-        return None if value is None else _http_url(value)
+        from urllib.parse import urlsplit
+
+        if value is None:
+            return None
+        url = _http_url(value)
+        if urlsplit(url).username is not None:
+            # Every action link starts with it, and links are posted into chat groups.
+            raise ValueError("must not hold credentials (user:password@): links start with it")
+        return url
+
     @field_validator("base_url")
     @classmethod
     def _base_url(cls, value: str) -> str:
@@ -542,6 +670,7 @@ class GatewayConfig(_Section):
                 raise ValueError(
                     f"actions.ack_bots: no bot named {bot!r} ({_nearest(bot, self.bots)})"
                 )
+        self._check_alertmanagers()
         if self.history_retention <= 0:
             raise ValueError("history_retention: must be a positive duration, like 7d")
         from .timeintervals import RouteSchedule
@@ -565,6 +694,40 @@ class GatewayConfig(_Section):
                     f"{where}.oncall: no rotation named {route.oncall!r} under oncall ({known})"
                 )
         return self
+
+    def _check_alertmanagers(self) -> None:
+        from .actions.registry import normalized_url
+
+        seen: dict[str, str] = {}
+        claimed: dict[Any, str] = {}
+        for i, am in enumerate(self.alertmanager_entries()):
+            where = f"alertmanagers[{i}]" if i < len(self.alertmanagers) else "actions"
+            if am.name in seen:
+                why = (
+                    f"the name {am.name!r} is taken by actions.alertmanager_url"
+                    if am.name == IMPLICIT_ALERTMANAGER and self.actions.alertmanager_url
+                    else f"the name {am.name!r} is given twice"
+                )
+                raise ValueError(f"alertmanagers: {why}")
+            seen[am.name] = where
+            for url in dict.fromkeys([am.url, *am.external_urls]):
+                key = normalized_url(url)
+                if key in claimed and claimed[key] != am.name:
+                    raise ValueError(
+                        f"{where}: the URL {_mask_url_secrets(url)!r} is also "
+                        f"alertmanager {claimed[key]!r}'s: an alert could not tell them apart"
+                    )
+                claimed[key] = am.name
+
+    def alertmanager_entries(self) -> list[AlertmanagerConfig]:
+        """Every configured Alertmanager: ``alertmanagers``, then ``actions.alertmanager_url``
+        as the entry named ``am``."""
+        entries = list(self.alertmanagers)
+        if self.actions.alertmanager_url:
+            entries.append(
+                AlertmanagerConfig(name=IMPLICIT_ALERTMANAGER, url=self.actions.alertmanager_url)
+            )
+        return entries
 
     def intervals(self) -> Any:
         """The ``time_intervals`` section as :class:`~.timeintervals.TimeIntervals`.
@@ -622,6 +785,15 @@ class GatewayConfig(_Section):
                     bot[field] = _mask_url_secrets(bot[field])
         if data["actions"].get("secret"):
             data["actions"]["secret"] = "***"
+        if data["actions"].get("alertmanager_url"):
+            data["actions"]["alertmanager_url"] = _mask_url_secrets(
+                data["actions"]["alertmanager_url"]
+            )
+        if data.get("external_url"):
+            data["external_url"] = _mask_url_secrets(data["external_url"])
+        for am in data["alertmanagers"]:
+            am["url"] = _mask_url_secrets(am["url"])
+            am["external_urls"] = [_mask_url_secrets(u) for u in am["external_urls"]]
         for secret in ("bearer_token", "password"):
             if data["auth"].get(secret):
                 data["auth"][secret] = "***"
@@ -632,17 +804,8 @@ class GatewayConfig(_Section):
 
 def _mask_url_secrets(url: str) -> str:
     """A URL with its password (and any ``key=`` query value) masked."""
-    from urllib.parse import urlsplit
-
     from ..masking import mask_url
 
-    try:
-        parts = urlsplit(url)
-        if parts.password:
-            netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-            url = parts._replace(netloc=netloc).geturl()
-    except ValueError:
-        return "***"
     return mask_url(url)
 
 
@@ -659,6 +822,7 @@ _SECTION_FIELDS: dict[str, type[BaseModel]] = {
     "default_route": RouteConfig,
     "webhooks": WebhookConfig,
     "actions": ActionsConfig,
+    "alertmanagers": AlertmanagerConfig,
     "server": ServerConfig,
 }
 

@@ -151,6 +151,8 @@ class HistoryRecorder(DispatchObserver):
         # Notifications whose events came before their entry (see record); bounded by the
         # history of a burst, emptied as entries arrive.
         self._orphans: set[str] = set()
+        # Notices the dispatcher dropped: their entries end "dropped" at their next refresh.
+        self._dropped: set[str] = set()
         self._purger: asyncio.Task[None] | None = None
 
     # -- life cycle -----------------------------------------------------------------------------
@@ -221,6 +223,11 @@ class HistoryRecorder(DispatchObserver):
         text = self._redact(reason)
         self._failure(bot, text, errcode_of(text))
         self._emit(record, "dead_lettered", bot, text, errcode_of(text))
+
+    def dropped(self, bot: str, record: OutboxRecord, reason: str) -> None:
+        """A queued notice was not sent: its entry ends ``dropped``."""
+        self._dropped.update(record.notification_ids)
+        self._emit(record, "dropped", bot, reason)
 
     def _failure(self, bot: str, reason: str, errcode: int | None) -> None:
         activity = self._activity(bot)
@@ -311,7 +318,12 @@ class HistoryRecorder(DispatchObserver):
         entry = await self.history.get(notification_id)
         if entry is None:
             self._orphans.add(notification_id)
+            self._dropped.discard(notification_id)
             return None
+        if notification_id in self._dropped:
+            self._dropped.discard(notification_id)
+            await self.history.set_state(notification_id, "dropped", now=self.clock())
+            return "dropped"
         if entry.state in FINAL_STATES:
             return entry.state
         # delivery_states: a digest of a long backlog carries the ids of everything it

@@ -21,6 +21,7 @@ from ..dispatcher import (
     DispatcherSettings,
     DispatchObserver,
     LocalLimiter,
+    NoticeFold,
     SendLimiter,
 )
 from ..errors import ConfigError, DeliveryError
@@ -31,6 +32,7 @@ from ..storm import AlertBrief
 from .actions.links import ActionLinker
 from .actions.notices import NoticeBrief, notice_of
 from .actions.notices import fold as fold_briefs
+from .actions.registry import AlertmanagerRegistry
 from .config import BotConfig, GatewayConfig, RouteConfig
 from .metrics import GatewayMetrics, MetricsObserver
 from .model import Notification
@@ -84,6 +86,11 @@ class ObserverChain(DispatchObserver):
         """See :meth:`DispatchObserver.digested`."""
         for observer in self.observers:
             observer.digested(bot, items, messages, compact)
+
+    def dropped(self, bot: str, record: OutboxRecord, reason: str) -> None:
+        """See :meth:`DispatchObserver.dropped`."""
+        for observer in self.observers:
+            observer.dropped(bot, record, reason)
 
 
 @dataclass(frozen=True)
@@ -164,6 +171,8 @@ class Runtime:
     route_oncall: Mapping[str, str] = field(default_factory=dict)
     actions: ActionLinker | None = None
     """Signs action links (``None`` without ``external_url``)."""
+    alertmanagers: AlertmanagerRegistry = field(default_factory=AlertmanagerRegistry)
+    """The configured Alertmanagers (the only ones silences are created in)."""
     render_pool: RenderPool | None = None
     _builtin: Renderer | None = field(default=None, repr=False)
 
@@ -272,6 +281,7 @@ class Runtime:
         mentions: Mentions | None = None,
         settings: RendererSettings | None = None,
         pool: RenderPool | None = None,
+        actions: ActionLinker | None = None,
     ) -> RenderReport:
         """Render ``notification`` with ``template``: in a render pool when the template is
         configured or ``settings`` (other templates or limits, e.g. the playground's) are
@@ -282,11 +292,13 @@ class Runtime:
             settings: the renderer to use instead of the configured one.
             pool: the pool to render in instead of the runtime's (the playground has its own,
                 so that nothing typed there delays the rendering of notifications).
+            actions: writes the action links instead of the runtime's linker (the
+                playground's inert preview links).
 
         Raises:
             TemplateError: as :meth:`Renderer.render_check`.
         """
-        renderer = self.renderer
+        renderer = self.renderer if actions is None else self.renderer.with_actions(actions)
         # A storm renders the summary template, not the route's: where it runs depends on it.
         used = SUMMARY_TEMPLATE if renderer.summarizes(notification) else template
         if settings is None and not renderer.is_configured(used, msgtype):
@@ -373,7 +385,7 @@ class Runtime:
 
     async def fold_notices(
         self, payloads: Sequence[Mapping[str, Any]], *, syntax: Syntax
-    ) -> list[dict[str, Any]] | None:
+    ) -> NoticeFold:
         """Queued escalation or reminder messages of several groups as one message, for the
         dispatcher (see :class:`~wecom_bot.dispatcher.NoticeFolder`): groups acknowledged,
         resolved or forgotten since they were queued are left out; one group still open keeps
@@ -385,19 +397,19 @@ class Runtime:
         for index, payload in enumerate(payloads):
             brief = notice_of(payload)
             if brief is None:  # not written by the escalator: sent as it is
-                return None
+                return NoticeFold(None)
             if brief.group not in acknowledged:
                 group = await store.get_group(brief.group)
                 acknowledged[brief.group] = group is None or group.acknowledged_by is not None
             if not acknowledged[brief.group]:
                 live.append(index)
                 briefs.append(brief)
-        if len({b.group for b in briefs}) == 1:
-            if len(payloads) == 1:
-                return None
-            return [dict(payloads[live[-1]])]  # the newest of its messages, links and all
-        if not briefs:
-            return []
+        obsolete = frozenset(range(len(payloads))) - set(live)
+        if len({b.group for b in briefs}) <= 1:
+            if len(live) <= 1:
+                return NoticeFold(None, obsolete)
+            # The newest of one group's messages, links and all.
+            return NoticeFold([dict(payloads[live[-1]])], obsolete)
         body = fold_briefs(briefs, syntax=syntax, now=self.clock(), console_url=self.console_url)
         users = dict.fromkeys(u for b in briefs for u in b.users)
         mobiles = dict.fromkeys(m for b in briefs for m in b.mobiles)
@@ -405,7 +417,7 @@ class Runtime:
             f"{briefs[0].kind}-fold", body, msgtype=syntax,
             mentions=Mentions(tuple(users), tuple(mobiles)),
         )  # fmt: skip
-        return report.payloads
+        return NoticeFold(report.payloads, obsolete)
 
     @property
     def console_url(self) -> str | None:
@@ -545,21 +557,18 @@ def build_runtime(
     global_mentions = (
         MentionRules.from_config(config.mentions, field="mentions") if config.mentions else None
     )
+    alertmanagers = AlertmanagerRegistry.from_config(config, unresolved)
     linker = (
         ActionLinker(
             config.external_url,
             config.actions.secret_bytes(),
-            alertmanager_url=config.actions.alertmanager_url,
+            alertmanagers=alertmanagers,
             ttl=config.actions.ttl,
             clock=clock,
         )
         if config.external_url
         else None
     )
-    if linker is not None and previous is not None and previous.actions is not None:
-        # Links already sent name the Alertmanagers seen before the reload.
-        for ident, url in previous.actions.alertmanagers.items():
-            linker.alertmanagers.setdefault(ident, url)
     renderer = Renderer(
         config.templates,
         timezone=config.timezone,
@@ -617,6 +626,7 @@ def build_runtime(
         rotations=config.rotations(),
         route_oncall={r.name: r.oncall for r in route_configs if r.oncall},
         actions=linker,
+        alertmanagers=alertmanagers,
         render_pool=render_pool,
     )
     if store is not None:

@@ -57,6 +57,7 @@ This module renders; the parts it uses live beside it: the sandbox and its bound
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -334,6 +335,13 @@ class Renderer:
             self.console_url,
             self.max_parts,
         )
+
+    def with_actions(self, actions: Callable[[Notification], Any] | None) -> Renderer:
+        """This renderer with another writer of action links (its templates, compiled once,
+        are shared)."""
+        other = copy.copy(self)
+        other.actions = actions
+        return other
 
     def is_configured(self, template: str, msgtype: MsgType) -> bool:
         """Whether ``template`` as ``msgtype`` renders a configured template (not a built-in)."""

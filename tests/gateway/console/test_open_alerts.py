@@ -16,7 +16,7 @@ import pytest
 
 from tests.emulator.conftest import Emu
 from tests.gateway.alertmanager import alertmanagers
-from tests.gateway.harness import running_gateway, wait_for
+from tests.gateway.harness import running_gateway, wait_for, write_config
 
 from .support import BASIC, TOKEN, Console, canary_key, console_config, secrets_of
 
@@ -54,9 +54,15 @@ def test_open_alerts_are_listed_acknowledged_and_silenced_from_the_console(
         routes=[{"name": "critical", "matchers": ['severity="critical"'], "bots": ["ops"],
                  "escalate": [{"after": "1h", "mention": ["lead"]}], "remind_every": "2h"}],
     )  # fmt: skip
-    with running_gateway(config) as gw:
+    path = write_config(tmp_path / "gw.yaml", config)
+    with running_gateway(config, config_path=path) as gw:
         console = Console(gw, secrets_of(key))
         am = alertmanager(gw.url + "/alertmanager", bearer=TOKEN)
+        # Silences go only to configured Alertmanagers: this one, now that its address is known.
+        data = config.model_dump(mode="json", by_alias=True)
+        write_config(path, type(config).model_validate(
+            {**data, "alertmanagers": [{"name": "main", "url": am}]}))  # fmt: skip
+        assert console.post("/api/v1/config/reload").json()["ok"] is True
         pushed = time.time()
         _push(am, "DiskFull", "critical")
         _push(am, "SlowQueries", "warning")

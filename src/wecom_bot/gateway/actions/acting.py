@@ -17,14 +17,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ...masking import mask_url, redact
 from ...store import Acknowledged, NewMessage, Priority
 from ...store.history import HistoryEntry
 from ..escaping import Syntax, escape
-from .alertmanager import Silence, create_silence
-from .groups import GroupInfo, group_id
+from .alertmanager import Silence, SilenceError, create_silence
+from .groups import group_id
 from .links import SILENCE_CHOICES
 from .notices import one_line
-from .tokens import alertmanager_id
+from .registry import Alertmanager
 
 if TYPE_CHECKING:
     from ..app import Gateway
@@ -51,33 +52,16 @@ def group_name(labels: Sequence[tuple[str, str]]) -> str:
     return " ".join(v for _, v in labels)
 
 
-def alertmanager_for(gateway: Gateway, external_url: str = "", ident: str = "") -> str:
-    """The Alertmanager to silence a group at: the one it came from (its ``externalURL``, or
-    the id a link names), else ``actions.alertmanager_url``; ``""`` when none is known."""
-    linker = gateway.runtime.actions
-    if external_url.startswith(("http://", "https://")):
-        return external_url.rstrip("/")
-    configured = gateway.config.actions.alertmanager_url or ""
-    if linker is None:
-        return configured
-    return linker.alertmanagers.get(ident) or linker.alertmanagers.get(
-        linker.default_alertmanager, configured
-    )
-
-
-async def alertmanager_of_group(
-    gateway: Gateway, labels: Sequence[tuple[str, str]], ident: str
-) -> str:
-    """The Alertmanager the open group named by ``labels`` came from, when its id is
-    ``ident`` (what a link carries); ``""`` when the group is not open or came from another."""
-    store = gateway.store
-    record = await store.get_group(group_id(labels)) if store is not None else None
-    if record is None:
-        return ""
-    url = GroupInfo.from_json(record.info).external_url.rstrip("/")
-    if not url.startswith(("http://", "https://")) or alertmanager_id(url) != ident:
-        return ""
-    return url
+def alertmanager_for(
+    gateway: Gateway, external_url: str = "", name: str | None = None
+) -> Alertmanager | None:
+    """The configured Alertmanager to silence a group at: the one a link names (``name``),
+    else the one the group's ``externalURL`` selects (``""``: the default one); ``None`` when
+    it is not configured. A URL not configured is never requested."""
+    registry = gateway.runtime.alertmanagers
+    if name is not None:
+        return registry.get(name) if name else None
+    return registry.select(external_url)
 
 
 @dataclass(frozen=True)
@@ -176,29 +160,38 @@ def ack_line(name: str, labels: Sequence[tuple[str, str]], syntax: Syntax) -> st
 async def silence(
     gateway: Gateway,
     labels: Sequence[tuple[str, str]],
-    alertmanager_url: str,
+    alertmanager: Alertmanager,
     name: str,
     choice: str,
     *,
     via: str,
 ) -> Silence:
-    """Silence the group named by ``labels`` in Alertmanager for ``choice`` (1h, 4h, 24h);
-    its escalation and reminders stop.
+    """Silence the group named by ``labels`` in the configured ``alertmanager`` for ``choice``
+    (1h, 4h, 24h); its escalation and reminders stop.
 
     Raises:
         ValueError: ``choice`` is not one of :data:`~.links.SILENCE_CHOICES`.
-        SilenceError: Alertmanager could not be reached or refused it.
+        SilenceError: Alertmanager could not be reached or refused it (logged here, with the
+            start of its answer; the error's message quotes none of it).
         StoreUnavailableError: the silence was made, but the store did not record it.
     """
     seconds = SILENCE_CHOICES.get(choice)
     if seconds is None:
         raise ValueError(f"a silence lasts {', '.join(SILENCE_CHOICES)}, not {choice!r}")
-    made = await create_silence(
-        alertmanager_url, labels, seconds=seconds, created_by=name,
-        comment=f"wecom-bot {via}: silenced {choice} by {name}",
-    )  # fmt: skip
-    logger.info("silence %s created by %s via %s for %s (%s)", made.id, name, via,
-                group_name(labels), choice)  # fmt: skip
+    try:
+        made = await create_silence(
+            alertmanager, labels, seconds=seconds, created_by=name,
+            comment=f"wecom-bot {via}: silenced {choice} by {name}",
+        )  # fmt: skip
+    except SilenceError as exc:
+        logger.warning(
+            "silence for %s at alertmanager %s (%s) failed: %s; answer: %r",
+            group_name(labels), alertmanager.name, mask_url(alertmanager.url), exc,
+            redact(exc.detail, *alertmanager.secrets),
+        )  # fmt: skip
+        raise
+    logger.info("silence %s created at alertmanager %s by %s via %s for %s (%s)", made.id,
+                alertmanager.name, name, via, group_name(labels), choice)  # fmt: skip
     await gateway.store.acknowledge_group(
         group_id(labels), by=name, silenced_until=made.ends_at.timestamp(), now=gateway.clock()
     )

@@ -36,6 +36,7 @@ from typing import Any
 
 from ...errors import MessageValidationError
 from ...limits import CONTENT_LIMITS, utf8_len
+from ...ratelimit import parse_rate
 from ...store import (
     NewMessage,
     NewTimer,
@@ -62,9 +63,16 @@ logger = logging.getLogger("wecom_bot.gateway.escalation")
 GROUP_PURGE_EVERY = 60.0
 """Seconds between purges of stale groups and of groups whose silence ended."""
 
-NOTICE_GATHER = 5.0
-"""Seconds a fired notice waits in the outbox, so that the notices of groups that fire
-together are folded into one message (see :mod:`wecom_bot.dispatcher`)."""
+NOTICE_SLOTS = 12
+"""Notices fired within one slot, a twelfth of the rate window (5 s of WeCom's 60 s), become
+due together at its end, so that the notices of groups that fire together are folded into one
+message (see :mod:`wecom_bot.dispatcher`)."""
+
+
+def notice_due(now: float, window: float) -> float:
+    """When a notice fired at ``now`` becomes due: the end of its slot of the rate ``window``."""
+    slot = window / NOTICE_SLOTS
+    return (math.floor(now / slot) + 1) * slot
 
 
 def _route_configs(config: GatewayConfig) -> dict[str, RouteConfig]:
@@ -251,10 +259,11 @@ class Escalator(BackgroundLoop):
         if info is not None and muting is None:
             planned = self._payloads(runtime, kind, info, payload, now)
         priority = Priority.REMINDER if kind == "remind" else Priority.ESCALATION
+        due = notice_due(now, parse_rate(runtime.config.rate).window)
         messages = [
             NewMessage(
                 bot=bot, payload=p, notification_id=entry_id, coalescible=False,
-                priority=priority, not_before=now + NOTICE_GATHER,
+                priority=priority, not_before=due,
             )  # fmt: skip
             for bot, p in planned
         ]  # not mixed into alert digests: the dispatcher folds notices of many groups apart

@@ -2,9 +2,15 @@
 
 A notification from Alertmanager that is firing gets links for its alert group (its
 ``groupLabels``, else its common labels): acknowledge, silence and details. Each is a signed
-token under ``{external_url}/act/``. The built-in templates show at most
-:data:`LINK_BUDGET` bytes of them; when the group's labels make the links longer, the details
-link goes first and then all of them (the message itself matters more).
+token under ``{external_url}/act/``, naming the configured Alertmanager the group's
+``externalURL`` selects (:mod:`.registry`; none: the silence page says so). The built-in
+templates show at most :data:`LINK_BUDGET` bytes of them; when the group's labels make the
+links longer, the details link goes first and then all of them (the message itself matters
+more). Labels a link cannot carry (a text over 255 bytes, or not UTF-8) mean no links.
+
+The console's playground shows links of a preview linker (:meth:`ActionLinker.preview`): as
+long as real ones, but signed with a key derived from the secret for previews only, they act
+on nothing (the page says they are a preview).
 """
 
 from __future__ import annotations
@@ -15,7 +21,8 @@ from dataclasses import dataclass
 
 from ... import limits
 from ..model import Notification
-from .tokens import ActionToken, Kind, alertmanager_id, sign
+from .registry import AlertmanagerRegistry
+from .tokens import ActionToken, Kind, packable, preview_secret, sign
 
 LINK_BUDGET = 300
 """Bytes the built-in templates may add to a message for its action links."""
@@ -76,10 +83,11 @@ class ActionLinker:
     Args:
         external_url: how people reach the gateway (``https://gw.example.com``).
         secret: the HMAC secret.
-        alertmanager_url: the configured Alertmanager, if any (used when a notification has
-            no ``externalURL``).
+        alertmanagers: the configured Alertmanagers (an alert's ``externalURL`` selects one
+            of them; ``None``: none is configured).
         ttl: seconds a link stays good.
         clock: Unix time.
+        preview: this linker writes inert preview links (see :meth:`preview`).
     """
 
     def __init__(
@@ -87,29 +95,34 @@ class ActionLinker:
         external_url: str,
         secret: bytes,
         *,
-        alertmanager_url: str | None = None,
+        alertmanagers: AlertmanagerRegistry | None = None,
         ttl: float = 7 * 86400.0,
         clock: Callable[[], float] = time.time,
+        preview: bool = False,
     ) -> None:
-        self.base = external_url.rstrip("/") + "/act/"
+        self.external_url = external_url.rstrip("/")
+        self.base = self.external_url + "/act/"
         self.secret = secret
         self.ttl = ttl
         self.clock = clock
-        self.alertmanagers: dict[str, str] = {}
-        """Alertmanager URLs by the id tokens carry (the configured one, and those seen)."""
-        self.default_alertmanager = ""
-        if alertmanager_url:
-            self.default_alertmanager = self.remember(alertmanager_url)
+        self.alertmanagers = alertmanagers or AlertmanagerRegistry()
+        self.is_preview = preview
 
-    def remember(self, url: str) -> str:
-        """Note an Alertmanager URL; returns its id."""
-        url = url.rstrip("/")
-        ident = alertmanager_id(url)
-        self.alertmanagers[ident] = url
-        return ident
+    def preview(self) -> ActionLinker:
+        """A linker for previews (the console's playground): the same links in shape and
+        length (what a preview measures), signed with :func:`~.tokens.preview_secret`, so that
+        they cannot act on any group, whatever labels were typed; their page says so."""
+        return ActionLinker(
+            self.external_url, preview_secret(self.secret), alertmanagers=self.alertmanagers,
+            ttl=self.ttl, clock=self.clock, preview=True,
+        )  # fmt: skip
 
     def link(self, kind: Kind, matchers: Mapping[str, str], am: str) -> str:
-        """One signed link."""
+        """One signed link.
+
+        Raises:
+            ValueError: a label cannot be in a link (see :func:`~.tokens.packable`).
+        """
         expires = int(self.clock() + self.ttl)
         return self.base + sign(
             ActionToken(kind, tuple(matchers.items()), expires, am), self.secret
@@ -124,16 +137,16 @@ class ActionLinker:
 
     def for_group(self, matchers: Mapping[str, str], external_url: str) -> ActionLinks | None:
         """The links for an alert group named by ``matchers`` that came from the Alertmanager
-        at ``external_url`` (``""``: the configured one), or ``None`` (no Alertmanager is
-        known for it, or its links would not fit the budget)."""
+        at ``external_url`` (``""``: the default one), or ``None`` (no labels, a label a link
+        cannot carry, or links that would not fit the budget). Never raises for any label."""
+        if not matchers or not all(packable(k) and packable(v) for k, v in matchers.items()):
+            return None
         # Every label byte is in each link about 4/3 times over: past the budget, no links.
-        if not matchers or sum(limits.utf8_len(k + v) for k, v in matchers.items()) > LINK_BUDGET:
+        if sum(limits.utf8_len(k) + limits.utf8_len(v) for k, v in matchers.items()) > LINK_BUDGET:
             return None
-        am = self.default_alertmanager
-        if external_url.startswith(("http://", "https://")):
-            am = self.remember(external_url)
-        if not am:
-            return None
+        # The selection is by configured URL only: the sender's URL itself is never used.
+        selected = self.alertmanagers.select(external_url, log=not self.is_preview)
+        am = selected.name if selected is not None else ""
         ack, silence, details = (self.link(k, matchers, am) for k in ("a", "s", "d"))
 
         def cost(*urls: str) -> int:

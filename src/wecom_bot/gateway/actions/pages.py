@@ -3,7 +3,9 @@
 A GET never changes anything (link previews and crawlers open links). The POST must come from
 the page itself: its form carries a CSRF token bound to the action token, and a cross-site
 ``Origin`` or ``Sec-Fetch-Site`` is refused. The person's name is kept in a cookie on that
-phone. Every text on a page is HTML-escaped; no page names a webhook key.
+phone. Every text on a page is HTML-escaped; no page names a webhook key, an Alertmanager's
+credentials or what an Alertmanager answered. A link of the console's playground (signed with
+the preview key) only gets a page that says it does nothing.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from . import acting
 from .alertmanager import SilenceError
 from .groups import group_id
 from .links import SILENCE_CHOICES
-from .tokens import KINDS, ActionToken, TokenError, csrf_token, verify
+from .registry import Alertmanager
+from .tokens import KINDS, ActionToken, TokenError, csrf_token, preview_secret, verify
 
 if TYPE_CHECKING:
     from ..app import Gateway
@@ -76,10 +79,6 @@ def _refused(reason: str, status: int = 400) -> HTMLResponse:
     return _page("无法执行 · Cannot act", body, status)
 
 
-def _group(token: ActionToken) -> str:
-    return " ".join(v for _, v in token.matchers)
-
-
 def _matchers_html(token: ActionToken) -> str:
     items = "".join(
         f"<li><code>{escape(n)}=&quot;{escape(v)}&quot;</code></li>" for n, v in token.matchers
@@ -104,21 +103,37 @@ def _check(request: Request, token: str) -> tuple[Gateway, bytes, ActionToken] |
     secret = _secret(gateway)
     if secret is None:
         return _refused("action links are off on this gateway (no external_url)", 404)
-    try:
-        return gateway, secret, verify(token, secret, now=gateway.clock())
-    except TokenError as exc:
-        return _refused(exc.reason, 410 if "expired" in exc.reason else 400)
-
-
-async def _alertmanager(gateway: Gateway, action: ActionToken) -> str:
     linker = gateway.runtime.actions
-    if linker is None:
-        return ""
-    if not action.alertmanager or action.alertmanager in linker.alertmanagers:
-        return acting.alertmanager_for(gateway, ident=action.alertmanager)
-    # A link from before a restart, or from another instance: the open group remembers
-    # where it came from. Never another Alertmanager than the link's own.
-    return await acting.alertmanager_of_group(gateway, action.matchers, action.alertmanager)
+    max_ttl = linker.ttl if linker is not None else None
+    try:
+        return gateway, secret, verify(token, secret, now=gateway.clock(), max_ttl=max_ttl)
+    except TokenError as exc:
+        if _is_preview(token, secret, gateway.clock()):
+            return _refused(
+                "this link is from a preview in the gateway's console: it does nothing", 404
+            )
+        gone = "expired" in exc.reason or "older version" in exc.reason
+        return _refused(exc.reason, 410 if gone else 400)
+
+
+def _is_preview(token: str, secret: bytes, now: float) -> bool:
+    try:
+        verify(token, preview_secret(secret), now=now)
+    except TokenError:
+        return False
+    return True
+
+
+_NOT_CONFIGURED = (
+    "the Alertmanager this alert came from is not configured on this gateway "
+    "(alertmanagers), so it cannot be silenced from here; silence it in Alertmanager itself"
+)
+
+
+def _alertmanager(gateway: Gateway, action: ActionToken) -> Alertmanager | None:
+    # The link names a configured Alertmanager by name; a name no longer configured (or
+    # none) is no Alertmanager: nothing is requested.
+    return acting.alertmanager_for(gateway, name=action.alertmanager)
 
 
 @router.get("/act/{token}")
@@ -134,11 +149,11 @@ async def show(request: Request, token: str, d: str = "1h") -> HTMLResponse:
         + f"{escape(_when(action.expires_at, gateway))}</p>"
     )
     if action.kind == "d":
-        am = await _alertmanager(gateway, action)
+        am = _alertmanager(gateway, action)
         link = ""
-        if am:
+        if am is not None:
             query = ",".join(f'{n}="{v}"' for n, v in action.matchers)
-            href = f"{am}/#/alerts?filter={quote('{' + query + '}', safe='')}"
+            href = f"{am.public_url}/#/alerts?filter={quote('{' + query + '}', safe='')}"
             link = (
                 f'<p><a href="{escape(href)}">在 Alertmanager 中查看 Open in Alertmanager</a></p>'
             )
@@ -153,6 +168,8 @@ async def show(request: Request, token: str, d: str = "1h") -> HTMLResponse:
     name = unquote(request.cookies.get(NAME_COOKIE, ""))[:MAX_NAME_CHARS]
     choices = ""
     if action.kind == "s":
+        if _alertmanager(gateway, action) is None:
+            return _refused(_NOT_CONFIGURED, 409)
         chosen = d if d in SILENCE_CHOICES else "1h"
         radios = "".join(
             f'<label><input type="radio" name="d" value="{k}"'
@@ -227,17 +244,12 @@ async def confirm(request: Request, token: str) -> HTMLResponse:
 async def _silence(gateway: Gateway, action: ActionToken, name: str, choice: str) -> HTMLResponse:
     if choice not in SILENCE_CHOICES:
         return _refused(f"a silence lasts {', '.join(SILENCE_CHOICES)}, not {choice!r}")
-    am = await _alertmanager(gateway, action)
-    if not am:
-        return _refused(
-            "which Alertmanager this group came from is unknown here: "
-            "configure actions.alertmanager_url",
-            409,
-        )
+    am = _alertmanager(gateway, action)
+    if am is None:
+        return _refused(_NOT_CONFIGURED, 409)
     try:
         silence = await acting.silence(gateway, action.matchers, am, name, choice, via="link")
-    except SilenceError as exc:
-        logger.warning("silence for %s failed: %s", _group(action), exc)
+    except SilenceError as exc:  # logged with its details; the page quotes no answer
         return _refused(str(exc), 502)
     except StoreUnavailableError as exc:
         return _refused(f"the silence was made, but the store does not answer: {exc}", 503)

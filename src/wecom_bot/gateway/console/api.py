@@ -438,7 +438,7 @@ def _group_json(gateway: Gateway, group: GroupRecord, now: float) -> dict[str, A
         "timers": [_timer_json(t) for t in group.timers],
         "notification_id": info.notification_id,
         # Whether a silence can be made here (the Alertmanager's address stays unshown).
-        "can_silence": bool(acting.alertmanager_for(gateway, info.external_url)),
+        "can_silence": acting.alertmanager_for(gateway, info.external_url) is not None,
     }
 
 
@@ -511,13 +511,13 @@ async def silence_group(request: Request, group: str, body: AlertAction) -> Resp
     if body.duration not in SILENCE_CHOICES:
         return _error(422, f"duration: one of {', '.join(SILENCE_CHOICES)}")
     am = acting.alertmanager_for(gateway, info.external_url)
-    if not am:
-        return _error(409, "which Alertmanager this group came from is unknown: "
-                      "configure actions.alertmanager_url")  # fmt: skip
+    if am is None:
+        return _error(409, "the Alertmanager this group came from is not configured "
+                      "(alertmanagers, or actions.alertmanager_url)")  # fmt: skip
     try:
         made = await acting.silence(gateway, info.labels, am, name, body.duration, via="console")
-    except SilenceError as exc:
-        return _error(502, redact(str(exc), *_keys(gateway)))
+    except SilenceError as exc:  # logged with its details; the answer quotes none of them
+        return _error(502, redact(str(exc), *_keys(gateway), *am.secrets))
     except StoreUnavailableError as exc:
         return _error(503, f"the silence was made, but the outbox does not answer: {exc}")
     return JSONResponse({"silence_id": made.id, "ends_at": made.ends_at.timestamp(), "by": name})
@@ -685,9 +685,11 @@ async def _render(gateway: Gateway, body: PlaygroundRequest) -> tuple[RenderRepo
             if runtime.global_mentions is not None:
                 mentions = mentions | runtime.global_mentions.resolve(notification)
             mentions = mentions | runtime.oncall_mentions(route, notification)
+        # Inert links: whatever labels are typed here, they must not act on a real group.
+        preview = runtime.actions.preview() if runtime.actions is not None else None
         report = await runtime.render_report(
             template, notification, msgtype=msgtype, mentions=mentions, settings=settings,
-            pool=gateway.playground_pool,
+            pool=gateway.playground_pool, actions=preview,
         )  # fmt: skip
     except TemplateError as exc:
         raise _template_error(exc, typed=body.template_source is not None) from None
