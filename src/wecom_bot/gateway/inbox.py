@@ -429,6 +429,9 @@ class InboxProcessor(BackgroundLoop):
         if isinstance(parsed, str):
             return parsed
         notification, route_name = parsed
+        if not self._lanes and (runtime.render_pool is None or not runtime.config.templates):
+            # Nothing renders in a worker, nothing goes on alone: no render here can be slow.
+            return await _render(runtime, notification, route_name, record.created_at)
         try:
             lane = group_of(notification)
         except Exception as exc:
