@@ -226,3 +226,61 @@ def test_a_280_byte_group_label_is_delivered_or_dead_lettered_never_stuck(
             assert waited.json()["reason"] == "render_failed"
         else:
             assert waited.status_code == 200, waited.text
+
+
+def test_a_bug_while_rendering_one_notification_makes_it_a_dead_letter_logged_once(
+    emu: Emu, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Whatever a bug raises while one notification is rendered ends the same way. The bug is
+    # put where one was found: writing the action links (the renderer's ``actions``), here
+    # for one alert name only, with a key in its message.
+    caplog.set_level(logging.INFO)
+    key = new_key()
+    store = f"sqlite:///{tmp_path / 'outbox.db'}"
+    with running_gateway(_config(emu, key, store)) as gw:
+        runtime = gw.app.state.gateway.runtime
+        write_links = runtime.renderer.actions
+
+        def buggy(notification: Any) -> Any:
+            if notification.common_labels.get("alertname") == "Buggy":
+                raise KeyError(f"no link at key={key} for {notification.receiver}")
+            return write_links(notification)
+
+        runtime.renderer.actions = buggy
+        buggy_payload = random_notification(random.Random(3), 7)
+        buggy_payload.update(status="firing", commonLabels={"alertname": "Buggy"})
+        answer = _post(gw, buggy_payload)
+        assert answer.status_code == 200, answer.text
+        nid = answer.json()["notification_id"]
+        fine = _post(gw, random_notification(random.Random(4), 8))
+        assert fine.status_code == 200
+        other = fine.json()["notification_id"]
+
+        wait_for(lambda: _states(gw, [nid, other]) == {nid: "failed", other: "delivered"},
+                 timeout=30, what="the buggy one dead-lettered, the other delivered")  # fmt: skip
+        assert _journal_left(gw) == 0
+        letters = gw.client.get("/api/v1/dead-letters", params={"bot": INBOX_BOT}).json()
+        [letter] = letters["dead_letters"]
+        reason = letter["last_error"]
+        assert reason.startswith("could not render the notification: KeyError: ")
+        assert key not in reason and f"key={key[:4]}…{key[-4:]}" in reason  # masked
+        assert "bytes more)" in reason  # the receiver's 20 KiB, cut
+        entry = gw.client.get(f"/api/v1/history/{nid}").json()
+        assert entry["state"] == "failed" and entry["detail"]["error"] == reason
+        assert gw.metric("wecom_bot_inbox_dead_letters") == 1
+
+        # ?wait=true: the same failure is answered at once, 422 with the reason, nothing stored.
+        again = {**buggy_payload, "groupKey": "buggy-again"}
+        waited = gw.client.post(
+            "/alertmanager?wait=true", content=json.dumps(again).encode(),
+            headers={"Content-Type": "application/json"},
+        )  # fmt: skip
+        assert waited.status_code == 422, waited.text
+        assert waited.json()["reason"] == "render_failed" and "KeyError" in waited.json()["error"]
+        assert key not in waited.text
+        assert letters["total"] == 1
+
+    lines = [r for r in caplog.records if "is a dead letter" in r.getMessage()]
+    assert len(lines) == 1 and lines[0].levelno == logging.ERROR and lines[0].exc_info is None
+    assert not [r for r in caplog.records if r.exc_info is not None]  # no traceback anywhere
+    assert key not in caplog.text

@@ -121,7 +121,11 @@ async def receive(gateway: Gateway, endpoint: Endpoint, body: bytes | None, wait
             return Answer(200, outcome_json(outcome))
         accepted = await accept(runtime, notification, decoded, route_name=endpoint.route)
     except LookupError as exc:
-        return refuse(gateway, source, 404, "unknown_route", str(exc))
+        if type(exc) is LookupError:  # what names a missing route; a KeyError is some bug's
+            return refuse(gateway, source, 404, "unknown_route", str(exc))
+        if not wait:
+            raise
+        return _render_failed(gateway, source, f"{type(exc).__name__}: {exc}")
     except StoreUnavailableError as exc:
         logger.error("outbox unavailable, refusing a notification: %s", exc)
         return refuse(
@@ -132,22 +136,26 @@ async def receive(gateway: Gateway, endpoint: Endpoint, body: bytes | None, wait
         return refuse(gateway, source, 503, "shutting_down", "the gateway is stopping; retry")
     except (TemplateError, MessageValidationError) as exc:
         # Only ?wait=true renders here; the journal dead-letters such a failure instead.
-        reason = safe_reason(runtime, str(exc))
-        logger.error("rendering failed: %s", reason)
-        return refuse(gateway, source, 422, "render_failed", f"rendering failed: {reason}")
+        return _render_failed(gateway, source, str(exc))
     except Exception as exc:
         if not wait:
             raise
         # Anything else that fails while rendering this payload (a bug it runs into) is this
         # payload's failure too: the same answer, nothing stored, where the journal would
         # make it a dead letter.
-        reason = safe_reason(runtime, f"{type(exc).__name__}: {exc}")
-        logger.error("rendering failed: %s", reason)
-        return refuse(gateway, source, 422, "render_failed", f"rendering failed: {reason}")
+        return _render_failed(gateway, source, f"{type(exc).__name__}: {exc}")
     if not accepted.duplicate:
         gateway.inbox.wake()
     _log_received(notification, accepted.notification_id, accepted.routes, accepted.duplicate)
     return Answer(200, accepted.to_json())
+
+
+def _render_failed(gateway: Gateway, source: str, error: str) -> Answer:
+    """A ``?wait=true`` request whose payload failed to render: 422 with the reason (keys
+    masked, on one line, cut), logged once; nothing was stored."""
+    reason = safe_reason(gateway.runtime, error)
+    logger.error("rendering failed: %s", reason)
+    return refuse(gateway, source, 422, "render_failed", f"rendering failed: {reason}")
 
 
 def _log_received(

@@ -540,8 +540,11 @@ async def _render(
     try:
         try:
             return await plan(runtime, notification, route_name, now=received)
-        except LookupError:
-            if route_name is None or route_name.startswith(WEBHOOK_PREFIX):
+        except LookupError as exc:
+            # Only a plain LookupError names a missing route (a KeyError is some bug's).
+            if type(exc) is not LookupError or not route_name:
+                raise
+            if route_name.startswith(WEBHOOK_PREFIX):
                 raise
             # The forced route was removed by a reload since: route it by its labels.
             logger.warning("inbox: route %r is gone; matching by labels instead", route_name)
@@ -552,7 +555,9 @@ async def _render(
         return f"could not render the notification: {_describe(exc)}"
 
 
-_EXPECTED = (PayloadError, LookupError, TemplateError, MessageValidationError)
+_EXPECTED = (PayloadError, TemplateError, MessageValidationError)
+"""Failures a notification is expected to have, which say what they are (as does a plain
+:class:`LookupError`: a route or webhook a reload removed)."""
 _MAX_REASON_BYTES = 2000
 """A dead letter's reason is cut to this (an exception can quote a whole label value)."""
 
@@ -561,7 +566,7 @@ def _describe(exc: BaseException) -> str:
     """An exception as one line of a dead letter's reason: its text, with its type when it is
     not one of the failures a notification is expected to have."""
     text = str(exc)
-    if isinstance(exc, _EXPECTED):
+    if isinstance(exc, _EXPECTED) or type(exc) is LookupError:
         return text
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
