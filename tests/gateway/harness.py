@@ -101,8 +101,11 @@ def wait_for(predicate: Any, timeout: float = 15.0, what: str = "condition") -> 
 class GatewayProcess:
     """``wecom-bot gateway`` as a child process on a free port."""
 
-    def __init__(self, config_path: Path, port: int) -> None:
+    def __init__(self, config_path: Path, port: int, prelude: str = "") -> None:
+        """``prelude``: Python run in the child before the command (a test seam, such as a
+        shorter minimum for reminders)."""
         self.config_path = config_path
+        self.prelude = prelude
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -110,9 +113,12 @@ class GatewayProcess:
 
     def start(self) -> None:
         with self.log.open("ab") as log:
+            python = [sys.executable, "-m", "wecom_bot"]
+            if self.prelude:
+                python = [sys.executable, "-c", f"{self.prelude}\nimport runpy\n"
+                          "runpy.run_module('wecom_bot', run_name='__main__')"]  # fmt: skip
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "wecom_bot", "gateway", "--config",
-                 str(self.config_path), "--port", str(self.port)],
+                [*python, "gateway", "--config", str(self.config_path), "--port", str(self.port)],
                 stdout=log, stderr=log,
             )  # fmt: skip
         deadline = time.monotonic() + 15

@@ -25,10 +25,18 @@ from tests.redis_server import free_port, redis_server
 from tests.test_dispatcher import all_entries
 from wecom_bot.emulator import EmulatorSettings
 from wecom_bot.emulator.ratelimit import RateSpec
+from wecom_bot.gateway import config as gateway_config_module
 
 pytestmark = pytest.mark.slow
 
 SECRET = "an-escalation-secret-long-enough"
+SHORT_REMINDERS = "import wecom_bot.gateway.config as c\nc.MIN_REMIND_EVERY = 1.0"
+"""Reminders are at least a minute apart in a real config; these tests run on real seconds."""
+
+
+@pytest.fixture(autouse=True)
+def short_reminders(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(gateway_config_module, "MIN_REMIND_EVERY", 1.0)
 LINK = re.compile(r"https?://[^\s)]+/act/([A-Za-z0-9_.-]+)")
 
 
@@ -170,7 +178,8 @@ def test_two_instances_on_one_redis_fire_every_timer_once(emu: Emu, tmp_path: Pa
                           remind_every=f"{every:g}s"),
         )  # fmt: skip
         path = write_config(tmp_path / "gw.yaml", config)
-        first, second = GatewayProcess(path, free_port()), GatewayProcess(path, free_port())
+        first = GatewayProcess(path, free_port(), SHORT_REMINDERS)
+        second = GatewayProcess(path, free_port(), SHORT_REMINDERS)
         first.start()
         second.start()
         try:

@@ -1,4 +1,8 @@
-"""Fuzzing every inbound endpoint of the gateway: no 5xx, no crash, nothing stored from garbage."""
+"""Fuzzing every inbound endpoint of the gateway: no 5xx, no crash, nothing stored from garbage.
+
+The gateway journals into SQLite here, as deployed: text a store cannot encode (a lone
+surrogate) or numbers it cannot hold (an id past 64 bits) reach it if nothing stops them.
+"""
 
 from __future__ import annotations
 
@@ -16,10 +20,16 @@ from tests.emulator.conftest import new_key, running
 from tests.gateway.harness import Running, gateway_config, running_gateway, wait_for
 from wecom_bot.emulator import EmulatorSettings
 from wecom_bot.gateway.samples import alertmanager_firing, grafana_firing
-from wecom_bot.store import MemoryOutbox
+
+SURROGATES = "\ud800\udbff\udc00\udfff"
+texts = st.text(max_size=30) | st.text(
+    st.sampled_from(SURROGATES + "a\u00e9\U0001f525"), max_size=6
+)
+"""Any text, and text with lone surrogates (JSON-escaped by json.dumps)."""
+ids = st.sampled_from([0, 1, 2**63 - 1, 2**63, -(2**63) - 1, 2**64]) | st.integers()
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30),
+    st.none() | st.booleans() | ids | st.floats(allow_nan=False) | texts,
     lambda children: (
         st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4)
     ),
@@ -50,12 +60,11 @@ def mutate(base: dict[str, Any]) -> st.SearchStrategy[Any]:
 
 
 @pytest.fixture(scope="module")
-def setup() -> Iterator[tuple[Running, MemoryOutbox]]:
-    store = MemoryOutbox()
+def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
+    store = f"sqlite:///{tmp_path_factory.mktemp('fuzz') / 'outbox.db'}"
     with running(EmulatorSettings(rate=None)) as emu:
-        config = gateway_config(emu.url, new_key(), "memory://")
-        with running_gateway(config, store=store) as gw:
-            yield gw, store
+        with running_gateway(gateway_config(emu.url, new_key(), store)) as gw:
+            yield gw
 
 
 ENDPOINTS = ["/alertmanager", "/grafana", "/webhook/deploy", "/alertmanager/db"]
@@ -69,15 +78,22 @@ ENDPOINTS = ["/alertmanager", "/grafana", "/webhook/deploy", "/alertmanager/db"]
     wait=st.booleans(),
     body=st.one_of(
         json_values.map(lambda v: json.dumps(v).encode()),
+        # Surrogates as raw bytes (ED A0 80), which Python's JSON decoder also reads:
+        json_values.map(
+            lambda v: json.dumps(v, ensure_ascii=False).encode("utf-8", "surrogatepass")
+        ),
+        mutate(alertmanager_firing()).map(
+            lambda v: json.dumps(v, ensure_ascii=False).encode("utf-8", "surrogatepass")
+        ),
         st.binary(max_size=200),
         mutate(alertmanager_firing()).map(lambda v: json.dumps(v).encode()),
         mutate(grafana_firing()).map(lambda v: json.dumps(v).encode()),
     ),
 )
 def test_no_5xx_and_nothing_stored_unless_accepted(
-    setup: tuple[Running, MemoryOutbox], endpoint: str, wait: bool, body: bytes
+    setup: Running, endpoint: str, wait: bool, body: bytes
 ) -> None:
-    gw, store = setup
+    gw = setup
     counter = "wecom_bot_" + ("messages_queued" if wait else "notifications_received") + "_total"
     before = gw.metric(counter)
     answer = gw.client.post(
@@ -101,6 +117,63 @@ def test_no_5xx_and_nothing_stored_unless_accepted(
         assert gw.metric("wecom_bot_inbox_dead_letters") == 0
 
 
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    label=texts,
+    where=st.sampled_from(["labels", "annotations"]),
+    raw=st.booleans(),
+    wait=st.booleans(),
+)
+def test_any_text_in_an_alert_is_accepted_and_rendered(
+    setup: Running, label: str, where: str, raw: bool, wait: bool
+) -> None:
+    """Alertmanager drops what is answered 4xx: no text in a label or annotation may be refused,
+    and what is accepted renders (a lone surrogate becomes U+FFFD)."""
+    gw = setup
+    payload = alertmanager_firing()
+    payload["alerts"][0][where]["fuzzed"] = label
+    payload["groupKey"] = f"fuzz-{label!r}-{where}"  # a new notification each time
+    body = (
+        json.dumps(payload, ensure_ascii=False).encode("utf-8", "surrogatepass")
+        if raw
+        else json.dumps(payload).encode()
+    )
+    answer = gw.client.post(
+        "/alertmanager" + ("?wait=true" if wait else ""),
+        content=body,
+        headers={"Content-Type": "application/json"},
+    )
+    assert answer.status_code == 200, answer.text
+    wait_for(lambda: gw.metric("wecom_bot_inbox_depth") == 0, what="the journal rendered")
+    assert gw.metric("wecom_bot_inbox_dead_letters") == 0
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    action=st.sampled_from(["requeue", "discard"]),
+    body=st.fixed_dictionaries(
+        {}, optional={"ids": st.lists(ids, max_size=3), "all": st.booleans(), "bot": texts}
+    ),
+)
+def test_dead_letter_actions_never_answer_5xx(
+    setup: Running, action: str, body: dict[str, Any]
+) -> None:
+    gw = setup
+    answer = gw.client.post(
+        f"/api/v1/dead-letters/{action}",
+        content=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    assert answer.status_code in (200, 422), answer.text
+    ints = body.get("ids", [])
+    if any(not 1 <= i < 2**63 for i in ints):
+        assert answer.status_code == 422 and "body.ids" in answer.json()["error"]
+
+
 CONSOLE_POSTS = [
     "/api/v1/dead-letters/requeue",
     "/api/v1/dead-letters/discard",
@@ -120,7 +193,7 @@ CONSOLE_POSTS = [
         st.fixed_dictionaries(
             {},
             optional={
-                "ids": json_values,
+                "ids": json_values | st.lists(ids, max_size=3),
                 "template": json_values,
                 "route": json_values,
                 "payload": json_values,
@@ -132,10 +205,8 @@ CONSOLE_POSTS = [
         ).map(lambda v: json.dumps(v).encode()),
     ),
 )
-def test_console_actions_never_answer_5xx(
-    setup: tuple[Running, MemoryOutbox], endpoint: str, body: bytes
-) -> None:
-    gw, _ = setup
+def test_console_actions_never_answer_5xx(setup: Running, endpoint: str, body: bytes) -> None:
+    gw = setup
     answer = gw.client.post(endpoint, content=body, headers={"Content-Type": "application/json"})
     assert answer.status_code < 500, answer.text
 
@@ -169,18 +240,22 @@ def test_console_actions_never_answer_5xx(
                 "x",
             ]
         ),  # fmt: skip
-        st.text(max_size=20),
+        st.text(max_size=20)
+        | st.sampled_from(["nan", "-inf", "Infinity", "1e400", str(2**63), "\ufffd"]),
         max_size=4,
     ),
-    segment=st.text(min_size=1, max_size=30).filter(
-        lambda s: "/" not in s and s not in {".", ".."}
+    segment=st.one_of(
+        st.text(min_size=1, max_size=30)
+        .filter(lambda s: "/" not in s and s not in {".", ".."})
+        .map(lambda s: quote(s, safe="")),
+        st.sampled_from(["%ED%A0%80", "a%ED%BF%BFb", "%FF", str(2**63)]),  # surrogate bytes
     ),
 )
 def test_console_reads_never_answer_5xx(
-    setup: tuple[Running, MemoryOutbox], path: str, params: dict[str, str], segment: str
+    setup: Running, path: str, params: dict[str, str], segment: str
 ) -> None:
-    gw, _ = setup
-    answer = gw.client.get(path.replace("{x}", quote(segment, safe="")), params=params)
+    gw = setup
+    answer = gw.client.get(path.replace("{x}", segment), params=params)
     assert answer.status_code < 500, answer.text
 
 
@@ -292,7 +367,7 @@ def expected_refusal(method: str, path: str, headers: dict[str, str], body: byte
     body=st.one_of(st.just(b'{"all": true}'), st.binary(max_size=60)),
 )
 def test_exposure_rules_hold_for_any_headers_and_never_5xx(
-    setup: tuple[Running, MemoryOutbox],
+    setup: Running,
     method: str,
     path: str,
     host: str,
@@ -301,7 +376,7 @@ def test_exposure_rules_hold_for_any_headers_and_never_5xx(
     content_type: str,
     body: bytes,
 ) -> None:
-    gw, _ = setup
+    gw = setup
     port = gw.url.rsplit(":", 1)[1]
     own = f"127.0.0.1:{port}"
     headers = {"Host": host.replace("{self}", own).replace("{port}", port)}

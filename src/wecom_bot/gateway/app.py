@@ -34,7 +34,7 @@ from . import heap, sdnotify
 from .actions import pages as action_pages
 from .actions.escalation import Escalator
 from .auth import Authentication, source_of
-from .bodies import CappedBodies, read_body
+from .bodies import BodyBudget, BodyBusy, CappedBodies, Reservation, read_body, too_busy
 from .config import GatewayConfig, load_config
 from .console import ConsoleMetrics, HistoryRecorder
 from .console import api as console_api
@@ -74,6 +74,8 @@ class Gateway:
         self.clock = clock
         self.inflight = 0
         """Inbound webhook requests being answered right now."""
+        self.body_budget = BodyBudget(lambda: self.config.server.max_inflight_body_bytes)
+        """The bytes of request bodies held at once (``server.max_inflight_body_bytes``)."""
         self.history = HistoryRecorder(
             history or MemoryHistory(),
             store,
@@ -92,8 +94,9 @@ class Gateway:
             render_pool=self.render_pool,
         )  # fmt: skip
         self.inbox = InboxProcessor(
-            lambda: self.runtime, clock=clock, busy=lambda: self.inflight > 0, busy_share=0.05
-        )
+            lambda: self.runtime, clock=clock, busy=lambda: self.inflight > 0, busy_share=0.05,
+            budget=self.body_budget,
+        )  # fmt: skip
         self.escalator = Escalator(lambda: self.runtime, clock=clock)
         self.accepting = True
         self._reload_lock = asyncio.Lock()
@@ -259,7 +262,7 @@ def create_app(
     app.include_router(console_page.router)
     app.include_router(action_pages.router)
 
-    app.add_middleware(CappedBodies, limits=_body_limits)
+    app.add_middleware(CappedBodies, limits=_body_limits, budget=_body_budget)
     app.add_middleware(Authentication)
 
     @app.exception_handler(RequestValidationError)
@@ -278,13 +281,20 @@ def create_app(
     async def declared(request: Request, endpoint: Endpoint) -> Response:
         # Served by IngestEndpoints before the router; declared for the OpenAPI document.
         gateway: Gateway = request.app.state.gateway
-        body = await read_body(
-            request.scope,
-            request.receive,
-            gateway.config.max_body_bytes,
-            gateway.config.server.body_timeout,
-        )
-        answer = await receive(gateway, endpoint, body, wants_wait(request.url.query))
+        config = gateway.config
+        reservation = Reservation(gateway.body_budget)
+        try:
+            try:
+                body = await read_body(
+                    request.scope, request.receive, config.max_body_bytes,
+                    config.server.body_timeout, reservation,
+                )  # fmt: skip
+            except BodyBusy:
+                busy = too_busy(config.server.body_timeout)
+                return JSONResponse({"error": busy.message, "reason": busy.reason}, 503)
+            answer = await receive(gateway, endpoint, body, wants_wait(request.url.query))
+        finally:
+            reservation.close()
         return JSONResponse(answer.body, status_code=answer.status)
 
     @app.post("/alertmanager", summary="Prometheus Alertmanager webhook (version 4)")
@@ -352,6 +362,11 @@ def _body_limits(scope: Scope) -> tuple[int, float]:
     # Every body but the inbound webhooks': the console API and /-/reload take small JSON.
     config: GatewayConfig = scope["app"].state.gateway.config
     return config.server.max_api_body_bytes, config.server.body_timeout
+
+
+def _body_budget(scope: Scope) -> BodyBudget:
+    gateway: Gateway = scope["app"].state.gateway
+    return gateway.body_budget
 
 
 def _on_stop_signal(loop: asyncio.AbstractEventLoop, callback: Callable[[], None]) -> None:

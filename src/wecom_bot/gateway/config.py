@@ -56,6 +56,51 @@ def positive_duration(value: Any) -> float:
     return seconds
 
 
+MIN_REMIND_EVERY = 60.0
+"""The shortest ``remind_every``: a reminder a minute per open group already uses a good
+share of a robot's 20 messages a minute."""
+
+KiB = 1024
+MiB = 1024 * KiB
+GiB = 1024 * MiB
+DAY = 86400.0
+
+
+def _span(seconds: float) -> str:
+    """A duration bound as written in a config: ``100ms``, ``30s``, ``10m``, ``2h``, ``30d``."""
+    for unit, size in (("d", DAY), ("h", 3600.0), ("m", 60.0), ("s", 1.0)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds / size:g}{unit}"
+    return f"{seconds * 1000:g}ms"
+
+
+def duration_within(value: Any, low: float, high: float) -> float:
+    """Like :func:`parse_duration`, refusing what lies outside ``low``..``high`` seconds (and
+    ``nan``): the message gives the value and the range."""
+    seconds = parse_duration(value)
+    if not low <= seconds <= high:
+        raise ValueError(f"must be between {_span(low)} and {_span(high)}, got {value!r}")
+    return seconds
+
+
+def count_within(value: int, low: int, high: int, unit: str = "") -> int:
+    """``value`` itself, refused outside ``low``..``high``: the message gives both."""
+    if not low <= value <= high:
+        raise ValueError(
+            f"must be between {_amount(low, unit)} and {_amount(high, unit)}, got {value}"
+        )
+    return value
+
+
+def _amount(value: int, unit: str) -> str:
+    if unit == "bytes":
+        for name, size in (("GiB", GiB), ("MiB", MiB), ("KiB", KiB)):
+            if value >= size and value % size == 0:
+                return f"{value // size} {name} ({value})"
+        return f"{value} bytes"
+    return f"{value:,}"
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -121,6 +166,11 @@ class BotConfig(_Section):
     @classmethod
     def _base_url(cls, value: str | None) -> str | None:
         return _check_base_url(value)
+
+    @field_validator("timeout", mode="before")
+    @classmethod
+    def _timeout(cls, value: Any) -> float:
+        return duration_within(value, 0.1, 600.0)
 
     def keys(self, name: str, unresolved: dict[str, str] | None = None) -> tuple[str, ...]:
         """Resolve every key of the bot (main key first, then the pool).
@@ -225,20 +275,44 @@ class ServerConfig(_Section):
         max_connections: connections (and requests) served at once; more get 503.
         max_connections_per_client: connections one client address may hold at once.
         max_api_body_bytes: largest body of any request but the inbound webhooks (413 above).
+        max_inflight_body_bytes: the bytes of request bodies held at once, across every
+            request; a body that does not fit waits (at most ``body_timeout``, then 503), and
+            the journal's processor claims no more received bytes than this at a time.
     """
 
     allowed_hosts: list[str] = Field(default_factory=list)
     header_timeout: float = 10.0
     body_timeout: float = 30.0
     keep_alive: float = 5.0
-    max_connections: int = Field(default=1000, ge=1)
-    max_connections_per_client: int = Field(default=200, ge=1)
-    max_api_body_bytes: int = Field(default=1024 * 1024, ge=1)
+    max_connections: int = 1000
+    max_connections_per_client: int = 200
+    max_api_body_bytes: int = MiB
+    max_inflight_body_bytes: int = 128 * MiB
 
-    @field_validator("header_timeout", "body_timeout", "keep_alive", mode="before")
+    @field_validator("header_timeout", mode="before")
+    @classmethod
+    def _header_timeout(cls, value: Any) -> float:
+        return duration_within(value, 0.1, 600.0)
+
+    @field_validator("body_timeout", "keep_alive", mode="before")
     @classmethod
     def _duration(cls, value: Any) -> float:
-        return positive_duration(value)
+        return duration_within(value, 0.1, 3600.0)
+
+    @field_validator("max_connections", "max_connections_per_client")
+    @classmethod
+    def _connections(cls, value: int) -> int:
+        return count_within(value, 1, 1_000_000)
+
+    @field_validator("max_api_body_bytes")
+    @classmethod
+    def _api_body(cls, value: int) -> int:
+        return count_within(value, KiB, GiB, "bytes")
+
+    @field_validator("max_inflight_body_bytes")
+    @classmethod
+    def _inflight(cls, value: int) -> int:
+        return count_within(value, MiB, 64 * GiB, "bytes")
 
     @field_validator("allowed_hosts")
     @classmethod
@@ -267,7 +341,7 @@ class EscalationStep(_Section):
     @field_validator("after", mode="before")
     @classmethod
     def _after(cls, value: Any) -> float:
-        return positive_duration(value)
+        return duration_within(value, 1.0, 30 * DAY)
 
     @field_validator("mention")
     @classmethod
@@ -328,7 +402,7 @@ class RouteConfig(_Section):
     @field_validator("remind_every", mode="before")
     @classmethod
     def _remind_every(cls, value: Any) -> float | None:
-        return None if value is None else positive_duration(value)
+        return None if value is None else duration_within(value, MIN_REMIND_EVERY, 30 * DAY)
 
     @field_validator("escalate")
     @classmethod
@@ -529,16 +603,36 @@ class TemplateLimitsConfig(_Section):
 
     timeout: float = 5.0
     playground_timeout: float = 1.0
-    max_text: int = Field(default=1_000_000, ge=1000)
-    max_built: int = Field(default=32_000_000, ge=1000)
-    max_steps: int = Field(default=5_000_000, ge=1000)
-    memory_mb: int = Field(default=512, ge=128)
-    workers: int = Field(default=1, ge=1, le=32)
+    max_text: int = 1_000_000
+    max_built: int = 32_000_000
+    max_steps: int = 5_000_000
+    memory_mb: int = 512
+    workers: int = 1
 
     @field_validator("timeout", "playground_timeout", mode="before")
     @classmethod
     def _seconds(cls, value: Any) -> float:
-        return positive_duration(value)
+        return duration_within(value, 0.01, 600.0)
+
+    @field_validator("max_text")
+    @classmethod
+    def _max_text(cls, value: int) -> int:
+        return count_within(value, 1000, 1_000_000_000)
+
+    @field_validator("max_built", "max_steps")
+    @classmethod
+    def _max_work(cls, value: int) -> int:
+        return count_within(value, 1000, 100_000_000_000)
+
+    @field_validator("memory_mb")
+    @classmethod
+    def _memory(cls, value: int) -> int:
+        return count_within(value, 128, 1024 * 1024)
+
+    @field_validator("workers")
+    @classmethod
+    def _workers(cls, value: int) -> int:
+        return count_within(value, 1, 32)
 
     def limits(self, *, playground: bool = False) -> RenderLimits:
         """The sandbox's bounds for a configured template, or for a playground one."""
@@ -561,14 +655,14 @@ class GatewayConfig(_Section):
     rate: str = "20/60s"
     rate_margin: float = 0.05
     coalesce_after: float = 30.0
-    storm_burst: int = Field(default=3, ge=1)
+    storm_burst: int = 3
     storm_interval: float | None = None
     lease: float = 30.0
     idempotency_window: float = 600.0
     max_body_bytes: int = 64 * 1024 * 1024
     max_alerts_per_message: int | None = 20
-    max_messages_per_notification: int = Field(default=3, ge=1, le=20)
-    max_open_groups: int = Field(default=10_000, ge=1, le=1_000_000)
+    max_messages_per_notification: int = 3
+    max_open_groups: int = 10_000
     auth: AuthConfig = Field(default_factory=AuthConfig)
     bots: dict[str, BotConfig]
     templates: dict[str, str] = Field(default_factory=dict)
@@ -589,17 +683,67 @@ class GatewayConfig(_Section):
     # The folder of the file the config was read from (relative schedule files), if any.
     _base_dir: Path | None = PrivateAttr(default=None)
 
-    @field_validator(
-        "coalesce_after", "idempotency_window", "lease", "history_retention", mode="before"
-    )
+    @field_validator("coalesce_after", mode="before")
     @classmethod
-    def _duration(cls, value: Any) -> float:
-        return parse_duration(value)
+    def _coalesce_after(cls, value: Any) -> float:
+        return duration_within(value, 0.0, DAY)
 
     @field_validator("storm_interval", mode="before")
     @classmethod
-    def _optional_duration(cls, value: Any) -> float | None:
-        return None if value is None else parse_duration(value)
+    def _storm_interval(cls, value: Any) -> float | None:
+        return None if value is None else duration_within(value, 0.0, DAY)
+
+    @field_validator("lease", mode="before")
+    @classmethod
+    def _lease(cls, value: Any) -> float:
+        return duration_within(value, 1.0, DAY)
+
+    @field_validator("idempotency_window", mode="before")
+    @classmethod
+    def _idempotency_window(cls, value: Any) -> float:
+        return duration_within(value, 0.0, 30 * DAY)
+
+    @field_validator("history_retention", mode="before")
+    @classmethod
+    def _history_retention(cls, value: Any) -> float:
+        return duration_within(value, 60.0, 3650 * DAY)
+
+    @field_validator("rate_margin")
+    @classmethod
+    def _rate_margin(cls, value: float) -> float:
+        if not 0.0 <= value <= 1.0:
+            raise ValueError(f"must be between 0 and 1, got {value!r} (a share of the window)")
+        return value
+
+    @field_validator("listen_port")
+    @classmethod
+    def _port(cls, value: int) -> int:
+        return count_within(value, 0, 65535)
+
+    @field_validator("storm_burst")
+    @classmethod
+    def _storm_burst(cls, value: int) -> int:
+        return count_within(value, 1, 10_000)
+
+    @field_validator("max_body_bytes")
+    @classmethod
+    def _max_body(cls, value: int) -> int:
+        return count_within(value, KiB, GiB, "bytes")
+
+    @field_validator("max_alerts_per_message")
+    @classmethod
+    def _max_alerts(cls, value: int | None) -> int | None:
+        return None if value is None else count_within(value, 1, 1000)
+
+    @field_validator("max_messages_per_notification")
+    @classmethod
+    def _max_messages(cls, value: int) -> int:
+        return count_within(value, 1, 20)
+
+    @field_validator("max_open_groups")
+    @classmethod
+    def _max_open_groups(cls, value: int) -> int:
+        return count_within(value, 1, 1_000_000)
 
     @field_validator("external_url")
     @classmethod
@@ -624,7 +768,12 @@ class GatewayConfig(_Section):
     def _rate(cls, value: str) -> str:
         from ..ratelimit import parse_rate
 
-        parse_rate(value)
+        rate = parse_rate(value)
+        if not (1 <= rate.limit <= 10_000 and 0.01 <= rate.window <= DAY):
+            raise ValueError(
+                "must be 1 to 10,000 sends in a window of 10ms to 1d, like 20/60s, "
+                f"got {value!r}"
+            )
         return value
 
     @field_validator("timezone")
@@ -671,8 +820,6 @@ class GatewayConfig(_Section):
                     f"actions.ack_bots: no bot named {bot!r} ({_nearest(bot, self.bots)})"
                 )
         self._check_alertmanagers()
-        if self.history_retention <= 0:
-            raise ValueError("history_retention: must be a positive duration, like 7d")
         from .timeintervals import RouteSchedule
 
         intervals = self.intervals()

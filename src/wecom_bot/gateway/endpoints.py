@@ -27,7 +27,7 @@ from starlette.types import Receive, Scope, Send
 from ..errors import MessageValidationError
 from ..store import StoreUnavailableError
 from .auth import authorized, refuse_unauthorized
-from .bodies import BodyTimeout, read_body, too_slow
+from .bodies import BodyBusy, BodyTimeout, Reservation, read_body, too_busy, too_slow
 from .inbox import accept, decode_body, safe_reason
 from .ingest import IngestOutcome, ingest
 from .render_pool import RenderPoolClosed
@@ -91,7 +91,9 @@ def refuse(gateway: Gateway, source: str, status: int, reason: str, message: str
     return Answer(status, {"error": message, "reason": reason})
 
 
-async def receive(gateway: Gateway, endpoint: Endpoint, body: bytes | None, wait: bool) -> Answer:
+async def receive(
+    gateway: Gateway, endpoint: Endpoint, body: bytes | bytearray | None, wait: bool
+) -> Answer:
     """Handle one inbound request whose body was read (``None``: over ``max_body_bytes``)."""
     source = endpoint.source
     if not gateway.accepting:
@@ -109,6 +111,8 @@ async def receive(gateway: Gateway, endpoint: Endpoint, body: bytes | None, wait
         decoded = decode_body(body)
     except (ValueError, RecursionError):
         return refuse(gateway, source, 400, "not_json", "the body is not valid JSON")
+    size = len(body)
+    del body  # decoded: a large body's bytes go now, not after it is journaled
     try:
         notification = parse_payload(endpoint.source, decoded.value, webhook=endpoint.webhook or "")
     except PayloadError as exc:
@@ -119,7 +123,9 @@ async def receive(gateway: Gateway, endpoint: Endpoint, body: bytes | None, wait
             outcome = await ingest(runtime, notification, route_name=endpoint.route)
             _log_received(notification, outcome.notification_id, outcome.routes, outcome.duplicate)
             return Answer(200, outcome_json(outcome))
-        accepted = await accept(runtime, notification, decoded, route_name=endpoint.route)
+        accepted = await accept(
+            runtime, notification, decoded, route_name=endpoint.route, size=size
+        )
     except LookupError as exc:
         if type(exc) is LookupError:  # what names a missing route; a KeyError is some bug's
             return refuse(gateway, source, 404, "unknown_route", str(exc))
@@ -206,15 +212,27 @@ async def serve_endpoint(
         return
     gateway.inflight += 1
     headers = [(b"content-type", b"application/json")]
+    config = gateway.config
+    reservation = Reservation(gateway.body_budget)
     try:
-        config = gateway.config
-        body = await read_body(scope, receive_, config.max_body_bytes, config.server.body_timeout)
-        answer = await receive(gateway, endpoint, body, wants_wait(scope["query_string"]))
+        # The body is handed on without a name here, so receive() can let it go once decoded.
+        answer = await receive(
+            gateway, endpoint,
+            await read_body(
+                scope, receive_, config.max_body_bytes, config.server.body_timeout, reservation
+            ),
+            wants_wait(scope["query_string"]),
+        )  # fmt: skip
+    except BodyBusy:
+        busy = too_busy(config.server.body_timeout)
+        answer = refuse(gateway, endpoint.source, busy.status, busy.reason, busy.message)
+        headers.append((b"connection", b"close"))
     except BodyTimeout:
         slow = too_slow(config.server.body_timeout)
         answer = refuse(gateway, endpoint.source, slow.status, slow.reason, slow.message)
         headers.append((b"connection", b"close"))
     finally:
+        reservation.close()
         gateway.inflight -= 1
     data = answer.encode()
     headers.append((b"content-length", str(len(data)).encode()))

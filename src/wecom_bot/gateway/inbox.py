@@ -38,6 +38,7 @@ from ..store.history import HistoryEntry, HistoryEvent, label_pairs
 from ..storm import cut_value
 from .actions.groups import group_of
 from .background import BackgroundLoop
+from .bodies import BodyBudget, Reservation
 from .escaping import sanitize
 from .ingest import Plan, finish, note_duplicate, plan, title_of, track_group, track_groups
 from .model import Notification
@@ -45,6 +46,7 @@ from .pacing import step_back
 from .render_pool import RenderPoolClosed
 from .runtime import Runtime
 from .sources import PayloadError, parse_payload
+from .surrogates import may_hold_surrogates, replace_surrogates
 from .templates import TemplateError
 
 __all__ = [
@@ -128,8 +130,8 @@ class Body:
     verbatim: bool
 
 
-def decode_body(raw: bytes) -> Body:
-    """Decode a request body as JSON.
+def decode_body(raw: bytes | bytearray) -> Body:
+    """Decode a request body as JSON; a lone surrogate in a string becomes U+FFFD.
 
     Raises:
         ValueError: it is not JSON.
@@ -141,32 +143,52 @@ def decode_body(raw: bytes) -> Body:
         text = ""
     else:
         try:
-            return Body(_STRICT.decode(text), text, True)
+            value = _STRICT.decode(text)
         except NotStrictJSON:
             pass
+        else:
+            if may_hold_surrogates(raw, valid_utf8=True):
+                value, changed = replace_surrogates(value)
+                if changed:  # written again: the text as received spells the surrogates
+                    return Body(value, json.dumps(value, ensure_ascii=False), True)
+            return Body(value, text, True)
     # UTF-16/32, lone surrogates or NaN: json.loads reads them; the journal then keeps a
     # text of its own in a string field (see inbox_message).
-    value = json.loads(raw)
-    return Body(value, text or json.dumps(value, ensure_ascii=False), False)
+    value, changed = replace_surrogates(json.loads(raw))
+    if changed or not text:
+        text = json.dumps(value, ensure_ascii=False)
+    return Body(value, text, False)
 
 
 def inbox_message(
-    notification: Notification, body: Body | str, route_name: str | None, notification_id: str
+    notification: Notification,
+    body: Body | str,
+    route_name: str | None,
+    notification_id: str,
+    size: int | None = None,
 ) -> NewMessage:
     """The inbox record of a received notification: its source, forced route and payload.
 
     The payload is kept as received: a strict JSON body is embedded in the record's JSON as
     its ``json`` field, verbatim (no encoding on the hot path); any other body is kept as text
-    in its ``body`` field.
+    in its ``body`` field. ``size``: the body's bytes, which bound how many records the
+    processor claims at once (see :class:`InboxProcessor`).
     """
     # No notification_id on the record itself: the messages it becomes carry it, and history
     # looks a notification up by those (one index write less on the request path).
-    meta = {"id": notification_id, "source": notification.source, "route": route_name}
+    meta: dict[str, Any] = {
+        "id": notification_id,
+        "source": notification.source,
+        "route": route_name,
+    }
+    if size is not None:
+        meta["size"] = size
     if isinstance(body, Body) and body.verbatim:
+        sized = "" if size is None else f'"size":{size},'
         text = (
             f'{{"msgtype":"{INBOX_KIND}","{INBOX_KIND}":{{"id":{json.dumps(notification_id)},'
             f'"source":{json.dumps(notification.source)},"route":{json.dumps(route_name)},'
-            f'"json":{body.text}}}}}'
+            f'{sized}"json":{body.text}}}}}'
         )
         payload = {"msgtype": INBOX_KIND, INBOX_KIND: {**meta, "json": body.value}}
         return NewMessage(INBOX_BOT, payload, coalescible=False, payload_json=text)
@@ -181,6 +203,7 @@ async def accept(
     body: Body | str,
     *,
     route_name: str | None = None,
+    size: int | None = None,
 ) -> Accepted:
     """Store a validated notification in the journal (durably) for rendering behind.
 
@@ -189,6 +212,7 @@ async def accept(
         notification: the payload, parsed and validated.
         body: the payload as received (decoded, or its JSON text), rendered from later.
         route_name: a forced route (``/alertmanager/{route}``) or ``webhook:{name}``.
+        size: the body's bytes as received, when known.
 
     Raises:
         LookupError: ``route_name`` names no route.
@@ -201,7 +225,7 @@ async def accept(
     metrics = runtime.metrics
     if metrics is not None:
         metrics.count_received(notification.source)
-    record = inbox_message(notification, body, route_name, notification_id)
+    record = inbox_message(notification, body, route_name, notification_id, size)
     stored = await runtime.store_required.enqueue_once(
         dedup, runtime.config.idempotency_window, [record], now=now
     )
@@ -269,6 +293,14 @@ class InboxProcessor(BackgroundLoop):
             takes at most ``busy_share`` of the time, so a burst is accepted at full speed
             and rendered behind it.
         busy_share: the processor's share of the loop while ``busy`` (0 < share <= 1).
+        budget: the budget request bodies are held in (``server.max_inflight_body_bytes``),
+            shared with the requests; ``None``: claim ``batch`` at a time. Records hold their
+            body's size: the processor holds a claimed batch's bytes in the budget while it
+            renders them (room for the batch it expects is taken before it claims, waiting
+            for requests ahead of it), and the next claim takes as many
+            records of that size as fit, at most twice as many as the last, starting again
+            from one after the journal ran empty, so a backlog of large bodies is decoded a
+            few at a time while large requests are read.
         detach_after: seconds a render may take before the batch goes on without it.
     """
 
@@ -282,6 +314,7 @@ class InboxProcessor(BackgroundLoop):
         poll: float = 1.0,
         busy: Callable[[], bool] = lambda: False,
         busy_share: float = 0.25,
+        budget: BodyBudget | None = None,
         detach_after: float = 0.5,
     ) -> None:
         super().__init__("inbox-processor")
@@ -292,6 +325,10 @@ class InboxProcessor(BackgroundLoop):
         self.poll = poll
         self.busy = busy
         self.busy_share = busy_share
+        self.budget = budget
+        self._limit = 1 if budget is not None else batch
+        self._expected: int | None = None
+        """The body size of the largest record of the last claim that found any."""
         self.detach_after = detach_after
         self.processed = 0
         """Notifications this processor turned into their messages since it was built."""
@@ -344,9 +381,26 @@ class InboxProcessor(BackgroundLoop):
         runtime = self._runtime()
         store = runtime.store_required
         lease = self.lease_seconds or runtime.config.lease
-        records = await store.claim(
-            INBOX_BOT, limit=self.batch, lease_seconds=lease, now=self.clock()
-        )
+        held = Reservation(self.budget)
+        try:
+            # Room for what the claim is expected to load, before it loads it: a backlog of
+            # large bodies is not decoded while large requests are being read.
+            expected = self._expected
+            if expected is None:  # nothing claimed yet: records may be as large as allowed
+                expected = runtime.config.max_body_bytes
+            await held.grow(self._limit * expected)
+            records = await store.claim(
+                INBOX_BOT, limit=self._limit, lease_seconds=lease, now=self.clock()
+            )
+            if self.budget is not None:
+                self._limit = self._next_limit(records, self.budget.limit)
+                await held.grow(sum(_size_of(record) for record in records))
+            return await self._process(runtime, records)
+        finally:
+            held.close()
+
+    async def _process(self, runtime: Runtime, records: list[OutboxRecord]) -> bool:
+        store = runtime.store_required
         rendered: list[tuple[OutboxRecord, Plan | str]] = []
         batch = _Batch(asyncio.get_running_loop().create_future())
         stopping = False
@@ -377,6 +431,13 @@ class InboxProcessor(BackgroundLoop):
             # Storing takes the store's time (and the interpreter's) from accepting as well.
             await step_back(started, self.busy, self.busy_share, _MAX_STORE_PAUSE)
         return bool(records) and not stopping
+
+    def _next_limit(self, records: list[OutboxRecord], budget: int) -> int:
+        """How many records the next claim takes (see ``budget``)."""
+        if not records:
+            return 1
+        largest = self._expected = max(_size_of(record) for record in records)
+        return max(1, min(self.batch, 2 * self._limit, budget // max(1, largest)))
 
     async def _track(
         self, runtime: Runtime, rendered: list[tuple[OutboxRecord, Plan | str]]
@@ -637,6 +698,13 @@ async def dead_letter(runtime: Runtime, record: OutboxRecord, reason: str, *, no
         entry = failed_entry(record, None, text, now)
     event = HistoryEvent(entry.id, now, "dead_lettered", record.id, INBOX_BOT, text)
     await runtime.history.record(entry, [event])
+
+
+def _size_of(record: OutboxRecord) -> int:
+    """The bytes of the body a journal record holds (0 when unknown: an older record)."""
+    data = record.payload.get(INBOX_KIND)
+    size = data.get("size") if isinstance(data, dict) else None
+    return size if type(size) is int and size > 0 else 0
 
 
 def _id_of(record: OutboxRecord) -> str:

@@ -1390,7 +1390,12 @@ class _StoreThread:
         # ahead of these; see submit_async).
         waiting: collections.deque[_Job] = collections.deque()
         stop = False
+        first: _Job | None = None
+        nxt: _Job | None = None
         while True:
+            # Nothing run holds on while the thread waits: a job's arguments may be a large
+            # journaled body.
+            first = nxt = None
             urgent: list[_Job] = []
             if not waiting and not stop:
                 first = self._queue.get()  # block until there is work
@@ -1420,6 +1425,7 @@ class _StoreThread:
                 # background work queued ahead of it delays it by more than a few jobs.
                 batch = urgent + self._take_batched(waiting, self.BACKGROUND_WITH_URGENT)
                 self._run_batch(batch)
+                del batch
             elif not waiting[0].batched:
                 self._run_alone(waiting.popleft())
             else:

@@ -212,8 +212,8 @@ async def history(
     route: str | None = None,
     state: Annotated[list[str], Query()] = [],  # noqa: B006
     source: str | None = None,
-    since: float | None = None,
-    until: float | None = None,
+    since: Annotated[float | None, Query(allow_inf_nan=False)] = None,
+    until: Annotated[float | None, Query(allow_inf_nan=False)] = None,
     q: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> Response:
@@ -347,7 +347,11 @@ class DeadLetterAction(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    ids: list[int] = Field(default_factory=list, max_length=MAX_IDS)
+    # Record ids are 64-bit in every store: a larger one names nothing (and SQLite cannot
+    # even compare it), so it is refused as invalid.
+    ids: list[Annotated[int, Field(ge=1, le=2**63 - 1)]] = Field(
+        default_factory=list, max_length=MAX_IDS
+    )
     all: bool = False
     bot: str | None = None
 
