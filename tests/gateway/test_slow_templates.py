@@ -38,7 +38,7 @@ SLOW = (
 )
 # Fails for a storm of exactly seven alerts (no start-up sample has seven).
 BROKEN_SUMMARY = "{% if total == 7 %}{{ 1 // (total - 7) }}{% endif %}mine: {{ total }} alerts"
-LIMITS = {"timeout": "3s", "max_steps": 10**12, "max_built": 10**15}
+LIMITS = {"timeout": "3s", "max_steps": 10**11, "max_built": 10**11}
 
 
 @pytest.fixture(scope="module")
