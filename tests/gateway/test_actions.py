@@ -200,7 +200,9 @@ def test_get_shows_and_changes_nothing_post_acknowledges_into_history_and_group(
         assert [e["title"] for e in entries["entries"]] == ["✅ 已认领 by 王五 · HighCPU"]
         wait_for(lambda: len(emulator_contents(emu, key)) > sent, what="the ack line")
         line = emulator_contents(emu, key)[-1]
-        assert line == {"msgtype": "text", "text": {"content": "✅ 已认领 by 王五 · HighCPU"}}
+        # In the bot's msgtype (markdown here), as one line.
+        expected = {"content": "✅ 已认领 by 王五 · HighCPU"}
+        assert line == {"msgtype": "markdown", "markdown": expected}
         pages = [html, answer.text, gw.client.get("/api/v1/history").text]
     for text in [*pages, caplog.text]:
         assert key not in text
@@ -316,9 +318,10 @@ def test_action_pages_need_no_credentials_everything_else_still_does(
         update={"auth": load_config(text="bots: {x: {key: k}}\nauth: {bearer_token: t0k}\n").auth}
     )
     with running_gateway(config) as gw:
+        # The group X never opened: its acknowledge page says so (and needs no credentials).
         token = sign(ActionToken("a", (("alertname", "X"),), int(time.time()) + 60, ""), SECRET)
         page = gw.client.get(f"/act/{token}")
-        assert page.status_code == 200 and "Acknowledge" in page.text
+        assert page.status_code == 409 and "resolved" in page.text
         assert gw.client.get("/api/v1/history").status_code == 401
         assert gw.client.get("/act").status_code == 401
 

@@ -209,7 +209,8 @@ async def test_a_processor_that_lost_its_lease_stores_nothing_twice() -> None:
 
     # The stalled one resumes with what it claimed: rendered, then refused at the store.
     for record in stale:
-        done = await j.processor._render(j.runtime, record)
+        done = await j.processor._render_or_detach(j.runtime, record)
+        assert done is not None and not isinstance(done, str)
         await j.processor._store(j.runtime, record, done)
     assert j.processor.processed == 0
     for outcome in (first, second):

@@ -8,7 +8,7 @@ import asyncio
 
 import pytest
 
-from wecom_bot.store import NewTimer, Outbox, Status, TimerLostError, TimerRecord
+from wecom_bot.store import Acknowledged, NewTimer, Outbox, Status, TimerLostError, TimerRecord
 
 from ._support import START, FakeClock, content, text
 
@@ -165,7 +165,7 @@ async def test_acknowledging_cancels_the_timers_even_one_in_flight(
     await store.open_group("g", INFO, timers(START, START + 60))
     [held] = await store.claim_timers(limit=5, lease_seconds=30)
     clock.advance(5)
-    assert await store.acknowledge_group("g", by="王五")
+    assert await store.acknowledge_group("g", by="王五") is Acknowledged.FIRST
     with pytest.raises(TimerLostError):
         await store.fire_timer(held, [text("too late")])
     group = await store.get_group("g")
@@ -178,8 +178,30 @@ async def test_acknowledging_cancels_the_timers_even_one_in_flight(
     # A repeated firing notification does not bring them back.
     assert not await store.open_group("g", INFO, timers(START + 200))
     assert (await store.get_group("g")).timers == ()  # type: ignore[union-attr]
-    assert not await store.acknowledge_group("unknown", by="x")
+    assert await store.acknowledge_group("unknown", by="x") is Acknowledged.NOT_OPEN
     assert await store.pending_count() == 0
+
+
+async def test_acknowledging_again_says_so_and_records_the_latest(
+    store: Outbox, clock: FakeClock
+) -> None:
+    await store.open_group("g", INFO, timers(START + 60))
+    assert await store.acknowledge_group("g", by="王五") is Acknowledged.FIRST
+    clock.advance(3)
+    assert await store.acknowledge_group("g", by="赵六") is Acknowledged.AGAIN
+    assert await store.acknowledge_group("g", by="赵六") is Acknowledged.AGAIN
+    group = await store.get_group("g")
+    assert group is not None
+    assert (group.acknowledged_by, group.acknowledged_at) == ("赵六", START + 3)
+    # A silence counts as the first acknowledgement; a resolved group is not open any more.
+    await store.open_group("s", INFO, timers(START + 60))
+    assert await store.acknowledge_group("s", by="a", silenced_until=START + 99) is (
+        Acknowledged.FIRST
+    )
+    assert await store.acknowledge_group("s", by="b") is Acknowledged.AGAIN
+    assert await store.resolve_group("g")
+    assert await store.acknowledge_group("g", by="王五") is Acknowledged.NOT_OPEN
+    assert await store.get_group("g") is None
 
 
 async def test_a_silence_is_an_acknowledgement_until_a_time(

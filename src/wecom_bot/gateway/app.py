@@ -42,7 +42,7 @@ from .console import page as console_page
 from .endpoints import Endpoint, endpoint_for, receive, serve_endpoint, wants_wait
 from .inbox import INBOX_BOT, InboxProcessor
 from .metrics import GatewayMetrics
-from .render_pool import RenderPool
+from .render_pool import CUT_OFF_SECONDS, RenderPool
 from .runtime import Runtime, build_runtime
 from .serving import exposure_for, unauthenticated_exposure
 
@@ -85,7 +85,9 @@ class Gateway:
             busy_share=0.05,
         )
         limits = config.template_limits  # the pool outlives reloads: sized at start
-        self.render_pool = RenderPool(workers=limits.workers, memory_bytes=limits.memory_mb << 20)
+        self.render_pool = RenderPool(
+            workers=limits.workers, memory_bytes=limits.memory_mb << 20, cut_off=CUT_OFF_SECONDS
+        )
         self.playground_pool = RenderPool(workers=1, memory_bytes=limits.memory_mb << 20)
         self.runtime: Runtime = build_runtime(
             config, store=store, metrics=metrics, clock=clock, history=self.history,

@@ -28,7 +28,7 @@ from ..errors import MessageValidationError
 from ..store import StoreUnavailableError
 from .auth import authorized, refuse_unauthorized
 from .bodies import BodyBusy, BodyTimeout, Reservation, read_body, too_busy, too_slow
-from .inbox import accept, decode_body
+from .inbox import accept, decode_body, safe_reason
 from .ingest import IngestOutcome, ingest
 from .render_pool import RenderPoolClosed
 from .sources import PayloadError, parse_payload
@@ -127,7 +127,11 @@ async def receive(
             runtime, notification, decoded, route_name=endpoint.route, size=size
         )
     except LookupError as exc:
-        return refuse(gateway, source, 404, "unknown_route", str(exc))
+        if type(exc) is LookupError:  # what names a missing route; a KeyError is some bug's
+            return refuse(gateway, source, 404, "unknown_route", str(exc))
+        if not wait:
+            raise
+        return _render_failed(gateway, source, f"{type(exc).__name__}: {exc}")
     except StoreUnavailableError as exc:
         logger.error("outbox unavailable, refusing a notification: %s", exc)
         return refuse(
@@ -138,12 +142,26 @@ async def receive(
         return refuse(gateway, source, 503, "shutting_down", "the gateway is stopping; retry")
     except (TemplateError, MessageValidationError) as exc:
         # Only ?wait=true renders here; the journal dead-letters such a failure instead.
-        logger.error("rendering failed: %s", exc)
-        return refuse(gateway, source, 422, "render_failed", f"rendering failed: {exc}")
+        return _render_failed(gateway, source, str(exc))
+    except Exception as exc:
+        if not wait:
+            raise
+        # Anything else that fails while rendering this payload (a bug it runs into) is this
+        # payload's failure too: the same answer, nothing stored, where the journal would
+        # make it a dead letter.
+        return _render_failed(gateway, source, f"{type(exc).__name__}: {exc}")
     if not accepted.duplicate:
         gateway.inbox.wake()
     _log_received(notification, accepted.notification_id, accepted.routes, accepted.duplicate)
     return Answer(200, accepted.to_json())
+
+
+def _render_failed(gateway: Gateway, source: str, error: str) -> Answer:
+    """A ``?wait=true`` request whose payload failed to render: 422 with the reason (keys
+    masked, on one line, cut), logged once; nothing was stored."""
+    reason = safe_reason(gateway.runtime, error)
+    logger.error("rendering failed: %s", reason)
+    return refuse(gateway, source, 422, "render_failed", f"rendering failed: {reason}")
 
 
 def _log_received(

@@ -32,10 +32,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import MessageValidationError
+from ..masking import redact
 from ..store import LeaseLostError, NewMessage, OutboxRecord, StoreUnavailableError
+from ..store.history import HistoryEntry, HistoryEvent, label_pairs
+from ..storm import cut_value
+from .actions.groups import group_of
 from .background import BackgroundLoop
 from .bodies import BodyBudget, Reservation
-from .ingest import Plan, finish, note_duplicate, plan, track_groups
+from .escaping import sanitize
+from .ingest import Plan, finish, note_duplicate, plan, title_of, track_group, track_groups
 from .model import Notification
 from .pacing import step_back
 from .render_pool import RenderPoolClosed
@@ -51,8 +56,11 @@ __all__ = [
     "Body",
     "InboxProcessor",
     "accept",
+    "dead_letter",
     "decode_body",
+    "failed_entry",
     "inbox_message",
+    "safe_reason",
 ]
 
 logger = logging.getLogger("wecom_bot.gateway.inbox")
@@ -250,14 +258,31 @@ def parse_stored(data: dict[str, Any]) -> Notification:
     return parse_payload(str(source), body, webhook=webhook)
 
 
+@dataclass
+class _Batch:
+    """What the records of a batch that went on alone wait for: the batch's tracking of the
+    alert groups (``lanes``) of the records rendered in it."""
+
+    tracked: asyncio.Future[None]
+    lanes: set[str] = field(default_factory=set)
+
+
 class InboxProcessor(BackgroundLoop):
     """Renders journaled notifications into outbox messages, in the background.
+
+    Every claimed record ends settled (its messages stored), a dead letter with the reason
+    (anything that goes wrong with that one record, whatever the exception), or back in the
+    journal (the store did not answer, or the gateway is stopping). A render that has not
+    answered within ``detach_after`` (a configured template in the render pool, slow on this
+    payload) is finished on its own task, so the journal moves on without it; the records of
+    its alert group wait for it, to keep their order.
 
     Args:
         runtime: returns the current runtime (a reload swaps it; records claimed later
             render with the new config).
         clock: wall-clock time.
-        batch: records claimed at a time (each is leased until it is settled).
+        batch: records claimed at a time (each is leased until it is settled); also the most
+            slow renders finished on their own tasks at once.
         lease_seconds: how long a claimed record stays leased (the config's ``lease`` when
             ``None``); a process that dies holding some leaves them to whichever process
             claims after the lease ends. A lease that ends mid-batch costs only work: the
@@ -276,6 +301,7 @@ class InboxProcessor(BackgroundLoop):
             records of that size as fit, at most twice as many as the last, starting again
             from one after the journal ran empty, so a backlog of large bodies is decoded a
             few at a time while large requests are read.
+        detach_after: seconds a render may take before the batch goes on without it.
     """
 
     def __init__(
@@ -289,6 +315,7 @@ class InboxProcessor(BackgroundLoop):
         busy: Callable[[], bool] = lambda: False,
         busy_share: float = 0.25,
         budget: BodyBudget | None = None,
+        detach_after: float = 0.5,
     ) -> None:
         super().__init__("inbox-processor")
         self._runtime = runtime
@@ -302,8 +329,32 @@ class InboxProcessor(BackgroundLoop):
         self._limit = 1 if budget is not None else batch
         self._expected: int | None = None
         """The body size of the largest record of the last claim that found any."""
+        self.detach_after = detach_after
         self.processed = 0
         """Notifications this processor turned into their messages since it was built."""
+        self.dead_lettered = 0
+        """Notifications this processor made dead letters since it was built."""
+        # Records whose slow render finishes on its own task, by record id; and per alert
+        # group, the last of those tasks (a later record of the group waits for it).
+        self._detached: dict[int, asyncio.Task[None]] = {}
+        self._lanes: dict[str, asyncio.Task[None]] = {}
+
+    async def stop(self) -> None:
+        """Stop claiming; give back the records whose slow render was still running."""
+        await super().stop()
+        if not self._detached:
+            return
+        # The render pool is closed first when the gateway stops: those renders end at once.
+        _, pending = await asyncio.wait(list(self._detached.values()), timeout=5.0)
+        for task in pending:
+            task.cancel()
+        held = list(self._detached)
+        await asyncio.gather(*pending, return_exceptions=True)
+        if held:
+            with contextlib.suppress(StoreUnavailableError):
+                await self._runtime().store_required.unclaim(held, now=self.clock())
+        self._detached.clear()
+        self._lanes.clear()
 
     async def _loop(self) -> None:
         failing = ""  # the store's error, logged once while it lasts (not once a poll)
@@ -351,27 +402,27 @@ class InboxProcessor(BackgroundLoop):
     async def _process(self, runtime: Runtime, records: list[OutboxRecord]) -> bool:
         store = runtime.store_required
         rendered: list[tuple[OutboxRecord, Plan | str]] = []
+        batch = _Batch(asyncio.get_running_loop().create_future())
         stopping = False
-        for index, record in enumerate(records):
-            stopping = self._stopping.is_set()
-            if not stopping:
-                started = time.perf_counter()
-                try:
-                    rendered.append((record, await self._render(runtime, record)))
-                except RenderPoolClosed:  # the gateway is stopping: its render was abandoned
-                    stopping = True
-            if stopping:
-                await store.unclaim([r.id for r in records[index:]], now=self.clock())
-                break
-            await step_back(started, self.busy, self.busy_share, _MAX_PAUSE)
-        # Alert groups first (escalation timers); a failure leaves the batch to be processed
-        # again, which tracks them again to the same effect.
         try:
-            await track_groups(runtime, [done for _, done in rendered if not isinstance(done, str)])
-        except StoreUnavailableError:
-            with contextlib.suppress(StoreUnavailableError):  # else their leases run out
-                await store.unclaim([r.id for r, _ in rendered], now=self.clock())
-            raise
+            for index, record in enumerate(records):
+                stopping = self._stopping.is_set()
+                if not stopping:
+                    started = time.perf_counter()
+                    try:
+                        done = await self._render_or_detach(runtime, record, batch)
+                    except RenderPoolClosed:  # the gateway is stopping: render abandoned
+                        stopping = True
+                    else:
+                        if done is not None:
+                            rendered.append((record, done))
+                if stopping:
+                    await store.unclaim([r.id for r in records[index:]], now=self.clock())
+                    break
+                await step_back(started, self.busy, self.busy_share, _MAX_PAUSE)
+            rendered = await self._track(runtime, rendered)
+        finally:
+            batch.tracked.set_result(None)
         # Stored concurrently: the store commits them together (their messages keep FIFO
         # order, which follows each notification's receive time, not the commit order).
         started = time.perf_counter()
@@ -388,40 +439,265 @@ class InboxProcessor(BackgroundLoop):
         largest = self._expected = max(_size_of(record) for record in records)
         return max(1, min(self.batch, 2 * self._limit, budget // max(1, largest)))
 
-    @staticmethod
-    async def _render(runtime: Runtime, record: OutboxRecord) -> Plan | str:
-        """The rendered plan of a journal record, or why it cannot be rendered."""
-        data = record.payload.get(INBOX_KIND)
+    async def _track(
+        self, runtime: Runtime, rendered: list[tuple[OutboxRecord, Plan | str]]
+    ) -> list[tuple[OutboxRecord, Plan | str]]:
+        """Open or forget the alert groups of a rendered batch (escalation timers) before its
+        messages are stored; a record whose group cannot be tracked becomes a dead letter.
+
+        Raises:
+            StoreUnavailableError: the store did not answer; the batch went back to the
+                journal (processed again, it tracks the same groups to the same effect).
+        """
+        plans = [done for _, done in rendered if not isinstance(done, str)]
         try:
-            if not isinstance(data, dict):
-                raise PayloadError("", "is not an inbox record")
-            notification = parse_stored(data)
-            route_name = data.get("route")
+            await track_groups(runtime, plans)
+        except StoreUnavailableError:
+            with contextlib.suppress(StoreUnavailableError):  # else their leases run out
+                await self.unclaim(runtime, [r for r, _ in rendered])
+            raise
+        except Exception:
+            # One group's failure stops the others in its gather: track one by one instead,
+            # to learn which record it was (tracking again changes nothing).
+            checked: list[tuple[OutboxRecord, Plan | str]] = []
+            for record, done in rendered:
+                if not isinstance(done, str):
+                    try:
+                        await track_group(runtime, done)
+                    except StoreUnavailableError:
+                        with contextlib.suppress(StoreUnavailableError):
+                            await self.unclaim(runtime, [r for r, _ in rendered])
+                        raise
+                    except Exception as exc:
+                        done = f"could not track its alert group: {_describe(exc)}"
+                checked.append((record, done))
+            return checked
+        return rendered
+
+    async def unclaim(self, runtime: Runtime, records: list[OutboxRecord]) -> None:
+        """Give records back to the journal, due now."""
+        await runtime.store_required.unclaim([r.id for r in records], now=self.clock())
+
+    async def _render_or_detach(
+        self, runtime: Runtime, record: OutboxRecord, batch: _Batch | None = None
+    ) -> Plan | str | None:
+        """The record's plan or why it has none; ``None`` when its render goes on without the
+        batch (it is slow, or an earlier record of its alert group is)."""
+        if batch is None:  # a record rendered alone
+            batch = _Batch(asyncio.get_running_loop().create_future())
+            batch.tracked.set_result(None)
+        parsed = _parse(record)
+        if isinstance(parsed, str):
+            return parsed
+        notification, route_name = parsed
+        if not self._lanes and (runtime.render_pool is None or not runtime.config.templates):
+            # Nothing renders in a worker, nothing goes on alone: no render here can be slow.
+            return await _render(runtime, notification, route_name, record.created_at)
+        try:
+            lane = group_of(notification)
+        except Exception as exc:
+            return f"could not render the notification: {_describe(exc)}"
+        before: asyncio.Future[None] | None = self._lanes.get(lane) if lane is not None else None
+        rendering = asyncio.ensure_future(
+            _render(runtime, notification, route_name, record.created_at)
+        )
+        if before is None or before.done():
+            # Enough running alone already: this one is waited for, however long it takes.
+            patience = None if len(self._detached) >= self.batch else self.detach_after
+            finished, _ = await asyncio.wait({rendering}, timeout=patience)
+            if finished:
+                if lane is not None:
+                    batch.lanes.add(lane)
+                return rendering.result()
+            # An earlier record of its group in this batch is tracked when the batch is.
+            before = batch.tracked if lane in batch.lanes else None
+        task = asyncio.create_task(self._finish_alone(runtime, record, rendering, before))
+        self._detached[record.id] = task
+        if lane is not None:
+            self._lanes[lane] = task
+            task.add_done_callback(lambda t: self._end_lane(lane, t))
+        logger.info("inbox: notification %s renders slowly; the journal goes on", _id_of(record))
+        return None
+
+    def _end_lane(self, lane: str, task: asyncio.Task[None]) -> None:
+        if self._lanes.get(lane) is task:
+            del self._lanes[lane]
+
+    async def _finish_alone(
+        self,
+        runtime: Runtime,
+        record: OutboxRecord,
+        rendering: asyncio.Future[Plan | str],
+        before: asyncio.Future[None] | None,
+    ) -> None:
+        """Settle one record whose render was slow, after the one before it in its group."""
+        try:
+            if before is not None:
+                await asyncio.wait({before})
             try:
-                return await plan(runtime, notification, route_name, now=record.created_at)
-            except LookupError:
-                if route_name is None or route_name.startswith(WEBHOOK_PREFIX):
-                    raise
-                # The forced route was removed by a reload since: route it by its labels.
-                logger.warning("inbox: route %r is gone; matching by labels instead", route_name)
-                return await plan(runtime, notification, None, now=record.created_at)
-        except (PayloadError, LookupError, TemplateError, MessageValidationError) as exc:
-            return f"could not render the notification: {exc}"
+                done = await rendering
+            except RenderPoolClosed:  # the gateway is stopping: back to the journal
+                await self.unclaim(runtime, [record])
+                return
+            [(record, done)] = await self._track(runtime, [(record, done)])
+            await self._store(runtime, record, done)
+        except StoreUnavailableError as exc:  # its lease ends and it is processed again
+            logger.error("inbox: notification %s left for later: %s", _id_of(record), exc)
+        except Exception:  # not expected (failures end as dead letters): leave it to the lease
+            logger.exception("inbox: notification %s left for later", _id_of(record))
+        finally:
+            self._detached.pop(record.id, None)
 
     async def _store(self, runtime: Runtime, record: OutboxRecord, done: Plan | str) -> None:
         store = runtime.store_required
-        if isinstance(done, str):
-            logger.error("inbox: notification %s: %s", _id_of(record), done)
-            await store.dead(record.id, done, now=self.clock())
-            return
+        if not isinstance(done, str):
+            try:
+                ids = await store.settle(record.id, done.messages, now=self.clock())
+            except LeaseLostError:
+                # Its lease ended and another worker took it; that one stores the messages.
+                logger.warning("inbox: lost the lease of notification %s", _id_of(record))
+                return
+            except StoreUnavailableError:
+                raise
+            except Exception as exc:  # messages the store cannot keep: nothing was stored
+                done = f"could not store its messages: {_describe(exc)}"
+            else:
+                self.processed += 1
+                try:
+                    await finish(runtime, done, ids)
+                except StoreUnavailableError:
+                    raise
+                except Exception as exc:  # stored already: delivered, only history lacks
+                    logger.error(
+                        "inbox: notification %s: queued, but its history was not written: %s",
+                        _id_of(record), safe_reason(runtime, _describe(exc)),
+                    )  # fmt: skip
+                return
+        await dead_letter(runtime, record, done, now=self.clock())
+        self.dead_lettered += 1
+
+
+def _parse(record: OutboxRecord) -> tuple[Notification, str | None] | str:
+    """The notification a journal record holds and its forced route, or why there is none."""
+    data = record.payload.get(INBOX_KIND)
+    try:
+        if not isinstance(data, dict):
+            raise PayloadError("", "is not an inbox record")
+        route_name = data.get("route")
+        return parse_stored(data), route_name if isinstance(route_name, str) else None
+    except Exception as exc:  # an older, foreign or damaged record: nothing can render it
+        return f"could not render the notification: {_describe(exc)}"
+
+
+async def _render(
+    runtime: Runtime, notification: Notification, route_name: str | None, received: float
+) -> Plan | str:
+    """The rendered plan of a journaled notification, or why it cannot be rendered.
+
+    Raises:
+        RenderPoolClosed: the gateway is stopping (the record goes back to the journal).
+        StoreUnavailableError: the store did not answer (the same).
+    """
+    try:
         try:
-            ids = await store.settle(record.id, done.messages, now=self.clock())
-        except LeaseLostError:
-            # Its lease ended and another worker took it; that one stores the messages.
-            logger.warning("inbox: lost the lease of notification %s", _id_of(record))
-            return
-        self.processed += 1
-        await finish(runtime, done, ids)
+            return await plan(runtime, notification, route_name, now=received)
+        except LookupError as exc:
+            # Only a plain LookupError names a missing route (a KeyError is some bug's).
+            if type(exc) is not LookupError or not route_name:
+                raise
+            if route_name.startswith(WEBHOOK_PREFIX):
+                raise
+            # The forced route was removed by a reload since: route it by its labels.
+            logger.warning("inbox: route %r is gone; matching by labels instead", route_name)
+            return await plan(runtime, notification, None, now=received)
+    except (RenderPoolClosed, StoreUnavailableError):
+        raise
+    except Exception as exc:  # whatever it is, it is this notification's, not the journal's
+        return f"could not render the notification: {_describe(exc)}"
+
+
+_EXPECTED = (PayloadError, TemplateError, MessageValidationError)
+"""Failures a notification is expected to have, which say what they are (as does a plain
+:class:`LookupError`: a route or webhook a reload removed)."""
+_MAX_REASON_BYTES = 2000
+"""A dead letter's reason is cut to this (an exception can quote a whole label value)."""
+
+
+def _describe(exc: BaseException) -> str:
+    """An exception as one line of a dead letter's reason: its text, with its type when it is
+    not one of the failures a notification is expected to have."""
+    text = str(exc)
+    if isinstance(exc, _EXPECTED) or type(exc) is LookupError:
+        return text
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _secrets(runtime: Runtime) -> list[str]:
+    return [key for target in runtime.targets.values() for key in target.keys]
+
+
+def safe_reason(runtime: Runtime, reason: str) -> str:
+    """A reason as it may be stored, shown and logged: keys masked, valid UTF-8 on one line
+    (lone surrogates and control characters gone), within :data:`_MAX_REASON_BYTES`."""
+    text = " ".join(sanitize(redact(reason, *_secrets(runtime))).split())
+    return cut_value(text, _MAX_REASON_BYTES)
+
+
+def failed_entry(
+    record: OutboxRecord, notification: Notification | None, reason: str, now: float
+) -> HistoryEntry:
+    """The history entry of a journaled notification that became a dead letter (``failed``)."""
+    data = record.payload.get(INBOX_KIND)
+    data = data if isinstance(data, dict) else {}
+    notification_id = str(data.get("id") or f"record-{record.id}")
+    detail: dict[str, Any] = {"error": reason, "record_id": record.id}
+    if notification is None:
+        return HistoryEntry(
+            id=notification_id, received_at=record.created_at, updated_at=now,
+            source=str(data.get("source", "?")), status="firing", state="failed",
+            title=f"unreadable journal record {record.id}", bots=(INBOX_BOT,), detail=detail,
+        )  # fmt: skip
+    return HistoryEntry(
+        id=notification_id, received_at=record.created_at, updated_at=now,
+        source=notification.source, status=notification.status, state="failed",
+        title=title_of(notification),
+        labels=label_pairs(
+            [notification.group_labels, notification.common_labels]
+            + [a.labels for a in notification.alerts[:_FAILED_LABEL_ALERTS]]
+        ),
+        bots=(INBOX_BOT,), alerts=notification.total_alerts, detail=detail,
+    )  # fmt: skip
+
+
+_FAILED_LABEL_ALERTS = 50
+"""Alerts whose labels a failed entry indexes (enough to find it; history keeps 200 pairs)."""
+
+
+async def dead_letter(runtime: Runtime, record: OutboxRecord, reason: str, *, now: float) -> None:
+    """Make a journal record a dead letter with ``reason``: in the store (the console's dead
+    letters, requeued from there), in history as ``failed``, and once in the log at ERROR.
+
+    Raises:
+        StoreUnavailableError: the store did not answer (the record stays claimed until its
+            lease ends, then it is processed again).
+    """
+    text = safe_reason(runtime, reason)
+    nid = _id_of(record)
+    logger.error(
+        "inbox: notification %s is a dead letter: %s", nid, text,
+        extra={"event": "dead_lettered", "bot": INBOX_BOT, "notification_id": nid},
+    )  # fmt: skip
+    await runtime.store_required.dead(record.id, text, now=now)
+    if runtime.history is None:
+        return
+    parsed = _parse(record)
+    notification = None if isinstance(parsed, str) else parsed[0]
+    try:
+        entry = failed_entry(record, notification, text, now)
+    except Exception:  # history is the console's view; the dead letter is stored already
+        entry = failed_entry(record, None, text, now)
+    event = HistoryEvent(entry.id, now, "dead_lettered", record.id, INBOX_BOT, text)
+    await runtime.history.record(entry, [event])
 
 
 def _size_of(record: OutboxRecord) -> int:

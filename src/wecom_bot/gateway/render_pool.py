@@ -10,7 +10,11 @@ those typed in the console playground) in separate processes, so that:
   budget fails with a memory error in the worker, not in the gateway;
 * a render that does not answer within its timeout (plus a short grace for the sandbox's own
   clock to stop it cleanly) has its worker killed and replaced: nothing a template does can
-  keep the gateway from answering, or from stopping on SIGTERM.
+  keep the gateway from answering, or from stopping on SIGTERM;
+* a template that went past its timeout is cut off for a while (``cut_off`` seconds, the same
+  template text): its renders fail at once with :class:`TemplateCutOff`, those already waiting
+  for a worker included, so one slow template does not keep the workers from the others. The
+  gateway renders the built-in template instead meanwhile.
 
 The worker compiles the templates too (a hostile template can make compiling slow), and keeps
 the last few renderers it built, so a configuration is compiled once per worker.
@@ -28,6 +32,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -46,7 +51,7 @@ from .template_errors import (
 )
 from .templates import SUMMARY_TEMPLATE, MsgType, Renderer, RendererSettings, RenderReport
 
-__all__ = ["RenderPool", "RenderPoolClosed", "serve_worker"]
+__all__ = ["CUT_OFF_SECONDS", "RenderPool", "RenderPoolClosed", "TemplateCutOff", "serve_worker"]
 
 logger = logging.getLogger("wecom_bot.gateway")
 
@@ -55,11 +60,22 @@ _GRACE = 1.0
 _START_TIMEOUT = 60.0
 """Seconds a new worker may take to start (imports, on a busy machine)."""
 _CACHED_RENDERERS = 8
+CUT_OFF_SECONDS = 60.0
+"""How long the gateway's pool cuts off a template that went past its timeout."""
 
 
 class RenderPoolClosed(RuntimeError):
     """The gateway is stopping: the render was abandoned (nothing is lost: the journal or the
     caller keeps what was to be rendered)."""
+
+
+class TemplateCutOff(TemplateLimitError):
+    """The template is cut off: a render of it went past its timeout a moment ago, so it is
+    not given a worker until ``cut_off`` seconds have passed (see :class:`RenderPool`)."""
+
+
+_TIMED_OUT = "took longer than"
+"""What the reason of a render stopped at its timeout says (the sandbox's or the pool's)."""
 
 
 @dataclass(frozen=True)
@@ -135,13 +151,20 @@ class RenderPool:
     Args:
         workers: how many renders can run at once (one process each).
         memory_bytes: the address-space limit of each worker process.
+        cut_off: seconds a template is cut off after a render of it went past its timeout
+            (0: never; the console's playground shows every render's own outcome).
     """
 
-    def __init__(self, *, workers: int = 1, memory_bytes: int = 512 * 1024 * 1024) -> None:
+    def __init__(
+        self, *, workers: int = 1, memory_bytes: int = 512 * 1024 * 1024, cut_off: float = 0.0
+    ) -> None:
         if workers < 1:
             raise ValueError("workers: must be at least 1")
         self.workers = workers
         self.memory_bytes = memory_bytes
+        self.cut_off = cut_off
+        # (template, summary?, the configured templates) -> monotonic end of its cut-off
+        self._cut: dict[tuple[str, bool, tuple[tuple[str, str], ...]], float] = {}
         self._idle: queue.SimpleQueue[_Worker] = queue.SimpleQueue()
         self._all: set[_Worker] = set()
         self._threads: ThreadPoolExecutor | None = None
@@ -220,10 +243,35 @@ class RenderPool:
             raise RenderPoolClosed("the gateway is stopping")
         if self._slots is None:
             self._slots = asyncio.Semaphore(self.workers)
+        key = (job.template, job.summary is not None, job.settings.templates)
+        self._check_cut(key)
         async with self._slots:
+            self._check_cut(key)  # it may have waited behind the render that was cut off
             loop = asyncio.get_running_loop()
             outcome = await loop.run_in_executor(self._executor(), self._run, job)
+        if self.cut_off > 0 and outcome[0] in ("limit", "error") and _TIMED_OUT in str(outcome[1]):
+            if key not in self._cut:
+                logger.warning(
+                    "template %r went past its timeout: cut off for %g s (the built-in "
+                    "template renders instead meanwhile)", job.template, self.cut_off,
+                )  # fmt: skip
+            self._cut[key] = time.monotonic() + self.cut_off
         return _result(outcome, job.template)
+
+    def _check_cut(self, key: tuple[str, bool, tuple[tuple[str, str], ...]]) -> None:
+        until = self._cut.get(key)
+        if until is None:
+            return
+        left = until - time.monotonic()
+        if left <= 0:
+            del self._cut[key]
+            return
+        raise TemplateCutOff(
+            f"template {key[0]!r} is cut off for {left:.0f} s more: a render of it went past "
+            "its timeout (render limits)",
+            template=key[0],
+            reason="cut off: a render of it went past its timeout (render limits)",
+        )
 
     def _run(self, job: _Job) -> tuple[str, Any]:
         try:

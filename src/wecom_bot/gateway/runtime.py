@@ -37,9 +37,16 @@ from .config import BotConfig, GatewayConfig, RouteConfig
 from .metrics import GatewayMetrics, MetricsObserver
 from .model import Notification
 from .oncall import Rotation
-from .render_pool import RenderPool
+from .render_pool import RenderPool, TemplateCutOff
 from .routing import MentionRules, Mentions, Route, Router
-from .templates import SUMMARY_TEMPLATE, MsgType, Renderer, RendererSettings, RenderReport
+from .templates import (
+    SUMMARY_TEMPLATE,
+    MsgType,
+    Renderer,
+    RendererSettings,
+    RenderReport,
+    TemplateError,
+)
 from .timeintervals import MutedAction, RouteSchedule
 from .window import DurableWindow
 
@@ -167,6 +174,7 @@ class Runtime:
     alertmanagers: AlertmanagerRegistry = field(default_factory=AlertmanagerRegistry)
     """The configured Alertmanagers (the only ones silences are created in)."""
     render_pool: RenderPool | None = None
+    _builtin: Renderer | None = field(default=None, repr=False)
 
     def muting(self, route_name: str, now: float) -> Muting | None:
         """How ``route_name`` is muted at ``now`` by its time intervals, or ``None`` if active."""
@@ -295,15 +303,48 @@ class Runtime:
         used = SUMMARY_TEMPLATE if renderer.summarizes(notification) else template
         if settings is None and not renderer.is_configured(used, msgtype):
             return renderer.render_check(template, notification, msgtype=msgtype, mentions=mentions)
+        own = settings is None  # the configured templates, not the playground's
         settings = settings or renderer.settings
         pool = pool or self.render_pool
-        if pool is None:
-            local = Renderer.from_settings(settings, clock=renderer.clock)
-            return local.render_check(template, notification, msgtype=msgtype, mentions=mentions)
-        return await pool.render_check(
-            settings, template, notification, msgtype=msgtype, mentions=mentions,
-            now=renderer.clock(), links=renderer.action_links(notification),
-        )  # fmt: skip
+        try:
+            if pool is None:
+                local = Renderer.from_settings(settings, clock=renderer.clock)
+                return local.render_check(
+                    template, notification, msgtype=msgtype, mentions=mentions
+                )
+            return await pool.render_check(
+                settings, template, notification, msgtype=msgtype, mentions=mentions,
+                now=renderer.clock(), links=renderer.action_links(notification),
+            )  # fmt: skip
+        except TemplateCutOff:
+            if not own:
+                raise
+            # Logged once, when it was cut off; a notification is not held for it.
+        except TemplateError as exc:
+            if not own or used != SUMMARY_TEMPLATE:
+                raise
+            logger.error("the configured summary template failed (%s); the built-in one is used",
+                         exc)  # fmt: skip
+        fallback = "generic" if notification.source == "generic" else "default"
+        if used == SUMMARY_TEMPLATE:
+            fallback = SUMMARY_TEMPLATE
+        return self.builtin_renderer.render_check(
+            fallback, notification, msgtype=msgtype, mentions=mentions
+        )
+
+    @property
+    def builtin_renderer(self) -> Renderer:
+        """A renderer of the built-in templates alone, with this one's settings (what renders
+        when a configured template is cut off, or a configured summary fails)."""
+        if self._builtin is None:
+            renderer = self.renderer
+            self._builtin = Renderer(
+                timezone=renderer.timezone, max_alerts=renderer.max_alerts,
+                clock=renderer.clock, max_output_bytes=renderer.max_output_bytes,
+                actions=renderer.actions, console_url=renderer.console_url,
+                limits=renderer.limits,
+            )  # fmt: skip
+        return self._builtin
 
     def _prepare(
         self, route: Route, bot: str, notification: Notification, now: float | None
@@ -319,13 +360,25 @@ class Runtime:
         """Storm summary contents for the dispatcher (the ``summary`` template): a configured
         one renders in the render pool, like every configured template; the built-in here."""
         renderer = self.renderer
-        if self.render_pool is not None and renderer.is_configured(SUMMARY_TEMPLATE, syntax):
-            report = await self.render_pool.render_summary(
-                renderer.settings, briefs, msgtype=syntax, max_messages=max_messages,
-                notifications=notifications, now=renderer.clock(),
-            )  # fmt: skip
-        else:
-            report = renderer.render_summary(
+        configured = renderer.is_configured(SUMMARY_TEMPLATE, syntax)
+        try:
+            if self.render_pool is not None and configured:
+                report = await self.render_pool.render_summary(
+                    renderer.settings, briefs, msgtype=syntax, max_messages=max_messages,
+                    notifications=notifications, now=renderer.clock(),
+                )  # fmt: skip
+            else:
+                report = renderer.render_summary(
+                    briefs, msgtype=syntax, max_messages=max_messages, notifications=notifications
+                )
+        except TemplateError as exc:
+            if not configured:
+                raise
+            if not isinstance(exc, TemplateCutOff):
+                logger.error(
+                    "the configured summary template failed (%s); the built-in one is used", exc
+                )
+            report = self.builtin_renderer.render_summary(
                 briefs, msgtype=syntax, max_messages=max_messages, notifications=notifications
             )
         return [item_content(p) for p in report.payloads]

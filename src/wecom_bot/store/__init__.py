@@ -7,6 +7,7 @@ the :class:`Outbox` contract.
 from ._factory import ACCEPTED_FORMS, open_store
 from .base import (
     COALESCIBLE_KINDS,
+    Acknowledged,
     Clock,
     GroupRecord,
     LeaseLostError,
@@ -28,6 +29,7 @@ from .sqlite import SQLiteOutbox
 
 __all__ = [
     "ACCEPTED_FORMS",
+    "Acknowledged",
     "COALESCIBLE_KINDS",
     "Clock",
     "GroupRecord",

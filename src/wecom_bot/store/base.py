@@ -115,6 +115,17 @@ class Status(StrEnum):
     DEAD = "dead"
 
 
+class Acknowledged(IntEnum):
+    """What :meth:`Outbox.acknowledge_group` found; false only when the group is not open."""
+
+    NOT_OPEN = 0
+    """No such open group (it resolved, or was never opened): nothing was changed."""
+    FIRST = 1
+    """The group had not been acknowledged (nor silenced) before: this is the first time."""
+    AGAIN = 2
+    """Someone had acknowledged (or silenced) it already."""
+
+
 class StoreError(WeComBotError):
     """The outbox could not do what was asked."""
 
@@ -752,14 +763,15 @@ class Outbox(abc.ABC):
         by: str,
         silenced_until: float | None = None,
         now: float | None = None,
-    ) -> bool:
+    ) -> Acknowledged:
         """Someone took an open group in hand: cancel its timers and say who, in one step.
 
         A silence is an acknowledgement that also says until when (``silenced_until``); an
         acknowledgement without one keeps the silence already recorded.
 
         Returns:
-            ``True`` if the group was open.
+            Whether the group was open, and if so whether it had been acknowledged before
+            (in the same step: of two people acting at once, one is :attr:`~Acknowledged.FIRST`).
         """
 
     @abc.abstractmethod

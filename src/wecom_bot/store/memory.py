@@ -18,6 +18,7 @@ from typing import Any
 
 from .base import (
     LEASE_EXPIRED_ERROR,
+    Acknowledged,
     Clock,
     GroupRecord,
     LeaseLostError,
@@ -566,20 +567,21 @@ class MemoryOutbox(Outbox):
         by: str,
         silenced_until: float | None = None,
         now: float | None = None,
-    ) -> bool:
+    ) -> Acknowledged:
         t = self._now(now)
         async with self._lock:
             self._check_open()
             group = self._groups.get(group_id)
             if group is None:
-                return False
+                return Acknowledged.NOT_OPEN
+            before = group.acknowledged_at
             group.timers.clear()
             group.acknowledged_by = by
             group.acknowledged_at = t
             group.updated_at = t
             if silenced_until is not None:
                 group.silenced_until = silenced_until
-            return True
+            return Acknowledged.FIRST if before is None else Acknowledged.AGAIN
 
     async def resolve_group(self, group_id: str) -> bool:
         async with self._lock:

@@ -60,6 +60,7 @@ from ._batching import TurnBatch
 from .base import (
     LEASE_EXPIRED_ERROR,
     PRIORITY_AGING,
+    Acknowledged,
     Clock,
     GroupRecord,
     LeaseLostError,
@@ -410,10 +411,12 @@ return 1
 _ACK_GROUP: Final = r"""
 local g = P .. 'grp:' .. ARGV[2]
 if redis.call('EXISTS', g) == 0 then return 0 end
+local before = redis.call('HGET', g, 'acknowledged_at')
 drop_timers(ARGV[2])
 redis.call('HSET', g, 'acknowledged_by', ARGV[3], 'acknowledged_at', ARGV[5],
            'updated_at', ARGV[5])
 if ARGV[4] ~= '' then redis.call('HSET', g, 'silenced_until', ARGV[4]) end
+if before and before ~= '' then return 2 end
 return 1
 """
 
@@ -1008,9 +1011,10 @@ class RedisOutbox(Outbox):
         by: str,
         silenced_until: float | None = None,
         now: float | None = None,
-    ) -> bool:
+    ) -> Acknowledged:
         until = "" if silenced_until is None else _t(silenced_until)
-        return bool(await self._script("ack_group", group_id, by, until, _t(self._now(now))))
+        found = await self._script("ack_group", group_id, by, until, _t(self._now(now)))
+        return Acknowledged(int(found))
 
     async def resolve_group(self, group_id: str) -> bool:
         return bool(await self._script("resolve_group", group_id))

@@ -41,6 +41,7 @@ from typing import Any, Final, Literal, TypeVar, cast
 from ._batching import TurnBatch
 from .base import (
     LEASE_EXPIRED_ERROR,
+    Acknowledged,
     Clock,
     GroupRecord,
     LeaseLostError,
@@ -1085,15 +1086,20 @@ class SQLiteOutbox(Outbox):
         by: str,
         silenced_until: float | None,
         now: float,
-    ) -> bool:
+    ) -> Acknowledged:
         with self._transaction(conn):
-            changed = conn.execute(
+            found = conn.execute(
+                "SELECT acknowledged_at FROM alert_group WHERE id = ?", (group_id,)
+            ).fetchone()
+            if found is None:
+                return Acknowledged.NOT_OPEN
+            conn.execute(
                 "UPDATE alert_group SET acknowledged_by = ?, acknowledged_at = ?, updated_at = ?, "
                 "silenced_until = COALESCE(?, silenced_until) WHERE id = ?",
                 (by, now, now, silenced_until, group_id),
-            ).rowcount
+            )
             conn.execute("DELETE FROM group_timer WHERE group_id = ?", (group_id,))
-            return bool(changed)
+            return Acknowledged.FIRST if found[0] is None else Acknowledged.AGAIN
 
     def _forget_groups_sync(self, conn: sqlite3.Connection, where: str, params: Any) -> int:
         with self._transaction(conn):
@@ -1173,7 +1179,7 @@ class SQLiteOutbox(Outbox):
         by: str,
         silenced_until: float | None = None,
         now: float | None = None,
-    ) -> bool:
+    ) -> Acknowledged:
         return await self._run(self._acknowledge_sync, group_id, by, silenced_until, self._now(now))
 
     async def resolve_group(self, group_id: str) -> bool:

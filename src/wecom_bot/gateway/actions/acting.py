@@ -2,7 +2,9 @@
 (a person in the group) or the console (an operator).
 
 Acknowledging cancels the group's escalation and reminders (the store records who), writes a
-history entry ``✅ 已认领 by …`` and posts that line to ``actions.ack_bots``. Silencing creates
+history entry ``✅ 已认领 by …`` and posts that line to ``actions.ack_bots``, once: a second
+acknowledgement is recorded but not posted, and a group that resolved is left alone. The line
+is escaped for each bot's msgtype and kept on one line. Silencing creates
 the silence in Alertmanager, then counts as an acknowledgement until the silence ends.
 Neither touches a webhook key.
 """
@@ -12,20 +14,32 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ...masking import mask_url, redact
-from ...store import NewMessage
+from ...store import Acknowledged, NewMessage, Priority
 from ...store.history import HistoryEntry
+from ..escaping import Syntax, escape
 from .alertmanager import Silence, SilenceError, create_silence
 from .groups import group_id
 from .links import SILENCE_CHOICES
+from .notices import one_line
 from .registry import Alertmanager
 
 if TYPE_CHECKING:
     from ..app import Gateway
 
-__all__ = ["MAX_NAME_CHARS", "acknowledge", "alertmanager_for", "group_name", "silence"]
+__all__ = [
+    "MAX_NAME_CHARS",
+    "Acknowledgement",
+    "ack_line",
+    "ack_title",
+    "acknowledge",
+    "alertmanager_for",
+    "group_name",
+    "silence",
+]
 
 logger = logging.getLogger("wecom_bot.gateway.actions")
 
@@ -50,10 +64,30 @@ def alertmanager_for(
     return registry.select(external_url)
 
 
+@dataclass(frozen=True)
+class Acknowledgement:
+    """What acknowledging did.
+
+    Attributes:
+        outcome: whether the group was open, and acknowledged before this.
+        entry: the history entry written (``None`` when the group was not open: nothing was).
+        posted: the line went to ``actions.ack_bots`` (the first acknowledgement only).
+    """
+
+    outcome: Acknowledged
+    entry: HistoryEntry | None = None
+    posted: bool = False
+
+
 async def acknowledge(
     gateway: Gateway, labels: Sequence[tuple[str, str]], name: str, *, via: str
-) -> HistoryEntry:
-    """Acknowledge the group named by ``labels`` for ``name``.
+) -> Acknowledgement:
+    """Acknowledge the group named by ``labels`` for ``name``, once.
+
+    The first acknowledgement of an open group cancels its timers, writes a history entry and
+    posts one line to ``actions.ack_bots``. Anyone acknowledging it again is written to the
+    history and added to the group's names, and nothing is posted. A group that is not open
+    (it resolved) is left alone: nothing is written or posted.
 
     Args:
         gateway: the running gateway.
@@ -61,25 +95,66 @@ async def acknowledge(
         name: who acknowledges.
         via: where (``link`` or ``console``), for the history.
 
-    Returns:
-        The history entry written.
-
     Raises:
         StoreUnavailableError: the store did not answer; try again.
     """
+    store = gateway.store
+    gid = group_id(labels)
+    group = await store.get_group(gid)
+    if group is None:
+        return Acknowledgement(Acknowledged.NOT_OPEN)
     now = gateway.clock()
-    line = f"✅ 已认领 by {name} · {group_name(labels)}"
-    await gateway.store.acknowledge_group(group_id(labels), by=name, now=now)
+    names = _with_name(group.acknowledged_by, name)
+    outcome = await store.acknowledge_group(gid, by=names, now=now)
+    if outcome is Acknowledged.NOT_OPEN:  # it resolved meanwhile
+        return Acknowledgement(outcome)
+    first = outcome is Acknowledged.FIRST
+    title = ack_title(name, labels, first=first)
+    detail = {"action": "acknowledge", "by": name, "at": now, "via": via, "first": first,
+              "acknowledged_by": names}  # fmt: skip
     entry = HistoryEntry(
         id=f"ack-{int(now * 1000):x}-{secrets.token_hex(3)}", received_at=now, updated_at=now,
-        source="action", status="firing", state="acknowledged", title=line,
-        labels=tuple(labels), detail={"action": "acknowledge", "by": name, "at": now, "via": via},
+        source="action", status="firing", state="acknowledged", title=title,
+        labels=tuple(labels), detail=detail,
     )  # fmt: skip
     await gateway.history.record(entry)
-    await _post_line(gateway, entry.id, line, now)
-    gateway.escalator.wake()
-    logger.info("acknowledged by %s via %s: %s", name, via, group_name(labels))
-    return entry
+    if first:
+        await _post_line(gateway, entry.id, name, labels, now)
+        gateway.escalator.wake()
+    logger.info("%s via %s", title, via)
+    return Acknowledgement(outcome, entry, first)
+
+
+MAX_ACK_NAMES = 8
+"""The most names an acknowledged group keeps (history keeps every acknowledgement)."""
+_NAME_BYTES = 160
+_GROUP_BYTES = 600
+"""The bytes of the name and of the group's labels an acknowledgement line keeps (cut with a
+marker, before escaping): the line stays well within every msgtype's limit."""
+
+
+def _with_name(before: str | None, name: str) -> str:
+    names = [n for n in (before or "").split(", ") if n]
+    if name not in names and len(names) < MAX_ACK_NAMES:
+        names.append(name)
+    return ", ".join(names) or name
+
+
+def ack_title(name: str, labels: Sequence[tuple[str, str]], *, first: bool = True) -> str:
+    """The acknowledgement as one plain line (history, pages; escaped where it is shown)."""
+    who = one_line(name, _NAME_BYTES)
+    group = one_line(group_name(labels), _GROUP_BYTES)
+    if first:
+        return f"✅ 已认领 by {who} · {group}"
+    return f"✅ 也认领 by {who} (acknowledged already) · {group}"
+
+
+def ack_line(name: str, labels: Sequence[tuple[str, str]], syntax: Syntax) -> str:
+    """The line posted to ``ack_bots``: one line, every untrusted value escaped for ``syntax``
+    (no mention, tag, link or line break can come out of a name or a label value)."""
+    who = escape(one_line(name, _NAME_BYTES), syntax)
+    group = escape(one_line(group_name(labels), _GROUP_BYTES), syntax)
+    return f"✅ 已认领 by {who} · {group}"
 
 
 async def silence(
@@ -124,13 +199,31 @@ async def silence(
     return made
 
 
-async def _post_line(gateway: Gateway, notification_id: str, line: str, now: float) -> None:
+async def _post_line(
+    gateway: Gateway,
+    notification_id: str,
+    name: str,
+    labels: Sequence[tuple[str, str]],
+    now: float,
+) -> None:
+    """Queue the acknowledgement line for every ``ack_bots`` bot, in the bot's msgtype."""
     bots = list(gateway.config.actions.ack_bots)
     if not bots:
         return
-    payload: dict[str, Any] = {"msgtype": "text", "text": {"content": line}}
-    await gateway.store.enqueue(
-        [NewMessage(bot=bot, payload=payload, notification_id=notification_id) for bot in bots],
-        now=now,
-    )
-    gateway.runtime.notify(bots)
+    runtime = gateway.runtime
+    messages: list[NewMessage] = []
+    by_syntax: dict[str, list[dict[str, Any]]] = {}
+    for bot in bots:
+        syntax = gateway.config.bots[bot].msgtype
+        payloads = by_syntax.get(syntax)
+        if payloads is None:
+            line = ack_line(name, labels, syntax)
+            payloads = runtime.renderer.compose("acknowledge", line, msgtype=syntax).payloads
+            by_syntax[syntax] = payloads
+        messages += [
+            NewMessage(bot=bot, payload=p, notification_id=notification_id,
+                       priority=Priority.ACTION)
+            for p in payloads
+        ]  # fmt: skip
+    await gateway.store.enqueue(messages, now=now)
+    runtime.notify(bots)

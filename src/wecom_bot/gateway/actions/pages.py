@@ -23,6 +23,7 @@ from fastapi.responses import HTMLResponse
 from ...store import StoreUnavailableError
 from . import acting
 from .alertmanager import SilenceError
+from .groups import group_id
 from .links import SILENCE_CHOICES
 from .registry import Alertmanager
 from .tokens import KINDS, ActionToken, TokenError, csrf_token, preview_secret, verify
@@ -157,6 +158,13 @@ async def show(request: Request, token: str, d: str = "1h") -> HTMLResponse:
                 f'<p><a href="{escape(href)}">在 Alertmanager 中查看 Open in Alertmanager</a></p>'
             )
         return _page("详情 · Details", f'<div class="card">{info}{link}</div>')
+    if action.kind == "a":
+        try:
+            found = await gateway.store.get_group(group_id(action.matchers))
+        except StoreUnavailableError as exc:
+            return _refused(f"the store does not answer, try again: {exc}", 503)
+        if found is None:
+            return _not_open(action)
     name = unquote(request.cookies.get(NAME_COOKIE, ""))[:MAX_NAME_CHARS]
     choices = ""
     if action.kind == "s":
@@ -256,11 +264,32 @@ async def _silence(gateway: Gateway, action: ActionToken, name: str, choice: str
 
 async def _acknowledge(gateway: Gateway, action: ActionToken, name: str) -> HTMLResponse:
     try:
-        entry = await acting.acknowledge(gateway, action.matchers, name, via="link")
+        done = await acting.acknowledge(gateway, action.matchers, name, via="link")
     except StoreUnavailableError as exc:
         return _refused(f"the store does not answer, try again: {exc}", 503)
+    if done.entry is None:
+        return _not_open(action)
+    if done.posted:
+        title, note = "已认领 · Acknowledged", ""
+    else:
+        title = "已有人认领 · Already acknowledged"
+        note = (
+            '<p class="muted">群里已经发过认领消息，不再重复发送。你的名字已记录。 '
+            "The group was told already; your name is recorded, nothing is posted again.</p>"
+        )
     body = (
-        f'<div class="card"><p class="ok">{escape(entry.title)}</p>'
-        f"<p>{escape(_when(entry.received_at, gateway))}</p>{_matchers_html(action)}</div>"
+        f'<div class="card"><p class="ok">{escape(done.entry.title)}</p>'
+        f"<p>{escape(_when(done.entry.received_at, gateway))}</p>{note}"
+        f"{_matchers_html(action)}</div>"
     )
-    return _page("已认领 · Acknowledged", body)
+    return _page(title, body)
+
+
+def _not_open(action: ActionToken) -> HTMLResponse:
+    body = (
+        '<div class="card"><p class="ok">此告警组已恢复，无需认领。 This alert group has resolved '
+        "(it is no longer open): there is nothing to acknowledge.</p>"
+        '<p class="muted">什么也没有改变。Nothing was changed.</p>'
+        f"{_matchers_html(action)}</div>"
+    )
+    return _page("已恢复 · Resolved", body, 409)

@@ -494,10 +494,13 @@ async def acknowledge_group(request: Request, group: str, body: AlertAction) -> 
         return found
     info, name = found
     try:
-        entry = await acting.acknowledge(gateway, info.labels, name, via="console")
+        done = await acting.acknowledge(gateway, info.labels, name, via="console")
     except StoreUnavailableError as exc:
         return _error(503, f"outbox unavailable: {exc}")
-    return JSONResponse({"acknowledged": True, "by": name, "history_id": entry.id})
+    if done.entry is None:
+        return _error(404, "no such open alert group (it resolved, or was never seen)")
+    return JSONResponse({"acknowledged": True, "by": name, "history_id": done.entry.id,
+                         "first": done.posted})  # fmt: skip
 
 
 @router.post("/alerts/{group}/silence", summary="Silence an open alert group in Alertmanager")
