@@ -104,7 +104,7 @@ def test_a_new_alert_goes_before_thousands_of_escalations(emu: Emu, store_url: s
     folds = [t for _, t in escalations if FOLDED.search(t)]
     # 2,005 groups escalated; each counted once, in a few folded messages.
     assert escalated_count(escalations) == GROUPS + 5
-    assert len(escalations) <= 30, len(escalations)
+    assert len(escalations) <= GROUPS // 25, len(escalations)  # folded: 25 groups a message or more
     assert folds and all(t.rstrip().endswith("<@lead>") for t in folds)
     times = sorted(at for at, _ in messages)
     busiest = max(sum(1 for t in times if start <= t < start + WINDOW) for start in times)

@@ -38,15 +38,21 @@ def fill(path: Path, count: int = MESSAGES) -> None:
 
 
 def damage(path: Path) -> None:
-    """Overwrite two pages in the middle of the file (not the first: the header survives)."""
-    size = path.stat().st_size
+    """Overwrite two leaf pages of the outbox table in the middle of it (the header survives,
+    and rows are lost, whatever the indexes around them)."""
     with sqlite3.connect(path) as conn:
         page = conn.execute("PRAGMA page_size").fetchone()[0]
-    pages = size // page
-    assert pages > 40, pages
+        leaves = [
+            row[0]
+            for row in conn.execute(
+                "SELECT pageno FROM dbstat WHERE name = 'outbox' AND pagetype = 'leaf' "
+                "ORDER BY pageno"
+            )
+        ]
+    assert len(leaves) > 40, len(leaves)
     with path.open("r+b") as file:
-        for number in (pages // 2, pages // 2 + 1):
-            file.seek(number * page)
+        for number in leaves[len(leaves) // 2 : len(leaves) // 2 + 2]:
+            file.seek((number - 1) * page)  # pages count from 1
             file.write(bytes([0xA5]) * page)
 
 

@@ -343,7 +343,8 @@ class SQLiteOutbox(Outbox):
         if not problems:
             return False
         if self.damaged is None:
-            self.damaged = "; ".join(problems)[:300]
+            # quick_check may answer in several lines: one log line says it all.
+            self.damaged = " ".join("; ".join(problems).split())[:300]
             logger.error(
                 "outbox %s is damaged (%s): not ready, inbound alerts get 503 until it is "
                 "repaired; %s",
