@@ -94,7 +94,7 @@ def _renderers(
 
 
 @pytest.mark.parametrize("msgtype", ["markdown", "markdown_v2", "text"])
-def test_links_add_at_most_300_bytes_and_nothing_without_external_url(msgtype: Any) -> None:
+def test_links_add_at_most_their_budget_and_nothing_without_external_url(msgtype: Any) -> None:
     plain, linked = _renderers("https://alerts-gateway.platform.example-corp.com/wecom")
     firing = parse_alertmanager(alertmanager_firing())
     before = plain.render_check("default", firing, msgtype=msgtype)

@@ -24,8 +24,10 @@ from ..model import Notification
 from .registry import AlertmanagerRegistry
 from .tokens import ActionToken, Kind, packable, preview_secret, sign
 
-LINK_BUDGET = 300
-"""Bytes the built-in templates may add to a message for its action links."""
+LINK_BUDGET = 360
+"""Bytes the built-in templates may add to a message for its action links: all three for a
+one-label group named by an Alertmanager name of up to about 16 characters (a name costs about
+4 bytes a character across the three links)."""
 
 SILENCE_CHOICES: dict[str, int] = {"1h": 3600, "4h": 4 * 3600, "24h": 24 * 3600}
 """The silence durations a person can pick (``?d=`` on a silence link)."""
