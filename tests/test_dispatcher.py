@@ -389,3 +389,44 @@ async def test_a_news_message_marked_coalescible_leaves_with_a_folded_storm(emu:
     kinds = [e["payload"]["msgtype"] for e in accepted(emu, key)]
     assert kinds.count("news") == 1 and len(kinds) < 60  # the storm folded, the news sent
     assert took < 10  # not held until its lease ran out
+
+
+async def test_a_summary_counts_notifications_not_the_parts_they_were_split_into(
+    emu: Emu,
+) -> None:
+    seen: list[int] = []
+
+    async def counting(
+        briefs: Any, *, syntax: Any, max_messages: int, notifications: int
+    ) -> list[str]:
+        seen.append(notifications)
+        return await summarize_with_templates(
+            briefs, syntax=syntax, max_messages=max_messages, notifications=notifications
+        )
+
+    key = new_key()
+    store = MemoryOutbox()
+    # One notification split into three parts (one id), and seven more of one part each.
+    parts = [NewMessage(bot="ops", payload=storm_alert(0), notification_id="n-0")] * 3
+    others = [
+        NewMessage(bot="ops", payload=storm_alert(i), notification_id=f"n-{i}")
+        for i in range(1, 8)
+    ]
+    await store.enqueue([*parts, *others])
+    dispatcher = Dispatcher(
+        store,
+        {"ops": BotTarget(name="ops", keys=(key,), base_url=emu.url, timeout=2.0)},
+        limiter=local_limiter(CLIENT_RATE),
+        retry=FAST_RETRY,
+        settings=DispatcherSettings(storm_burst=1, storm_interval=0.1 * WINDOW),
+        summarize=counting,
+    )
+    await run_until_drained(store, dispatcher, ["ops"], timeout=10)
+    contents = [e["payload"]["markdown"]["content"] for e in accepted(emu, key)]
+    assert seen and max(seen) <= 8, seen  # never the 10 queued messages
+    # Whatever form the fold took (the messages packed, or a summary), its count is of the
+    # notifications: 8 at the most (one of the parts may have left on its own first).
+    folded = [
+        int(n) for c in contents for n in re.findall(r"(\d+) (?:条通知合并|notifications)", c)
+    ]
+    assert folded and all(n <= 8 for n in folded), contents

@@ -115,6 +115,7 @@ def plan_digest(
     max_messages: int | None = None,
     mentioned: Sequence[Sequence[str]] = (),
     mentioned_mobiles: Sequence[Sequence[str]] = (),
+    notifications: int | None = None,
 ) -> DigestPlan:
     """Fold item contents into digest message contents within the byte limit of ``syntax``.
 
@@ -124,6 +125,8 @@ def plan_digest(
         max_messages: the sends available in time; above it the compact form is used.
         mentioned: per item, its text ``mentioned_list`` (merged onto the first digest).
         mentioned_mobiles: per item, its ``mentioned_mobile_list``.
+        notifications: how many notifications the items carry, for the headings (the parts
+            of one split notification are several items); ``None``: one per item.
 
     Returns:
         The plan; ``len(plan.contents)`` messages carry all ``len(contents)`` items.
@@ -152,7 +155,8 @@ def plan_digest(
         for line in mention_lines(markdown_mentions, budget):
             parts = _append_line(parts, line, budget)
     total = len(parts)
-    final = [_header(i + 1, total, len(contents), compact, syntax) + p for i, p in enumerate(parts)]
+    count = len(contents) if notifications is None else notifications
+    final = [_header(i + 1, total, count, compact, syntax) + p for i, p in enumerate(parts)]
     return DigestPlan(
         contents=final,
         compact=compact,

@@ -26,7 +26,7 @@ import contextlib
 import dataclasses
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -560,7 +560,7 @@ class Dispatcher:
         contents = [item_content(r.payload) for r in group]
         plan = plan_digest(
             contents, syntax=kind, max_messages=share, mentioned=mentioned,
-            mentioned_mobiles=mobiles,
+            mentioned_mobiles=mobiles, notifications=_notification_count(group),
         )  # fmt: skip
         carried = [briefs_of(r.payload) for r in group]
         if self.summarize is None or all(b is None for b in carried):
@@ -573,7 +573,9 @@ class Dispatcher:
                 briefs,
                 syntax=kind,
                 max_messages=max(share - (1 if plain else 0), 1),
-                notifications=len(group) - len(plain),
+                notifications=_notification_count(
+                    r for r, b in zip(group, carried, strict=True) if b is not None
+                ),
             )
         except Exception as exc:  # a configured summary template must not hold a storm back
             logger.warning(
@@ -698,6 +700,19 @@ class Dispatcher:
 
 
 _OBSOLETE = "not sent: its group was acknowledged, resolved or forgotten before its turn came"
+
+
+def _notification_count(records: Iterable[OutboxRecord]) -> int:
+    """How many notifications ``records`` carry: the parts of one split notification count
+    once, a digest counts every notification it folded (a record without ids counts one)."""
+    ids: set[str] = set()
+    anonymous = 0
+    for record in records:
+        if record.notification_ids:
+            ids.update(record.notification_ids)
+        else:
+            anonymous += 1
+    return len(ids) + anonymous
 
 
 def _with_line(parts: list[str], line: str, kind: Syntax) -> list[str]:
