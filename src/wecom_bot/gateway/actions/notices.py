@@ -296,7 +296,8 @@ def fold(
     console_url: str | None = None,
 ) -> str:
     """One message for many groups' notices of one kind: a heading with the number of groups,
-    a line per group (the longest firing first) while they fit one message, then how many more
+    a line per group (the longest firing first, then by name and labels) while they fit one
+    message, then how many more
     (and where to see them all, with ``console_url``).
 
     A group named by several briefs (a reminder queued twice) is listed once.
@@ -309,7 +310,7 @@ def fold(
         latest[brief.group] = brief
     if not latest:
         raise ValueError("fold needs at least one notice")
-    ordered = sorted(latest.values(), key=lambda b: (b.firing_since, b.group))
+    ordered = sorted(latest.values(), key=lambda b: (b.firing_since, b.name, b.labels, b.group))
     kinds = {b.kind for b in ordered}
     icon, word = _HEADS["escalate" if "escalate" in kinds else "remind"]
     count = len(ordered)
