@@ -297,8 +297,7 @@ def fold(
 ) -> str:
     """One message for many groups' notices of one kind: a heading with the number of groups,
     a line per group (the longest firing first, then by name and labels) while they fit one
-    message, then how many more
-    (and where to see them all, with ``console_url``).
+    message, then how many more (and where to see them all, with ``console_url``).
 
     A group named by several briefs (a reminder queued twice) is listed once.
 
