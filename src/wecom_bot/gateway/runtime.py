@@ -426,7 +426,9 @@ class Runtime:
                 return NoticeFold(None, frozenset(obsolete), kept)
             return NoticeFold([dict(payloads[i]) for i in parts], frozenset(obsolete), kept)
         briefs = list(latest.values())
-        body = fold_briefs(briefs, syntax=syntax, now=self.clock(), console_url=self.console_url)
+        body = fold_briefs(
+            briefs, syntax=syntax, now=self.clock(), console_url=self.renderer.console_url
+        )
         users = dict.fromkeys(u for b in briefs for u in b.users)
         mobiles = dict.fromkeys(m for b in briefs for m in b.mobiles)
         report = self.renderer.compose(
@@ -435,12 +437,6 @@ class Runtime:
         )  # fmt: skip
         folded = [attach_notices(p, briefs) for p in report.payloads]
         return NoticeFold(folded, frozenset(obsolete), kept)
-
-    @property
-    def console_url(self) -> str | None:
-        """The console as people reach it (``external_url`` + ``/ui/``), if known."""
-        url = self.config.external_url
-        return f"{url.rstrip('/')}/ui/" if url else None
 
     def mentions_for(
         self, route: Route, notification: Notification, now: float | None = None
