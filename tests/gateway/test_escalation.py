@@ -304,3 +304,18 @@ async def test_open_groups_are_bounded_oldest_first_with_a_warning(
     kept = [dict(GroupInfo.from_json(g.info).labels)["instance"] for g in await store.list_groups()]
     assert kept == ["db-2", "db-3", "db-4"]
     assert "more than max_open_groups (3)" in caplog.text and "the 2 no notification" in caplog.text
+
+
+async def test_the_bound_on_open_groups_holds_after_the_wall_clock_steps_back() -> None:
+    clock = Clock()
+    config = _config(escalate=[{"after": "15m"}]).model_copy(update={"max_open_groups": 2})
+    runtime, store = _runtime(config, clock)
+    escalator = Escalator(lambda: runtime, clock=clock)
+    await escalator.run_once()  # the first look purges and trims (nothing open yet)
+    clock.now -= 3600  # the wall clock steps back an hour
+    for i in range(4):
+        payload = alertmanager_firing(datetime.fromtimestamp(NOW, UTC))
+        payload["groupLabels"] = {"alertname": "HighCPU", "instance": f"db-{i}"}
+        await _process(runtime, payload, clock.now + i)
+    await escalator.run_once()
+    assert len(await store.list_groups()) == 2  # not an hour later

@@ -218,7 +218,8 @@ class Escalator(BackgroundLoop):
         runtime = self._runtime()
         store = runtime.store_required
         now = self.clock()
-        if now - self._purged_at >= GROUP_PURGE_EVERY:
+        # Also when the wall clock stepped back: the bound on open groups must not wait for it.
+        if not 0 <= now - self._purged_at < GROUP_PURGE_EVERY:
             self._purged_at = now
             purged = await store.purge_groups(
                 before=now - runtime.config.history_retention, now=now
