@@ -427,7 +427,7 @@ def summary_cost_ms(count: int = 10_000, repeat: int = 5) -> dict[str, float]:
     """Best time to write ``count`` alerts as a summary (the built-in template, markdown, 19
     messages allowed): hosts in runs per alertname, and hosts scattered over the alertnames so
     that no run forms (the worst case: every number is listed)."""
-    from wecom_bot.gateway.templates import Renderer
+    from wecom_bot.gateway.templates.renderer import Renderer
     from wecom_bot.storm import AlertBrief
 
     shapes = {

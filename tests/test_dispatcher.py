@@ -14,7 +14,7 @@ from tests.emulator.conftest import Emu, new_key, running
 from wecom_bot.dispatcher import BotTarget, Dispatcher, DispatcherSettings, local_limiter
 from wecom_bot.emulator import EmulatorSettings
 from wecom_bot.emulator.ratelimit import RateSpec
-from wecom_bot.gateway.templates import Renderer, TemplateRenderError
+from wecom_bot.gateway.templates.renderer import Renderer, TemplateRenderError
 from wecom_bot.masking import key_fingerprint
 from wecom_bot.retry import RetryPolicy
 from wecom_bot.store import MemoryOutbox, NewMessage, Outbox, OutboxRecord, open_store

@@ -11,7 +11,7 @@ from playwright.sync_api import Browser
 
 from tests.images import keep_screenshot
 from wecom_bot.emulator import EmulatorSettings
-from wecom_bot.gateway.templates import Renderer
+from wecom_bot.gateway.templates.renderer import Renderer
 from wecom_bot.masking import key_fingerprint
 from wecom_bot.storm import AlertBrief
 

@@ -28,10 +28,10 @@ from wecom_bot.errors import ConfigError
 from wecom_bot.gateway.actions.links import LINK_BUDGET, ActionLinker
 from wecom_bot.gateway.actions.tokens import ActionToken, TokenError, sign, verify
 from wecom_bot.gateway.config import load_config
+from wecom_bot.gateway.intake.sources import parse_alertmanager
 from wecom_bot.gateway.samples import alertmanager_firing, alertmanager_resolved
-from wecom_bot.gateway.sources import parse_alertmanager
-from wecom_bot.gateway.summaries import briefs_of_notification
-from wecom_bot.gateway.templates import Renderer
+from wecom_bot.gateway.templates.renderer import Renderer
+from wecom_bot.gateway.templates.summaries import briefs_of_notification
 
 SECRET = b"0123456789abcdef-test-secret"
 NOW = 1_800_000_000.0

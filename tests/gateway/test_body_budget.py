@@ -25,7 +25,7 @@ from tests.emulator.conftest import Emu, new_key, running
 from tests.gateway.harness import GatewayProcess, gateway_config, one_alert, write_config
 from tests.redis_server import free_port
 from wecom_bot.emulator import EmulatorSettings
-from wecom_bot.gateway.bodies import BodyBudget, Reservation
+from wecom_bot.gateway.intake.bodies import BodyBudget, Reservation
 
 MiB = 1024 * 1024
 SENDERS = 16

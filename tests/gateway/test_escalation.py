@@ -16,11 +16,11 @@ from wecom_bot.gateway.actions.groups import GroupInfo, group_id
 from wecom_bot.gateway.actions.links import ActionLinker
 from wecom_bot.gateway.actions.notices import fired_for, notice
 from wecom_bot.gateway.config import GatewayConfig, load_config
-from wecom_bot.gateway.ingest import plan, track_groups
+from wecom_bot.gateway.intake.ingest import plan, track_groups
+from wecom_bot.gateway.intake.sources import parse_alertmanager, parse_generic
 from wecom_bot.gateway.recording import HistoryRecorder
 from wecom_bot.gateway.runtime import Runtime, build_runtime
 from wecom_bot.gateway.samples import alertmanager_firing, alertmanager_resolved
-from wecom_bot.gateway.sources import parse_alertmanager, parse_generic
 from wecom_bot.store import MemoryOutbox, Status
 from wecom_bot.store.history import HistoryQuery, MemoryHistory
 

@@ -16,7 +16,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from wecom_bot.gateway.escaping import (
+from wecom_bot.gateway.intake.sources import parse_alertmanager, parse_generic
+from wecom_bot.gateway.model import Alert, Notification
+from wecom_bot.gateway.templates.escaping import (
     escape,
     escape_markdown,
     escape_markdown_v2,
@@ -24,9 +26,7 @@ from wecom_bot.gateway.escaping import (
     safe_url,
     sanitize,
 )
-from wecom_bot.gateway.model import Alert, Notification
-from wecom_bot.gateway.sources import parse_alertmanager, parse_generic
-from wecom_bot.gateway.templates import Renderer
+from wecom_bot.gateway.templates.renderer import Renderer
 from wecom_bot.messages import parse_message
 from wecom_bot.preview import render_message_html
 

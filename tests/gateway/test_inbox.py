@@ -44,7 +44,7 @@ from tests.redis_server import free_port
 from wecom_bot.emulator import EmulatorSettings
 from wecom_bot.errors import ConfigError
 from wecom_bot.gateway.config import GatewayConfig, load_config
-from wecom_bot.gateway.inbox import (
+from wecom_bot.gateway.intake.inbox import (
     INBOX_BOT,
     Accepted,
     InboxProcessor,
@@ -53,9 +53,9 @@ from wecom_bot.gateway.inbox import (
     inbox_message,
     parse_stored,
 )
+from wecom_bot.gateway.intake.sources import parse_alertmanager, parse_generic
 from wecom_bot.gateway.recording import HistoryRecorder
 from wecom_bot.gateway.runtime import Runtime, build_runtime
-from wecom_bot.gateway.sources import parse_alertmanager, parse_generic
 from wecom_bot.store import MemoryOutbox, OutboxRecord, Status
 from wecom_bot.store.history import MemoryHistory
 

@@ -23,7 +23,7 @@ from tests.emulator.conftest import Emu, new_key, running
 from tests.gateway.harness import emulator_contents, gateway_config, running_gateway, wait_for
 from tests.redis_server import redis_server
 from wecom_bot.emulator import EmulatorSettings
-from wecom_bot.gateway.inbox import INBOX_BOT
+from wecom_bot.gateway.intake.inbox import INBOX_BOT
 
 SECRET = "journal-fate-test-secret-0123456789"
 ENDED = {"delivered", "dead", "failed", "skipped"}
@@ -175,7 +175,7 @@ def test_random_notifications_all_end_delivered_or_dead_lettered(
 def test_a_280_byte_group_label_is_delivered_or_dead_lettered_never_stuck(
     emu: Emu, store_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="wecom_bot.gateway.inbox")
+    caplog.set_level(logging.INFO, logger="wecom_bot.gateway.intake.inbox")
     key = new_key()
     payload = random_notification(random.Random(1), 0)
     value = "v" * 280

@@ -21,8 +21,8 @@ from tests.gateway.harness import (
 )
 from wecom_bot.emulator import EmulatorSettings
 from wecom_bot.emulator.ratelimit import RateSpec
+from wecom_bot.gateway.intake.sources import MAX_ALERTS, MAX_VALUE_BYTES
 from wecom_bot.gateway.samples import alertmanager_firing
-from wecom_bot.gateway.sources import MAX_ALERTS, MAX_VALUE_BYTES
 
 pytestmark = pytest.mark.slow
 

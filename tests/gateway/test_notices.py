@@ -23,10 +23,10 @@ from wecom_bot.gateway.actions.notices import (
     notice,
     notices_of,
 )
+from wecom_bot.gateway.intake.sources import parse_alertmanager
 from wecom_bot.gateway.routing import Mentions
 from wecom_bot.gateway.samples import alertmanager_firing
-from wecom_bot.gateway.sources import parse_alertmanager
-from wecom_bot.gateway.templates import Renderer
+from wecom_bot.gateway.templates.renderer import Renderer
 from wecom_bot.limits import CONTENT_LIMITS, utf8_len
 from wecom_bot.messages import parse_message
 from wecom_bot.store import NewMessage, Priority

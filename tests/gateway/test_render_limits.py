@@ -27,11 +27,11 @@ from tests.gateway.harness import (
     write_config,
 )
 from tests.redis_server import free_port
-from wecom_bot.gateway.inbox import INBOX_BOT
-from wecom_bot.gateway.render_pool import RenderPool
-from wecom_bot.gateway.sandbox import RenderLimits
-from wecom_bot.gateway.sources import parse_generic
-from wecom_bot.gateway.templates import RendererSettings, TemplateLimitError
+from wecom_bot.gateway.intake.inbox import INBOX_BOT
+from wecom_bot.gateway.intake.sources import parse_generic
+from wecom_bot.gateway.templates.render_pool import RenderPool
+from wecom_bot.gateway.templates.renderer import RendererSettings, TemplateLimitError
+from wecom_bot.gateway.templates.sandbox import RenderLimits
 from wecom_bot.store.sqlite import SQLiteOutbox
 
 KEY = "0123456789abcdef0123456789abcdef0123"

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from wecom_bot.gateway.sandbox import RenderLimits
-from wecom_bot.gateway.sources import parse_generic
-from wecom_bot.gateway.templates import Renderer, TemplateLimitError, TemplateRenderError
+from wecom_bot.gateway.intake.sources import parse_generic
+from wecom_bot.gateway.templates.renderer import Renderer, TemplateLimitError, TemplateRenderError
+from wecom_bot.gateway.templates.sandbox import RenderLimits
 
 NOTIFICATION = parse_generic("hook", {"title": "hello", "items": ["a", "b"]})
 

@@ -25,10 +25,10 @@ from tests.gateway.harness import (
     wait_for,
 )
 from wecom_bot.emulator import EmulatorSettings
-from wecom_bot.gateway.inbox import INBOX_BOT
+from wecom_bot.gateway.intake.inbox import INBOX_BOT
+from wecom_bot.gateway.intake.sources import parse_alertmanager
 from wecom_bot.gateway.runtime import build_runtime
-from wecom_bot.gateway.sources import parse_alertmanager
-from wecom_bot.gateway.summaries import briefs_of_notification
+from wecom_bot.gateway.templates.summaries import briefs_of_notification
 
 # Endless for an alert named Slow (no start-up sample is named so), instant for any other.
 SLOW = (

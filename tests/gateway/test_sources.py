@@ -10,9 +10,7 @@ from typing import Any
 
 import pytest
 
-from wecom_bot.gateway.model import Alert, Notification
-from wecom_bot.gateway.samples import SAMPLES, sample_notification, sample_notifications
-from wecom_bot.gateway.sources import (
+from wecom_bot.gateway.intake.sources import (
     MAX_ALERTS,
     MAX_GENERIC_DEPTH,
     MAX_PAIRS,
@@ -23,8 +21,10 @@ from wecom_bot.gateway.sources import (
     parse_generic,
     parse_grafana,
 )
-from wecom_bot.gateway.sources._common import MAX_KEY_BYTES, cut_text
-from wecom_bot.gateway.sources.generic import MAX_GENERIC_STRING_BYTES
+from wecom_bot.gateway.intake.sources._common import MAX_KEY_BYTES, cut_text
+from wecom_bot.gateway.intake.sources.generic import MAX_GENERIC_STRING_BYTES
+from wecom_bot.gateway.model import Alert, Notification
+from wecom_bot.gateway.samples import SAMPLES, sample_notification, sample_notifications
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from wecom_bot.gateway.escaping import escape_markdown, escape_markdown_v2, escape_text
 from wecom_bot.gateway.model import Alert, Notification
-from wecom_bot.gateway.templates import Renderer
+from wecom_bot.gateway.templates.escaping import escape_markdown, escape_markdown_v2, escape_text
+from wecom_bot.gateway.templates.renderer import Renderer
 from wecom_bot.limits import CONTENT_LIMITS, utf8_len
 from wecom_bot.messages import parse_message
 from wecom_bot.storm import AlertBrief, expand, group_alerts

@@ -7,7 +7,7 @@ from pathlib import Path
 from wecom_bot.gateway import template_reference as reference
 
 DOC = Path(__file__).parents[2] / "docs" / "templates.md"
-REGENERATE = "run: python -m wecom_bot.gateway.template_reference > docs/templates.md"
+REGENERATE = "run: python -m wecom_bot.gateway.templates.reference > docs/templates.md"
 
 
 def test_every_name_a_template_sees_is_described_and_nothing_else() -> None:

@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 
 from wecom_bot.errors import ConfigError
+from wecom_bot.gateway.intake.sources import parse_alertmanager, parse_generic, parse_grafana
 from wecom_bot.gateway.model import Alert, Notification
 from wecom_bot.gateway.routing import Mentions
 from wecom_bot.gateway.samples import sample_notifications
-from wecom_bot.gateway.sources import parse_alertmanager, parse_generic, parse_grafana
-from wecom_bot.gateway.templates import (
+from wecom_bot.gateway.templates.renderer import (
     BUILTIN_TEMPLATES,
     Renderer,
     TemplateError,

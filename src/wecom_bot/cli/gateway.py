@@ -271,7 +271,7 @@ def routes_test(
 
 
 def _notification_from_file(path: Path, source: str) -> Any:
-    from ..gateway.sources import parse_alertmanager, parse_grafana
+    from ..gateway.intake.sources import parse_alertmanager, parse_grafana
 
     parsers = {"alertmanager": parse_alertmanager, "grafana": parse_grafana}
     if source not in parsers:

@@ -50,8 +50,13 @@ def gateway_render(template: str, payload: Any, msgtype: str) -> str:
         CliUsageError: the template is unknown or fails, or the payload is malformed.
     """
     from ..errors import ConfigError
-    from ..gateway.sources import PayloadError, parse_alertmanager, parse_generic, parse_grafana
-    from ..gateway.templates import Renderer as GatewayRenderer
+    from ..gateway.intake.sources import (
+        PayloadError,
+        parse_alertmanager,
+        parse_generic,
+        parse_grafana,
+    )
+    from ..gateway.templates.renderer import Renderer as GatewayRenderer
 
     path = Path(template)
     templates: dict[str, str] = {}

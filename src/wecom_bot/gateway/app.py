@@ -4,8 +4,8 @@
 the metrics; nothing lives at module level. The request path is: read the body (capped),
 parse and validate it (4xx with a reason when bad), route, and store the notification in the
 journal *before* answering 200, so the sender's own retries make delivery at-least-once end
-to end (:mod:`wecom_bot.gateway.endpoints`). Rendering happens behind the answer
-(:mod:`wecom_bot.gateway.inbox`), delivery in the background (:mod:`wecom_bot.dispatcher`).
+to end (:mod:`wecom_bot.gateway.intake.endpoints`). Rendering happens behind the answer
+(:mod:`wecom_bot.gateway.intake.inbox`), delivery in the background (:mod:`wecom_bot.dispatcher`).
 """
 
 from __future__ import annotations
@@ -25,157 +25,25 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.types import Receive, Scope, Send
 
-from ..errors import ConfigError
 from ..exposure import Exposure
 from ..masking import install_log_redaction
 from ..store import Outbox, StoreUnavailableError, open_store
-from ..store.history import HistoryStore, MemoryHistory, open_history
+from ..store.history import open_history
 from . import heap, sdnotify
 from .actions import pages as action_pages
-from .actions.escalation import Escalator
 from .auth import Authentication, source_of
-from .bodies import BodyBudget, BodyBusy, CappedBodies, Reservation, read_body, too_busy
-from .config import GatewayConfig, load_config
-from .console import ConsoleMetrics, HistoryRecorder
+from .config import GatewayConfig
 from .console import api as console_api
 from .console import page as console_page
-from .endpoints import Endpoint, endpoint_for, receive, serve_endpoint, wants_wait
-from .inbox import INBOX_BOT, InboxProcessor
+from .gateway import Gateway
+from .intake.bodies import BodyBudget, BodyBusy, CappedBodies, Reservation, read_body, too_busy
+from .intake.endpoints import Endpoint, endpoint_for, receive, serve_endpoint, wants_wait
 from .metrics import GatewayMetrics
-from .render_pool import CUT_OFF_SECONDS, RenderPool
-from .runtime import Runtime, build_runtime
+from .model import INBOX_BOT
+from .runtime import build_runtime
 from .serving import exposure_for, unauthenticated_exposure
 
 logger = logging.getLogger("wecom_bot.gateway")
-
-
-HISTORY_PURGE_EVERY = 600.0
-"""Seconds between purges of history (and delivered messages) past ``history_retention``."""
-
-
-class Gateway:
-    """Everything one running gateway owns; ``app.state.gateway`` while the app runs."""
-
-    def __init__(
-        self,
-        config: GatewayConfig,
-        store: Outbox,
-        metrics: GatewayMetrics,
-        *,
-        config_path: Path | None,
-        clock: Callable[[], float],
-        history: HistoryStore | None = None,
-    ) -> None:
-        self.config = config
-        self.store = store
-        self.metrics = metrics
-        self.console_metrics = ConsoleMetrics(metrics.registry)
-        self.config_path = config_path
-        self.clock = clock
-        self.inflight = 0
-        """Inbound webhook requests being answered right now."""
-        self.body_budget = BodyBudget(lambda: self.config.server.max_inflight_body_bytes)
-        """The bytes of request bodies held at once (``server.max_inflight_body_bytes``)."""
-        self.history = HistoryRecorder(
-            history or MemoryHistory(),
-            store,
-            clock=clock,
-            secrets=self._keys,
-            busy=lambda: self.inflight > 0,
-            busy_share=0.05,
-        )
-        limits = config.template_limits  # the pool outlives reloads: sized at start
-        self.render_pool = RenderPool(
-            workers=limits.workers, memory_bytes=limits.memory_mb << 20, cut_off=CUT_OFF_SECONDS
-        )
-        self.playground_pool = RenderPool(workers=1, memory_bytes=limits.memory_mb << 20)
-        self.runtime: Runtime = build_runtime(
-            config, store=store, metrics=metrics, clock=clock, history=self.history,
-            render_pool=self.render_pool,
-        )  # fmt: skip
-        self.inbox = InboxProcessor(
-            lambda: self.runtime, clock=clock, busy=lambda: self.inflight > 0, busy_share=0.05,
-            budget=self.body_budget,
-        )  # fmt: skip
-        self.escalator = Escalator(lambda: self.runtime, clock=clock)
-        self.accepting = True
-        self._reload_lock = asyncio.Lock()
-        self.last_reload: dict[str, Any] = {"ok": True, "at": clock(), "message": "started"}
-
-    def _keys(self) -> list[str]:
-        runtime = getattr(self, "runtime", None)
-        if runtime is None:
-            return []
-        return [key for target in runtime.targets.values() for key in target.keys]
-
-    async def start(self) -> None:
-        """Recover the outbox, start delivering, recording history and firing escalations."""
-        self.history.start(
-            retention=self.config.history_retention,
-            purge_every=min(HISTORY_PURGE_EVERY, self.config.history_retention),
-        )
-        await self.runtime.start()
-        self.inbox.start()
-        self.escalator.start()
-
-    @property
-    def delivering(self) -> bool:
-        """Whether the dispatcher and the journal's processor run (readiness)."""
-        dispatcher = self.runtime.dispatcher
-        return dispatcher is not None and dispatcher.running and self.inbox.running
-
-    def close_render_pools(self) -> None:
-        """Abandon the renders in progress (at stop: a render must not hold the stop up)."""
-        self.render_pool.close()
-        self.playground_pool.close()
-
-    async def stop(self) -> None:
-        """Stop accepting, finish in-flight sends; the outbox keeps the rest."""
-        self.accepting = False
-        self.close_render_pools()
-        await self.inbox.stop()
-        await self.escalator.stop()
-        await self.runtime.stop()
-        await self.history.stop()
-        await self.history.history.close()
-        await self.store.close()
-
-    async def reload(self) -> dict[str, Any]:
-        """Re-read the config file and swap it in atomically; a bad file keeps the old one."""
-        async with self._reload_lock:
-            if self.config_path is None:
-                result = {"ok": False, "message": "no config file to reload from"}
-            else:
-                try:
-                    config = load_config(self.config_path)
-                    if config.store != self.config.store:
-                        raise ConfigError(
-                            "store: changing the store needs a restart (the outbox moves)"
-                        )
-                    if config.server != self.config.server:
-                        raise ConfigError("server: changing it needs a restart")
-                    runtime = build_runtime(
-                        config,
-                        store=self.store,
-                        metrics=self.metrics,
-                        clock=self.clock,
-                        history=self.history,
-                        previous=self.runtime,
-                        render_pool=self.render_pool,
-                    )
-                except ConfigError as exc:
-                    result = {"ok": False, "message": f"kept the running config: {exc}"}
-                else:
-                    old = self.runtime
-                    await runtime.start()
-                    self.config, self.runtime = config, runtime
-                    await old.stop()
-                    heap.resettle()
-                    result = {"ok": True, "message": "config reloaded"}
-            self.last_reload = {**result, "at": self.clock()}
-            log = logger.info if result["ok"] else logger.error
-            log("reload: %s", result["message"])
-            return result
 
 
 def create_app(
@@ -388,7 +256,7 @@ def _on_stop_signal(loop: asyncio.AbstractEventLoop, callback: Callable[[], None
 class _GatewayApp(FastAPI):
     """FastAPI, with the inbound webhook endpoints answered before its middleware stack.
 
-    Those ``POST`` requests are the hot path (see :mod:`wecom_bot.gateway.endpoints`); the
+    Those ``POST`` requests are the hot path (see :mod:`wecom_bot.gateway.intake.endpoints`); the
     stack's layers cost more than the work they wrap. Everything else goes through FastAPI.
     Every request meets the exposure rules first (:mod:`wecom_bot.exposure`).
     """

@@ -1,7 +1,7 @@
 """Inbound authentication: a bearer token or basic credentials, on every path but the probes.
 
 :class:`Authentication` guards what FastAPI serves (console, metrics, reload); the inbound
-webhook endpoints, answered before FastAPI's stack (:mod:`wecom_bot.gateway.endpoints`),
+webhook endpoints, answered before FastAPI's stack (:mod:`wecom_bot.gateway.intake.endpoints`),
 call :func:`authorized` and :func:`refuse_unauthorized` themselves.
 """
 
@@ -18,7 +18,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from .config import GatewayConfig
 
 if TYPE_CHECKING:
-    from .app import Gateway
+    from .gateway import Gateway
 
 __all__ = ["OPEN_PATHS", "Authentication", "authorized", "refuse_unauthorized", "source_of"]
 

@@ -22,7 +22,7 @@ from .config import GatewayConfig, load_config
 from .model import Notification
 from .runtime import Runtime, build_runtime
 from .samples import sample_notifications
-from .templates import TemplateError
+from .templates.renderer import TemplateError
 
 __all__ = ["check_config", "notification_for_labels", "parse_labels", "trace_routes"]
 
@@ -113,7 +113,7 @@ def parse_labels(items: list[str]) -> dict[str, str]:
 
 def notification_for_labels(labels: Mapping[str, str], now: float) -> Notification:
     """One firing Alertmanager alert with ``labels``, as Alertmanager would send it."""
-    from .sources import parse_alertmanager
+    from .intake.sources import parse_alertmanager
 
     started = datetime.fromtimestamp(now, UTC).isoformat().replace("+00:00", "Z")
     return parse_alertmanager(

@@ -28,7 +28,7 @@ from pydantic import (
 from ..errors import ConfigError, SecretNotSetError
 from ..limits import DEFAULT_BASE_URL
 from ..masking import mask_key
-from .sandbox import RenderLimits
+from .templates.sandbox import RenderLimits
 
 MutedActionName = Literal["keep", "drop", "defer"]
 

@@ -1,6 +1,6 @@
 """What the gateway knows about an inbound notification, whatever sent it.
 
-Every source (:mod:`wecom_bot.gateway.sources`) turns its payload into one
+Every source (:mod:`wecom_bot.gateway.intake.sources`) turns its payload into one
 :class:`Notification` holding zero or more :class:`Alert` objects. Everything after parsing
 (routing, rendering, deduplication, history) works on these two types only.
 
@@ -18,7 +18,11 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal
 
-__all__ = ["Alert", "Notification", "Source", "Status"]
+__all__ = ["INBOX_BOT", "Alert", "Notification", "Source", "Status"]
+
+INBOX_BOT = "~inbox"
+"""The outbox "bot" whose records are accepted notifications, the journal (no configured bot
+can be named so: bot names cannot start with ``~``)."""
 
 Status = Literal["firing", "resolved"]
 Source = Literal["alertmanager", "grafana", "generic"]

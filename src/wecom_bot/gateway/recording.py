@@ -30,7 +30,7 @@ from ..errors import DeliveryError
 from ..masking import redact
 from ..store import Outbox, OutboxRecord, Status, StoreUnavailableError
 from ..store.history import HistoryEntry, HistoryEvent, HistoryStore
-from .inbox import INBOX_BOT
+from .model import INBOX_BOT
 from .pacing import step_back
 
 __all__ = [

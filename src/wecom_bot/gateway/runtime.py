@@ -37,9 +37,9 @@ from .config import BotConfig, GatewayConfig, RouteConfig
 from .metrics import GatewayMetrics, MetricsObserver
 from .model import Notification
 from .oncall import Rotation
-from .render_pool import RenderPool, TemplateCutOff
 from .routing import MentionRules, Mentions, Route, Router
-from .templates import (
+from .templates.render_pool import RenderPool, TemplateCutOff
+from .templates.renderer import (
     SUMMARY_TEMPLATE,
     MsgType,
     Renderer,

@@ -235,7 +235,7 @@ def sample_notification(name: str, now: datetime | None = None) -> Notification:
     Raises:
         KeyError: no sample has that name.
     """
-    from .sources import parse_alertmanager, parse_generic, parse_grafana
+    from .intake.sources import parse_alertmanager, parse_generic, parse_grafana
 
     source, factory = SAMPLES[name]
     payload = factory(now)

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from ...masking import mask_url, redact
 from ...store import Acknowledged, NewMessage, Priority
 from ...store.history import HistoryEntry
-from ..escaping import Syntax, escape
+from ..templates.escaping import Syntax, escape
 from .alertmanager import Silence, SilenceError, create_silence
 from .groups import group_id
 from .links import SILENCE_CHOICES
@@ -28,7 +28,7 @@ from .notices import one_line
 from .registry import Alertmanager
 
 if TYPE_CHECKING:
-    from ..app import Gateway
+    from ..gateway import Gateway
 
 __all__ = [
     "MAX_NAME_CHARS",

@@ -52,7 +52,7 @@ from ..config import GatewayConfig, RouteConfig
 from ..model import Notification
 from ..routing import Mentions, mention_list
 from ..runtime import Runtime
-from ..templates import TemplateError
+from ..templates.renderer import TemplateError
 from .groups import GroupInfo
 from .notices import NoticeBrief, NoticeKind, attach_notices, notice, notice_title
 

@@ -10,12 +10,13 @@ groups it counts, so that it can be folded again with later notices.
 
 Label values are untrusted. Each is put on one line (line breaks become spaces), cut past
 :data:`VALUE_BYTES` with the gateway's one cut (``…(N bytes more)``), and escaped for the
-message's syntax (:mod:`wecom_bot.gateway.escaping`); at most :data:`MAX_LABELS` labels are
+message's syntax (:mod:`~wecom_bot.gateway.templates.escaping`);
+at most :data:`MAX_LABELS` labels are
 shown, and the escaped name and labels are cut again to a share of the message (escaping can
 triple a value). So no value can add a line, a mention or a link, no group's labels can make a
 notice longer than one message, and no group's line can push the others out of a fold.
 Mentions are added by the renderer, like every message's
-(:meth:`wecom_bot.gateway.templates.Renderer.compose`).
+(:meth:`wecom_bot.gateway.templates.renderer.Renderer.compose`).
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ from typing import Any, Literal
 
 from ...limits import CONTENT_LIMITS, utf8_len
 from ...storm import CARRIED_PREFIX, cut_value
-from ..escaping import Syntax, escape, safe_url
 from ..routing import Mentions
+from ..templates.escaping import Syntax, escape, safe_url
 from .groups import GroupInfo
 from .links import ActionLinks
 

@@ -29,7 +29,7 @@ from .registry import Alertmanager
 from .tokens import KINDS, ActionToken, TokenError, csrf_token, preview_secret, verify
 
 if TYPE_CHECKING:
-    from ..app import Gateway
+    from ..gateway import Gateway
 
 logger = logging.getLogger("wecom_bot.gateway.actions")
 router = APIRouter(include_in_schema=False)

@@ -40,17 +40,17 @@ from ..actions import acting
 from ..actions.alertmanager import SilenceError
 from ..actions.groups import GroupInfo
 from ..actions.links import SILENCE_CHOICES
-from ..inbox import INBOX_BOT, INBOX_KIND
-from ..ingest import title_of
+from ..intake.inbox import INBOX_BOT, INBOX_KIND
+from ..intake.ingest import title_of
+from ..intake.sources import PayloadError, parse_alertmanager, parse_generic, parse_grafana
 from ..model import Notification
 from ..recording import delivery_records
-from ..render_pool import RenderPoolClosed
 from ..samples import SAMPLES
-from ..sources import PayloadError, parse_alertmanager, parse_generic, parse_grafana
-from ..templates import MsgType, RenderReport, TemplateError
+from ..templates.render_pool import RenderPoolClosed
+from ..templates.renderer import MsgType, RenderReport, TemplateError
 
 if TYPE_CHECKING:
-    from ..app import Gateway
+    from ..gateway import Gateway
 
 __all__ = ["router"]
 

@@ -70,17 +70,14 @@ import jinja2
 import jinja2.lexer
 import jinja2.parser
 
-from .. import limits
-from ..errors import ConfigError
-from ..messages import parse_message
-from ..split import split_content
-from ..storm import AlertBrief
-from .escaping import escape_markdown, escape_markdown_v2, escape_text
-from .model import Notification
-from .routing import Mentions
-from .sandbox import RenderLimitError, RenderLimits, Sandbox, ViewSandbox
-from .summaries import briefs_of_notification, summary_context
-from .template_errors import (
+from ... import limits
+from ...errors import ConfigError
+from ...messages import parse_message
+from ...split import split_content
+from ...storm import AlertBrief
+from ..model import Notification
+from ..routing import Mentions
+from .errors import (
     TemplateError,
     TemplateLimitError,
     TemplateRenderError,
@@ -88,9 +85,12 @@ from .template_errors import (
     plain_reason,
     syntax_error,
 )
-from .template_filters import ESCAPER_KEY, install_filters
-from .template_views import AlertView, NotificationView, title_of_notification
+from .escaping import escape_markdown, escape_markdown_v2, escape_text
+from .filters import ESCAPER_KEY, install_filters
+from .sandbox import RenderLimitError, RenderLimits, Sandbox, ViewSandbox
+from .summaries import briefs_of_notification, summary_context
 from .untrusted import Untrusted
+from .views import AlertView, NotificationView, title_of_notification
 
 __all__ = [
     "BUILTIN_TEMPLATES",
@@ -354,7 +354,7 @@ class Renderer:
         if name in self._user:
             return self._user[name], _TEMPLATE_FILE.format(name), lambda: True
         if name in BUILTIN_TEMPLATES:
-            text = (resources.files(__package__) / "templates" / f"{name}.j2").read_text("utf-8")
+            text = (resources.files(__package__) / f"{name}.j2").read_text("utf-8")
             return text, _TEMPLATE_FILE.format(name), lambda: True
         return None
 

@@ -1,6 +1,6 @@
 """Rendering away from the event loop: worker processes with a memory limit and a deadline.
 
-The sandbox (:mod:`wecom_bot.gateway.sandbox`) stops a template that builds too much or runs
+The sandbox (:mod:`.sandbox`) stops a template that builds too much or runs
 too long as it goes, but it runs in the process that also answers probes and ingests alerts.
 :class:`RenderPool` renders templates the gateway did not write itself (configured ones and
 those typed in the console playground) in separate processes, so that:
@@ -40,16 +40,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from ..storm import AlertBrief
-from .model import Notification
-from .routing import Mentions
-from .template_errors import (
+from ...storm import AlertBrief
+from ..model import Notification
+from ..routing import Mentions
+from .errors import (
     TemplateError,
     TemplateLimitError,
     TemplateRenderError,
     plain_reason,
 )
-from .templates import SUMMARY_TEMPLATE, MsgType, Renderer, RendererSettings, RenderReport
+from .renderer import SUMMARY_TEMPLATE, MsgType, Renderer, RendererSettings, RenderReport
 
 __all__ = ["CUT_OFF_SECONDS", "RenderPool", "RenderPoolClosed", "TemplateCutOff", "serve_worker"]
 

@@ -34,9 +34,9 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from .. import limits
-from ..storm import SUMMARY_BYTES, AlertBrief, AlertGroup, cut_value, group_alerts, literal
-from .model import Alert, Notification
+from ... import limits
+from ...storm import SUMMARY_BYTES, AlertBrief, AlertGroup, cut_value, group_alerts, literal
+from ..model import Alert, Notification
 
 __all__ = ["GroupView", "brief_of", "briefs_of_notification", "history_link", "summary_context"]
 

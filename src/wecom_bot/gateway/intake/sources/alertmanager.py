@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..model import Notification
+from ...model import Notification
 from ._common import (
     Cuts,
     PayloadError,

@@ -3,7 +3,7 @@ nothing clients send can hold memory or a connection without bound.
 
 :func:`read_body` is the one reader: it stops at the cap (a ``Content-Length`` over it is
 refused unread) and at a deadline for the whole body. The inbound webhooks call it directly
-(:mod:`wecom_bot.gateway.endpoints`); :class:`CappedBodies` puts every other request's body
+(:mod:`wecom_bot.gateway.intake.endpoints`); :class:`CappedBodies` puts every other request's body
 through it before FastAPI reads it (a JSON body's lone surrogates replaced, see
 :mod:`.surrogates`).
 
@@ -24,8 +24,8 @@ from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..exposure import Refusal
-from .surrogates import without_surrogates
+from ...exposure import Refusal
+from ..surrogates import without_surrogates
 
 __all__ = [
     "BodyBudget",

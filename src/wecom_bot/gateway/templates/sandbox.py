@@ -22,7 +22,7 @@ A bound that is hit raises :class:`RenderLimitError`, naming the bound. Outside 
 (``Sandbox.metered`` not active), the up-front refusals still apply, which also keeps Jinja from
 folding a hostile constant expression while it compiles the template.
 
-These bounds are in-process; :mod:`wecom_bot.gateway.render_pool` adds the hard ones (a worker
+These bounds are in-process; :mod:`.render_pool` adds the hard ones (a worker
 process with an address-space limit, killed at its deadline) for templates the gateway did not
 write itself.
 """

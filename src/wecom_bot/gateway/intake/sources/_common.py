@@ -20,7 +20,7 @@ from datetime import datetime
 from itertools import islice
 from typing import Any
 
-from ..model import Alert, Status
+from ...model import Alert, Status
 
 MAX_ALERTS = 10_000
 """Alerts kept from one payload; those after them are cut and counted (Alertmanager's own

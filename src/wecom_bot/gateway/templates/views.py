@@ -8,9 +8,9 @@ from datetime import datetime
 from functools import cached_property
 from urllib.parse import quote
 
+from ..model import Alert, Notification
 from .escaping import safe_url
-from .model import Alert, Notification
-from .template_filters import format_duration
+from .filters import format_duration
 from .untrusted import Untrusted, UntrustedMap, wrap
 
 __all__ = ["AlertView", "NotificationView", "title_of_notification"]

@@ -2,7 +2,7 @@
 
 A template never sees a sender's string as a ``str``: ``str()`` of an :class:`Untrusted` value
 is the text escaped for the message being rendered, and every operation on it that yields text
-yields :class:`Untrusted` text again (see :mod:`wecom_bot.gateway.templates`).
+yields :class:`Untrusted` text again (see :mod:`wecom_bot.gateway.templates.renderer`).
 """
 
 from __future__ import annotations

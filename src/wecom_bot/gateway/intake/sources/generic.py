@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..model import Notification, Status
+from ...model import Notification, Status
 from ._common import MAX_TEXT_BYTES, PayloadError, child, clean, cut_text, json_type
 
 __all__ = ["MAX_GENERIC_DEPTH", "MAX_GENERIC_NODES", "parse_generic"]

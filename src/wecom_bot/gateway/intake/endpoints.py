@@ -2,8 +2,8 @@
 
 :func:`receive` is the whole request path, independent of the web framework: check the body
 size, decode the JSON, validate it for its source (4xx with a reason), then journal it
-(:func:`wecom_bot.gateway.inbox.accept`) or, with ``?wait=true``, render and store it before
-answering (:func:`wecom_bot.gateway.ingest.ingest`). Nothing here answers 500.
+(:func:`wecom_bot.gateway.intake.inbox.accept`) or, with ``?wait=true``, render and store it before
+answering (:func:`wecom_bot.gateway.intake.ingest.ingest`). Nothing here answers 500.
 
 :func:`serve_endpoint` serves these paths as plain ASGI, ahead of FastAPI's middleware and
 router (the app calls it first). They are the gateway's hot path, taken thousands of times a
@@ -24,19 +24,19 @@ from urllib.parse import parse_qs
 from starlette.datastructures import Headers
 from starlette.types import Receive, Scope, Send
 
-from ..errors import MessageValidationError
-from ..store import StoreUnavailableError
-from .auth import authorized, refuse_unauthorized
+from ...errors import MessageValidationError
+from ...store import StoreUnavailableError
+from ..auth import authorized, refuse_unauthorized
+from ..templates.render_pool import RenderPoolClosed
+from ..templates.renderer import TemplateError
 from .bodies import BodyBusy, BodyTimeout, Reservation, read_body, too_busy, too_slow
 from .inbox import accept, decode_body, safe_reason
 from .ingest import IngestOutcome, ingest
-from .render_pool import RenderPoolClosed
 from .sources import PayloadError, parse_payload
-from .templates import TemplateError
 
 if TYPE_CHECKING:
-    from .app import Gateway
-    from .model import Notification
+    from ..gateway import Gateway
+    from ..model import Notification
 
 __all__ = ["Answer", "Endpoint", "endpoint_for", "receive", "serve_endpoint"]
 

@@ -7,7 +7,7 @@ notification's idempotency key. That write is durable before the 200, so a crash
 loses nothing: the next start renders what is left.
 
 :class:`InboxProcessor` claims those records in the background, in arrival order, renders
-each for its routes (:func:`wecom_bot.gateway.ingest.plan`) and swaps it for the rendered
+each for its routes (:func:`wecom_bot.gateway.intake.ingest.plan`) and swaps it for the rendered
 messages in one transaction (:meth:`wecom_bot.store.Outbox.settle`), then writes history and
 wakes the dispatcher. Muting is decided for the moment the notification was received, so a
 backlog does not change what a mute interval does. A notification that cannot be rendered
@@ -17,7 +17,7 @@ template, reload, and requeue it from the console.
 Under a burst the journal absorbs what rendering cannot keep up with; the processor works
 between requests, so accepting stays fast. Several gateways on one Redis share the journal:
 any of them renders what any of them accepted. ``?wait=true`` on a request renders before
-answering instead (see :func:`wecom_bot.gateway.ingest.ingest`).
+answering instead (see :func:`wecom_bot.gateway.intake.ingest.ingest`).
 """
 
 from __future__ import annotations
@@ -31,23 +31,23 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import MessageValidationError
-from ..masking import redact
-from ..store import LeaseLostError, NewMessage, OutboxRecord, StoreUnavailableError
-from ..store.history import HistoryEntry, HistoryEvent, label_pairs
-from ..storm import cut_value
-from .actions.groups import group_of
-from .background import BackgroundLoop
+from ...errors import MessageValidationError
+from ...masking import redact
+from ...store import LeaseLostError, NewMessage, OutboxRecord, StoreUnavailableError
+from ...store.history import HistoryEntry, HistoryEvent, label_pairs
+from ...storm import cut_value
+from ..actions.groups import group_of
+from ..background import BackgroundLoop
+from ..model import INBOX_BOT, Notification
+from ..pacing import step_back
+from ..runtime import Runtime
+from ..surrogates import may_hold_surrogates, replace_surrogates
+from ..templates.escaping import sanitize
+from ..templates.render_pool import RenderPoolClosed
+from ..templates.renderer import TemplateError
 from .bodies import BodyBudget, Reservation
-from .escaping import sanitize
 from .ingest import Plan, finish, note_duplicate, plan, title_of, track_group, track_groups
-from .model import Notification
-from .pacing import step_back
-from .render_pool import RenderPoolClosed
-from .runtime import Runtime
 from .sources import PayloadError, parse_payload
-from .surrogates import may_hold_surrogates, replace_surrogates
-from .templates import TemplateError
 
 __all__ = [
     "INBOX_BOT",
@@ -63,11 +63,8 @@ __all__ = [
     "safe_reason",
 ]
 
-logger = logging.getLogger("wecom_bot.gateway.inbox")
+logger = logging.getLogger("wecom_bot.gateway.intake.inbox")
 
-INBOX_BOT = "~inbox"
-"""The outbox "bot" whose records are accepted notifications (no configured bot can be
-named so: bot names cannot start with ``~``)."""
 
 INBOX_KIND = "notification"
 """The ``msgtype`` of an inbox record's payload."""

@@ -7,7 +7,7 @@ rendered messages in history (``muted: keep``, the default), records them as dro
 runs once the planned messages are stored: it counts them, writes the notification and what
 it became to the history, and wakes the dispatcher. Nothing here sends.
 
-Two callers share them. The journal's processor (:mod:`wecom_bot.gateway.inbox`) plans a
+Two callers share them. The journal's processor (:mod:`wecom_bot.gateway.intake.inbox`) plans a
 journaled notification, swaps its record for the messages (``Outbox.settle``) and finishes.
 :func:`ingest`, for a ``?wait=true`` request, plans and stores every message in one atomic
 ``enqueue_once`` keyed by the notification's dedup key (so a sender's retry is queued once)
@@ -23,15 +23,15 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from ..limits import CONTENT_LIMITS, utf8_len
-from ..store import NewMessage
-from ..store.history import HistoryEntry, HistoryEvent, label_pairs
-from ..storm import AlertBrief, attach
-from .actions import escalation
-from .actions.groups import group_of
-from .model import Notification
-from .runtime import Muting, Runtime
-from .summaries import briefs_of_notification
+from ...limits import CONTENT_LIMITS, utf8_len
+from ...store import NewMessage
+from ...store.history import HistoryEntry, HistoryEvent, label_pairs
+from ...storm import AlertBrief, attach
+from ..actions import escalation
+from ..actions.groups import group_of
+from ..model import Notification
+from ..runtime import Muting, Runtime
+from ..templates.summaries import briefs_of_notification
 
 _TITLE_CHARS = 200
 

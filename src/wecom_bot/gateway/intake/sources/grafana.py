@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..model import Notification
+from ...model import Notification
 from ._common import (
     MAX_TEXT_BYTES,
     Cuts,

@@ -15,7 +15,7 @@ notification's ``cut_alerts`` and ``cut_values``.
 
 from typing import Any
 
-from ..model import Notification
+from ...model import Notification
 from ._common import MAX_ALERTS, MAX_PAIRS, MAX_TEXT_BYTES, MAX_VALUE_BYTES, PayloadError
 from .alertmanager import parse_alertmanager
 from .generic import MAX_GENERIC_DEPTH, MAX_GENERIC_NODES, parse_generic

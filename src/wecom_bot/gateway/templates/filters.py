@@ -1,4 +1,4 @@
-"""The filters templates use, on top of Jinja's own (see :mod:`wecom_bot.gateway.templates`).
+"""The filters templates use, on top of Jinja's own (see :mod:`.renderer`).
 
 Jinja's text filters (``upper``, ``wordwrap``, ``indent`` ...) work on the raw text of an
 :class:`~.untrusted.Untrusted` value and give an untrusted value back, so that escaping sees

@@ -9,7 +9,7 @@ import jinja2
 import jinja2.lexer
 import jinja2.parser
 
-from ..errors import ConfigError
+from ...errors import ConfigError
 
 __all__ = [
     "TemplateError",
