@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from wecom_bot.gateway import escaping
+from wecom_bot.gateway.templates import escaping
 
 ESCAPERS = (escaping.escape_text, escaping.escape_markdown, escaping.escape_markdown_v2)
 near_plain = st.one_of(

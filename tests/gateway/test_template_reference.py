@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from wecom_bot.gateway import template_reference as reference
+from wecom_bot.gateway.templates import reference
 
 DOC = Path(__file__).parents[2] / "docs" / "templates.md"
 REGENERATE = "run: python -m wecom_bot.gateway.templates.reference > docs/templates.md"
