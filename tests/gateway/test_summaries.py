@@ -4,6 +4,7 @@ alert identifiable (its alertname, status and the labels that tell it apart)."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
@@ -15,7 +16,7 @@ from wecom_bot.gateway.templates.escaping import escape_markdown, escape_markdow
 from wecom_bot.gateway.templates.renderer import Renderer
 from wecom_bot.limits import CONTENT_LIMITS, utf8_len
 from wecom_bot.messages import parse_message
-from wecom_bot.storm import AlertBrief, expand, group_alerts
+from wecom_bot.storm import AlertBrief, expand, read_entries, read_message
 
 NOW = datetime(2026, 12, 5, 9, 0, tzinfo=UTC)
 ESCAPERS = {"markdown": escape_markdown, "markdown_v2": escape_markdown_v2, "text": escape_text}
@@ -30,12 +31,15 @@ values = st.one_of(
     st.sampled_from(["<@all>", "[x](http://e)", "**b**", "`c`", "# h", "<font>", "a|b", "@all"]),
     st.sampled_from(["", " ", "a b", "a\nb", '"q"', "-", "－", "host-٣", "\ue000[1]\ue001"]),
 )
+pods = st.from_regex(r"\A(checkout|node-exporter)-([a-z0-9]{9}-)?[a-z0-9]{5}\Z")
 labels = st.fixed_dictionaries(
     {"alertname": st.sampled_from(["HighLatency", "DiskFull", "<@all>", "Svc*Down"])},
     optional={
         "instance": values,
         "job": values,
-        "severity": st.sampled_from(["critical", "info"]),
+        "namespace": st.sampled_from(["shop-prod", "shop-canary", "", "a b"]),
+        "pod": pods,
+        "severity": st.sampled_from(["critical", "info", "", "<@all>"]),
         "<@all>": values,  # label names are as untrusted as values
         "**b** c": values,
     },
@@ -62,45 +66,74 @@ def readable(text: str) -> set[str]:
     return words
 
 
+class Owners:
+    """Finds the alerts a read entry names: those with every label it gives, as written (a
+    label it gives as None: one the alert does not have)."""
+
+    def __init__(self, alerts: list[AlertBrief], esc: Callable[[str], str]) -> None:
+        self.written = [
+            ({esc(k): esc(v) for k, v in a.labels.items()}, a.status, a) for a in alerts
+        ]
+        self.index: dict[tuple[str, ...], dict[tuple[object, ...], list[AlertBrief]]] = {}
+
+    def __call__(self, entry: dict[str, str | None]) -> list[AlertBrief]:
+        names = tuple(sorted(k for k in entry if k != "status"))
+        if names not in self.index:
+            table: dict[tuple[object, ...], list[AlertBrief]] = {}
+            for labels, status, alert in self.written:
+                table.setdefault((status, *[labels.get(n) for n in names]), []).append(alert)
+            self.index[names] = table
+        return self.index[names].get((entry["status"], *[entry[n] for n in names]), [])
+
+
 @given(briefs, st.sampled_from(MSGTYPES), st.integers(min_value=1, max_value=5))
 @settings(max_examples=80, deadline=None)
-def test_any_storm_fits_every_limit_and_names_every_alert(
+def test_any_storm_fits_every_limit_and_every_message_names_its_alerts(
     alerts: list[AlertBrief], msgtype: str, max_messages: int
 ) -> None:
     report = Renderer().render_summary(alerts, msgtype=msgtype, max_messages=max_messages)  # type: ignore[arg-type]
+    esc = ESCAPERS[msgtype]
+    distinct = list({a.key: a for a in alerts}.values())
+    owners_of = Owners(distinct, esc)
+    found: set[tuple[str, tuple[tuple[str, str], ...]]] = set()
     for payload in report.payloads:
         parse_message(payload)  # valid, within every limit of its msgtype
-        assert utf8_len(payload[msgtype]["content"]) <= CONTENT_LIMITS[msgtype]
-    text = "\n".join(p[msgtype]["content"] for p in report.payloads)
-    assert "@" not in text  # no mention out of a name or a value
-    words = readable(text)
-    esc = ESCAPERS[msgtype]
-    for group in group_alerts(alerts):
-        assert esc(group.alertname) in text
-        for alert in group.alerts:
-            for key in group.keys:
-                value = alert.labels.get(key)
-                shown = esc("-" if value is None else value)
-                # listed on its own (the first key) or as ``name=value`` (the others)
-                assert shown in words or f"{esc(key)}={shown}" in words, (key, shown, text)
+        content = payload[msgtype]["content"]
+        assert utf8_len(content) <= CONTENT_LIMITS[msgtype]
+        assert "@" not in content  # no mention out of a name or a value
+        for entry in read_entries(content):  # read one message alone
+            # its alertname, status, severity and every label of its line: one alert exactly
+            assert "severity" in entry and "alertname" in entry
+            owners = owners_of(entry)
+            assert len(owners) == 1, (entry, content)
+            found.add(owners[0].key)
+    assert found == {a.key for a in distinct}, "\n---\n".join(
+        p[msgtype]["content"] for p in report.payloads
+    )
 
 
 @pytest.mark.parametrize("msgtype", MSGTYPES)
-def test_a_thousand_hosts_fit_one_message_with_severities_counted(msgtype: str) -> None:
+def test_a_thousand_hosts_fit_one_message_with_each_severity_listed(msgtype: str) -> None:
     alerts = [
         AlertBrief(
             {"alertname": "HighLatency", "instance": f"host-{i}", "job": "api",
-             "severity": ("critical", "warning", "info")[i % 3]},
+             "severity": "critical" if i < 40 else "warning" if i < 400 else "info"},
             "firing", NOW.timestamp(), "p99 above 2 s",
         )  # fmt: skip
         for i in range(1000)
     ]
     (payload,) = Renderer().render_summary(alerts, msgtype=msgtype).payloads  # type: ignore[arg-type]
     content = payload[msgtype]["content"]
-    assert "instance: host-[0-999]" in content
     assert "job=api" in content and content.count("job=api") == 1  # shared, said once
-    assert re.search(r"critical 334 · warning 333 · info 333", content)
+    lines = [line for line in content.splitlines() if "级别" in line or "host-" in line]
+    # critical first, each severity with its own hosts
+    assert [re.sub(r"<[^>]+>|[`* ]|^[>-]", "", line) for line in lines] == [
+        "级别critical×40·instance", "host-[0-39]",
+        "级别warning×360·instance", "host-[40-399]",
+        "级别info×600·instance", "host-[400-999]",
+    ]  # fmt: skip
     assert "FIRING · 1000" in content and "p99 above 2 s" in content
+    assert len(read_message(content)) == 1000
 
 
 def test_values_with_newlines_stay_on_their_line() -> None:
@@ -109,9 +142,12 @@ def test_values_with_newlines_stay_on_their_line() -> None:
         for i in range(3)
     ]
     content = Renderer().render_summary(alerts).payloads[0]["markdown"]["content"]
-    entry_lines = [line for line in content.splitlines() if "instance:" in line]
-    assert len(entry_lines) == 1 and entry_lines[0].startswith("> instance: ")
+    entry_lines = [line for line in content.splitlines() if "a-0" in line]
+    assert len(entry_lines) == 1 and entry_lines[0].startswith('> "a-0\\n')
     assert "## heading" not in content and "\n> quote" not in content
+    assert {e["instance"] for e in read_message(content)} == {
+        f"a-{i}\n＃＃ heading\n＞ quote" for i in range(3)
+    }
 
 
 def test_an_empty_value_a_missing_label_and_a_dash_stay_apart() -> None:
@@ -122,9 +158,11 @@ def test_an_empty_value_a_missing_label_and_a_dash_stay_apart() -> None:
     alerts.append(AlertBrief({"alertname": "X", "job": "api"}, "firing"))
     for msgtype, missing in (("markdown", "－"), ("markdown_v2", "－"), ("text", "-")):
         (payload,) = Renderer().render_summary(alerts, msgtype=msgtype).payloads  # type: ignore[arg-type]
-        line = f'instance: "", "{missing}", "disk C", host-[1-2], {missing}'
+        line = f'"", "{missing}", "disk C", host-[1-2], {missing}'
         assert line in payload[msgtype]["content"]
         assert {"", missing, "disk C", "host-1", "host-2"} <= readable(line)
+        read = [e.get("instance") for e in read_entries(payload[msgtype]["content"])]
+        assert read == ["", missing, "disk C", "host-1", "host-2", None]
 
 
 def test_a_long_value_takes_no_more_than_its_share() -> None:

@@ -74,7 +74,7 @@ from ... import limits
 from ...errors import ConfigError
 from ...messages import parse_message
 from ...split import split_content
-from ...storm import AlertBrief
+from ...storm import DEFAULT_CONTEXT_LABELS, AlertBrief, EntryLine
 from ..model import Notification
 from ..routing import Mentions
 from .errors import (
@@ -88,7 +88,7 @@ from .errors import (
 from .escaping import escape_markdown, escape_markdown_v2, escape_text
 from .filters import ESCAPER_KEY, install_filters
 from .sandbox import RenderLimitError, RenderLimits, Sandbox, ViewSandbox
-from .summaries import briefs_of_notification, summary_context
+from .summaries import GroupView, SectionView, briefs_of_notification, summary_pages
 from .untrusted import Untrusted
 from .views import AlertView, NotificationView, title_of_notification
 
@@ -139,8 +139,11 @@ rate); a template that loops without end cannot exhaust memory."""
 DEFAULT_MAX_PARTS = 3
 """The most messages one notification becomes for one bot (``max_messages_per_notification``)."""
 
+DEFAULT_MAX_SUMMARY_PARTS = 10
+"""The most messages one storm summary becomes for one bot (``max_messages_per_summary``)."""
 
-_VIEWS = (AlertView, NotificationView)
+
+_VIEWS = (AlertView, NotificationView, GroupView, SectionView, EntryLine)
 _OPTIONS: dict[str, Any] = {
     "fast_types": _VIEWS,
     "autoescape": False,
@@ -214,8 +217,8 @@ class RendererSettings:
 
     Attributes:
         templates: configured templates, (name, source) pairs.
-        timezone, max_alerts, max_output_bytes, limits, console_url, max_parts: see
-            :class:`Renderer`.
+        timezone, max_alerts, max_output_bytes, limits, console_url, max_parts,
+            max_summary_parts, context_labels: see :class:`Renderer`.
     """
 
     templates: tuple[tuple[str, str], ...] = ()
@@ -225,6 +228,8 @@ class RendererSettings:
     limits: RenderLimits = field(default_factory=RenderLimits)
     console_url: str | None = None
     max_parts: int = DEFAULT_MAX_PARTS
+    max_summary_parts: int = DEFAULT_MAX_SUMMARY_PARTS
+    context_labels: tuple[str, ...] = DEFAULT_CONTEXT_LABELS
 
 
 def _utc_now() -> datetime:
@@ -255,6 +260,11 @@ class Renderer:
             :class:`TemplateLimitError`.
         max_parts: the most messages one rendering becomes for one bot, whatever its content:
             past them the content is cut (and says so), the rest is in the history.
+        max_summary_parts: the most messages one storm summary becomes for one bot: it lists
+            every alert whole when that fits, cuts values when it must, and past them says how
+            many alerts it could not list.
+        context_labels: labels a summary's every line shows when they vary (where an alert
+            is: namespace, cluster ...), even when other labels tell the alerts apart.
 
     Raises:
         TemplateError: a configured template has a syntax error (message: name and line).
@@ -273,6 +283,8 @@ class Renderer:
         console_url: str | None = None,
         limits: RenderLimits | None = None,
         max_parts: int = DEFAULT_MAX_PARTS,
+        max_summary_parts: int = DEFAULT_MAX_SUMMARY_PARTS,
+        context_labels: Sequence[str] = DEFAULT_CONTEXT_LABELS,
     ) -> None:
         try:
             self.tz = ZoneInfo(timezone)
@@ -284,7 +296,13 @@ class Renderer:
             raise ConfigError(f"max_alerts: must be at least 1, not {max_alerts}")
         if max_parts < 1:
             raise ConfigError(f"max_messages_per_notification: must be at least 1, not {max_parts}")
+        if max_summary_parts < 1:
+            raise ConfigError(
+                f"max_messages_per_summary: must be at least 1, not {max_summary_parts}"
+            )
         self.max_parts = max_parts
+        self.max_summary_parts = max_summary_parts
+        self.context_labels = tuple(context_labels)
         self.timezone = timezone
         self.max_alerts = max_alerts
         self.clock = clock
@@ -322,6 +340,8 @@ class Renderer:
             limits=settings.limits,
             console_url=settings.console_url,
             max_parts=settings.max_parts,
+            max_summary_parts=settings.max_summary_parts,
+            context_labels=settings.context_labels,
         )
 
     @property
@@ -335,6 +355,8 @@ class Renderer:
             self.limits,
             self.console_url,
             self.max_parts,
+            self.max_summary_parts,
+            self.context_labels,
         )
 
     def with_actions(self, actions: Callable[[Notification], Any] | None) -> Renderer:
@@ -449,27 +471,67 @@ class Renderer:
             ESCAPER_KEY: esc,
         }
 
-    def _summary_context(
+    def _summary_report(
         self,
+        template: str,
+        used: str,
         briefs: Sequence[AlertBrief],
         msgtype: MsgType,
         *,
         max_messages: int | None = None,
         notifications: int = 1,
         cut_alerts: int = 0,
-    ) -> dict[str, Any]:
-        context = summary_context(
+        running_total: int | None = None,
+        actions: Any = None,
+        mentions: Mentions | None = None,
+    ) -> RenderReport:
+        """``briefs`` written with the summary template ``used``, one page per message, each
+        page standing alone (see :func:`~.summaries.summary_pages`)."""
+        esc = _ESCAPERS[msgtype]
+        limit = limits.CONTENT_LIMITS[msgtype]
+        warnings: list[str] = []
+        suffix = self._mention_suffix(msgtype, mentions or Mentions(), limit, warnings)
+        extra = {"now": self.clock(), "timezone": self.timezone, "actions": actions}
+
+        def render(context: dict[str, Any]) -> str:
+            context.update(extra)
+            context[ESCAPER_KEY] = esc
+            return _tidy(self._run(used, context)[0])
+
+        written = summary_pages(
             briefs,
             msgtype=msgtype,
-            esc=_ESCAPERS[msgtype],
-            max_messages=max_messages,
+            esc=esc,
+            render=render,
+            max_messages=max(max_messages or 1, self.max_summary_parts),
+            first_reserve=limits.utf8_len(suffix),
             notifications=notifications,
             cut_alerts=cut_alerts,
             console_url=self.console_url,
+            running_total=running_total,
+            now=self.clock(),
+            context_labels=self.context_labels,
         )
-        context.update(now=self.clock(), timezone=self.timezone)
-        context[ESCAPER_KEY] = _ESCAPERS[msgtype]
-        return context
+        if written.cut_values:
+            warnings.append("label values cut to fit the summary's messages")
+        if written.left_out:
+            shown = len(written.pages)
+            warnings.append(f"{written.left_out} alerts not listed: past {shown} messages")
+        pages: list[str] = []
+        for i, page in enumerate(written.pages):
+            if not page.strip():
+                raise TemplateRenderError(
+                    f"template {used!r} rendered no content for this summary",
+                    template=used,
+                    reason="the template rendered no content for this summary",
+                )
+            room = limit - (limits.utf8_len(suffix) if i == 0 else 0)
+            if limits.utf8_len(page) <= room:
+                pages.append(page)
+            else:  # a configured template wrote more than a page holds: split it plainly
+                pages.extend(split_content(page, room, syntax=msgtype, markers=True))
+        content = "\n\n".join(pages) + suffix
+        return self._finish(template, used, msgtype, content, pages, suffix, mentions, warnings)
 
     def summarizes(self, notification: Notification) -> bool:
         """Whether ``notification`` is written as a summary: it has more alerts than a message
@@ -562,16 +624,15 @@ class Renderer:
             raise ConfigError(f"msgtype: must be markdown, markdown_v2 or text, not {msgtype!r}")
         if self.summarizes(notification) or _is_summary(template):
             used = self.resolve(template if _is_summary(template) else SUMMARY_TEMPLATE, msgtype)
-            context = self._summary_context(
-                briefs_of_notification(notification),
-                msgtype,
-                cut_alerts=notification.truncated_alerts + notification.cut_alerts,
-            )
             # One notification is one alert group: its links hold (a fold of several has none).
-            context["actions"] = self.action_links(notification)
-        else:
-            used = self.resolve(template, msgtype)
-            context = self._context(notification, msgtype)
+            return self._summary_report(
+                template, used, briefs_of_notification(notification), msgtype,
+                cut_alerts=notification.truncated_alerts + notification.cut_alerts,
+                actions=links if links is not None else self.action_links(notification),
+                mentions=mentions,
+            )  # fmt: skip
+        used = self.resolve(template, msgtype)
+        context = self._context(notification, msgtype)
         if links is not None:
             context["actions"] = links
         return self._report(template, used, msgtype, self._run(used, context), mentions)
@@ -583,24 +644,28 @@ class Renderer:
         msgtype: MsgType = "markdown",
         max_messages: int | None = None,
         notifications: int = 1,
+        running_total: int | None = None,
     ) -> RenderReport:
         """Write ``briefs`` as a storm summary with the ``summary`` template (or its sibling
-        for ``msgtype``), split to fit.
+        for ``msgtype``): messages that each stand alone.
 
         Args:
             briefs: the alerts, in arrival order.
             msgtype: ``"markdown"``, ``"markdown_v2"`` or ``"text"``.
-            max_messages: the messages it may take; each label value gets its share.
+            max_messages: the messages it should take (at least ``max_summary_parts`` are
+                allowed: every alert stays listed before values are cut).
             notifications: how many notifications the alerts came in (a digest folds several).
+            running_total: the alerts of this storm written so far, these included (``None``:
+                the storm's first summary).
 
         Raises:
             TemplateError / TemplateRenderError: a configured ``summary`` template failed.
         """
         used = self.resolve(SUMMARY_TEMPLATE, msgtype)
-        context = self._summary_context(
-            briefs, msgtype, max_messages=max_messages, notifications=notifications
-        )
-        return self._report(SUMMARY_TEMPLATE, used, msgtype, self._run(used, context), None)
+        return self._summary_report(
+            SUMMARY_TEMPLATE, used, briefs, msgtype, max_messages=max_messages,
+            notifications=notifications, running_total=running_total,
+        )  # fmt: skip
 
     def compose(
         self,
@@ -635,7 +700,7 @@ class Renderer:
         """Tidy a rendering, add the mention line, split it to fit and validate each part."""
         mentions = mentions or Mentions()
         body, cut = output
-        body = _BLANK_RUNS.sub("\n\n", _TRAILING_SPACE.sub("\n", body)).strip("\n")
+        body = _tidy(body)
         warnings: list[str] = []
         if cut:
             body += f"\n\n… (cut: the template rendered more than {self.max_output_bytes} bytes)"
@@ -647,7 +712,20 @@ class Renderer:
                 reason="the template rendered no content for this notification",
             )
         limit = limits.CONTENT_LIMITS[msgtype]
-        suffix = ""
+        suffix = self._mention_suffix(msgtype, mentions, limit, warnings)
+        pieces = (
+            self._pieces(body, limit - limits.utf8_len(suffix), msgtype, warnings)
+            if limits.utf8_len(body + suffix) > limit
+            else [body]
+        )
+        content = body + suffix
+        return self._finish(template, used, msgtype, content, pieces, suffix, mentions, warnings)
+
+    @staticmethod
+    def _mention_suffix(
+        msgtype: MsgType, mentions: Mentions, limit: int, warnings: list[str]
+    ) -> str:
+        """What the first message ends with to mention ``mentions`` in ``msgtype``."""
         if msgtype == "markdown":
             tags = [f"<@{u[1:] if u == '@all' else u}>" for u in mentions.userids]
             suffix = _mention_line("\n\n", tags, "", limit, warnings)
@@ -655,16 +733,28 @@ class Renderer:
                 warnings.append(
                     f"markdown cannot mention mobile numbers: {len(mentions.mobiles)} left out"
                 )
-        elif msgtype == "markdown_v2" and mentions:
+            return suffix
+        if msgtype == "markdown_v2" and mentions:
             names = [escape_markdown_v2(u.lstrip("@")) for u in mentions.userids]
-            suffix = _mention_line("\n\ncc: ", names, ", ", limit, warnings)
             warnings.append("markdown_v2 cannot mention anyone: userids written plainly")
-        content = body + suffix
-        pieces = (
-            self._pieces(body, limit - limits.utf8_len(suffix), msgtype, warnings)
-            if limits.utf8_len(content) > limit
-            else [body]
-        )
+            return _mention_line("\n\ncc: ", names, ", ", limit, warnings)
+        return ""
+
+    def _finish(
+        self,
+        template: str,
+        used: str,
+        msgtype: MsgType,
+        content: str,
+        pieces: list[str],
+        suffix: str,
+        mentions: Mentions | None,
+        warnings: list[str],
+    ) -> RenderReport:
+        """The report of ``content`` sent as ``pieces`` (the first with ``suffix``), each
+        validated as a payload."""
+        mentions = mentions or Mentions()
+        limit = limits.CONTENT_LIMITS[msgtype]
         parts: list[RenderedPart] = []
         for i, piece in enumerate(pieces):
             text = piece + suffix if i == 0 else piece
@@ -763,6 +853,11 @@ class Renderer:
 
 # Bytes a cut rendering keeps free in each piece for the split's markers and the cut note.
 _CUT_NOTE_RESERVE = 200
+
+
+def _tidy(body: str) -> str:
+    """A rendering without trailing spaces, runs of blank lines and blank ends."""
+    return _BLANK_RUNS.sub("\n\n", _TRAILING_SPACE.sub("\n", body)).strip("\n")
 
 
 def _is_summary(template: str) -> bool:
