@@ -587,6 +587,8 @@ def build_runtime(
         timezone=config.timezone,
         max_alerts=config.max_alerts_per_message,
         max_parts=config.max_messages_per_notification,
+        max_summary_parts=config.max_messages_per_summary,
+        context_labels=config.context_labels,
         actions=linker,
         console_url=f"{config.external_url}/ui/" if config.external_url else None,
         limits=config.template_limits.limits(),
