@@ -646,7 +646,17 @@ class TemplateLimitsConfig(_Section):
 
 
 class GatewayConfig(_Section):
-    """The whole gateway configuration (see ``docs/gateway.md`` for an annotated example)."""
+    """The whole gateway configuration (see ``docs/gateway.md`` for an annotated example).
+
+    Attributes:
+        max_alerts_per_message: the most alerts a route's template is tried with (1 to 1,000,
+            default 20). A notification of several alerts is written with its route's
+            template when that rendering fits one message (the msgtype's byte limit, mention
+            line included), else as a storm summary; one with more alerts than this is
+            summarised without trying. ``None``: never a summary.
+        external_url: how people reach the gateway. Without it messages carry no action links
+            and storm summaries no link to the console's history (``gateway check`` says so).
+    """
 
     listen_host: str = "127.0.0.1"
     listen_port: int = 9095

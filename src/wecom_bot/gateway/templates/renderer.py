@@ -40,10 +40,13 @@ What a template sees (``docs/templates.md`` describes each, see :mod:`.template_
     ``labels_inline(exclude=[...])``, ``tojson(indent)``, ``unescaped``.
 
 Storm summaries
-    A notification with more alerts than ``max_alerts`` renders the ``summary`` template
-    (``summary_v2``, ``summary_text``) instead of the route's, listing every alert compactly;
-    the dispatcher renders it too when it folds a backlog. Its variables are described in
-    :mod:`.summaries`.
+    A notification of several alerts is written with the route's template when that rendering
+    fits one message (mention line included); otherwise, and without trying when it has more
+    alerts than ``max_alerts``, it renders the ``summary`` template (``summary_v2``,
+    ``summary_text``) instead, listing every alert compactly. The switch is by bytes, so there
+    is no cliff at a fixed count (``max_alerts`` only bounds the cost of trying). The
+    dispatcher renders the summary too when it folds a backlog. Its variables are described
+    in :mod:`.summaries`.
 
 Mentions never come from a template's values; see :class:`~.routing.Mentions` for how each
 msgtype carries them. Over-long content is split with :func:`wecom_bot.split.split_content`
@@ -95,6 +98,7 @@ from .views import AlertView, NotificationView, title_of_notification
 __all__ = [
     "BUILTIN_TEMPLATES",
     "AlertView",
+    "Form",
     "MsgType",
     "NotificationView",
     "RenderLimits",
@@ -109,6 +113,9 @@ __all__ = [
 ]
 
 MsgType = Literal["markdown", "markdown_v2", "text"]
+
+Form = Literal["alerts", "summary", "fit"]
+"""How a notification is written (see :meth:`Renderer.form_of`)."""
 
 _ESCAPERS: dict[str, Callable[[str], str]] = {
     "text": escape_text,
@@ -248,8 +255,9 @@ class Renderer:
         templates: configured templates, name -> Jinja2 source; a name of a built-in
             overrides it. Compiled now: a syntax error fails here.
         timezone: IANA time zone for times in messages.
-        max_alerts: list at most this many alerts per message ("and N more" for the rest);
-            ``None``: all.
+        max_alerts: the most alerts a per-alert rendering lists: a notification with more
+            is written as a summary without trying the route's template (see
+            :meth:`form_of`); ``None``: no summary, every alert rendered by the route's template.
         clock: returns the current aware time (durations of firing alerts, ``now``).
         max_output_bytes: rendered content beyond this is cut, with a note.
         actions: writes a notification's action links (``actions`` in templates, ``None``
@@ -533,14 +541,26 @@ class Renderer:
         content = "\n\n".join(pages) + suffix
         return self._finish(template, used, msgtype, content, pages, suffix, mentions, warnings)
 
-    def summarizes(self, notification: Notification) -> bool:
-        """Whether ``notification`` is written as a summary: it has more alerts than a message
-        lists (``max_alerts``)."""
-        return (
-            self.max_alerts is not None
-            and notification.source != "generic"
-            and len(notification.alerts) > self.max_alerts
-        )
+    def form_of(self, notification: Notification) -> Form:
+        """How ``notification`` is written, before anything is rendered.
+
+        ``"summary"``: it has more alerts than a per-alert rendering may list
+        (``max_alerts``): the summary is used without trying the route's template.
+        ``"alerts"``: the route's template, whatever its size (one alert, a generic document,
+        or ``max_alerts`` is ``None``). ``"fit"``: the route's template when its rendering
+        fits one message (mention line included, see :meth:`fits_alone`), else the summary.
+        """
+        count = len(notification.alerts)
+        if self.max_alerts is None or notification.source == "generic" or count <= 1:
+            return "alerts"
+        return "summary" if count > self.max_alerts else "fit"
+
+    @staticmethod
+    def fits_alone(report: RenderReport) -> bool:
+        """Whether a per-alert rendering of a ``"fit"`` notification is sent as it is: its
+        content (mention line included) fits one message of its msgtype. It lists every alert
+        already: a ``"fit"`` notification has no more than ``max_alerts``."""
+        return report.fits and len(report.parts) == 1
 
     def _run(self, name: str, context: dict[str, Any]) -> tuple[str, bool]:
         template = self._compile(name)
@@ -602,8 +622,12 @@ class Renderer:
         msgtype: MsgType = "markdown",
         mentions: Mentions | None = None,
         links: Any = None,
+        summarize: bool | None = None,
     ) -> RenderReport:
         """Render ``notification`` and report each payload with its size against the limit.
+
+        A notification of several alerts is written with ``template`` when that fits one
+        message, else as a storm summary (see :meth:`form_of`).
 
         Args:
             template: a template name (built-in or configured).
@@ -612,6 +636,9 @@ class Renderer:
             mentions: who to mention (from the route's configuration only).
             links: the notification's action links, when they were signed elsewhere (a render
                 worker has no signing secret); ``None``: this renderer's ``actions`` writes them.
+            summarize: ``True``: write the summary; ``False``: write ``template`` whatever its
+                size; ``None``: decide as above (a caller that renders the two forms in
+                different places decides itself, with :meth:`form_of` and :meth:`fits_alone`).
 
         Returns:
             The report; ``report.payloads`` are what :meth:`render` returns.
@@ -622,7 +649,17 @@ class Renderer:
         """
         if msgtype not in _ESCAPERS:
             raise ConfigError(f"msgtype: must be markdown, markdown_v2 or text, not {msgtype!r}")
-        if self.summarizes(notification) or _is_summary(template):
+        if summarize is None and not _is_summary(template):
+            form = self.form_of(notification)
+            if form == "fit":
+                trial = self.render_check(
+                    template, notification, msgtype=msgtype, mentions=mentions, links=links,
+                    summarize=False,
+                )  # fmt: skip
+                if self.fits_alone(trial):
+                    return trial
+            summarize = form != "alerts"
+        if summarize or _is_summary(template):
             used = self.resolve(template if _is_summary(template) else SUMMARY_TEMPLATE, msgtype)
             # One notification is one alert group: its links hold (a fold of several has none).
             return self._summary_report(
