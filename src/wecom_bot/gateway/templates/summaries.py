@@ -1,29 +1,28 @@
-"""Storm summaries: what the built-in (or a configured) ``summary`` template is given.
+"""Storm summaries: what the built-in (or a configured) ``summary`` template is given, one
+message at a time.
 
-A notification with more alerts than ``max_alerts_per_message``, and a backlog the dispatcher
-folds, are written as a summary built from the alerts themselves (:mod:`wecom_bot.storm`):
-grouped by alertname and status, shared labels once, the labels that differ compressed
-(``host-[0-999]``), severities counted, the earliest start. Every alert stays identifiable.
+A notification whose per-alert rendering does not fit one message, and a backlog the
+dispatcher folds, are written as a summary built from the alerts themselves
+(:mod:`wecom_bot.storm`): grouped by alertname and status, shared labels once, a section per
+severity (most urgent first), the context labels on every line, the identities compressed
+(``host-[0-999]``, ``checkout-* (40): …``). :func:`summary_pages` lays it out message by
+message, so that each message carries its heading and names the group and severity it
+continues: every message read alone says which alerts it is about.
 
 Label names and values are written as :func:`wecom_bot.storm.literal` writes them, in the
-entries, the shared labels, the keys and the severities alike: a missing label as ``-``, the
-empty value as ``""``, a value a reader could misread (whitespace, a double quote) as a JSON
-string, ``"disk C"``; everything else as it is. The alertname is written the same way.
+entries, the shared labels, the legends and the severities alike: a missing label as ``-``,
+the empty value as ``""``, a value a reader could misread (whitespace, a double quote) as a
+JSON string, ``"disk C"``; everything else as it is. The alertname is written the same way.
 
-Variables of the ``summary`` template
-    ``groups``: the groups, firing first; each has ``name`` (the alertname), ``status``,
-    ``firing`` (bool), ``count``, ``shared`` (``"k=v"`` texts), ``severities`` (pairs of
-    severity and count, when they differ), ``keys`` (the label names that tell the alerts
-    apart), ``entries`` (the compressed identities; with one key, its values, else
-    ``"k=v, key: values"``), ``since`` (the earliest start, a datetime or ``None``) and
-    ``summary`` (the ``summary`` annotation every alert of the group shares, or empty).
-    ``total``, ``firing_count``, ``resolved_count``, ``firing`` (any firing), ``status``,
-    ``notifications`` (how many notifications a digest folds; 1 for one notification),
-    ``cut_alerts`` (alerts the sender or the gateway left out), ``value_bytes`` (the most bytes
-    one label value takes before it is cut ``…(N bytes more)``), ``history_url`` (the
-    console's history of these alerts, where each is whole; ``None`` without
-    ``external_url``), ``msgtype``, ``now`` and ``timezone``. Every text in them is escaped for
-    the msgtype already.
+Variables of the ``summary`` template (docs/gateway.md#storms has the table)
+    ``groups``: the groups in this message (:class:`GroupView`, each with its
+    :class:`SectionView` s and their :class:`~wecom_bot.storm.EntryLine` s); ``total``,
+    ``firing_count``, ``resolved_count``, ``firing``, ``status``; ``notifications`` (how
+    many notifications a digest folds); ``running_total`` (the storm's alerts so far, while it
+    leaves in paced parts, else ``None``); ``cut_alerts`` (alerts the sender or the gateway
+    left out); ``part`` and ``parts``; ``value_bytes``; ``history_url`` (the console's
+    history of these alerts; ``None`` without ``external_url``); ``msgtype``, ``now``,
+    ``timezone``. Every text in them is escaped for the msgtype already.
 """
 
 from __future__ import annotations
