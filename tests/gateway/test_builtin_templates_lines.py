@@ -3,8 +3,8 @@
 Each built-in template (``default``, ``default_v2``, ``default_text``, ``generic``,
 ``generic_v2``, ``generic_text``) renders fixed notifications, with a fixed clock and time
 zone, and every line of the message is compared, in order: a newline lost to ``trim_blocks``
-(two lines glued into one) or a doubled one fails here. The storm summaries are tested in
-``test_summaries.py``.
+(two lines glued into one) or a doubled one fails here. The storm summaries are rendered
+line by line at the end (their contents are tested in ``test_summaries.py``).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from wecom_bot.gateway.actions.links import ActionLinks
 from wecom_bot.gateway.intake.sources import parse_alertmanager, parse_generic, parse_grafana
 from wecom_bot.gateway.model import Notification
 from wecom_bot.gateway.templates.renderer import BUILTIN_TEMPLATES, Renderer
+from wecom_bot.storm import AlertBrief
 
 NOW = datetime(2026, 3, 2, 4, 30, tzinfo=UTC)  # 12:30 in Asia/Shanghai
 ZERO = "0001-01-01T00:00:00Z"
@@ -661,3 +662,107 @@ def test_links_change_only_firing_groups() -> None:
             with_links = EXPECTED[(template, case, True)]
             assert with_links != EXPECTED[(template, case, False)]
             assert sum("gw.example.com/act/" in line for line in with_links) in (1, 3)
+
+
+# --------------------------------------------------------------------------- storm summaries
+
+T = NOW.timestamp()
+
+
+def _storm() -> list[AlertBrief]:
+    """Three critical hosts, three pods in two namespaces, one resolved disk."""
+    alerts = [
+        AlertBrief({"alertname": "NodeDown", "instance": f"host-{i}", "job": "node",
+                    "severity": "critical"}, "firing", T - 600, "node unreachable")
+        for i in range(3)
+    ]
+    alerts += [
+        AlertBrief({"alertname": "KubePodCrashLooping", "namespace": ns, "pod": pod,
+                    "severity": "warning"}, "firing", T - 3900, f"{pod} restarts")
+        for ns, pod in (("shop-prod", "cart-7d9f8c6b4x-abcde"),
+                        ("shop-prod", "cart-7d9f8c6b4x-fghjk"), ("shop-canary", "web-0"))
+    ]
+    alerts.append(AlertBrief({"alertname": "DiskFull", "instance": "db-1", "mountpoint": "/data"},
+                             "resolved", T - 7200))
+    return alerts  # fmt: skip
+
+
+SUMMARY_LINES = {
+    "markdown": [
+        "## <font color=\"warning\">🔥 告警汇总 FIRING · 6</font> <font color=\"info\">✅ 已恢复 1</font>",  # noqa: E501
+        "<font color=\"comment\">2 条通知合并 · 本轮风暴累计 12 条</font>",
+        "",
+        "<font color=\"warning\">🔥 **NodeDown** × 3</font> · 自 03-02 12:20，已持续 10m",
+        "> 标签：job=node",
+        "> 摘要：node unreachable",
+        "",
+        "<font color=\"warning\">级别 `critical` × 3</font> · instance",
+        "> host-[0-2]",
+        "",
+        "<font color=\"warning\">🔥 **KubePodCrashLooping** × 3</font> · 自 03-02 11:25，已持续 1h 5m",  # noqa: E501
+        "> 摘要：cart-7d9f8c6b4x-abcde restarts（共 3 种，此为其一）",
+        "",
+        "级别 `warning` × 3 · namespace / pod",
+        "> shop-canary / web-0",
+        "> shop-prod / cart-* (2): 7d9f8c6b4x-abcde, 7d9f8c6b4x-fghjk",
+        "",
+        "<font color=\"info\">✅ **DiskFull** × 1 已恢复</font> · 自 03-02 10:30",
+        "> 标签：instance=db-1, mountpoint=/data",
+        "",
+        "级别 `－` × 1",
+    ],
+    "markdown_v2": [
+        "## 🔥 告警汇总 FIRING · 6 · ✅ 已恢复 1",
+        "",
+        "2 条通知合并 · 本轮风暴累计 12 条",
+        "",
+        "**🔥 NodeDown × 3** · 自 03-02 12:20，已持续 10m",
+        "> 标签：job=node",
+        "> 摘要：node unreachable",
+        "",
+        "**级别 `critical` × 3** · instance",
+        "> host-[0-2]",
+        "",
+        "**🔥 KubePodCrashLooping × 3** · 自 03-02 11:25，已持续 1h 5m",
+        "> 摘要：cart-7d9f8c6b4x-abcde restarts（共 3 种，此为其一）",
+        "",
+        "级别 `warning` × 3 · namespace / pod",
+        "> shop-canary / web-0",
+        "> shop-prod / cart-* (2): 7d9f8c6b4x-abcde, 7d9f8c6b4x-fghjk",
+        "",
+        "**✅ DiskFull × 1** 已恢复 · 自 03-02 10:30",
+        "> 标签：instance=db-1, mountpoint=/data",
+        "",
+        "级别 `－` × 1",
+    ],
+    "text": [
+        "【告警汇总 FIRING · 6 · 已恢复 1】",
+        "2 条通知合并 · 本轮风暴累计 12 条",
+        "",
+        "🔥 NodeDown × 3 · 自 03-02 12:20，已持续 10m",
+        "标签：job=node",
+        "摘要：node unreachable",
+        "级别 critical × 3 · instance",
+        "- host-[0-2]",
+        "",
+        "🔥 KubePodCrashLooping × 3 · 自 03-02 11:25，已持续 1h 5m",
+        "摘要：cart-7d9f8c6b4x-abcde restarts（共 3 种，此为其一）",
+        "级别 warning × 3 · namespace / pod",
+        "- shop-canary / web-0",
+        "- shop-prod / cart-* (2): 7d9f8c6b4x-abcde, 7d9f8c6b4x-fghjk",
+        "",
+        "✅ DiskFull × 1 已恢复 · 自 03-02 10:30",
+        "标签：instance=db-1, mountpoint=/data",
+        "级别 - × 1",
+    ],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("msgtype", sorted(SUMMARY_LINES))
+def test_the_storm_summary_renders_line_by_line(msgtype: str) -> None:
+    renderer = Renderer(clock=lambda: NOW)
+    report = renderer.render_summary(
+        _storm(), msgtype=msgtype, notifications=2, running_total=12  # type: ignore[arg-type]
+    )
+    (payload,) = report.payloads
+    assert payload[msgtype]["content"].splitlines() == SUMMARY_LINES[msgtype]

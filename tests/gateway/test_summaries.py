@@ -3,6 +3,7 @@ alert identifiable (its alertname, status and the labels that tell it apart)."""
 
 from __future__ import annotations
 
+import random
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -212,3 +213,106 @@ def test_the_heading_count_stands_alone_on_its_line(msgtype: str, resolved: int)
     heading = next(line for line in lines if "FIRING · 600" in line)
     assert "条通知合并" not in heading and re.search(r"FIRING · 600\b", heading)
     assert any(re.match(r'(<font color="comment">)?4 条通知合并', line) for line in lines)
+
+
+# --------------------------------------------------------------------------- storms users have
+
+POD_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"  # what Kubernetes generates pod suffixes from
+
+
+def pod_storm(count: int = 1000) -> list[AlertBrief]:
+    """kube-prometheus ``KubePodCrashLooping`` over 10 namespaces, 3 severities."""
+    rng = random.Random(25)
+
+    def suffix(n: int) -> str:
+        return "".join(rng.choice(POD_ALPHABET) for _ in range(n))
+
+    namespaces = ["shop-prod", "shop-canary", "payments-prod", "payments-staging", "search",
+                  "auth", "billing", "media", "ingest", "monitoring"]  # fmt: skip
+    workloads = ["checkout", "cart", "api-gateway", "worker", "web"]
+    hashes = {w: [suffix(10), suffix(9)] for w in workloads}
+    alerts = []
+    for i in range(count):
+        workload = workloads[i % 5]
+        severity = "critical" if i % 100 < 19 else "warning" if i % 100 < 70 else "info"
+        labels = {
+            "alertname": "KubePodCrashLooping", "namespace": namespaces[(i // 5) % 10],
+            "pod": f"{workload}-{hashes[workload][i % 2]}-{suffix(5)}", "container": "app",
+            "job": "kube-state-metrics", "severity": severity, "cluster": "prod-eu",
+        }  # fmt: skip
+        alerts.append(AlertBrief(labels, "firing", NOW.timestamp(), f"{labels['pod']} restarts"))
+    return alerts
+
+
+@pytest.mark.parametrize("msgtype", ["markdown", "markdown_v2"])
+def test_a_thousand_pods_fit_ten_messages_each_read_alone_with_severity_and_namespace(
+    msgtype: str,
+) -> None:
+    alerts = pod_storm()
+    report = Renderer(clock=lambda: NOW).render_summary(alerts, msgtype=msgtype)  # type: ignore[arg-type]
+    assert len(report.payloads) <= 10 and not report.warnings  # nothing cut, nothing left out
+    esc = ESCAPERS[msgtype]
+    owners_of = Owners(alerts, esc)
+    found = set()
+    for i, payload in enumerate(report.payloads, 1):
+        content = payload[msgtype]["content"]
+        heading = content.splitlines()[0]
+        assert "FIRING · 1000" in heading and f"({i}/{len(report.payloads)})" in heading
+        for entry in read_entries(content):
+            assert {"severity", "namespace", "pod", "alertname"} <= entry.keys()
+            (owner,) = owners_of(entry)
+            found.add(owner.key)
+    assert len(found) == 1000  # every pod, each in a message that names it whole
+    first = report.payloads[0][msgtype]["content"]
+    assert re.search(r"> \S+ / checkout-\* \(\d+\): ", first)  # the workload once, then suffixes
+
+
+def test_a_thousand_pods_in_one_message_each_name_their_severity_first_critical() -> None:
+    content = "\n".join(
+        p["markdown"]["content"] for p in Renderer().render_summary(pod_storm()).payloads
+    )
+    levels = re.findall(r"级别 `(\w+)` × (\d+)(（续）)?", re.sub(r"<[^>]+>", "", content))
+    firsts = [(level, int(n)) for level, n, more in levels if not more]
+    assert firsts == [("critical", 190), ("warning", 510), ("info", 300)]
+    assert '<font color="warning">级别 `critical`' in content  # the alert colour, like a badge
+
+
+def test_probe_urls_compress_to_one_range_before_anything_is_cut() -> None:
+    urls = [
+        AlertBrief({"alertname": "ProbeFailed", "job": "blackbox", "severity": "critical",
+                    "instance": f"https://edge-gw-eu.example-corp.internal/tenants/tenant-{i:04d}"
+                                "/healthz?deep=true"}, "firing")  # fmt: skip
+        for i in range(250)
+    ]
+    (payload,) = Renderer().render_summary(urls, max_messages=1).payloads
+    content = payload["markdown"]["content"]
+    line = "> https://edge-gw-eu.example-corp.internal/tenants/tenant-[0000-0249]/healthz?deep=true"
+    assert line in content.splitlines()
+    assert "bytes more" not in content
+    assert len(read_message(content)) == 250
+
+
+def test_a_cut_never_makes_two_alerts_read_alike() -> None:
+    base = "x" * 300
+    alerts = [AlertBrief({"alertname": "X", "instance": f"{base}-{c}"}, "firing") for c in "ab"]
+    alerts += [AlertBrief({"alertname": "X", "instance": f"{c}{base}"}, "firing") for c in "cd"]
+    report = Renderer().render_summary(alerts * 1, max_messages=1)
+    entries = [e["instance"] for e in read_message(report.payloads[0]["markdown"]["content"])]
+    assert len(entries) == len(set(entries)) == 4
+
+
+@pytest.mark.parametrize("msgtype", MSGTYPES)
+def test_each_part_of_a_split_summary_names_what_it_continues(msgtype: str) -> None:
+    rng = random.Random(7)
+    hosts = [
+        AlertBrief({"alertname": "NodeDown", "instance": f"node-{rng.getrandbits(64):x}.internal",
+                    "severity": "critical"}, "firing")  # fmt: skip
+        for _ in range(134)
+    ]
+    report = Renderer().render_summary(hosts, msgtype=msgtype)  # type: ignore[arg-type]
+    assert len(report.payloads) >= 2
+    for i, payload in enumerate(report.payloads[1:], 2):
+        content = payload[msgtype]["content"]
+        assert f"({i}/{len(report.payloads)})" in content.splitlines()[0]
+        assert "NodeDown × 134" in re.sub(r"\*\*|<[^>]+>", "", content) and "（续）" in content
+        assert "critical" in content and read_message(content)
