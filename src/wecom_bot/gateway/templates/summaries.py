@@ -30,6 +30,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import groupby
 from typing import Any
 from urllib.parse import urlencode
 
@@ -55,7 +56,6 @@ __all__ = [
     "brief_of",
     "briefs_of_notification",
     "history_link",
-    "summary_context",
     "summary_pages",
 ]
 
@@ -195,54 +195,6 @@ def _name(name: str | None) -> str | None:
     return None if name is None else cut_value(name, _NAME_BYTES)
 
 
-def summary_context(
-    briefs: Sequence[AlertBrief],
-    *,
-    msgtype: str,
-    esc: Callable[[str], str],
-    max_messages: int | None = None,
-    notifications: int = 1,
-    cut_alerts: int = 0,
-    console_url: str | None = None,
-    running_total: int | None = None,
-    now: datetime | None = None,
-    context_labels: Sequence[str] = DEFAULT_CONTEXT_LABELS,
-    value_bytes: int | None = None,
-) -> dict[str, Any]:
-    """The variables of the ``summary`` template for all of ``briefs`` in one message (see
-    the module docs); :func:`summary_pages` gives each message its share.
-
-    Args:
-        briefs: the alerts, in arrival order.
-        msgtype: the msgtype rendered.
-        esc: the escaper of ``msgtype``.
-        max_messages: the messages the summary may take (sets ``value_bytes`` when values
-            must be cut).
-        notifications: how many notifications the alerts came in.
-        cut_alerts: alerts left out before they got here (the sender's ``truncatedAlerts``).
-        console_url: the console's address as people reach it (``external_url`` + ``/ui/``).
-        running_total: the alerts of this storm written so far, these included (``None``:
-            this is the storm's first summary).
-        now: the time durations run to (default: the current time).
-        context_labels: labels every line shows when they vary.
-        value_bytes: cut values to this many bytes (``None``: values are whole).
-    """
-    now = now or datetime.now(UTC)
-    groups = group_alerts(briefs, context_labels)
-    views = []
-    for group in groups:
-        view = _group_view(group, esc, value_bytes, now)
-        sections = [_section_view(s, esc) for s in group.sections(esc, value_bytes)]
-        views.append(_with(view, sections=sections))
-    return _context(
-        views, groups, msgtype=msgtype, notifications=notifications, cut_alerts=cut_alerts,
-        history_url=history_link(console_url, briefs) if console_url else None,
-        running_total=running_total, value_bytes=value_bytes or value_budget(
-            len(briefs), msgtype, max_messages
-        ), part=(1, 1),
-    )  # fmt: skip
-
-
 def _with(view: GroupView, **changes: Any) -> GroupView:
     return GroupView(**{**view.__dict__, **changes})
 
@@ -327,43 +279,29 @@ def _page_views(
 ) -> list[GroupView]:
     """The groups as one page shows them: the ``atoms`` it holds, with what each continues."""
     out: list[GroupView] = []
-    index = 0
-    while index < len(atoms):
-        gi = atoms[index].group
+    for gi, in_group in groupby(atoms, key=lambda a: a.group):
+        group_atoms = list(in_group)
         view, sections = layout[gi]
-        first_of_group = _offset(atoms[index])
         shown: list[SectionView] = []
-        while index < len(atoms) and atoms[index].group == gi:
-            si = atoms[index].section
+        for si, in_section in groupby(group_atoms, key=lambda a: a.section):
+            section_atoms = list(in_section)
             section = sections[si]
             lines: list[EntryLine] = []
-            first_of_section = atoms[index]
-            while index < len(atoms) and atoms[index].group == gi and atoms[index].section == si:
-                atom = atoms[index]
-                if atom.line is None:
-                    index += 1
+            for li, in_line in groupby(section_atoms, key=lambda a: a.line):
+                if li is None:  # a section without lines
                     continue
-                line = section.lines[atom.line]
-                start = atom.item
-                while (
-                    index < len(atoms)
-                    and atoms[index].group == gi
-                    and atoms[index].section == si
-                    and atoms[index].line == atom.line
-                ):
-                    index += 1
-                end = atoms[index - 1].item + 1
-                whole = start == 0 and end == len(line.items)
+                line_atoms = list(in_line)
+                line = section.lines[li]
+                start, end = line_atoms[0].item, line_atoms[-1].item + 1
+                whole = (start, end) == (0, len(line.items))
                 lines.append(line if whole else line.part(start, end))
-            begun = first_of_section.line not in (None, 0) or first_of_section.item > 0
+            first = section_atoms[0]
+            begun = bool(first.line) or first.item > 0
             shown.append(_with_section(section, lines, begun))
-        out.append(_with(view, sections=shown, continued=first_of_group > 0))
+        first = group_atoms[0]
+        begun = first.section > 0 or bool(first.line) or first.item > 0
+        out.append(_with(view, sections=shown, continued=begun))
     return out
-
-
-def _offset(atom: _Atom) -> int:
-    """0 for the first atom of its group, more for any later one."""
-    return atom.section + (atom.line or 0) + atom.item
 
 
 def _with_section(section: SectionView, lines: list[EntryLine], continued: bool) -> SectionView:
@@ -402,8 +340,13 @@ def summary_pages(
         render: renders one message from template variables (tidied text).
         max_messages: the most messages.
         first_reserve: bytes the first message keeps free (its mention line).
-        notifications, cut_alerts, console_url, running_total, now, context_labels: see
-            :func:`summary_context`.
+        notifications: how many notifications the alerts came in.
+        cut_alerts: alerts left out before they got here (the sender's ``truncatedAlerts``).
+        console_url: the console's address as people reach it (``external_url`` + ``/ui/``).
+        running_total: the alerts of this storm written so far, these included (``None``:
+            this is the storm's first summary).
+        now: the time durations run to (default: the current time).
+        context_labels: labels every line shows when they vary.
     """
     now = now or datetime.now(UTC)
     limit = limits.CONTENT_LIMITS[msgtype]
