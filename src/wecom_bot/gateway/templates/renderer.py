@@ -457,6 +457,7 @@ class Renderer:
         max_messages: int | None = None,
         notifications: int = 1,
         cut_alerts: int = 0,
+        running_total: Mapping[str, int] | None = None,
     ) -> dict[str, Any]:
         context = summary_context(
             briefs,
@@ -466,6 +467,7 @@ class Renderer:
             notifications=notifications,
             cut_alerts=cut_alerts,
             console_url=self.console_url,
+            running_total=running_total,
         )
         context.update(now=self.clock(), timezone=self.timezone)
         context[ESCAPER_KEY] = _ESCAPERS[msgtype]
@@ -583,6 +585,7 @@ class Renderer:
         msgtype: MsgType = "markdown",
         max_messages: int | None = None,
         notifications: int = 1,
+        running_total: Mapping[str, int] | None = None,
     ) -> RenderReport:
         """Write ``briefs`` as a storm summary with the ``summary`` template (or its sibling
         for ``msgtype``), split to fit.
@@ -592,14 +595,17 @@ class Renderer:
             msgtype: ``"markdown"``, ``"markdown_v2"`` or ``"text"``.
             max_messages: the messages it may take; each label value gets its share.
             notifications: how many notifications the alerts came in (a digest folds several).
+            running_total: a later part of a storm: the distinct alerts delivered since the
+                storm began, per status (the template's ``running_total``).
 
         Raises:
             TemplateError / TemplateRenderError: a configured ``summary`` template failed.
         """
         used = self.resolve(SUMMARY_TEMPLATE, msgtype)
         context = self._summary_context(
-            briefs, msgtype, max_messages=max_messages, notifications=notifications
-        )
+            briefs, msgtype, max_messages=max_messages, notifications=notifications,
+            running_total=running_total,
+        )  # fmt: skip
         return self._report(SUMMARY_TEMPLATE, used, msgtype, self._run(used, context), None)
 
     def compose(
@@ -763,6 +769,11 @@ class Renderer:
 
 # Bytes a cut rendering keeps free in each piece for the split's markers and the cut note.
 _CUT_NOTE_RESERVE = 200
+
+
+def is_summary_template(template: str) -> bool:
+    """Whether ``template`` writes storm summaries (``summary`` and its built-in siblings)."""
+    return _is_summary(template)
 
 
 def _is_summary(template: str) -> bool:

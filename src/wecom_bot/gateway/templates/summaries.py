@@ -19,6 +19,11 @@ Variables of the ``summary`` template
     ``summary`` (the ``summary`` annotation every alert of the group shares, or empty).
     ``total``, ``firing_count``, ``resolved_count``, ``firing`` (any firing), ``status``,
     ``notifications`` (how many notifications a digest folds; 1 for one notification),
+    ``running_total`` (a later part of a storm delivered in several paced parts: the distinct
+    alerts the robot has delivered since the storm began, this part's included, per status:
+    ``running_total.firing``, ``running_total.resolved``; only the statuses whose running total
+    is more than this summary's own count are there, so it is empty (false) for a storm's
+    first part and for a notification's own summary),
     ``cut_alerts`` (alerts the sender or the gateway left out), ``value_bytes`` (the most bytes
     one label value takes before it is cut ``…(N bytes more)``), ``history_url`` (the
     console's history of these alerts, where each is whole; ``None`` without
@@ -28,7 +33,7 @@ Variables of the ``summary`` template
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -109,6 +114,7 @@ def summary_context(
     notifications: int = 1,
     cut_alerts: int = 0,
     console_url: str | None = None,
+    running_total: Mapping[str, int] | None = None,
 ) -> dict[str, Any]:
     """The variables of the ``summary`` template for ``briefs`` (see the module docs).
 
@@ -120,6 +126,8 @@ def summary_context(
         notifications: how many notifications the alerts came in.
         cut_alerts: alerts left out before they got here (the sender's ``truncatedAlerts``).
         console_url: the console's address as people reach it (``external_url`` + ``/ui/``).
+        running_total: the storm's running total per status (see the module docs); ``None``:
+            the first part, or not part of a paced storm.
     """
     value_bytes = value_budget(len(briefs), msgtype, max_messages)
     groups = [_view(g, esc, value_bytes) for g in group_alerts(briefs)]
@@ -133,6 +141,11 @@ def summary_context(
         "firing": firing > 0,
         "status": "firing" if firing else "resolved",
         "notifications": notifications,
+        "running_total": {
+            status: total
+            for status, total in (running_total or {}).items()
+            if total > (firing if status == "firing" else resolved)
+        },
         "cut_alerts": cut_alerts,
         "value_bytes": value_bytes,
         "history_url": history_link(console_url, briefs) if console_url else None,
