@@ -9,6 +9,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from hypothesis import event, given, settings
+from hypothesis import strategies as st
 
 from tests.emulator.conftest import Emu, new_key, running
 from wecom_bot.digest import with_shape
@@ -644,3 +646,63 @@ async def test_a_paced_storm_states_its_running_total_and_the_next_storm_starts_
     assert any("恢复累计 1000" in c for c in contents)
     # its 49 whole messages fit one digest: packed as they are, the heading says the total
     assert contents[-1].startswith("**合并 1/1 · 49 条通知 · 累计告警 50**")
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["single", "legacy", "summary", "parts", "plain"]), st.integers(1, 30)
+        ),
+        min_size=2,
+        max_size=25,
+    ),
+    st.integers(1, 6),
+)
+def test_property_a_fold_packs_only_whole_single_alert_messages_and_keeps_every_alert(
+    kinds: list[tuple[str, int]], share: int
+) -> None:
+    payloads: list[dict[str, Any]] = []
+    for n, (kind, size) in enumerate(kinds):
+        base = n * 100
+        if kind == "single":
+            payloads.append(shaped_alert(base))
+        elif kind == "legacy":
+            payloads.append(storm_alert(base))
+        elif kind == "summary":
+            payloads.append(queued_summary(base, size))
+        elif kind == "parts":
+            payloads.extend(queued_parts(base, size + 1))
+        else:
+            payloads.append({"msgtype": "markdown", "markdown": {"content": f"deploy {n} done"}})
+
+    async def fold() -> tuple[list[dict[str, Any]], str, Recorder]:
+        store = MemoryOutbox()
+        await store.enqueue([NewMessage(bot="ops", payload=p) for p in payloads])
+        records = await store.claim("ops", limit=len(payloads), lease_seconds=30)
+        recorder = Recorder()
+        dispatcher = Dispatcher(
+            store, {"ops": BotTarget(name="ops", keys=("k",))}, limiter=local_limiter(),
+            summarize=recorder,
+        )  # fmt: skip
+        out, form = await dispatcher._fold("ops", "markdown", records, share)
+        return out, form, recorder
+
+    out, form, recorder = asyncio.run(fold())
+    contents = [p["markdown"]["content"] for p in out]
+    carried = carried_keys(payloads)
+    event(form)
+    plain = [p for p in payloads if briefs_of(p) is None]
+    if not carried:  # plain messages only: packed whole, or a line each, as before
+        assert recorder.calls == [] and form in ("full", "compact")
+    elif form == "full":
+        assert all(kind == "single" for kind, _ in kinds)
+        assert all(p["markdown"]["content"] in "\n".join(contents) for p in payloads)
+    else:
+        for content in contents:
+            if DIGEST_HEADING.match(content):  # only the plain messages' lines
+                assert "告警汇总" not in content and "(1/2)" not in content
+        (call,) = recorder.calls
+        assert {b.key for b in call[0]} == carried  # every alert, each once
+        assert len(call[0]) == len(carried)
+    assert all(p["markdown"]["content"] in "\n".join(contents) for p in plain)

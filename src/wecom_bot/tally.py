@@ -34,7 +34,7 @@ from .storm import AlertBrief
 __all__ = ["MAX_REMEMBERED", "StormTally"]
 
 MAX_REMEMBERED = 100_000
-"""The most distinct alerts one robot's storm remembers (about 6 MB)."""
+"""The most distinct alerts one robot's storm remembers (about 8 MB at that size)."""
 
 
 class StormTally:
