@@ -97,6 +97,13 @@ def test_a_second_gateway_on_one_sqlite_file_refuses_to_start(emu: Emu, tmp_path
         assert f"pid {first.proc.pid}" in said and "redis://" in said
         ready = readyz(first.url)
         assert ready is not None and ready.status_code == 200  # the first one goes on
+        recover = subprocess.run(
+            [sys.executable, "-m", "wecom_bot", "gateway", "recover-store",
+             "--config", str(config)],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert recover.returncode == 2 and "stop the gateway first" in recover.stderr
+        assert not list(tmp_path.glob("outbox.db.damaged-*"))  # nothing moved under it
         print(f"\nsecond gateway refused: exit {second.returncode} in {refused_in:.2f} s: {said}")
 
         first.kill()  # SIGKILL: the lock goes with the process

@@ -34,6 +34,7 @@ def contents_in(path: Path) -> list[str]:
 
 async def test_a_deleted_file_is_written_back_and_nothing_is_lost(tmp_path: Path) -> None:
     db = tmp_path / "outbox.db"
+    db.touch(0o600)  # a private outbox (SQLite takes an empty file as an empty database)
     store = SQLiteOutbox(db, clock=FakeClock())
     try:
         await store.enqueue([text(f"before {i}") for i in range(50)])
@@ -48,7 +49,7 @@ async def test_a_deleted_file_is_written_back_and_nothing_is_lost(tmp_path: Path
 
         repaired = await store.check_identity(repair=True)
         assert repaired is not None and "written back" in repaired and "51 undelivered" in repaired
-        assert db.exists()
+        assert db.exists() and db.stat().st_mode & 0o777 == 0o600  # as private as before
         assert await store.check_identity() is None  # reported once, then all is well
         await store.enqueue([text("after")])
         await store.ping()

@@ -282,6 +282,7 @@ class SQLiteOutbox(Outbox):
         self.lost: str | None = None
         """Why the store stopped using its file (replaced under it); every call then fails."""
         self._identity: tuple[int, int] | None = None
+        self._mode = 0o644
         self._wal_identity: tuple[int, int] | None = None
         try:
             self._executor.submit(self._open).result()
@@ -359,6 +360,7 @@ class SQLiteOutbox(Outbox):
         self._conn = conn
         if not memory:
             self._identity = _file_identity(self.path)
+            self._mode = os.stat(self.path).st_mode & 0o7777
             with contextlib.suppress(OSError):  # created by the write above
                 self._wal_identity = _file_identity(self.path + "-wal")
 
@@ -1357,6 +1359,10 @@ class SQLiteOutbox(Outbox):
         """A complete, consistent copy of the open database at ``target`` (synced)."""
         with contextlib.suppress(FileNotFoundError):
             os.unlink(target)
+        # Created empty (SQLite takes an empty file as an empty database) with the mode of the
+        # file it copies, so the alerts in it are never readable by more users than before.
+        os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, self._mode))
+        os.chmod(target, self._mode)  # past the umask
         copy = sqlite3.connect(target, isolation_level=None)
         try:
             conn.backup(copy)
