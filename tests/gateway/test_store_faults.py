@@ -198,6 +198,9 @@ def test_redis_restarted_empty_is_not_ready_and_logged(emu: Emu, tmp_path: Path)
             for i in range(100):
                 answer = httpx.post(gateway.url + "/alertmanager", json=one_alert(f"R{i}"))
                 assert answer.status_code == 200
+            wait_for(lambda: metric(gateway.url, "wecom_bot_inbox_depth") == 0, what="rendered")
+            queued = metric(gateway.url, "wecom_bot_queue_depth")
+            assert queued >= 90  # 1 a minute: nearly all wait in Redis
         except BaseException:
             gateway.kill()
             raise
@@ -218,10 +221,13 @@ def test_redis_restarted_empty_is_not_ready_and_logged(emu: Emu, tmp_path: Path)
             (line,) = error_lines(gateway.log, "lost its data")
             assert "ERROR" in line and "appendonly yes" in line
             logged = time.monotonic() - back
+            left = metric(gateway.url, "wecom_bot_queue_depth")
+            assert left == 0  # the loss is real; what the gateway adds is that it says so
             answer = httpx.post(gateway.url + "/alertmanager", json=one_alert("AfterRestart"))
             assert answer.status_code == 200
-            print(f"\nRedis restarted empty: /readyz 503 after {first_503:.2f} s, ERROR within "
-                  f"{logged:.2f} s: {line}")  # fmt: skip
+            print(f"\nRedis restarted empty: {queued:.0f} queued before, {left:.0f} after; "
+                  f"/readyz 503 after {first_503:.2f} s, ERROR within {logged:.2f} s: "
+                  f"{line}")  # fmt: skip
     finally:
         gateway.kill()
 
