@@ -5,7 +5,9 @@ refused with the file, the holder and the way out; a killed holder leaves no sta
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -27,8 +29,6 @@ def contents_in(path: Path) -> list[str]:
         rows = conn.execute("SELECT payload FROM outbox ORDER BY id").fetchall()
     finally:
         conn.close()
-    import json
-
     return [content(json.loads(row[0])) for row in rows]
 
 
@@ -133,3 +133,26 @@ def test_a_killed_holder_leaves_no_stale_lock(tmp_path: Path) -> None:
     store = SQLiteOutbox(db, exclusive=True)
     assert store.lock is not None and store.lock.held
     store.lock.release()
+
+
+async def test_a_file_that_cannot_be_written_back_yet_is_kept_open_until_it_can(
+    tmp_path: Path,
+) -> None:
+    directory = tmp_path / "volume"
+    directory.mkdir()
+    db = directory / "outbox.db"
+    store = SQLiteOutbox(db, clock=FakeClock())
+    try:
+        await store.enqueue([text("before")])
+        shutil.rmtree(directory)  # the whole volume wiped: nowhere to write the copy
+        waiting = await store.check_identity(repair=True)
+        assert waiting is not None and "cannot be saved" in waiting and "do not restart" in waiting
+        assert await store.check_identity(repair=True) == waiting  # the same, until it can
+        await store.enqueue([text("meanwhile")])  # still held by the open connection
+        directory.mkdir()
+        repaired = await store.check_identity(repair=True)
+        assert repaired is not None and "written back" in repaired
+        assert await store.check_identity() is None
+    finally:
+        await store.close()
+    assert contents_in(db) == ["before", "meanwhile"]

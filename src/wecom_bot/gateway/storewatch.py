@@ -154,8 +154,10 @@ class StoreWatch(BackgroundLoop):
                 if str(exc) != failing:  # readiness says so too; the log once per cause
                     logger.warning("store watch: %s", exc)
                     failing = str(exc)
-            except Exception:  # the watch must outlive any one failure
-                logger.exception("store watch: the check failed; trying again")
+            except Exception as exc:  # the watch must outlive any one failure
+                if repr(exc) != failing:  # once per cause, not every few seconds
+                    logger.exception("store watch: the check failed; trying again")
+                    failing = repr(exc)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.check_every)
             self._wake.clear()

@@ -206,6 +206,10 @@ def _record(row: tuple[Any, ...]) -> OutboxRecord:
     )
 
 
+class _CopyFailedError(Exception):
+    """A copy of the open database could not be written (a full disk, a directory gone)."""
+
+
 def _file_identity(path: str) -> tuple[int, int]:
     """The device and inode at ``path``: a file deleted and recreated there has another."""
     st = os.stat(path)
@@ -1334,8 +1338,21 @@ class SQLiteOutbox(Outbox):
         undelivered = conn.execute(
             "SELECT count(*) FROM outbox WHERE status IN ('pending', 'leased')"
         ).fetchone()[0]
+        try:
+            if now is None:
+                restored = self._write_back(conn)
+            else:
+                restored = self._save_aside(conn)
+        except _CopyFailedError as exc:
+            what = "deleted" if now is None else "replaced by another file"
+            return (
+                f"outbox {self.path!r} was {what} while the gateway runs, and its content "
+                f"({undelivered} undelivered messages) cannot be saved ({exc}): the gateway "
+                "keeps it open, is not ready and tries again at every check. Free space or "
+                "make the directory writable; do not restart the gateway before (a restart "
+                "would lose what it holds)"
+            )
         if now is None:
-            restored = self._write_back(conn)
             if restored is None:
                 return (
                     f"outbox {self.path!r} was deleted while the gateway ran; its content "
@@ -1345,7 +1362,8 @@ class SQLiteOutbox(Outbox):
                 )
             aside, reason = restored, "another file appeared at its path meanwhile"
         else:
-            aside, reason = self._save_aside(conn), "another file is at its path"
+            assert restored is not None
+            aside, reason = restored, "another file is at its path"
         self.lost = (
             f"outbox {self.path!r} was replaced under the running gateway ({reason}): the "
             "gateway stopped using it (inbound alerts get 503, /readyz 503). What it held "
@@ -1356,7 +1374,19 @@ class SQLiteOutbox(Outbox):
         return self.lost
 
     def _copy_to(self, conn: sqlite3.Connection, target: str) -> None:
-        """A complete, consistent copy of the open database at ``target`` (synced)."""
+        """A complete, consistent copy of the open database at ``target`` (synced).
+
+        Raises:
+            _CopyFailedError: it could not be written (nothing is left at ``target``).
+        """
+        try:
+            self._copy_sync(conn, target)
+        except (OSError, sqlite3.Error) as exc:
+            with contextlib.suppress(OSError):
+                os.unlink(target)
+            raise _CopyFailedError(" ".join(str(exc).split())[:200]) from None
+
+    def _copy_sync(self, conn: sqlite3.Connection, target: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(target)
         # Created empty (SQLite takes an empty file as an empty database) with the mode of the
