@@ -206,6 +206,16 @@ def test_a_200_that_is_not_the_apis_json_is_retryable(
     assert KEY not in str(error) and KEY not in error.url
 
 
+def test_a_portal_title_echoing_the_url_never_shows_the_key(api: tuple[ScriptedAPI, str]) -> None:
+    scripted, url = api
+    page = f"<html><title>Blocked:\n https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key={KEY}</title>"
+    scripted.then(Answer(raw=page.encode()))
+    with pytest.raises(UnexpectedAnswerError) as info:
+        bot(url).send_text("x")
+    text = str(info.value)
+    assert KEY not in text and "key=693a" in text and "\n" not in text
+
+
 def test_a_captive_portal_page_is_retried_then_the_send_succeeds(
     api: tuple[ScriptedAPI, str],
 ) -> None:

@@ -270,7 +270,9 @@ def _describe_body(body: bytes) -> str:
         return "an empty body"
     title = _TITLE.search(body[:4096])
     if title is not None:
-        text = " ".join(title.group(1).decode("utf-8", "replace").split())[:80]
+        # Text from whoever answered, into errors and logs: one line, URLs' keys masked
+        # (a portal may echo the URL it intercepted), then cut.
+        text = mask_url(" ".join(title.group(1).decode("utf-8", "replace").split()))[:80]
         return f"an HTML page ({len(body)} bytes, title {text!r})"
     if body.lstrip()[:1] == b"<":
         return f"an HTML page ({len(body)} bytes)"
