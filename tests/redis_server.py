@@ -19,11 +19,14 @@ def free_port() -> int:
 
 
 @contextmanager
-def redis_server(directory: Path) -> Iterator[str]:
-    """Run redis-server without persistence for the block; yields ``redis://127.0.0.1:PORT/0``."""
+def redis_server(directory: Path, *extra: str, port: int | None = None) -> Iterator[str]:
+    """Run redis-server without persistence for the block; yields ``redis://127.0.0.1:PORT/0``.
+
+    ``extra``: more command-line options (they override the defaults, e.g. ``--appendonly
+    yes``); ``port``: this port instead of a free one (to restart a server where it was)."""
     if shutil.which("redis-server") is None:
         raise RuntimeError("redis-server is not installed (apt-get install redis-server)")
-    port = free_port()
+    port = port or free_port()
     proc = subprocess.Popen(
         [
             "redis-server",
@@ -32,6 +35,7 @@ def redis_server(directory: Path) -> Iterator[str]:
             "--save", "",
             "--appendonly", "no",
             "--dir", str(directory),
+            *extra,
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

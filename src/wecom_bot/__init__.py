@@ -20,6 +20,7 @@ from .errors import (
     RateLimitWaitExceeded,
     RequestTimeout,
     TransportError,
+    UnexpectedAnswerError,
     WeComAPIError,
     WeComBotError,
 )
@@ -95,6 +96,7 @@ __all__ = [
     "TextNoticeCard",
     "TransportError",
     "TruncatedWarning",
+    "UnexpectedAnswerError",
     "VerticalContent",
     "VoiceMessage",
     "WeComAPIError",

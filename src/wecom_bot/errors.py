@@ -25,6 +25,7 @@
         │   ├── InvalidKeyError          (93000)
         │   └── MediaMD5MismatchError    (301019)
         ├── HTTPStatusError                         non-2xx HTTP answer; 5xx/429 retryable
+        ├── UnexpectedAnswerError                   2xx that is not the API's JSON; retryable
         └── TransportError                          connection failed or reset; retryable
             └── RequestTimeout                      no answer in time; retryable
 
@@ -254,6 +255,28 @@ class HTTPStatusError(DeliveryError):
         if body_excerpt:
             text += f": {body_excerpt}"
         super().__init__(text, url=url)
+
+
+class UnexpectedAnswerError(DeliveryError):
+    """A 2xx answer that is not the API's JSON: an HTML page, an empty body, JSON without errcode.
+
+    Something between the client and WeCom answered in its place (a captive portal, a proxy's
+    login or error page, misrouted egress), or base_url points elsewhere. Retryable like a 502:
+    the request most likely never reached the API, and the detour is often temporary.
+
+    Attributes:
+        status_code: the HTTP status (2xx).
+    """
+
+    retryable = True
+
+    def __init__(self, status_code: int, what: str, *, url: str = "") -> None:
+        self.status_code = status_code
+        super().__init__(
+            f"HTTP {status_code} with {what}, not the API's JSON: a proxy or captive portal "
+            "answered, or base_url is not the webhook API",
+            url=url,
+        )
 
 
 class TransportError(DeliveryError):

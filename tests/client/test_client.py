@@ -25,6 +25,7 @@ from wecom_bot import (
     RequestTimeout,
     TextMessage,
     TransportError,
+    UnexpectedAnswerError,
     WeComAPIError,
 )
 from wecom_bot.errors import (
@@ -178,11 +179,60 @@ def test_http_4xx_is_not_retryable(api: tuple[ScriptedAPI, str]) -> None:
     assert not info.value.retryable
 
 
-def test_non_json_answer(api: tuple[ScriptedAPI, str]) -> None:
+PORTAL = b"<!DOCTYPE html><html><head><title>Wi-Fi login</title></head><body>Sign in</body></html>"
+
+
+@pytest.mark.parametrize(
+    ("raw", "described"),
+    [
+        (PORTAL, "an HTML page (87 bytes, title 'Wi-Fi login')"),
+        (b"<html>proxy login</html>", "an HTML page (24 bytes)"),
+        (b"", "an empty body"),
+        (b"  \n", "an empty body"),
+        (b"Service Unavailable", "a body that is not JSON (19 bytes)"),
+        (b'{"ok": true}', "JSON without an integer errcode"),
+    ],
+)
+def test_a_200_that_is_not_the_apis_json_is_retryable(
+    api: tuple[ScriptedAPI, str], raw: bytes, described: str
+) -> None:
     scripted, url = api
-    scripted.then(Answer(raw=b"<html>proxy login</html>"))
-    with pytest.raises(DeliveryError, match="not JSON"):
+    scripted.then(Answer(raw=raw))
+    with pytest.raises(UnexpectedAnswerError) as info:
         bot(url).send_text("x")
+    error = info.value
+    assert isinstance(error, DeliveryError) and error.retryable and error.status_code == 200
+    assert described in str(error) and "not the API's JSON" in str(error)
+    assert KEY not in str(error) and KEY not in error.url
+
+
+def test_a_portal_title_echoing_the_url_never_shows_the_key(api: tuple[ScriptedAPI, str]) -> None:
+    scripted, url = api
+    page = f"<html><title>Blocked:\n https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key={KEY}</title>"
+    scripted.then(Answer(raw=page.encode()))
+    with pytest.raises(UnexpectedAnswerError) as info:
+        bot(url).send_text("x")
+    text = str(info.value)
+    assert KEY not in text and "key=693a" in text and "\n" not in text
+
+
+def test_a_captive_portal_page_is_retried_then_the_send_succeeds(
+    api: tuple[ScriptedAPI, str],
+) -> None:
+    scripted, url = api
+    scripted.then(Answer(raw=PORTAL), Answer(raw=b""), Answer())
+    result = bot(url, retry=FAST_RETRY).send_text("x")
+    assert result.attempts == 3 and len(scripted.received) == 3
+
+
+def test_a_captive_portal_page_that_stays_fails_after_the_attempts(
+    api: tuple[ScriptedAPI, str],
+) -> None:
+    scripted, url = api
+    scripted.then(*[Answer(raw=PORTAL)] * 3)
+    with pytest.raises(UnexpectedAnswerError, match="captive portal"):
+        bot(url, retry=FAST_RETRY).send_text("x")
+    assert len(scripted.received) == FAST_RETRY.max_attempts
 
 
 def test_timeout(api: tuple[ScriptedAPI, str]) -> None:

@@ -110,6 +110,22 @@ def test_faults_can_be_cleared(emu: Emu, key: str) -> None:
     assert errcode(emu.send(key, payloads.text())) == 0
 
 
+@pytest.mark.parametrize(("body", "expected"), [("html", "<title>"), ("empty", "")])
+def test_not_json_fault_answers_200_with_a_page_and_processes_nothing(
+    emu: Emu, key: str, body: str, expected: str
+) -> None:
+    inject(emu, key, kind="not_json", body=body, count=2)
+    for _ in range(2):
+        answer = emu.send(key, payloads.text())
+        assert answer.status_code == 200
+        assert (expected in answer.text) if expected else answer.content == b""
+        with pytest.raises(ValueError):
+            answer.json()
+    assert errcode(emu.send(key, payloads.text())) == 0
+    group = emu.group(key)
+    assert group["accepted"] == 1 and group["faults_injected"] == 2
+
+
 def test_faults_of_one_group_leave_others_alone(emu: Emu, key: str) -> None:
     from .conftest import new_key
 
@@ -130,6 +146,8 @@ def test_faults_of_one_group_leave_others_alone(emu: Emu, key: str) -> None:
         {"kind": "errcode", "errcode": True},
         {"kind": "drop", "count": 0},
         {"kind": "drop", "status": 500},
+        {"kind": "not_json", "body": "xml"},
+        {"kind": "not_json", "status": 200},
         [1, 2],
     ],
 )

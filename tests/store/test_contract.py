@@ -457,6 +457,19 @@ async def test_many_ids_at_once(store: Outbox) -> None:
     assert await store.pending_count() == 0
 
 
+async def test_a_store_nothing_happened_to_keeps_its_identity(store: Outbox) -> None:
+    assert await store.check_identity() is None  # the first call fixes the identity
+    await store.enqueue([text("kept")])
+    assert await store.check_identity() is None
+    assert await store.check_identity(repair=True) is None
+    assert await store.pending_count("ops") == 1
+    warning = await store.durability_warning()
+    assert warning is None or "appendonly" in warning  # only a Redis without persistence warns
+    await store.close()
+    with pytest.raises(StoreUnavailableError):
+        await store.check_identity()
+
+
 async def test_ping_and_close(store: Outbox) -> None:
     await store.ping()
     assert store.location

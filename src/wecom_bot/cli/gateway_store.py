@@ -18,11 +18,12 @@ def recover_store(config: ConfigOption) -> None:
     """Copy whatever is readable of the configured SQLite outbox into a fresh file.
 
     The damaged file (with its -wal and -shm) is kept beside it as NAME.damaged-TIME. Stop the
-    gateway first.
+    gateway first (refused while one holds the file).
     """
     import sqlite3
 
     from ..gateway.config import load_config
+    from ..store.filelock import StoreInUseError, StoreLock
     from ..store.recover import recover_sqlite
 
     try:
@@ -35,10 +36,21 @@ def recover_store(config: ConfigOption) -> None:
         raise typer.Exit(ExitCode.USAGE)
     path = store[len("sqlite:///") :].partition("?")[0]
     try:
+        # A running gateway would go on writing into the file moved aside as damaged.
+        lock = StoreLock(path)
+    except StoreInUseError as exc:
+        typer.echo(f"error: {exc}; stop the gateway first, then recover", err=True)
+        raise typer.Exit(ExitCode.USAGE) from None
+    except ConfigError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(ExitCode.FAILURE) from None
+    try:
         report = recover_sqlite(path)
     except (OSError, sqlite3.DatabaseError) as exc:
         typer.echo(f"error: cannot recover {path}: {exc}", err=True)
         raise typer.Exit(ExitCode.FAILURE) from None
+    finally:
+        lock.release()
     for table, rows in report.copied.items():
         lost = report.unreadable.get(table)
         typer.echo(

@@ -25,6 +25,7 @@ from ..errors import (
     RequestTimeout,
     Rule,
     TransportError,
+    UnexpectedAnswerError,
     ValidationIssue,
     api_error,
 )
@@ -42,6 +43,7 @@ DEFAULT_TIMEOUT = 10.0
 _AMR_MAGIC = b"#!AMR"
 _KEY_SHAPE = re.compile(r"^[A-Za-z0-9_\-]+$")
 _HINT = re.compile(r",\s*hint:.*$", re.DOTALL)
+_TITLE = re.compile(rb"<title[^>]*>(.*?)</title", re.IGNORECASE | re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -243,25 +245,38 @@ def interpret_answer(status_code: int, body: bytes, masked_url: str) -> dict[str
     Raises:
         HTTPStatusError: a non-2xx status.
         WeComAPIError: a non-zero errcode (the most specific subclass).
-        DeliveryError: a 2xx answer that is not the API's JSON (a captive proxy, say).
+        UnexpectedAnswerError: a 2xx answer that is not the API's JSON (a captive portal's
+            HTML page, an empty body); retryable.
     """
     if not 200 <= status_code < 300:
         excerpt = body[:200].decode("utf-8", "replace")
         raise HTTPStatusError(status_code, url=masked_url, body_excerpt=excerpt)
     try:
         data = json.loads(body)
-    except ValueError:
-        raise DeliveryError(
-            f"the answer is not JSON ({len(body)} bytes): is base_url pointing at the API?",
-            url=masked_url,
-        ) from None
+    except (ValueError, RecursionError):
+        raise UnexpectedAnswerError(status_code, _describe_body(body), url=masked_url) from None
     if not isinstance(data, dict) or not isinstance(data.get("errcode"), int):
-        raise DeliveryError("the answer has no integer errcode", url=masked_url)
+        raise UnexpectedAnswerError(status_code, "JSON without an integer errcode", url=masked_url)
     errcode: int = data["errcode"]
     if errcode != 0:
         errmsg = _HINT.sub("", str(data.get("errmsg", "")))
         raise api_error(errcode, errmsg, url=masked_url)
     return data
+
+
+def _describe_body(body: bytes) -> str:
+    """Name a body that is not JSON, briefly: its size, and the page title of an HTML page."""
+    if not body.strip():
+        return "an empty body"
+    title = _TITLE.search(body[:4096])
+    if title is not None:
+        # Text from whoever answered, into errors and logs: one line, URLs' keys masked
+        # (a portal may echo the URL it intercepted), then cut.
+        text = mask_url(" ".join(title.group(1).decode("utf-8", "replace").split()))[:80]
+        return f"an HTML page ({len(body)} bytes, title {text!r})"
+    if body.lstrip()[:1] == b"<":
+        return f"an HTML page ({len(body)} bytes)"
+    return f"a body that is not JSON ({len(body)} bytes)"
 
 
 def translate_transport_error(exc: httpx.HTTPError, masked_url: str) -> DeliveryError:

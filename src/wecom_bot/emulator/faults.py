@@ -27,6 +27,12 @@ class FaultKind(StrEnum):
     """Close the connection without any answer; nothing is processed."""
     ERRCODE = "errcode"
     """Answer HTTP 200 with this WeCom errcode; nothing is processed (stored as rejected)."""
+    NOT_JSON = "not_json"
+    """Answer HTTP 200 with a body that is not the API's JSON (``body``: ``html``, a captive
+    portal's page, or ``empty``); nothing is processed, as when a proxy answers in WeCom's place."""
+
+
+NOT_JSON_BODIES = ("html", "empty")
 
 
 class FaultSpecError(ValueError):
@@ -43,6 +49,7 @@ class Fault:
         delay_ms: the delay for ``delay``.
         errcode: the WeCom errcode for ``errcode`` (non-zero).
         errmsg: optional errmsg text for ``errcode`` (default: the text WeCom uses for it).
+        body: what ``not_json`` answers: ``html`` or ``empty``.
     """
 
     kind: FaultKind
@@ -50,10 +57,11 @@ class Fault:
     delay_ms: int | None = None
     errcode: int | None = None
     errmsg: str | None = None
+    body: str | None = None
 
     @classmethod
     def from_json(cls, data: Any) -> tuple[Fault, int]:
-        """Read ``{"kind": ..., "status"|"delay_ms"|"errcode": ..., "count": N}``.
+        """Read ``{"kind": ..., "status"|"delay_ms"|"errcode"|"body": ..., "count": N}``.
 
         Returns:
             The fault and how many requests it applies to (default 1).
@@ -73,6 +81,7 @@ class Fault:
             FaultKind.DELAY: {"delay_ms"},
             FaultKind.DROP: set(),
             FaultKind.ERRCODE: {"errcode", "errmsg"},
+            FaultKind.NOT_JSON: {"body"},
         }[kind]
         unknown = sorted(set(data) - allowed)
         if unknown:
@@ -90,12 +99,17 @@ class Fault:
             if errmsg is not None and (not isinstance(errmsg, str) or len(errmsg) > 200):
                 raise FaultSpecError("errmsg must be a string of at most 200 characters")
             return cls(kind, errcode=errcode, errmsg=errmsg), count
+        if kind is FaultKind.NOT_JSON:
+            body = data.get("body", "html")
+            if body not in NOT_JSON_BODIES:
+                raise FaultSpecError(f"body must be one of {', '.join(NOT_JSON_BODIES)}")
+            return cls(kind, body=body), count
         return cls(kind), count
 
     def to_json(self) -> dict[str, Any]:
         """The fault as the inspection API shows it (no null fields)."""
         out: dict[str, Any] = {"kind": self.kind.value}
-        for name in ("status", "delay_ms", "errcode", "errmsg"):
+        for name in ("status", "delay_ms", "errcode", "errmsg", "body"):
             value = getattr(self, name)
             if value is not None:
                 out[name] = value

@@ -193,11 +193,14 @@ async def list_faults(request: Request, group_id: str) -> Response:
                     "schema": {
                         "type": "object",
                         "properties": {
-                            "kind": {"enum": ["http_status", "delay", "drop", "errcode"]},
+                            "kind": {
+                                "enum": ["http_status", "delay", "drop", "errcode", "not_json"]
+                            },
                             "status": {"type": "integer", "minimum": 400, "maximum": 599},
                             "delay_ms": {"type": "integer", "minimum": 0},
                             "errcode": {"type": "integer"},
                             "errmsg": {"type": "string"},
+                            "body": {"enum": ["html", "empty"], "default": "html"},
                             "count": {"type": "integer", "minimum": 1, "default": 1},
                         },
                         "required": ["kind"],
@@ -208,8 +211,9 @@ async def list_faults(request: Request, group_id: str) -> Response:
     },
 )
 async def add_fault(request: Request, group_id: str) -> Response:
-    """Body ``{"kind": "http_status"|"delay"|"drop"|"errcode", "status"|"delay_ms"|"errcode":
-    ..., "count": N}``: the next N webhook requests (send or upload) of the group get it.
+    """Body ``{"kind": "http_status"|"delay"|"drop"|"errcode"|"not_json",
+    "status"|"delay_ms"|"errcode"|"body": ..., "count": N}``: the next N webhook requests
+    (send or upload) of the group get it.
     """
     if not _GROUP_ID.match(group_id):
         return _error(400, "group_id must be 8 hex digits (key_fingerprint of the key)")

@@ -26,7 +26,7 @@ from pathlib import PurePosixPath, PureWindowsPath
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import PlainTextResponse, Response
+from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.datastructures import UploadFile
 from starlette.requests import ClientDisconnect
 
@@ -507,6 +507,14 @@ def amr_duration(data: bytes) -> float | None:
     return frames * _AMR_FRAME_SECONDS
 
 
+# What a captive portal or an egress proxy's login page looks like to an API client.
+_PORTAL_PAGE = (
+    "<!DOCTYPE html>\n<html><head><title>Network login required</title></head>\n"
+    "<body><h1>Sign in to continue</h1><p>This network requires you to log in before "
+    "reaching the internet (injected by the wecom-bot emulator).</p></body></html>\n"
+)
+
+
 async def _apply_fault(
     emulator: Emulator, request: Request, group_id: str, fault: Fault, endpoint: str, size: int
 ) -> Response | None:
@@ -520,6 +528,11 @@ async def _apply_fault(
         emulator.storage.count_fault(group_id)
         status = fault.status or 500
         return PlainTextResponse(f"{status} (injected by the wecom-bot emulator)\n", status)
+    if fault.kind is FaultKind.NOT_JSON:
+        emulator.storage.count_fault(group_id)
+        if fault.body == "empty":
+            return Response(b"", 200)
+        return HTMLResponse(_PORTAL_PAGE, 200)
     if fault.kind is FaultKind.DROP:
         emulator.storage.count_fault(group_id)
         if await _drop_connection(request):

@@ -77,7 +77,8 @@ def create_app(
     warning = unauthenticated_exposure(config)
     if warning is not None:
         logger.warning(warning)
-    outbox_at_start = store or open_store(config.store)
+    # exclusive: a second gateway on the same SQLite file refuses to start (store.filelock).
+    outbox_at_start = store or open_store(config.store, exclusive=True)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -189,7 +190,10 @@ def create_app(
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz", summary="Readiness: the outbox takes writes, delivery runs")
+    @app.get(
+        "/readyz",
+        summary="Readiness: the outbox takes writes and is the one opened, delivery runs",
+    )
     async def readyz(request: Request) -> Response:
         gateway: Gateway = request.app.state.gateway
         try:
@@ -198,8 +202,11 @@ def create_app(
             return JSONResponse({"status": "unavailable", "reason": str(exc)}, status_code=503)
         if not gateway.accepting:
             return JSONResponse({"status": "stopping"}, status_code=503)
-        if not gateway.delivering:
-            reason = "the dispatcher or the journal's processor is not running"
+        try:
+            reason = await gateway.not_ready()
+        except StoreUnavailableError as exc:
+            reason = str(exc)
+        if reason is not None:
             return JSONResponse({"status": "unavailable", "reason": reason}, status_code=503)
         return JSONResponse({"status": "ready"})
 

@@ -24,6 +24,7 @@ from .intake.bodies import BodyBudget
 from .intake.inbox import InboxProcessor
 from .metrics import GatewayMetrics
 from .runtime import Runtime, build_runtime
+from .storewatch import StoreWatch
 from .templates.render_pool import CUT_OFF_SECONDS, RenderPool
 
 __all__ = ["HISTORY_PURGE_EVERY", "Gateway"]
@@ -80,6 +81,7 @@ class Gateway:
             budget=self.body_budget,
         )  # fmt: skip
         self.escalator = Escalator(lambda: self.runtime, clock=clock)
+        self.watch = StoreWatch(store, metrics, lambda: self.config.bots, clock=clock)
         self.accepting = True
         self._reload_lock = asyncio.Lock()
         self.last_reload: dict[str, Any] = {"ok": True, "at": clock(), "message": "started"}
@@ -96,9 +98,27 @@ class Gateway:
             retention=self.config.history_retention,
             purge_every=min(HISTORY_PURGE_EVERY, self.config.history_retention),
         )
+        await self.watch.prime()
         await self.runtime.start()
         self.inbox.start()
         self.escalator.start()
+        self.watch.start()
+
+    async def not_ready(self) -> str | None:
+        """Why the gateway cannot keep its promise right now (``/readyz``, after the store's
+        ping), or ``None``: the store is not the one opened, delivery is not running or stuck.
+
+        Raises:
+            StoreUnavailableError: the store does not answer.
+        """
+        problem = await self.store.check_identity()
+        if problem is not None:
+            return problem
+        if not self.delivering:
+            return "the dispatcher or the journal's processor is not running"
+        if self.watch.stuck:
+            return "; ".join(self.watch.stuck.values())
+        return None
 
     @property
     def delivering(self) -> bool:
@@ -115,6 +135,7 @@ class Gateway:
         """Stop accepting, finish in-flight sends; the outbox keeps the rest."""
         self.accepting = False
         self.close_render_pools()
+        await self.watch.stop()
         await self.inbox.stop()
         await self.escalator.stop()
         await self.runtime.stop()

@@ -97,6 +97,20 @@ class GatewayMetrics:
         self.dead_letters = Gauge(
             "wecom_bot_dead_letters", "Dead letters waiting for an operator", ["bot"], registry=r
         )
+        self.oldest_due = Gauge(
+            "wecom_bot_oldest_due_seconds",
+            "How long the oldest message due for a bot has waited to be claimed (the store "
+            "watch; delivery counts as stuck past 600 s with nothing sent meanwhile)",
+            ["bot"],
+            registry=r,
+        )
+        self.store_incidents = Counter(
+            "wecom_bot_store_incidents",
+            "Times the store lost or nearly lost what it held: file_deleted (written back, "
+            "nothing lost), file_replaced (not ready until restart), redis_emptied (lost)",
+            ["kind"],
+            registry=r,
+        )
         self.latency = Histogram(
             "wecom_bot_delivery_latency_seconds",
             "Seconds from enqueue to errcode 0",

@@ -24,6 +24,7 @@ from .base import (
     TimerLostError,
     TimerRecord,
 )
+from .filelock import StoreInUseError
 from .memory import MemoryOutbox
 from .sqlite import SQLiteOutbox
 
@@ -44,6 +45,7 @@ __all__ = [
     "SendMark",
     "Status",
     "StoreError",
+    "StoreInUseError",
     "StoreOpenError",
     "StoreUnavailableError",
     "TimerLostError",

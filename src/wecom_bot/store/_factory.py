@@ -22,7 +22,7 @@ def _mask_password(url: str) -> str:
     return url
 
 
-def open_store(url: str, *, clock: Clock = time.time) -> Outbox:
+def open_store(url: str, *, clock: Clock = time.time, exclusive: bool = False) -> Outbox:
     """Open the outbox named by ``url`` (the ``store`` setting).
 
     Forms:
@@ -38,6 +38,9 @@ def open_store(url: str, *, clock: Clock = time.time) -> Outbox:
     Args:
         url: the setting's value.
         clock: the time source for calls made without ``now``.
+        exclusive: for a SQLite file, hold its lock file for as long as the store is open, so
+            that a second gateway on the file refuses to start (the gateway's own store; the
+            store commands open it beside a running gateway). Other stores ignore it.
 
     Returns:
         The store; close it with ``await store.close()``.
@@ -62,7 +65,7 @@ def open_store(url: str, *, clock: Clock = time.time) -> Outbox:
 
         return MemoryOutbox(clock=clock)
     if scheme == "sqlite":
-        return _open_sqlite(url, rest, clock)
+        return _open_sqlite(url, rest, clock, exclusive)
     if scheme in ("redis", "rediss"):
         try:
             from .redis import RedisOutbox
@@ -77,7 +80,7 @@ def open_store(url: str, *, clock: Clock = time.time) -> Outbox:
     )
 
 
-def _open_sqlite(url: str, rest: str, clock: Clock) -> Outbox:
+def _open_sqlite(url: str, rest: str, clock: Clock, exclusive: bool) -> Outbox:
     from .sqlite import SQLiteOutbox
 
     path, _, query = rest.partition("?")
@@ -106,4 +109,4 @@ def _open_sqlite(url: str, rest: str, clock: Clock) -> Outbox:
             raise StoreOpenError(
                 f"store: unknown SQLite option {name!r} (known: synchronous, busy_timeout)"
             )
-    return SQLiteOutbox(path, clock=clock, **options)
+    return SQLiteOutbox(path, clock=clock, exclusive=exclusive, **options)

@@ -867,6 +867,40 @@ class Outbox(abc.ABC):
             StoreUnavailableError: it does not.
         """
 
+    async def check_identity(self, *, repair: bool = False) -> str | None:
+        """Whether the store still holds the data it opened (readiness and the store watch).
+
+        A SQLite file can be deleted or replaced under the running process, and a Redis can
+        restart empty; the writes that follow would go somewhere a restart does not find, or
+        the records queued before are gone. The first call fixes what "the data it opened"
+        means (a Redis store writes its epoch key then).
+
+        Args:
+            repair: do what can be done about it: a SQLite file deleted while open is written
+                back to its path from the open connection and reopened (nothing is lost); a
+                replaced one is saved beside the path and the store refuses every call from
+                then on; a Redis that lost its data gets a new epoch, so the next call answers
+                ``None`` (what was queued there is gone; the message says so).
+
+        Returns:
+            ``None`` when all is well; otherwise what happened and what to do, one line with
+            no secret in it (for the log and ``/readyz``). After a repair the same incident is
+            not reported again, except by a store that refuses every call.
+
+        Raises:
+            StoreUnavailableError: the backend does not answer.
+        """
+        return None
+
+    async def durability_warning(self) -> str | None:
+        """Why a restart of the backend could lose stored records, when it can tell (a Redis
+        with persistence off or unreadable); ``None`` otherwise. Logged once at start.
+
+        Raises:
+            StoreUnavailableError: the backend does not answer.
+        """
+        return None
+
     @abc.abstractmethod
     async def close(self) -> None:
         """Release connections and threads; the store is unusable afterwards."""

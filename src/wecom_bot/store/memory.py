@@ -699,5 +699,11 @@ class MemoryOutbox(Outbox):
     async def ping(self) -> None:
         self._check_open()
 
+    async def check_identity(self, *, repair: bool = False) -> str | None:
+        # Nothing outside the process can take this store's data away; a restart always does
+        # (documented: memory:// is for tests and trials).
+        self._check_open()
+        return None
+
     async def close(self) -> None:
         self._closed = True

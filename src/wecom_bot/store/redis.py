@@ -21,6 +21,7 @@ to 15 digits so that sorted-set ties fall back to id order)::
     P tms:<group>         set   the keys of a group's timers
     P tm:<timer>          hash: one timer (<timer>: its group, a NUL character, its key)
     P tm-due              zset  timers                          <timer> -> when claimable
+    P epoch               string  the data set's identity (see check_identity)
 
 Every state change is one Lua script, so it is atomic: two instances never lease the same
 record, an enqueue with its idempotency check is one step, and a digest replaces its
@@ -36,7 +37,11 @@ arithmetic on them happens in Python, Lua only compares.
 What Redis must persist: run it with ``appendonly yes`` (``appendfsync everysec`` loses at most
 about a second of accepted messages if the Redis host dies; ``always`` loses none). When Redis
 is unreachable every call raises :class:`~wecom_bot.store.base.StoreUnavailableError` and the
-gateway answers 503, so nothing is accepted that is not stored.
+gateway answers 503, so nothing is accepted that is not stored. A Redis that comes back without
+its data (no persistence, ``FLUSHALL``, a failover to an empty replica) answers every call
+happily; the ``epoch`` key tells: the first :meth:`RedisOutbox.check_identity` writes a random
+value there unless one is (``SET NX``, so every instance adopts the first one) and later calls
+compare. :meth:`RedisOutbox.durability_warning` reads ``appendonly`` and ``save``.
 """
 
 from __future__ import annotations
@@ -53,7 +58,7 @@ from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 
 from ..ratelimit import Rate, parse_rate
 from ._batching import TurnBatch
@@ -92,7 +97,9 @@ _AGING_LUA: Final = (
     + "}\n"
 )
 
-_LIB: Final = _AGING_LUA + r"""
+_LIB: Final = (
+    _AGING_LUA
+    + r"""
 local P = ARGV[1]
 local function rk(id) return P .. 'rec:' .. id end
 local function bk(kind, bot) return P .. kind .. ':' .. bot end
@@ -169,6 +176,7 @@ local function forget(id)
   redis.call('DEL', rk(id))
 end
 """
+)
 
 # ARGV: P, now, dedup_key ("" = none), dedup_expiry, then 7 per message:
 # bot, kind, coalescible, payload, priority, notification_ids (JSON), next_attempt_at
@@ -650,6 +658,7 @@ class RedisOutbox(Outbox):
         self.prefix = prefix
         self.location = location
         self._closed = False
+        self._epoch: str | None = None
         # enqueue_once calls of the current turn of the event loop, sent in one pipeline.
         self._once_turn: TurnBatch[list[str], list[int] | None] = TurnBatch(self._enqueue_once_turn)
         scripts = {
@@ -1081,6 +1090,57 @@ class RedisOutbox(Outbox):
     async def ping(self) -> None:
         async with self._guard():
             await cast(Any, self.client.ping())
+
+    async def check_identity(self, *, repair: bool = False) -> str | None:
+        key = f"{self.prefix}epoch"
+        async with self._guard():
+            current = cast("str | None", await self.client.get(key))
+            missing = current is None
+            if self._epoch is None or (repair and missing):
+                fresh = f"{time.time():.0f}-{os.urandom(8).hex()}"
+                await self.client.set(key, fresh, nx=True)
+                current = cast("str | None", await self.client.get(key))
+            if self._epoch is None:
+                self._epoch = current
+                return None
+        if current == self._epoch:
+            return None
+        # Changed rather than gone: another instance saw the loss first and wrote a new one.
+        how = "its epoch key is gone" if missing else "its epoch key changed"
+        message = (
+            f"Redis at {self.location} lost its data while the gateway ran ({how}: it restarted "
+            "without persistence, was flushed, or failed over to an empty replica): the "
+            "messages queued there before are gone, without dead letters. Turn on appendonly "
+            "yes; check the alerts of the last minutes in Alertmanager"
+        )
+        if repair:
+            self._epoch = current  # the data set from now on: one incident, reported once
+            return message + "; the gateway goes on with the Redis as it is now"
+        return message
+
+    async def durability_warning(self) -> str | None:
+        async with self._guard():
+            try:
+                appendonly = await self.client.config_get("appendonly")
+                save = await self.client.config_get("save")
+            except ResponseError as exc:  # CONFIG renamed away or not granted by an ACL
+                return (
+                    f"cannot check the persistence of Redis at {self.location} (CONFIG GET "
+                    f"refused: {' '.join(str(exc).split())[:120]}); make sure it runs with "
+                    "appendonly yes, or a Redis restart loses the queued alerts"
+                )
+        if str(appendonly.get("appendonly", "")).lower() == "yes":
+            return None
+        if str(save.get("save", "")).strip():
+            return (
+                f"Redis at {self.location} has appendonly no (only RDB snapshots, save "
+                f"{save['save']!r}): a Redis restart loses the alerts accepted since the last "
+                "snapshot. Run it with appendonly yes"
+            )
+        return (
+            f"Redis at {self.location} has persistence off (appendonly no, no save): a Redis "
+            "restart loses every queued alert. Run it with appendonly yes"
+        )
 
     async def close(self) -> None:
         if self._closed:

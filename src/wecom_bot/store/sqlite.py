@@ -15,7 +15,15 @@ Cancelling an awaiting task does not cancel the statement: a transaction already
 thread still commits (at-least-once: the sender's retry may store a duplicate, never a loss).
 
 Several processes may share one file (claims run inside ``BEGIN IMMEDIATE``, so two processes
-never lease the same record), but a busy multi-instance deployment belongs on Redis.
+never lease the same record): the store commands read it beside a running gateway. Two gateways
+may not: the gateway opens its store ``exclusive`` (:mod:`.filelock`), and several instances
+belong on Redis.
+
+The file can vanish under the open connection (deleted, or replaced by another file, by a
+cleanup job or a hand on a shared volume): writes would then go on into a file no restart finds.
+:meth:`SQLiteOutbox.check_identity` compares the path's device and inode with those opened and,
+asked to repair, writes a deleted file back from the open connection (SQLite's backup API) and
+reopens it, or saves a replaced one's content beside the path and refuses every call after.
 """
 
 from __future__ import annotations
@@ -65,6 +73,7 @@ from .base import (
     encode_json,
     merge_notification_ids,
 )
+from .filelock import StoreLock
 
 T = TypeVar("T")
 
@@ -197,6 +206,26 @@ def _record(row: tuple[Any, ...]) -> OutboxRecord:
     )
 
 
+class _CopyFailedError(Exception):
+    """A copy of the open database could not be written (a full disk, a directory gone)."""
+
+
+def _file_identity(path: str) -> tuple[int, int]:
+    """The device and inode at ``path``: a file deleted and recreated there has another."""
+    st = os.stat(path)
+    return st.st_dev, st.st_ino
+
+
+def _sync_directory(path: str) -> None:
+    """Make a new directory entry for ``path`` durable."""
+    with contextlib.suppress(OSError):
+        fd = os.open(os.path.dirname(os.path.abspath(path)), os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
 def _chunks(ids: Sequence[int]) -> Iterator[list[int]]:
     unique = sorted(set(ids))
     for start in range(0, len(unique), _CHUNK):
@@ -222,10 +251,13 @@ class SQLiteOutbox(Outbox):
         synchronous: ``"NORMAL"`` (default) or ``"FULL"``; see the module docstring.
         busy_timeout: seconds to wait for another process's write lock before giving up.
         clock: the time source used when a method is called without ``now``.
+        exclusive: hold ``PATH.lock`` (:class:`~wecom_bot.store.filelock.StoreLock`) until
+            :meth:`close`, so that a second gateway on the same file refuses to start.
 
     Raises:
         StoreOpenError: the file cannot be opened or written; the message says why and what
-            to do.
+            to do (:class:`~wecom_bot.store.filelock.StoreInUseError` when ``exclusive`` and
+            another gateway holds the file).
     """
 
     def __init__(
@@ -235,11 +267,13 @@ class SQLiteOutbox(Outbox):
         synchronous: Synchronous = "NORMAL",
         busy_timeout: float = 5.0,
         clock: Clock = time.time,
+        exclusive: bool = False,
     ) -> None:
         super().__init__(clock=clock)
         if synchronous not in ("NORMAL", "FULL"):
             raise StoreOpenError(f"store: synchronous must be NORMAL or FULL, not {synchronous!r}")
         self.path = str(path)
+        self.lock = StoreLock(self.path) if exclusive and self.path != ":memory:" else None
         self.location = f"sqlite:///{self.path}"
         self.synchronous: Synchronous = synchronous
         self.busy_timeout = busy_timeout
@@ -249,10 +283,17 @@ class SQLiteOutbox(Outbox):
         self._conn: sqlite3.Connection | None = None
         self.damaged: str | None = None
         """Why the file is damaged (its integrity check failed); every call then fails."""
+        self.lost: str | None = None
+        """Why the store stopped using its file (replaced under it); every call then fails."""
+        self._identity: tuple[int, int] | None = None
+        self._mode = 0o644
+        self._wal_identity: tuple[int, int] | None = None
         try:
             self._executor.submit(self._open).result()
         except BaseException:
             self._executor.shutdown(wait=True)
+            if self.lock is not None:
+                self.lock.release()
             raise
 
     # -- opening ------------------------------------------------------------------------------
@@ -287,6 +328,7 @@ class SQLiteOutbox(Outbox):
             conn.execute(f"PRAGMA synchronous = {self.synchronous}")
             if not memory and self._check_integrity(conn):
                 self._conn = conn  # kept open: readiness and ingest report the damage
+                self._identity = _file_identity(self.path)
                 return
             with self._transaction(conn):
                 for statement in _SCHEMA.split(";"):
@@ -320,6 +362,11 @@ class SQLiteOutbox(Outbox):
             conn.close()
             raise self._open_error(exc) from exc
         self._conn = conn
+        if not memory:
+            self._identity = _file_identity(self.path)
+            self._mode = os.stat(self.path).st_mode & 0o7777
+            with contextlib.suppress(OSError):  # created by the write above
+                self._wal_identity = _file_identity(self.path + "-wal")
 
     @staticmethod
     def _add_priority(conn: sqlite3.Connection) -> None:
@@ -427,16 +474,21 @@ class SQLiteOutbox(Outbox):
         conn.execute("COMMIT")
 
     # -- the thread hop -------------------------------------------------------------------------
+    def _closed_error(self) -> StoreUnavailableError:
+        if self.lost is not None:
+            return StoreUnavailableError(f"{self.lost}; nothing was stored")
+        return StoreUnavailableError(f"outbox {self.path!r} is closed")
+
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         if self._conn is None:
-            raise StoreUnavailableError(f"outbox {self.path!r} is closed")
+            raise self._closed_error()
         return cast(T, await self._executor.submit_async(self._guarded, fn, args))
 
     async def _enqueue_once_turn(self, items: list[_OnceItem]) -> list[list[int] | None]:
         """The single-message ``enqueue_once`` calls of one turn of the loop, as one job (see
         :meth:`_enqueue_once_group`), ahead of background work."""
         if self._conn is None:
-            raise StoreUnavailableError(f"outbox {self.path!r} is closed")
+            raise self._closed_error()
         results = await self._executor.submit_async(
             self._guarded, self._enqueue_once_group, (items,), urgent=True
         )
@@ -445,7 +497,7 @@ class SQLiteOutbox(Outbox):
     def _guarded(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
         conn = self._conn
         if conn is None:
-            raise StoreUnavailableError(f"outbox {self.path!r} is closed")
+            raise self._closed_error()
         if self.damaged is not None and fn != self._close_sync:
             raise self._damaged_error()
         try:
@@ -770,7 +822,7 @@ class SQLiteOutbox(Outbox):
         if len(messages) == 1:
             item = _OnceItem(dedup_key, window_seconds, messages[0], payloads[0], self._now(now))
             if self._conn is None:
-                raise StoreUnavailableError(f"outbox {self.path!r} is closed")
+                raise self._closed_error()
             return await self._once_turn.add(item)
         return await self._run(
             self._enqueue_sync,
@@ -1255,11 +1307,158 @@ class SQLiteOutbox(Outbox):
                 (repr(time.time()),),
             )
 
-    async def close(self) -> None:
+    # -- the file under the connection -----------------------------------------------------
+    async def check_identity(self, *, repair: bool = False) -> str | None:
+        if self.lost is not None:
+            return self.lost
         if self._conn is None:
-            return
-        await self._run(self._close_sync)
-        self._executor.shutdown(wait=True)
+            raise self._closed_error()
+        if self.path == ":memory:":
+            return None
+        # Alone on the store's thread (never inside a group commit): a repair closes and
+        # reopens the connection, and every write before it is in the copy.
+        job = self._executor.submit(self._guarded, self._identity_sync, (repair,))
+        return cast("str | None", await asyncio.wrap_future(job))
+
+    def _identity_sync(self, conn: sqlite3.Connection, repair: bool) -> str | None:
+        try:
+            now = _file_identity(self.path)
+        except FileNotFoundError:
+            now = None
+        except OSError as exc:
+            raise StoreUnavailableError(f"outbox {self.path!r}: cannot stat it ({exc})") from None
+        if now == self._identity:
+            return None
+        if not repair:
+            what = "deleted" if now is None else "replaced by another file"
+            return (
+                f"outbox {self.path!r} was {what} while the gateway runs: what it answered 200 "
+                "for would not survive a restart (the store watch repairs or reports it)"
+            )
+        undelivered = conn.execute(
+            "SELECT count(*) FROM outbox WHERE status IN ('pending', 'leased')"
+        ).fetchone()[0]
+        try:
+            if now is None:
+                restored = self._write_back(conn)
+            else:
+                restored = self._save_aside(conn)
+        except _CopyFailedError as exc:
+            what = "deleted" if now is None else "replaced by another file"
+            return (
+                f"outbox {self.path!r} was {what} while the gateway runs, and its content "
+                f"({undelivered} undelivered messages) cannot be saved ({exc}): the gateway "
+                "keeps it open, is not ready and tries again at every check. Free space or "
+                "make the directory writable; do not restart the gateway before (a restart "
+                "would lose what it holds)"
+            )
+        if now is None:
+            if restored is None:
+                return (
+                    f"outbox {self.path!r} was deleted while the gateway ran; its content "
+                    f"({undelivered} undelivered messages) was written back to that path from the "
+                    "open connection and the gateway goes on with it, nothing lost. Find what "
+                    "deleted it (a cleanup job, a volume remounted or wiped)"
+                )
+            aside, reason = restored, "another file appeared at its path meanwhile"
+        else:
+            assert restored is not None
+            aside, reason = restored, "another file is at its path"
+        self.lost = (
+            f"outbox {self.path!r} was replaced under the running gateway ({reason}): the "
+            "gateway stopped using it (inbound alerts get 503, /readyz 503). What it held "
+            f"({undelivered} undelivered messages) is saved in {aside!r}. Restart the gateway "
+            "to use the file now at the path; to deliver the saved messages instead, stop the "
+            "gateway and move the saved file to the path"
+        )
+        return self.lost
+
+    def _copy_to(self, conn: sqlite3.Connection, target: str) -> None:
+        """A complete, consistent copy of the open database at ``target`` (synced).
+
+        Raises:
+            _CopyFailedError: it could not be written (nothing is left at ``target``).
+        """
+        try:
+            self._copy_sync(conn, target)
+        except (OSError, sqlite3.Error) as exc:
+            with contextlib.suppress(OSError):
+                os.unlink(target)
+            raise _CopyFailedError(" ".join(str(exc).split())[:200]) from None
+
+    def _copy_sync(self, conn: sqlite3.Connection, target: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(target)
+        # Created empty (SQLite takes an empty file as an empty database) with the mode of the
+        # file it copies, so the alerts in it are never readable by more users than before.
+        os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, self._mode))
+        os.chmod(target, self._mode)  # past the umask
+        copy = sqlite3.connect(target, isolation_level=None)
+        try:
+            conn.backup(copy)
+        finally:
+            copy.close()
+        fd = os.open(target, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def _write_back(self, conn: sqlite3.Connection) -> str | None:
+        """Put the deleted file back at its path and reopen it; the path of the copy when
+        another file took the path meanwhile (then the store is lost)."""
+        copy = f"{self.path}.restored-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"
+        self._copy_to(conn, copy)
+        self._conn = None
+        conn.close()
+        try:
+            # The -wal and -shm of the deleted file are still at the path (SQLite leaves them
+            # when its file was unlinked): the copy holds their content, and a -wal left there
+            # would be replayed into the restored file.
+            for suffix in ("-wal", "-shm"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(self.path + suffix)
+            try:
+                os.link(copy, self.path)  # never over a file that appeared meanwhile
+            except FileExistsError:
+                return copy
+            os.unlink(copy)
+            _sync_directory(self.path)
+            self._open()
+        except (OSError, StoreOpenError) as exc:
+            self.lost = (
+                f"outbox {self.path!r} was deleted under the running gateway and could not be "
+                f"reopened ({exc}); what it held is saved in {copy!r}: stop the gateway, move "
+                "that file to the path and start it again"
+            )
+            raise StoreUnavailableError(self.lost) from None
+        return None
+
+    def _save_aside(self, conn: sqlite3.Connection) -> str:
+        aside = f"{self.path}.orphaned-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"
+        self._copy_to(conn, aside)
+        self._conn = None
+        conn.close()
+        # Our -wal is still beside the path (SQLite keeps it when its file is gone): replayed
+        # into the file that replaced ours, it would overwrite that file's pages. Its content
+        # is in the copy. A -wal that came with the new file is another file and stays.
+        wal = self.path + "-wal"
+        with contextlib.suppress(OSError):
+            if _file_identity(wal) == self._wal_identity:
+                os.unlink(wal)
+        return aside
+
+    async def close(self) -> None:
+        try:
+            if self._conn is None:
+                if self.lost is not None:
+                    self._executor.shutdown(wait=True)
+                return
+            await self._run(self._close_sync)
+            self._executor.shutdown(wait=True)
+        finally:
+            if self.lock is not None:
+                self.lock.release()
 
     def _close_sync(self, conn: sqlite3.Connection) -> None:
         self._conn = None
