@@ -27,11 +27,12 @@ from bench import (
     bench_sdk,
     bench_storm,
     bench_storm_am,
+    bench_storm_kinds,
 )
 from bench._common import machine, per_call_us, table, today
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
-ALL = ("messages", "sdk", "storm", "storm_am", "escalation", "outbox", "ingest")
+ALL = ("messages", "sdk", "storm", "storm_am", "storm_kinds", "escalation", "outbox", "ingest")
 COMMAND = "make bench  (= .venv/bin/python -m bench.run_all)"
 
 
@@ -143,6 +144,37 @@ def storm_am_section(quick: bool) -> Section:
     )
 
 
+def storm_kinds_section(quick: bool) -> Section:
+    """Issue 25: pod, URL and host storms through a real Alertmanager, read message by message
+    (and the release before, when ``WECOM_BENCH_BEFORE`` names its checkout)."""
+    window = 6.0 if quick else float(os.environ.get("WECOM_BENCH_WINDOW", "60"))
+    before = os.environ.get("WECOM_BENCH_BEFORE")
+    before_dir = Path(before) if before and not quick else None
+    phases = bench_storm_kinds.run(window=window, before=before_dir)
+    command = f"python -m bench.bench_storm_kinds --window {window:g}"
+    readers = "`wecom_bot.storm.read_message` (this release)"
+    note = ""
+    if before_dir is not None:
+        command += f" --before {before_dir}"
+        found = subprocess.run(
+            ["git", "-C", str(before_dir), "rev-parse", "--short", "HEAD"],
+            capture_output=True, text=True,
+        )  # fmt: skip
+        revision = f" (commit {found.stdout.strip()})" if found.returncode == 0 else ""
+        readers += " and, for `before`, `bench_storm_kinds.read_before`"
+        note = (
+            f" `before` is the release before issue 25{revision}, run in the same session; it "
+            "has no `read_message`, so its messages are read by `read_before`, which reads its "
+            "summary and per-alert formats by the same rules (a severity counts only where it "
+            "is written for the alert, not in the group's counts)."
+        )
+    return Section(
+        bench_storm_kinds.TITLE,
+        bench_storm_kinds.report(phases, command, readers, note),
+        bench_storm_kinds.goals(phases),
+    )
+
+
 def escalation_section(quick: bool) -> Section:
     """Issue 24: new alerts while thousands of groups escalate (and the release before)."""
     groups = [300] if quick else [2000, 20000]
@@ -221,6 +253,7 @@ RUNNERS: dict[str, Callable[[bool], Section]] = {
     "sdk": sdk_section,
     "storm": storm_section,
     "storm_am": storm_am_section,
+    "storm_kinds": storm_kinds_section,
     "escalation": escalation_section,
     "outbox": outbox_section,
     "ingest": ingest_section,
