@@ -117,9 +117,12 @@ def test_groups_state_shared_labels_once_and_find_what_tells_alerts_apart() -> N
     firing, resolved = group_alerts(alerts)
     assert (firing.alertname, firing.status, firing.count) == ("HighLatency", "firing", 10)
     assert firing.shared == {"job": "api"}
-    assert firing.keys == ["instance"]  # severity is counted, not listed per alert
+    assert firing.keys == ["instance"]  # severity has a section of its own
     assert firing.severities == {"critical": 5, "warning": 5}
-    assert firing.entries() == ["host-[0-9]"]
+    critical, warning = firing.sections()
+    assert (critical.severity, critical.count, critical.names) == ("critical", 5, ("instance",))
+    assert [line.text for line in critical.lines] == ["host-[0,2,4,6,8]"]
+    assert [line.text for line in warning.lines] == ["host-[1,3,5,7,9]"]
     assert (resolved.alertname, resolved.status, resolved.keys) == ("DiskFull", "resolved", [])
 
 
@@ -127,7 +130,8 @@ def test_several_identifying_labels_list_one_entry_per_combination() -> None:
     alerts = [brief(zone=z, instance=f"host-{i}") for z in ("a", "b") for i in range(3)]
     (group,) = group_alerts(alerts)
     assert group.keys == ["instance", "zone"]
-    assert group.entries() == ["zone=a, instance: host-[0-2]", "zone=b, instance: host-[0-2]"]
+    assert group.line_names == ("zone", "instance")
+    assert group.entries() == ["a / host-[0-2]", "b / host-[0-2]"]
 
 
 def test_a_label_that_tells_no_more_alerts_apart_is_not_listed() -> None:
@@ -137,24 +141,63 @@ def test_a_label_that_tells_no_more_alerts_apart_is_not_listed() -> None:
     ]
     (group,) = group_alerts(alerts)
     assert group.keys == ["instance", "zone"]
-    assert group.entries() == ["zone=a, instance: host-[0-2]", "zone=b, instance: host-[0-2]"]
+    assert group.entries() == ["a / host-[0-2]", "b / host-[0-2]"]
+
+
+def test_context_labels_are_on_every_line_even_when_other_labels_tell_alerts_apart() -> None:
+    alerts = [
+        brief(namespace=ns, pod=f"web-{i}", severity=sev)
+        for ns, sev in (("shop-prod", "critical"), ("shop-canary", "warning"))
+        for i in range(3)
+    ]
+    (group,) = group_alerts(alerts)
+    assert group.context == ["namespace"] and group.keys == ["pod"]
+    critical, warning = group.sections()
+    assert critical.names == ("namespace", "pod")
+    assert [line.text for line in critical.lines] == ["shop-prod / web-[0-2]"]
+    # the namespace alone tells these apart: it is the line
+    alerts = [brief(namespace=ns, severity="critical") for ns in ("a", "b", "c")]
+    (group,) = group_alerts(alerts)
+    assert group.keys == [] and group.entries() == ["a, b, c"]
+    # with pods of several namespaces each, a line is a namespace and its pods
+    alerts = [brief(namespace=ns, pod=f"web-{i}") for ns in ("a", "b") for i in range(3)]
+    (group,) = group_alerts(alerts)
+    assert group.line_names == ("namespace", "pod")
+    assert group.entries() == ["a / web-[0-2]", "b / web-[0-2]"]
+
+
+def test_pods_of_one_workload_are_listed_after_its_name() -> None:
+    pods = ["checkout-67e7893f5-ktr4c", "checkout-69602d1ba-m92td", "node-exporter-x7k2p",
+            "node-exporter-b2c4d", "db-0", "db-1", "lonely-7d9f8c6b4-abcde"]  # fmt: skip
+    (group,) = group_alerts([brief(namespace="shop", pod=p) for p in pods])
+    lines = group.sections()[0].lines
+    assert [line.text for line in lines] == [
+        "checkout-* (2): 67e7893f5-ktr4c, 69602d1ba-m92td",
+        "node-exporter-* (2): b2c4d, x7k2p",
+        "db-[0-1], lonely-7d9f8c6b4-abcde",
+    ]
+    # a line split across messages says which part it is
+    assert lines[0].part(1, 2).text == "checkout-* (2，续): 69602d1ba-m92td"
 
 
 def test_a_missing_label_and_an_empty_one_tell_alerts_apart() -> None:
     alerts = [brief(x="", y="p"), brief(y="p"), brief(x="q", y="r"), brief(x="q", y="s")]
     (group,) = group_alerts(alerts)
     assert group.keys == ["x", "y"]
-    assert group.entries() == ['y=p, x: "", -', "y=r, x: q", "y=s, x: q"]
+    assert group.entries() == ['p / "", -', "r / q", "s / q"]
 
 
 def test_names_are_escaped_and_cut_like_values() -> None:
     name = "<@all> **" + "n" * 1000
     alerts = [brief(instance=f"host-{i}", **{name: z}) for z in ("a", "b") for i in range(3)]
     (group,) = group_alerts(alerts)
+    assert group.line_names == (name, "instance")
+    alerts = [brief(instance=f"host-{i}", zone=name + z) for z in ("a", "b") for i in range(3)]
+    (group,) = group_alerts(alerts)
     entries = group.entries(lambda s: s.replace("@", "＠"), value_bytes=64)
     assert len(entries) == 2 and all("@" not in e and len(e.encode()) < 150 for e in entries)
     assert entries[0].startswith('"<＠all> **nnn')
-    assert entries[0].endswith('…(963 bytes more)"=a, instance: host-[0-2]')
+    assert entries[0].endswith('…(964 bytes more)" / host-[0-2]')
 
 
 def test_long_values_are_cut_with_what_is_left_out() -> None:
@@ -175,7 +218,14 @@ def test_briefs_ride_with_a_payload_and_leave_before_it_is_sent() -> None:
 
 
 def test_ten_thousand_alerts_compress_to_one_entry() -> None:
-    alerts = [brief(instance=f"host-{i}", severity=("a", "b", "c")[i % 3]) for i in range(10_000)]
+    alerts = [brief(instance=f"host-{i}") for i in range(10_000)]
     (group,) = group_alerts(alerts)
     assert group.entries() == ["host-[0-9999]"]
+    # scattered numbers make long ranges: each stays short enough for a message
+    alerts = [brief(instance=f"host-{i}", severity=("a", "b", "c")[i % 3]) for i in range(10_000)]
+    (group,) = group_alerts(alerts)
     assert group.severities == {"a": 3334, "b": 3333, "c": 3333}
+    items = [item for s in group.sections() for line in s.lines for item in line.items]
+    assert len(items) > 3 and all(len(item) <= 500 for item in items)
+    expanded = sorted(v for item in items for v in expand(item))
+    assert expanded == sorted(f"host-{i}" for i in range(10_000))

@@ -39,17 +39,24 @@ from .limits import truncate_utf8, utf8_len
 __all__ = [
     "ALERTS_KEY",
     "CARRIED_PREFIX",
+    "DEFAULT_CONTEXT_LABELS",
     "MISSING",
     "AlertBrief",
     "AlertGroup",
+    "EntryLine",
+    "Section",
     "attach",
     "briefs_of",
     "compress",
+    "compressed",
     "cut_value",
     "detach",
     "expand",
     "group_alerts",
     "literal",
+    "read_entries",
+    "read_message",
+    "severity_rank",
     "unique_briefs",
 ]
 
@@ -79,6 +86,7 @@ _QUOTED = r'"(?:[^"\\\n]|\\.)*"'
 _QUOTED_PART = re.compile(f"({_QUOTED})")
 _WORD = re.compile(rf"(?:{_QUOTED}|\S)+")
 _MAX_DIGITS = 9  # longer numbers are ids, not counters: they stay as written
+_MAX_RANGE_BYTES = 480  # a range past this is written as several entries
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,19 +183,34 @@ def cut_value(value: str, max_bytes: int) -> str:
 # --------------------------------------------------------------------------- compression
 
 
-def _runs(numbers: Sequence[int], width: int) -> str:
-    """``[0-9,12,20-29]`` for sorted unique ``numbers``; ``width`` zero-pads."""
-    out: list[str] = []
+def _runs(numbers: Sequence[int], width: int) -> list[tuple[str, int, int]]:
+    """The runs of sorted unique ``numbers``: (written, first, last), ``0-9`` or ``12``;
+    ``width`` zero-pads."""
+    out: list[tuple[str, int, int]] = []
     start = prev = numbers[0]
     for n in [*numbers[1:], None]:
         if n is not None and n == prev + 1:
             prev = n
             continue
         first, last = f"{start:0{width}d}", f"{prev:0{width}d}"
-        out.append(first if start == prev else f"{first}-{last}")
+        out.append((first if start == prev else f"{first}-{last}", start, prev))
         if n is not None:
             start = prev = n
-    return _OPEN + ",".join(out) + _CLOSE
+    return out
+
+
+def _range_chunks(runs: list[tuple[str, int, int]]) -> list[list[tuple[str, int, int]]]:
+    """``runs`` in chunks of at most :data:`_MAX_RANGE_BYTES` written bytes each: a range of
+    scattered numbers is written as several entries, so that each fits a message."""
+    chunks: list[list[tuple[str, int, int]]] = [[]]
+    size = 0
+    for run in runs:
+        if chunks[-1] and size + len(run[0]) + 1 > _MAX_RANGE_BYTES:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(run)
+        size += len(run[0]) + 1
+    return chunks
 
 
 def _number_width(token: str) -> int:
@@ -195,28 +218,36 @@ def _number_width(token: str) -> int:
     return len(token) if len(token) > 1 and token.startswith("0") else 0
 
 
-def _compress_shape(values: list[list[str]], varying: list[int]) -> list[str]:
+def _compress_shape(
+    values: list[list[str]], varying: list[int]
+) -> list[tuple[str, list[list[str]]]]:
     """Compress values of one shape (same text between their numbers) on their last varying
-    number, grouping by the other varying numbers."""
+    number, grouping by the other varying numbers; each entry with the values it stands for."""
     position = varying[-1]
-    buckets: dict[tuple[str, ...], list[int]] = {}
+    buckets: dict[tuple[str, ...], list[list[str]]] = {}
     for tokens in values:
         token = tokens[position]
         key = (*[tokens[i] for i in varying[:-1]], str(_number_width(token)))
-        buckets.setdefault(key, []).append(int(token))
-    out: list[str] = []
-    for key, numbers in buckets.items():
+        buckets.setdefault(key, []).append(tokens)
+    out: list[tuple[str, list[list[str]]]] = []
+    for key, members in buckets.items():
         width = int(key[-1])
         heads = dict(zip(varying[:-1], key[:-1], strict=True))
-        template = values[0]
-        unique = sorted(set(numbers))
-        pieces: list[str] = []
-        for i, token in enumerate(template):
-            if i == position:
-                pieces.append(_runs(unique, width) if len(unique) > 1 else f"{unique[0]:0{width}d}")
-            else:
-                pieces.append(heads.get(i, token))
-        out.append("".join(pieces))
+        template = members[0]
+        unique = sorted({int(m[position]) for m in members})
+        for chunk in _range_chunks(_runs(unique, width)):
+            low, high = chunk[0][1], chunk[-1][2]
+            within = [m for m in members if low <= int(m[position]) <= high]
+            numbers = {int(m[position]) for m in within}
+            pieces: list[str] = []
+            for i, token in enumerate(template):
+                if i == position:
+                    written = ",".join(run for run, _, _ in chunk)
+                    single = len(numbers) == 1
+                    pieces.append(written if single else _OPEN + written + _CLOSE)
+                else:
+                    pieces.append(heads.get(i, token))
+            out.append(("".join(pieces), within))
     return out
 
 
@@ -264,13 +295,23 @@ def compress(values: Iterable[str | None], esc: Callable[[str], str] = str) -> l
         The entries, in the order their shapes first appear; :func:`expand` gives the values
         back (a missing label as :data:`MISSING`).
     """
+    return [written for written, _ in compressed(values, esc)]
+
+
+def compressed(
+    values: Iterable[str | None], esc: Callable[[str], str] = str
+) -> list[tuple[str, list[str | None]]]:
+    """:func:`compress`, each entry with the values it stands for (one for a value written on
+    its own, several for a range)."""
     missing = esc(MISSING)
-    # (tokens, written text) by shape, the text pieces; a value written on its own is a shape
-    # of one, keyed (None, value)
-    slots: dict[tuple[str | None, ...], list[tuple[list[str], str]]] = {}
+    # (tokens, value) by shape, the text pieces; a value written on its own is a shape of one,
+    # keyed (None, value)
+    slots: dict[tuple[str | None, ...], list[tuple[list[str], str | None]]] = {}
+    alone: dict[tuple[str | None, ...], str] = {}
     for value in dict.fromkeys(values):
         if value is None:
-            slots[(None,)] = [([], missing)]
+            slots[(None,)] = [([], None)]
+            alone[(None,)] = missing
             continue
         shown = esc(value)
         written = _written(shown, missing)
@@ -282,20 +323,22 @@ def compress(values: Iterable[str | None], esc: Callable[[str], str] = str) -> l
             or _CLOSE in value
             or any(len(t) > _MAX_DIGITS for t in tokens[1::2])
         ):
-            slots[(None, value)] = [([], written)]
+            slots[(None, value)] = [([], value)]
+            alone[(None, value)] = written
             continue
-        slots.setdefault(tuple(tokens[0::2]), []).append((tokens, shown))
-    out: list[str] = []
-    for slot in slots.values():
-        if len(slot) == 1:
-            out.append(slot[0][1])
+        slots.setdefault(tuple(tokens[0::2]), []).append((tokens, value))
+    out: list[tuple[str, list[str | None]]] = []
+    for shape_key, slot in slots.items():
+        if shape_key in alone:
+            out.append((alone[shape_key], [slot[0][1]]))
+        elif len(slot) == 1:
+            out.append((esc(slot[0][1] or ""), [slot[0][1]]))
         else:
             shape = [tokens for tokens, _ in slot]
             varying = [i for i in range(1, len(shape[0]), 2) if len({m[i] for m in shape}) > 1]
-            out.extend(
-                esc(entry).replace(_OPEN, "[").replace(_CLOSE, "]")
-                for entry in _compress_shape(shape, varying)
-            )
+            for entry, members in _compress_shape(shape, varying):
+                written = esc(entry).replace(_OPEN, "[").replace(_CLOSE, "]")
+                out.append((written, ["".join(m) for m in members]))
     return out
 
 
@@ -342,6 +385,105 @@ def _unquote(text: str) -> str:
 # --------------------------------------------------------------------------- grouping
 
 
+DEFAULT_CONTEXT_LABELS: tuple[str, ...] = (
+    "cluster", "namespace", "job", "service", "container", "mountpoint",
+)  # fmt: skip
+"""Labels a reader needs to place an alert (where it is), shown whenever they vary, even when
+other labels already tell the alerts apart: the ones kube-prometheus and node-exporter set."""
+
+_SEVERITY_RANKS = {
+    "critical": 0, "emergency": 0, "page": 0, "fatal": 0, "disaster": 0,
+    "error": 1, "high": 1, "major": 1,
+    "warning": 2, "warn": 2, "average": 2, "medium": 2,
+    "minor": 3, "low": 3,
+    "info": 4, "information": 4, "notice": 4,
+    "none": 5, "debug": 5,
+}  # fmt: skip
+_UNKNOWN_RANK = 3
+_MISSING_RANK = 6
+URGENT_RANK = 1
+"""Severities ranked this or more urgent (critical, error …) are written in the alert colour."""
+
+
+def severity_rank(level: str | None) -> int:
+    """How urgent a severity reads: 0 for critical-like, 2 for warning, 4 for info, 6 for none
+    (unknown words rank between warning and info)."""
+    if level is None:
+        return _MISSING_RANK
+    return _SEVERITY_RANKS.get(level.strip().lower(), _UNKNOWN_RANK)
+
+
+# A Kubernetes pod name: its workload's name, then the generated suffix (a ReplicaSet's hash
+# with a digit in it, then the pod's five characters; or the five characters alone). A suffix
+# of digits alone is a counter (host-12345): ranges write those better.
+_POD_NAME = re.compile(
+    r"\A([a-z0-9][a-z0-9.-]*?-)"
+    r"(?![0-9]+\Z)((?=[a-z]*[0-9])[a-z0-9]{6,10}-[a-z0-9]{5}|[a-z0-9]{5})\Z"
+)
+STEM_MARK = "*"
+"""What follows a stem on an entry line: ``checkout-* (40): 67e7893f5-ktr4c, …``."""
+
+
+@dataclass(frozen=True)
+class EntryLine:
+    """One line of a :class:`Section`: the values of the line's labels for some alerts.
+
+    Attributes:
+        heads: the written values of every label of the line but the last (its context).
+        items: the written entries of the last label (values, ranges; after a stem, suffixes).
+        stem: the written text every item continues (a pod's workload), or ``None``.
+        count: how many alerts the whole line stands for (all its parts, when it is split).
+        continued: whether this is a later part of a line split across messages.
+        weights: how many alerts each item stands for (a range: several; empty: one each).
+    """
+
+    heads: tuple[str, ...]
+    items: tuple[str, ...]
+    stem: str | None = None
+    count: int = 0
+    continued: bool = False
+    weights: tuple[int, ...] = ()
+
+    @property
+    def text(self) -> str:
+        """The line as written: ``shop-prod / checkout-* (40): 67e7893f5-ktr4c, …``."""
+        listed = ", ".join(self.items)
+        if self.stem is not None:
+            more = "，续" if self.continued else ""
+            listed = f"{self.stem}{STEM_MARK} ({self.count}{more}): {listed}"
+        return " / ".join([*self.heads, listed]) if listed else " / ".join(self.heads)
+
+    def part(self, start: int, end: int) -> EntryLine:
+        """The same line with only its items ``start:end`` (its part in one message)."""
+        return EntryLine(
+            self.heads, self.items[start:end], self.stem, self.count, start > 0,
+            self.weights[start:end],
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Section:
+    """The alerts of one group with one severity, as entry lines.
+
+    Attributes:
+        severity: the severity (``None``: the alerts have none).
+        count: how many alerts.
+        names: the labels each line gives, in order (its heads, then the listed label).
+        lines: the lines (every alert is on exactly one, each value written whole unless the
+            summary had to cut values to fit).
+    """
+
+    severity: str | None
+    count: int
+    names: tuple[str, ...]
+    lines: list[EntryLine]
+
+    @property
+    def urgent(self) -> bool:
+        """Whether the severity is critical-like (written in the alert colour)."""
+        return severity_rank(self.severity) <= URGENT_RANK
+
+
 @dataclass
 class AlertGroup:
     """The alerts of one alertname and status, described once.
@@ -351,107 +493,197 @@ class AlertGroup:
         status: ``"firing"`` or ``"resolved"``.
         alerts: the alerts, in arrival order.
         shared: labels every alert of the group has with the same value (alertname left out).
-        keys: the labels that tell the alerts apart (fewest that do, most distinct first).
-        severities: how many alerts have each severity (``None``: no severity label), when
-            severities differ.
+        context: the context labels (:data:`DEFAULT_CONTEXT_LABELS` or configured) whose values
+            differ, in their configured order: every line shows them.
+        keys: the other labels that tell the alerts apart (fewest that do, given the severity
+            and the context, most distinct first).
+        severities: how many alerts have each severity (``None``: no severity label), most
+            urgent first.
         earliest: the earliest start, seconds since the epoch.
-        summary: the summary annotation when every alert has the same one.
+        summary: the most common ``summary`` annotation (empty when none has one).
+        summary_count: how many alerts have it.
+        summary_kinds: how many different summaries the alerts have.
     """
 
     alertname: str
     status: str
     alerts: list[AlertBrief]
     shared: dict[str, str] = field(default_factory=dict)
+    context: list[str] = field(default_factory=list)
     keys: list[str] = field(default_factory=list)
     severities: dict[str | None, int] = field(default_factory=dict)
     earliest: float | None = None
     summary: str = ""
+    summary_count: int = 0
+    summary_kinds: int = 0
 
     @property
     def count(self) -> int:
         """How many alerts the group has."""
         return len(self.alerts)
 
-    def entries(self, esc: Callable[[str], str] = str, value_bytes: int = 64) -> list[str]:
-        """The alerts' identities, compressed: with one key its values (``host-[0-999]``), with
-        several one entry per combination of the others (``zone=a, instance: host-[1-5]``).
+    @property
+    def rank(self) -> int:
+        """The rank of its most urgent severity (see :func:`severity_rank`)."""
+        return min((severity_rank(s) for s in self.severities), default=_MISSING_RANK)
 
-        Names and values are written as :func:`literal` writes them (a missing label ``-``, the
-        empty value ``""``), each cut to ``value_bytes``.
+    @property
+    def line_names(self) -> tuple[str, ...]:
+        """The labels each entry line gives: the context, the other keys, the listed key."""
+        names = [*self.context, *self.keys[1:]]
+        if self.keys:
+            names.append(self.keys[0])
+        return tuple(names)
+
+    def sections(
+        self, esc: Callable[[str], str] = str, value_bytes: int | None = None
+    ) -> list[Section]:
+        """The alerts by severity (most urgent first), each severity's alerts as lines.
+
+        A line gives the values of :attr:`line_names`: the heads once, then the listed label's
+        values compressed (ranges, and pods of one workload after their stem:
+        ``checkout-* (40): 67e7893f5-ktr4c, …``). Values are cut only with ``value_bytes``
+        and only after compression; a cut that would make two entries read alike is undone.
 
         Args:
             esc: escapes text pieces for the message syntax.
-            value_bytes: a longer value (or name) is cut, marked ``…(N bytes more)``.
+            value_bytes: cut longer entries to about this many bytes (``None``: never).
         """
-        if not self.keys:
-            return []
-        last, heads = self.keys[0], self.keys[1:]
-        missing = esc(MISSING)
-        memo: dict[str | None, str] = {}  # the few values of the other keys repeat
+        names = self.line_names
+        memo: dict[str | None, str] = {}
 
-        def written(value: str | None) -> str:
+        def head(value: str | None) -> str:
             if value not in memo:
-                shown = None if value is None else esc(cut_value(value, value_bytes))
-                memo[value] = missing if shown is None else _written(shown, missing)
+                if value is None or value_bytes is None:
+                    memo[value] = literal(value, esc)
+                else:
+                    memo[value] = literal(cut_value(value, value_bytes), esc)
             return memo[value]
 
-        buckets: dict[tuple[str | None, ...], list[str | None]] = {}
+        by_level: dict[str | None, list[AlertBrief]] = {}
         for alert in self.alerts:
-            value = alert.labels.get(last)
-            head = tuple(alert.labels.get(k) for k in heads)
-            buckets.setdefault(head, []).append(
-                None if value is None else cut_value(value, value_bytes)
-            )
-        names = [written(k) for k in self.keys]
-        out: list[str] = []
-        for head, values in buckets.items():
-            compressed = ", ".join(compress(values, esc))
-            if heads:
-                pairs = ", ".join(
-                    f"{name}={written(v)}" for name, v in zip(names[1:], head, strict=True)
-                )
-                compressed = f"{pairs}, {names[0]}: {compressed}"
-            out.append(compressed)
+            by_level.setdefault(alert.labels.get("severity"), []).append(alert)
+        out: list[Section] = []
+        for level in sorted(by_level, key=lambda s: (severity_rank(s), s or "")):
+            members = by_level[level]
+            lines: list[EntryLine] = []
+            if names:
+                buckets: dict[tuple[str | None, ...], list[str | None]] = {}
+                for alert in members:
+                    key = tuple(alert.labels.get(n) for n in names[:-1])
+                    buckets.setdefault(key, []).append(alert.labels.get(names[-1]))
+                for key in sorted(buckets, key=lambda k: [(v is not None, v or "") for v in k]):
+                    heads = tuple(head(v) for v in key)
+                    lines.extend(_value_lines(heads, buckets[key], esc, value_bytes))
+            out.append(Section(level, len(members), names, lines))
         return out
 
+    def entries(self, esc: Callable[[str], str] = str, value_bytes: int | None = None) -> list[str]:
+        """Every entry line's text, section after section (see :meth:`sections`)."""
+        return [line.text for s in self.sections(esc, value_bytes) for line in s.lines]
 
-def _identity_keys(alerts: Sequence[AlertBrief], varying: list[str]) -> list[str]:
-    """The fewest varying labels that tell the alerts apart as well as all of them do (found
-    greedily, most distinct first), in time linear in alerts × labels."""
+
+def _value_lines(
+    heads: tuple[str, ...],
+    values: list[str | None],
+    esc: Callable[[str], str],
+    value_bytes: int | None,
+) -> list[EntryLine]:
+    """The lines of one bucket: pods of a workload after their stem, the rest compressed."""
+    distinct = list(dict.fromkeys(values))
+    stems: dict[str, list[str]] = {}
+    for value in distinct:
+        match = _POD_NAME.match(value) if value is not None else None
+        if match is not None:
+            stems.setdefault(match.group(1), []).append(match.group(2))
+    grouped = {s: suffixes for s, suffixes in stems.items() if len(suffixes) > 1}
+    in_stems = {stem + suffix for stem, suffixes in grouped.items() for suffix in suffixes}
+    rest = [v for v in distinct if v not in in_stems]
+    lines: list[EntryLine] = []
+    for stem in sorted(grouped):
+        suffixes = sorted(grouped[stem])
+        items = tuple(esc(s) for s in suffixes)
+        lines.append(EntryLine(heads, items, esc(stem), len(suffixes)))
+    if rest:
+        entries = compressed(rest, esc)
+        items_list = [written for written, _ in entries]
+        if value_bytes is not None:
+            items_list = _cut_entries(entries, esc, value_bytes)
+        weights = tuple(len(members) for _, members in entries)
+        lines.append(EntryLine(heads, tuple(items_list), None, len(rest), weights=weights))
+    return lines
+
+
+def _cut_entries(
+    entries: list[tuple[str, list[str | None]]], esc: Callable[[str], str], value_bytes: int
+) -> list[str]:
+    """The entries with single values past ``value_bytes`` cut, unless the cut would make an
+    entry read like another (then it stays whole)."""
+    cut: list[str] = []
+    for written, members in entries:
+        value = members[0]
+        if len(members) == 1 and value is not None and utf8_len(written) > value_bytes:
+            cut.append(literal(cut_value(value, value_bytes), esc))
+        else:
+            cut.append(written)
+    seen: dict[str, int] = {}
+    for text in cut:
+        seen[text] = seen.get(text, 0) + 1
+    return [
+        text if seen[text] == 1 or text == written else written
+        for text, (written, _) in zip(cut, entries, strict=True)
+    ]
+
+
+def _identity_keys(
+    alerts: Sequence[AlertBrief], varying: list[str], given: Sequence[str] = ()
+) -> list[str]:
+    """The fewest ``varying`` labels that tell the alerts apart as well as all of them (and
+    ``given``, already shown) do; found greedily, most distinct first, in time linear in
+    alerts × labels."""
+    if not varying:
+        return []
     # None, not "": a missing label and an empty one are different alerts
     counts = {n: len({a.labels.get(n) for a in alerts}) for n in varying}
-    # severity is counted on its own line: it identifies only when nothing else does
-    ranked = sorted(varying, key=lambda n: (n == "severity", -counts[n], n))
-    if counts[ranked[0]] == len(alerts):  # one label tells every alert apart
-        return ranked[:1]
-    columns = {n: [a.labels.get(n) for a in alerts] for n in ranked}
+    ranked = sorted(varying, key=lambda n: (-counts[n], n))
+    columns = {n: [a.labels.get(n) for a in alerts] for n in [*given, *ranked]}
     goal = len(set(zip(*columns.values(), strict=True)))
     # refine a partition of the alerts label by label: classes[i] is alert i's class so far
     classes = [0] * len(alerts)
     found = 1
+    for name in given:
+        ids: dict[tuple[int, str | None], int] = {}
+        classes = [ids.setdefault(p, len(ids)) for p in zip(classes, columns[name], strict=True)]
+        found = len(ids)
     chosen: list[str] = []
     for name in ranked:
-        ids: dict[tuple[int, str | None], int] = {}
-        pairs = zip(classes, columns[name], strict=True)
-        refined = [ids.setdefault(pair, len(ids)) for pair in pairs]
+        if found == goal:
+            break
+        ids = {}
+        refined = [ids.setdefault(p, len(ids)) for p in zip(classes, columns[name], strict=True)]
         if len(ids) == found:  # tells apart no alerts the chosen labels do not
             continue
         chosen.append(name)
         classes, found = refined, len(ids)
-        if found == goal:
-            break
     return chosen
 
 
-def group_alerts(alerts: Iterable[AlertBrief]) -> list[AlertGroup]:
-    """Group ``alerts`` by alertname and status (firing first, then in arrival order) and find
-    what each group shares and what tells its alerts apart."""
+def group_alerts(
+    alerts: Iterable[AlertBrief], context_labels: Sequence[str] = DEFAULT_CONTEXT_LABELS
+) -> list[AlertGroup]:
+    """Group ``alerts`` by alertname and status (firing first, the most urgent severity first,
+    then in arrival order) and find what each group shares and what tells its alerts apart.
+
+    Args:
+        alerts: the alerts.
+        context_labels: labels every line shows when their values differ (see
+            :data:`DEFAULT_CONTEXT_LABELS`).
+    """
     buckets: dict[tuple[str, str], list[AlertBrief]] = {}
     for alert in alerts:
         buckets.setdefault((alert.status, alert.alertname), []).append(alert)
-    order = sorted(buckets, key=lambda k: k[0] != "firing")
     groups: list[AlertGroup] = []
-    for status, name in order:
+    for status, name in buckets:
         members = buckets[status, name]
         names = sorted({n for a in members for n in a.labels} - {"alertname"})
         first = members[0].labels
@@ -460,24 +692,146 @@ def group_alerts(alerts: Iterable[AlertBrief]) -> list[AlertGroup]:
             for n in names
             if n in first and all(a.labels.get(n) == first[n] for a in members)
         }
-        varying = [n for n in names if n not in shared]
+        varying = [n for n in names if n not in shared and n != "severity"]
+        context = [n for n in dict.fromkeys(context_labels) if n in varying]
+        others = [n for n in varying if n not in context]
         severities: dict[str | None, int] = {}
-        if "severity" in varying:
-            for a in members:
-                level = a.labels.get("severity")
-                severities[level] = severities.get(level, 0) + 1
+        for a in members:
+            level = a.labels.get("severity")
+            severities[level] = severities.get(level, 0) + 1
         starts = [a.starts_at for a in members if a.starts_at is not None]
-        summaries = {a.summary for a in members}
+        summaries: dict[str, int] = {}
+        for a in members:
+            if a.summary:
+                summaries[a.summary] = summaries.get(a.summary, 0) + 1
+        common = max(summaries.items(), key=lambda kv: kv[1], default=("", 0))
         groups.append(
             AlertGroup(
                 alertname=name,
                 status=status,
                 alerts=members,
-                shared=shared,
-                keys=_identity_keys(members, varying) if varying else [],
-                severities=dict(sorted(severities.items(), key=lambda kv: -kv[1])),
+                shared={k: v for k, v in shared.items() if k != "severity"},
+                context=context,
+                keys=_identity_keys(members, others, ["severity", *context]),
+                severities=dict(
+                    sorted(severities.items(), key=lambda kv: (severity_rank(kv[0]), -kv[1]))
+                ),
                 earliest=min(starts) if starts else None,
-                summary=summaries.pop() if len(summaries) == 1 else "",
+                summary=common[0],
+                summary_count=common[1],
+                summary_kinds=len(summaries),
             )
         )
+    groups.sort(key=lambda g: (g.status != "firing", g.rank))  # stable: arrival order kept
     return groups
+
+
+# --------------------------------------------------------------------------- reading
+
+
+# MISSING as the escapers write it: plain text keeps "-", markdown's look-alike is "－" (a
+# value that reads like it is quoted, so an unquoted one is always a missing label)
+_MISSING_PLAIN, _MISSING_MARKDOWN = MISSING, "－"
+_MARKUP = re.compile(r"</?font[^>]*>|\*\*|`")
+_QUOTE_OR_WORD = rf"(?:{_QUOTED}|[^\s\"])+"
+_GROUP_LINE = re.compile(rf"^(🔥|✅) ({_QUOTED}|\S+) × (\d+)")
+_SECTION_LINE = re.compile(rf"^级别 ({_QUOTED}|\S+) × (\d+)(?:（续）)?(?: · (.+))?$")
+_STEM_ITEMS = re.compile(rf"^(\S+?){re.escape(STEM_MARK)} \((\d+)(?:，续)?\): (.*)$")
+_SLASH = re.compile(rf"(?:{_QUOTED}|[^\"\s]|\s(?!/ ))+|\s/\s")
+
+
+def read_message(text: str) -> list[dict[str, str]]:
+    """The alerts a reader can identify in one summary message written by the built-in
+    ``summary`` templates (any msgtype), as label sets.
+
+    Each set has ``alertname``, ``status``, the labels shared by the alert's whole group, its
+    ``severity`` (when it has one) and the labels of its entry line: context and identity.
+    A label written ``-`` (missing) is left out. Values are as written, escaped for the
+    msgtype (look-alike characters): compare with the labels escaped the same way. This is how
+    tests and benchmarks check that a message read on its own names its alerts.
+    """
+    return [
+        {k: v for k, v in entry.items() if v is not None}
+        for entry in read_entries(text)
+    ]
+
+
+def read_entries(text: str) -> list[dict[str, str | None]]:
+    """:func:`read_message` with every label the message names for an alert, a missing one
+    (written ``-``) as ``None``: the exact identity the message gives each alert."""
+    plain = text.lstrip().startswith("【")
+    missing = _MISSING_PLAIN if plain else _MISSING_MARKDOWN
+    found: list[dict[str, str | None]] = []
+    base: dict[str, str | None] = {}
+    names: list[str] = []
+    in_section = False
+    for raw in text.splitlines():
+        line = raw if plain else _MARKUP.sub("", raw)
+        line = line.strip()
+        body = line[2:] if line.startswith(("> ", "- ")) else line
+        group = _GROUP_LINE.match(body)
+        if group is not None:
+            status = "firing" if group.group(1) == "🔥" else "resolved"
+            base = {"alertname": _read_value(group.group(2), missing) or "", "status": status}
+            names, in_section = [], False
+            continue
+        if not base:
+            continue
+        if body.startswith("标签："):
+            for pair in _split_items(body[len("标签："):]):
+                name, sep, value = pair.partition("=")
+                if sep:
+                    base[_read_value(name, missing) or name] = _read_value(value, missing)
+            continue
+        section = _SECTION_LINE.match(body)
+        if section is not None:
+            base["severity"] = _read_value(section.group(1), missing)
+            legend = section.group(3)
+            names = [_read_value(n, missing) or n for n in _split_slash(legend)] if legend else []
+            in_section = True
+            if not names:  # the severity alone tells this alert from the others
+                found.append(dict(base))
+            continue
+        if in_section and line.startswith(("> ", "- ")) and names:
+            found.extend({**base, **labels} for labels in _read_entry(body, names, missing))
+    return found
+
+
+def _read_value(written: str, missing: str) -> str | None:
+    """A value as :func:`literal` wrote it (``None`` for a missing label, ``missing``)."""
+    if written == missing:
+        return None
+    return _unquote(written) if written.startswith('"') else written
+
+
+def _split_slash(text: str) -> list[str]:
+    """``a / b / c`` into its parts (a JSON string may hold `` / ``)."""
+    return [part for part in _SLASH.findall(text) if part.strip() != "/"]
+
+
+def _split_items(text: str) -> list[str]:
+    """``a, b, "c, d"`` into its items."""
+    words = _WORD.findall(text)
+    return [w[:-1] if i < len(words) - 1 and w.endswith(",") else w for i, w in enumerate(words)]
+
+
+def _read_entry(body: str, names: list[str], missing: str) -> list[dict[str, str | None]]:
+    parts = _split_slash(body)
+    if len(parts) != len(names):
+        return []
+    head: dict[str, str | None] = {
+        name: _read_value(part, missing)
+        for name, part in zip(names[:-1], parts[:-1], strict=True)
+    }
+    listed = parts[-1]
+    stem = _STEM_ITEMS.match(listed)
+    if stem is not None:
+        values: list[str | None] = [stem.group(1) + item for item in _split_items(stem.group(3))]
+    else:
+        values = []
+        for item in _split_items(listed):
+            if item == missing:
+                values.append(None)
+            else:
+                values.extend(expand(item))
+    return [{**head, names[-1]: v} for v in values]

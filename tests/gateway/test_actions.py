@@ -280,7 +280,7 @@ def test_a_summarised_group_carries_its_links_within_every_limit(msgtype: Any) -
         dict(alert, labels={**alert["labels"], "instance": f"host-{i}"}) for i in range(400)
     ]
     firing = parse_alertmanager(payload)
-    assert linked.summarizes(firing)
+    assert linked.form_of(firing) == "summary"
     before = plain.render_check("default", firing, msgtype=msgtype)
     after = linked.render_check("default", firing, msgtype=msgtype)
     assert after.used_template.startswith("summary") and LINK.search(after.content)

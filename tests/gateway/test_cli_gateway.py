@@ -235,3 +235,28 @@ def test_routes_test_refuses_bad_input_in_one_line(tmp_path: Path) -> None:
         assert result.returncode == 2, result.stderr
         assert result.stderr.startswith("error: ") and says in result.stderr
         assert len(result.stderr.splitlines()) == 1, result.stderr
+
+
+def test_check_notes_that_external_url_is_unset_and_what_it_adds(tmp_path: Path) -> None:
+    without = _run_without_keys("gateway", "check", "--config", str(EXAMPLE))
+    assert without.returncode == 0, without.stderr  # a note, not an error
+    [note] = [line for line in without.stdout.splitlines() if line.startswith("note: ")]
+    assert "external_url is not set" in note
+    assert "console's history" in note and "action links" in note
+    as_json = json.loads(
+        _run_without_keys("gateway", "check", "--config", str(EXAMPLE), "--json").stdout
+    )
+    assert as_json["ok"] is True and len(as_json["notes"]) == 1
+    assert "external_url" in as_json["notes"][0]
+    # With it set (and the secret its links are signed with), there is nothing to note.
+    text = EXAMPLE.read_text("utf-8").replace(
+        "# external_url: https://alerts-gw.example.com",
+        "external_url: https://alerts-gw.example.com\nactions: {secret: " + "s" * 32 + "}\n#",
+    )
+    config = tmp_path / "with-url.yaml"
+    config.write_text(text, "utf-8")
+    with_url = _run_without_keys("gateway", "check", "--config", str(config))
+    assert with_url.returncode == 0, with_url.stderr
+    assert "note:" not in with_url.stdout and "external_url" not in with_url.stdout
+    again = _run_without_keys("gateway", "check", "--config", str(config), "--json")
+    assert json.loads(again.stdout)["notes"] == []

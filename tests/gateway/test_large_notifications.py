@@ -99,10 +99,11 @@ def test_a_40_kib_label_value_is_cut_with_a_marker_and_delivered(emu: Emu, tmp_p
     payload = alertmanager_firing()
     payload["alerts"][0]["labels"]["pod"] = "p" * (40 * 1024)
     # Its 16 KiB are eleven markdown parts (allowed here: by default a notification is cut
-    # to 3), unpaced, so that every part arrives whole.
+    # to 3), unpaced, so that every part arrives whole. Written per alert (no summary: by
+    # default two alerts that do not fit one message are summarised, without the long value).
     text, entry = deliver(
         emu, tmp_path, payload, until="cut by the gateway", storm_burst=20, storm_interval="0",
-        max_messages_per_notification=20,
+        max_messages_per_notification=20, max_alerts_per_message=None,
     )  # fmt: skip
     assert f"{40 * 1024 - MAX_VALUE_BYTES} bytes more" in text
     rendered = "".join(content_of(m["payload"]) for m in entry["messages"])

@@ -25,3 +25,13 @@ def test_the_escaping_table_shows_the_look_alikes() -> None:
     page = reference.render_reference()
     assert "| `@all` | `＠all` | `＠all` | `＠all` |" in page
     assert "| `<font>` | `＜font＞` |" in page
+
+
+def test_the_whitespace_section_states_the_environment_and_shows_the_lost_newline() -> None:
+    page = reference.render_reference()
+    assert "`trim_blocks` (True)" in page and "`lstrip_blocks` (True)" in page
+    # rendered, not written by hand: `{% endif %}` at a line's end glues the next line on ...
+    assert "**High memory usage** 🔥状态：firing\n" in page
+    # ... and `{% endif +%}` keeps it
+    assert "**High memory usage** 🔥\n状态：firing\n" in page
+    assert "区域： us-1 eu-1\n" in page and "状态：\n  告警中\n" in page

@@ -419,7 +419,7 @@ def test_more_alerts_than_a_message_lists_become_a_summary_of_every_one(
         report = capped.render_check("default", n, msgtype=msgtype)  # type: ignore[arg-type]
         assert report.used_template == capped.resolve("summary", msgtype)  # type: ignore[arg-type]
         text = report.content
-        assert "instance: node-[000-006]" in text
+        assert " · instance" in text and "node-[000-006]" in text  # the line and its legend
         assert "DiskFull" in text and "× 7" in text and "FIRING · 7" in text
         assert "另有 5 条告警未列出" in text  # what the sender left out is reported
     full = renderer.render_check("default", n).content

@@ -179,6 +179,8 @@ def check(
 def _print_report(report: dict[str, Any]) -> None:
     typer.echo(f"config OK: {len(report['bots'])} bot(s), {len(report['routes'])} route(s)")
     _print_unresolved(report)
+    for note in report["notes"]:
+        typer.echo(f"note: {note}")
     for item in report["renders"]:
         marker = "ok " if item["ok"] else "ERR"
         typer.echo(

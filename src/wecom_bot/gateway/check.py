@@ -39,8 +39,9 @@ def check_config(path: str | Path) -> dict[str, Any]:
 
     Returns:
         A report: ``ok``, the bots (masked), ``unresolved_keys`` (field -> why it is not set
-        here; not an error), routes, and per route/sample/bot the rendered parts with their
-        byte sizes against the limit (and a preview of the content).
+        here; not an error), ``notes`` (settings left out that messages would gain from; not
+        errors), routes, and per route/sample/bot the rendered parts with their byte sizes
+        against the limit (and a preview of the content).
 
     Raises:
         ConfigError: the configuration itself is invalid (the message names the field).
@@ -91,9 +92,22 @@ def check_config(path: str | Path) -> dict[str, Any]:
             name: bot.get("key") or bot.get("key_env") for name, bot in masked["bots"].items()
         },
         "unresolved_keys": unresolved,
+        "notes": _notes(config),
         "routes": [r.name for r in routes],
         "renders": renders,
     }
+
+
+EXTERNAL_URL_NOTE = (
+    "external_url is not set: storm summaries carry no link to the console's history (where "
+    "every alert of a storm is whole), and messages carry no action links (认领 · 静默 · 详情). "
+    "Set external_url to the address people reach the gateway at (see docs/actions.md)."
+)
+
+
+def _notes(config: GatewayConfig) -> list[str]:
+    """What the messages miss under ``config`` for a setting left out (not an error)."""
+    return [] if config.external_url else [EXTERNAL_URL_NOTE]
 
 
 def parse_labels(items: list[str]) -> dict[str, str]:

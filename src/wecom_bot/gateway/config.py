@@ -28,6 +28,7 @@ from pydantic import (
 from ..errors import ConfigError, SecretNotSetError
 from ..limits import DEFAULT_BASE_URL
 from ..masking import mask_key
+from ..storm import DEFAULT_CONTEXT_LABELS
 from .templates.sandbox import RenderLimits
 
 MutedActionName = Literal["keep", "drop", "defer"]
@@ -645,7 +646,17 @@ class TemplateLimitsConfig(_Section):
 
 
 class GatewayConfig(_Section):
-    """The whole gateway configuration (see ``docs/gateway.md`` for an annotated example)."""
+    """The whole gateway configuration (see ``docs/gateway.md`` for an annotated example).
+
+    Attributes:
+        max_alerts_per_message: the most alerts a route's template is tried with (1 to 1,000,
+            default 20). A notification of several alerts is written with its route's
+            template when that rendering fits one message (the msgtype's byte limit, mention
+            line included), else as a storm summary; one with more alerts than this is
+            summarised without trying. ``None``: never a summary.
+        external_url: how people reach the gateway. Without it messages carry no action links
+            and storm summaries no link to the console's history (``gateway check`` says so).
+    """
 
     listen_host: str = "127.0.0.1"
     listen_port: int = 9095
@@ -662,6 +673,8 @@ class GatewayConfig(_Section):
     max_body_bytes: int = 64 * 1024 * 1024
     max_alerts_per_message: int | None = 20
     max_messages_per_notification: int = 3
+    max_messages_per_summary: int = 10
+    context_labels: list[str] = Field(default_factory=lambda: list(DEFAULT_CONTEXT_LABELS))
     max_open_groups: int = 10_000
     auth: AuthConfig = Field(default_factory=AuthConfig)
     bots: dict[str, BotConfig]
@@ -739,6 +752,21 @@ class GatewayConfig(_Section):
     @classmethod
     def _max_messages(cls, value: int) -> int:
         return count_within(value, 1, 20)
+
+    @field_validator("max_messages_per_summary")
+    @classmethod
+    def _max_summary_messages(cls, value: int) -> int:
+        return count_within(value, 1, 20)
+
+    @field_validator("context_labels")
+    @classmethod
+    def _context_labels(cls, value: list[str]) -> list[str]:
+        if len(value) > 32:
+            raise ValueError(f"at most 32 labels, not {len(value)} (each is on every line)")
+        for name in value:
+            if not name or len(name) > 128 or any(c.isspace() for c in name):
+                raise ValueError(f"{name!r} is not a label name")
+        return value
 
     @field_validator("max_open_groups")
     @classmethod

@@ -287,6 +287,10 @@ class Runtime:
         configured or ``settings`` (other templates or limits, e.g. the playground's) are
         given; built-in templates render here.
 
+        It picks the form :meth:`Renderer.render_check` picks (the route's template when that
+        fits one message, else the summary: see :meth:`Renderer.form_of`), rendering each
+        form where its template runs.
+
         Args:
             template, notification, msgtype, mentions: see :meth:`Renderer.render_check`.
             settings: the renderer to use instead of the configured one.
@@ -299,10 +303,33 @@ class Runtime:
             TemplateError: as :meth:`Renderer.render_check`.
         """
         renderer = self.renderer if actions is None else self.renderer.with_actions(actions)
+        form = renderer.form_of(notification)
+        args = (template, notification, msgtype, mentions, settings, pool, renderer)
+        if form != "summary":
+            report = await self._render_form(*args, summarize=False)
+            if form == "alerts" or renderer.fits_alone(report):
+                return report
+        return await self._render_form(*args, summarize=True)
+
+    async def _render_form(
+        self,
+        template: str,
+        notification: Notification,
+        msgtype: MsgType,
+        mentions: Mentions | None,
+        settings: RendererSettings | None,
+        pool: RenderPool | None,
+        renderer: Renderer,
+        *,
+        summarize: bool,
+    ) -> RenderReport:
+        """One form of :meth:`render_report`: the summary or the route's template."""
         # A storm renders the summary template, not the route's: where it runs depends on it.
-        used = SUMMARY_TEMPLATE if renderer.summarizes(notification) else template
+        used = SUMMARY_TEMPLATE if summarize else template
         if settings is None and not renderer.is_configured(used, msgtype):
-            return renderer.render_check(template, notification, msgtype=msgtype, mentions=mentions)
+            return renderer.render_check(
+                template, notification, msgtype=msgtype, mentions=mentions, summarize=summarize
+            )
         own = settings is None  # the configured templates, not the playground's
         settings = settings or renderer.settings
         pool = pool or self.render_pool
@@ -310,11 +337,13 @@ class Runtime:
             if pool is None:
                 local = Renderer.from_settings(settings, clock=renderer.clock)
                 return local.render_check(
-                    template, notification, msgtype=msgtype, mentions=mentions
-                )
+                    template, notification, msgtype=msgtype, mentions=mentions,
+                    summarize=summarize,
+                )  # fmt: skip
             return await pool.render_check(
                 settings, template, notification, msgtype=msgtype, mentions=mentions,
                 now=renderer.clock(), links=renderer.action_links(notification),
+                summarize=summarize,
             )  # fmt: skip
         except TemplateCutOff:
             if not own:
@@ -329,7 +358,7 @@ class Runtime:
         if used == SUMMARY_TEMPLATE:
             fallback = SUMMARY_TEMPLATE
         return self.builtin_renderer.render_check(
-            fallback, notification, msgtype=msgtype, mentions=mentions
+            fallback, notification, msgtype=msgtype, mentions=mentions, summarize=summarize
         )
 
     @property
@@ -587,6 +616,8 @@ def build_runtime(
         timezone=config.timezone,
         max_alerts=config.max_alerts_per_message,
         max_parts=config.max_messages_per_notification,
+        max_summary_parts=config.max_messages_per_summary,
+        context_labels=config.context_labels,
         actions=linker,
         console_url=f"{config.external_url}/ui/" if config.external_url else None,
         limits=config.template_limits.limits(),

@@ -196,8 +196,10 @@ def test_playground_renders_splits_and_sends(emu: Emu) -> None:
         assert "HighCPU" in part["html"] and "wb-msg--markdown" in part["html"]
         assert "<@oncall>" in part["payload"]["markdown"]["content"]  # the route's mentions
 
-        # A payload too long for one message: split, every part within the limit.
+        # A payload too long for one message: split, every part within the limit (one alert:
+        # it is written by its template whatever its size).
         big = alertmanager_firing()
+        big["alerts"] = big["alerts"][:1]
         big["alerts"][0]["annotations"]["description"] = "很长的描述 " * 900
         body = {
             "payload": big, "route": "db", "source": "alertmanager",
@@ -207,6 +209,16 @@ def test_playground_renders_splits_and_sends(emu: Emu) -> None:
         assert as_v2["msgtype"] == "markdown_v2" and as_v2["fits"] is False
         assert len(as_v2["parts"]) >= 2 and as_v2["size"] > as_v2["limit"]
         assert all(p["size"] <= p["limit"] for p in as_v2["parts"])
+        # Two such alerts do not fit one message: a summary, as the gateway would send.
+        big["alerts"] = [
+            big["alerts"][0],
+            {
+                **big["alerts"][0],
+                "labels": {**big["alerts"][0]["labels"], "instance": "db-9.example.com:9100"},
+            },
+        ]
+        summarised = console.post("/api/v1/playground/render", body).json()
+        assert summarised["used_template"] == "summary_v2" and summarised["fits"] is True
 
         # A template typed in the playground (sandboxed), a generic payload, a text msgtype.
         own = console.post("/api/v1/playground/render", {

@@ -39,7 +39,8 @@ __all__ = [
 
 VARIABLES: Mapping[str, str] = {
     "notification": "the whole notification (its fields below)",
-    "alerts": "the alerts to list: firing first, at most `max_alerts_per_message`",
+    "alerts": "the alerts to list: firing first, at most `max_alerts_per_message` (see "
+    "[per alert or summary](#per-alert-or-summary))",
     "all_alerts": "every alert, firing first",
     "firing_alerts": "the firing alerts",
     "resolved_alerts": "the resolved alerts",
@@ -193,6 +194,90 @@ def filter_names() -> set[str]:
     }
 
 
+def _form_section() -> list[str]:
+    return [
+        "## Per alert or summary",
+        "",
+        "A notification of several alerts is written with the route's template when that "
+        "rendering fits one message: the msgtype's byte limit, the mention line included "
+        "(markdown's `<@userid>` line, markdown_v2's `cc:` line; text carries its mentions "
+        "outside the content). Otherwise it is written as a storm summary (the `summary` "
+        "template, see [gateway.md](gateway.md#storms)). The switch is by bytes, not by "
+        "count: two alerts with long descriptions become a summary, fifteen one-line alerts "
+        "of a terse template stay as written, and a storm never takes three messages where "
+        "one would do. One alert, and a generic webhook's document, always use the route's "
+        "template.",
+        "",
+        "`max_alerts_per_message` (default 20) is the most alerts the route's template is "
+        "tried with: a notification with more is summarised without rendering the route's "
+        "template first (and `alerts` never holds more than that). `null` turns summaries "
+        "off: every notification is rendered by its route's template, split into as many "
+        "messages as `max_messages_per_notification` allows. `gateway check`, the console's "
+        "playground and the gateway itself make the same choice for the same notification.",
+        "",
+    ]
+
+
+_WHITESPACE_EXAMPLES = (
+    (
+        "A block tag at the end of a text line takes that line's newline with it:",
+        "**{{ title }}**{% if firing %} 🔥{% endif %}\n状态：{{ status }}",
+    ),
+    (
+        "`+%}` keeps the newline after the tag:",
+        "**{{ title }}**{% if firing %} 🔥{% endif +%}\n状态：{{ status }}",
+    ),
+    (
+        "A tag alone on its line (indented or not) leaves no trace, so loops and conditions "
+        "can be laid out freely:",
+        "告警：\n{% for a in alerts %}\n  {% if a.firing %}\n- {{ a.labels.zone }}\n"
+        "  {% endif %}\n{% endfor %}\n共 {{ total }} 条",
+    ),
+    (
+        "`-%}` and `{%-` remove every space and newline after or before the tag (here, to "
+        "keep a loop on one line):",
+        "区域：\n{%- for a in alerts %} {{ a.labels.zone }}{% endfor %}",
+    ),
+    (
+        "`{%+` keeps the spaces before a tag that starts a line:",
+        "状态：\n  {%+ if firing %}告警中{% endif %}",
+    ),
+)
+"""(what it shows, a template) for the whitespace section; each is rendered for the page."""
+
+
+def _whitespace_section() -> list[str]:
+    renderer = Renderer(
+        {f"ws{i}": source for i, (_, source) in enumerate(_WHITESPACE_EXAMPLES)},
+        timezone="UTC",
+        clock=lambda: datetime(2026, 1, 1, tzinfo=UTC),
+    )
+    env = renderer._env
+    notification = sample_notification("grafana_firing", datetime(2026, 1, 1, tzinfo=UTC))
+    lines = [
+        "## Whitespace",
+        "",
+        f"The sandbox's Jinja environment sets `trim_blocks` ({env.trim_blocks}) and "
+        f"`lstrip_blocks` ({env.lstrip_blocks}), and `keep_trailing_newline` "
+        f"({env.keep_trailing_newline}). `trim_blocks` removes the first newline after a "
+        "block tag (`{% ... %}`, not `{{ ... }}`); `lstrip_blocks` removes the spaces and "
+        "tabs before a block tag that starts a line. A tag alone on its line thus vanishes "
+        "with its line, but a tag at the *end* of a text line, like `{% endif %}`, takes that "
+        "line's newline with it and the next line is glued on. Write `{% endif +%}` to keep "
+        "the newline, `{%+ if %}` to keep the indentation before a tag, and `{%- ... %}` / "
+        "`{% ... -%}` to remove all whitespace (newlines included) before / after a tag. After "
+        "rendering, spaces at the end of lines are removed, runs of blank lines become one "
+        "blank line, and the message's leading and trailing newlines are dropped.",
+        "",
+        "Rendered for the Grafana sample (two firing alerts, zones `us-1` and `eu-1`):",
+        "",
+    ]
+    for i, (what, source) in enumerate(_WHITESPACE_EXAMPLES):
+        output = renderer.render_check(f"ws{i}", notification, msgtype="text").content
+        lines += [what, "", "```jinja", source, "```", "", "gives", "", "```", output, "```", ""]
+    return lines
+
+
 def _cell(text: str) -> str:
     shown = text.replace("\u00a0", "⍽").replace("|", "\\|")
     return f"`{shown}`" if "`" not in shown else f"`` {shown} ``"
@@ -242,6 +327,8 @@ def render_reference() -> str:
         "payload values and keep them escaped. `safe`, `urlize`, `xmlattr` and `forceescape` "
         "are removed.",
         "",
+        *_form_section(),
+        *_whitespace_section(),
         "## Escaping",
         "",
         "Payload text is made harmless by substitution with full-width look-alike characters, "

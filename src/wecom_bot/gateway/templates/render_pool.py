@@ -88,6 +88,7 @@ class _Job:
     now: datetime
     links: Any = None
     summary: _SummaryJob | None = None
+    summarize: bool | None = None  # the form to write (see Renderer.render_check)
 
 
 @dataclass(frozen=True)
@@ -197,6 +198,7 @@ class RenderPool:
         mentions: Mentions | None = None,
         now: datetime,
         links: Any = None,
+        summarize: bool | None = None,
     ) -> RenderReport:
         """:meth:`Renderer.render_check` in a worker, with the templates of ``settings``.
 
@@ -208,6 +210,7 @@ class RenderPool:
             mentions: who to mention.
             now: the time the render sees (durations, ``now``).
             links: the notification's action links (signed here: workers have no secret).
+            summarize: the form to write, as :meth:`Renderer.render_check`'s.
 
         Raises:
             TemplateError: the template is unknown or does not compile.
@@ -216,7 +219,9 @@ class RenderPool:
                 its timeout (then the worker was killed and replaced).
             RenderPoolClosed: the pool is closed (the gateway is stopping).
         """
-        job = _Job(settings, template, notification, msgtype, mentions, now, links)
+        job = _Job(
+            settings, template, notification, msgtype, mentions, now, links, summarize=summarize
+        )
         return await self._submit(job)
 
     async def render_summary(
@@ -243,7 +248,9 @@ class RenderPool:
             raise RenderPoolClosed("the gateway is stopping")
         if self._slots is None:
             self._slots = asyncio.Semaphore(self.workers)
-        key = (job.template, job.summary is not None, job.settings.templates)
+        # A summary is cut off as the summary template, whichever route's notification it was.
+        summary = job.summary is not None or job.summarize is True
+        key = (SUMMARY_TEMPLATE if summary else job.template, summary, job.settings.templates)
         self._check_cut(key)
         async with self._slots:
             self._check_cut(key)  # it may have waited behind the render that was cut off
@@ -253,7 +260,7 @@ class RenderPool:
             if key not in self._cut:
                 logger.warning(
                     "template %r went past its timeout: cut off for %g s (the built-in "
-                    "template renders instead meanwhile)", job.template, self.cut_off,
+                    "template renders instead meanwhile)", key[0], self.cut_off,
                 )  # fmt: skip
             self._cut[key] = time.monotonic() + self.cut_off
         return _result(outcome, job.template)
@@ -385,7 +392,7 @@ def _render(
             assert job.notification is not None
             report = renderer.render_check(
                 job.template, job.notification, msgtype=job.msgtype, mentions=job.mentions,
-                links=job.links,
+                links=job.links, summarize=job.summarize,
             )  # fmt: skip
         return "ok", report
     except TemplateError as exc:

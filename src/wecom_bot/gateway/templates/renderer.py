@@ -40,10 +40,13 @@ What a template sees (``docs/templates.md`` describes each, see :mod:`.template_
     ``labels_inline(exclude=[...])``, ``tojson(indent)``, ``unescaped``.
 
 Storm summaries
-    A notification with more alerts than ``max_alerts`` renders the ``summary`` template
-    (``summary_v2``, ``summary_text``) instead of the route's, listing every alert compactly;
-    the dispatcher renders it too when it folds a backlog. Its variables are described in
-    :mod:`.summaries`.
+    A notification of several alerts is written with the route's template when that rendering
+    fits one message (mention line included); otherwise, and without trying when it has more
+    alerts than ``max_alerts``, it renders the ``summary`` template (``summary_v2``,
+    ``summary_text``) instead, listing every alert compactly. The switch is by bytes, so there
+    is no cliff at a fixed count (``max_alerts`` only bounds the cost of trying). The
+    dispatcher renders the summary too when it folds a backlog. Its variables are described
+    in :mod:`.summaries`.
 
 Mentions never come from a template's values; see :class:`~.routing.Mentions` for how each
 msgtype carries them. Over-long content is split with :func:`wecom_bot.split.split_content`
@@ -74,7 +77,7 @@ from ... import limits
 from ...errors import ConfigError
 from ...messages import parse_message
 from ...split import split_content
-from ...storm import AlertBrief
+from ...storm import DEFAULT_CONTEXT_LABELS, AlertBrief, EntryLine
 from ..model import Notification
 from ..routing import Mentions
 from .errors import (
@@ -88,13 +91,14 @@ from .errors import (
 from .escaping import escape_markdown, escape_markdown_v2, escape_text
 from .filters import ESCAPER_KEY, install_filters
 from .sandbox import RenderLimitError, RenderLimits, Sandbox, ViewSandbox
-from .summaries import briefs_of_notification, summary_context
+from .summaries import GroupView, SectionView, briefs_of_notification, summary_pages
 from .untrusted import Untrusted
 from .views import AlertView, NotificationView, title_of_notification
 
 __all__ = [
     "BUILTIN_TEMPLATES",
     "AlertView",
+    "Form",
     "MsgType",
     "NotificationView",
     "RenderLimits",
@@ -109,6 +113,9 @@ __all__ = [
 ]
 
 MsgType = Literal["markdown", "markdown_v2", "text"]
+
+Form = Literal["alerts", "summary", "fit"]
+"""How a notification is written (see :meth:`Renderer.form_of`)."""
 
 _ESCAPERS: dict[str, Callable[[str], str]] = {
     "text": escape_text,
@@ -139,8 +146,11 @@ rate); a template that loops without end cannot exhaust memory."""
 DEFAULT_MAX_PARTS = 3
 """The most messages one notification becomes for one bot (``max_messages_per_notification``)."""
 
+DEFAULT_MAX_SUMMARY_PARTS = 10
+"""The most messages one storm summary becomes for one bot (``max_messages_per_summary``)."""
 
-_VIEWS = (AlertView, NotificationView)
+
+_VIEWS = (AlertView, NotificationView, GroupView, SectionView, EntryLine)
 _OPTIONS: dict[str, Any] = {
     "fast_types": _VIEWS,
     "autoescape": False,
@@ -214,8 +224,8 @@ class RendererSettings:
 
     Attributes:
         templates: configured templates, (name, source) pairs.
-        timezone, max_alerts, max_output_bytes, limits, console_url, max_parts: see
-            :class:`Renderer`.
+        timezone, max_alerts, max_output_bytes, limits, console_url, max_parts,
+            max_summary_parts, context_labels: see :class:`Renderer`.
     """
 
     templates: tuple[tuple[str, str], ...] = ()
@@ -225,6 +235,8 @@ class RendererSettings:
     limits: RenderLimits = field(default_factory=RenderLimits)
     console_url: str | None = None
     max_parts: int = DEFAULT_MAX_PARTS
+    max_summary_parts: int = DEFAULT_MAX_SUMMARY_PARTS
+    context_labels: tuple[str, ...] = DEFAULT_CONTEXT_LABELS
 
 
 def _utc_now() -> datetime:
@@ -243,8 +255,9 @@ class Renderer:
         templates: configured templates, name -> Jinja2 source; a name of a built-in
             overrides it. Compiled now: a syntax error fails here.
         timezone: IANA time zone for times in messages.
-        max_alerts: list at most this many alerts per message ("and N more" for the rest);
-            ``None``: all.
+        max_alerts: the most alerts a per-alert rendering lists: a notification with more
+            is written as a summary without trying the route's template (see
+            :meth:`form_of`); ``None``: no summary, every alert rendered by the route's template.
         clock: returns the current aware time (durations of firing alerts, ``now``).
         max_output_bytes: rendered content beyond this is cut, with a note.
         actions: writes a notification's action links (``actions`` in templates, ``None``
@@ -255,6 +268,11 @@ class Renderer:
             :class:`TemplateLimitError`.
         max_parts: the most messages one rendering becomes for one bot, whatever its content:
             past them the content is cut (and says so), the rest is in the history.
+        max_summary_parts: the most messages one storm summary becomes for one bot: it lists
+            every alert whole when that fits, cuts values when it must, and past them says how
+            many alerts it could not list.
+        context_labels: labels a summary's every line shows when they vary (where an alert
+            is: namespace, cluster ...), even when other labels tell the alerts apart.
 
     Raises:
         TemplateError: a configured template has a syntax error (message: name and line).
@@ -273,6 +291,8 @@ class Renderer:
         console_url: str | None = None,
         limits: RenderLimits | None = None,
         max_parts: int = DEFAULT_MAX_PARTS,
+        max_summary_parts: int = DEFAULT_MAX_SUMMARY_PARTS,
+        context_labels: Sequence[str] = DEFAULT_CONTEXT_LABELS,
     ) -> None:
         try:
             self.tz = ZoneInfo(timezone)
@@ -284,7 +304,13 @@ class Renderer:
             raise ConfigError(f"max_alerts: must be at least 1, not {max_alerts}")
         if max_parts < 1:
             raise ConfigError(f"max_messages_per_notification: must be at least 1, not {max_parts}")
+        if max_summary_parts < 1:
+            raise ConfigError(
+                f"max_messages_per_summary: must be at least 1, not {max_summary_parts}"
+            )
         self.max_parts = max_parts
+        self.max_summary_parts = max_summary_parts
+        self.context_labels = tuple(context_labels)
         self.timezone = timezone
         self.max_alerts = max_alerts
         self.clock = clock
@@ -322,6 +348,8 @@ class Renderer:
             limits=settings.limits,
             console_url=settings.console_url,
             max_parts=settings.max_parts,
+            max_summary_parts=settings.max_summary_parts,
+            context_labels=settings.context_labels,
         )
 
     @property
@@ -335,6 +363,8 @@ class Renderer:
             self.limits,
             self.console_url,
             self.max_parts,
+            self.max_summary_parts,
+            self.context_labels,
         )
 
     def with_actions(self, actions: Callable[[Notification], Any] | None) -> Renderer:
@@ -449,36 +479,88 @@ class Renderer:
             ESCAPER_KEY: esc,
         }
 
-    def _summary_context(
+    def _summary_report(
         self,
+        template: str,
+        used: str,
         briefs: Sequence[AlertBrief],
         msgtype: MsgType,
         *,
         max_messages: int | None = None,
         notifications: int = 1,
         cut_alerts: int = 0,
-    ) -> dict[str, Any]:
-        context = summary_context(
+        running_total: int | None = None,
+        actions: Any = None,
+        mentions: Mentions | None = None,
+    ) -> RenderReport:
+        """``briefs`` written with the summary template ``used``, one page per message, each
+        page standing alone (see :func:`~.summaries.summary_pages`)."""
+        esc = _ESCAPERS[msgtype]
+        limit = limits.CONTENT_LIMITS[msgtype]
+        warnings: list[str] = []
+        suffix = self._mention_suffix(msgtype, mentions or Mentions(), limit, warnings)
+        extra = {"now": self.clock(), "timezone": self.timezone, "actions": actions}
+
+        def render(context: dict[str, Any]) -> str:
+            context.update(extra)
+            context[ESCAPER_KEY] = esc
+            return _tidy(self._run(used, context)[0])
+
+        written = summary_pages(
             briefs,
             msgtype=msgtype,
-            esc=_ESCAPERS[msgtype],
-            max_messages=max_messages,
+            esc=esc,
+            render=render,
+            max_messages=max(max_messages or 1, self.max_summary_parts),
+            first_reserve=limits.utf8_len(suffix),
             notifications=notifications,
             cut_alerts=cut_alerts,
             console_url=self.console_url,
+            running_total=running_total,
+            now=self.clock(),
+            context_labels=self.context_labels,
         )
-        context.update(now=self.clock(), timezone=self.timezone)
-        context[ESCAPER_KEY] = _ESCAPERS[msgtype]
-        return context
+        if written.cut_values:
+            warnings.append("label values cut to fit the summary's messages")
+        if written.left_out:
+            shown = len(written.pages)
+            warnings.append(f"{written.left_out} alerts not listed: past {shown} messages")
+        pages: list[str] = []
+        for i, page in enumerate(written.pages):
+            if not page.strip():
+                raise TemplateRenderError(
+                    f"template {used!r} rendered no content for this summary",
+                    template=used,
+                    reason="the template rendered no content for this summary",
+                )
+            room = limit - (limits.utf8_len(suffix) if i == 0 else 0)
+            if limits.utf8_len(page) <= room:
+                pages.append(page)
+            else:  # a configured template wrote more than a page holds: split it plainly
+                pages.extend(split_content(page, room, syntax=msgtype, markers=True))
+        content = "\n\n".join(pages) + suffix
+        return self._finish(template, used, msgtype, content, pages, suffix, mentions, warnings)
 
-    def summarizes(self, notification: Notification) -> bool:
-        """Whether ``notification`` is written as a summary: it has more alerts than a message
-        lists (``max_alerts``)."""
-        return (
-            self.max_alerts is not None
-            and notification.source != "generic"
-            and len(notification.alerts) > self.max_alerts
-        )
+    def form_of(self, notification: Notification) -> Form:
+        """How ``notification`` is written, before anything is rendered.
+
+        ``"summary"``: it has more alerts than a per-alert rendering may list
+        (``max_alerts``): the summary is used without trying the route's template.
+        ``"alerts"``: the route's template, whatever its size (one alert, a generic document,
+        or ``max_alerts`` is ``None``). ``"fit"``: the route's template when its rendering
+        fits one message (mention line included, see :meth:`fits_alone`), else the summary.
+        """
+        count = len(notification.alerts)
+        if self.max_alerts is None or notification.source == "generic" or count <= 1:
+            return "alerts"
+        return "summary" if count > self.max_alerts else "fit"
+
+    @staticmethod
+    def fits_alone(report: RenderReport) -> bool:
+        """Whether a per-alert rendering of a ``"fit"`` notification is sent as it is: its
+        content (mention line included) fits one message of its msgtype. It lists every alert
+        already: a ``"fit"`` notification has no more than ``max_alerts``."""
+        return report.fits and len(report.parts) == 1
 
     def _run(self, name: str, context: dict[str, Any]) -> tuple[str, bool]:
         template = self._compile(name)
@@ -540,8 +622,12 @@ class Renderer:
         msgtype: MsgType = "markdown",
         mentions: Mentions | None = None,
         links: Any = None,
+        summarize: bool | None = None,
     ) -> RenderReport:
         """Render ``notification`` and report each payload with its size against the limit.
+
+        A notification of several alerts is written with ``template`` when that fits one
+        message, else as a storm summary (see :meth:`form_of`).
 
         Args:
             template: a template name (built-in or configured).
@@ -550,6 +636,9 @@ class Renderer:
             mentions: who to mention (from the route's configuration only).
             links: the notification's action links, when they were signed elsewhere (a render
                 worker has no signing secret); ``None``: this renderer's ``actions`` writes them.
+            summarize: ``True``: write the summary; ``False``: write ``template`` whatever its
+                size; ``None``: decide as above (a caller that renders the two forms in
+                different places decides itself, with :meth:`form_of` and :meth:`fits_alone`).
 
         Returns:
             The report; ``report.payloads`` are what :meth:`render` returns.
@@ -560,18 +649,27 @@ class Renderer:
         """
         if msgtype not in _ESCAPERS:
             raise ConfigError(f"msgtype: must be markdown, markdown_v2 or text, not {msgtype!r}")
-        if self.summarizes(notification) or _is_summary(template):
+        if summarize is None and not _is_summary(template):
+            form = self.form_of(notification)
+            if form == "fit":
+                trial = self.render_check(
+                    template, notification, msgtype=msgtype, mentions=mentions, links=links,
+                    summarize=False,
+                )  # fmt: skip
+                if self.fits_alone(trial):
+                    return trial
+            summarize = form != "alerts"
+        if summarize or _is_summary(template):
             used = self.resolve(template if _is_summary(template) else SUMMARY_TEMPLATE, msgtype)
-            context = self._summary_context(
-                briefs_of_notification(notification),
-                msgtype,
-                cut_alerts=notification.truncated_alerts + notification.cut_alerts,
-            )
             # One notification is one alert group: its links hold (a fold of several has none).
-            context["actions"] = self.action_links(notification)
-        else:
-            used = self.resolve(template, msgtype)
-            context = self._context(notification, msgtype)
+            return self._summary_report(
+                template, used, briefs_of_notification(notification), msgtype,
+                cut_alerts=notification.truncated_alerts + notification.cut_alerts,
+                actions=links if links is not None else self.action_links(notification),
+                mentions=mentions,
+            )  # fmt: skip
+        used = self.resolve(template, msgtype)
+        context = self._context(notification, msgtype)
         if links is not None:
             context["actions"] = links
         return self._report(template, used, msgtype, self._run(used, context), mentions)
@@ -583,24 +681,28 @@ class Renderer:
         msgtype: MsgType = "markdown",
         max_messages: int | None = None,
         notifications: int = 1,
+        running_total: int | None = None,
     ) -> RenderReport:
         """Write ``briefs`` as a storm summary with the ``summary`` template (or its sibling
-        for ``msgtype``), split to fit.
+        for ``msgtype``): messages that each stand alone.
 
         Args:
             briefs: the alerts, in arrival order.
             msgtype: ``"markdown"``, ``"markdown_v2"`` or ``"text"``.
-            max_messages: the messages it may take; each label value gets its share.
+            max_messages: the messages it should take (at least ``max_summary_parts`` are
+                allowed: every alert stays listed before values are cut).
             notifications: how many notifications the alerts came in (a digest folds several).
+            running_total: the alerts of this storm written so far, these included (``None``:
+                the storm's first summary).
 
         Raises:
             TemplateError / TemplateRenderError: a configured ``summary`` template failed.
         """
         used = self.resolve(SUMMARY_TEMPLATE, msgtype)
-        context = self._summary_context(
-            briefs, msgtype, max_messages=max_messages, notifications=notifications
-        )
-        return self._report(SUMMARY_TEMPLATE, used, msgtype, self._run(used, context), None)
+        return self._summary_report(
+            SUMMARY_TEMPLATE, used, briefs, msgtype, max_messages=max_messages,
+            notifications=notifications, running_total=running_total,
+        )  # fmt: skip
 
     def compose(
         self,
@@ -635,7 +737,7 @@ class Renderer:
         """Tidy a rendering, add the mention line, split it to fit and validate each part."""
         mentions = mentions or Mentions()
         body, cut = output
-        body = _BLANK_RUNS.sub("\n\n", _TRAILING_SPACE.sub("\n", body)).strip("\n")
+        body = _tidy(body)
         warnings: list[str] = []
         if cut:
             body += f"\n\n… (cut: the template rendered more than {self.max_output_bytes} bytes)"
@@ -647,7 +749,20 @@ class Renderer:
                 reason="the template rendered no content for this notification",
             )
         limit = limits.CONTENT_LIMITS[msgtype]
-        suffix = ""
+        suffix = self._mention_suffix(msgtype, mentions, limit, warnings)
+        pieces = (
+            self._pieces(body, limit - limits.utf8_len(suffix), msgtype, warnings)
+            if limits.utf8_len(body + suffix) > limit
+            else [body]
+        )
+        content = body + suffix
+        return self._finish(template, used, msgtype, content, pieces, suffix, mentions, warnings)
+
+    @staticmethod
+    def _mention_suffix(
+        msgtype: MsgType, mentions: Mentions, limit: int, warnings: list[str]
+    ) -> str:
+        """What the first message ends with to mention ``mentions`` in ``msgtype``."""
         if msgtype == "markdown":
             tags = [f"<@{u[1:] if u == '@all' else u}>" for u in mentions.userids]
             suffix = _mention_line("\n\n", tags, "", limit, warnings)
@@ -655,16 +770,28 @@ class Renderer:
                 warnings.append(
                     f"markdown cannot mention mobile numbers: {len(mentions.mobiles)} left out"
                 )
-        elif msgtype == "markdown_v2" and mentions:
+            return suffix
+        if msgtype == "markdown_v2" and mentions:
             names = [escape_markdown_v2(u.lstrip("@")) for u in mentions.userids]
-            suffix = _mention_line("\n\ncc: ", names, ", ", limit, warnings)
             warnings.append("markdown_v2 cannot mention anyone: userids written plainly")
-        content = body + suffix
-        pieces = (
-            self._pieces(body, limit - limits.utf8_len(suffix), msgtype, warnings)
-            if limits.utf8_len(content) > limit
-            else [body]
-        )
+            return _mention_line("\n\ncc: ", names, ", ", limit, warnings)
+        return ""
+
+    def _finish(
+        self,
+        template: str,
+        used: str,
+        msgtype: MsgType,
+        content: str,
+        pieces: list[str],
+        suffix: str,
+        mentions: Mentions | None,
+        warnings: list[str],
+    ) -> RenderReport:
+        """The report of ``content`` sent as ``pieces`` (the first with ``suffix``), each
+        validated as a payload."""
+        mentions = mentions or Mentions()
+        limit = limits.CONTENT_LIMITS[msgtype]
         parts: list[RenderedPart] = []
         for i, piece in enumerate(pieces):
             text = piece + suffix if i == 0 else piece
@@ -763,6 +890,11 @@ class Renderer:
 
 # Bytes a cut rendering keeps free in each piece for the split's markers and the cut note.
 _CUT_NOTE_RESERVE = 200
+
+
+def _tidy(body: str) -> str:
+    """A rendering without trailing spaces, runs of blank lines and blank ends."""
+    return _BLANK_RUNS.sub("\n\n", _TRAILING_SPACE.sub("\n", body)).strip("\n")
 
 
 def _is_summary(template: str) -> bool:
