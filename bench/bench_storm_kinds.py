@@ -49,6 +49,11 @@ from bench.bench_sdk import ServerProcess, emulator_process, new_key, server_pro
 from bench.bench_storm import emulator_entries
 from bench.bench_storm_am import ALERTMANAGER
 from bench.storm_shapes import CONTEXT_LABELS, alert_annotations, host_storm, pod_storm, url_storm
+from wecom_bot.gateway.templates.escaping import (
+    escape_markdown,
+    escape_markdown_v2,
+    escape_text,
+)
 from wecom_bot.limits import (
     ERRCODE_RATE_LIMITED,
     MARKDOWN_CONTENT_MAX_BYTES,
@@ -61,8 +66,12 @@ TITLE = "Storms people can act on (issue 25)"
 Labels = dict[str, str]
 Reader = Callable[[str], list[Labels]]
 _HEADING = re.compile(r"(FIRING|RESOLVED) · (\d+)")
+_FIRING_COUNT = re.compile(r"FIRING · (\d+)")
+_RESOLVED_COUNT = re.compile(r"(?:RESOLVED · |已恢复 )(\d+)")
+_PART = re.compile(r"\((\d+)/(\d+)\)")
 _RUNNING = re.compile(r"累计 (\d+)")
 _PART_MARK = re.compile(r"\n\(\d+/\d+\)\s*$")
+_ESCAPES = {"markdown": escape_markdown, "markdown_v2": escape_markdown_v2, "text": escape_text}
 _LIMITS = {
     "markdown": MARKDOWN_CONTENT_MAX_BYTES,
     "markdown_v2": MARKDOWN_CONTENT_MAX_BYTES,
@@ -121,13 +130,31 @@ class Phase:
 
 
 def reader_now() -> tuple[str, Reader]:
-    """The reader of this release: ``wecom_bot.storm.read_message``."""
+    """The reader of this release: ``wecom_bot.storm.read_message`` for summaries, and
+    :func:`read_per_alert` for alerts written one by one (which it does not read)."""
     from wecom_bot import storm
 
     found = getattr(storm, "read_message", None)
     if found is None:
         raise RuntimeError("wecom_bot.storm.read_message is missing: this bench needs it")
-    return "read_message", found
+    read_message: Reader = found
+
+    def read(text: str) -> list[Labels]:
+        return read_message(text) + read_per_alert(text)
+
+    return "read_message", read
+
+
+def read_per_alert(text: str) -> list[Labels]:
+    """The alerts of the per-alert ``default`` template in ``text`` (a message, or the
+    notifications a digest holds), read as :func:`read_before` reads them; summaries are
+    left out."""
+    out: list[Labels] = []
+    for chunk in re.split(r"\n(?=\s*## )", text):
+        first = chunk.lstrip().split("\n", 1)[0]
+        if first.startswith("## ") and _HEADING.search(first) and "汇总" not in first:
+            out += read_before(chunk)
+    return out
 
 
 _OLD_GROUP = re.compile(r"\*\*(?P<name>[^*]+)\*\*(?P<rest>.*)$")
@@ -214,12 +241,16 @@ def read_conversation(contents: Sequence[str], reader: Reader) -> list[Labels]:
 
 
 class Truth:
-    """The alerts of one phase, indexed to score label sets fast."""
+    """The alerts of one phase, indexed to score label sets fast. Messages write values
+    escaped for their msgtype (look-alike characters): the labels are compared escaped the
+    same way."""
 
-    def __init__(self, labels: list[Labels], status: str) -> None:
-        self.labels, self.status = labels, status
+    def __init__(self, labels: list[Labels], status: str, msgtype: str = "markdown") -> None:
+        esc = _ESCAPES.get(msgtype, escape_markdown)
+        self.labels = [{k: esc(v) for k, v in alert.items()} for alert in labels]
+        self.status = status
         self._index: dict[tuple[str, str], list[int]] = {}
-        for i, alert in enumerate(labels):
+        for i, alert in enumerate(self.labels):
             for pair in alert.items():
                 self._index.setdefault(pair, []).append(i)
 
@@ -246,14 +277,19 @@ def content_of(entry: dict[str, Any]) -> str:
     return str(entry["payload"].get(entry["msgtype"], {}).get("content", ""))
 
 
-def heading_of(content: str) -> int:
-    """The count a message's heading states: its running total when it gives one, else its
-    ``FIRING · N`` / ``RESOLVED · N``; 0 without a heading."""
+def heading_of(content: str, status: str) -> int:
+    """The count of ``status`` alerts a message's heading states: its running total when it
+    gives one, else ``FIRING · N`` (firing) or ``RESOLVED · N`` / ``已恢复 N`` (resolved) on
+    the heading line; 0 without a heading."""
     running = _RUNNING.search(content)
     if running:
         return int(running.group(1))
-    found = _HEADING.search(content)
-    return int(found.group(2)) if found else 0
+    first = content.lstrip().split("\n", 1)[0]
+    if not first.startswith("#"):
+        return 0
+    pattern = _FIRING_COUNT if status == "firing" else _RESOLVED_COUNT
+    found = pattern.search(first)
+    return int(found.group(1)) if found else 0
 
 
 def score(
@@ -266,7 +302,8 @@ def score(
     times: PhaseTimes,
 ) -> Phase:
     """Score the emulator's entries received since the phase started."""
-    truth = Truth(labels, phase)
+    msgtypes = [e["msgtype"] for e in entries if e["received_at"] >= times.started]
+    truth = Truth(labels, phase, max(set(msgtypes), key=msgtypes.count, default="markdown"))
     result = Phase(version, case.name, phase, len(labels), window=times.window)
     accepted: list[dict[str, Any]] = []
     for entry in entries:
@@ -286,8 +323,9 @@ def score(
     result.alone = len(alone)
     result.identifiable = len(alone | truth.identified(read_conversation(contents, reader)))
     result.messages = len(accepted)
-    result.headings = [heading_of(c) for c in contents]
-    result.groups, result.groups_true = _headings_true(case, labels, per_message, result.headings)
+    units = summaries(contents, phase)
+    result.headings = [count for count, _ in units]
+    result.groups, result.groups_true = _headings_true(case, labels, units, reader, phase)
     if accepted:
         last = max(e["received_at"] for e in accepted)
         result.last_after_post = last - times.started
@@ -297,24 +335,48 @@ def score(
     return result
 
 
+def summaries(contents: Sequence[str], status: str) -> list[tuple[int, str]]:
+    """The summaries and per-alert notifications the messages carry, in order: the count the
+    heading of each states for ``status`` and its text. A message is cut at its heading lines
+    (a digest holds several); a later part ``(i/n)`` of a summary, and text before any heading
+    (a continued part of the release before, a digest's title), join the one before."""
+    out: list[tuple[int, str]] = []
+    for content in contents:
+        chunks: list[list[str]] = [[]]
+        for line in content.split("\n"):
+            if line.lstrip().startswith("## ") and chunks[-1]:
+                chunks.append([])
+            chunks[-1].append(line)
+        for lines in chunks:
+            text = "\n".join(lines)
+            first = lines[0].lstrip()
+            part = _PART.search(first) if first.startswith("## ") else None
+            if out and (not first.startswith("## ") or (part and part.group(1) != "1")):
+                out[-1] = (out[-1][0], out[-1][1] + "\n" + text)
+            else:
+                out.append((heading_of(text, status), text))
+    return out
+
+
 def _headings_true(
-    case: Case, labels: list[Labels], per_message: list[list[Labels]], headings: list[int]
+    case: Case, labels: list[Labels], units: list[tuple[int, str]], reader: Reader, status: str
 ) -> tuple[int, int]:
-    """(Alertmanager groups, groups whose last message with a heading states the true count):
-    a message's true count is the size of the groups its label sets touch."""
+    """(Alertmanager groups, groups whose last summary with a heading states the true count):
+    a summary's true count is the size of the groups whose alerts it names."""
     sizes: dict[tuple[str, ...], int] = {}
     for alert in labels:
         key = tuple(alert.get(k, "") for k in case.group_by)
         sizes[key] = sizes.get(key, 0) + 1
     last: dict[tuple[str, ...], int] = {}
     touched: list[set[tuple[str, ...]]] = []
-    for i, found in enumerate(per_message):
+    for i, (heading, text) in enumerate(units):
+        found = [d for d in reader(text) if d.get("status") == status]
         keys = {tuple(d.get(k, "") for k in case.group_by) for d in found} & sizes.keys()
         touched.append(keys)
-        if headings[i]:
+        if heading:
             for key in keys:
                 last[key] = i
-    true = sum(1 for key, i in last.items() if headings[i] == sum(sizes[k] for k in touched[i]))
+    true = sum(1 for i in last.values() if units[i][0] == sum(sizes[k] for k in touched[i]))
     return len(sizes), true
 
 
@@ -464,7 +526,7 @@ def wait_delivered(
     """Poll the emulator until the phase is over: past ``earliest`` (Alertmanager has sent
     everything), nothing pending in the gateway, no new message for a while, and either every
     alert identifiable or a quarter window more of quiet; at most four windows."""
-    deadline = times.started + 4 * times.window + earliest - times.started
+    deadline = earliest + 4 * times.window
     quiet = max(times.window / 4, 3.0)
     while True:
         entries = [e for e in emulator_entries(emulator, key) if e["received_at"] >= times.started]
@@ -536,7 +598,8 @@ def run(
 
 
 def _seconds(value: float | None) -> str:
-    return "—" if value is None else f"{value:.1f}"
+    # the notification time is polled every 0.1 s: a message may seem to come just before it
+    return "—" if value is None else f"{max(value, 0.0):.1f}"
 
 
 def rows(phases: list[Phase]) -> list[list[str]]:
