@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import re
 import tempfile
 import threading
@@ -569,8 +570,22 @@ def run_case(
             truth = Truth(labels, phase)
             entries = wait_delivered(emu.url, key, truth, reader, watch, times, earliest)
             times.notified = watch.times[seen:]
+            _keep(case, version, phase, entries, times)
             phases.append(score(version, case, phase, labels, entries, reader, times))
         return phases
+
+
+def _keep(
+    case: Case, version: str, phase: str, entries: list[dict[str, Any]], times: PhaseTimes
+) -> None:
+    """Save the phase's messages as JSON under ``$WECOM_BENCH_KEEP`` (when set), to look at."""
+    folder = os.environ.get("WECOM_BENCH_KEEP")
+    if not folder:
+        return
+    name = re.sub(r"\W+", "-", f"{version} {case.name} {phase}").strip("-")
+    data = {"started": times.started, "notified": times.notified, "entries": entries}
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    (Path(folder) / f"{name}.json").write_text(json.dumps(data, ensure_ascii=False), "utf-8")
 
 
 def run(
