@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from wecom_bot.digest import one_line, plan_digest
+from wecom_bot.digest import SHAPE_KEY, one_line, packable, plan_digest, with_shape
 from wecom_bot.limits import utf8_len
 from wecom_bot.messages import parse_message
 
@@ -21,7 +21,7 @@ def _alerts(n: int) -> list[str]:
 def test_full_form_keeps_every_item_verbatim_and_fills_messages() -> None:
     items = _alerts(60)
     plan = plan_digest(items, syntax="markdown")
-    assert not plan.compact
+    assert not plan.compact and plan.whole
     joined = "\n".join(plan.contents)
     for item in items:
         assert item in joined
@@ -42,7 +42,9 @@ def test_compact_form_when_slots_are_few_still_lists_every_item() -> None:
         assert f"HighCPU #{i:04d}" in joined
     assert "<font" not in joined  # markup stripped, so a cut can never leave it open
     assert all(utf8_len(c) <= 4096 for c in plan.contents)
-    assert "500 notifications" in plan.contents[0]
+    assert plan.contents[0].startswith("**合并 1/")
+    assert plan.contents[0].split("\n")[0].endswith(" · 500 条通知（每条一行）**")
+    assert not plan.whole
 
 
 def test_compact_form_never_drops_even_when_over_the_slots() -> None:
@@ -76,6 +78,7 @@ def test_markdown_mentions_survive_the_compact_form() -> None:
 def test_an_item_larger_than_a_message_is_split_not_dropped() -> None:
     big = "x" * 5000
     plan = plan_digest([big, "small"], syntax="markdown")
+    assert not plan.compact and not plan.whole  # the big one sits in two messages
     assert all(utf8_len(c) <= 4096 for c in plan.contents)
     assert sum(c.count("x") for c in plan.contents) == 5000
 
@@ -117,3 +120,43 @@ def test_hundreds_of_people_mentioned_overflow_into_parts_that_fit() -> None:
         parse_message({"msgtype": "markdown", "markdown": {"content": content}})
     joined = "\n".join(plan.contents)
     assert all(f"<@person{i:03d}>" in joined for i in range(400))
+
+
+def test_headings_are_chinese_in_every_syntax_and_number_the_parts() -> None:
+    items = _alerts(60)
+    full = plan_digest(items, syntax="markdown", notifications=7)
+    total = len(full.contents)
+    assert total > 1
+    for i, content in enumerate(full.contents, 1):
+        assert content.startswith(f"**合并 {i}/{total} · 7 条通知**\n\n")
+    text = plan_digest(["a", "b"], syntax="text")
+    assert text.contents == ["合并 1/1 · 2 条通知\n\na\n\nb"]
+    compact = plan_digest([f"alert {i}" for i in range(3000)], syntax="markdown_v2", max_messages=1)
+    assert compact.contents[0].startswith(
+        f"**合并 1/{len(compact.contents)} · 3000 条通知（每条一行）**"
+    )
+    for content in full.contents + text.contents + compact.contents:
+        heading = content.split("\n")[0]
+        assert not any("a" <= c.lower() <= "z" for c in heading), heading  # one language
+
+
+def test_the_heading_reserve_holds_the_largest_heading() -> None:
+    from wecom_bot.digest import _HEADER_RESERVE, _header
+
+    for syntax in ("text", "markdown", "markdown_v2"):
+        assert utf8_len(_header(9999, 9999, 99999, True, syntax)) <= _HEADER_RESERVE  # type: ignore[arg-type]
+    # hundreds of parts of 99,999 notifications: every part still within the byte limit
+    plan = plan_digest([f"line {i}" for i in range(99_999)], syntax="text", max_messages=1)
+    assert len(plan.contents) > 100
+    assert all(utf8_len(c) <= 2048 for c in plan.contents)
+
+
+def test_only_a_whole_message_written_per_alert_may_be_packed_whole() -> None:
+    payload = {"msgtype": "markdown", "markdown": {"content": "x"}}
+    assert packable(with_shape(payload, "alerts"))
+    assert not packable(with_shape(payload, "summary"))
+    assert not packable(with_shape(payload, "alerts", 1, 2))
+    assert not packable(with_shape(payload, "alerts", 2, 2))
+    assert not packable(payload)  # queued without saying what it is
+    assert not packable({**payload, SHAPE_KEY: "alerts"})
+    assert with_shape(payload, "alerts")[SHAPE_KEY] == {"form": "alerts", "part": 1, "parts": 1}

@@ -9,8 +9,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from hypothesis import event, given, settings
+from hypothesis import strategies as st
 
 from tests.emulator.conftest import Emu, new_key, running
+from wecom_bot.digest import with_shape
 from wecom_bot.dispatcher import BotTarget, Dispatcher, DispatcherSettings, local_limiter
 from wecom_bot.emulator import EmulatorSettings
 from wecom_bot.emulator.ratelimit import RateSpec
@@ -18,7 +21,7 @@ from wecom_bot.gateway.templates.renderer import Renderer, TemplateRenderError
 from wecom_bot.masking import key_fingerprint
 from wecom_bot.retry import RetryPolicy
 from wecom_bot.store import MemoryOutbox, NewMessage, Outbox, OutboxRecord, open_store
-from wecom_bot.storm import ALERTS_KEY, AlertBrief, attach, expand
+from wecom_bot.storm import ALERTS_KEY, AlertBrief, attach, briefs_of, expand
 
 WINDOW = 1.0
 CLIENT_RATE = "20/1.05s"  # a 5 % margin absorbs loopback jitter between the two clocks
@@ -297,11 +300,12 @@ def storm_alert(i: int) -> dict[str, Any]:
 
 
 async def summarize_with_templates(
-    briefs: Any, *, syntax: Any, max_messages: int, notifications: int
+    briefs: Any, *, syntax: Any, max_messages: int, notifications: int, running_total: Any = None
 ) -> list[str]:
     report = Renderer().render_summary(
-        briefs, msgtype=syntax, max_messages=max_messages, notifications=notifications
-    )
+        briefs, msgtype=syntax, max_messages=max_messages, notifications=notifications,
+        running_total=running_total,
+    )  # fmt: skip
     return [p[syntax]["content"] for p in report.payloads]
 
 
@@ -353,7 +357,7 @@ async def test_without_pacing_every_message_of_a_small_burst_leaves_as_it_is(emu
 
 async def test_a_failing_summary_template_still_delivers_the_storm_line_by_line(emu: Emu) -> None:
     async def broken(
-        briefs: Any, *, syntax: Any, max_messages: int, notifications: int
+        briefs: Any, *, syntax: Any, max_messages: int, notifications: int, running_total: Any
     ) -> list[str]:
         raise TemplateRenderError("template 'summary', line 3 failed: ZeroDivisionError")
 
@@ -397,7 +401,7 @@ async def test_a_summary_counts_notifications_not_the_parts_they_were_split_into
     seen: list[int] = []
 
     async def counting(
-        briefs: Any, *, syntax: Any, max_messages: int, notifications: int
+        briefs: Any, *, syntax: Any, max_messages: int, notifications: int, running_total: Any
     ) -> list[str]:
         seen.append(notifications)
         return await summarize_with_templates(
@@ -409,8 +413,7 @@ async def test_a_summary_counts_notifications_not_the_parts_they_were_split_into
     # One notification split into three parts (one id), and seven more of one part each.
     parts = [NewMessage(bot="ops", payload=storm_alert(0), notification_id="n-0")] * 3
     others = [
-        NewMessage(bot="ops", payload=storm_alert(i), notification_id=f"n-{i}")
-        for i in range(1, 8)
+        NewMessage(bot="ops", payload=storm_alert(i), notification_id=f"n-{i}") for i in range(1, 8)
     ]
     await store.enqueue([*parts, *others])
     dispatcher = Dispatcher(
@@ -426,7 +429,280 @@ async def test_a_summary_counts_notifications_not_the_parts_they_were_split_into
     assert seen and max(seen) <= 8, seen  # never the 10 queued messages
     # Whatever form the fold took (the messages packed, or a summary), its count is of the
     # notifications: 8 at the most (one of the parts may have left on its own first).
-    folded = [
-        int(n) for c in contents for n in re.findall(r"(\d+) (?:条通知合并|notifications)", c)
-    ]
+    folded = [int(n) for c in contents for n in re.findall(r"(\d+) 条通知", c)]
     assert folded and all(n <= 8 for n in folded), contents
+
+
+# --------------------------------------------------------------------------- what a fold may pack
+
+DIGEST_HEADING = re.compile(r"^(?:\*\*)?合并 \d+/\d+ · \d+ 条通知")
+
+
+def shaped_alert(i: int, name: str = "HighLatency") -> dict[str, Any]:
+    """A whole single-alert message as ingest queues it: its alert and what it is."""
+    brief = AlertBrief({"alertname": name, "instance": f"host-{i}"}, "firing", 1.7e9)
+    content = f"## 🔥 告警 FIRING · 1 {name}\n> 标签：instance=host-{i}"
+    payload = with_shape({"msgtype": "markdown", "markdown": {"content": content}}, "alerts")
+    return attach(payload, [brief])
+
+
+def queued_summary(first: int, count: int) -> dict[str, Any]:
+    """A storm summary rendered at ingest for one notification, as queued."""
+    briefs = [
+        AlertBrief({"alertname": "DiskFull", "instance": f"disk-{i}"}, "firing", 1.7e9)
+        for i in range(first, first + count)
+    ]
+    (payload,) = Renderer().render_summary(briefs).payloads
+    return attach(with_shape(payload, "summary"), briefs)
+
+
+def queued_parts(first: int, count: int) -> list[dict[str, Any]]:
+    """One notification rendered into two parts, each carrying all its alerts."""
+    briefs = [
+        AlertBrief({"alertname": "PodCrash", "pod": f"pod-{i}"}, "firing", 1.7e9)
+        for i in range(first, first + count)
+    ]
+    lines = [f"> pod: pod-{i}" for i in range(first, first + count)]
+    half = len(lines) // 2
+    contents = [
+        "(1/2)\n## 🔥 告警 FIRING · PodCrash\n" + "\n".join(lines[:half]),
+        "(2/2)\n" + "\n".join(lines[half:]),
+    ]
+    return [
+        attach(
+            with_shape({"msgtype": "markdown", "markdown": {"content": c}}, "alerts", i, 2), briefs
+        )
+        for i, c in enumerate(contents, 1)
+    ]
+
+
+class Recorder:
+    """A summarizer writing with the built-in (or a given) summary template, recording what it
+    was asked to write."""
+
+    def __init__(self, renderer: Renderer | None = None) -> None:
+        self.renderer = renderer or Renderer()
+        self.calls: list[tuple[list[AlertBrief], Any]] = []
+
+    async def __call__(
+        self, briefs: Any, *, syntax: Any, max_messages: int, notifications: int,
+        running_total: Any = None,
+    ) -> list[str]:  # fmt: skip
+        self.calls.append((list(briefs), running_total))
+        report = self.renderer.render_summary(
+            briefs, msgtype=syntax, max_messages=max_messages, notifications=notifications,
+            running_total=running_total,
+        )  # fmt: skip
+        return [p[syntax]["content"] for p in report.payloads]
+
+
+def paced(emu: Emu, store: Outbox, key: str, summarize: Recorder) -> Dispatcher:
+    """A dispatcher whose first send of a quiet window leaves at once, the rest paced."""
+    return Dispatcher(
+        store,
+        {"ops": BotTarget(name="ops", keys=(key,), base_url=emu.url, timeout=2.0)},
+        limiter=local_limiter(CLIENT_RATE),
+        retry=FAST_RETRY,
+        settings=DispatcherSettings(storm_burst=1, storm_interval=0.1 * WINDOW),
+        summarize=summarize,
+    )
+
+
+def carried_keys(payloads: list[dict[str, Any]]) -> set[Any]:
+    return {b.key for p in payloads for b in briefs_of(p) or []}
+
+
+async def test_a_backlog_of_summaries_parts_and_singles_is_written_anew_never_nested(
+    emu: Emu,
+) -> None:
+    key = new_key()
+    store = MemoryOutbox()
+    plain = {"msgtype": "markdown", "markdown": {"content": "deploy 42 finished"}}
+    backlog = [
+        shaped_alert(0),
+        queued_summary(0, 40),
+        *queued_parts(0, 6),
+        *[shaped_alert(i) for i in range(1, 9)],
+        queued_summary(40, 40),
+        plain,
+    ]
+    await store.enqueue(
+        [NewMessage(bot="ops", payload=p, notification_id=f"n-{i}") for i, p in enumerate(backlog)]
+    )
+    recorder = Recorder()
+    await run_until_drained(store, paced(emu, store, key, recorder), ["ops"], timeout=10)
+    contents = [e["payload"]["markdown"]["content"] for e in accepted(emu, key)]
+
+    assert contents[0] == shaped_alert(0)["markdown"]["content"]  # the burst: as it was
+    digests = [c for c in contents if DIGEST_HEADING.match(c)]
+    for digest in digests:  # a digest never holds a summary, nor a part of a split message
+        assert "告警汇总" not in digest and "(1/2)" not in digest and "(2/2)" not in digest
+    # the only digest is the plain message's line; every alert was written by the summarizer
+    assert len(digests) == 1 and "deploy 42 finished" in digests[0]
+    written = {b.key for briefs, _ in recorder.calls for b in briefs}
+    assert written | carried_keys(backlog[:1]) == carried_keys(backlog)
+    text = "\n".join(contents)
+    found = {w for c in contents for w in expand(c)}
+    assert {f"disk-{i}" for i in range(80)} <= {w for w in found if w.startswith("disk-")}
+    assert all(f"pod-{i}" in text or f"pod-{i}" in found for i in range(6))
+    assert all(ALERTS_KEY not in e["payload"] for e in accepted(emu, key))
+
+
+@pytest.mark.parametrize("shaped", [True, False])
+async def test_whole_single_alert_messages_are_packed_whole_only_when_they_say_so(
+    emu: Emu, shaped: bool
+) -> None:
+    key = new_key()
+    store = MemoryOutbox()
+    payloads = [shaped_alert(i) if shaped else storm_alert(i) for i in range(12)]
+    await store.enqueue([NewMessage(bot="ops", payload=p) for p in payloads])
+    recorder = Recorder()
+    await run_until_drained(store, paced(emu, store, key, recorder), ["ops"], timeout=10)
+    contents = [e["payload"]["markdown"]["content"] for e in accepted(emu, key)]
+    assert contents[0] == payloads[0]["markdown"]["content"]
+    rest = contents[1:]
+    if shaped:  # packed as they are, under a Chinese heading (the first one makes 12)
+        assert rest[0].startswith("**合并 1/1 · 11 条通知 · 累计告警 12**\n\n")
+        assert all(p["markdown"]["content"] in rest[0] for p in payloads[1:])
+    else:  # queued without saying what they are (an earlier version): written anew
+        assert not any(DIGEST_HEADING.match(c) for c in rest)
+        assert any("告警汇总" in c for c in rest)
+    # either way the summarizer saw the alerts
+    assert {b.key for b in recorder.calls[0][0]} == carried_keys(payloads[1:])
+
+
+RUNNING = (
+    "{{ total }} 条"
+    "{% if running_total.firing %} · 累计 {{ running_total.firing }}{% endif %}"
+    "{% if running_total.resolved %} · 恢复累计 {{ running_total.resolved }}{% endif %}\n"
+    "{% for g in groups %}{{ g.status }} {{ g.entries | join(' ') }}\n{% endfor %}"
+)
+
+
+async def until_sent(store: Outbox) -> None:
+    deadline = time.monotonic() + 10
+    while await store.pending_count("ops"):
+        assert time.monotonic() < deadline, "not drained"
+        await asyncio.sleep(0.02)
+
+
+async def test_a_paced_storm_states_its_running_total_and_the_next_storm_starts_over(
+    emu: Emu,
+) -> None:
+    key = new_key()
+    store = MemoryOutbox()
+    recorder = Recorder(Renderer({"summary": RUNNING}))
+    dispatcher = paced(emu, store, key, recorder)
+
+    def brief_payload(i: int, status: str = "firing") -> dict[str, Any]:
+        brief = AlertBrief({"alertname": "PodDown", "pod": f"api-{i:04d}"}, status, 1.7e9)
+        content = f"## PodDown {status}\n> pod: api-{i:04d}"
+        return attach(
+            with_shape({"msgtype": "markdown", "markdown": {"content": content}}, "alerts"),
+            [brief],
+        )
+
+    async def batch(numbers: Any, status: str = "firing") -> None:
+        await store.enqueue(
+            [NewMessage(bot="ops", payload=brief_payload(i, status)) for i in numbers]
+        )
+        dispatcher.notify("ops")
+        await until_sent(store)
+
+    await dispatcher.start()
+    try:
+        # 1,000 alerts in five batches; each batch also repeats 20 alerts already sent
+        for k in range(5):
+            repeats = range(max(k * 200 - 20, 0), k * 200)
+            await batch([*repeats, *range(k * 200, (k + 1) * 200)])
+        firing_calls = len(recorder.calls)
+        for k in range(2):  # then they resolve, in two batches
+            await batch(range(k * 500, (k + 1) * 500), "resolved")
+        resolved_calls = recorder.calls[firing_calls:]
+        # quiet for more than a rate window: the storm is over
+        await asyncio.sleep(1.5 * WINDOW)
+        await batch(range(2000, 2050))
+    finally:
+        await dispatcher.stop()
+
+    # Every summary's running total is the number of distinct alerts delivered so far: the
+    # first message left on its own (the burst), the summaries count each alert once.
+    truth: set[Any] = {brief_payload(0)[ALERTS_KEY][0]["l"]["pod"]}
+    stated = []
+    for briefs, total in recorder.calls[:firing_calls]:
+        truth |= {b.labels["pod"] for b in briefs}
+        assert total == {"firing": len(truth)}, (total, len(truth))
+        stated.append(total["firing"])
+    assert stated[-1] == 1000 and stated == sorted(stated)
+    # the resolve phase counts its own: the first part needs no running total
+    assert resolved_calls[0][1] is None or "firing" not in resolved_calls[0][1]
+    assert resolved_calls[-1][1] == {"resolved": 1000}
+    # the next storm starts from zero: its first message and its summary, 50 in all
+    assert recorder.calls[-1][1] == {"firing": 50}
+    contents = [e["payload"]["markdown"]["content"] for e in accepted(emu, key)]
+    assert any(
+        c.startswith(f"{len(recorder.calls[firing_calls - 1][0])} 条 · 累计 1000") for c in contents
+    )
+    assert any("恢复累计 1000" in c for c in contents)
+    # its 49 whole messages fit one digest: packed as they are, the heading says the total
+    assert contents[-1].startswith("**合并 1/1 · 49 条通知 · 累计告警 50**")
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["single", "legacy", "summary", "parts", "plain"]), st.integers(1, 30)
+        ),
+        min_size=2,
+        max_size=25,
+    ),
+    st.integers(1, 6),
+)
+def test_property_a_fold_packs_only_whole_single_alert_messages_and_keeps_every_alert(
+    kinds: list[tuple[str, int]], share: int
+) -> None:
+    payloads: list[dict[str, Any]] = []
+    for n, (kind, size) in enumerate(kinds):
+        base = n * 100
+        if kind == "single":
+            payloads.append(shaped_alert(base))
+        elif kind == "legacy":
+            payloads.append(storm_alert(base))
+        elif kind == "summary":
+            payloads.append(queued_summary(base, size))
+        elif kind == "parts":
+            payloads.extend(queued_parts(base, size + 1))
+        else:
+            payloads.append({"msgtype": "markdown", "markdown": {"content": f"deploy {n} done"}})
+
+    async def fold() -> tuple[list[dict[str, Any]], str, Recorder]:
+        store = MemoryOutbox()
+        await store.enqueue([NewMessage(bot="ops", payload=p) for p in payloads])
+        records = await store.claim("ops", limit=len(payloads), lease_seconds=30)
+        recorder = Recorder()
+        dispatcher = Dispatcher(
+            store, {"ops": BotTarget(name="ops", keys=("k",))}, limiter=local_limiter(),
+            summarize=recorder,
+        )  # fmt: skip
+        out, form = await dispatcher._fold("ops", "markdown", records, share)
+        return out, form, recorder
+
+    out, form, recorder = asyncio.run(fold())
+    contents = [p["markdown"]["content"] for p in out]
+    carried = carried_keys(payloads)
+    event(form)
+    plain = [p for p in payloads if briefs_of(p) is None]
+    if not carried:  # plain messages only: packed whole, or a line each, as before
+        assert recorder.calls == [] and form in ("full", "compact")
+    elif form == "full":
+        assert all(kind == "single" for kind, _ in kinds)
+        assert all(p["markdown"]["content"] in "\n".join(contents) for p in payloads)
+    else:
+        for content in contents:
+            if DIGEST_HEADING.match(content):  # only the plain messages' lines
+                assert "告警汇总" not in content and "(1/2)" not in content
+        (call,) = recorder.calls
+        assert {b.key for b in call[0]} == carried  # every alert, each once
+        assert len(call[0]) == len(carried)
+    assert all(p["markdown"]["content"] in "\n".join(contents) for p in plain)

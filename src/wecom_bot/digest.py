@@ -10,22 +10,42 @@ dispatcher folds pending text/markdown messages into a few digests. Two forms:
 
 Never does an item disappear: the compact form still has a line for each one, and if even the
 compact form does not fit in the slots available it simply uses more messages.
+
+Each digest message starts with a heading in the language of the other built-in texts:
+``合并 1/2 · 6 条通知`` (the compact form adds ``（每条一行）``).
+
+Whether a queued message may be packed whole is for the dispatcher to decide from what the
+message is (:data:`SHAPE_KEY`): only a whole message written per alert is; a storm summary, a
+part of a split notification or a digest is not, so a digest never nests a summary or carries
+half of an entry.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from .limits import CONTENT_LIMITS, truncate_utf8, utf8_len
 from .split import split_content
+from .storm import CARRIED_PREFIX
 
 Syntax = Literal["text", "markdown", "markdown_v2"]
+Form = Literal["alerts", "summary"]
+
+SHAPE_KEY = CARRIED_PREFIX + "shape"
+"""The payload member that says what a queued message is (stripped before sending, like every
+``wecom_bot_`` member): ``{"form": "alerts" | "summary", "part": i, "parts": n}``. ``alerts``:
+written per alert by a route's template; ``summary``: a storm summary; ``part`` of ``parts``:
+its place in a notification rendered into several messages."""
 
 _SEPARATOR = "\n\n"
-_HEADER_RESERVE = utf8_len("Digest 9999/9999 · 99999 notifications (compact)\n\n")
+_COMPACT_NOTE = "（每条一行）"
+_RUNNING = {"firing": "累计告警", "resolved": "累计恢复"}
+_HEADER_RESERVE = utf8_len(
+    f"**合并 9999/9999 · 99999 条通知{_COMPACT_NOTE} · 累计告警 9999999 · 累计恢复 9999999**\n\n"
+)
 _MIN_LINE_BYTES = 24
 _MENTION = re.compile(r"<@[^<>\s]+>")
 _FONT_TAG = re.compile(r"</?font[^>]*>", re.IGNORECASE)
@@ -40,6 +60,8 @@ class DigestPlan:
     Attributes:
         contents: the content of each digest message, in order.
         compact: whether the one-line-per-item form was used.
+        whole: whether every item sits whole in one message (not compact, and no item too
+            large for one message was split across two).
         items: how many items the digests carry (all of them, always).
         mentioned_list: for text digests, every userid any item mentioned.
         mentioned_mobile_list: likewise for mobiles.
@@ -48,6 +70,7 @@ class DigestPlan:
     contents: list[str]
     compact: bool
     items: int
+    whole: bool = True
     mentioned_list: list[str] = field(default_factory=list)
     mentioned_mobile_list: list[str] = field(default_factory=list)
 
@@ -63,6 +86,26 @@ class DigestPlan:
                     body["mentioned_mobile_list"] = self.mentioned_mobile_list
             out.append({"msgtype": syntax, syntax: body})
         return out
+
+
+def with_shape(
+    payload: Mapping[str, Any], form: Form, part: int = 1, parts: int = 1
+) -> dict[str, Any]:
+    """``payload`` marked with what it is (:data:`SHAPE_KEY`), for the digests."""
+    return {**payload, SHAPE_KEY: {"form": form, "part": part, "parts": parts}}
+
+
+def packable(payload: Mapping[str, Any]) -> bool:
+    """Whether a queued message may be packed whole into a digest: a whole message written per
+    alert, not a summary and not a part of a split notification. A message that does not say
+    what it is (queued by an earlier version, or by another caller) is not."""
+    shape = payload.get(SHAPE_KEY)
+    return (
+        isinstance(shape, Mapping)
+        and shape.get("form") == "alerts"
+        and shape.get("part") == 1
+        and shape.get("parts") == 1
+    )
 
 
 def item_content(payload: dict[str, Any]) -> str:
@@ -102,9 +145,11 @@ def _pack(chunks: Sequence[str], budget: int) -> list[str]:
     return parts
 
 
-def _header(index: int, total: int, items: int, compact: bool, syntax: Syntax) -> str:
-    form = " (compact)" if compact else ""
-    text = f"Digest {index}/{total} · {items} notifications{form}"
+def _header(
+    index: int, total: int, items: int, compact: bool, syntax: Syntax, running: str = ""
+) -> str:
+    form = _COMPACT_NOTE if compact else ""
+    text = f"合并 {index}/{total} · {items} 条通知{form}{running}"
     return (f"**{text}**" if syntax != "text" else text) + "\n\n"
 
 
@@ -116,6 +161,7 @@ def plan_digest(
     mentioned: Sequence[Sequence[str]] = (),
     mentioned_mobiles: Sequence[Sequence[str]] = (),
     notifications: int | None = None,
+    running_total: Mapping[str, int] | None = None,
 ) -> DigestPlan:
     """Fold item contents into digest message contents within the byte limit of ``syntax``.
 
@@ -127,6 +173,9 @@ def plan_digest(
         mentioned_mobiles: per item, its ``mentioned_mobile_list``.
         notifications: how many notifications the items carry, for the headings (the parts
             of one split notification are several items); ``None``: one per item.
+        running_total: a later part of a storm: the distinct alerts delivered since the storm
+            began, per status (:mod:`wecom_bot.tally`), stated in the headings
+            (``累计告警 1000``, ``累计恢复 386``).
 
     Returns:
         The plan; ``len(plan.contents)`` messages carry all ``len(contents)`` items.
@@ -141,26 +190,37 @@ def plan_digest(
     # The full form needs at least this many messages; past the slots, skip building it.
     least = -(-(sum(sizes) + utf8_len(_SEPARATOR) * (len(sizes) - 1)) // budget)
     compact = max_messages is not None and least > max(max_messages, 1)
+    whole = not compact
     if not compact:
         full_chunks: list[str] = []
         for content, size in zip(contents, sizes, strict=True):
             if size <= budget:
                 full_chunks.append(content)
             else:
+                whole = False
                 full_chunks.extend(split_content(content, budget, syntax=syntax) or [content])
         parts = _pack(full_chunks, budget)
         compact = max_messages is not None and len(parts) > max(max_messages, 1)
     if compact:
+        whole = False
         parts = _compact_parts(contents, syntax, budget, max(max_messages or 1, 1))
         for line in mention_lines(markdown_mentions, budget):
             parts = _append_line(parts, line, budget)
     total = len(parts)
     count = len(contents) if notifications is None else notifications
-    final = [_header(i + 1, total, count, compact, syntax) + p for i, p in enumerate(parts)]
+    running = "".join(
+        f" · {_RUNNING[status]} {n}"
+        for status, n in sorted((running_total or {}).items())
+        if status in _RUNNING
+    )
+    final = [
+        _header(i + 1, total, count, compact, syntax, running) + p for i, p in enumerate(parts)
+    ]
     return DigestPlan(
         contents=final,
         compact=compact,
         items=len(contents),
+        whole=whole,
         mentioned_list=mentions,
         mentioned_mobile_list=mobiles,
     )

@@ -10,7 +10,12 @@ limiter until the window frees.
 When a bot's backlog cannot drain within ``coalesce_after`` seconds at the allowed rate, the
 worker folds pending text/markdown/markdown_v2 records into digests (see
 :mod:`wecom_bot.digest`) in one store transaction, so a storm of alerts arrives as a few
-full messages instead of an hour-long trickle.
+full messages instead of an hour-long trickle. Messages are packed whole only when each is a
+whole message written per alert; a batch holding storm summaries or parts of split
+notifications is written anew from the alerts the messages carry (the ``summarize`` hook), so
+a digest never nests a summary nor cuts an entry in two. Each summary is told the storm's
+running total (:mod:`wecom_bot.tally`): the distinct alerts the bot has delivered since its
+storm began, per status.
 
 The outbox hands records out by class (:class:`~wecom_bot.store.Priority`): alerts first,
 then acknowledgements, escalations and reminders. Escalations and reminders ("notices") are
@@ -33,7 +38,7 @@ from typing import Any, Protocol
 import httpx
 
 from .client import AsyncBot
-from .digest import Syntax, item_content, mention_lines, mentions_in, plan_digest
+from .digest import Syntax, item_content, mention_lines, mentions_in, packable, plan_digest
 from .errors import DeliveryError, MessageValidationError, WeComAPIError
 from .limits import CONTENT_LIMITS, ERRCODE_RATE_LIMITED, utf8_len
 from .masking import mask_key, redact
@@ -42,6 +47,7 @@ from .ratelimit import SlidingWindowLimiter
 from .retry import RetryPolicy
 from .store import NewMessage, Outbox, OutboxRecord, Priority, StoreUnavailableError
 from .storm import AlertBrief, briefs_of, detach, unique_briefs
+from .tally import StormTally
 
 logger = logging.getLogger("wecom_bot.dispatcher")
 
@@ -71,10 +77,21 @@ class Summarizer(Protocol):
     """Writes alerts as storm summary contents (the gateway's ``summary`` template)."""
 
     async def __call__(
-        self, briefs: Sequence[AlertBrief], *, syntax: Syntax, max_messages: int, notifications: int
+        self,
+        briefs: Sequence[AlertBrief],
+        *,
+        syntax: Syntax,
+        max_messages: int,
+        notifications: int,
+        running_total: Mapping[str, int] | None = None,
     ) -> list[str]:
         """The contents of the summary messages, each within the byte limit of ``syntax``
-        (a configured template renders away from the event loop)."""
+        (a configured template renders away from the event loop).
+
+        ``running_total``: when the summary is a later part of a storm, the distinct alerts
+        the bot has delivered since the storm began, per status (``"firing"``,
+        ``"resolved"``), for each status whose running total exceeds the summary's own count
+        of it; ``None`` when none does (see :mod:`wecom_bot.tally`)."""
 
 
 @dataclass(frozen=True)
@@ -249,6 +266,7 @@ class Dispatcher:
         self.summarize = summarize
         self.fold_notices = fold_notices
         self._last_send: dict[str, float] = {}
+        self._tallies: dict[str, StormTally] = {}
         self.targets = dict(targets)
         self.limiter = limiter
         self.retry = retry or RetryPolicy(max_attempts=10)
@@ -373,6 +391,7 @@ class Dispatcher:
             return True
         room = await self._burst_room(bot)
         storm = room == 0
+        await self._maybe_quiet(bot, room)
         now = self.clock()
         if storm:
             wait = self._last_send.get(bot, 0.0) + self.settings.storm_interval - now
@@ -408,10 +427,34 @@ class Dispatcher:
         if self.settings.storm_interval <= 0:
             return None
         keys = self.targets[bot].keys
+        return max(self.settings.storm_burst * len(keys) - await self._window_used(bot), 0)
+
+    async def _window_used(self, bot: str) -> int:
+        """How many sends the bot's keys have in their current windows."""
         used = 0
-        for key in keys:
+        for key in self.targets[bot].keys:
             used += await self.limiter.used(key)
-        return max(self.settings.storm_burst * len(keys) - used, 0)
+        return used
+
+    def _tally(self, bot: str) -> StormTally:
+        tally = self._tallies.get(bot)
+        if tally is None:
+            seed = max(self.settings.storm_burst, 1) * len(self.targets[bot].keys)
+            tally = self._tallies[bot] = StormTally(seed=seed)
+        return tally
+
+    async def _maybe_quiet(self, bot: str, room: int | None) -> None:
+        """End the bot's storm tally once its window holds no send (idle for a window)."""
+        tally = self._tally(bot)
+        if not tally.busy:
+            return
+        full = self.settings.storm_burst * len(self.targets[bot].keys)
+        if room is not None and full > 0:
+            idle = room == full  # no send in the window; spares asking the limiter again
+        else:
+            idle = await self._window_used(bot) == 0
+        if idle:
+            tally.quiet()
 
     async def _maybe_digest(
         self, bot: str, records: list[OutboxRecord], *, storm: bool = False, free: int = 0
@@ -536,7 +579,7 @@ class Dispatcher:
                 keep.append(group[0])
                 continue
             share = max(budget * len(group) // sum(len(g) for g in groups.values()), 1)
-            payloads, form = await self._fold(kind, group, share)
+            payloads, form = await self._fold(bot, kind, group, share)
             new = [NewMessage(bot=bot, payload=payload, coalescible=False) for payload in payloads]
             out.extend(await self.store.replace([r.id for r in group], new, now=self.clock()))
             self.observer.digested(bot, len(group), len(new), form != "full")
@@ -548,26 +591,32 @@ class Dispatcher:
         return merged
 
     async def _fold(
-        self, kind: Syntax, group: list[OutboxRecord], share: int
+        self, bot: str, kind: Syntax, group: list[OutboxRecord], share: int
     ) -> tuple[list[dict[str, Any]], str]:
-        """The digest payloads of ``group`` and the form used: ``full`` (the messages
-        themselves, packed) when that fits ``share`` messages and needs no more than a
-        summary; else ``summary`` (written from the alerts the messages carry, a line for
-        any other message), or ``compact`` (a line per message) when none carries alerts."""
+        """The digest payloads of ``group`` and the form used.
+
+        ``full`` (the messages themselves, packed) only when every message is a whole message
+        written per alert (:func:`~wecom_bot.digest.packable`), each fits one digest whole, and
+        packing needs no more messages than a summary; else ``summary``, written from the
+        alerts the messages carry (a line for any message that carries none). A batch that
+        carries no alerts is packed whole when that fits ``share`` messages, else ``compact``
+        (a line per message)."""
         bodies = [r.payload[kind] for r in group]
         mentioned = [b.get("mentioned_list") or [] for b in bodies]
         mobiles = [b.get("mentioned_mobile_list") or [] for b in bodies]
         contents = [item_content(r.payload) for r in group]
+        carried = [briefs_of(r.payload) for r in group]
+        briefs = unique_briefs(b for b in carried if b is not None)
+        running = self._tally(bot).written(briefs) if briefs else None
         plan = plan_digest(
             contents, syntax=kind, max_messages=share, mentioned=mentioned,
             mentioned_mobiles=mobiles, notifications=_notification_count(group),
+            running_total=running,
         )  # fmt: skip
-        carried = [briefs_of(r.payload) for r in group]
-        if self.summarize is None or all(b is None for b in carried):
+        if all(b is None for b in carried) or self.summarize is None:
             return plan.payloads(kind), "compact" if plan.compact else "full"
         # Messages rendered from alerts are written from the alerts; the others keep a line.
         plain = [i for i, b in enumerate(carried) if b is None]
-        briefs = unique_briefs(b for b in carried if b is not None)
         try:
             summary = await self.summarize(
                 briefs,
@@ -576,6 +625,7 @@ class Dispatcher:
                 notifications=_notification_count(
                     r for r, b in zip(group, carried, strict=True) if b is not None
                 ),
+                running_total=running,
             )
         except Exception as exc:  # a configured summary template must not hold a storm back
             logger.warning(
@@ -593,7 +643,8 @@ class Dispatcher:
         if kind == "markdown":
             for line in mention_lines(mentions_in(contents), CONTENT_LIMITS[kind]):
                 parts = _with_line(parts, line, kind)
-        if not plan.compact and len(plan.contents) <= len(parts):
+        whole = plan.whole and all(packable(r.payload) for r in group)
+        if whole and len(plan.contents) <= len(parts):
             return plan.payloads(kind), "full"  # the messages themselves, in as few sends
         payloads = dataclasses.replace(plan, contents=parts, compact=True).payloads(kind)
         return payloads, "summary"
@@ -662,6 +713,9 @@ class Dispatcher:
             return
         self._last_send[bot] = self.clock()
         await self.store.ack([record.id], now=self.clock())
+        carried = briefs_of(record.payload)
+        if carried:
+            self._tally(bot).delivered(carried)
         self.observer.sent(bot, record, self.clock() - record.created_at)
         key = self.targets[bot].keys[index]
         logger.info(

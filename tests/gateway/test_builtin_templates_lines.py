@@ -690,7 +690,7 @@ def _storm() -> list[AlertBrief]:
 SUMMARY_LINES = {
     "markdown": [
         "## <font color=\"warning\">🔥 告警汇总 FIRING · 6</font> <font color=\"info\">✅ 已恢复 1</font>",  # noqa: E501
-        "<font color=\"comment\">2 条通知合并 · 本轮风暴累计 12 条</font>",
+        "<font color=\"comment\">2 条通知合并 · 本轮风暴累计告警 12 条</font>",
         "",
         "<font color=\"warning\">🔥 **NodeDown** × 3</font> · 自 03-02 12:20，已持续 10m",
         "> 标签：job=node",
@@ -714,7 +714,7 @@ SUMMARY_LINES = {
     "markdown_v2": [
         "## 🔥 告警汇总 FIRING · 6 · ✅ 已恢复 1",
         "",
-        "2 条通知合并 · 本轮风暴累计 12 条",
+        "2 条通知合并 · 本轮风暴累计告警 12 条",
         "",
         "**🔥 NodeDown × 3** · 自 03-02 12:20，已持续 10m",
         "> 标签：job=node",
@@ -737,7 +737,7 @@ SUMMARY_LINES = {
     ],
     "text": [
         "【告警汇总 FIRING · 6 · 已恢复 1】",
-        "2 条通知合并 · 本轮风暴累计 12 条",
+        "2 条通知合并 · 本轮风暴累计告警 12 条",
         "",
         "🔥 NodeDown × 3 · 自 03-02 12:20，已持续 10m",
         "标签：job=node",
@@ -762,7 +762,7 @@ SUMMARY_LINES = {
 def test_the_storm_summary_renders_line_by_line(msgtype: str) -> None:
     renderer = Renderer(clock=lambda: NOW)
     report = renderer.render_summary(
-        _storm(), msgtype=msgtype, notifications=2, running_total=12  # type: ignore[arg-type]
+        _storm(), msgtype=msgtype, notifications=2, running_total={"firing": 12}  # type: ignore[arg-type]
     )
     (payload,) = report.payloads
     assert payload[msgtype]["content"].splitlines() == SUMMARY_LINES[msgtype]

@@ -263,14 +263,21 @@ class Runtime:
             TemplateError: as :meth:`Renderer.render`; :class:`TemplateLimitError` when the
                 template went past its limits.
         """
+        report = await self.render_route(route, bot, notification, now)
+        return [] if report is None else report.payloads
+
+    async def render_route(
+        self, route: Route, bot: str, notification: Notification, now: float | None = None
+    ) -> RenderReport | None:
+        """:meth:`render_async` with its report (which template wrote it: a storm summary or
+        the route's own); ``None`` when the route selects none of the alerts."""
         prepared = self._prepare(route, bot, notification, now)
         if prepared is None:
-            return []
+            return None
         selected, msgtype, mentions = prepared
-        report = await self.render_report(
+        return await self.render_report(
             route.template, selected, msgtype=msgtype, mentions=mentions
         )
-        return report.payloads
 
     async def render_report(
         self,
@@ -384,22 +391,31 @@ class Runtime:
         return selected, self.msgtype_for(route, bot), self.mentions_for(route, selected, now)
 
     async def summarize(
-        self, briefs: Sequence[AlertBrief], *, syntax: Syntax, max_messages: int, notifications: int
+        self,
+        briefs: Sequence[AlertBrief],
+        *,
+        syntax: Syntax,
+        max_messages: int,
+        notifications: int,
+        running_total: Mapping[str, int] | None = None,
     ) -> list[str]:
         """Storm summary contents for the dispatcher (the ``summary`` template): a configured
-        one renders in the render pool, like every configured template; the built-in here."""
+        one renders in the render pool, like every configured template; the built-in here.
+        ``running_total``: see :class:`~wecom_bot.dispatcher.Summarizer`."""
         renderer = self.renderer
         configured = renderer.is_configured(SUMMARY_TEMPLATE, syntax)
         try:
             if self.render_pool is not None and configured:
                 report = await self.render_pool.render_summary(
                     renderer.settings, briefs, msgtype=syntax, max_messages=max_messages,
-                    notifications=notifications, now=renderer.clock(),
+                    notifications=notifications, running_total=running_total,
+                    now=renderer.clock(),
                 )  # fmt: skip
             else:
                 report = renderer.render_summary(
-                    briefs, msgtype=syntax, max_messages=max_messages, notifications=notifications
-                )
+                    briefs, msgtype=syntax, max_messages=max_messages,
+                    notifications=notifications, running_total=running_total,
+                )  # fmt: skip
         except TemplateError as exc:
             if not configured:
                 raise
@@ -408,8 +424,9 @@ class Runtime:
                     "the configured summary template failed (%s); the built-in one is used", exc
                 )
             report = self.builtin_renderer.render_summary(
-                briefs, msgtype=syntax, max_messages=max_messages, notifications=notifications
-            )
+                briefs, msgtype=syntax, max_messages=max_messages,
+                notifications=notifications, running_total=running_total,
+            )  # fmt: skip
         return [item_content(p) for p in report.payloads]
 
     async def fold_notices(

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
+from ...digest import with_shape
 from ...limits import CONTENT_LIMITS, utf8_len
 from ...store import NewMessage
 from ...store.history import HistoryEntry, HistoryEvent, label_pairs
@@ -31,6 +32,7 @@ from ..actions import escalation
 from ..actions.groups import group_of
 from ..model import Notification
 from ..runtime import Muting, Runtime
+from ..templates.renderer import is_summary_template
 from ..templates.summaries import briefs_of_notification
 
 _TITLE_CHARS = 200
@@ -70,11 +72,18 @@ class _Planned:
     parts: int
     muting: Muting | None
     briefs: list[AlertBrief] | None = None
+    summary: bool = False
 
     @property
     def stored_payload(self) -> dict[str, Any]:
-        """The payload as queued: with the alerts it was rendered from, for digests."""
-        return self.payload if self.briefs is None else attach(self.payload, self.briefs)
+        """The payload as queued: with the alerts it was rendered from and what it is (a whole
+        message, a summary, a part), for digests."""
+        if self.briefs is None:
+            return self.payload
+        shaped = with_shape(
+            self.payload, "summary" if self.summary else "alerts", self.part, self.parts
+        )
+        return attach(shaped, self.briefs)
 
     @property
     def queued(self) -> bool:
@@ -190,19 +199,23 @@ async def plan(
             result.muted.append(route.name)
         # What a route renders depends on the bot only through its msgtype: render once per
         # msgtype (a route to ten bots is one rendering, not ten).
-        rendered: dict[str, list[dict[str, Any]]] = {}
+        rendered: dict[str, tuple[list[dict[str, Any]], bool]] = {}
         selected = route.select(notification)
         briefs = briefs_of_notification(selected) if selected and selected.alerts else None
         for bot in route.bots:
             msgtype = runtime.msgtype_for(route, bot)
-            payloads = rendered.get(msgtype)
-            if payloads is None:
-                payloads = await runtime.render_async(route, bot, notification, now)
-                rendered[msgtype] = payloads
+            done = rendered.get(msgtype)
+            if done is None:
+                report = await runtime.render_route(route, bot, notification, now)
+                done = ([], False) if report is None else (
+                    report.payloads, is_summary_template(report.used_template)
+                )  # fmt: skip
+                rendered[msgtype] = done
+            payloads, summary = done
             for i, payload in enumerate(payloads):
-                result.planned.append(
-                    _Planned(route.name, bot, payload, i + 1, len(payloads), muting, briefs)
-                )
+                result.planned.append(_Planned(
+                    route.name, bot, payload, i + 1, len(payloads), muting, briefs, summary
+                ))  # fmt: skip
     return result
 
 

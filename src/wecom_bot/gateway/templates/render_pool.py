@@ -34,7 +34,7 @@ import subprocess
 import sys
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -98,6 +98,7 @@ class _SummaryJob:
     briefs: tuple[AlertBrief, ...]
     max_messages: int | None
     notifications: int
+    running_total: tuple[tuple[str, int], ...] | None = None
 
 
 class _Worker:
@@ -232,6 +233,7 @@ class RenderPool:
         msgtype: MsgType = "markdown",
         max_messages: int | None = None,
         notifications: int = 1,
+        running_total: Mapping[str, int] | None = None,
         now: datetime,
     ) -> RenderReport:
         """:meth:`Renderer.render_summary` in a worker (a configured ``summary`` template).
@@ -239,7 +241,8 @@ class RenderPool:
         Raises:
             As :meth:`render_check`.
         """
-        summary = _SummaryJob(tuple(briefs), max_messages, notifications)
+        totals = None if running_total is None else tuple(running_total.items())
+        summary = _SummaryJob(tuple(briefs), max_messages, notifications, totals)
         job = _Job(settings, SUMMARY_TEMPLATE, None, msgtype, None, now, None, summary)
         return await self._submit(job)
 
@@ -387,6 +390,7 @@ def _render(
             report = renderer.render_summary(
                 job.summary.briefs, msgtype=job.msgtype, max_messages=job.summary.max_messages,
                 notifications=job.summary.notifications,
+                running_total=dict(job.summary.running_total or ()) or None,
             )  # fmt: skip
         else:
             assert job.notification is not None

@@ -489,7 +489,7 @@ class Renderer:
         max_messages: int | None = None,
         notifications: int = 1,
         cut_alerts: int = 0,
-        running_total: int | None = None,
+        running_total: Mapping[str, int] | None = None,
         actions: Any = None,
         mentions: Mentions | None = None,
     ) -> RenderReport:
@@ -681,7 +681,7 @@ class Renderer:
         msgtype: MsgType = "markdown",
         max_messages: int | None = None,
         notifications: int = 1,
-        running_total: int | None = None,
+        running_total: Mapping[str, int] | None = None,
     ) -> RenderReport:
         """Write ``briefs`` as a storm summary with the ``summary`` template (or its sibling
         for ``msgtype``): messages that each stand alone.
@@ -692,8 +692,8 @@ class Renderer:
             max_messages: the messages it should take (at least ``max_summary_parts`` are
                 allowed: every alert stays listed before values are cut).
             notifications: how many notifications the alerts came in (a digest folds several).
-            running_total: the alerts of this storm written so far, these included (``None``:
-                the storm's first summary).
+            running_total: a later part of a storm: the distinct alerts delivered since the
+                storm began, per status (the template's ``running_total``).
 
         Raises:
             TemplateError / TemplateRenderError: a configured ``summary`` template failed.
@@ -895,6 +895,11 @@ _CUT_NOTE_RESERVE = 200
 def _tidy(body: str) -> str:
     """A rendering without trailing spaces, runs of blank lines and blank ends."""
     return _BLANK_RUNS.sub("\n\n", _TRAILING_SPACE.sub("\n", body)).strip("\n")
+
+
+def is_summary_template(template: str) -> bool:
+    """Whether ``template`` writes storm summaries (``summary`` and its built-in siblings)."""
+    return _is_summary(template)
 
 
 def _is_summary(template: str) -> bool:

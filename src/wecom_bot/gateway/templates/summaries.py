@@ -18,16 +18,19 @@ Variables of the ``summary`` template (docs/gateway.md#storms has the table)
     ``groups``: the groups in this message (:class:`GroupView`, each with its
     :class:`SectionView` s and their :class:`~wecom_bot.storm.EntryLine` s); ``total``,
     ``firing_count``, ``resolved_count``, ``firing``, ``status``; ``notifications`` (how
-    many notifications a digest folds); ``running_total`` (the storm's alerts so far, while it
-    leaves in paced parts, else ``None``); ``cut_alerts`` (alerts the sender or the gateway
-    left out); ``part`` and ``parts``; ``value_bytes``; ``history_url`` (the console's
-    history of these alerts; ``None`` without ``external_url``); ``msgtype``, ``now``,
-    ``timezone``. Every text in them is escaped for the msgtype already.
+    many notifications a digest folds); ``running_total`` (while a storm leaves in paced
+    parts: the distinct alerts delivered since it began, this part's included, per status,
+    ``running_total.firing`` and ``running_total.resolved``; a status is there only when its
+    total is more than this summary's own count, so it is empty for a storm's first part);
+    ``cut_alerts`` (alerts the sender or the gateway left out); ``part`` and ``parts``;
+    ``value_bytes``; ``history_url`` (the console's history of these alerts; ``None`` without
+    ``external_url``); ``msgtype``, ``now``, ``timezone``. Every text in them is escaped for
+    the msgtype already.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import groupby
@@ -207,7 +210,7 @@ def _context(
     notifications: int,
     cut_alerts: int,
     history_url: str | None,
-    running_total: int | None,
+    running_total: Mapping[str, int] | None,
     value_bytes: int,
     part: tuple[int, int],
 ) -> dict[str, Any]:
@@ -221,8 +224,12 @@ def _context(
         "firing": firing > 0,
         "status": "firing" if firing else "resolved",
         "notifications": notifications,
+        "running_total": {
+            status: total
+            for status, total in (running_total or {}).items()
+            if total > (firing if status == "firing" else resolved)
+        },
         "cut_alerts": cut_alerts,
-        "running_total": running_total,
         "value_bytes": value_bytes,
         "history_url": history_url,
         "part": part[0],
@@ -321,7 +328,7 @@ def summary_pages(
     notifications: int = 1,
     cut_alerts: int = 0,
     console_url: str | None = None,
-    running_total: int | None = None,
+    running_total: Mapping[str, int] | None = None,
     now: datetime | None = None,
     context_labels: Sequence[str] = DEFAULT_CONTEXT_LABELS,
 ) -> SummaryPages:
@@ -343,8 +350,8 @@ def summary_pages(
         notifications: how many notifications the alerts came in.
         cut_alerts: alerts left out before they got here (the sender's ``truncatedAlerts``).
         console_url: the console's address as people reach it (``external_url`` + ``/ui/``).
-        running_total: the alerts of this storm written so far, these included (``None``:
-            this is the storm's first summary).
+        running_total: while a storm leaves in paced parts, its distinct alerts delivered so
+            far per status (see the module docs); ``None``: none to state.
         now: the time durations run to (default: the current time).
         context_labels: labels every line shows when they vary.
     """
