@@ -13,11 +13,13 @@ way. Cases:
 * 1,000 ``HostDown`` alerts ``instance=host-N:9100``, ``group_by: [alertname]``.
 
 The messages the emulator accepted are read with :func:`wecom_bot.storm.read_message` (what a
-reader finds in one message: label sets). An alert is *identifiable* in a message when a label
-set read from it names the alert's alertname and status, holds its severity and its context
-labels (``namespace`` for pods), agrees with its labels on every other label it has, and fits
-no other alert of the storm. *Alone*: in one message read by itself; *overall*: in some message
-or in all the phase's messages read in order, as one text.
+reader finds in one summary message: label sets) and, for alerts the gateway wrote one by one
+(a small notification, which ``read_message`` does not read), :func:`read_per_alert`. An
+alert is *identifiable* in a message when a label set read from it names the alert's
+alertname and status, holds its severity and its context labels (``namespace`` for pods),
+agrees with its labels on every other label it has, and fits no other alert of the storm.
+*Alone*: in one message read by itself; *overall*: in some message or in all the phase's
+messages read in order, as one text.
 
 ``--before DIR`` runs the same storms on the ``src`` of another checkout (the release before
 issue 25) in the same run; that release has no ``read_message``: its messages are read with
@@ -114,9 +116,9 @@ class Phase:
     messages: int = 0
     rejected_45009: int = 0
     over_limit: int = 0
-    headings: list[int] = field(default_factory=list)  # per message, in order; 0: none
+    headings: list[int] = field(default_factory=list)  # per summary, in order; 0: none
     summaries: int = 0  # summaries (and per-alert notifications) with a heading
-    summaries_true: int = 0  # those whose heading equals the alerts they name
+    summaries_true: int = 0  # those whose heading equals the alerts they list
     running: int | None = None  # the last running total stated
     final: int = 0  # the last running total, else the last summary's heading
     last_after_post: float | None = None  # s from the first post to Alertmanager
@@ -125,10 +127,12 @@ class Phase:
 
     @property
     def identifiable_pct(self) -> float:
+        """Share of the alerts identifiable overall, in percent."""
         return 100.0 * self.identifiable / max(self.alerts, 1)
 
     @property
     def alone_pct(self) -> float:
+        """Share of the alerts identifiable in one message read alone, in percent."""
         return 100.0 * self.alone / max(self.alerts, 1)
 
 
@@ -165,7 +169,6 @@ def read_per_alert(text: str) -> list[Labels]:
 
 _OLD_GROUP = re.compile(r"\*\*(?P<name>[^*]+)\*\*(?P<rest>.*)$")
 _OLD_BADGE = re.compile(r"级别 `([^`]*)`")
-_OLD_SEVERITY_COUNTS = re.compile(r" · (critical|warning|info|none) \d+")
 
 
 def _pairs(text: str) -> Labels | None:
@@ -730,7 +733,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     only = [int(x) for x in args.only.split(",") if x]
     phases = run(window=args.window, before=args.before, only=only)
-    readers = "`wecom_bot.storm.read_message` (this release)"
+    readers = "`wecom_bot.storm.read_message` and `read_per_alert` (this release)"
     if args.before:
         readers += " and `read_before` (the release before)"
     print(report(phases, "python -m bench.bench_storm_kinds", readers))

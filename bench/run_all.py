@@ -152,7 +152,10 @@ def storm_kinds_section(quick: bool) -> Section:
     before_dir = Path(before) if before and not quick else None
     phases = bench_storm_kinds.run(window=window, before=before_dir)
     command = f"python -m bench.bench_storm_kinds --window {window:g}"
-    readers = "`wecom_bot.storm.read_message` (this release)"
+    readers = (
+        "`wecom_bot.storm.read_message` (this release's summaries; alerts written one by one, "
+        "which it does not read, with `bench_storm_kinds.read_per_alert`)"
+    )
     note = ""
     if before_dir is not None:
         command += f" --before {before_dir}"
@@ -162,11 +165,13 @@ def storm_kinds_section(quick: bool) -> Section:
         )  # fmt: skip
         revision = f" (commit {found.stdout.strip()})" if found.returncode == 0 else ""
         readers += " and, for `before`, `bench_storm_kinds.read_before`"
+        readers += " (the same rules on the old summary and per-alert formats)"
         note = (
             f" `before` is the release before issue 25{revision}, run in the same session; it "
-            "has no `read_message`, so its messages are read by `read_before`, which reads its "
-            "summary and per-alert formats by the same rules (a severity counts only where it "
-            "is written for the alert, not in the group's counts)."
+            "has no `read_message`. `read_before` counts a severity only where it is written "
+            "for the alert (a badge, a shared label, an identity), not in a group's counts "
+            "(`· critical 40`), and reads the parts of a split summary that carry no heading "
+            "only in the conversation (*identifiable*), never alone."
         )
     return Section(
         bench_storm_kinds.TITLE,
