@@ -27,11 +27,12 @@ from bench import (
     bench_sdk,
     bench_storm,
     bench_storm_am,
+    bench_storm_kinds,
 )
 from bench._common import machine, per_call_us, table, today
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
-ALL = ("messages", "sdk", "storm", "storm_am", "escalation", "outbox", "ingest")
+ALL = ("messages", "sdk", "storm", "storm_am", "storm_kinds", "escalation", "outbox", "ingest")
 COMMAND = "make bench  (= .venv/bin/python -m bench.run_all)"
 
 
@@ -143,6 +144,42 @@ def storm_am_section(quick: bool) -> Section:
     )
 
 
+def storm_kinds_section(quick: bool) -> Section:
+    """Issue 25: pod, URL and host storms through a real Alertmanager, read message by message
+    (and the release before, when ``WECOM_BENCH_BEFORE`` names its checkout)."""
+    window = 6.0 if quick else float(os.environ.get("WECOM_BENCH_WINDOW", "60"))
+    before = os.environ.get("WECOM_BENCH_BEFORE")
+    before_dir = Path(before) if before and not quick else None
+    phases = bench_storm_kinds.run(window=window, before=before_dir)
+    command = f"python -m bench.bench_storm_kinds --window {window:g}"
+    readers = (
+        "`wecom_bot.storm.read_message` (this release's summaries; alerts written one by one, "
+        "which it does not read, with `bench_storm_kinds.read_per_alert`)"
+    )
+    note = ""
+    if before_dir is not None:
+        command += f" --before {before_dir}"
+        found = subprocess.run(
+            ["git", "-C", str(before_dir), "rev-parse", "--short", "HEAD"],
+            capture_output=True, text=True,
+        )  # fmt: skip
+        revision = f" (commit {found.stdout.strip()})" if found.returncode == 0 else ""
+        readers += " and, for `before`, `bench_storm_kinds.read_before`"
+        readers += " (the same rules on the old summary and per-alert formats)"
+        note = (
+            f" `before` is the release before issue 25{revision}, run in the same session; it "
+            "has no `read_message`. `read_before` counts a severity only where it is written "
+            "for the alert (a badge, a shared label, an identity), not in a group's counts "
+            "(`· critical 40`), and reads the parts of a split summary that carry no heading "
+            "only in the conversation (*identifiable*), never alone."
+        )
+    return Section(
+        bench_storm_kinds.TITLE,
+        bench_storm_kinds.report(phases, command, readers, note),
+        bench_storm_kinds.goals(phases),
+    )
+
+
 def escalation_section(quick: bool) -> Section:
     """Issue 24: new alerts while thousands of groups escalate (and the release before)."""
     groups = [300] if quick else [2000, 20000]
@@ -221,6 +258,7 @@ RUNNERS: dict[str, Callable[[bool], Section]] = {
     "sdk": sdk_section,
     "storm": storm_section,
     "storm_am": storm_am_section,
+    "storm_kinds": storm_kinds_section,
     "escalation": escalation_section,
     "outbox": outbox_section,
     "ingest": ingest_section,
