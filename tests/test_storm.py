@@ -17,6 +17,7 @@ from wecom_bot.storm import (
     expand,
     group_alerts,
     literal,
+    read_message,
     unique_briefs,
 )
 
@@ -229,3 +230,37 @@ def test_ten_thousand_alerts_compress_to_one_entry() -> None:
     assert len(items) > 3 and all(len(item) <= 500 for item in items)
     expanded = sorted(v for item in items for v in expand(item))
     assert expanded == sorted(f"host-{i}" for i in range(10_000))
+
+
+def test_pods_of_one_replicaset_are_listed_after_its_name() -> None:
+    pods = [f"web-7d9f8c6b4x-{s}" for s in ("abcde", "fghjk", "lmnpq")] + ["web-5c6d7f8g9h-xyzab"]
+    pods += ["api-6b7c8d9f2g-qrstv", "api-8h9j2k3l4m-wxzbc"]
+    (group,) = group_alerts([brief(namespace="shop", pod=p) for p in pods])
+    assert group.entries() == [
+        "api-* (2): 6b7c8d9f2g-qrstv, 8h9j2k3l4m-wxzbc",  # too few per set: by workload
+        "web-7d9f8c6b4x-* (3): abcde, fghjk, lmnpq",
+        "web-5c6d7f8g9h-xyzab",
+    ]
+
+
+def test_lines_of_one_place_are_written_under_its_heading() -> None:
+    alerts = [
+        brief(cluster=c, namespace=ns, container=k, pod=f"{k}-{i}")
+        for c in ("eu", "us") for ns in ("shop", "pay") for k in ("app", "db") for i in range(2)
+    ]  # fmt: skip
+    (group,) = group_alerts(alerts)
+    (section,) = group.sections()
+    assert section.names == ("cluster", "namespace", "container", "pod")
+    first = section.lines[0]
+    assert (first.place, first.place_text, first.short) == (2, "eu / pay", "app / app-[0-1]")
+    assert first.text == "eu / pay / app / app-[0-1]"
+    # read back: the heading gives the lines under it their place
+    text = (
+        "🔥 X × 16\n级别 － × 16 · cluster / namespace / container / pod\n"
+        "> 📍 eu / pay\n> app / app-[0-1]"
+    )
+    assert read_message(text) == [
+        {"alertname": "X", "status": "firing", "cluster": "eu", "namespace": "pay",
+         "container": "app", "pod": f"app-{i}"}
+        for i in range(2)
+    ]  # fmt: skip

@@ -31,7 +31,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .limits import truncate_utf8, utf8_len
@@ -420,6 +420,10 @@ _POD_NAME = re.compile(
     r"\A([a-z0-9][a-z0-9.-]*?-)"
     r"(?![0-9]+\Z)((?=[a-z]*[0-9])[a-z0-9]{6,10}-[a-z0-9]{5}|[a-z0-9]{5})\Z"
 )
+_POD_SUFFIX = 5  # the characters Kubernetes adds to a ReplicaSet's name for each pod
+_MIN_SET_LINE = 3  # fewer pods of one ReplicaSet are listed with their workload's others
+PLACE_MARK = "📍 "
+"""What starts a place's heading in a summary: the lines under it are in that place."""
 STEM_MARK = "*"
 """What follows a stem on an entry line: ``checkout-* (40): 67e7893f5-ktr4c, …``."""
 
@@ -435,6 +439,11 @@ class EntryLine:
         count: how many alerts the whole line stands for (all its parts, when it is split).
         continued: whether this is a later part of a line split across messages.
         weights: how many alerts each item stands for (a range: several; empty: one each).
+        place: how many of ``heads`` say where the alerts are (a cluster and a namespace):
+            lines of one place are written under one heading, :attr:`place_text`, and then
+            :attr:`short` (0: every line is written whole, :attr:`text`).
+        opens: whether this line is the first of its place in its message (a template
+            writes the place's heading before it).
     """
 
     heads: tuple[str, ...]
@@ -443,21 +452,36 @@ class EntryLine:
     count: int = 0
     continued: bool = False
     weights: tuple[int, ...] = ()
+    place: int = 0
+    opens: bool = False
 
     @property
     def text(self) -> str:
-        """The line as written: ``shop-prod / checkout-* (40): 67e7893f5-ktr4c, …``."""
+        """The whole line: ``shop-prod / checkout-* (40): 67e7893f5-ktr4c, …``."""
+        return self._written(self.heads)
+
+    @property
+    def short(self) -> str:
+        """The line under its place's heading: its heads past the place, then the items."""
+        return self._written(self.heads[self.place :])
+
+    @property
+    def place_text(self) -> str:
+        """The place's heading: ``eu-west-1-prod / shop-prod``."""
+        return " / ".join(self.heads[: self.place])
+
+    def _written(self, heads: tuple[str, ...]) -> str:
         listed = ", ".join(self.items)
         if self.stem is not None:
             more = "，续" if self.continued else ""
             listed = f"{self.stem}{STEM_MARK} ({self.count}{more}): {listed}"
-        return " / ".join([*self.heads, listed]) if listed else " / ".join(self.heads)
+        return " / ".join([*heads, listed]) if listed else " / ".join(heads)
 
     def part(self, start: int, end: int) -> EntryLine:
         """The same line with only its items ``start:end`` (its part in one message)."""
-        return EntryLine(
-            self.heads, self.items[start:end], self.stem, self.count, start > 0,
-            self.weights[start:end],
+        return replace(
+            self, items=self.items[start:end], continued=start > 0,
+            weights=self.weights[start:end],
         )  # fmt: skip
 
 
@@ -589,28 +613,39 @@ def _value_lines(
     esc: Callable[[str], str],
     value_bytes: int | None,
 ) -> list[EntryLine]:
-    """The lines of one bucket: pods of a workload after their stem, the rest compressed."""
+    """The lines of one bucket: pods of one ReplicaSet after its name, then pods of one
+    workload after the workload's name, the rest compressed."""
     distinct = list(dict.fromkeys(values))
-    stems: dict[str, list[str]] = {}
-    for value in distinct:
-        match = _POD_NAME.match(value) if value is not None else None
-        if match is not None:
-            stems.setdefault(match.group(1), []).append(match.group(2))
-    grouped = {s: suffixes for s, suffixes in stems.items() if len(suffixes) > 1}
-    in_stems = {stem + suffix for stem, suffixes in grouped.items() for suffix in suffixes}
-    rest = [v for v in distinct if v not in in_stems]
+    pods = {v: m for v in distinct if v is not None and (m := _POD_NAME.match(v)) is not None}
+    # the pods of one ReplicaSet (or DaemonSet): everything but the pod's own five characters
+    by_set: dict[str, list[str]] = {}
+    for value in pods:
+        by_set.setdefault(value[:-_POD_SUFFIX], []).append(value[-_POD_SUFFIX:])
+    stems = {stem: tails for stem, tails in by_set.items() if len(tails) >= _MIN_SET_LINE}
+    # the others by workload, the ReplicaSet's hash written with each pod
+    by_workload: dict[str, list[str]] = {}
+    for value, match in pods.items():
+        if value[:-_POD_SUFFIX] not in stems:
+            by_workload.setdefault(match.group(1), []).append(match.group(2))
+    stems.update((stem, tails) for stem, tails in by_workload.items() if len(tails) > 1)
+    listed = {stem + tail for stem, tails in stems.items() for tail in tails}
+    rest = [v for v in distinct if v not in listed]
+    # with two heads or more, all but the last say where: lines of one place share a heading
+    place = len(heads) - 1 if len(heads) > 1 else 0
     lines: list[EntryLine] = []
-    for stem in sorted(grouped):
-        suffixes = sorted(grouped[stem])
-        items = tuple(esc(s) for s in suffixes)
-        lines.append(EntryLine(heads, items, esc(stem), len(suffixes)))
+    for stem in sorted(stems):
+        tails = sorted(stems[stem])
+        items = tuple(esc(s) for s in tails)
+        lines.append(EntryLine(heads, items, esc(stem), len(tails), place=place))
     if rest:
         entries = compressed(rest, esc)
         items_list = [written for written, _ in entries]
         if value_bytes is not None:
             items_list = _cut_entries(entries, esc, value_bytes)
         weights = tuple(len(members) for _, members in entries)
-        lines.append(EntryLine(heads, tuple(items_list), None, len(rest), weights=weights))
+        lines.append(
+            EntryLine(heads, tuple(items_list), None, len(rest), weights=weights, place=place)
+        )
     return lines
 
 
@@ -764,6 +799,7 @@ def read_entries(text: str) -> list[dict[str, str | None]]:
     found: list[dict[str, str | None]] = []
     base: dict[str, str | None] = {}
     names: list[str] = []
+    place: list[str] = []  # the heads a place's heading (📍) gives the lines under it
     in_section = False
     for raw in text.splitlines():
         line = raw if plain else _MARKUP.sub("", raw)
@@ -773,7 +809,7 @@ def read_entries(text: str) -> list[dict[str, str | None]]:
         if group is not None:
             status = "firing" if group.group(1) == "🔥" else "resolved"
             base = {"alertname": _read_value(group.group(2), missing) or "", "status": status}
-            names, in_section = [], False
+            names, place, in_section = [], [], False
             continue
         if not base:
             continue
@@ -788,12 +824,18 @@ def read_entries(text: str) -> list[dict[str, str | None]]:
             base["severity"] = _read_value(section.group(1), missing)
             legend = section.group(3)
             names = [_read_value(n, missing) or n for n in _split_slash(legend)] if legend else []
-            in_section = True
+            in_section, place = True, []
             if not names:  # the severity alone tells this alert from the others
                 found.append(dict(base))
             continue
+        if in_section and body.startswith(PLACE_MARK):
+            place = _split_slash(body[len(PLACE_MARK) :])
+            continue
         if in_section and line.startswith(("> ", "- ")) and names:
-            found.extend({**base, **labels} for labels in _read_entry(body, names, missing))
+            parts = _split_slash(body)
+            if place and len(parts) + len(place) == len(names):
+                parts = place + parts
+            found.extend({**base, **labels} for labels in _read_entry(parts, names, missing))
     return found
 
 
@@ -815,8 +857,7 @@ def _split_items(text: str) -> list[str]:
     return [w[:-1] if i < len(words) - 1 and w.endswith(",") else w for i, w in enumerate(words)]
 
 
-def _read_entry(body: str, names: list[str], missing: str) -> list[dict[str, str | None]]:
-    parts = _split_slash(body)
+def _read_entry(parts: list[str], names: list[str], missing: str) -> list[dict[str, str | None]]:
     if len(parts) != len(names):
         return []
     head: dict[str, str | None] = {

@@ -39,6 +39,8 @@ labels = st.fixed_dictionaries(
         "instance": values,
         "job": values,
         "namespace": st.sampled_from(["shop-prod", "shop-canary", "", "a b"]),
+        "cluster": st.sampled_from(["eu", "us", "-"]),
+        "container": st.sampled_from(["app", "istio-proxy"]),
         "pod": pods,
         "severity": st.sampled_from(["critical", "info", "", "<@all>"]),
         "<@all>": values,  # label names are as untrusted as values
@@ -264,7 +266,8 @@ def test_a_thousand_pods_fit_ten_messages_each_read_alone_with_severity_and_name
             found.add(owner.key)
     assert len(found) == 1000  # every pod, each in a message that names it whole
     first = report.payloads[0][msgtype]["content"]
-    assert re.search(r"> \S+ / checkout-\* \(\d+\): ", first)  # the workload once, then suffixes
+    # a ReplicaSet's pods: its name once, then each pod's own five characters
+    assert re.search(r"> \S+ / checkout-[a-z0-9]{10}-\* \(\d+\): [a-z0-9]{5}, ", first)
 
 
 def test_a_thousand_pods_in_one_message_each_name_their_severity_first_critical() -> None:

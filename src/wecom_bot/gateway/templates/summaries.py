@@ -31,7 +31,7 @@ Variables of the ``summary`` template (docs/gateway.md#storms has the table)
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from itertools import groupby
 from typing import Any
@@ -294,14 +294,19 @@ def _page_views(
             section_atoms = list(in_section)
             section = sections[si]
             lines: list[EntryLine] = []
+            place: tuple[str, ...] | None = None
             for li, in_line in groupby(section_atoms, key=lambda a: a.line):
                 if li is None:  # a section without lines
                     continue
                 line_atoms = list(in_line)
                 line = section.lines[li]
                 start, end = line_atoms[0].item, line_atoms[-1].item + 1
-                whole = (start, end) == (0, len(line.items))
-                lines.append(line if whole else line.part(start, end))
+                if (start, end) != (0, len(line.items)):
+                    line = line.part(start, end)
+                # a place's heading opens its first line in this message, so each stands alone
+                opens = line.place > 0 and line.heads[: line.place] != place
+                place = line.heads[: line.place]
+                lines.append(replace(line, opens=opens) if opens != line.opens else line)
             first = section_atoms[0]
             begun = bool(first.line) or first.item > 0
             shown.append(_with_section(section, lines, begun))
