@@ -152,7 +152,7 @@ def test_context_labels_are_on_every_line_even_when_other_labels_tell_alerts_apa
         for i in range(3)
     ]
     (group,) = group_alerts(alerts)
-    assert group.context == ["namespace"] and group.keys == ["pod"]
+    assert group.context == ["namespace", "pod"] and group.keys == []
     critical, warning = group.sections()
     assert critical.names == ("namespace", "pod")
     assert [line.text for line in critical.lines] == ["shop-prod / web-[0-2]"]
@@ -160,6 +160,10 @@ def test_context_labels_are_on_every_line_even_when_other_labels_tell_alerts_apa
     alerts = [brief(namespace=ns, severity="critical") for ns in ("a", "b", "c")]
     (group,) = group_alerts(alerts)
     assert group.keys == [] and group.entries() == ["a, b, c"]
+    # a pod is named even when its namespace alone tells it from the others
+    alerts = [brief(namespace=ns, pod=f"{ns}-web-0") for ns in ("a", "b")]
+    (group,) = group_alerts(alerts)
+    assert group.entries() == ["a / a-web-0", "b / b-web-0"]
     # with pods of several namespaces each, a line is a namespace and its pods
     alerts = [brief(namespace=ns, pod=f"web-{i}") for ns in ("a", "b") for i in range(3)]
     (group,) = group_alerts(alerts)

@@ -386,10 +386,11 @@ def _unquote(text: str) -> str:
 
 
 DEFAULT_CONTEXT_LABELS: tuple[str, ...] = (
-    "cluster", "namespace", "job", "service", "container", "mountpoint",
+    "cluster", "namespace", "job", "service", "container", "mountpoint", "pod",
 )  # fmt: skip
-"""Labels a reader needs to place an alert (where it is), shown whenever they vary, even when
-other labels already tell the alerts apart: the ones kube-prometheus and node-exporter set."""
+"""Labels a reader needs to place an alert (where it is, and which pod), shown whenever they
+vary, even when other labels already tell the alerts apart: the ones kube-prometheus and
+node-exporter set. A pod is named even when its namespace alone tells it from the others."""
 
 _SEVERITY_RANKS = {
     "critical": 0, "emergency": 0, "page": 0, "fatal": 0, "disaster": 0,
