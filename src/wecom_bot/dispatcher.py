@@ -26,7 +26,7 @@ import contextlib
 import dataclasses
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -391,16 +391,43 @@ class Dispatcher:
         )
         if not records:
             return False
-        records = await self._maybe_digest(bot, records, storm=storm, free=slots)
-        if len(records) > slots:  # digests beyond the free slots wait their turn, unleased
-            await self.store.unclaim([r.id for r in records[slots:]], now=self.clock())
-            records = records[:slots]
-        for index, record in enumerate(records):
-            if self._stopping.is_set():
-                await self.store.unclaim([r.id for r in records[index:]], now=self.clock())
-                break
-            await self._deliver(bot, record)
+        held = [r.id for r in records]
+        async with self._leases_kept(held):
+            records = await self._maybe_digest(bot, records, storm=storm, free=slots)
+            held[:] = [r.id for r in records]
+            if len(records) > slots:  # digests beyond the free slots wait their turn, unleased
+                await self.store.unclaim([r.id for r in records[slots:]], now=self.clock())
+                records = records[:slots]
+            for index, record in enumerate(records):
+                if self._stopping.is_set() or not await self._deliver(bot, record):
+                    # Stopping, or no key has a slot any more (a 45009 blocked it, another
+                    # instance took the slots): the rest go back unleased rather than wait
+                    # held, and are claimed again (here or elsewhere) once a slot frees.
+                    await self.store.unclaim([r.id for r in records[index:]], now=self.clock())
+                    break
         return True
+
+    @contextlib.asynccontextmanager
+    async def _leases_kept(self, held: list[int]) -> AsyncIterator[None]:
+        """Renew the leases of ``held`` (the ids this worker holds, updated in place) every
+        third of a lease while the block runs, so that a live owner's records never reach
+        another worker or instance however long a send or a fold takes."""
+        task = asyncio.create_task(self._renew_leases(held))
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _renew_leases(self, held: list[int]) -> None:
+        lease = self.settings.lease_seconds
+        while True:
+            await asyncio.sleep(lease / 3)  # the event loop's monotonic clock
+            try:
+                await self.store.renew(list(held), lease_seconds=lease, now=self.clock())
+            except StoreUnavailableError as exc:
+                logger.warning("could not renew the leases of %d messages: %s", len(held), exc)
 
     async def _burst_room(self, bot: str) -> int | None:
         """Sends the bot may still make at once in this window (0: it is in a storm, so sends
@@ -628,38 +655,36 @@ class Dispatcher:
             total += await self.limiter.capacity(key, seconds, cap=cap)
         return total
 
-    async def _acquire_key(self, bot: str) -> int:
-        """Wait for a free send slot on one of the bot's keys; returns the key's index."""
+    async def _acquire_key(self, bot: str) -> int | None:
+        """Take a free send slot on one of the bot's keys and return the key's index;
+        ``None`` when none is free now (nothing is taken: the caller does not wait holding
+        leases, it gives its records back)."""
         keys = self.targets[bot].keys
-        waited = 0.0
-        while True:
-            shortest = float("inf")
-            start = self._next_key[bot]
-            for offset in range(len(keys)):
-                index = (start + offset) % len(keys)
-                wait = await self.limiter.try_acquire(keys[index])
-                if wait == 0.0:
-                    self._next_key[bot] = (index + 1) % len(keys)
-                    if waited:
-                        self.observer.rate_limit_wait(bot, waited)
-                    return index
-                shortest = min(shortest, wait)
-            waited += shortest
-            await asyncio.sleep(min(shortest, self.settings.idle_poll))
+        start = self._next_key[bot]
+        for offset in range(len(keys)):
+            index = (start + offset) % len(keys)
+            if await self.limiter.try_acquire(keys[index]) == 0.0:
+                self._next_key[bot] = (index + 1) % len(keys)
+                return index
+        return None
 
-    async def _deliver(self, bot: str, record: OutboxRecord) -> None:
+    async def _deliver(self, bot: str, record: OutboxRecord) -> bool:
+        """Send ``record`` and settle it (ack, retry later or dead letter); ``False`` when no
+        key had a free slot, the record untouched."""
         try:
             message = parse_message(detach(record.payload))
         except MessageValidationError as exc:
             await self._dead(bot, record, f"invalid message: {exc}")
-            return
+            return True
         index = await self._acquire_key(bot)
+        if index is None:
+            return False
         sender = self._bots[bot][index]
         try:
             await sender.send(message)
         except DeliveryError as error:
             await self._failed(bot, record, error, self.targets[bot].keys[index])
-            return
+            return True
         self._last_send[bot] = self.clock()
         await self.store.ack([record.id], now=self.clock())
         self.observer.sent(bot, record, self.clock() - record.created_at)
@@ -670,6 +695,7 @@ class Dispatcher:
             _for_notifications(record),
             extra=_event("delivered", bot, record, key=mask_key(key)),
         )  # fmt: skip
+        return True
 
     async def _failed(self, bot: str, record: OutboxRecord, error: DeliveryError, key: str) -> None:
         retry_after = None

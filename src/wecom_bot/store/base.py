@@ -595,6 +595,21 @@ class Outbox(abc.ABC):
         """
 
     @abc.abstractmethod
+    async def renew(
+        self, ids: Sequence[int], *, lease_seconds: float, now: float | None = None
+    ) -> int:
+        """Extend the leases of ``ids`` still LEASED to ``lease_seconds`` from now.
+
+        The dispatcher renews what it holds well before the lease runs out, so a record whose
+        owner is alive (sending slowly, folding a digest) is never recovered by another
+        worker or instance. Records no longer leased (acked, released, recovered) are left
+        as they are. Returns how many leases were extended.
+
+        Raises:
+            ValueError: ``lease_seconds`` is not positive.
+        """
+
+    @abc.abstractmethod
     async def unclaim(self, ids: Sequence[int], *, now: float | None = None) -> int:
         """Give leased records back untouched (no attempt counted), due immediately.
 

@@ -26,12 +26,24 @@ Every state change is one Lua script, so it is atomic: two instances never lease
 record, an enqueue with its idempotency check is one step, and a digest replaces its
 originals, or a settled record becomes its messages, in one step. Scripts check everything
 before their first write because Redis does not roll a script back. A lease left by a dead
-instance runs out and the record is claimed again by any instance (at-least-once). The
+instance runs out and the record is claimed again by any instance (at-least-once).
+
+Leases are timed on one clock, the Redis server's (``TIME``, read inside the scripts): the
+instances' own clocks may disagree by more than a lease without one taking the records of
+another that is alive. A live owner renews its leases (:meth:`RedisOutbox.renew`) long before
+they end, and gives records it cannot send at once back instead of holding them. When the
+server's clock steps back, a claim cuts any lease ending more than a lease from now back to
+one lease (its live owner renews it; a dead one's records return after a lease, not after the
+step). A step forward of the server's clock larger than a lease would end live leases early:
+keep the Redis host on NTP slewing (``chronyd``'s default ``makestep`` only at boot). Every
+other stored time (created, due, sent) is the callers' clock, so a skewed instance sees due
+times off by its skew, which shifts when it sends, never whether. The
 scripts build key names from the prefix, so this runs on a single Redis (with replicas or
 Sentinel), not on Redis Cluster.
 
 Timestamps travel as strings both ways (Lua would print them with 14 significant digits);
-arithmetic on them happens in Python, Lua only compares.
+arithmetic on them happens in Python, except for lease ends the scripts compute from ``TIME``
+(written with ``%.17g``).
 
 What Redis must persist: run it with ``appendonly yes`` (``appendfsync everysec`` loses at most
 about a second of accepted messages if the Redis host dies; ``always`` loses none). When Redis
@@ -123,11 +135,18 @@ local function mark_sent(id, bot, now)
   redis.call('HSET', rk(id), 'status', 'sent', 'lease_until', '', 'updated_at', now)
   redis.call('ZADD', P .. 'sent', now, m)
 end
-local function recover(bot, now, err)
-  local expired = redis.call('ZRANGEBYSCORE', bk('leased', bot), '-inf', now)
+local function lease_clock(given)
+  if given ~= '' then return given end
+  local t = redis.call('TIME')
+  return string.format('%.17g', tonumber(t[1]) + tonumber(t[2]) / 1000000)
+end
+local function recover(bot, lnow, now, err)
+  local expired = redis.call('ZRANGEBYSCORE', bk('leased', bot), '-inf', lnow)
   for _, m in ipairs(expired) do
     local id = unpad(m)
-    make_pending(id, bot, redis.call('HGET', rk(id), 'lease_until'), now)
+    local due = redis.call('HGET', rk(id), 'lease_until')
+    if tonumber(due) > tonumber(now) then due = now end
+    make_pending(id, bot, due, now)
     redis.call('HINCRBY', rk(id), 'attempts', 1)
     redis.call('HSET', rk(id), 'last_error', err)
   end
@@ -188,10 +207,22 @@ end
 return out
 """
 
-# ARGV: P, bot, now, limit, lease_until, lease-expired error
+# ARGV: P, bot, now, limit, lease seconds, lease-expired error, lease clock ("" = Redis TIME)
 _CLAIM: Final = r"""
 local bot, now = ARGV[2], ARGV[3]
-recover(bot, now, ARGV[6])
+local lnow, lsec = lease_clock(ARGV[7]), tonumber(ARGV[5])
+if ARGV[7] == '' then
+  -- The server's clock stepped back: a lease cannot end later than one lease from now (a
+  -- live owner renews it; a dead one's comes back after one lease, not after the step).
+  local most = tonumber(lnow) + lsec
+  for _, m in ipairs(redis.call('ZRANGEBYSCORE', bk('leased', bot), '(' .. (most + 1), '+inf')) do
+    local capped = string.format('%.17g', most)
+    redis.call('ZADD', bk('leased', bot), capped, m)
+    redis.call('HSET', rk(unpad(m)), 'lease_until', capped)
+  end
+end
+recover(bot, lnow, now, ARGV[6])
+local lease = string.format('%.17g', tonumber(lnow) + lsec)
 local due = redis.call('ZRANGEBYSCORE', bk('wait', bot), '-inf', now)
 for _, m in ipairs(due) do
   redis.call('ZADD', bk('ready', bot), rank_of(unpad(m)), m)
@@ -202,11 +233,26 @@ for _, m in ipairs(redis.call('ZRANGE', bk('ready', bot), 0, tonumber(ARGV[4]) -
   local id = unpad(m)
   redis.call('ZREM', bk('ready', bot), m)
   redis.call('ZREM', bk('pend', bot), m)
-  redis.call('ZADD', bk('leased', bot), ARGV[5], m)
-  redis.call('HSET', rk(id), 'status', 'leased', 'lease_until', ARGV[5], 'updated_at', now)
+  redis.call('ZADD', bk('leased', bot), lease, m)
+  redis.call('HSET', rk(id), 'status', 'leased', 'lease_until', lease, 'updated_at', now)
   out[#out + 1] = redis.call('HGETALL', rk(id))
 end
 return out
+"""
+
+# ARGV: P, now, lease seconds, lease clock ("" = Redis TIME), ids...
+_RENEW: Final = r"""
+local lease = string.format('%.17g', tonumber(lease_clock(ARGV[4])) + tonumber(ARGV[3]))
+local count = 0
+for i = 5, #ARGV do
+  local id = ARGV[i]
+  if redis.call('HGET', rk(id), 'status') == 'leased' then
+    redis.call('ZADD', bk('leased', redis.call('HGET', rk(id), 'bot')), lease, pad(id))
+    redis.call('HSET', rk(id), 'lease_until', lease, 'updated_at', ARGV[2])
+    count = count + 1
+  end
+end
+return count
 """
 
 # ARGV: P, now, ids...
@@ -348,11 +394,11 @@ mark_sent(id, rec[2], now)
 return out
 """
 
-# ARGV: P, now, lease-expired error
+# ARGV: P, now, lease-expired error, lease clock ("" = Redis TIME)
 _RECOVER_ALL: Final = r"""
-local count = 0
+local count, lnow = 0, lease_clock(ARGV[4])
 for _, bot in ipairs(redis.call('SMEMBERS', P .. 'bots')) do
-  count = count + recover(bot, ARGV[2], ARGV[3])
+  count = count + recover(bot, lnow, ARGV[2], ARGV[3])
 end
 return count
 """
@@ -635,6 +681,9 @@ class RedisOutbox(Outbox):
         prefix: prepended to every key, so several deployments can share one Redis.
         location: a description for logs (the URL with its password masked).
         clock: the time source used when a method is called without ``now``.
+        server_leases: time leases on the Redis server's clock (``TIME``, read inside the
+            scripts), so that instances whose clocks disagree agree on when a lease runs out;
+            ``False`` times them on ``now`` like everything else (tests on a fake clock).
     """
 
     def __init__(
@@ -644,8 +693,10 @@ class RedisOutbox(Outbox):
         prefix: str = DEFAULT_PREFIX,
         location: str = "redis",
         clock: Clock = time.time,
+        server_leases: bool = True,
     ) -> None:
         super().__init__(clock=clock)
+        self.server_leases = server_leases
         self.client = client
         self.prefix = prefix
         self.location = location
@@ -655,6 +706,7 @@ class RedisOutbox(Outbox):
         scripts = {
             "enqueue": _ENQUEUE,
             "claim": _CLAIM,
+            "renew": _RENEW,
             "unclaim": _UNCLAIM,
             "ack": _ACK,
             "release": _RELEASE,
@@ -682,7 +734,9 @@ class RedisOutbox(Outbox):
         }
 
     @classmethod
-    def from_url(cls, url: str, *, clock: Clock = time.time) -> RedisOutbox:
+    def from_url(
+        cls, url: str, *, clock: Clock = time.time, server_leases: bool = True
+    ) -> RedisOutbox:
         """Build from ``redis://[:password@]host:port/db[?prefix=...]`` (or ``rediss://``).
 
         Connecting is lazy; ``await store.ping()`` checks the server.
@@ -706,7 +760,9 @@ class RedisOutbox(Outbox):
                 f"store: {location!r} is not a valid Redis URL ({exc}); expected "
                 "redis://host:port/db"
             ) from None
-        return cls(client, prefix=prefix, location=location, clock=clock)
+        return cls(
+            client, prefix=prefix, location=location, clock=clock, server_leases=server_leases
+        )
 
     # -- plumbing -----------------------------------------------------------------------------
     @asynccontextmanager
@@ -855,9 +911,26 @@ class RedisOutbox(Outbox):
             raise ValueError("claim needs limit >= 1 and lease_seconds > 0")
         t = self._now(now)
         rows = await self._script(
-            "claim", bot, _t(t), str(limit), _t(t + lease_seconds), LEASE_EXPIRED_ERROR
-        )
+            "claim", bot, _t(t), str(limit), _t(lease_seconds), LEASE_EXPIRED_ERROR,
+            self._lease_now(t),
+        )  # fmt: skip
         return [_record(_pairs(flat)) for flat in rows]
+
+    async def renew(
+        self, ids: Sequence[int], *, lease_seconds: float, now: float | None = None
+    ) -> int:
+        if lease_seconds <= 0:
+            raise ValueError("renew needs lease_seconds > 0")
+        t = self._now(now)
+        return int(
+            await self._script(
+                "renew", _t(t), _t(lease_seconds), self._lease_now(t), *map(str, set(ids))
+            )
+        )
+
+    def _lease_now(self, now: float) -> str:
+        """The time leases are measured from: ``""`` lets the scripts read Redis ``TIME``."""
+        return "" if self.server_leases else _t(now)
 
     async def unclaim(self, ids: Sequence[int], *, now: float | None = None) -> int:
         return int(await self._script("unclaim", _t(self._now(now)), *map(str, set(ids))))
@@ -1073,7 +1146,8 @@ class RedisOutbox(Outbox):
 
     # -- maintenance -------------------------------------------------------------------------
     async def recover_expired_leases(self, *, now: float | None = None) -> int:
-        return int(await self._script("recover", _t(self._now(now)), LEASE_EXPIRED_ERROR))
+        t = self._now(now)
+        return int(await self._script("recover", _t(t), LEASE_EXPIRED_ERROR, self._lease_now(t)))
 
     async def purge_sent(self, *, before: float) -> int:
         return int(await self._script("purge", _t(before)))
