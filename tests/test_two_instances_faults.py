@@ -12,10 +12,12 @@ import asyncio
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.clockshim import ClockShim
 from tests.emulator.conftest import Emu, new_key, running
 from tests.redis_server import redis_server
 from tests.test_dispatcher import accepted, all_entries, inject, max_in_window
@@ -52,9 +54,11 @@ async def _run(
     redis_url: str,
     clocks: list[Callable[[], float]],
     fault: dict[str, Any] | None = None,
+    midway: Callable[[], None] | None = None,
 ) -> str:
     """Queue ``MESSAGES`` alerts, run one dispatcher per clock until they are all sent, with
-    ``fault`` (one 45009 by default) injected once a few have gone; returns the key."""
+    ``fault`` (one 45009 by default) injected once a few have gone, or ``midway`` called then
+    instead; returns the key."""
     key = new_key()
     stores = [RedisOutbox.from_url(redis_url, clock=clock) for clock in clocks]
     await stores[0].client.flushdb()
@@ -86,7 +90,10 @@ async def _run(
             if len(accepted(emu, key)) >= 7:
                 break
             await asyncio.sleep(0.01)
-        inject(emu, key, **(fault or {"kind": "errcode", "errcode": 45009}))
+        if midway is not None:
+            midway()
+        else:
+            inject(emu, key, **(fault or {"kind": "errcode", "errcode": 45009}))
         for _ in range(1200):  # bounded: 120 messages take about 7 windows
             if await stores[0].pending_count() == 0:
                 break
@@ -121,3 +128,23 @@ async def test_an_instance_ten_seconds_ahead_sends_nothing_twice(
 ) -> None:
     ahead: Callable[[], float] = lambda: time.time() + 10.0  # noqa: E731
     _check_once(emu, await _run(emu, redis_url, [time.time, ahead]))
+
+
+def test_the_redis_hosts_clock_stepping_back_an_hour_stops_nothing(
+    emu: Emu, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """redis-server runs under the clock shim: its ``TIME`` (the shared window's and the
+    leases' clock) steps back an hour in the middle of the storm."""
+    shim = ClockShim(tmp_path)
+    for name, value in shim.env().items():
+        monkeypatch.setenv(name, value)
+    with redis_server(tmp_path) as url:
+        monkeypatch.delenv("LD_PRELOAD")  # only the server runs shifted
+
+        async def scenario() -> str:
+            return await _run(
+                emu, url, [time.time, time.time], midway=lambda: shim.set(-3600.0)
+            )
+
+        key = asyncio.run(scenario())
+    _check_once(emu, key, 0)

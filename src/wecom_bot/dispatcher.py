@@ -7,6 +7,12 @@ later (``release`` with the next attempt time, the worker never sleeps on them),
 ones become dead letters with their reason. A 45009 answer also blocks the key in the
 limiter until the window frees.
 
+A worker holds leases only while it sends: it claims no more records than there are free
+slots, renews the leases of what it holds every third of a lease (a slow answer, a long fold),
+and when a slot it counted on is gone (a 45009 blocked the key, another instance took it) it
+gives the rest of its batch back unleased rather than wait holding them. So a record whose
+owner lives never reaches another worker or instance.
+
 When a bot's backlog cannot drain within ``coalesce_after`` seconds at the allowed rate, the
 worker folds pending text/markdown/markdown_v2 records into digests (see
 :mod:`wecom_bot.digest`) in one store transaction, so a storm of alerts arrives as a few
@@ -224,7 +230,9 @@ class Dispatcher:
         retry: decides retry-or-give-up per error; its attempt count is the record's.
         settings: tunables.
         observer: metrics/history hooks.
-        clock: wall-clock time, shared with the store (records outlive the process).
+        clock: wall-clock time, shared with the store (records outlive the process); the
+            gateway passes a :class:`~wecom_bot.clock.SteadyClock` (steps of the system clock
+            absorbed). Waits inside the process (lease renewal, polls) are monotonic.
         summarize: writes the alerts that queued messages carry (:mod:`wecom_bot.storm`) as
             summaries when a backlog is folded; without it, digests are built from the
             messages' text alone.

@@ -227,6 +227,23 @@ async def test_a_lease_beyond_one_lease_from_now_is_cut_back(redis_url: str) -> 
         await store.close()
 
 
+async def test_the_window_does_not_wait_for_a_clock_that_stepped_back(
+    clients: list[aioredis.Redis],
+) -> None:
+    """Sends and a block recorded an hour "ahead" (the clock then stepped back an hour) hold
+    the key for one window from now, not for the hour."""
+    clock = FakeClock(START + 3600)
+    limiter = RedisWindowLimiter(clients[0], "3/30s", clock=clock)
+    for _ in range(3):
+        assert await limiter.try_acquire("k") == 0.0
+    assert await limiter.record_rejection("k") == pytest.approx(30)
+    clock.now = START  # the step back
+    assert await limiter.try_acquire("k") == pytest.approx(30)
+    assert await limiter.used("k") == 3
+    clock.advance(30)
+    assert await limiter.try_acquire("k") == 0.0
+
+
 async def _redis_time(client: aioredis.Redis) -> float:
     seconds, micros = await client.time()
     return seconds + micros / 1_000_000

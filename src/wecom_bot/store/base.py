@@ -35,7 +35,13 @@ Semantics every implementation keeps (the contract suite in ``tests/store`` chec
   window WeCom is still counting (:mod:`wecom_bot.gateway.window`).
 * **Time is passed in**: every method that needs the time takes ``now`` (seconds since the
   epoch, a float); when omitted the store's injected ``clock`` is read. Tests drive a fake clock
-  and never sleep. Wall-clock time is used because records outlive the process.
+  and never sleep. Wall-clock time is used because records outlive the process; the gateway
+  reads it from a :class:`~wecom_bot.clock.SteadyClock`, so a step of the system clock does
+  not move the "now" these times are compared with (a Redis store times leases on the
+  server's clock instead, see :mod:`wecom_bot.store.redis`).
+* **A live owner keeps its leases**: :meth:`Outbox.renew` extends the leases a dispatcher
+  still holds; it renews them every third of a lease while it sends or folds them, and gives
+  back (:meth:`Outbox.unclaim`) what it cannot send at once instead of waiting holding them.
 * **Alert groups and their timers** (escalation and reminders, :mod:`wecom_bot.gateway.actions.
   escalation`) live beside the queue. :meth:`Outbox.open_group` opens a group with its timers
   once (a group already open keeps its timers); :meth:`Outbox.acknowledge_group` and

@@ -1176,9 +1176,19 @@ else
   now = tonumber(ARGV[1])
 end
 local limit, window, mode = tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
+local stamp = string.format('%.17g', now)
+-- Marks later than now mean the clock stepped back: they count from now, for one window at
+-- most, instead of holding the key until the clock reaches them again.
+for _, m in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. stamp, '+inf')) do
+  redis.call('ZADD', KEYS[1], stamp, m)
+end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
 local wait = 0
 local blocked = redis.call('GET', KEYS[2])
+if blocked and tonumber(blocked) > now + window then
+  blocked = string.format('%.17g', now + window)
+  redis.call('SET', KEYS[2], blocked, 'PX', math.ceil(window * 1000) + 1000)
+end
 if blocked then wait = math.max(wait, tonumber(blocked) - now) end
 if mode == 'reject' then
   local untill = now + window
@@ -1206,7 +1216,9 @@ class RedisWindowLimiter:
     The same rule as :class:`wecom_bot.ratelimit.SlidingWindowLimiter` (never more than
     ``limit`` sends in any ``window`` seconds per key), but the window lives in Redis and is
     checked and updated by one Lua script, so several gateway instances together stay under
-    WeCom's 20 messages per minute per robot.
+    WeCom's 20 messages per minute per robot. When the clock it runs on steps back, sends and
+    blocks recorded later than "now" count from now for one window at most, so the key waits
+    at most a window (not the size of the step).
 
     Args:
         client: a ``redis.asyncio.Redis`` created with ``decode_responses=True`` (not closed
