@@ -148,3 +148,9 @@ def test_the_redis_hosts_clock_stepping_back_an_hour_stops_nothing(
 
         key = asyncio.run(scenario())
     _check_once(emu, key, 0)
+
+
+async def test_a_send_slower_than_the_lease_is_not_sent_twice(emu: Emu, redis_url: str) -> None:
+    """The owner renews its leases while it waits for the answer (over two leases long)."""
+    slow = {"kind": "delay", "delay_ms": 900}
+    _check_once(emu, await _run(emu, redis_url, [time.time, time.time], slow), 0)

@@ -45,6 +45,7 @@ from .limits import CONTENT_LIMITS, ERRCODE_RATE_LIMITED, utf8_len
 from .masking import mask_key, redact
 from .messages import parse_message
 from .ratelimit import SlidingWindowLimiter
+from .repeats import marked_repeat, may_have_been_processed
 from .retry import RetryPolicy
 from .store import NewMessage, Outbox, OutboxRecord, Priority, StoreUnavailableError
 from .storm import AlertBrief, briefs_of, detach, unique_briefs
@@ -71,6 +72,11 @@ class SendLimiter(Protocol):
 
     async def used(self, key: str) -> int:
         """How many sends for ``key`` the current window holds."""
+
+    async def answered(self, key: str, after: float, *, later: float = 0.0) -> None:
+        """The send whose slot was taken ``after`` seconds ago got its answer only now, or none
+        (a timeout): it counts from now, or from ``later`` seconds after now when no answer
+        came (the server counts a send when it processes it)."""
 
 
 class Summarizer(Protocol):
@@ -142,6 +148,10 @@ class LocalLimiter:
     async def used(self, key: str) -> int:
         """See :meth:`SendLimiter.used`."""
         return self.limiter.used(key)
+
+    async def answered(self, key: str, after: float, *, later: float = 0.0) -> None:
+        """See :meth:`SendLimiter.answered`."""
+        self.limiter.answered(key, after, later=later)
 
 
 class DispatchObserver:
@@ -289,7 +299,10 @@ class Dispatcher:
             client = httpx.AsyncClient(timeout=target.timeout, **dict(target.http))
             self._clients[name] = client
             self._bots[name] = [
-                AsyncBot(key, base_url=target.base_url, retry=False, http_client=client)
+                AsyncBot(
+                    key, base_url=target.base_url, retry=False, http_client=client,
+                    timeout=target.timeout,  # per request: the bot's own default is not ours
+                )  # fmt: skip
                 for key in target.keys
             ]
             self._next_key[name] = 0
@@ -679,8 +692,11 @@ class Dispatcher:
     async def _deliver(self, bot: str, record: OutboxRecord) -> bool:
         """Send ``record`` and settle it (ack, retry later or dead letter); ``False`` when no
         key had a free slot, the record untouched."""
+        payload = detach(record.payload)
+        if _may_repeat(record):
+            payload = marked_repeat(payload)
         try:
-            message = parse_message(detach(record.payload))
+            message = parse_message(payload)
         except MessageValidationError as exc:
             await self._dead(bot, record, f"invalid message: {exc}")
             return True
@@ -688,11 +704,16 @@ class Dispatcher:
         if index is None:
             return False
         sender = self._bots[bot][index]
+        started = time.monotonic()
         try:
             await sender.send(message)
         except DeliveryError as error:
+            # No answer: WeCom may still process it, up to about another timeout from now.
+            late = self.targets[bot].timeout if may_have_been_processed(error) else 0.0
+            await self._answered(self.targets[bot].keys[index], started, late)
             await self._failed(bot, record, error, self.targets[bot].keys[index])
             return True
+        await self._answered(self.targets[bot].keys[index], started)
         self._last_send[bot] = self.clock()
         await self.store.ack([record.id], now=self.clock())
         self.observer.sent(bot, record, self.clock() - record.created_at)
@@ -705,12 +726,22 @@ class Dispatcher:
         )  # fmt: skip
         return True
 
+    async def _answered(self, key: str, started: float, later: float = 0.0) -> None:
+        """Tell the limiter when the send that began at ``started`` (monotonic) ended."""
+        try:
+            await self.limiter.answered(key, time.monotonic() - started, later=later)
+        except StoreUnavailableError as exc:  # the send's outcome must still be stored
+            logger.warning("could not move a slow send's mark in the rate window: %s", exc)
+
     async def _failed(self, bot: str, record: OutboxRecord, error: DeliveryError, key: str) -> None:
         retry_after = None
         if isinstance(error, WeComAPIError) and error.errcode == ERRCODE_RATE_LIMITED:
             retry_after = await self.limiter.record_rejection(key)
         delay = self.retry.decide(record.attempts + 1, error, retry_after=retry_after)
         reason = _describe(error, key)
+        if may_have_been_processed(error) or _may_repeat(record):
+            # Kept from attempt to attempt: every later send of it is marked as a repeat.
+            reason = f"{_MAY_HAVE_ARRIVED} {reason}"  # first: a long error is cut at its end
         if delay is None:
             await self._dead(bot, record, reason)
             return
@@ -734,6 +765,17 @@ class Dispatcher:
 
 
 _OBSOLETE = "not sent: its group was acknowledged, resolved or forgotten before its turn came"
+
+_MAY_HAVE_ARRIVED = "(no answer came: it may have arrived)"
+"""Appended to the error of a send that may have been processed (:mod:`wecom_bot.repeats`)."""
+
+
+def _may_repeat(record: OutboxRecord) -> bool:
+    """Whether an earlier attempt of ``record`` got no answer (so may have reached the group).
+
+    A lease that ran out does not count: its worker died holding a batch of which at most one
+    was being sent, and marking the whole batch would call new messages repeats."""
+    return _MAY_HAVE_ARRIVED in (record.last_error or "")
 
 
 def _notification_count(records: Iterable[OutboxRecord]) -> int:

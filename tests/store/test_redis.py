@@ -244,6 +244,35 @@ async def test_the_window_does_not_wait_for_a_clock_that_stepped_back(
     assert await limiter.try_acquire("k") == 0.0
 
 
+async def test_a_slow_answer_moves_its_mark_for_every_client(
+    clients: list[aioredis.Redis],
+) -> None:
+    clock = FakeClock(START)
+    one, two = (RedisWindowLimiter(c, "2/10s", clock=clock) for c in clients)
+    assert await one.try_acquire("k") == 0.0  # the slow send, at START
+    clock.advance(1)
+    assert await two.try_acquire("k") == 0.0
+    clock.advance(3)  # its answer, 4 s after its slot
+    await one.answered("k", 4.0)
+    assert await two.used("k") == 2  # moved, not added
+    clock.advance(6.5)  # START + 10.5: without the move its slot would be free again
+    assert await two.try_acquire("k") == pytest.approx(0.5)
+    clock.advance(0.5)
+    assert await two.try_acquire("k") == 0.0
+    assert await one.try_acquire("k") == pytest.approx(3.0)  # the moved mark frees at +14
+    await one.answered("k", 0.01)  # a fast answer changes nothing
+    assert await one.used("k") == 2
+    # No answer: the mark goes where WeCom may still process the send.
+    clock.advance(20)
+    assert await one.try_acquire("k") == 0.0
+    clock.advance(2)
+    await one.answered("k", 2.0, later=2.0)  # marked at +35
+    assert await two.try_acquire("k") == 0.0  # +33
+    clock.advance(10.5)
+    assert await one.try_acquire("k") == 0.0  # +33 left the window
+    assert await two.try_acquire("k") == pytest.approx(1.5)  # +35 holds until +45
+
+
 async def _redis_time(client: aioredis.Redis) -> float:
     seconds, micros = await client.time()
     return seconds + micros / 1_000_000

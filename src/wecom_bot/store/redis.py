@@ -67,7 +67,7 @@ import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
-from ..ratelimit import Rate, parse_rate
+from ..ratelimit import SLOW_ANSWER, Rate, parse_rate
 from ._batching import TurnBatch
 from .base import (
     LEASE_EXPIRED_ERROR,
@@ -1165,7 +1165,9 @@ class RedisOutbox(Outbox):
 
 # -- the shared rate limiter --------------------------------------------------------------------
 
-# KEYS: sends zset, block key. ARGV: now ("" = Redis TIME), limit, window, mode, member, ttl ms.
+# KEYS: sends zset, block key. ARGV: now ("" = Redis TIME), limit, window, mode, member, ttl ms,
+# and for mode "late" the seconds since the send's slot was taken and how much later than now
+# the send may still be processed.
 # A send at t occupies [t, t + window), as in wecom_bot.ratelimit.SlidingWindowLimiter.
 _WINDOW: Final = r"""
 local now
@@ -1177,9 +1179,11 @@ else
 end
 local limit, window, mode = tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
 local stamp = string.format('%.17g', now)
--- Marks later than now mean the clock stepped back: they count from now, for one window at
--- most, instead of holding the key until the clock reaches them again.
-for _, m in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. stamp, '+inf')) do
+-- Marks over a window ahead of now mean the clock stepped back (a send that got no answer
+-- is marked at most a window ahead): they count from now, instead of holding the key until
+-- the clock reaches them again.
+local ahead = string.format('%.17g', now + window)
+for _, m in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ahead, '+inf')) do
   redis.call('ZADD', KEYS[1], stamp, m)
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
@@ -1196,6 +1200,23 @@ if mode == 'reject' then
   local px = math.max(tonumber(ARGV[6]), math.ceil((untill - now) * 1000) + 1000)
   redis.call('SET', KEYS[2], string.format('%.17g', untill), 'PX', px)
   return string.format('%.17g', untill - now)
+end
+if mode == 'late' then
+  -- The send's mark moves to now: the server may have processed it any time until now.
+  local taken = now - tonumber(ARGV[7])
+  local tolerance = math.max(0.05, window * 0.01)
+  local near = redis.call('ZRANGEBYSCORE', KEYS[1], string.format('%.17g', taken - tolerance),
+                          string.format('%.17g', taken + tolerance), 'WITHSCORES')
+  local best, distance = nil, nil
+  for i = 1, #near, 2 do
+    local d = math.abs(tonumber(near[i + 1]) - taken)
+    if distance == nil or d < distance then best, distance = near[i], d end
+  end
+  if best then redis.call('ZREM', KEYS[1], best) end
+  local later = math.min(math.max(tonumber(ARGV[8]), 0), window)
+  redis.call('ZADD', KEYS[1], string.format('%.17g', now + later), ARGV[5])
+  redis.call('PEXPIRE', KEYS[1], ARGV[6])
+  return '0'
 end
 local count = redis.call('ZCARD', KEYS[1])
 if mode == 'used' then return tostring(count) end
@@ -1249,7 +1270,7 @@ class RedisWindowLimiter:
         digest = hashlib.sha256(key_id.encode("utf-8")).hexdigest()[:24]
         return [f"{self.prefix}rl:{digest}", f"{self.prefix}rl:{digest}:blocked"]
 
-    async def _run(self, key_id: str, mode: str) -> float:
+    async def _run(self, key_id: str, mode: str, after: float = 0.0, later: float = 0.0) -> float:
         now = "" if self.clock is None else _t(self.clock())
         try:
             answer = await self._script(
@@ -1261,6 +1282,8 @@ class RedisWindowLimiter:
                     mode,
                     os.urandom(8).hex(),
                     self._ttl_ms,
+                    _t(after),
+                    _t(later),
                 ],
             )
         except RedisError as exc:
@@ -1291,6 +1314,14 @@ class RedisWindowLimiter:
     async def used(self, key_id: str) -> int:
         """Sends recorded for ``key_id`` in the current window, by every instance."""
         return int(await self._run(key_id, "used"))
+
+    async def answered(self, key_id: str, after: float, *, later: float = 0.0) -> None:
+        """The send whose slot was taken ``after`` seconds ago got its answer only now, or none:
+        its mark moves to now (``later`` seconds after now for a send that got no answer), for
+        every instance (the server counts it when it processes it). Answers within
+        :data:`~wecom_bot.ratelimit.SLOW_ANSWER` of the window leave it."""
+        if after > SLOW_ANSWER * self.rate.window or later > 0:
+            await self._run(key_id, "late", after, later)
 
     async def record_rejection(self, key_id: str) -> float:
         """The server answered 45009: block ``key_id`` for one window, for every instance.
