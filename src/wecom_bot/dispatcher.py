@@ -767,7 +767,7 @@ class Dispatcher:
 _OBSOLETE = "not sent: its group was acknowledged, resolved or forgotten before its turn came"
 
 _MAY_HAVE_ARRIVED = "(no answer came: it may have arrived)"
-"""Appended to the error of a send that may have been processed (:mod:`wecom_bot.repeats`)."""
+"""Put before the error of a send that may have been processed (:mod:`wecom_bot.repeats`)."""
 
 
 def _may_repeat(record: OutboxRecord) -> bool:
