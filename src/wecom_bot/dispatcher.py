@@ -7,6 +7,12 @@ later (``release`` with the next attempt time, the worker never sleeps on them),
 ones become dead letters with their reason. A 45009 answer also blocks the key in the
 limiter until the window frees.
 
+A worker holds leases only while it sends: it claims no more records than there are free
+slots, renews the leases of what it holds every third of a lease (a slow answer, a long fold),
+and when a slot it counted on is gone (a 45009 blocked the key, another instance took it) it
+gives the rest of its batch back unleased rather than wait holding them. So a record whose
+owner lives never reaches another worker or instance.
+
 When a bot's backlog cannot drain within ``coalesce_after`` seconds at the allowed rate, the
 worker folds pending text/markdown/markdown_v2 records into digests (see
 :mod:`wecom_bot.digest`) in one store transaction, so a storm of alerts arrives as a few
@@ -31,7 +37,7 @@ import contextlib
 import dataclasses
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -44,6 +50,7 @@ from .limits import CONTENT_LIMITS, ERRCODE_RATE_LIMITED, utf8_len
 from .masking import mask_key, redact
 from .messages import parse_message
 from .ratelimit import SlidingWindowLimiter
+from .repeats import marked_repeat, may_have_been_processed
 from .retry import RetryPolicy
 from .store import NewMessage, Outbox, OutboxRecord, Priority, StoreUnavailableError
 from .storm import AlertBrief, briefs_of, detach, unique_briefs
@@ -71,6 +78,11 @@ class SendLimiter(Protocol):
 
     async def used(self, key: str) -> int:
         """How many sends for ``key`` the current window holds."""
+
+    async def answered(self, key: str, after: float, *, later: float = 0.0) -> None:
+        """The send whose slot was taken ``after`` seconds ago got its answer only now, or none
+        (a timeout): it counts from now, or from ``later`` seconds after now when no answer
+        came (the server counts a send when it processes it)."""
 
 
 class Summarizer(Protocol):
@@ -153,6 +165,10 @@ class LocalLimiter:
     async def used(self, key: str) -> int:
         """See :meth:`SendLimiter.used`."""
         return self.limiter.used(key)
+
+    async def answered(self, key: str, after: float, *, later: float = 0.0) -> None:
+        """See :meth:`SendLimiter.answered`."""
+        self.limiter.answered(key, after, later=later)
 
 
 class DispatchObserver:
@@ -241,7 +257,9 @@ class Dispatcher:
         retry: decides retry-or-give-up per error; its attempt count is the record's.
         settings: tunables.
         observer: metrics/history hooks.
-        clock: wall-clock time, shared with the store (records outlive the process).
+        clock: wall-clock time, shared with the store (records outlive the process); the
+            gateway passes a :class:`~wecom_bot.clock.SteadyClock` (steps of the system clock
+            absorbed). Waits inside the process (lease renewal, polls) are monotonic.
         summarize: writes the alerts that queued messages carry (:mod:`wecom_bot.storm`) as
             summaries when a backlog is folded; without it, digests are built from the
             messages' text alone.
@@ -299,7 +317,10 @@ class Dispatcher:
             client = httpx.AsyncClient(timeout=target.timeout, **dict(target.http))
             self._clients[name] = client
             self._bots[name] = [
-                AsyncBot(key, base_url=target.base_url, retry=False, http_client=client)
+                AsyncBot(
+                    key, base_url=target.base_url, retry=False, http_client=client,
+                    timeout=target.timeout,  # per request: the bot's own default is not ours
+                )  # fmt: skip
                 for key in target.keys
             ]
             self._next_key[name] = 0
@@ -410,16 +431,43 @@ class Dispatcher:
         )
         if not records:
             return False
-        records = await self._maybe_digest(bot, records, storm=storm, free=slots)
-        if len(records) > slots:  # digests beyond the free slots wait their turn, unleased
-            await self.store.unclaim([r.id for r in records[slots:]], now=self.clock())
-            records = records[:slots]
-        for index, record in enumerate(records):
-            if self._stopping.is_set():
-                await self.store.unclaim([r.id for r in records[index:]], now=self.clock())
-                break
-            await self._deliver(bot, record)
+        held = [r.id for r in records]
+        async with self._leases_kept(held):
+            records = await self._maybe_digest(bot, records, storm=storm, free=slots)
+            held[:] = [r.id for r in records]
+            if len(records) > slots:  # digests beyond the free slots wait their turn, unleased
+                await self.store.unclaim([r.id for r in records[slots:]], now=self.clock())
+                records = records[:slots]
+            for index, record in enumerate(records):
+                if self._stopping.is_set() or not await self._deliver(bot, record):
+                    # Stopping, or no key has a slot any more (a 45009 blocked it, another
+                    # instance took the slots): the rest go back unleased rather than wait
+                    # held, and are claimed again (here or elsewhere) once a slot frees.
+                    await self.store.unclaim([r.id for r in records[index:]], now=self.clock())
+                    break
         return True
+
+    @contextlib.asynccontextmanager
+    async def _leases_kept(self, held: list[int]) -> AsyncIterator[None]:
+        """Renew the leases of ``held`` (the ids this worker holds, updated in place) every
+        third of a lease while the block runs, so that a live owner's records never reach
+        another worker or instance however long a send or a fold takes."""
+        task = asyncio.create_task(self._renew_leases(held))
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _renew_leases(self, held: list[int]) -> None:
+        lease = self.settings.lease_seconds
+        while True:
+            await asyncio.sleep(lease / 3)  # the event loop's monotonic clock
+            try:
+                await self.store.renew(list(held), lease_seconds=lease, now=self.clock())
+            except StoreUnavailableError as exc:
+                logger.warning("could not renew the leases of %d messages: %s", len(held), exc)
 
     async def _burst_room(self, bot: str) -> int | None:
         """Sends the bot may still make at once in this window (0: it is in a storm, so sends
@@ -679,38 +727,44 @@ class Dispatcher:
             total += await self.limiter.capacity(key, seconds, cap=cap)
         return total
 
-    async def _acquire_key(self, bot: str) -> int:
-        """Wait for a free send slot on one of the bot's keys; returns the key's index."""
+    async def _acquire_key(self, bot: str) -> int | None:
+        """Take a free send slot on one of the bot's keys and return the key's index;
+        ``None`` when none is free now (nothing is taken: the caller does not wait holding
+        leases, it gives its records back)."""
         keys = self.targets[bot].keys
-        waited = 0.0
-        while True:
-            shortest = float("inf")
-            start = self._next_key[bot]
-            for offset in range(len(keys)):
-                index = (start + offset) % len(keys)
-                wait = await self.limiter.try_acquire(keys[index])
-                if wait == 0.0:
-                    self._next_key[bot] = (index + 1) % len(keys)
-                    if waited:
-                        self.observer.rate_limit_wait(bot, waited)
-                    return index
-                shortest = min(shortest, wait)
-            waited += shortest
-            await asyncio.sleep(min(shortest, self.settings.idle_poll))
+        start = self._next_key[bot]
+        for offset in range(len(keys)):
+            index = (start + offset) % len(keys)
+            if await self.limiter.try_acquire(keys[index]) == 0.0:
+                self._next_key[bot] = (index + 1) % len(keys)
+                return index
+        return None
 
-    async def _deliver(self, bot: str, record: OutboxRecord) -> None:
+    async def _deliver(self, bot: str, record: OutboxRecord) -> bool:
+        """Send ``record`` and settle it (ack, retry later or dead letter); ``False`` when no
+        key had a free slot, the record untouched."""
+        payload = detach(record.payload)
+        if _may_repeat(record):
+            payload = marked_repeat(payload)
         try:
-            message = parse_message(detach(record.payload))
+            message = parse_message(payload)
         except MessageValidationError as exc:
             await self._dead(bot, record, f"invalid message: {exc}")
-            return
+            return True
         index = await self._acquire_key(bot)
+        if index is None:
+            return False
         sender = self._bots[bot][index]
+        started = time.monotonic()
         try:
             await sender.send(message)
         except DeliveryError as error:
+            # No answer: WeCom may still process it, up to about another timeout from now.
+            late = self.targets[bot].timeout if may_have_been_processed(error) else 0.0
+            await self._answered(self.targets[bot].keys[index], started, late)
             await self._failed(bot, record, error, self.targets[bot].keys[index])
-            return
+            return True
+        await self._answered(self.targets[bot].keys[index], started)
         self._last_send[bot] = self.clock()
         await self.store.ack([record.id], now=self.clock())
         carried = briefs_of(record.payload)
@@ -724,6 +778,14 @@ class Dispatcher:
             _for_notifications(record),
             extra=_event("delivered", bot, record, key=mask_key(key)),
         )  # fmt: skip
+        return True
+
+    async def _answered(self, key: str, started: float, later: float = 0.0) -> None:
+        """Tell the limiter when the send that began at ``started`` (monotonic) ended."""
+        try:
+            await self.limiter.answered(key, time.monotonic() - started, later=later)
+        except StoreUnavailableError as exc:  # the send's outcome must still be stored
+            logger.warning("could not move a slow send's mark in the rate window: %s", exc)
 
     async def _failed(self, bot: str, record: OutboxRecord, error: DeliveryError, key: str) -> None:
         retry_after = None
@@ -731,6 +793,9 @@ class Dispatcher:
             retry_after = await self.limiter.record_rejection(key)
         delay = self.retry.decide(record.attempts + 1, error, retry_after=retry_after)
         reason = _describe(error, key)
+        if may_have_been_processed(error) or _may_repeat(record):
+            # Kept from attempt to attempt: every later send of it is marked as a repeat.
+            reason = f"{_MAY_HAVE_ARRIVED} {reason}"  # first: a long error is cut at its end
         if delay is None:
             await self._dead(bot, record, reason)
             return
@@ -754,6 +819,17 @@ class Dispatcher:
 
 
 _OBSOLETE = "not sent: its group was acknowledged, resolved or forgotten before its turn came"
+
+_MAY_HAVE_ARRIVED = "(no answer came: it may have arrived)"
+"""Put before the error of a send that may have been processed (:mod:`wecom_bot.repeats`)."""
+
+
+def _may_repeat(record: OutboxRecord) -> bool:
+    """Whether an earlier attempt of ``record`` got no answer (so may have reached the group).
+
+    A lease that ran out does not count: its worker died holding a batch of which at most one
+    was being sent, and marking the whole batch would call new messages repeats."""
+    return _MAY_HAVE_ARRIVED in (record.last_error or "")
 
 
 def _notification_count(records: Iterable[OutboxRecord]) -> int:

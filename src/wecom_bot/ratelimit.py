@@ -13,6 +13,7 @@ Keys are only used as dictionary keys here; they never reach a message or a log 
 from __future__ import annotations
 
 import asyncio
+import bisect
 import re
 import threading
 import time
@@ -24,6 +25,15 @@ from . import limits
 from .errors import RateLimitWaitExceeded
 
 __all__ = ["KeyPool", "Rate", "SlidingWindowLimiter", "parse_rate"]
+
+MARK_TOLERANCE = 0.01
+"""How far (a share of the window) a send's mark may lie from where :meth:`SlidingWindowLimiter.
+answered` looks for it."""
+
+SLOW_ANSWER = 0.01
+"""An answer later than this share of the window after its slot moves the send's mark to the
+answer (faster ones are within any rate margin: moving their marks would cost a store write
+or a Redis call for nothing)."""
 
 
 @dataclass(frozen=True)
@@ -262,6 +272,28 @@ class SlidingWindowLimiter:
             if blocked_for > 0.0:
                 state.blocked_until = max(state.blocked_until, now + blocked_for)
             self._forget_if_idle(key, state, now)
+
+    def answered(self, key: str, after: float, *, later: float = 0.0) -> None:
+        """A send for ``key`` whose slot was taken ``after`` seconds ago got its answer only now,
+        or none (a timeout).
+
+        The server counts a send when it processes it, which may be any moment until now (and
+        for a send that got no answer, a while longer: ``later`` seconds, at most a window):
+        the send's mark moves there, so the window holds it for a whole window after that (a
+        slow answer causes no 45009). The mark nearest ``after`` seconds ago (within
+        :data:`MARK_TOLERANCE` of the window) is the one moved; without one (it already left
+        the window) a mark is added.
+        """
+        with self._lock:
+            now = self._clock()
+            state = self._state(key, now)
+            taken = now - after
+            tolerance = max(MARK_TOLERANCE * self._rate.window, 0.05)
+            sends = state.sends
+            near = [i for i, at in enumerate(sends) if abs(at - taken) <= tolerance]
+            if near:
+                del sends[min(near, key=lambda i: abs(sends[i] - taken))]
+            bisect.insort(sends, now + min(max(later, 0.0), self._rate.window))
 
     def penalize(self, key: str, until: float) -> None:
         """Block ``key`` until the clock reads ``until`` (in the limiter's clock's time base).

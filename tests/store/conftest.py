@@ -54,7 +54,9 @@ async def store(
     """Each implementation of :class:`Outbox`, fresh and empty, on the fake clock."""
     outbox: Outbox
     if request.param == "redis":
-        redis = RedisOutbox.from_url(request.getfixturevalue("redis_url"), clock=clock)
+        redis = RedisOutbox.from_url(
+            request.getfixturevalue("redis_url"), clock=clock, server_leases=False
+        )
         await redis.client.flushdb()
         outbox = redis
     else:

@@ -232,6 +232,38 @@ async def test_expired_leases_come_back(store: Outbox, clock: FakeClock) -> None
     assert all(r.lease_until == clock.now + 30 for r in again)
 
 
+async def test_a_renewed_lease_is_not_recovered(store: Outbox, clock: FakeClock) -> None:
+    ids = await store.enqueue([text("one"), text("two"), text("three")])
+    held = await store.claim("ops", limit=2, lease_seconds=30)
+    clock.advance(20)
+    assert await store.renew([r.id for r in held], lease_seconds=30) == 2
+    clock.advance(20)  # 40 s after the claim, 20 s after the renewal
+    assert await store.recover_expired_leases() == 0
+    assert [r.id for r in await store.claim("ops", limit=5, lease_seconds=30)] == [ids[2]]
+    renewed = await store.get(ids[0])
+    assert renewed is not None and renewed.status is Status.LEASED
+    assert renewed.lease_until == START + 20 + 30 and renewed.attempts == 0
+    clock.advance(10.5)  # the renewed lease ran out: the record comes back, one attempt
+    again = await store.claim("ops", limit=5, lease_seconds=30)
+    assert [r.id for r in again] == ids[:2]
+    assert all(r.attempts == 1 and r.last_error == LEASE_EXPIRED_ERROR for r in again)
+
+
+async def test_renew_leaves_records_that_are_not_leased(store: Outbox, clock: FakeClock) -> None:
+    ids = await store.enqueue([text("one"), text("two"), text("three")])
+    held = await store.claim("ops", limit=3, lease_seconds=30)
+    await store.ack([held[0].id])
+    await store.release(held[1].id, next_attempt_at=START + 99, error="HTTP 502")
+    assert await store.renew([*ids, 987_654], lease_seconds=60) == 1
+    sent, released, leased = [await store.get(i) for i in ids]
+    assert sent is not None and sent.status is Status.SENT and sent.lease_until is None
+    assert released is not None and released.status is Status.PENDING
+    assert released.lease_until is None and released.next_attempt_at == START + 99
+    assert leased is not None and leased.lease_until == START + 60
+    with pytest.raises(ValueError):
+        await store.renew(ids, lease_seconds=0)
+
+
 async def test_recover_expired_leases_covers_every_bot(store: Outbox, clock: FakeClock) -> None:
     await store.enqueue([text("a", bot="a"), text("b", bot="b"), text("c", bot="c")])
     await store.claim("a", limit=1, lease_seconds=10)

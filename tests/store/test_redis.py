@@ -22,7 +22,9 @@ pytestmark = pytest.mark.redis
 @pytest.fixture
 async def instances(redis_url: str, clock: FakeClock) -> AsyncIterator[list[RedisOutbox]]:
     """Two outboxes on one Redis with their own connections, like two gateway instances."""
-    stores = [RedisOutbox.from_url(redis_url, clock=clock) for _ in range(2)]
+    stores = [
+        RedisOutbox.from_url(redis_url, clock=clock, server_leases=False) for _ in range(2)
+    ]
     await stores[0].client.flushdb()
     yield stores
     for s in stores:
@@ -176,3 +178,101 @@ async def test_limiter_on_the_redis_clock(clients: list[aioredis.Redis]) -> None
     assert 29 < wait <= 30
     keys = await clients[0].keys("*")
     assert keys and not any(secret in key for key in keys)
+
+
+async def test_leases_run_on_the_redis_clock_whatever_the_instances_clocks(
+    redis_url: str,
+) -> None:
+    """Instance clocks an hour apart (far more than a lease) agree on when a lease ends."""
+    behind = RedisOutbox.from_url(redis_url, clock=FakeClock(START))
+    ahead = RedisOutbox.from_url(redis_url, clock=FakeClock(START + 3600))
+    await behind.client.flushdb()
+    try:
+        ids = await behind.enqueue([text(f"alert {i}") for i in range(4)])
+        held = await behind.claim("ops", limit=2, lease_seconds=30)
+        redis_now = await _redis_time(behind.client)
+        assert all(r.lease_until is not None for r in held)
+        assert all(redis_now < (r.lease_until or 0) <= redis_now + 31 for r in held)
+        # The instance an hour ahead does not take records whose owner holds them ...
+        assert await ahead.recover_expired_leases() == 0
+        rest = await ahead.claim("ops", limit=10, lease_seconds=30)
+        assert [r.id for r in rest] == ids[2:]
+        # ... and a renewal moves the lease on by the Redis clock too.
+        assert await behind.renew([r.id for r in held], lease_seconds=90) == 2
+        renewed = await ahead.get(ids[0])
+        assert renewed is not None and (renewed.lease_until or 0) > redis_now + 60
+    finally:
+        await behind.close()
+        await ahead.close()
+
+
+async def test_a_lease_beyond_one_lease_from_now_is_cut_back(redis_url: str) -> None:
+    """The Redis host's clock stepped back: a lease taken before the step would end an hour
+    late; the next claim brings it back to one lease from the server's now."""
+    store = RedisOutbox.from_url(redis_url)
+    await store.client.flushdb()
+    try:
+        ids = await store.enqueue([text("alert 0"), text("alert 1")])
+        [held] = await store.claim("ops", limit=1, lease_seconds=5)
+        stepped = repr(await _redis_time(store.client) + 3600)
+        await store.client.hset(f"wecom-bot:rec:{held.id}", "lease_until", stepped)
+        await store.client.zadd("wecom-bot:leased:ops", {f"{held.id:015d}": float(stepped)})
+        [other] = await store.claim("ops", limit=1, lease_seconds=5)
+        assert other.id == ids[1]
+        cut = await store.get(held.id)
+        redis_now = await _redis_time(store.client)
+        assert cut is not None and cut.lease_until is not None
+        assert redis_now < cut.lease_until <= redis_now + 5
+    finally:
+        await store.close()
+
+
+async def test_the_window_does_not_wait_for_a_clock_that_stepped_back(
+    clients: list[aioredis.Redis],
+) -> None:
+    """Sends and a block recorded an hour "ahead" (the clock then stepped back an hour) hold
+    the key for one window from now, not for the hour."""
+    clock = FakeClock(START + 3600)
+    limiter = RedisWindowLimiter(clients[0], "3/30s", clock=clock)
+    for _ in range(3):
+        assert await limiter.try_acquire("k") == 0.0
+    assert await limiter.record_rejection("k") == pytest.approx(30)
+    clock.now = START  # the step back
+    assert await limiter.try_acquire("k") == pytest.approx(30)
+    assert await limiter.used("k") == 3
+    clock.advance(30)
+    assert await limiter.try_acquire("k") == 0.0
+
+
+async def test_a_slow_answer_moves_its_mark_for_every_client(
+    clients: list[aioredis.Redis],
+) -> None:
+    clock = FakeClock(START)
+    one, two = (RedisWindowLimiter(c, "2/10s", clock=clock) for c in clients)
+    assert await one.try_acquire("k") == 0.0  # the slow send, at START
+    clock.advance(1)
+    assert await two.try_acquire("k") == 0.0
+    clock.advance(3)  # its answer, 4 s after its slot
+    await one.answered("k", 4.0)
+    assert await two.used("k") == 2  # moved, not added
+    clock.advance(6.5)  # START + 10.5: without the move its slot would be free again
+    assert await two.try_acquire("k") == pytest.approx(0.5)
+    clock.advance(0.5)
+    assert await two.try_acquire("k") == 0.0
+    assert await one.try_acquire("k") == pytest.approx(3.0)  # the moved mark frees at +14
+    await one.answered("k", 0.01)  # a fast answer changes nothing
+    assert await one.used("k") == 2
+    # No answer: the mark goes where WeCom may still process the send.
+    clock.advance(20)
+    assert await one.try_acquire("k") == 0.0
+    clock.advance(2)
+    await one.answered("k", 2.0, later=2.0)  # marked at +35
+    assert await two.try_acquire("k") == 0.0  # +33
+    clock.advance(10.5)
+    assert await one.try_acquire("k") == 0.0  # +33 left the window
+    assert await two.try_acquire("k") == pytest.approx(1.5)  # +35 holds until +45
+
+
+async def _redis_time(client: aioredis.Redis) -> float:
+    seconds, micros = await client.time()
+    return seconds + micros / 1_000_000

@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import logging
 import signal
-import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -25,6 +24,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.types import Receive, Scope, Send
 
+from ..clock import SteadyClock
 from ..exposure import Exposure
 from ..masking import install_log_redaction
 from ..store import Outbox, StoreUnavailableError, open_store
@@ -51,7 +51,7 @@ def create_app(
     *,
     config_path: str | Path | None = None,
     store: Outbox | None = None,
-    clock: Callable[[], float] = time.time,
+    clock: Callable[[], float] | None = None,
     settle_heap: bool = False,
 ) -> FastAPI:
     """Build the gateway app.
@@ -60,7 +60,9 @@ def create_app(
         config: the validated configuration.
         config_path: the file ``POST /-/reload`` and SIGHUP re-read.
         store: an outbox to use instead of opening ``config.store`` (tests).
-        clock: wall-clock time (history, idempotency window, latency).
+        clock: wall-clock time (history, idempotency window, latency, queue and timers); by
+            default a :class:`~wecom_bot.clock.SteadyClock`, so that a step of the system
+            clock neither stops delivery nor fires a backlog of timers at once.
         settle_heap: once started, take the process's long-lived objects out of the garbage
             collector's full passes (:func:`wecom_bot.gateway.heap.settle`); for the process
             that exists to serve this app (``wecom-bot gateway``), not for an embedding one.
@@ -69,6 +71,8 @@ def create_app(
         ConfigError: a bot key is missing, a template does not compile, the store cannot open.
     """
     install_log_redaction()
+    if clock is None:
+        clock = SteadyClock()
     path = Path(config_path) if config_path else None
     # Fail fast, before the server starts listening: keys, templates and routes resolve now,
     # and the store opens now (a read-only or missing path is a ConfigError naming it).
@@ -78,7 +82,7 @@ def create_app(
     if warning is not None:
         logger.warning(warning)
     # exclusive: a second gateway on the same SQLite file refuses to start (store.filelock).
-    outbox_at_start = store or open_store(config.store, exclusive=True)
+    outbox_at_start = store or open_store(config.store, exclusive=True, clock=clock)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -551,6 +551,10 @@ class RedisLimiterAdapter:
         """See :class:`~wecom_bot.dispatcher.SendLimiter`."""
         return int(await self.limiter.used(key))
 
+    async def answered(self, key: str, after: float, *, later: float = 0.0) -> None:
+        """See :class:`~wecom_bot.dispatcher.SendLimiter`."""
+        await self.limiter.answered(key, after, later=later)
+
     async def capacity(self, key: str, within: float, *, cap: int) -> int:
         """Estimate from the shared window: slots free now, plus ``limit`` per whole window."""
         rate = self.limiter.rate

@@ -21,7 +21,7 @@ from collections.abc import Callable
 
 from ..dispatcher import SendLimiter
 from ..masking import key_fingerprint
-from ..ratelimit import Rate, SlidingWindowLimiter
+from ..ratelimit import SLOW_ANSWER, Rate, SlidingWindowLimiter
 from ..store import Outbox, StoreUnavailableError
 
 __all__ = ["DurableWindow"]
@@ -88,12 +88,11 @@ class DurableWindow:
             self.limiter.seed(key, sent, blocked_for=max(refused, default=0.0))
             self._seeded.add(key)
 
-    async def _note(self, key: str, *, rejected: bool) -> None:
+    async def _note(self, key: str, *, rejected: bool, later: float = 0.0) -> None:
         keep = KEEP_WINDOWS * self.limiter.rate.window
+        at = self.clock() + min(max(later, 0.0), self.limiter.rate.window)
         try:
-            await self.store.note_send(
-                key_fingerprint(key), self.clock(), keep=keep, rejected=rejected
-            )
+            await self.store.note_send(key_fingerprint(key), at, keep=keep, rejected=rejected)
         except StoreUnavailableError as exc:
             # The send goes ahead: this process's own window still holds it, and only a
             # restart within the window could be refused for the missing mark.
@@ -114,6 +113,14 @@ class DurableWindow:
         blocked = self.limiter.record_rejection(key)
         await self._note(key, rejected=True)
         return blocked
+
+    async def answered(self, key: str, after: float, *, later: float = 0.0) -> None:
+        """See :class:`~wecom_bot.dispatcher.SendLimiter`; a slow answer's mark is logged again
+        at its answer (a restart within the window then counts it from there)."""
+        await self._ready(key)
+        self.limiter.answered(key, after, later=later)
+        if after > SLOW_ANSWER * self.limiter.rate.window:
+            await self._note(key, rejected=False, later=later)
 
     async def eta(self, key: str, count: int) -> float:
         """See :class:`~wecom_bot.dispatcher.SendLimiter`."""

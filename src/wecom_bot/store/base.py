@@ -35,7 +35,13 @@ Semantics every implementation keeps (the contract suite in ``tests/store`` chec
   window WeCom is still counting (:mod:`wecom_bot.gateway.window`).
 * **Time is passed in**: every method that needs the time takes ``now`` (seconds since the
   epoch, a float); when omitted the store's injected ``clock`` is read. Tests drive a fake clock
-  and never sleep. Wall-clock time is used because records outlive the process.
+  and never sleep. Wall-clock time is used because records outlive the process; the gateway
+  reads it from a :class:`~wecom_bot.clock.SteadyClock`, so a step of the system clock does
+  not move the "now" these times are compared with (a Redis store times leases on the
+  server's clock instead, see :mod:`wecom_bot.store.redis`).
+* **A live owner keeps its leases**: :meth:`Outbox.renew` extends the leases a dispatcher
+  still holds; it renews them every third of a lease while it sends or folds them, and gives
+  back (:meth:`Outbox.unclaim`) what it cannot send at once instead of waiting holding them.
 * **Alert groups and their timers** (escalation and reminders, :mod:`wecom_bot.gateway.actions.
   escalation`) live beside the queue. :meth:`Outbox.open_group` opens a group with its timers
   once (a group already open keeps its timers); :meth:`Outbox.acknowledge_group` and
@@ -592,6 +598,21 @@ class Outbox(abc.ABC):
         Returns:
             The leased records (``status`` LEASED, ``lease_until = now + lease_seconds``) in
             FIFO order; empty when nothing is due.
+        """
+
+    @abc.abstractmethod
+    async def renew(
+        self, ids: Sequence[int], *, lease_seconds: float, now: float | None = None
+    ) -> int:
+        """Extend the leases of ``ids`` still LEASED to ``lease_seconds`` from now.
+
+        The dispatcher renews what it holds well before the lease runs out, so a record whose
+        owner is alive (sending slowly, folding a digest) is never recovered by another
+        worker or instance. Records no longer leased (acked, released, recovered) are left
+        as they are. Returns how many leases were extended.
+
+        Raises:
+            ValueError: ``lease_seconds`` is not positive.
         """
 
     @abc.abstractmethod

@@ -353,6 +353,23 @@ class MemoryOutbox(Outbox):
                 r.updated_at = t
             return [r.snapshot() for r in due]
 
+    async def renew(
+        self, ids: Sequence[int], *, lease_seconds: float, now: float | None = None
+    ) -> int:
+        if lease_seconds <= 0:
+            raise ValueError("renew needs lease_seconds > 0")
+        t = self._now(now)
+        async with self._lock:
+            self._check_open()
+            count = 0
+            for i in set(ids):
+                r = self._rows.get(i)
+                if r is not None and r.status is Status.LEASED:
+                    r.lease_until = t + lease_seconds
+                    r.updated_at = t
+                    count += 1
+            return count
+
     async def unclaim(self, ids: Sequence[int], *, now: float | None = None) -> int:
         t = self._now(now)
         async with self._lock:

@@ -27,12 +27,24 @@ Every state change is one Lua script, so it is atomic: two instances never lease
 record, an enqueue with its idempotency check is one step, and a digest replaces its
 originals, or a settled record becomes its messages, in one step. Scripts check everything
 before their first write because Redis does not roll a script back. A lease left by a dead
-instance runs out and the record is claimed again by any instance (at-least-once). The
+instance runs out and the record is claimed again by any instance (at-least-once).
+
+Leases are timed on one clock, the Redis server's (``TIME``, read inside the scripts): the
+instances' own clocks may disagree by more than a lease without one taking the records of
+another that is alive. A live owner renews its leases (:meth:`RedisOutbox.renew`) long before
+they end, and gives records it cannot send at once back instead of holding them. When the
+server's clock steps back, a claim cuts any lease ending more than a lease from now back to
+one lease (its live owner renews it; a dead one's records return after a lease, not after the
+step). A step forward of the server's clock larger than a lease would end live leases early:
+keep the Redis host on NTP slewing (``chronyd``'s default ``makestep`` only at boot). Every
+other stored time (created, due, sent) is the callers' clock, so a skewed instance sees due
+times off by its skew, which shifts when it sends, never whether. The
 scripts build key names from the prefix, so this runs on a single Redis (with replicas or
 Sentinel), not on Redis Cluster.
 
 Timestamps travel as strings both ways (Lua would print them with 14 significant digits);
-arithmetic on them happens in Python, Lua only compares.
+arithmetic on them happens in Python, except for lease ends the scripts compute from ``TIME``
+(written with ``%.17g``).
 
 What Redis must persist: run it with ``appendonly yes`` (``appendfsync everysec`` loses at most
 about a second of accepted messages if the Redis host dies; ``always`` loses none). When Redis
@@ -60,7 +72,7 @@ import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError, ResponseError
 
-from ..ratelimit import Rate, parse_rate
+from ..ratelimit import SLOW_ANSWER, Rate, parse_rate
 from ._batching import TurnBatch
 from .base import (
     LEASE_EXPIRED_ERROR,
@@ -130,11 +142,18 @@ local function mark_sent(id, bot, now)
   redis.call('HSET', rk(id), 'status', 'sent', 'lease_until', '', 'updated_at', now)
   redis.call('ZADD', P .. 'sent', now, m)
 end
-local function recover(bot, now, err)
-  local expired = redis.call('ZRANGEBYSCORE', bk('leased', bot), '-inf', now)
+local function lease_clock(given)
+  if given ~= '' then return given end
+  local t = redis.call('TIME')
+  return string.format('%.17g', tonumber(t[1]) + tonumber(t[2]) / 1000000)
+end
+local function recover(bot, lnow, now, err)
+  local expired = redis.call('ZRANGEBYSCORE', bk('leased', bot), '-inf', lnow)
   for _, m in ipairs(expired) do
     local id = unpad(m)
-    make_pending(id, bot, redis.call('HGET', rk(id), 'lease_until'), now)
+    local due = redis.call('HGET', rk(id), 'lease_until')
+    if tonumber(due) > tonumber(now) then due = now end
+    make_pending(id, bot, due, now)
     redis.call('HINCRBY', rk(id), 'attempts', 1)
     redis.call('HSET', rk(id), 'last_error', err)
   end
@@ -196,10 +215,22 @@ end
 return out
 """
 
-# ARGV: P, bot, now, limit, lease_until, lease-expired error
+# ARGV: P, bot, now, limit, lease seconds, lease-expired error, lease clock ("" = Redis TIME)
 _CLAIM: Final = r"""
 local bot, now = ARGV[2], ARGV[3]
-recover(bot, now, ARGV[6])
+local lnow, lsec = lease_clock(ARGV[7]), tonumber(ARGV[5])
+if ARGV[7] == '' then
+  -- The server's clock stepped back: a lease cannot end later than one lease from now (a
+  -- live owner renews it; a dead one's comes back after one lease, not after the step).
+  local most = tonumber(lnow) + lsec
+  for _, m in ipairs(redis.call('ZRANGEBYSCORE', bk('leased', bot), '(' .. (most + 1), '+inf')) do
+    local capped = string.format('%.17g', most)
+    redis.call('ZADD', bk('leased', bot), capped, m)
+    redis.call('HSET', rk(unpad(m)), 'lease_until', capped)
+  end
+end
+recover(bot, lnow, now, ARGV[6])
+local lease = string.format('%.17g', tonumber(lnow) + lsec)
 local due = redis.call('ZRANGEBYSCORE', bk('wait', bot), '-inf', now)
 for _, m in ipairs(due) do
   redis.call('ZADD', bk('ready', bot), rank_of(unpad(m)), m)
@@ -210,11 +241,26 @@ for _, m in ipairs(redis.call('ZRANGE', bk('ready', bot), 0, tonumber(ARGV[4]) -
   local id = unpad(m)
   redis.call('ZREM', bk('ready', bot), m)
   redis.call('ZREM', bk('pend', bot), m)
-  redis.call('ZADD', bk('leased', bot), ARGV[5], m)
-  redis.call('HSET', rk(id), 'status', 'leased', 'lease_until', ARGV[5], 'updated_at', now)
+  redis.call('ZADD', bk('leased', bot), lease, m)
+  redis.call('HSET', rk(id), 'status', 'leased', 'lease_until', lease, 'updated_at', now)
   out[#out + 1] = redis.call('HGETALL', rk(id))
 end
 return out
+"""
+
+# ARGV: P, now, lease seconds, lease clock ("" = Redis TIME), ids...
+_RENEW: Final = r"""
+local lease = string.format('%.17g', tonumber(lease_clock(ARGV[4])) + tonumber(ARGV[3]))
+local count = 0
+for i = 5, #ARGV do
+  local id = ARGV[i]
+  if redis.call('HGET', rk(id), 'status') == 'leased' then
+    redis.call('ZADD', bk('leased', redis.call('HGET', rk(id), 'bot')), lease, pad(id))
+    redis.call('HSET', rk(id), 'lease_until', lease, 'updated_at', ARGV[2])
+    count = count + 1
+  end
+end
+return count
 """
 
 # ARGV: P, now, ids...
@@ -356,11 +402,11 @@ mark_sent(id, rec[2], now)
 return out
 """
 
-# ARGV: P, now, lease-expired error
+# ARGV: P, now, lease-expired error, lease clock ("" = Redis TIME)
 _RECOVER_ALL: Final = r"""
-local count = 0
+local count, lnow = 0, lease_clock(ARGV[4])
 for _, bot in ipairs(redis.call('SMEMBERS', P .. 'bots')) do
-  count = count + recover(bot, ARGV[2], ARGV[3])
+  count = count + recover(bot, lnow, ARGV[2], ARGV[3])
 end
 return count
 """
@@ -643,6 +689,9 @@ class RedisOutbox(Outbox):
         prefix: prepended to every key, so several deployments can share one Redis.
         location: a description for logs (the URL with its password masked).
         clock: the time source used when a method is called without ``now``.
+        server_leases: time leases on the Redis server's clock (``TIME``, read inside the
+            scripts), so that instances whose clocks disagree agree on when a lease runs out;
+            ``False`` times them on ``now`` like everything else (tests on a fake clock).
     """
 
     def __init__(
@@ -652,8 +701,10 @@ class RedisOutbox(Outbox):
         prefix: str = DEFAULT_PREFIX,
         location: str = "redis",
         clock: Clock = time.time,
+        server_leases: bool = True,
     ) -> None:
         super().__init__(clock=clock)
+        self.server_leases = server_leases
         self.client = client
         self.prefix = prefix
         self.location = location
@@ -664,6 +715,7 @@ class RedisOutbox(Outbox):
         scripts = {
             "enqueue": _ENQUEUE,
             "claim": _CLAIM,
+            "renew": _RENEW,
             "unclaim": _UNCLAIM,
             "ack": _ACK,
             "release": _RELEASE,
@@ -691,7 +743,9 @@ class RedisOutbox(Outbox):
         }
 
     @classmethod
-    def from_url(cls, url: str, *, clock: Clock = time.time) -> RedisOutbox:
+    def from_url(
+        cls, url: str, *, clock: Clock = time.time, server_leases: bool = True
+    ) -> RedisOutbox:
         """Build from ``redis://[:password@]host:port/db[?prefix=...]`` (or ``rediss://``).
 
         Connecting is lazy; ``await store.ping()`` checks the server.
@@ -715,7 +769,9 @@ class RedisOutbox(Outbox):
                 f"store: {location!r} is not a valid Redis URL ({exc}); expected "
                 "redis://host:port/db"
             ) from None
-        return cls(client, prefix=prefix, location=location, clock=clock)
+        return cls(
+            client, prefix=prefix, location=location, clock=clock, server_leases=server_leases
+        )
 
     # -- plumbing -----------------------------------------------------------------------------
     @asynccontextmanager
@@ -864,9 +920,26 @@ class RedisOutbox(Outbox):
             raise ValueError("claim needs limit >= 1 and lease_seconds > 0")
         t = self._now(now)
         rows = await self._script(
-            "claim", bot, _t(t), str(limit), _t(t + lease_seconds), LEASE_EXPIRED_ERROR
-        )
+            "claim", bot, _t(t), str(limit), _t(lease_seconds), LEASE_EXPIRED_ERROR,
+            self._lease_now(t),
+        )  # fmt: skip
         return [_record(_pairs(flat)) for flat in rows]
+
+    async def renew(
+        self, ids: Sequence[int], *, lease_seconds: float, now: float | None = None
+    ) -> int:
+        if lease_seconds <= 0:
+            raise ValueError("renew needs lease_seconds > 0")
+        t = self._now(now)
+        return int(
+            await self._script(
+                "renew", _t(t), _t(lease_seconds), self._lease_now(t), *map(str, set(ids))
+            )
+        )
+
+    def _lease_now(self, now: float) -> str:
+        """The time leases are measured from: ``""`` lets the scripts read Redis ``TIME``."""
+        return "" if self.server_leases else _t(now)
 
     async def unclaim(self, ids: Sequence[int], *, now: float | None = None) -> int:
         return int(await self._script("unclaim", _t(self._now(now)), *map(str, set(ids))))
@@ -1082,7 +1155,8 @@ class RedisOutbox(Outbox):
 
     # -- maintenance -------------------------------------------------------------------------
     async def recover_expired_leases(self, *, now: float | None = None) -> int:
-        return int(await self._script("recover", _t(self._now(now)), LEASE_EXPIRED_ERROR))
+        t = self._now(now)
+        return int(await self._script("recover", _t(t), LEASE_EXPIRED_ERROR, self._lease_now(t)))
 
     async def purge_sent(self, *, before: float) -> int:
         return int(await self._script("purge", _t(before)))
@@ -1151,7 +1225,9 @@ class RedisOutbox(Outbox):
 
 # -- the shared rate limiter --------------------------------------------------------------------
 
-# KEYS: sends zset, block key. ARGV: now ("" = Redis TIME), limit, window, mode, member, ttl ms.
+# KEYS: sends zset, block key. ARGV: now ("" = Redis TIME), limit, window, mode, member, ttl ms,
+# and for mode "late" the seconds since the send's slot was taken and how much later than now
+# the send may still be processed.
 # A send at t occupies [t, t + window), as in wecom_bot.ratelimit.SlidingWindowLimiter.
 _WINDOW: Final = r"""
 local now
@@ -1162,9 +1238,21 @@ else
   now = tonumber(ARGV[1])
 end
 local limit, window, mode = tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
+local stamp = string.format('%.17g', now)
+-- Marks over a window ahead of now mean the clock stepped back (a send that got no answer
+-- is marked at most a window ahead): they count from now, instead of holding the key until
+-- the clock reaches them again.
+local ahead = string.format('%.17g', now + window)
+for _, m in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ahead, '+inf')) do
+  redis.call('ZADD', KEYS[1], stamp, m)
+end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
 local wait = 0
 local blocked = redis.call('GET', KEYS[2])
+if blocked and tonumber(blocked) > now + window then
+  blocked = string.format('%.17g', now + window)
+  redis.call('SET', KEYS[2], blocked, 'PX', math.ceil(window * 1000) + 1000)
+end
 if blocked then wait = math.max(wait, tonumber(blocked) - now) end
 if mode == 'reject' then
   local untill = now + window
@@ -1172,6 +1260,23 @@ if mode == 'reject' then
   local px = math.max(tonumber(ARGV[6]), math.ceil((untill - now) * 1000) + 1000)
   redis.call('SET', KEYS[2], string.format('%.17g', untill), 'PX', px)
   return string.format('%.17g', untill - now)
+end
+if mode == 'late' then
+  -- The send's mark moves to now: the server may have processed it any time until now.
+  local taken = now - tonumber(ARGV[7])
+  local tolerance = math.max(0.05, window * 0.01)
+  local near = redis.call('ZRANGEBYSCORE', KEYS[1], string.format('%.17g', taken - tolerance),
+                          string.format('%.17g', taken + tolerance), 'WITHSCORES')
+  local best, distance = nil, nil
+  for i = 1, #near, 2 do
+    local d = math.abs(tonumber(near[i + 1]) - taken)
+    if distance == nil or d < distance then best, distance = near[i], d end
+  end
+  if best then redis.call('ZREM', KEYS[1], best) end
+  local later = math.min(math.max(tonumber(ARGV[8]), 0), window)
+  redis.call('ZADD', KEYS[1], string.format('%.17g', now + later), ARGV[5])
+  redis.call('PEXPIRE', KEYS[1], ARGV[6])
+  return '0'
 end
 local count = redis.call('ZCARD', KEYS[1])
 if mode == 'used' then return tostring(count) end
@@ -1192,7 +1297,9 @@ class RedisWindowLimiter:
     The same rule as :class:`wecom_bot.ratelimit.SlidingWindowLimiter` (never more than
     ``limit`` sends in any ``window`` seconds per key), but the window lives in Redis and is
     checked and updated by one Lua script, so several gateway instances together stay under
-    WeCom's 20 messages per minute per robot.
+    WeCom's 20 messages per minute per robot. When the clock it runs on steps back, sends and
+    blocks recorded later than "now" count from now for one window at most, so the key waits
+    at most a window (not the size of the step).
 
     Args:
         client: a ``redis.asyncio.Redis`` created with ``decode_responses=True`` (not closed
@@ -1223,7 +1330,7 @@ class RedisWindowLimiter:
         digest = hashlib.sha256(key_id.encode("utf-8")).hexdigest()[:24]
         return [f"{self.prefix}rl:{digest}", f"{self.prefix}rl:{digest}:blocked"]
 
-    async def _run(self, key_id: str, mode: str) -> float:
+    async def _run(self, key_id: str, mode: str, after: float = 0.0, later: float = 0.0) -> float:
         now = "" if self.clock is None else _t(self.clock())
         try:
             answer = await self._script(
@@ -1235,6 +1342,8 @@ class RedisWindowLimiter:
                     mode,
                     os.urandom(8).hex(),
                     self._ttl_ms,
+                    _t(after),
+                    _t(later),
                 ],
             )
         except RedisError as exc:
@@ -1265,6 +1374,14 @@ class RedisWindowLimiter:
     async def used(self, key_id: str) -> int:
         """Sends recorded for ``key_id`` in the current window, by every instance."""
         return int(await self._run(key_id, "used"))
+
+    async def answered(self, key_id: str, after: float, *, later: float = 0.0) -> None:
+        """The send whose slot was taken ``after`` seconds ago got its answer only now, or none:
+        its mark moves to now (``later`` seconds after now for a send that got no answer), for
+        every instance (the server counts it when it processes it). Answers within
+        :data:`~wecom_bot.ratelimit.SLOW_ANSWER` of the window leave it."""
+        if after > SLOW_ANSWER * self.rate.window or later > 0:
+            await self._run(key_id, "late", after, later)
 
     async def record_rejection(self, key_id: str) -> float:
         """The server answered 45009: block ``key_id`` for one window, for every instance.

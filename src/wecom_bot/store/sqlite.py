@@ -865,6 +865,20 @@ class SQLiteOutbox(Outbox):
             raise ValueError("claim needs limit >= 1 and lease_seconds > 0")
         return await self._run(self._claim_sync, bot, limit, lease_seconds, self._now(now))
 
+    async def renew(
+        self, ids: Sequence[int], *, lease_seconds: float, now: float | None = None
+    ) -> int:
+        if lease_seconds <= 0:
+            raise ValueError("renew needs lease_seconds > 0")
+        t = self._now(now)
+        return await self._run(
+            self._update_many,
+            sorted(set(ids)),
+            "UPDATE outbox SET lease_until = ?, updated_at = ? "
+            "WHERE status = 'leased' AND id IN (%s)",
+            (t + lease_seconds, t),
+        )
+
     async def unclaim(self, ids: Sequence[int], *, now: float | None = None) -> int:
         return await self._run(
             self._update_many,

@@ -19,6 +19,11 @@ in the outbox and removes the timer (or moves a reminder one period on) in one s
 dispatcher then delivers them like any message: rate limit, retries, dead letters. Each
 firing is one history entry (source ``escalation``).
 
+Due times are wall-clock times read from the gateway's
+:class:`~wecom_bot.clock.SteadyClock`: when the system clock steps forward, the timers of the
+coming hour do not all come due at once (they come due as the time they wait for passes);
+when it steps back, due timers stay due.
+
 Timers keep what their route said when the group opened (mentions, bots); a reload changes
 groups opened after it. At the time a timer fires, a route muted by its time intervals sends
 nothing: an escalation step is then dropped, a reminder waits for its next period.
@@ -165,7 +170,7 @@ class Escalator(BackgroundLoop):
 
     Args:
         runtime: returns the current runtime (a reload swaps it).
-        clock: wall-clock time.
+        clock: wall-clock time (the gateway's :class:`~wecom_bot.clock.SteadyClock`).
         poll: the longest wait between two looks at the store (timers another process
             scheduled, leases that ran out).
         batch: timers claimed at a time.
