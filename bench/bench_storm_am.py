@@ -214,10 +214,16 @@ def gateway(config: Path, env: dict[str, str]) -> contextlib.AbstractContextMana
 
 @contextlib.contextmanager
 def alertmanager(
-    directory: Path, webhook: str, group_by: Sequence[str], window: float = 60.0
+    directory: Path,
+    webhook: str,
+    group_by: Sequence[str],
+    window: float = 60.0,
+    *,
+    group_wait: float = 1.0,
+    group_interval: float = 5.0,
 ) -> Iterator[str]:
-    """A real Alertmanager posting to ``webhook``, grouped by ``group_by``; its waits are
-    1 s and 5 s in a 60 s window, scaled with ``window``."""
+    """A real Alertmanager posting to ``webhook``, grouped by ``group_by``; its waits
+    (``group_wait``, ``group_interval``: seconds in a 60 s window) scaled with ``window``."""
     if ALERTMANAGER is None:
         raise RuntimeError("prometheus-alertmanager is not installed")
     port = free_port()
@@ -226,8 +232,8 @@ def alertmanager(
         "route:\n"
         "  receiver: wecom\n"
         f"  group_by: {json.dumps(list(group_by))}\n"
-        f"  group_wait: {round(window * 1000 / 60)}ms\n"
-        f"  group_interval: {round(window * 5000 / 60)}ms\n"
+        f"  group_wait: {round(window * group_wait * 1000 / 60)}ms\n"
+        f"  group_interval: {round(window * group_interval * 1000 / 60)}ms\n"
         "  repeat_interval: 4h\n"
         "receivers:\n"
         "  - name: wecom\n"

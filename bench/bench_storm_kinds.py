@@ -46,11 +46,11 @@ from typing import Any
 
 import httpx
 
+from bench import bench_storm_am as storm_am
 from bench._common import machine, table, today
 from bench.bench_ingest import free_port, gateway_process
-from bench.bench_sdk import ServerProcess, emulator_process, new_key, server_process
+from bench.bench_sdk import emulator_process, new_key
 from bench.bench_storm import emulator_entries
-from bench.bench_storm_am import ALERTMANAGER
 from bench.storm_shapes import CONTEXT_LABELS, alert_annotations, host_storm, pod_storm, url_storm
 from wecom_bot.gateway.templates.escaping import (
     escape_markdown,
@@ -414,38 +414,10 @@ def alertmanager(
     directory: Path, webhook: str, group_by: Sequence[str], window: float = 60.0
 ) -> Iterator[str]:
     """A real Alertmanager posting to ``webhook``: ``group_wait`` 5 s and ``group_interval``
-    30 s in a 60 s window, scaled with ``window``."""
-    if ALERTMANAGER is None:
-        raise RuntimeError("prometheus-alertmanager is not installed")
-    port = free_port()
-    config = directory / "am.yml"
-    config.write_text(
-        "route:\n"
-        "  receiver: wecom\n"
-        f"  group_by: {json.dumps(list(group_by))}\n"
-        f"  group_wait: {round(window * 5000 / 60)}ms\n"
-        f"  group_interval: {round(window * 30000 / 60)}ms\n"
-        "  repeat_interval: 4h\n"
-        "receivers:\n"
-        "  - name: wecom\n"
-        "    webhook_configs:\n"
-        f"      - url: '{webhook}/alertmanager'\n"
-        "        send_resolved: true\n",
-        "utf-8",
-    )
-    url = f"http://127.0.0.1:{port}"
-
-    def ready(server: ServerProcess) -> bool:
-        try:
-            return httpx.get(f"{url}/-/ready", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    args = [
-        ALERTMANAGER, f"--config.file={config}", f"--storage.path={directory / 'am-data'}",
-        f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address=",
-    ]  # fmt: skip
-    with server_process(args, ready=ready, timeout=30):
+    30 s in a 60 s window (the usual values), scaled with ``window``."""
+    with storm_am.alertmanager(
+        directory, webhook, group_by, window, group_wait=5.0, group_interval=30.0
+    ) as url:
         yield url
 
 
