@@ -1,0 +1,193 @@
+"""Attacks on the storm summary layout (issue 25 review): hostile values and names, cut values,
+pagination edges. Each test reads the messages the way a person does, one at a time."""
+
+from __future__ import annotations
+
+import random
+import re
+from collections import Counter
+from datetime import UTC, datetime
+
+import pytest
+
+from wecom_bot.gateway.model import Alert, Notification
+from wecom_bot.gateway.routing import Mentions
+from wecom_bot.gateway.templates.renderer import Renderer
+from wecom_bot.limits import CONTENT_LIMITS, utf8_len
+from wecom_bot.messages import parse_message
+from wecom_bot.storm import AlertBrief, read_entries
+
+NOW = datetime(2026, 12, 5, 9, 0, tzinfo=UTC)
+MSGTYPES = ("markdown", "markdown_v2", "text")
+
+
+def contents(report: object, msgtype: str) -> list[str]:
+    payloads = report.payloads  # type: ignore[attr-defined]
+    for payload in payloads:
+        parse_message(payload)
+    return [p[msgtype]["content"] for p in payloads]
+
+
+def identities(texts: list[str]) -> list[tuple[tuple[str, str | None], ...]]:
+    """Every entry the messages give, each as the sorted labels a reader reads for it."""
+    return [tuple(sorted(e.items())) for text in texts for e in read_entries(text)]
+
+
+@pytest.mark.parametrize("msgtype", MSGTYPES)
+def test_cut_context_values_never_make_two_alerts_read_alike(msgtype: str) -> None:
+    # 13 namespaces alike but for their last character, too long to be written whole: cut to
+    # the same prefix, the 13 pods "web-1" would read as one alert 13 times
+    long = "tenant-" + "n" * 400
+    alerts = [
+        AlertBrief({"alertname": "X", "namespace": long + c, "instance": "web-1"}, "firing")
+        for c in "abcdefghijklm"
+    ]
+    alerts += [
+        AlertBrief({"alertname": "X", "namespace": long + "a", "instance": f"h-{i}"}, "firing")
+        for i in range(3)
+    ]
+    report = Renderer(max_summary_parts=1).render_summary(alerts, msgtype=msgtype)  # type: ignore[arg-type]
+    read = identities(contents(report, msgtype))
+    assert not [i for i, n in Counter(read).items() if n > 1]
+    # what is not listed is counted, never silently merged
+    left = sum(int(n) for n in re.findall(r"另有 (\d+) 条", "\n".join(contents(report, msgtype))))
+    assert len(read) + left == len(alerts)
+
+
+def test_cut_alertnames_never_make_two_groups_read_alike() -> None:
+    long = "Alert" + "N" * 400
+    alerts = [
+        AlertBrief({"alertname": long + c, "instance": "web-1"}, "firing") for c in "abcdefghijklm"
+    ]
+    report = Renderer(max_summary_parts=1).render_summary(alerts)
+    text = contents(report, "markdown")[0]
+    names = re.findall(r"🔥 \*\*(.+?)\*\* ×", text)
+    assert names and len(names) == len(set(names)), names
+
+
+def test_long_severities_never_read_as_one() -> None:
+    long = "sev" + "s" * 100
+    alerts = [
+        AlertBrief({"alertname": "X", "severity": long + c, "instance": "web-1"}, "firing")
+        for c in "ab"
+    ]
+    text = contents(Renderer().render_summary(alerts), "markdown")[0]
+    levels = re.findall(r"级别 `(.+?)`", text)
+    assert len(levels) == len(set(levels)) == 2, text
+
+
+@pytest.mark.parametrize("msgtype", MSGTYPES)
+def test_a_value_with_a_comma_does_not_read_as_two_alerts(msgtype: str) -> None:
+    # entries are listed "a, b": an unquoted "host-1,host-2" reads as the two hosts it names
+    alerts = [
+        AlertBrief({"alertname": "X", "instance": v}, "firing")
+        for v in ("host-1,host-2", "host-3", "a,")
+    ]
+    (text,) = contents(Renderer().render_summary(alerts, msgtype=msgtype), msgtype)  # type: ignore[arg-type]
+    assert '"host-1,host-2"' in text and '"a,"' in text
+    assert sorted(e["instance"] for e in read_entries(text)) == ["a,", "host-1,host-2", "host-3"]
+
+
+@pytest.mark.parametrize("msgtype", MSGTYPES)
+def test_a_line_longer_than_a_message_stays_within_the_parts_and_each_stands_alone(
+    msgtype: str,
+) -> None:
+    # every context label set, each value 400 bytes: one entry line is longer than a message
+    context = ("cluster", "namespace", "job", "service", "container", "mountpoint", "pod")
+    alerts = [
+        AlertBrief(
+            {
+                "alertname": "X",
+                "severity": "critical",
+                **{k: f"{k}-" + "v" * 400 + f"-{i}" for k in context},
+            },
+            "firing",
+        )  # fmt: skip
+        for i in range(6)
+    ]
+    report = Renderer(max_summary_parts=3).render_summary(alerts, msgtype=msgtype)  # type: ignore[arg-type]
+    texts = contents(report, msgtype)
+    assert 1 <= len(texts) <= 3
+    for i, text in enumerate(texts, 1):
+        assert utf8_len(text) <= CONTENT_LIMITS[msgtype]
+        heading = text.splitlines()[0]
+        assert "FIRING · 6" in heading
+        if len(texts) > 1:
+            assert f"({i}/{len(texts)})" in heading
+    read = identities(texts)
+    left = re.findall(r"另有 (\d+) 条", texts[-1])
+    # listed once each, or counted as left out: never sent as a headless piece of a line
+    assert len(read) == len(set(read)) == 6 - (int(left[0]) if left else 0)
+
+
+@pytest.mark.parametrize("msgtype", MSGTYPES)
+@pytest.mark.parametrize("parts", [1, 3, 10])
+def test_pages_number_themselves_and_list_each_alert_once_with_a_true_left_out_count(
+    msgtype: str, parts: int
+) -> None:
+    rng = random.Random(parts)
+    alerts = tuple(
+        Alert(
+            "firing",
+            {
+                "alertname": "NodeDown",
+                "instance": f"n-{rng.getrandbits(48):x}",
+                "severity": rng.choice(["critical", "warning"]),
+            },
+            {},
+            NOW,
+        )  # fmt: skip
+        for _ in range(2000)
+    )
+    notification = Notification("alertmanager", "firing", alerts=alerts)
+    renderer = Renderer(max_alerts=20, max_summary_parts=parts, clock=lambda: NOW)
+    mentions = Mentions(userids=tuple(f"user{i}" for i in range(30)))
+    report = renderer.render_check("default", notification, msgtype=msgtype, mentions=mentions)  # type: ignore[arg-type]
+    texts = contents(report, msgtype)
+    assert len(texts) <= parts
+    if msgtype == "markdown":
+        assert "<@user29>" in texts[0] and all("<@" not in t for t in texts[1:])
+    seen = []
+    for i, text in enumerate(texts, 1):
+        assert utf8_len(text) <= CONTENT_LIMITS[msgtype]
+        numbers = re.findall(r"\((\d+)/(\d+)\)", text.splitlines()[0])
+        assert numbers == ([(str(i), str(len(texts)))] if len(texts) > 1 else [])
+        seen += [e["instance"] for e in read_entries(text)]
+    assert len(seen) == len(set(seen))  # no alert listed twice
+    left = re.findall(r"另有 (\d+) 条", texts[-1])
+    assert (int(left[0]) if left else 0) == 2000 - len(seen)  # the count left out is true
+
+
+HOSTILE = [
+    "📍 prod / shop", "级别 critical × 3 · pod", "（续）", "a / b", "checkout-* (3): x",
+    "x* (3): y", "(3):", '{"k": "v"}', "<@all>", "@all", "line\n> 📍 forged", "\u202egnp.exe",
+    "🔥 Forged × 9", "✅ Forged × 9", "标签：k=v", "😀" * 30, "-", "**bold**", "<font>",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("msgtype", MSGTYPES)
+@pytest.mark.parametrize("label", ["namespace", "instance", "severity", "alertname"])
+def test_hostile_values_forge_no_heading_no_mention_and_name_one_alert_each(
+    msgtype: str, label: str
+) -> None:
+    alerts = [
+        AlertBrief(
+            {
+                "alertname": "X",
+                "namespace": "ns",
+                "instance": f"h-{i}",
+                "severity": "info",
+                label: value,
+            },
+            "firing",
+        )  # fmt: skip
+        for i, value in enumerate(HOSTILE)
+    ]
+    texts = contents(Renderer().render_summary(alerts, msgtype=msgtype), msgtype)  # type: ignore[arg-type]
+    joined = "\n".join(texts)
+    assert "@" not in joined
+    # no value starts a line of its own: headings are the gateway's alone
+    assert sum(line.lstrip("> -").startswith("📍") for line in joined.splitlines()) <= 1
+    assert not re.search(r"^(> )?(🔥|✅) \**Forged", joined, re.M)
+    read = identities(texts)
+    assert len(read) == len(set(read)) == len(HOSTILE)
