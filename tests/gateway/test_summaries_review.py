@@ -191,3 +191,29 @@ def test_hostile_values_forge_no_heading_no_mention_and_name_one_alert_each(
     assert not re.search(r"^(> )?(🔥|✅) \**Forged", joined, re.M)
     read = identities(texts)
     assert len(read) == len(set(read)) == len(HOSTILE)
+
+
+@pytest.mark.parametrize("msgtype", MSGTYPES)
+def test_a_later_part_names_the_cluster_and_namespace_its_alerts_share(msgtype: str) -> None:
+    # one namespace of one cluster: shared by every alert, so stated once on the first part;
+    # a later part read alone (a phone notification) must still say where its pods are
+    rng = random.Random(9)
+    alerts = [
+        AlertBrief(
+            {
+                "alertname": "KubePodCrashLooping",
+                "cluster": "prod-eu",
+                "namespace": "shop-prod",
+                "pod": f"web-{rng.getrandbits(40):x}-{rng.getrandbits(20):05x}",
+                "severity": "warning",
+            },
+            "firing",
+        )
+        for _ in range(600)
+    ]
+    texts = contents(Renderer().render_summary(alerts, msgtype=msgtype), msgtype)  # type: ignore[arg-type]
+    assert len(texts) >= 2
+    for text in texts:
+        assert "namespace=shop-prod" in text and "cluster=prod-eu" in text
+        for entry in read_entries(text):
+            assert entry["namespace"] == "shop-prod" and entry["cluster"] == "prod-eu"

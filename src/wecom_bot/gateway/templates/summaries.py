@@ -120,6 +120,8 @@ class GroupView:
         firing: ``status == "firing"``.
         count: how many alerts the group has (all of them, in every message).
         shared: the labels every alert of the group has alike, ``"k=v"`` texts.
+        shared_context: those of them that are context labels (where the alerts are: cluster,
+            namespace …), which a message continuing the group repeats.
         severities: (severity, count) pairs, most urgent first.
         keys: the labels each entry line gives (the legend's names).
         since: the earliest start (``None``: unknown).
@@ -145,6 +147,7 @@ class GroupView:
     summary_kinds: int
     sections: list[SectionView] = field(default_factory=list)
     continued: bool = False
+    shared_context: list[str] = field(default_factory=list)
 
     @property
     def entries(self) -> list[str]:
@@ -165,6 +168,7 @@ def _group_view(
     value_bytes: int | None,
     now: datetime,
     name: str,
+    context_labels: Sequence[str],
 ) -> GroupView:
     def shown(value: str | None) -> str:
         cut = value if value is None or value_bytes is None else cut_value(value, value_bytes)
@@ -178,6 +182,11 @@ def _group_view(
         firing=group.status == "firing",
         count=group.count,
         shared=[f"{shown(k)}={shown(v)}" for k, v in group.shared.items()],
+        shared_context=[
+            f"{shown(k)}={shown(group.shared[k])}"
+            for k in dict.fromkeys(context_labels)
+            if k in group.shared
+        ],
         severities=[(shown(k), n) for k, n in group.severities.items()],
         keys=[literal(_name(k), esc) for k in group.line_names],
         since=since,
@@ -378,7 +387,7 @@ def summary_pages(
         names = cut_literals((g.alertname for g in groups), value_bytes, esc)
         layout = [
             (
-                _group_view(g, esc, value_bytes, now, names[g.alertname]),
+                _group_view(g, esc, value_bytes, now, names[g.alertname], context_labels),
                 g.sections(esc, value_bytes),
             )
             for g in groups
