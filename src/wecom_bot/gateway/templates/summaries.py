@@ -483,8 +483,10 @@ def _fill(atoms: list[_Atom], start: int, size_of: Callable[[int], str], room: i
     def fits(end: int) -> bool:
         return limits.utf8_len(size_of(end)) <= room
 
-    lo, hi = start + 1, len(atoms)
-    if fits(hi):
+    # every atom writes a byte at least: a page never holds more than ``room`` of them, so a
+    # storm of 50,000 is never rendered whole just to learn that it does not fit
+    lo, hi = start + 1, min(len(atoms), start + room)
+    if hi == len(atoms) and fits(hi):
         return hi
     if not fits(lo):
         return start
