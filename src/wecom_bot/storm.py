@@ -85,6 +85,13 @@ _RANGE_ENTRY = re.compile(r"\[([0-9][0-9,\-]*)\]")
 # ("host-1,host-2" would read as two hosts), a quote, a range.
 _AMBIGUOUS = re.compile(r'[\s,"\[]')
 _QUOTED = r'"(?:[^"\\\n]|\\.)*"'
+# Characters that show nothing (zero-width, soft hyphen) or that the escapers drop or turn
+# into a newline (controls, bidi marks, U+2028): two values differing only by them would read
+# alike, so a value with one is quoted and they are written as JSON escapes, "a\u200bb".
+_HIDDEN = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e"
+    "\u2028\u2029\u2060-\u2064\u2066-\u2069\ufeff\ufff9-\ufffb]"
+)
 _QUOTED_PART = re.compile(f"({_QUOTED})")
 _WORD = re.compile(rf"(?:{_QUOTED}|\S)+")
 _MAX_DIGITS = 9  # longer numbers are ids, not counters: they stay as written
@@ -279,14 +286,28 @@ def literal(value: str | None, esc: Callable[[str], str] = str) -> str:
     value is written escaped, as it is, unless a reader could misread it: the empty value, one
     with whitespace, a comma, a double quote or a ``[``, and one that reads like
     :data:`MISSING` are written as a JSON string of their escaped text (``""``, ``"disk C"``,
-    ``"-"``, ``"a\\nb"``); :func:`expand` reads it back.
+    ``"-"``, ``"a\\nb"``), and so is one with a character that shows nothing or that escaping
+    drops (zero-width, bidi marks, controls), written as its escape (``"a\\u200bb"``);
+    :func:`expand` reads it back.
 
     Args:
         value: the value (untrusted text), or ``None``.
         esc: escapes text for the message syntax.
     """
     missing = esc(MISSING)
-    return missing if value is None else _written(esc(value), missing)
+    return missing if value is None else _shown_written(value, esc, missing)[1]
+
+
+def _shown_written(value: str, esc: Callable[[str], str], missing: str) -> tuple[str, str]:
+    """``value`` escaped, and as a reader reads it unambiguously (see :func:`literal`)."""
+    shown = esc(value)
+    if not _HIDDEN.search(value):
+        return shown, _written(shown, missing)
+    pieces = _HIDDEN.split(value)
+    body = [json.dumps(esc(pieces[0]), ensure_ascii=False)[1:-1]]
+    for mark, piece in zip(_HIDDEN.findall(value), pieces[1:], strict=True):
+        body.append(f"\\u{ord(mark):04x}" + json.dumps(esc(piece), ensure_ascii=False)[1:-1])
+    return shown, '"' + "".join(body) + '"'
 
 
 def _written(shown: str, missing: str) -> str:
@@ -334,8 +355,7 @@ def compressed(
             slots[(None,)] = [([], None)]
             alone[(None,)] = missing
             continue
-        shown = esc(value)
-        written = _written(shown, missing)
+        shown, written = _shown_written(value, esc, missing)
         tokens = _DIGITS.split(value)  # text, number, text, number, ..., text
         if (
             written != shown

@@ -244,3 +244,25 @@ def test_filling_a_page_never_renders_more_of_a_storm_than_a_page_can_hold() -> 
     )
     assert len(written.pages) == 10 and written.left_out > 0
     assert largest <= CONTENT_LIMITS["markdown"]
+
+
+INVISIBLE = ["ab", "a\u2067b", "a\u200bb", "a\u00adb", "a\x07b", "a\u2028b", "a\nb", "a\r\nb"]
+
+
+@pytest.mark.parametrize("msgtype", MSGTYPES)
+@pytest.mark.parametrize("label", ["instance", "namespace"])
+def test_values_that_differ_only_by_invisible_characters_read_apart(
+    msgtype: str, label: str
+) -> None:
+    # the escapers drop bidi marks and controls, and a zero-width space shows nothing: "a⁧b"
+    # and "ab" were both written ab, two alerts that read as one
+    alerts = [
+        AlertBrief({"alertname": "X", "pod": "web-1", "instance": "i", label: v}, "firing")
+        for v in INVISIBLE
+    ]
+    (text,) = contents(Renderer().render_summary(alerts, msgtype=msgtype), msgtype)  # type: ignore[arg-type]
+    shown = [line for line in text.splitlines() if line.lstrip("> -").startswith(('"a', "ab"))]
+    assert not re.search("[\u00ad\u200b-\u200f\u2028\u2029\u2066-\u2069\x07]", text)
+    read = [e[label] for e in read_entries(text)]
+    assert len(read) == len(set(read)) == len(INVISIBLE), (read, shown)
+    assert '"a\\u200bb"' in text and '"a\\u2067b"' in text and "ab" in read
