@@ -809,7 +809,8 @@ _MARKUP = re.compile(r"</?font[^>]*>|\*\*|`")
 _QUOTE_OR_WORD = rf"(?:{_QUOTED}|[^\s\"])+"
 _GROUP_LINE = re.compile(rf"^(🔥|✅) ({_QUOTED}|\S+) × (\d+)")
 _SECTION_LINE = re.compile(rf"^级别 ({_QUOTED}|\S+) × (\d+)(?:（续）)?(?: · (.+))?$")
-_STEM_ITEMS = re.compile(rf"^(\S+?){re.escape(STEM_MARK)} \((\d+)(?:，续)?\): (.*)$")
+# a stem is a pod's workload, never quoted: a quoted value that looks like one is a value
+_STEM_ITEMS = re.compile(rf"^([^\s\"]\S*?){re.escape(STEM_MARK)} \((\d+)(?:，续)?\): (.*)$")
 _SLASH = re.compile(rf"(?:{_QUOTED}|[^\"\s]|\s(?!/ ))+|\s/\s")
 
 

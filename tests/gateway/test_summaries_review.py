@@ -266,3 +266,11 @@ def test_values_that_differ_only_by_invisible_characters_read_apart(
     read = [e[label] for e in read_entries(text)]
     assert len(read) == len(set(read)) == len(INVISIBLE), (read, shown)
     assert '"a\\u200bb"' in text and '"a\\u2067b"' in text and "ab" in read
+
+
+def test_a_quoted_value_that_looks_like_a_pod_line_reads_as_itself() -> None:
+    # text keeps "*": "x* (3): y" read back as the stem "x and one pod y"
+    values = ["x* (3): y", "ab* (3): y", "host-3"]
+    alerts = [AlertBrief({"alertname": "X", "instance": v}, "firing") for v in values]
+    (text,) = contents(Renderer().render_summary(alerts, msgtype="text"), "text")
+    assert sorted(e["instance"] for e in read_entries(text)) == sorted(values)
