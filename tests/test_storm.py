@@ -197,12 +197,19 @@ def test_names_are_escaped_and_cut_like_values() -> None:
     alerts = [brief(instance=f"host-{i}", **{name: z}) for z in ("a", "b") for i in range(3)]
     (group,) = group_alerts(alerts)
     assert group.line_names == (name, "instance")
-    alerts = [brief(instance=f"host-{i}", zone=name + z) for z in ("a", "b") for i in range(3)]
+    alerts = [brief(instance=f"host-{i}", zone=z + name) for z in ("a", "b") for i in range(3)]
     (group,) = group_alerts(alerts)
     entries = group.entries(lambda s: s.replace("@", "＠"), value_bytes=64)
     assert len(entries) == 2 and all("@" not in e and len(e.encode()) < 150 for e in entries)
-    assert entries[0].startswith('"<＠all> **nnn')
+    assert entries[0].startswith('"a<＠all> **nnn')
     assert entries[0].endswith('…(964 bytes more)" / host-[0-2]')
+    # zones that differ only past the cut would read alike cut: they are written whole
+    alerts = [brief(instance=f"host-{i}", zone=name + z) for z in ("a", "b") for i in range(3)]
+    (group,) = group_alerts(alerts)
+    entries = group.entries(lambda s: s.replace("@", "＠"), value_bytes=64)
+    assert len(set(entries)) == 2 and all(
+        e.endswith('a" / host-[0-2]') or e.endswith('b" / host-[0-2]') for e in entries
+    )
 
 
 def test_long_values_are_cut_with_what_is_left_out() -> None:

@@ -13,10 +13,10 @@ alerts themselves (never by cutting rendered text):
 
 A value is written so that a reader can tell it from every other (:func:`literal`): as it is,
 escaped, unless it could be misread. A label an alert does not have is written ``-``; the empty
-value, a value with whitespace, a double quote or a ``[`` (it could read as a range), and a value
-that reads like ``-`` are written as a JSON string of their escaped text: ``""``, ``"disk C"``,
-``"-"``, ``"line 1\\nline 2"``. Such values are listed one by one, never merged into a range.
-Label names are written the same way.
+value, a value with whitespace, a comma (entries are listed ``a, b``), a double quote or a ``[``
+(it could read as a range), and a value that reads like ``-`` are written as a JSON string of
+their escaped text: ``""``, ``"disk C"``, ``"-"``, ``"line 1\\nline 2"``. Such values are
+listed one by one, never merged into a range. Label names are written the same way.
 
 :class:`AlertBrief` is what travels with a queued message for that purpose (see
 :func:`attach`): the labels, the status, the start and a short summary, nothing more.
@@ -49,6 +49,7 @@ __all__ = [
     "briefs_of",
     "compress",
     "compressed",
+    "cut_literals",
     "cut_value",
     "detach",
     "expand",
@@ -80,9 +81,17 @@ _DIGITS = re.compile(r"([0-9]+)")
 # itself is never merged into a range, so nothing but a range's brackets is ever replaced.
 _OPEN, _CLOSE = "\ue000", "\ue001"
 _RANGE_ENTRY = re.compile(r"\[([0-9][0-9,\-]*)\]")
-# What a reader (or expand) could misread in written text: a word break, a quote, a range.
-_AMBIGUOUS = re.compile(r'[\s"\[]')
+# What a reader (or expand) could misread in written text: a word break, a list's comma
+# ("host-1,host-2" would read as two hosts), a quote, a range.
+_AMBIGUOUS = re.compile(r'[\s,"\[]')
 _QUOTED = r'"(?:[^"\\\n]|\\.)*"'
+# Characters that show nothing (zero-width, soft hyphen) or that the escapers drop or turn
+# into a newline (controls, bidi marks, U+2028): two values differing only by them would read
+# alike, so a value with one is quoted and they are written as JSON escapes, "a\u200bb".
+_HIDDEN = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e"
+    "\u2028\u2029\u2060-\u2064\u2066-\u2069\ufeff\ufff9-\ufffb]"
+)
 _QUOTED_PART = re.compile(f"({_QUOTED})")
 _WORD = re.compile(rf"(?:{_QUOTED}|\S)+")
 _MAX_DIGITS = 9  # longer numbers are ids, not counters: they stay as written
@@ -180,6 +189,25 @@ def cut_value(value: str, max_bytes: int) -> str:
     return f"{kept}…({size - utf8_len(kept)} bytes more)"
 
 
+def cut_literals(
+    values: Iterable[str | None], max_bytes: int | None, esc: Callable[[str], str] = str
+) -> dict[str | None, str]:
+    """Each of ``values`` as :func:`literal` writes it, cut to about ``max_bytes`` (``None``:
+    never), unless the cut would read like another value's text: then it stays whole, so that
+    a cut never makes two values (two namespaces, two alertnames) read alike."""
+    whole = {v: literal(v, esc) for v in dict.fromkeys(values)}
+    if max_bytes is None:
+        return whole
+    cut = {
+        v: shown if v is None else literal(cut_value(v, max_bytes), esc)
+        for v, shown in whole.items()
+    }
+    counts: dict[str, int] = {}
+    for text in cut.values():
+        counts[text] = counts.get(text, 0) + 1
+    return {v: cut[v] if counts[cut[v]] == 1 else whole[v] for v in whole}
+
+
 # --------------------------------------------------------------------------- compression
 
 
@@ -256,16 +284,30 @@ def literal(value: str | None, esc: Callable[[str], str] = str) -> str:
 
     ``None`` (a label the alert does not have) is written :data:`MISSING`, escaped. Any other
     value is written escaped, as it is, unless a reader could misread it: the empty value, one
-    with whitespace, a double quote or a ``[``, and one that reads like :data:`MISSING` are
-    written as a JSON string of their escaped text (``""``, ``"disk C"``, ``"-"``,
-    ``"a\\nb"``); :func:`expand` reads it back.
+    with whitespace, a comma, a double quote or a ``[``, and one that reads like
+    :data:`MISSING` are written as a JSON string of their escaped text (``""``, ``"disk C"``,
+    ``"-"``, ``"a\\nb"``), and so is one with a character that shows nothing or that escaping
+    drops (zero-width, bidi marks, controls), written as its escape (``"a\\u200bb"``);
+    :func:`expand` reads it back.
 
     Args:
         value: the value (untrusted text), or ``None``.
         esc: escapes text for the message syntax.
     """
     missing = esc(MISSING)
-    return missing if value is None else _written(esc(value), missing)
+    return missing if value is None else _shown_written(value, esc, missing)[1]
+
+
+def _shown_written(value: str, esc: Callable[[str], str], missing: str) -> tuple[str, str]:
+    """``value`` escaped, and as a reader reads it unambiguously (see :func:`literal`)."""
+    shown = esc(value)
+    if not _HIDDEN.search(value):
+        return shown, _written(shown, missing)
+    pieces = _HIDDEN.split(value)
+    body = [json.dumps(esc(pieces[0]), ensure_ascii=False)[1:-1]]
+    for mark, piece in zip(_HIDDEN.findall(value), pieces[1:], strict=True):
+        body.append(f"\\u{ord(mark):04x}" + json.dumps(esc(piece), ensure_ascii=False)[1:-1])
+    return shown, '"' + "".join(body) + '"'
 
 
 def _written(shown: str, missing: str) -> str:
@@ -313,8 +355,7 @@ def compressed(
             slots[(None,)] = [([], None)]
             alone[(None,)] = missing
             continue
-        shown = esc(value)
-        written = _written(shown, missing)
+        shown, written = _shown_written(value, esc, missing)
         tokens = _DIGITS.split(value)  # text, number, text, number, ..., text
         if (
             written != shown
@@ -575,15 +616,11 @@ class AlertGroup:
             value_bytes: cut longer entries to about this many bytes (``None``: never).
         """
         names = self.line_names
-        memo: dict[str | None, str] = {}
-
-        def head(value: str | None) -> str:
-            if value not in memo:
-                if value is None or value_bytes is None:
-                    memo[value] = literal(value, esc)
-                else:
-                    memo[value] = literal(cut_value(value, value_bytes), esc)
-            return memo[value]
+        # a head cut alike with another would make their lines' alerts read alike
+        written = cut_literals(
+            (a.labels.get(n) for a in self.alerts for n in names[:-1]), value_bytes, esc
+        )
+        head = written.__getitem__
 
         by_level: dict[str | None, list[AlertBrief]] = {}
         for alert in self.alerts:
@@ -772,7 +809,8 @@ _MARKUP = re.compile(r"</?font[^>]*>|\*\*|`")
 _QUOTE_OR_WORD = rf"(?:{_QUOTED}|[^\s\"])+"
 _GROUP_LINE = re.compile(rf"^(🔥|✅) ({_QUOTED}|\S+) × (\d+)")
 _SECTION_LINE = re.compile(rf"^级别 ({_QUOTED}|\S+) × (\d+)(?:（续）)?(?: · (.+))?$")
-_STEM_ITEMS = re.compile(rf"^(\S+?){re.escape(STEM_MARK)} \((\d+)(?:，续)?\): (.*)$")
+# a stem is a pod's workload, never quoted: a quoted value that looks like one is a value
+_STEM_ITEMS = re.compile(rf"^([^\s\"]\S*?){re.escape(STEM_MARK)} \((\d+)(?:，续)?\): (.*)$")
 _SLASH = re.compile(rf"(?:{_QUOTED}|[^\"\s]|\s(?!/ ))+|\s/\s")
 
 

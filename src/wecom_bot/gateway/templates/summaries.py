@@ -11,7 +11,7 @@ continues: every message read alone says which alerts it is about.
 
 Label names and values are written as :func:`wecom_bot.storm.literal` writes them, in the
 entries, the shared labels, the legends and the severities alike: a missing label as ``-``,
-the empty value as ``""``, a value a reader could misread (whitespace, a double quote) as a
+the empty value as ``""``, a value a reader could misread (whitespace, a comma, a double quote) as a
 JSON string, ``"disk C"``; everything else as it is. The alertname is written the same way.
 
 Variables of the ``summary`` template (docs/gateway.md#storms has the table)
@@ -45,6 +45,7 @@ from ...storm import (
     AlertGroup,
     EntryLine,
     Section,
+    cut_literals,
     cut_value,
     group_alerts,
     literal,
@@ -119,6 +120,8 @@ class GroupView:
         firing: ``status == "firing"``.
         count: how many alerts the group has (all of them, in every message).
         shared: the labels every alert of the group has alike, ``"k=v"`` texts.
+        shared_context: those of them that are context labels (where the alerts are: cluster,
+            namespace …), which a message continuing the group repeats.
         severities: (severity, count) pairs, most urgent first.
         keys: the labels each entry line gives (the legend's names).
         since: the earliest start (``None``: unknown).
@@ -144,6 +147,7 @@ class GroupView:
     summary_kinds: int
     sections: list[SectionView] = field(default_factory=list)
     continued: bool = False
+    shared_context: list[str] = field(default_factory=list)
 
     @property
     def entries(self) -> list[str]:
@@ -159,7 +163,12 @@ def value_budget(alerts: int, msgtype: str, max_messages: int | None) -> int:
 
 
 def _group_view(
-    group: AlertGroup, esc: Callable[[str], str], value_bytes: int | None, now: datetime
+    group: AlertGroup,
+    esc: Callable[[str], str],
+    value_bytes: int | None,
+    now: datetime,
+    name: str,
+    context_labels: Sequence[str],
 ) -> GroupView:
     def shown(value: str | None) -> str:
         cut = value if value is None or value_bytes is None else cut_value(value, value_bytes)
@@ -168,11 +177,16 @@ def _group_view(
     since = datetime.fromtimestamp(group.earliest, UTC) if group.earliest else None
     summary = group.summary if value_bytes is None else cut_value(group.summary, value_bytes)
     return GroupView(
-        name=shown(group.alertname),
+        name=name,
         status=group.status,
         firing=group.status == "firing",
         count=group.count,
         shared=[f"{shown(k)}={shown(v)}" for k, v in group.shared.items()],
+        shared_context=[
+            f"{shown(k)}={shown(group.shared[k])}"
+            for k in dict.fromkeys(context_labels)
+            if k in group.shared
+        ],
         severities=[(shown(k), n) for k, n in group.severities.items()],
         keys=[literal(_name(k), esc) for k in group.line_names],
         since=since,
@@ -183,9 +197,11 @@ def _group_view(
     )
 
 
-def _section_view(section: Section, esc: Callable[[str], str]) -> SectionView:
+def _section_view(
+    section: Section, esc: Callable[[str], str], levels: Mapping[str | None, str]
+) -> SectionView:
     return SectionView(
-        severity=literal(_name(section.severity), esc),
+        severity=levels[section.severity],
         urgent=section.urgent,
         count=section.count,
         legend=" / ".join(literal(_name(n), esc) for n in section.names),
@@ -367,10 +383,20 @@ def summary_pages(
     attempts: list[int | None] = [None, value_budget(len(briefs), msgtype, max_messages)]
     best: tuple[tuple[bool, int], tuple[list[str], bool, int]] | None = None
     for value_bytes in attempts:
+        # two alertnames (two severities of a group) cut alike would read as one
+        names = cut_literals((g.alertname for g in groups), value_bytes, esc)
         layout = [
-            (_group_view(g, esc, value_bytes, now), g.sections(esc, value_bytes)) for g in groups
+            (
+                _group_view(g, esc, value_bytes, now, names[g.alertname], context_labels),
+                g.sections(esc, value_bytes),
+            )
+            for g in groups
         ]
-        views = [(view, [_section_view(s, esc) for s in sections]) for view, sections in layout]
+        views = [
+            (view, [_section_view(s, esc, levels) for s in sections])
+            for (view, sections), g in zip(layout, groups, strict=True)
+            for levels in [cut_literals(g.severities, _NAME_BYTES, esc)]
+        ]
         atoms = _atoms(layout)
 
         def page(
@@ -397,6 +423,11 @@ def summary_pages(
             best = (score, (pages, value_bytes is not None, left))
         if score == (False, 0):
             break
+        if value_bytes is not None and left and len(pages) < max_messages:
+            # pages to spare yet alerts left out: lines too long for a message even cut to
+            # their share; the shortest cut may fit them
+            if value_bytes > _MIN_VALUE_BYTES:
+                attempts.append(_MIN_VALUE_BYTES)
     assert best is not None
     pages, cut, left = best[1]
     return SummaryPages(pages, cut_values=cut, left_out=left)
@@ -411,25 +442,31 @@ def _paginate(
 ) -> tuple[list[str], int]:
     """Cut ``atoms`` into pages that fit ``limit`` when rendered (the first keeping
     ``first_reserve`` free), at most ``max_messages``; returns the rendered pages and the
-    alerts of the atoms that did not fit."""
+    alerts of the atoms that did not fit (past the last page, or too long for any page: an
+    atom that does not fit a page alone is left out and counted, never sent as an overlong
+    page that would be split without its heading)."""
     placeholder = (max_messages, max_messages)
     bounds: list[tuple[int, int]] = []
-    start = 0
+    start = dropped = 0
     while start < len(atoms) or not bounds:
         room = limit - (first_reserve if not bounds else 0)
         # the last page allowed must also say how many alerts did not fit
         last = len(bounds) == max_messages - 1 and start < len(atoms)
-        left = sum(a.alerts for a in atoms[start:]) if last else 0
+        left = dropped + sum(a.alerts for a in atoms[start:]) if last else dropped
 
         def sized(end: int, start: int = start, left: int = left) -> str:
             return page(atoms[start:end], placeholder, left)
 
         end = _fill(atoms, start, sized, room)
+        if end == start < len(atoms):  # too long for a page of its own
+            dropped += atoms[start].alerts
+            start += 1
+            continue
         bounds.append((start, end))
         start = end
         if len(bounds) == max_messages:
             break
-    left = sum(a.alerts for a in atoms[start:])
+    left = dropped + sum(a.alerts for a in atoms[start:])
     total = len(bounds)
     pages = [
         page(atoms[s:e], (i + 1, total), left if i == total - 1 else 0)
@@ -439,17 +476,20 @@ def _paginate(
 
 
 def _fill(atoms: list[_Atom], start: int, size_of: Callable[[int], str], room: int) -> int:
-    """The largest end (past ``start``, at least one atom) whose page fits ``room`` bytes."""
+    """The largest end past ``start`` whose page fits ``room`` bytes (``start`` when not even
+    one atom fits)."""
     if start >= len(atoms):
         return start
     def fits(end: int) -> bool:
         return limits.utf8_len(size_of(end)) <= room
 
-    lo, hi = start + 1, len(atoms)
-    if fits(hi):
+    # every atom writes a byte at least: a page never holds more than ``room`` of them, so a
+    # storm of 50,000 is never rendered whole just to learn that it does not fit
+    lo, hi = start + 1, min(len(atoms), start + room)
+    if hi == len(atoms) and fits(hi):
         return hi
     if not fits(lo):
-        return lo  # one atom alone: the caller's split takes care of it
+        return start
     # gallop, then bisect: pages are small next to a storm
     step = 1
     while lo + step < hi and fits(lo + step):
