@@ -156,15 +156,15 @@ async def test_three_answers_past_the_timeout_repeat_only_their_messages_marked(
         for i in range(count)
     ])  # fmt: skip
     dispatcher = make_dispatcher(store, emu, {"ops": (key,)}, coalesce_after=3600.0)
-    dispatcher.targets["ops"] = dataclasses.replace(dispatcher.targets["ops"], timeout=0.3)
+    dispatcher.targets["ops"] = dataclasses.replace(dispatcher.targets["ops"], timeout=1.0)
     await dispatcher.start()
     try:
         for _ in range(400):
             if len(_accepted(emu, key)) >= 15:
                 break
             await asyncio.sleep(0.01)
-        # Processed 0.15 s after the client gave up on each: the slowest kind of "slow".
-        inject(emu, key, count=3, kind="delay", delay_ms=450)
+        # Processed 0.25 s after the client gave up on each: the slowest kind of "slow".
+        inject(emu, key, count=3, kind="delay", delay_ms=1250)
         for _ in range(600):
             if await store.pending_count() == 0:
                 break
@@ -176,10 +176,13 @@ async def test_three_answers_past_the_timeout_repeat_only_their_messages_marked(
     assert [e["errcode"] for e in entries if e["status"] != "accepted"] == []  # 0 x 45009
     texts = Counter(e["payload"]["text"]["content"] for e in entries if e["status"] == "accepted")
     plain = {t for t in texts if not t.startswith(MAY_REPEAT)}
-    repeats = [t.removeprefix(MAY_REPEAT + "\n") for t in texts if t.startswith(MAY_REPEAT)]
+    repeats = Counter(
+        {t.removeprefix(MAY_REPEAT + "\n"): n for t, n in texts.items() if t.startswith(MAY_REPEAT)}
+    )
     assert plain == {f"alert {i:03d}" for i in range(count)}  # 0 lost
-    assert all(n == 1 for n in texts.values())
-    assert len(repeats) == 3 and set(repeats) <= plain  # only the three slow ones repeat
+    assert all(texts[t] == 1 for t in plain)  # nothing repeats unmarked
+    # each slow answer costs one marked resend (a resend may itself meet a slow answer)
+    assert sum(repeats.values()) == 3 and set(repeats) <= plain
     assert max_in_window([e["received_at"] for e in entries], WINDOW) <= 20
     print(f"\nslow answers: {count} messages, 3 past the timeout -> {sum(texts.values())} "
           f"accepted, 3 marked repeats, 0 x 45009")  # fmt: skip
