@@ -260,3 +260,23 @@ def test_check_notes_that_external_url_is_unset_and_what_it_adds(tmp_path: Path)
     assert "note:" not in with_url.stdout and "external_url" not in with_url.stdout
     again = _run_without_keys("gateway", "check", "--config", str(config), "--json")
     assert json.loads(again.stdout)["notes"] == []
+
+
+def test_check_says_a_misspelt_attribute_in_the_templates_words(tmp_path: Path) -> None:
+    config = tmp_path / "gw.yaml"
+    config.write_text(
+        "bots: {ops: {key_env: WECOM_BOT_KEY}}\n"
+        "templates:\n"
+        "  mine: |\n"
+        "    {% for alert in alerts %}\n"
+        "    **{{ alert.name }}**\n"
+        "    {{ alert.lables.team }}\n"
+        "    {% endfor %}\n"
+        "routes: [{name: a, bots: [ops], template: mine}]\n",
+        "utf-8",
+    )
+    result = _run_without_keys("gateway", "check", "--config", str(config))
+    assert result.returncode == 2
+    said = "template 'mine': unknown variable 'alert.lables' (did you mean 'labels'?) at line 3"
+    assert f"      {said}" in result.stdout.splitlines()
+    assert "AlertView" not in result.stdout and "UndefinedError" not in result.stdout

@@ -70,7 +70,7 @@ def check_config(path: str | Path) -> dict[str, Any]:
                 except TemplateError as exc:
                     ok = False
                     renders.append(
-                        {**item, "ok": False, "parts": 0, "sizes": [], "error": str(exc)}
+                        {**item, "ok": False, "parts": 0, "sizes": [], "error": exc.in_words}
                     )
                     continue
                 sizes = [_size(p) for p in payloads]

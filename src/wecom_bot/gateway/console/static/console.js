@@ -392,7 +392,10 @@
       head.append(el("span", "gc-small", ` dead since ${when(letter.updated_at)} after ${letter.attempts} attempt(s)`));
       item.append(head);
       const reason = el("div", "gc-bad gc-small");
-      reason.textContent = `${letter.errcode !== null ? `errcode ${letter.errcode}: ` : ""}${letter.last_error || ""}`;
+      // The reason usually names its errcode already: say it once.
+      const text = letter.last_error || "";
+      const code = letter.errcode !== null && !text.includes(String(letter.errcode)) ? `errcode ${letter.errcode}: ` : "";
+      reason.textContent = `${code}${text}`;
       item.append(reason, preview(letter.html));
       list.append(item);
     }
