@@ -107,7 +107,7 @@ def test_dead_letter_is_resent_from_the_page(
     page.goto(gw.url + "/ui#dead")
     item = page.locator("#dl-list li[data-id]")
     expect(item).to_have_count(1)  # the page polls: the dead letter shows up by itself
-    expect(item).to_contain_text("errcode 93000")
+    expect(item).to_contain_text("WeCom API error 93000")
     expect(page.locator("#gc-dead-badge")).to_have_text("1")
     assert emulator_contents(emu, key) == []
     item.locator("input[type=checkbox]").check()
@@ -228,3 +228,53 @@ def test_a_storm_summary_links_to_the_history_of_its_alerts(
         expect(page.locator(f"#hi-list tr[data-id='{other_id}']")).to_have_count(0)
         page.locator(f"#hi-list tr[data-id='{storm_id}']").click()
         expect(page.locator("#hi-detail")).to_contain_text("host-29")  # the whole alert is there
+
+
+def test_times_read_in_the_gateways_zone_in_a_browser_elsewhere(
+    browser: Browser, emu: Emu
+) -> None:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    shanghai = ZoneInfo("Asia/Shanghai")
+    night = datetime(2026, 11, 25, 3, 0, tzinfo=shanghai).timestamp()  # a Wednesday, 03:00
+    key = canary_key()
+    config = console_config(
+        emu.url, key, "memory://",
+        time_intervals={"night": [{"times": [{"start_time": "22:00", "end_time": "09:00"}]}]},
+        routes=[{"name": "quiet", "matchers": ['team="a"'], "bots": ["ops"],
+                 "mute_time_intervals": ["night"], "muted": "drop"}],
+    )  # fmt: skip
+    # A browser in UTC (where 09:00 in Shanghai is 01:00) reads the gateway's clock.
+    context = browser.new_context(
+        http_credentials={"username": USER, "password": PASSWORD}, timezone_id="UTC"
+    )
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    try:
+        with running_gateway(config, clock=lambda: night) as gw:
+            page.goto(gw.url + "/ui#status")
+            row = page.locator("#st-routes tr", has_text="quiet")
+            expect(row).to_contain_text("until 2026-11-25 09:00:00 +08:00")
+            expect(page.locator("#st-meta")).to_contain_text("times in Asia/Shanghai")
+            # A history filter typed as 09:00 is 09:00 in Shanghai, not in the browser's zone.
+            since = datetime(2026, 11, 25, 9, 0, tzinfo=shanghai).timestamp()
+            page.goto(gw.url + f"/ui#history?since={int(since)}")
+            expect(page.locator("#hi-since")).to_have_value("2026-11-25T09:00")
+            assert page.evaluate("() => new Date().getTimezoneOffset()") == 0
+    finally:
+        context.close()
+
+
+def test_a_dead_letter_counts_its_try_and_names_its_errcode_once(
+    page: Page, served: tuple[Running, str], emu: Emu
+) -> None:
+    gw, key = served
+    add_fault(emu, key, 93000)
+    post(gw, "/alertmanager", alertmanager_firing())
+    page.goto(gw.url + "/ui#dead")
+    item = page.locator("#dl-list li[data-id]")
+    expect(item).to_contain_text("after 1 attempt(s)")
+    reason = item.locator(".gc-bad")
+    expect(reason).to_contain_text("93000")
+    assert reason.inner_text().count("93000") == 1, reason.inner_text()

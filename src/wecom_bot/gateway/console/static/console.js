@@ -18,12 +18,62 @@
   const cell = (row, text, className) => row.append(el("td", className, text));
   const state = { view: "status", timer: null, historyCursor: null, selected: null };
 
+  // Times are shown in the gateway's time zone (its config's `timezone`, the zone its mute
+  // intervals and messages use), with the offset: a browser elsewhere reads the same clock.
+  const clock = { zone: undefined, format: null };
+
+  function setZone(zone) {
+    if (typeof zone !== "string" || zone === clock.zone) return;
+    try {
+      clock.format = new Intl.DateTimeFormat("en-US", {
+        timeZone: zone, hourCycle: "h23", year: "numeric", month: "2-digit", day: "2-digit",
+        hour: "2-digit", minute: "2-digit", second: "2-digit", timeZoneName: "longOffset",
+      });
+      clock.zone = zone;
+    } catch (_) {
+      clock.format = null; // a zone this browser does not know: its own, with its offset
+    }
+  }
+
+  function wall(seconds) {
+    const d = new Date(seconds * 1000);
+    if (clock.format) {
+      const p = Object.fromEntries(clock.format.formatToParts(d).map((x) => [x.type, x.value]));
+      const offset = p.timeZoneName === "GMT" ? "+00:00" : p.timeZoneName.replace("GMT", "");
+      return { date: `${p.year}-${p.month}-${p.day}`, time: `${p.hour}:${p.minute}:${p.second}`, offset };
+    }
+    const pad = (n) => String(Math.abs(n)).padStart(2, "0");
+    const minutes = -d.getTimezoneOffset();
+    return {
+      date: `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`,
+      time: `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`,
+      offset: `${minutes < 0 ? "-" : "+"}${pad(Math.trunc(minutes / 60))}:${pad(minutes % 60)}`,
+    };
+  }
+
   function when(seconds) {
     if (typeof seconds !== "number") return "—";
-    const d = new Date(seconds * 1000);
-    const pad = (n) => String(n).padStart(2, "0");
-    return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ` +
-      `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+    const w = wall(seconds);
+    return `${w.date} ${w.time} ${w.offset}`;
+  }
+
+  // A <input type=datetime-local> value ("2026-12-07T09:00") read in the gateway's zone.
+  function epochOfWall(value) {
+    const [date, time] = value.split("T");
+    const [y, mo, d] = date.split("-").map(Number);
+    const [h, mi] = (time || "0:0").split(":").map(Number);
+    const asUtc = Date.UTC(y, mo - 1, d, h, mi) / 1000;
+    const offsetAt = (t) => {
+      const [sign, hh, mm] = /([+-])(\d\d):(\d\d)/.exec(wall(t).offset).slice(1);
+      return (sign === "-" ? -1 : 1) * (Number(hh) * 3600 + Number(mm) * 60);
+    };
+    const first = asUtc - offsetAt(asUtc);
+    return asUtc - offsetAt(first); // again at the instant itself: right across a DST change
+  }
+
+  function wallOfEpoch(seconds) {
+    const w = wall(seconds);
+    return `${w.date}T${w.time.slice(0, 5)}`;
   }
 
   function bytes(size, limit) {
@@ -44,6 +94,7 @@
     } catch (_) {
       data = null;
     }
+    if (data && typeof data.timezone === "string") setZone(data.timezone);
     setConn(answer.status === 401 ? "denied" : "ok");
     if (!answer.ok) {
       const message = data && data.error ? data.error : (data && data.message) || `HTTP ${answer.status}`;
@@ -150,7 +201,7 @@
     const reload = data.last_reload || {};
     $("st-meta").textContent =
       `Store ${data.store.location} (${data.store.ok ? "answering" : "NOT answering"}) · rate ${data.rate}` +
-      ` · last reload ${when(reload.at)}: ${reload.message || ""}`;
+      ` · times in ${clock.zone || "this browser's zone"} · last reload ${when(reload.at)}: ${reload.message || ""}`;
     setBadge(dead);
   }
 
@@ -264,9 +315,9 @@
       if (value) params.set(name, value);
     }
     const since = $("hi-since").value;
-    if (since) params.set("since", String(new Date(since).getTime() / 1000));
+    if (since) params.set("since", String(epochOfWall(since)));
     const until = $("hi-until").value;
-    if (until) params.set("until", String(new Date(until).getTime() / 1000));
+    if (until) params.set("until", String(epochOfWall(until)));
     if (more && state.historyCursor !== null) params.set("until", String(state.historyCursor));
     params.set("limit", "50");
     return params;
@@ -280,10 +331,7 @@
       if (params.has(name)) $(id).value = params.get(name);
     }
     const since = Number(params.get("since"));
-    if (since > 0) {
-      const local = new Date(since * 1000 - new Date().getTimezoneOffset() * 60000);
-      $("hi-since").value = local.toISOString().slice(0, 16);
-    }
+    if (since > 0) $("hi-since").value = wallOfEpoch(since);
   }
 
   async function loadHistory(more) {
@@ -637,7 +685,8 @@
       const view = fromHash();
       if (view !== state.view || view === "history") show(view);
     });
-    show(fromHash());
+    // Learn the gateway's time zone before the first view draws a time.
+    call("/status").catch(() => null).finally(() => show(fromHash()));
     // Live views are polled; the playground and config change only when asked.
     state.timer = setInterval(() => {
       if (document.hidden) return;
