@@ -152,6 +152,14 @@
     });
   }
 
+  // The tabs' badges (open alerts, dead letters) stay current whichever view is open.
+  function refreshBadges() {
+    if (state.view !== "alerts") loadAlerts().catch(() => {});
+    if (state.view !== "dead" && state.view !== "status") {
+      call("/dead-letters?limit=1").then((data) => setBadge(data.total)).catch(() => {});
+    }
+  }
+
   // -- status ----------------------------------------------------------------------------------
 
   async function loadStatus() {
@@ -202,7 +210,7 @@
     $("st-meta").textContent =
       `Store ${data.store.location} (${data.store.ok ? "answering" : "NOT answering"}) · rate ${data.rate}` +
       ` · times in ${clock.zone || "this browser's zone"} · last reload ${when(reload.at)}: ${reload.message || ""}`;
-    setBadge(dead);
+    setBadge(dead + data.inbox.dead_letters); // as the dead-letters view counts them
   }
 
   function setBadge(count) {
@@ -227,8 +235,9 @@
   function nextText(next) {
     if (!next) return "—";
     const what = next.kind === "remind" ? "reminder" : `escalation ${next.step + 1}`;
+    // "@all" is WeCom's own name for everyone: it keeps its one "@".
     const who = next.mention && next.mention.users && next.mention.users.length
-      ? ` · @${next.mention.users.join(", @")}` : "";
+      ? ` · ${next.mention.users.map((u) => (u.startsWith("@") ? u : `@${u}`)).join(", ")}` : "";
     return `${what} at ${when(next.at)} (${next.route})${who}`;
   }
 
@@ -474,13 +483,25 @@
     if (playgroundLoaded) return;
     const data = await call("/playground");
     const route = $("pg-route");
+    state.routes = data.routes;
     for (const item of data.routes) route.append(new Option(`${item.name} (${item.template})`, item.name));
     for (const name of data.templates) $("pg-template").append(new Option(name, name));
     for (const name of data.msgtypes) $("pg-msgtype").append(new Option(name, name));
     for (const bot of data.bots) $("pg-bot").append(new Option(bot, bot));
+    describeDefaults();
     for (const sample of data.samples) $("pg-sample").append(new Option(`${sample.name} (${sample.source})`, sample.name));
     playgroundLoaded = true;
     if (!$("pg-payload").value) await loadSample();
+  }
+
+  // An empty choice stands for what the gateway picks, which depends on the route: say it.
+  function describeDefaults() {
+    const route = (state.routes || []).find((r) => r.name === $("pg-route").value);
+    $("pg-template").options[0].text = route ? `(the route's: ${route.template})` : "(default)";
+    $("pg-msgtype").options[0].text = route && route.msgtype
+      ? `(the route's: ${route.msgtype})` : "(the bot's)";
+    // The bot is always named (a send needs one): the route's first, as a render without one.
+    if (route && route.bots.length) $("pg-bot").value = route.bots[0];
   }
 
   async function loadSample() {
@@ -665,6 +686,7 @@
     $("dl-requeue").addEventListener("click", () => deadAction("requeue"));
     $("dl-discard").addEventListener("click", () => deadAction("discard"));
     $("pg-load").addEventListener("click", () => loadSample());
+    $("pg-route").addEventListener("change", () => describeDefaults());
     $("pg-render").addEventListener("click", () => render());
     $("pg-send").addEventListener("click", () => send());
     $("pg-template-source").addEventListener("input", () => {
@@ -685,12 +707,16 @@
       const view = fromHash();
       if (view !== state.view || view === "history") show(view);
     });
-    // Learn the gateway's time zone before the first view draws a time.
-    call("/status").catch(() => null).finally(() => show(fromHash()));
+    // The gateway's time zone comes with the page, before the first view draws a time.
+    const zone = document.querySelector('meta[name="gateway-timezone"]');
+    if (zone && zone.content) setZone(zone.content);
+    show(fromHash());
+    refreshBadges();
     // Live views are polled; the playground and config change only when asked.
     state.timer = setInterval(() => {
       if (document.hidden) return;
       if (state.view === "status" || state.view === "alerts" || state.view === "dead") refresh();
+      refreshBadges();
     }, POLL_MS);
   }
 
