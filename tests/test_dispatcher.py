@@ -137,7 +137,9 @@ async def test_every_message_delivered_through_faults_and_never_over_the_limit(e
     assert await store.dead_count() == 0
 
 
-async def test_permanent_rejection_is_dead_lettered_with_the_reason(emu: Emu) -> None:
+async def test_permanent_rejection_is_dead_lettered_with_the_reason(
+    emu: Emu, caplog: pytest.LogCaptureFixture
+) -> None:
     key = new_key()
     store = MemoryOutbox()
     await store.enqueue(
@@ -149,6 +151,9 @@ async def test_permanent_rejection_is_dead_lettered_with_the_reason(emu: Emu) ->
     (dead,) = await store.list_dead()
     assert "93000" in (dead.last_error or "")
     assert key not in (dead.last_error or "")
+    # the store counts the one try the log names (the console shows the store's count)
+    assert dead.attempts == 1
+    assert f"message {dead.id} dead-lettered after 1 attempt(s)" in caplog.text
     assert [e["payload"]["text"]["content"] for e in accepted(emu, key)] == ["alert 002"]
 
 

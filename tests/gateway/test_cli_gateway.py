@@ -260,3 +260,69 @@ def test_check_notes_that_external_url_is_unset_and_what_it_adds(tmp_path: Path)
     assert "note:" not in with_url.stdout and "external_url" not in with_url.stdout
     again = _run_without_keys("gateway", "check", "--config", str(config), "--json")
     assert json.loads(again.stdout)["notes"] == []
+
+
+def test_check_says_a_misspelt_attribute_in_the_templates_words(tmp_path: Path) -> None:
+    config = tmp_path / "gw.yaml"
+    config.write_text(
+        "bots: {ops: {key_env: WECOM_BOT_KEY}}\n"
+        "templates:\n"
+        "  mine: |\n"
+        "    {% for alert in alerts %}\n"
+        "    **{{ alert.name }}**\n"
+        "    {{ alert.lables.team }}\n"
+        "    {% endfor %}\n"
+        "routes: [{name: a, bots: [ops], template: mine}]\n",
+        "utf-8",
+    )
+    result = _run_without_keys("gateway", "check", "--config", str(config))
+    assert result.returncode == 2
+    said = "template 'mine': unknown variable 'alert.lables' (did you mean 'labels'?) at line 3"
+    assert f"      {said}" in result.stdout.splitlines()
+    assert "AlertView" not in result.stdout and "UndefinedError" not in result.stdout
+
+
+FLAT = (
+    "## {{ title }}{% for alert in alerts %} **{{ alert.name }}** {{ alert.summary }}"
+    "{% if alert.source_link %} [来源]({{ alert.source_link }}){% endif %}{% endfor %}"
+)
+LONG = (
+    "{% for i in range(300) %}{% for alert in alerts %}\n"
+    "**{{ alert.name }}** {{ alert.description }}\n{% endfor %}{% endfor %}"
+)
+
+TEMPLATES = {"flat": FLAT, "long": LONG, "fine": "a\nb\nc"}
+
+
+def test_check_warns_of_a_message_on_one_line_or_past_one_message(tmp_path: Path) -> None:
+    def check(extra: str) -> list[str]:
+        config = tmp_path / "gw.yaml"
+        config.write_text(
+            extra + "bots: {ops: {key_env: WECOM_BOT_KEY}}\n"
+            f"templates: {json.dumps(TEMPLATES)}\n"
+            "routes: [{name: flat, bots: [ops], template: flat},"
+            " {name: long, bots: [ops], template: long},"
+            " {name: fine, bots: [ops], template: fine}]\n",
+            "utf-8",
+        )
+        result = _run_without_keys("gateway", "check", "--config", str(config))
+        assert result.returncode == 0, result.stderr  # warnings, not errors
+        return result.stdout.splitlines()
+
+    lines = check("")
+    head = "· sample alertmanager:firing · bot ops · markdown ·"
+    at = lines.index(f"[WRN] route flat {head} 1 message(s)")
+    [warning] = [line for line in lines[at + 1 : at + 4] if "warning:" in line]
+    assert "the message is one line where the built-in template writes" in warning
+    assert "{% endif +%}" in warning
+    # Too long for one message: the gateway writes the sample as a storm summary instead.
+    at = lines.index(f"[WRN] route long {head} 1 message(s)")
+    assert "written as a storm summary, not with template 'long'" in lines[at + 2]
+    # A template of three short lines fits and is laid out: nothing to say about it.
+    assert f"[ok ] route fine {head} 1 message(s)" in lines
+    assert f"[ok ] route default {head} 1 message(s)" in lines
+
+    # Summaries off: the template's own output is split, and cut at the most messages.
+    lines = check("max_alerts_per_message: null\n")
+    at = lines.index(f"[WRN] route long {head} 3 message(s)")
+    assert re.fullmatch(r"      warning: cut to 3 messages \(\d+ bytes rendered\)", lines[at + 4])

@@ -331,12 +331,19 @@ def test_syntax_errors_give_line_column_and_plain_reason(
 @pytest.mark.parametrize(
     ("source", "line", "reason"),
     [
-        ("a\n{{ alerts[0].nope.more }}", 2, "an alert has no attribute 'nope'"),
-        ("{{ notification.zzz() }}", 1, "the notification has no attribute 'zzz'"),
+        ("a\n{{ alerts[0].nope.more }}", 2, "unknown variable 'alert.nope'"),
+        ("{{ notification.zzz() }}", 1, "unknown variable 'notification.zzz'"),
+        # A view's attributes are fixed: a misspelt one fails (it printed nothing before).
+        ("a\nb\n{% for alert in alerts %}{{ alert.lables }}{% endfor %}", 3,
+         "unknown variable 'alert.lables' (did you mean 'labels'?)"),
+        ("{{ alerts[0].lables.team }}", 1,
+         "unknown variable 'alert.lables' (did you mean 'labels'?)"),
+        ("{% if notification.titel %}x{% endif %}", 1,
+         "unknown variable 'notification.titel' (did you mean 'title'?)"),
         ("{{ title.nope() }}", 1, "a text has no attribute 'nope'"),
         ('{{ alerts[0].labels["nope"] + 1 }}', 1, "a mapping has no key 'nope'"),
         ("{{ alerts[99].x }}", 1, "a list has no element 99"),
-        ("{{ x.y }}", 1, "'x' is undefined"),
+        ("{{ x.y }}", 1, "unknown variable 'x'"),
         ("a\nb\n{{ 1 // (total - total) }}", 3, "integer division or modulo by zero"),
         ("{{ alerts[0].__class__.__mro__ }}", 1,
          "access to attribute '__class__' of an alert is unsafe."),
@@ -361,9 +368,11 @@ def test_render_errors_give_line_and_plain_reason(
 
 def test_the_plain_reason_hides_what_the_log_message_keeps(am_firing: Notification) -> None:
     with pytest.raises(TemplateRenderError) as info:
-        Renderer({"t": "{{ alerts[0].nope.more }}"}).render("t", am_firing)
-    assert "UndefinedError" in str(info.value) and "AlertView" in str(info.value)
+        Renderer({"t": "a\n{{ title.nope() }}"}).render("t", am_firing)
+    assert "UndefinedError" in str(info.value) and "Untrusted" in str(info.value)
     assert CLASS_NAME.search(info.value.reason) is None
+    # What check and dead letters say: the template, the reason, the line.
+    assert info.value.in_words == "template 't': a text has no attribute 'nope' at line 2"
 
 
 def test_unknown_template_and_empty_output(renderer: Renderer, am_firing: Notification) -> None:
@@ -394,6 +403,15 @@ def test_sandbox_blocks_python_internals(am_firing: Notification) -> None:
         }
     )
     assert content(hidden.render("t", am_firing)[0]) == "[||||]"
+
+
+def test_an_unknown_view_attribute_can_still_be_tested_quietly(am_firing: Notification) -> None:
+    source = (
+        "{% for alert in alerts[:1] %}{{ alert.lables is defined }}|"
+        "{{ alert.lables | default('none') }}|{{ alert.name }}{% endfor %}"
+    )
+    rendered = content(Renderer({"t": source}).render("t", am_firing)[0])
+    assert rendered == "False|none|PostgresReplicationLag"
 
 
 def test_comparisons_work_on_raw_values(am_firing: Notification) -> None:

@@ -182,7 +182,7 @@ def _print_report(report: dict[str, Any]) -> None:
     for note in report["notes"]:
         typer.echo(f"note: {note}")
     for item in report["renders"]:
-        marker = "ok " if item["ok"] else "ERR"
+        marker = "ERR" if not item["ok"] else "WRN" if item.get("warnings") else "ok "
         typer.echo(
             f"[{marker}] route {item['route']} · sample {item['sample']} · bot {item['bot']} · "
             f"{item['msgtype']} · {item['parts']} message(s)"
@@ -191,6 +191,8 @@ def _print_report(report: dict[str, Any]) -> None:
             typer.echo(f"      {size} / {limit} bytes")
         if item.get("error"):
             typer.echo(f"      {item['error']}")
+        for warning in item.get("warnings", []):
+            typer.echo(f"      warning: {warning}")
         if item.get("preview"):
             for line in item["preview"].splitlines()[:12]:
                 typer.echo(f"      │ {line}")

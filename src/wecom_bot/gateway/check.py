@@ -22,7 +22,7 @@ from .config import GatewayConfig, load_config
 from .model import Notification
 from .runtime import Runtime, build_runtime
 from .samples import sample_notifications
-from .templates.renderer import TemplateError
+from .templates.renderer import RenderReport, TemplateError, is_summary_template
 
 __all__ = ["check_config", "notification_for_labels", "parse_labels", "trace_routes"]
 
@@ -66,13 +66,14 @@ def check_config(path: str | Path) -> dict[str, Any]:
                     "msgtype": msgtype,
                 }
                 try:
-                    payloads = runtime.render(route, bot, sample)
+                    report = runtime.render_here(route, bot, sample)
                 except TemplateError as exc:
                     ok = False
                     renders.append(
-                        {**item, "ok": False, "parts": 0, "sizes": [], "error": str(exc)}
+                        {**item, "ok": False, "parts": 0, "sizes": [], "error": exc.in_words}
                     )
                     continue
+                payloads = [] if report is None else report.payloads
                 sizes = [_size(p) for p in payloads]
                 first = payloads[0][msgtype]["content"] if payloads else ""
                 renders.append(
@@ -83,6 +84,7 @@ def check_config(path: str | Path) -> dict[str, Any]:
                         "sizes": sizes,
                         "preview": first,
                         "skipped": not payloads,
+                        "warnings": [] if report is None else _warnings(runtime, sample, report),
                     }
                 )
     masked = config.masked()
@@ -96,6 +98,46 @@ def check_config(path: str | Path) -> dict[str, Any]:
         "routes": [r.name for r in routes],
         "renders": renders,
     }
+
+
+ONE_LINE_MIN = 3
+"""Lines the built-in template writes for a sample, from which a configured template that
+writes the same sample on one line is warned about (its line breaks were likely eaten)."""
+
+
+def _warnings(runtime: Runtime, sample: Notification, report: RenderReport) -> list[str]:
+    """What a render that worked would still do badly: cut, split, or collapsed on one line."""
+    warnings = list(report.warnings)
+    if len(report.parts) > 1 and not any(w.startswith("cut to") for w in warnings):
+        warnings.append(
+            f"needs {len(report.parts)} messages: {report.size} bytes rendered, "
+            f"{report.limit} fit in one"
+        )
+    if is_summary_template(report.used_template) and not is_summary_template(report.template):
+        warnings.append(
+            f"written as a storm summary, not with template {report.template!r}: its message "
+            "would not fit one message (or the sample has more alerts than "
+            "max_alerts_per_message)"
+        )
+    if report.used_template not in runtime.config.templates:
+        return warnings  # a built-in one (or its summary): laid out by the gateway
+    if all(_lines(part.payload, report.msgtype) <= 1 for part in report.parts):
+        builtin = "generic" if sample.source == "generic" else "default"
+        usual = runtime.builtin_renderer.render_check(builtin, sample, msgtype=report.msgtype)
+        lines = _lines(usual.parts[0].payload, report.msgtype) if usual.parts else 0
+        if lines >= ONE_LINE_MIN:
+            warnings.append(
+                f"the message is one line where the built-in template writes {lines} for this "
+                "sample: a block tag at the end of a line takes that line's break with it "
+                "(write {% endif +%}; see Whitespace in docs/templates.md)"
+            )
+    return warnings
+
+
+def _lines(payload: dict[str, Any], msgtype: str) -> int:
+    """The lines of a payload's content that hold text (a line of mentions alone not counted)."""
+    content = str(payload[msgtype]["content"])
+    return sum(1 for line in content.splitlines() if line.strip() and not line.startswith("<@"))
 
 
 EXTERNAL_URL_NOTE = (

@@ -247,11 +247,21 @@ class Runtime:
         ``now``: when it was received (who is on call then), the clock when omitted.
 
         Renders in this process (``gateway check``); the gateway uses :meth:`render_async`."""
+        report = self.render_here(route, bot, notification, now)
+        return [] if report is None else report.payloads
+
+    def render_here(
+        self, route: Route, bot: str, notification: Notification, now: float | None = None
+    ) -> RenderReport | None:
+        """:meth:`render` with its report (sizes, warnings, the template that wrote it);
+        ``None`` when the route selects none of the alerts."""
         prepared = self._prepare(route, bot, notification, now)
         if prepared is None:
-            return []
+            return None
         selected, msgtype, mentions = prepared
-        return self.renderer.render(route.template, selected, msgtype=msgtype, mentions=mentions)
+        return self.renderer.render_check(
+            route.template, selected, msgtype=msgtype, mentions=mentions
+        )
 
     async def render_async(
         self, route: Route, bot: str, notification: Notification, now: float | None = None

@@ -650,6 +650,9 @@ class Outbox(abc.ABC):
     async def dead(self, record_id: int, error: str, *, now: float | None = None) -> bool:
         """Move a PENDING or LEASED record to the dead letters with its last error.
 
+        A LEASED record was being tried: that attempt is counted, as :meth:`release` counts a
+        failed one, so ``attempts`` of a dead letter is how many times it was tried.
+
         Returns:
             ``True`` if it changed, ``False`` if it was not pending/leased.
         """

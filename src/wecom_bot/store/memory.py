@@ -427,6 +427,8 @@ class MemoryOutbox(Outbox):
             if r is None or r.status not in _UNDELIVERED:
                 return False
             self._untrack(r)
+            if r.status is Status.LEASED:
+                r.attempts += 1
             r.status = Status.DEAD
             r.last_error = cut_error(error)
             r.lease_until = None

@@ -310,6 +310,7 @@ if status ~= 'pending' and status ~= 'leased' then return 0 end
 local bot, m = redis.call('HGET', rk(id), 'bot'), pad(id)
 finish(bot, m)
 redis.call('ZADD', bk('dead', bot), id, m)
+if status == 'leased' then redis.call('HINCRBY', rk(id), 'attempts', 1) end
 redis.call('HSET', rk(id), 'status', 'dead', 'last_error', ARGV[3], 'lease_until', '',
            'updated_at', ARGV[4])
 return 1

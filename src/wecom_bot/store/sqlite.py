@@ -918,6 +918,7 @@ class SQLiteOutbox(Outbox):
         changed = await self._run(
             self._write,
             "UPDATE outbox SET status = 'dead', last_error = ?, lease_until = NULL, "
+            "attempts = attempts + (status = 'leased'), "
             "updated_at = ? WHERE id = ? AND status IN ('pending', 'leased')",
             (cut_error(error), self._now(now), record_id),
         )

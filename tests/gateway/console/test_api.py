@@ -275,14 +275,14 @@ def test_playground_template_errors_say_where_in_fields(emu: Emu) -> None:
         runtime = error({"template_source": "## {{ title }}\n\n{{ alerts[0].nope.more }}"})
         assert runtime["template_error"] == {
             "template": None, "in_template_source": True, "line": 3, "column": None,
-            "message": "an alert has no attribute 'nope'",
+            "message": "unknown variable 'alert.nope'",
         }  # fmt: skip
-        assert runtime["error"] == "template text, line 3: an alert has no attribute 'nope'"
+        assert runtime["error"] == "template text, line 3: unknown variable 'alert.nope'"
         # In a configured template: named, and not the text the page holds.
         configured = error({"template": "risky"})
         assert configured["template_error"] == {
             "template": "risky", "in_template_source": False, "line": 2, "column": None,
-            "message": "an alert has no attribute 'nope'",
+            "message": "unknown variable 'alert.nope'",
         }  # fmt: skip
         unknown = error({"template": "nope"})["template_error"]
         assert unknown["template"] == "nope" and unknown["line"] is None

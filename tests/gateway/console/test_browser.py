@@ -77,7 +77,15 @@ def test_playground_renders_a_sample_alert(
     gw, key = served
     page.goto(gw.url + "/ui#playground")
     expect(page.locator("#pg-payload")).to_have_value(re.compile("HighCPU"))
+    # The empty choices say what they stand for: without a route, the default template and the
+    # bot's msgtype; with one, the route's.
+    first = "(s) => s.options[0].text"
+    expect(page.locator("#pg-bot")).to_have_value("ops")
+    assert page.locator("#pg-template").evaluate(first) == "(default)"
+    assert page.locator("#pg-msgtype").evaluate(first) == "(the bot's)"
     page.select_option("#pg-route", "critical")
+    assert page.locator("#pg-template").evaluate(first).startswith("(the route's: ")
+    expect(page.locator("#pg-bot")).to_have_value("ops")  # the route's bot, named
     page.click("#pg-render")
     bubble = page.locator("#pg-output .wb-msg--markdown")
     expect(bubble).to_have_count(1)
@@ -91,6 +99,11 @@ def test_playground_renders_a_sample_alert(
     page.select_option("#pg-msgtype", "markdown_v2")
     page.click("#pg-render")
     expect(page.locator("#pg-output .wb-msg--markdown_v2")).to_have_count(1)
+    # Its table of alerts has the pane's width: the link column is not behind a scroll bar.
+    wrap = page.locator("#pg-output .wb-md-table-wrap").first
+    assert wrap.evaluate("(w) => w.scrollWidth <= w.clientWidth + 1"), wrap.evaluate(
+        "(w) => [w.scrollWidth, w.clientWidth]"
+    )
     # Sent to the bot from the page: it arrives in the emulator.
     page.click("#pg-send")
     expect(page.locator("#pg-result")).to_contain_text("Queued 1 message(s) for ops")
@@ -107,7 +120,7 @@ def test_dead_letter_is_resent_from_the_page(
     page.goto(gw.url + "/ui#dead")
     item = page.locator("#dl-list li[data-id]")
     expect(item).to_have_count(1)  # the page polls: the dead letter shows up by itself
-    expect(item).to_contain_text("errcode 93000")
+    expect(item).to_contain_text("WeCom API error 93000")
     expect(page.locator("#gc-dead-badge")).to_have_text("1")
     assert emulator_contents(emu, key) == []
     item.locator("input[type=checkbox]").check()
@@ -159,19 +172,23 @@ def test_open_alerts_are_listed_and_acknowledged_from_the_page(page: Page, emu: 
     config = console_config(
         emu.url, key, "memory://",
         routes=[{"name": "paging", "matchers": ['severity="critical"'], "bots": ["ops"],
-                 "escalate": [{"after": "1h", "mention": ["lead"]}]}],
+                 "escalate": [{"after": "1h", "mention": ["lead", "@all"]}]}],
     )  # fmt: skip
     payload = alertmanager_firing()
     payload["groupLabels"] = {"alertname": "HighCPU", "note": HOSTILE}
     payload["commonLabels"] = {**payload["commonLabels"], "severity": "critical"}
     with running_gateway(config) as gw:
         post(gw, "/alertmanager", payload)
-        page.goto(gw.url + "/ui#alerts")
+        # Its tab's badge counts it from any view, before the tab is opened.
+        page.goto(gw.url + "/ui#history")
+        expect(page.locator("#gc-open-badge")).to_have_text("1")
+        page.click("button[data-view=alerts]")
         row = page.locator("#al-list tbody tr").first
         expect(row).to_contain_text("HighCPU")
         expect(row).to_contain_text("open, unacknowledged")
         expect(row).to_contain_text("escalation 1 at")
-        expect(row).to_contain_text("@lead")
+        expect(row).to_contain_text("@lead, @all")
+        assert "@@all" not in row.inner_text()
         expect(page.locator("#gc-open-badge")).to_have_text("1")
         row.get_by_role("button", name="Acknowledge").click()
         expect(page.locator("#al-result")).to_contain_text("Type your name first")
@@ -179,9 +196,14 @@ def test_open_alerts_are_listed_and_acknowledged_from_the_page(page: Page, emu: 
         row.get_by_role("button", name="Acknowledge").click()
         expect(page.locator("#al-result")).to_contain_text("Acknowledged HighCPU")
         expect(page.locator("#al-list tbody tr").first).to_contain_text("acknowledged by 王五")
-        expect(
-            page.locator("#al-list tbody tr").first.get_by_role("button", name="Acknowledge")
-        ).to_be_disabled()
+        acked = page.locator("#al-list tbody tr").first.get_by_role("button", name="Acknowledge")
+        expect(acked).to_be_disabled()
+        # ... and looks it: greyed, no hand cursor, unlike a button that works.
+        look = "(b) => [getComputedStyle(b).color, getComputedStyle(b).cursor]"
+        disabled_color, disabled_cursor = acked.evaluate(look)
+        enabled_color, enabled_cursor = page.locator("#hi-search").evaluate(look)
+        assert disabled_cursor == "not-allowed" and enabled_cursor == "pointer"
+        assert disabled_color != enabled_color
         page.reload()
         expect(page.locator("#al-name")).to_have_value("王五")  # remembered
         assert HOSTILE in page.locator("#al-list").inner_text()  # shown as text, not markup
@@ -228,3 +250,53 @@ def test_a_storm_summary_links_to_the_history_of_its_alerts(
         expect(page.locator(f"#hi-list tr[data-id='{other_id}']")).to_have_count(0)
         page.locator(f"#hi-list tr[data-id='{storm_id}']").click()
         expect(page.locator("#hi-detail")).to_contain_text("host-29")  # the whole alert is there
+
+
+def test_times_read_in_the_gateways_zone_in_a_browser_elsewhere(
+    browser: Browser, emu: Emu
+) -> None:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    shanghai = ZoneInfo("Asia/Shanghai")
+    night = datetime(2026, 11, 25, 3, 0, tzinfo=shanghai).timestamp()  # a Wednesday, 03:00
+    key = canary_key()
+    config = console_config(
+        emu.url, key, "memory://",
+        time_intervals={"night": [{"times": [{"start_time": "22:00", "end_time": "09:00"}]}]},
+        routes=[{"name": "quiet", "matchers": ['team="a"'], "bots": ["ops"],
+                 "mute_time_intervals": ["night"], "muted": "drop"}],
+    )  # fmt: skip
+    # A browser in UTC (where 09:00 in Shanghai is 01:00) reads the gateway's clock.
+    context = browser.new_context(
+        http_credentials={"username": USER, "password": PASSWORD}, timezone_id="UTC"
+    )
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    try:
+        with running_gateway(config, clock=lambda: night) as gw:
+            page.goto(gw.url + "/ui#status")
+            row = page.locator("#st-routes tr", has_text="quiet")
+            expect(row).to_contain_text("until 2026-11-25 09:00:00 +08:00")
+            expect(page.locator("#st-meta")).to_contain_text("times in Asia/Shanghai")
+            # A history filter typed as 09:00 is 09:00 in Shanghai, not in the browser's zone.
+            since = datetime(2026, 11, 25, 9, 0, tzinfo=shanghai).timestamp()
+            page.goto(gw.url + f"/ui#history?since={int(since)}")
+            expect(page.locator("#hi-since")).to_have_value("2026-11-25T09:00")
+            assert page.evaluate("() => new Date().getTimezoneOffset()") == 0
+    finally:
+        context.close()
+
+
+def test_a_dead_letter_counts_its_try_and_names_its_errcode_once(
+    page: Page, served: tuple[Running, str], emu: Emu
+) -> None:
+    gw, key = served
+    add_fault(emu, key, 93000)
+    post(gw, "/alertmanager", alertmanager_firing())
+    page.goto(gw.url + "/ui#dead")
+    item = page.locator("#dl-list li[data-id]")
+    expect(item).to_contain_text("after 1 attempt(s)")
+    reason = item.locator(".gc-bad")
+    expect(reason).to_contain_text("93000")
+    assert reason.inner_text().count("93000") == 1, reason.inner_text()

@@ -127,7 +127,7 @@ def test_a_syntax_error_shows_under_the_editor_with_line_and_column(page: Page) 
 def test_a_render_error_names_its_line_only_and_a_fix_clears_it(page: Page) -> None:
     render_with(page, RUNTIME)
     error = page.locator("#pg-error")
-    expect(error).to_contain_text("an alert has no attribute 'nope'")
+    expect(error).to_contain_text("unknown variable 'alert.nope'")
     assert in_view_unscrolled(page, "#pg-error")
     shown = error.inner_text()
     assert "line 3" in shown and "column" not in shown
@@ -154,5 +154,5 @@ def test_an_error_in_a_configured_template_names_it_and_marks_nothing(page: Page
     expect(error).to_be_visible()
     assert in_view_unscrolled(page, "#pg-error")
     assert error.locator("#pg-error-where").inner_text() == "Error in template 'risky' · line 2"
-    assert error.locator("#pg-error-what").inner_text() == "an alert has no attribute 'nope'"
+    assert error.locator("#pg-error-what").inner_text() == "unknown variable 'alert.nope'"
     assert marked_line(page)["numbers"] == []

@@ -141,6 +141,7 @@ async def status(request: Request) -> Response:
     return JSONResponse(
         {
             "now": now,
+            "timezone": runtime.config.timezone,
             "accepting": gateway.accepting,
             "store": {"location": _store_location(gateway), "ok": store_ok},
             "rate": rate,

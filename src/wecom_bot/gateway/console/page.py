@@ -14,6 +14,7 @@ the only HTML it inserts are message fragments drawn (and escaped) on the server
 
 from __future__ import annotations
 
+import html
 from collections.abc import Mapping
 from functools import cache
 from importlib.resources import files
@@ -60,9 +61,16 @@ async def root(request: Request) -> RedirectResponse:
 
 
 @router.get("/ui", response_class=HTMLResponse)
-async def index() -> HTMLResponse:
-    """The console shell; ``console.js`` fills it from the JSON API."""
-    return HTMLResponse(_asset("console.html"), headers=_HEADERS)
+async def index(request: Request) -> HTMLResponse:
+    """The console shell; ``console.js`` fills it from the JSON API.
+
+    The gateway's time zone rides along in a ``<meta>`` tag, so the first times the page draws
+    are already in it (``/api/v1/status`` gives it too, after a reload changed it)."""
+    gateway = getattr(request.app.state, "gateway", None)
+    zone = gateway.runtime.config.timezone if gateway is not None else ""
+    meta = f'<meta name="gateway-timezone" content="{html.escape(zone, quote=True)}">\n'
+    page = _asset("console.html").replace("<title>", meta + "<title>", 1)
+    return HTMLResponse(page, headers=_HEADERS)
 
 
 @router.get("/ui/assets/{name}")

@@ -623,6 +623,8 @@ _MAX_REASON_BYTES = 2000
 def _describe(exc: BaseException) -> str:
     """An exception as one line of a dead letter's reason: its text, with its type when it is
     not one of the failures a notification is expected to have."""
+    if isinstance(exc, TemplateError):
+        return exc.in_words
     text = str(exc)
     if isinstance(exc, _EXPECTED) or type(exc) is LookupError:
         return text

@@ -49,6 +49,15 @@ class TemplateError(ConfigError):
         self.column = column
         self.reason = reason if reason is not None else message
 
+    @property
+    def in_words(self) -> str:
+        """The error as its template's author reads it, for ``gateway check`` and dead
+        letters: ``template 'mine': unknown variable 'alert.lables' (did you mean 'labels'?)
+        at line 3`` (no exception class name; the message keeps those for logs)."""
+        where = f" at line {self.line}" if self.line is not None else ""
+        where += f", column {self.column}" if self.line is not None and self.column else ""
+        return f"template {self.template!r}: {self.reason}{where}"
+
 
 class TemplateRenderError(TemplateError):
     """A template failed while rendering a notification (or rendered nothing)."""
@@ -151,6 +160,7 @@ _NOUNS = {
 }
 _OPERANDS = re.compile(r"unsupported operand type\(s\) for (.+): '(\w+)' and '(\w+)'")
 _CONCAT = re.compile(r'can only concatenate str \(not "(\w+)"\) to str')
+_UNDEFINED_NAME = re.compile(r"'(\w+)' is undefined")
 
 
 def _noun(type_name: str) -> str:
@@ -169,6 +179,9 @@ def plain_reason(exc: BaseException) -> str:
     if operands is not None:
         left, right = _noun(operands.group(2)), _noun(operands.group(3))
         return f"cannot use {operands.group(1)} between {left} and {right}"
+    undefined = _UNDEFINED_NAME.fullmatch(text)
+    if undefined is not None:
+        return f"unknown variable {undefined.group(1)!r}"
     concat = _CONCAT.fullmatch(text)
     if concat is not None:
         return f"cannot add {_noun(concat.group(1))} to a text (join texts with ~)"

@@ -22,7 +22,7 @@ import jinja2.filters
 from ..samples import sample_notification
 from .escaping import escape_markdown, escape_markdown_v2, escape_text
 from .filters import ESCAPER_KEY, TEXT_FILTERS
-from .renderer import AlertView, NotificationView, Renderer
+from .renderer import AlertView, NotificationView, Renderer, TemplateError
 from .sandbox import unmetered
 
 __all__ = [
@@ -278,6 +278,45 @@ def _whitespace_section() -> list[str]:
     return lines
 
 
+_MISSPELT = "{% for alert in alerts %}\n**{{ alert.name }}**\n{{ alert.lables.team }}\n{% endfor %}"
+
+
+def _mistakes_section() -> list[str]:
+    renderer = Renderer({"mine": _MISSPELT}, clock=lambda: datetime(2026, 1, 1, tzinfo=UTC))
+    notification = sample_notification("grafana_firing", datetime(2026, 1, 1, tzinfo=UTC))
+    try:
+        renderer.render_check("mine", notification)
+    except TemplateError as exc:
+        said = exc.in_words
+    else:  # pragma: no cover - the reference test fails on this text
+        said = "(no error: the renderer accepted a misspelt attribute)"
+    return [
+        "## Misspelt names",
+        "",
+        "The alert, the notification and the summary's groups, sections and lines have a "
+        "fixed set of attributes (the tables above). Using one they do not have is a mistake "
+        "in the template, never an alert without that field, so it fails the render instead "
+        "of printing nothing: `gateway check` and the console's playground show it against "
+        "the samples, and a notification that meets it becomes a dead letter with the same "
+        "words (fix the template, reload, re-send it from the console). `is defined` and "
+        "`|default(...)` still test for one quietly. A missing *label* or *annotation* "
+        "(`alert.labels.team` on an alert without `team`) is data, not a mistake: it prints "
+        "nothing. A name that is not a variable at all (`{{ alrets }}`) prints nothing too, "
+        "and fails when one of its attributes is read (`alrets.x`). For example:",
+        "",
+        "```jinja",
+        _MISSPELT,
+        "```",
+        "",
+        "gives",
+        "",
+        "```",
+        said,
+        "```",
+        "",
+    ]
+
+
 def _cell(text: str) -> str:
     shown = text.replace("\u00a0", "⍽").replace("|", "\\|")
     return f"`{shown}`" if "`" not in shown else f"`` {shown} ``"
@@ -329,6 +368,7 @@ def render_reference() -> str:
         "",
         *_form_section(),
         *_whitespace_section(),
+        *_mistakes_section(),
         "## Escaping",
         "",
         "Payload text is made harmless by substitution with full-width look-alike characters, "

@@ -30,6 +30,7 @@ write itself.
 from __future__ import annotations
 
 import contextlib
+import difflib
 import re
 import string
 import time
@@ -39,7 +40,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
-from jinja2 import nodes
+from jinja2 import StrictUndefined, nodes
 from jinja2.compiler import CodeGenerator, Frame
 from jinja2.runtime import Context
 from jinja2.sandbox import SandboxedEnvironment
@@ -47,7 +48,14 @@ from jinja2.utils import _PassArg, pass_context
 
 from .untrusted import Untrusted, UntrustedMap, UntrustedMethod
 
-__all__ = ["RenderLimitError", "RenderLimits", "Sandbox", "ViewSandbox", "unmetered"]
+__all__ = [
+    "RenderLimitError",
+    "RenderLimits",
+    "Sandbox",
+    "UnknownAttribute",
+    "ViewSandbox",
+    "unmetered",
+]
 
 
 @dataclass(frozen=True)
@@ -155,6 +163,38 @@ _PERCENT_SPEC = re.compile(r"%(?:\([^)]*\))?[#0\- +]*(\*|\d+)?(?:\.(\*|\d+))?")
 _DIGITS = re.compile(r"\d+")
 
 
+_VIEW_NAMES = {
+    "AlertView": "alert",
+    "NotificationView": "notification",
+    "GroupView": "group",
+    "SectionView": "section",
+    "EntryLine": "line",
+}
+"""What the templates call each view (the loop variable of the built-in ones)."""
+
+
+class UnknownAttribute(StrictUndefined):
+    """An attribute a gateway view does not have (``alert.lables``): an error when used.
+
+    A view's attributes are fixed, so a missing one is a misspelling, never an alert without
+    that field: it fails the render (``gateway check`` and the playground show it before a
+    notification meets it) instead of printing nothing. ``is defined`` and ``|default`` still
+    answer quietly. The message is in the template's words, with the closest attribute.
+    """
+
+    __slots__ = ()
+
+    @property
+    def _undefined_message(self) -> str:
+        obj, name = self._undefined_obj, self._undefined_name
+        kind = type(obj).__name__
+        message = f"unknown variable '{_VIEW_NAMES.get(kind, kind)}.{name}'"
+        known = [a for a in dir(type(obj)) if not a.startswith("_")]
+        known += [a for a in vars(obj) if not a.startswith("_")] if hasattr(obj, "__dict__") else []
+        close = difflib.get_close_matches(str(name), sorted(set(known)), n=1, cutoff=0.6)
+        return f"{message} (did you mean {close[0]!r}?)" if close else message
+
+
 class ViewSandbox(SandboxedEnvironment):
     """Jinja's sandbox, with a fast path for the gateway's view objects and no metering.
 
@@ -182,7 +222,7 @@ class ViewSandbox(SandboxedEnvironment):
             try:
                 return getattr(obj, attribute)
             except AttributeError:
-                return self.undefined(obj=obj, name=attribute)
+                return UnknownAttribute(obj=obj, name=attribute)
         return super().getattr(obj, attribute)
 
 

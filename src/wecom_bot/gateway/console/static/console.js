@@ -18,12 +18,62 @@
   const cell = (row, text, className) => row.append(el("td", className, text));
   const state = { view: "status", timer: null, historyCursor: null, selected: null };
 
+  // Times are shown in the gateway's time zone (its config's `timezone`, the zone its mute
+  // intervals and messages use), with the offset: a browser elsewhere reads the same clock.
+  const clock = { zone: undefined, format: null };
+
+  function setZone(zone) {
+    if (typeof zone !== "string" || zone === clock.zone) return;
+    try {
+      clock.format = new Intl.DateTimeFormat("en-US", {
+        timeZone: zone, hourCycle: "h23", year: "numeric", month: "2-digit", day: "2-digit",
+        hour: "2-digit", minute: "2-digit", second: "2-digit", timeZoneName: "longOffset",
+      });
+      clock.zone = zone;
+    } catch (_) {
+      clock.format = null; // a zone this browser does not know: its own, with its offset
+    }
+  }
+
+  function wall(seconds) {
+    const d = new Date(seconds * 1000);
+    if (clock.format) {
+      const p = Object.fromEntries(clock.format.formatToParts(d).map((x) => [x.type, x.value]));
+      const offset = p.timeZoneName === "GMT" ? "+00:00" : p.timeZoneName.replace("GMT", "");
+      return { date: `${p.year}-${p.month}-${p.day}`, time: `${p.hour}:${p.minute}:${p.second}`, offset };
+    }
+    const pad = (n) => String(Math.abs(n)).padStart(2, "0");
+    const minutes = -d.getTimezoneOffset();
+    return {
+      date: `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`,
+      time: `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`,
+      offset: `${minutes < 0 ? "-" : "+"}${pad(Math.trunc(minutes / 60))}:${pad(minutes % 60)}`,
+    };
+  }
+
   function when(seconds) {
     if (typeof seconds !== "number") return "—";
-    const d = new Date(seconds * 1000);
-    const pad = (n) => String(n).padStart(2, "0");
-    return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ` +
-      `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+    const w = wall(seconds);
+    return `${w.date} ${w.time} ${w.offset}`;
+  }
+
+  // A <input type=datetime-local> value ("2026-12-07T09:00") read in the gateway's zone.
+  function epochOfWall(value) {
+    const [date, time] = value.split("T");
+    const [y, mo, d] = date.split("-").map(Number);
+    const [h, mi] = (time || "0:0").split(":").map(Number);
+    const asUtc = Date.UTC(y, mo - 1, d, h, mi) / 1000;
+    const offsetAt = (t) => {
+      const [sign, hh, mm] = /([+-])(\d\d):(\d\d)/.exec(wall(t).offset).slice(1);
+      return (sign === "-" ? -1 : 1) * (Number(hh) * 3600 + Number(mm) * 60);
+    };
+    const first = asUtc - offsetAt(asUtc);
+    return asUtc - offsetAt(first); // again at the instant itself: right across a DST change
+  }
+
+  function wallOfEpoch(seconds) {
+    const w = wall(seconds);
+    return `${w.date}T${w.time.slice(0, 5)}`;
   }
 
   function bytes(size, limit) {
@@ -44,6 +94,7 @@
     } catch (_) {
       data = null;
     }
+    if (data && typeof data.timezone === "string") setZone(data.timezone);
     setConn(answer.status === 401 ? "denied" : "ok");
     if (!answer.ok) {
       const message = data && data.error ? data.error : (data && data.message) || `HTTP ${answer.status}`;
@@ -101,6 +152,14 @@
     });
   }
 
+  // The tabs' badges (open alerts, dead letters) stay current whichever view is open.
+  function refreshBadges() {
+    if (state.view !== "alerts") loadAlerts().catch(() => {});
+    if (state.view !== "dead" && state.view !== "status") {
+      call("/dead-letters?limit=1").then((data) => setBadge(data.total)).catch(() => {});
+    }
+  }
+
   // -- status ----------------------------------------------------------------------------------
 
   async function loadStatus() {
@@ -150,8 +209,8 @@
     const reload = data.last_reload || {};
     $("st-meta").textContent =
       `Store ${data.store.location} (${data.store.ok ? "answering" : "NOT answering"}) · rate ${data.rate}` +
-      ` · last reload ${when(reload.at)}: ${reload.message || ""}`;
-    setBadge(dead);
+      ` · times in ${clock.zone || "this browser's zone"} · last reload ${when(reload.at)}: ${reload.message || ""}`;
+    setBadge(dead + data.inbox.dead_letters); // as the dead-letters view counts them
   }
 
   function setBadge(count) {
@@ -176,8 +235,9 @@
   function nextText(next) {
     if (!next) return "—";
     const what = next.kind === "remind" ? "reminder" : `escalation ${next.step + 1}`;
+    // "@all" is WeCom's own name for everyone: it keeps its one "@".
     const who = next.mention && next.mention.users && next.mention.users.length
-      ? ` · @${next.mention.users.join(", @")}` : "";
+      ? ` · ${next.mention.users.map((u) => (u.startsWith("@") ? u : `@${u}`)).join(", ")}` : "";
     return `${what} at ${when(next.at)} (${next.route})${who}`;
   }
 
@@ -264,9 +324,9 @@
       if (value) params.set(name, value);
     }
     const since = $("hi-since").value;
-    if (since) params.set("since", String(new Date(since).getTime() / 1000));
+    if (since) params.set("since", String(epochOfWall(since)));
     const until = $("hi-until").value;
-    if (until) params.set("until", String(new Date(until).getTime() / 1000));
+    if (until) params.set("until", String(epochOfWall(until)));
     if (more && state.historyCursor !== null) params.set("until", String(state.historyCursor));
     params.set("limit", "50");
     return params;
@@ -280,10 +340,7 @@
       if (params.has(name)) $(id).value = params.get(name);
     }
     const since = Number(params.get("since"));
-    if (since > 0) {
-      const local = new Date(since * 1000 - new Date().getTimezoneOffset() * 60000);
-      $("hi-since").value = local.toISOString().slice(0, 16);
-    }
+    if (since > 0) $("hi-since").value = wallOfEpoch(since);
   }
 
   async function loadHistory(more) {
@@ -392,7 +449,10 @@
       head.append(el("span", "gc-small", ` dead since ${when(letter.updated_at)} after ${letter.attempts} attempt(s)`));
       item.append(head);
       const reason = el("div", "gc-bad gc-small");
-      reason.textContent = `${letter.errcode !== null ? `errcode ${letter.errcode}: ` : ""}${letter.last_error || ""}`;
+      // The reason usually names its errcode already: say it once.
+      const text = letter.last_error || "";
+      const code = letter.errcode !== null && !text.includes(String(letter.errcode)) ? `errcode ${letter.errcode}: ` : "";
+      reason.textContent = `${code}${text}`;
       item.append(reason, preview(letter.html));
       list.append(item);
     }
@@ -423,13 +483,25 @@
     if (playgroundLoaded) return;
     const data = await call("/playground");
     const route = $("pg-route");
+    state.routes = data.routes;
     for (const item of data.routes) route.append(new Option(`${item.name} (${item.template})`, item.name));
     for (const name of data.templates) $("pg-template").append(new Option(name, name));
     for (const name of data.msgtypes) $("pg-msgtype").append(new Option(name, name));
     for (const bot of data.bots) $("pg-bot").append(new Option(bot, bot));
+    describeDefaults();
     for (const sample of data.samples) $("pg-sample").append(new Option(`${sample.name} (${sample.source})`, sample.name));
     playgroundLoaded = true;
     if (!$("pg-payload").value) await loadSample();
+  }
+
+  // An empty choice stands for what the gateway picks, which depends on the route: say it.
+  function describeDefaults() {
+    const route = (state.routes || []).find((r) => r.name === $("pg-route").value);
+    $("pg-template").options[0].text = route ? `(the route's: ${route.template})` : "(default)";
+    $("pg-msgtype").options[0].text = route && route.msgtype
+      ? `(the route's: ${route.msgtype})` : "(the bot's)";
+    // The bot is always named (a send needs one): the route's first, as a render without one.
+    if (route && route.bots.length) $("pg-bot").value = route.bots[0];
   }
 
   async function loadSample() {
@@ -614,6 +686,7 @@
     $("dl-requeue").addEventListener("click", () => deadAction("requeue"));
     $("dl-discard").addEventListener("click", () => deadAction("discard"));
     $("pg-load").addEventListener("click", () => loadSample());
+    $("pg-route").addEventListener("change", () => describeDefaults());
     $("pg-render").addEventListener("click", () => render());
     $("pg-send").addEventListener("click", () => send());
     $("pg-template-source").addEventListener("input", () => {
@@ -634,11 +707,16 @@
       const view = fromHash();
       if (view !== state.view || view === "history") show(view);
     });
+    // The gateway's time zone comes with the page, before the first view draws a time.
+    const zone = document.querySelector('meta[name="gateway-timezone"]');
+    if (zone && zone.content) setZone(zone.content);
     show(fromHash());
+    refreshBadges();
     // Live views are polled; the playground and config change only when asked.
     state.timer = setInterval(() => {
       if (document.hidden) return;
       if (state.view === "status" || state.view === "alerts" || state.view === "dead") refresh();
+      refreshBadges();
     }, POLL_MS);
   }
 
