@@ -93,7 +93,8 @@ def test_playground_renders_a_sample_alert(
     expect(page.locator("#pg-output .wb-msg--markdown_v2")).to_have_count(1)
     # Sent to the bot from the page: it arrives in the emulator.
     page.click("#pg-send")
-    expect(page.locator("#pg-result")).to_contain_text("Queued 1 message(s) for ops")
+    page.click("#pg-confirm-send")
+    expect(page.locator("#pg-result")).to_contain_text("Queued 1 test message(s) for ops")
     wait_for(lambda: len(emulator_contents(emu, key)) == 1, what="the sent render")
     assert page.evaluate("window.__csp") == 0
 

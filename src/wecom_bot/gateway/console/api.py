@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any
@@ -48,6 +48,7 @@ from ..recording import delivery_records
 from ..samples import SAMPLES
 from ..templates.render_pool import RenderPoolClosed
 from ..templates.renderer import MsgType, RenderReport, TemplateError
+from .testsend import MARKER, marked_messages
 
 if TYPE_CHECKING:
     from ..gateway import Gateway
@@ -647,7 +648,18 @@ def _parse(body: PlaygroundRequest) -> Notification:
     raise _PlaygroundError(422, "source: one of alertmanager, grafana, generic")
 
 
-async def _render(gateway: Gateway, body: PlaygroundRequest) -> tuple[RenderReport, str, str]:
+def _no_links(notification: Notification) -> None:
+    """The action links of a test send: none (``None`` would mean the runtime's own)."""
+    return None
+
+
+async def _render(
+    gateway: Gateway, body: PlaygroundRequest, *, test_send: bool = False
+) -> tuple[RenderReport, str, str, tuple[str, ...]]:
+    """Render ``body``: the report, the bot, the title and whom the route would mention.
+
+    A test send (``test_send``) renders without mentions and without action links: whom the
+    route would mention is returned, for :mod:`.testsend` to write plainly."""
     runtime = gateway.runtime
     notification = _parse(body)
     bot = body.bot or None
@@ -690,7 +702,12 @@ async def _render(gateway: Gateway, body: PlaygroundRequest) -> tuple[RenderRepo
                 mentions = mentions | runtime.global_mentions.resolve(notification)
             mentions = mentions | runtime.oncall_mentions(route, notification)
         # Inert links: whatever labels are typed here, they must not act on a real group.
-        preview = runtime.actions.preview() if runtime.actions is not None else None
+        preview: Callable[[Notification], Any] | None = (
+            runtime.actions.preview() if runtime.actions is not None else None
+        )
+        would_mention = tuple(mentions.userids) if mentions is not None else ()
+        if test_send:  # nobody paged, no link at all (see .testsend)
+            mentions, preview = None, _no_links
         report = await runtime.render_report(
             template, notification, msgtype=msgtype, mentions=mentions, settings=settings,
             pool=gateway.playground_pool, actions=preview,
@@ -701,7 +718,7 @@ async def _render(gateway: Gateway, body: PlaygroundRequest) -> tuple[RenderRepo
         raise _PlaygroundError(422, str(exc)) from None
     except RenderPoolClosed as exc:
         raise _PlaygroundError(503, str(exc)) from None
-    return report, bot, title_of(notification)
+    return report, bot, title_of(notification), would_mention
 
 
 def _report_json(report: RenderReport) -> dict[str, Any]:
@@ -727,46 +744,57 @@ async def playground_render(request: Request, body: PlaygroundRequest) -> Respon
     A template's error answers 422 with ``template_error``: ``template``,
     ``in_template_source``, ``line``, ``column`` and ``message`` (plain words)."""
     try:
-        report, bot, _ = await _render(_gateway(request), body)
+        report, bot, _, _ = await _render(_gateway(request), body)
     except _PlaygroundError as exc:
         return exc.answer()
     return JSONResponse({**_report_json(report), "bot": bot})
 
 
-@router.post("/playground/send", summary="Render and queue the result for a bot")
+@router.post("/playground/send", summary="Send the render to a bot as a marked test")
 async def playground_send(request: Request, body: PlaygroundRequest) -> Response:
-    """Queue the rendered parts for ``bot`` (through the outbox, like any message)."""
+    """Queue the render for ``bot`` as a test (through the outbox, like any message).
+
+    Every message opens with ``[测试 TEST]``, mentions nobody (the route's mentions are
+    written plainly) and carries no action link; the history records it as a test."""
     if not body.bot:
         return _error(422, "bot: choose the bot to send to")
     gateway = _gateway(request)
     try:
-        report, bot, title = await _render(gateway, body)
+        report, bot, title, would_mention = await _render(gateway, body, test_send=True)
+        parts = marked_messages(report.content, report.msgtype, would_mention)
     except _PlaygroundError as exc:
         return exc.answer()
+    except (MessageValidationError, ValueError) as exc:
+        return _error(422, f"cannot send as a test: {exc}")
     now = gateway.clock()
     notification_id = f"pg-{int(now * 1000):x}"
     try:
         ids = await gateway.store.enqueue(
-            [NewMessage(bot=bot, payload=p, notification_id=notification_id)
-             for p in report.payloads],
+            [NewMessage(bot=bot, payload=p.payload, notification_id=notification_id)
+             for p in parts],
             now=now,
         )  # fmt: skip
     except StoreUnavailableError as exc:
         return _error(503, f"outbox unavailable: {exc}")
     entry = HistoryEntry(
         id=notification_id, received_at=now, updated_at=now, source="playground",
-        status="firing", state="pending", title=f"playground: {title}", bots=(bot,),
+        status="firing", state="pending", title=f"{MARKER} playground: {title}", bots=(bot,),
         messages=tuple(
             {"record_id": rid, "bot": bot, "msgtype": report.msgtype, "part": i + 1,
              "parts": len(ids), "size": part.size, "limit": part.limit, "payload": part.payload}
-            for i, (rid, part) in enumerate(zip(ids, report.parts, strict=True))
+            for i, (rid, part) in enumerate(zip(ids, parts, strict=True))
         ),
+        detail={"test": True, "mentions_written_plainly": list(would_mention),
+                "action_links": "none"},
     )  # fmt: skip
     await gateway.history.record(
         entry, [HistoryEvent(notification_id, now, "queued", rid, bot) for rid in ids]
     )
     gateway.runtime.notify([bot])
-    return JSONResponse({"notification_id": notification_id, "queued": ids, "bot": bot})
+    return JSONResponse(
+        {"notification_id": notification_id, "queued": ids, "bot": bot, "test": True,
+         "mentions_written_plainly": list(would_mention)}
+    )  # fmt: skip
 
 
 # --------------------------------------------------------------------------- config

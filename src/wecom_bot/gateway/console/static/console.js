@@ -563,11 +563,24 @@
     }
   }
 
+  // A test send goes to a real group: it is confirmed first, naming the bot.
+  function confirmSend() {
+    const bot = $("pg-bot").value;
+    if (!bot) {
+      result("pg-result", "Choose the bot to send to.", false);
+      return;
+    }
+    $("pg-confirm-bot").textContent = bot;
+    $("pg-confirm-send").textContent = `Send test to ${bot}`;
+    $("pg-confirm").showModal();
+  }
+
   async function send() {
+    $("pg-confirm").close();
     clearTemplateError();
     try {
       const data = await call("/playground/send", { body: playgroundBody() });
-      result("pg-result", `Queued ${data.queued.length} message(s) for ${data.bot} (history ${data.notification_id}).`, true);
+      result("pg-result", `Queued ${data.queued.length} test message(s) for ${data.bot}, marked [测试 TEST], nobody mentioned (history ${data.notification_id}).`, true);
     } catch (error) {
       const detail = error.data && error.data.template_error;
       result("pg-result", detail ? "Not sent: the template has an error." : error.message, false);
@@ -615,7 +628,9 @@
     $("dl-discard").addEventListener("click", () => deadAction("discard"));
     $("pg-load").addEventListener("click", () => loadSample());
     $("pg-render").addEventListener("click", () => render());
-    $("pg-send").addEventListener("click", () => send());
+    $("pg-send").addEventListener("click", () => confirmSend());
+    $("pg-confirm-send").addEventListener("click", () => send());
+    $("pg-confirm-cancel").addEventListener("click", () => $("pg-confirm").close());
     $("pg-template-source").addEventListener("input", () => {
       editor.error = null;
       editorLines();
