@@ -420,10 +420,32 @@ def _timer_json(timer: TimerRecord) -> dict[str, Any]:
     }
 
 
-def _group_json(gateway: Gateway, group: GroupRecord, now: float) -> dict[str, Any]:
+_QUIET = {"muted": "muted", "dropped": "muted", "deferred": "deferred"}
+"""History states of a group's last notification that kept it from the group, as shown."""
+
+
+def _group_json(
+    gateway: Gateway, group: GroupRecord, now: float, last: HistoryEntry | None
+) -> dict[str, Any]:
+    """One open group and its real state: ``silenced``, ``acknowledged``, ``muted`` or
+    ``deferred`` (its last notification was held by a time interval: the group never saw
+    it), else ``open``. Only ``open`` needs a human (``needs_human``: what the badge counts)."""
     info = GroupInfo.from_json(group.info)
     silenced = group.silenced_until is not None and group.silenced_until > now
-    state = "silenced" if silenced else "acknowledged" if group.acknowledged_by else "open"
+    quiet = _QUIET.get(last.state) if last is not None else None
+    state = (
+        "silenced" if silenced
+        else "acknowledged" if group.acknowledged_by
+        else quiet or "open"
+    )  # fmt: skip
+    held = None
+    if quiet is not None and last is not None:
+        muting: Mapping[str, Any] = next((m["muted"] for m in last.messages if m.get("muted")), {})
+        held = {
+            "action": muting.get("action", last.state),
+            "intervals": muting.get("reason", ""),
+            "until": muting.get("resumes_at"),
+        }
     nxt = group.next_timer
     return {
         "id": group.id,
@@ -436,8 +458,11 @@ def _group_json(gateway: Gateway, group: GroupRecord, now: float) -> dict[str, A
         "opened_at": group.opened_at,
         "updated_at": group.updated_at,
         "state": state,
+        "needs_human": state == "open",
+        "held": held,
         "acknowledged_by": group.acknowledged_by,
         "acknowledged_at": group.acknowledged_at,
+        "acknowledgers": _acknowledgers(group),
         "silenced_until": group.silenced_until,
         "next": _timer_json(nxt) if nxt is not None else None,
         "timers": [_timer_json(t) for t in group.timers],
@@ -447,18 +472,31 @@ def _group_json(gateway: Gateway, group: GroupRecord, now: float) -> dict[str, A
     }
 
 
+def _acknowledgers(group: GroupRecord) -> list[str]:
+    """Everyone who acknowledged ``group``, the first first (the store keeps them joined)."""
+    return [n for n in (group.acknowledged_by or "").split(", ") if n]
+
+
 @router.get("/alerts", summary="Open alert groups: firing since, acknowledged, silenced, next")
 async def alerts(request: Request, limit: Annotated[int, Query(ge=1, le=5000)] = 500) -> Response:
     """The open alert groups, the longest firing first, with who acknowledged them, until when
-    they are silenced (a silence made from a link or here), and their next escalation or
-    reminder."""
+    they are silenced (a silence made from a link or here), whether a time interval holds
+    them (muted or deferred: the group has not seen them), and their next escalation or
+    reminder. ``needs_human`` counts: the groups open, unacknowledged, and seen."""
     gateway = _gateway(request)
     now = gateway.clock()
     try:
         groups = await gateway.store.list_groups(limit=limit)
+        history = gateway.history.history
+        lasts = [
+            await history.get(GroupInfo.from_json(g.info).notification_id) for g in groups
+        ]
     except StoreUnavailableError as exc:
         return _error(503, f"outbox unavailable: {exc}")
-    return JSONResponse({"now": now, "groups": [_group_json(gateway, g, now) for g in groups]})
+    listed = [_group_json(gateway, g, now, last) for g, last in zip(groups, lasts, strict=True)]
+    return JSONResponse(
+        {"now": now, "groups": listed, "needs_human": sum(g["needs_human"] for g in listed)}
+    )
 
 
 class AlertAction(BaseModel):

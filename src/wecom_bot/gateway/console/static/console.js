@@ -186,7 +186,19 @@
       return `silenced until ${when(group.silenced_until)} by ${group.acknowledged_by}`;
     }
     if (group.state === "acknowledged") {
-      return `acknowledged by ${group.acknowledged_by} at ${when(group.acknowledged_at)}`;
+      const [first, ...others] = group.acknowledgers.length ? group.acknowledgers : [group.acknowledged_by];
+      const also = others.length ? ` · also ${others.join(", ")}` : "";
+      return `acknowledged by ${first} at ${when(group.acknowledged_at)}${also}`;
+    }
+    const held = group.held;
+    if (group.state === "muted" && held) {
+      const until = held.until ? ` until ${when(held.until)}` : "";
+      const dropped = held.action === "drop" ? ", dropped" : "";
+      return `muted${until}${dropped} (${held.intervals || "time interval"}) · the group has not seen it`;
+    }
+    if (group.state === "deferred" && held) {
+      const until = held.until ? ` until ${when(held.until)}` : "";
+      return `deferred${until} (${held.intervals || "time interval"}) · sent to the group then`;
     }
     return "open, unacknowledged";
   }
@@ -196,7 +208,8 @@
     const body = $("al-list").tBodies[0];
     body.replaceChildren();
     $("al-empty").hidden = data.groups.length > 0;
-    setOpenBadge(data.groups.filter((g) => g.state === "open").length);
+    // Only what needs a human: held (muted, deferred), silenced and acknowledged groups are not.
+    setOpenBadge(data.needs_human);
     for (const group of data.groups) {
       const row = el("tr");
       row.dataset.group = group.id;
