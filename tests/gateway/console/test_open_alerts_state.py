@@ -69,7 +69,7 @@ def test_held_groups_show_their_state_and_are_not_counted(
     assert deferred["action"] == "defer" and deferred["until"] == pytest.approx(NINE)
     assert groups["dropped"]["held"]["action"] == "drop"
     assert "night" in groups["dropped"]["held"]["intervals"]
-    assert groups["acked"]["acknowledgers"] == ["王五"]
+    assert groups["acked"]["acknowledgers"] == [{"by": "王五", "at": NIGHT}]
 
     context = browser.new_context(http_credentials={"username": USER, "password": PASSWORD})
     page = context.new_page()

@@ -29,6 +29,7 @@ from ...errors import ConfigError, MessageValidationError
 from ...masking import mask_key, redact
 from ...preview import render_message_html
 from ...store import (
+    Acknowledged,
     GroupRecord,
     NewMessage,
     OutboxRecord,
@@ -425,7 +426,11 @@ _QUIET = {"muted": "muted", "dropped": "muted", "deferred": "deferred"}
 
 
 def _group_json(
-    gateway: Gateway, group: GroupRecord, now: float, last: HistoryEntry | None
+    gateway: Gateway,
+    group: GroupRecord,
+    now: float,
+    last: HistoryEntry | None,
+    acked: Sequence[tuple[str, float]] = (),
 ) -> dict[str, Any]:
     """One open group and its real state: ``silenced``, ``acknowledged``, ``muted`` or
     ``deferred`` (its last notification was held by a time interval: the group never saw
@@ -462,7 +467,8 @@ def _group_json(
         "held": held,
         "acknowledged_by": group.acknowledged_by,
         "acknowledged_at": group.acknowledged_at,
-        "acknowledgers": _acknowledgers(group),
+        "acknowledgers": [{"by": n, "at": t} for n, t in acked]
+        or [{"by": n, "at": group.acknowledged_at} for n in _acknowledgers(group)],
         "silenced_until": group.silenced_until,
         "next": _timer_json(nxt) if nxt is not None else None,
         "timers": [_timer_json(t) for t in group.timers],
@@ -491,21 +497,32 @@ async def alerts(request: Request, limit: Annotated[int, Query(ge=1, le=5000)] =
         lasts = [
             await history.get(GroupInfo.from_json(g.info).notification_id) for g in groups
         ]
+        acks = [
+            await acting.acknowledgers(gateway, GroupInfo.from_json(g.info).labels, g.opened_at)
+            if g.acknowledged_by
+            else ()
+            for g in groups
+        ]
     except StoreUnavailableError as exc:
         return _error(503, f"outbox unavailable: {exc}")
-    listed = [_group_json(gateway, g, now, last) for g, last in zip(groups, lasts, strict=True)]
+    listed = [
+        _group_json(gateway, g, now, last, acked)
+        for g, last, acked in zip(groups, lasts, acks, strict=True)
+    ]
     return JSONResponse(
         {"now": now, "groups": listed, "needs_human": sum(g["needs_human"] for g in listed)}
     )
 
 
 class AlertAction(BaseModel):
-    """Who acts on an open group, and for a silence how long (``1h``, ``4h``, ``24h``)."""
+    """Who acts on an open group, and for a silence how long (``1h``, ``4h``, ``24h``);
+    ``post``: a later acknowledgement tells the group too (the first always does)."""
 
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(max_length=200)
     duration: str = "1h"
+    post: bool = False
 
 
 async def _open_group(
@@ -533,13 +550,15 @@ async def acknowledge_group(request: Request, group: str, body: AlertAction) -> 
         return found
     info, name = found
     try:
-        done = await acting.acknowledge(gateway, info.labels, name, via="console")
+        done = await acting.acknowledge(gateway, info.labels, name, via="console", post=body.post)
     except StoreUnavailableError as exc:
         return _error(503, f"outbox unavailable: {exc}")
     if done.entry is None:
         return _error(404, "no such open alert group (it resolved, or was never seen)")
+    acked = [{"by": n, "at": t} for n, t in done.acknowledgers]
     return JSONResponse({"acknowledged": True, "by": name, "history_id": done.entry.id,
-                         "first": done.posted})  # fmt: skip
+                         "first": done.outcome is Acknowledged.FIRST, "posted": done.posted,
+                         "acknowledgers": acked})  # fmt: skip
 
 
 @router.post("/alerts/{group}/silence", summary="Silence an open alert group in Alertmanager")

@@ -186,9 +186,10 @@
       return `silenced until ${when(group.silenced_until)} by ${group.acknowledged_by}`;
     }
     if (group.state === "acknowledged") {
-      const [first, ...others] = group.acknowledgers.length ? group.acknowledgers : [group.acknowledged_by];
-      const also = others.length ? ` · also ${others.join(", ")}` : "";
-      return `acknowledged by ${first} at ${when(group.acknowledged_at)}${also}`;
+      const [first, ...others] = group.acknowledgers.length
+        ? group.acknowledgers : [{ by: group.acknowledged_by, at: group.acknowledged_at }];
+      const also = others.length ? ` · also ${others.map((a) => `${a.by} at ${when(a.at)}`).join(", ")}` : "";
+      return `acknowledged by ${first.by} at ${when(first.at)}${also}`;
     }
     const held = group.held;
     if (group.state === "muted" && held) {
@@ -223,9 +224,12 @@
       cell(row, stateText(group), `gc-state gc-state--${group.state}`);
       cell(row, nextText(group.next));
       const act = el("td", "gc-act");
-      const ack = el("button", "", "Acknowledge");
+      // A group acknowledged already: a second person adds their name, quietly.
+      const again = group.state === "acknowledged";
+      const ack = el("button", "", again ? "Add my name" : "Acknowledge");
       ack.type = "button";
-      ack.disabled = group.state !== "open";
+      ack.disabled = !(group.state === "open" || again);
+      if (again) ack.title = "recorded and shown here; the group gets no second message";
       ack.addEventListener("click", () => alertAction(group, "acknowledge"));
       const choice = el("select");
       for (const d of ["1h", "4h", "24h"]) choice.append(new Option(d, d));
@@ -259,7 +263,9 @@
       const data = await call(`/alerts/${encodeURIComponent(group.id)}/${kind}`, { body });
       result("al-result", kind === "silence"
         ? `Silenced ${group.name} until ${when(data.ends_at)} (silence ${data.silence_id}).`
-        : `Acknowledged ${group.name}.`, true);
+        : data.first ? `Acknowledged ${group.name}.`
+          : `Your name is added to ${group.name} (acknowledged by ${data.acknowledgers[0].by} at ` +
+            `${when(data.acknowledgers[0].at)}); the group got no second message.`, true);
     } catch (error) {
       result("al-result", error.message, false);
     }
