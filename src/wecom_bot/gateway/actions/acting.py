@@ -143,11 +143,12 @@ async def acknowledgers(
 ) -> tuple[tuple[str, float], ...]:
     """Who acknowledged the group named by ``labels``, and when, the first first, once each
     (from the history: the store keeps the names and the latest time only)."""
-    query = HistoryQuery(since=since or None, states=("acknowledged",), source="action",
-                         labels=tuple(labels), limit=500)  # fmt: skip
+    # Not by state: the first one's follows its posted line (delivered once sent).
+    query = HistoryQuery(since=since or None, source="action", labels=tuple(labels), limit=500)
     found = await gateway.history.history.search(query)
     ordered = sorted(
-        (e for e in found if tuple(e.labels) == tuple(labels)
+        # The search answers newest first: reversed, equal times keep their order too.
+        (e for e in reversed(found) if tuple(e.labels) == tuple(labels)
          and e.detail.get("action") == "acknowledge"),
         key=lambda e: e.received_at,
     )  # fmt: skip
