@@ -8,6 +8,8 @@ reads the page."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,9 +17,12 @@ from playwright.sync_api import Browser, expect
 
 from tests.emulator.conftest import Emu
 from tests.gateway.harness import Running, running_gateway
+from tests.images import keep_screenshot
 
 from .support import BASIC, PASSWORD, USER, Console, canary_key, console_config, secrets_of
 from .test_timed_routes import INTERVALS, NIGHT, NINE, Clock, alert, route
+
+SCREENSHOT = Path(__file__).parents[3] / "docs" / "console-open-alerts-held.png"
 
 
 @pytest.fixture
@@ -37,6 +42,8 @@ def night(emu: Emu) -> Iterator[tuple[Running, Console]]:
         console = Console(gw, secrets_of(key))
         for team in "abcde":
             payload = alert(team)
+            for item in payload["alerts"]:  # started 10 minutes before the clock: a fixed picture
+                item["startsAt"] = datetime.fromtimestamp(NIGHT - 600, UTC).isoformat()
             payload["groupLabels"] = {"team": team}  # one group per team
             answer = gw.post("/alertmanager?wait=true", payload, headers={"Authorization": BASIC})
             assert answer.status_code == 200, answer.text
@@ -71,7 +78,10 @@ def test_held_groups_show_their_state_and_are_not_counted(
     assert "night" in groups["dropped"]["held"]["intervals"]
     assert groups["acked"]["acknowledgers"] == [{"by": "王五", "at": NIGHT}]
 
-    context = browser.new_context(http_credentials={"username": USER, "password": PASSWORD})
+    context = browser.new_context(
+        http_credentials={"username": USER, "password": PASSWORD},
+        viewport={"width": 1280, "height": 640}, timezone_id="Asia/Shanghai",
+    )  # fmt: skip
     page = context.new_page()
     page.set_default_timeout(10_000)
     try:
@@ -94,5 +104,7 @@ def test_held_groups_show_their_state_and_are_not_counted(
         for held in ("kept", "dropped", "deferred"):
             row = page.locator(f"#al-list tr[data-group='{groups[held]['id']}']")
             assert "gc-state--open" not in (row.locator(".gc-state").get_attribute("class") or "")
+        page.locator("#al-name").fill("")
+        keep_screenshot(SCREENSHOT, page.screenshot())
     finally:
         context.close()
