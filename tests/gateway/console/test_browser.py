@@ -180,9 +180,11 @@ def test_open_alerts_are_listed_and_acknowledged_from_the_page(page: Page, emu: 
         row.get_by_role("button", name="Acknowledge").click()
         expect(page.locator("#al-result")).to_contain_text("Acknowledged HighCPU")
         expect(page.locator("#al-list tbody tr").first).to_contain_text("acknowledged by 王五")
-        expect(
-            page.locator("#al-list tbody tr").first.get_by_role("button", name="Acknowledge")
-        ).to_be_disabled()
+        # Acknowledged: the button now adds another name, quietly.
+        acked = page.locator("#al-list tbody tr").first
+        expect(acked.get_by_role("button", name="Acknowledge")).to_have_count(0)
+        expect(acked.get_by_role("button", name="Add my name")).to_be_enabled()
+        expect(page.locator("#gc-open-badge")).to_be_hidden()  # nothing needs a human now
         page.reload()
         expect(page.locator("#al-name")).to_have_value("王五")  # remembered
         assert HOSTILE in page.locator("#al-list").inner_text()  # shown as text, not markup
