@@ -63,7 +63,7 @@ def _inert(payload: dict[str, Any]) -> str:
     assert content.splitlines()[0].startswith(MARKER), content
     assert "<@" not in content
     assert "mentioned_list" not in body and "mentioned_mobile_list" not in body
-    assert "/act/" not in content
+    assert "/act/" not in content and "#/silences/new" not in content
     return content
 
 
@@ -123,6 +123,9 @@ def test_every_msgtype_is_marked_and_inert_through_the_api(
         if template_source:
             assert "@boss (测试，未提醒)" in content and "@all (测试，未提醒)" in content
             assert "链接已停用" in content  # the forged URL, in words
+            assert "认领 (测试：链接已停用 link disabled)" in content  # its text kept
+        else:  # the built-in template's 静默 link to Alertmanager's new-silence page
+            assert "静默" in content and "链接已停用" in content
         # Recorded as a test in the history.
         entry = console.json(f"/api/v1/history/{sent['notification_id']}")
         entry = entry.get("entry", entry)

@@ -3,9 +3,10 @@
 A test send goes to a real group, where people act on what they read. So every message it
 posts opens with the marker line (:data:`MARKER`), mentions nobody (no ``mentioned_list``, no
 ``<@userid>`` tag: whom the route would mention is written plainly, ``@dba-lead (测试，未提醒)``)
-and carries no action link (the render is made without links, and any ``/act/`` URL a typed
-template wrote is replaced by words). The headline is fixed text and every userid goes through
-the msgtype's escaping, so nothing typed in the playground can put markup into the marker.
+and carries no action link (the render is made without links, and any ``/act/`` URL or
+Alertmanager new-silence URL the template wrote is replaced by words). The headline is fixed
+text and every userid goes through the msgtype's escaping, so nothing typed in the playground
+can put markup into the marker.
 """
 
 from __future__ import annotations
@@ -30,8 +31,11 @@ _HEADLINE = f"{MARKER} 控制台试发，不是真实告警，未提醒任何人
 _INERT = "(测试，未提醒)"
 # A mention tag of legacy markdown (typed into a template): written plainly instead.
 _TAG = re.compile(r"<@([^<>\s]*)>")
-# An action link, whatever its host: a test must not carry one, even a dead one.
-_ACT = re.compile(r"https?://[^\s()<>\]]*/act/[^\s()<>\]]*")
+# An action link, whatever its host: the gateway's /act/ links, and Alertmanager's page for a
+# new silence. A test must not carry one, even a dead one.
+_URL = r"https?://[^\s()<>\]]*(?:/act/|#/silences/new)[^\s()<>\]]*"
+_LINKED = re.compile(r"\[([^\[\]\n]*)\]\(\s*" + _URL + r"\s*\)")
+_ACT = re.compile(_URL)
 _ACT_WORDS = "(测试：链接已停用 link disabled)"
 
 
@@ -50,6 +54,7 @@ def _plain(userid: str, msgtype: MsgType) -> str:
 
 def _scrub(content: str, msgtype: MsgType) -> str:
     content = _TAG.sub(lambda m: _plain(m.group(1), msgtype), content)
+    content = _LINKED.sub(lambda m: f"{m.group(1)} {_ACT_WORDS}", content)  # the text stays
     return _ACT.sub(_ACT_WORDS, content)
 
 
