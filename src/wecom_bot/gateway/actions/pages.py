@@ -21,7 +21,7 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from ...store import Acknowledged, StoreUnavailableError
+from ...store import Acknowledged, GroupRecord, StoreUnavailableError
 from . import acting
 from .alertmanager import SilenceError
 from .groups import group_id
@@ -161,6 +161,7 @@ async def show(request: Request, token: str, d: str = "1h") -> HTMLResponse:
             )
         return _page("详情 · Details", f'<div class="card">{info}{link}</div>')
     done_by = ""
+    acked: tuple[tuple[str, float], ...] = ()
     if action.kind == "a":
         try:
             found = await gateway.store.get_group(group_id(action.matchers))
@@ -173,8 +174,9 @@ async def show(request: Request, token: str, d: str = "1h") -> HTMLResponse:
             return _refused(f"the store does not answer, try again: {exc}", 503)
         if found is None:
             return _not_open(action)
-        if acked:
-            done_by = f'<div class="card">{_acked_html(acked, gateway)}</div>'
+        said = _silenced_html(found, gateway) + (_acked_html(acked, gateway) if acked else "")
+        if said:
+            done_by = f'<div class="card">{said}</div>'
     name = unquote(request.cookies.get(NAME_COOKIE, ""))[:MAX_NAME_CHARS]
     choices = ""
     if action.kind == "s":
@@ -191,7 +193,7 @@ async def show(request: Request, token: str, d: str = "1h") -> HTMLResponse:
     verb = "创建静默 Create silence" if action.kind == "s" else "认领 Acknowledge"
     buttons = f'<button type="submit">{verb}</button>'
     if done_by:  # a later one: recorded quietly, unless the person chooses to tell the group
-        title = "已有人认领 · Already acknowledged"
+        title = "已有人认领 · Already acknowledged" if acked else "已静默 · Already silenced"
         buttons = (
             '<button type="submit" name="post" value="0">也认领（不发群消息） '
             "Add my name (no group message)</button>"
@@ -207,6 +209,15 @@ async def show(request: Request, token: str, d: str = "1h") -> HTMLResponse:
         f"{buttons}</form>"
     )
     return _page(title, f'{done_by}<div class="card">{info}</div><div class="card">{form}</div>')
+
+
+def _silenced_html(group: GroupRecord, gateway: Gateway) -> str:
+    """ "已由 A 静默至 T · silenced by A until T" while a silence made here holds, else ""."""
+    until = group.silenced_until
+    if until is None or until <= gateway.clock() or not group.acknowledged_by:
+        return ""
+    who, when = escape(group.acknowledged_by), escape(_when(until, gateway))
+    return f'<p class="ok">已由 {who} 静默至 {when} · silenced by {who} until {when}</p>'
 
 
 def _acked_html(acked: Sequence[tuple[str, float]], gateway: Gateway) -> str:
@@ -299,6 +310,7 @@ async def _acknowledge(
     gateway: Gateway, action: ActionToken, name: str, *, post: bool
 ) -> HTMLResponse:
     try:
+        before = await gateway.store.get_group(group_id(action.matchers))
         done = await acting.acknowledge(gateway, action.matchers, name, via="link", post=post)
     except StoreUnavailableError as exc:
         return _refused(f"the store does not answer, try again: {exc}", 503)
@@ -322,7 +334,9 @@ async def _acknowledge(
             f'<p class="muted">你的名字已记录 Your name is recorded: {escape(name)}. '
             f"{escape(told)}</p>"
         )
-        head = _acked_html(done.acknowledgers or ((name, done.entry.received_at),), gateway)
+        head = (_silenced_html(before, gateway) if before is not None else "") + _acked_html(
+            done.acknowledgers or ((name, done.entry.received_at),), gateway
+        )
     body = f'<div class="card">{head}{note}{_matchers_html(action)}</div>'
     return _page(title, body)
 
