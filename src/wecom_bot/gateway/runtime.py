@@ -298,7 +298,7 @@ class Runtime:
         mentions: Mentions | None = None,
         settings: RendererSettings | None = None,
         pool: RenderPool | None = None,
-        actions: ActionLinker | None = None,
+        actions: Callable[[Notification], Any] | None = None,
     ) -> RenderReport:
         """Render ``notification`` with ``template``: in a render pool when the template is
         configured or ``settings`` (other templates or limits, e.g. the playground's) are
@@ -314,7 +314,7 @@ class Runtime:
             pool: the pool to render in instead of the runtime's (the playground has its own,
                 so that nothing typed there delays the rendering of notifications).
             actions: writes the action links instead of the runtime's linker (the
-                playground's inert preview links).
+                playground's inert preview links, or none at all for a test send).
 
         Raises:
             TemplateError: as :meth:`Renderer.render_check`.

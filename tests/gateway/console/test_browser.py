@@ -106,7 +106,8 @@ def test_playground_renders_a_sample_alert(
     )
     # Sent to the bot from the page: it arrives in the emulator.
     page.click("#pg-send")
-    expect(page.locator("#pg-result")).to_contain_text("Queued 1 message(s) for ops")
+    page.click("#pg-confirm-send")
+    expect(page.locator("#pg-result")).to_contain_text("Queued 1 test message(s) for ops")
     wait_for(lambda: len(emulator_contents(emu, key)) == 1, what="the sent render")
     assert page.evaluate("window.__csp") == 0
 
@@ -196,11 +197,19 @@ def test_open_alerts_are_listed_and_acknowledged_from_the_page(page: Page, emu: 
         row.get_by_role("button", name="Acknowledge").click()
         expect(page.locator("#al-result")).to_contain_text("Acknowledged HighCPU")
         expect(page.locator("#al-list tbody tr").first).to_contain_text("acknowledged by 王五")
-        acked = page.locator("#al-list tbody tr").first.get_by_role("button", name="Acknowledge")
-        expect(acked).to_be_disabled()
-        # ... and looks it: greyed, no hand cursor, unlike a button that works.
+        # Acknowledged: the button now adds another name, quietly.
+        acked = page.locator("#al-list tbody tr").first
+        expect(acked.get_by_role("button", name="Acknowledge")).to_have_count(0)
+        expect(acked.get_by_role("button", name="Add my name")).to_be_enabled()
+        expect(page.locator("#gc-open-badge")).to_be_hidden()  # nothing needs a human now
+        # a disabled button looks it: greyed, no hand cursor, unlike a button that works
         look = "(b) => [getComputedStyle(b).color, getComputedStyle(b).cursor]"
-        disabled_color, disabled_cursor = acked.evaluate(look)
+        disabled_color, disabled_cursor = page.evaluate(
+            "() => { const b = document.createElement('button'); b.disabled = true;"
+            " b.textContent = 'x'; document.querySelector('#al-list').append(b);"
+            " const s = getComputedStyle(b); const r = [s.color, s.cursor];"
+            " b.remove(); return r; }"
+        )
         enabled_color, enabled_cursor = page.locator("#hi-search").evaluate(look)
         assert disabled_cursor == "not-allowed" and enabled_cursor == "pointer"
         assert disabled_color != enabled_color

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from ...masking import mask_url, redact
 from ...store import Acknowledged, NewMessage, Priority
-from ...store.history import HistoryEntry
+from ...store.history import HistoryEntry, HistoryQuery
 from ..templates.escaping import Syntax, escape
 from .alertmanager import Silence, SilenceError, create_silence
 from .groups import group_id
@@ -36,6 +36,7 @@ __all__ = [
     "ack_line",
     "ack_title",
     "acknowledge",
+    "acknowledgers",
     "alertmanager_for",
     "group_name",
     "silence",
@@ -71,29 +72,39 @@ class Acknowledgement:
     Attributes:
         outcome: whether the group was open, and acknowledged before this.
         entry: the history entry written (``None`` when the group was not open: nothing was).
-        posted: the line went to ``actions.ack_bots`` (the first acknowledgement only).
+        posted: a line went to ``actions.ack_bots`` (the first acknowledgement, or a later one
+            whose person chose to tell the group).
+        acknowledgers: everyone who acknowledged the group, with when, the first first.
     """
 
     outcome: Acknowledged
     entry: HistoryEntry | None = None
     posted: bool = False
+    acknowledgers: tuple[tuple[str, float], ...] = ()
 
 
 async def acknowledge(
-    gateway: Gateway, labels: Sequence[tuple[str, str]], name: str, *, via: str
+    gateway: Gateway,
+    labels: Sequence[tuple[str, str]],
+    name: str,
+    *,
+    via: str,
+    post: bool = False,
 ) -> Acknowledgement:
     """Acknowledge the group named by ``labels`` for ``name``, once.
 
     The first acknowledgement of an open group cancels its timers, writes a history entry and
     posts one line to ``actions.ack_bots``. Anyone acknowledging it again is written to the
-    history and added to the group's names, and nothing is posted. A group that is not open
-    (it resolved) is left alone: nothing is written or posted.
+    history and added to the group's names, and nothing is posted unless they ask (``post``:
+    a line ``也认领``). A group that is not open (it resolved) is left alone: nothing is
+    written or posted.
 
     Args:
         gateway: the running gateway.
         labels: the group's labels.
         name: who acknowledges.
         via: where (``link`` or ``console``), for the history.
+        post: a later acknowledgement tells the group too.
 
     Raises:
         StoreUnavailableError: the store did not answer; try again.
@@ -118,11 +129,33 @@ async def acknowledge(
         labels=tuple(labels), detail=detail,
     )  # fmt: skip
     await gateway.history.record(entry)
+    posted = first or post
+    if posted:
+        await _post_line(gateway, entry.id, name, labels, now, again=not first)
     if first:
-        await _post_line(gateway, entry.id, name, labels, now)
         gateway.escalator.wake()
     logger.info("%s via %s", title, via)
-    return Acknowledgement(outcome, entry, first)
+    return Acknowledgement(outcome, entry, posted, await acknowledgers(gateway, labels))
+
+
+async def acknowledgers(
+    gateway: Gateway, labels: Sequence[tuple[str, str]], since: float = 0.0
+) -> tuple[tuple[str, float], ...]:
+    """Who acknowledged the group named by ``labels``, and when, the first first, once each
+    (from the history: the store keeps the names and the latest time only)."""
+    # Not by state: the first one's follows its posted line (delivered once sent).
+    query = HistoryQuery(since=since or None, source="action", labels=tuple(labels), limit=500)
+    found = await gateway.history.history.search(query)
+    ordered = sorted(
+        # The search answers newest first: reversed, equal times keep their order too.
+        (e for e in reversed(found) if tuple(e.labels) == tuple(labels)
+         and e.detail.get("action") == "acknowledge"),
+        key=lambda e: e.received_at,
+    )  # fmt: skip
+    seen: dict[str, float] = {}
+    for e in ordered:
+        seen.setdefault(str(e.detail.get("by", "")), float(e.detail.get("at", e.received_at)))
+    return tuple(seen.items())
 
 
 MAX_ACK_NAMES = 8
@@ -149,11 +182,16 @@ def ack_title(name: str, labels: Sequence[tuple[str, str]], *, first: bool = Tru
     return f"✅ 也认领 by {who} (acknowledged already) · {group}"
 
 
-def ack_line(name: str, labels: Sequence[tuple[str, str]], syntax: Syntax) -> str:
+def ack_line(
+    name: str, labels: Sequence[tuple[str, str]], syntax: Syntax, *, again: bool = False
+) -> str:
     """The line posted to ``ack_bots``: one line, every untrusted value escaped for ``syntax``
-    (no mention, tag, link or line break can come out of a name or a label value)."""
+    (no mention, tag, link or line break can come out of a name or a label value); ``again``:
+    a later acknowledgement whose person chose to tell the group."""
     who = escape(one_line(name, _NAME_BYTES), syntax)
     group = escape(one_line(group_name(labels), _GROUP_BYTES), syntax)
+    if again:
+        return f"✅ 也认领 by {who} (also acknowledged) · {group}"
     return f"✅ 已认领 by {who} · {group}"
 
 
@@ -205,6 +243,8 @@ async def _post_line(
     name: str,
     labels: Sequence[tuple[str, str]],
     now: float,
+    *,
+    again: bool = False,
 ) -> None:
     """Queue the acknowledgement line for every ``ack_bots`` bot, in the bot's msgtype."""
     bots = list(gateway.config.actions.ack_bots)
@@ -217,7 +257,7 @@ async def _post_line(
         syntax = gateway.config.bots[bot].msgtype
         payloads = by_syntax.get(syntax)
         if payloads is None:
-            line = ack_line(name, labels, syntax)
+            line = ack_line(name, labels, syntax, again=again)
             payloads = runtime.renderer.compose("acknowledge", line, msgtype=syntax).payloads
             by_syntax[syntax] = payloads
         messages += [

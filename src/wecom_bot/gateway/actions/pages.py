@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from html import escape
 from typing import TYPE_CHECKING
@@ -20,7 +21,7 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from ...store import StoreUnavailableError
+from ...store import Acknowledged, GroupRecord, StoreUnavailableError
 from . import acting
 from .alertmanager import SilenceError
 from .groups import group_id
@@ -49,7 +50,8 @@ border-radius:8px}.choices{display:flex;gap:8px}.choices label{flex:1;font-weigh
 text-align:center;border:1px solid #c9cdd4;border-radius:8px;padding:10px 0}
 .choices input{margin-right:4px}button{width:100%;margin-top:16px;font-size:18px;padding:12px;
 border:0;border-radius:8px;background:#07c160;color:#fff}.warn{color:#b42318}.ok{color:#067647}
-.muted{color:#646a73;font-size:14px}
+.muted{color:#646a73;font-size:14px}button.second{background:#fff;color:#1f2329;
+border:1px solid #c9cdd4}
 """
 
 
@@ -158,13 +160,23 @@ async def show(request: Request, token: str, d: str = "1h") -> HTMLResponse:
                 f'<p><a href="{escape(href)}">在 Alertmanager 中查看 Open in Alertmanager</a></p>'
             )
         return _page("详情 · Details", f'<div class="card">{info}{link}</div>')
+    done_by = ""
+    acked: tuple[tuple[str, float], ...] = ()
     if action.kind == "a":
         try:
             found = await gateway.store.get_group(group_id(action.matchers))
+            acked = (
+                await acting.acknowledgers(gateway, action.matchers, found.opened_at)
+                if found is not None and found.acknowledged_by
+                else ()
+            )
         except StoreUnavailableError as exc:
             return _refused(f"the store does not answer, try again: {exc}", 503)
         if found is None:
             return _not_open(action)
+        said = _silenced_html(found, gateway) + (_acked_html(acked, gateway) if acked else "")
+        if said:
+            done_by = f'<div class="card">{said}</div>'
     name = unquote(request.cookies.get(NAME_COOKIE, ""))[:MAX_NAME_CHARS]
     choices = ""
     if action.kind == "s":
@@ -179,15 +191,47 @@ async def show(request: Request, token: str, d: str = "1h") -> HTMLResponse:
         choices = f'<label>静默多久 For how long</label><div class="choices">{radios}</div>'
     title = "静默 · Silence" if action.kind == "s" else "认领 · Acknowledge"
     verb = "创建静默 Create silence" if action.kind == "s" else "认领 Acknowledge"
+    buttons = f'<button type="submit">{verb}</button>'
+    if done_by:  # a later one: recorded quietly, unless the person chooses to tell the group
+        title = "已有人认领 · Already acknowledged" if acked else "已静默 · Already silenced"
+        buttons = (
+            '<button type="submit" name="post" value="0">也认领（不发群消息） '
+            "Add my name (no group message)</button>"
+            '<button type="submit" name="post" value="1" class="second">'
+            "也认领并告知群 Add my name and tell the group</button>"
+        )
     form = (
         f'<form method="post" action="/act/{escape(token)}">'
         f'<input type="hidden" name="csrf" value="{escape(csrf_token(token, secret))}">'
         f'<label for="name">你的名字 Your name</label>'
         f'<input type="text" id="name" name="name" maxlength="{MAX_NAME_CHARS}" required '
         f'autocomplete="name" value="{escape(name)}">{choices}'
-        f'<button type="submit">{verb}</button></form>'
+        f"{buttons}</form>"
     )
-    return _page(title, f'<div class="card">{info}</div><div class="card">{form}</div>')
+    return _page(title, f'{done_by}<div class="card">{info}</div><div class="card">{form}</div>')
+
+
+def _silenced_html(group: GroupRecord, gateway: Gateway) -> str:
+    """ "已由 A 静默至 T · silenced by A until T" while a silence made here holds, else ""."""
+    until = group.silenced_until
+    if until is None or until <= gateway.clock() or not group.acknowledged_by:
+        return ""
+    who, when = escape(group.acknowledged_by), escape(_when(until, gateway))
+    return f'<p class="ok">已由 {who} 静默至 {when} · silenced by {who} until {when}</p>'
+
+
+def _acked_html(acked: Sequence[tuple[str, float]], gateway: Gateway) -> str:
+    """ "已由 A 于 T 认领 · acknowledged by A at T", then anyone who added themselves."""
+    (first, at), others = acked[0], acked[1:]
+    when = escape(_when(at, gateway))
+    html = (
+        f'<p class="ok">已由 {escape(first)} 于 {when} 认领 · '
+        f"acknowledged by {escape(first)} at {when}</p>"
+    )
+    if others:
+        items = "".join(f"<li>{escape(n)} · {escape(_when(t, gateway))}</li>" for n, t in others)
+        html += f"<p>也认领 Also acknowledged by:</p><ul>{items}</ul>"
+    return html
 
 
 def _same_origin(request: Request) -> bool:
@@ -225,7 +269,7 @@ async def confirm(request: Request, token: str) -> HTMLResponse:
     if action.kind == "s":
         response = await _silence(gateway, action, name, form.get("d", "1h"))
     elif action.kind == "a":
-        response = await _acknowledge(gateway, action, name)
+        response = await _acknowledge(gateway, action, name, post=form.get("post") == "1")
     else:
         return _refused(f"a {KINDS[action.kind]} link does nothing when posted", 405)
     # Lax, not Strict: the chat app opens the link as a cross-site navigation, and the cookie
@@ -262,26 +306,38 @@ async def _silence(gateway: Gateway, action: ActionToken, name: str, choice: str
     return _page("已静默 · Silenced", body)
 
 
-async def _acknowledge(gateway: Gateway, action: ActionToken, name: str) -> HTMLResponse:
+async def _acknowledge(
+    gateway: Gateway, action: ActionToken, name: str, *, post: bool
+) -> HTMLResponse:
     try:
-        done = await acting.acknowledge(gateway, action.matchers, name, via="link")
+        before = await gateway.store.get_group(group_id(action.matchers))
+        done = await acting.acknowledge(gateway, action.matchers, name, via="link", post=post)
     except StoreUnavailableError as exc:
         return _refused(f"the store does not answer, try again: {exc}", 503)
     if done.entry is None:
         return _not_open(action)
-    if done.posted:
+    if done.outcome is Acknowledged.FIRST:
         title, note = "已认领 · Acknowledged", ""
+        head = (
+            f'<p class="ok">{escape(done.entry.title)}</p>'
+            f"<p>{escape(_when(done.entry.received_at, gateway))}</p>"
+        )
     else:
         title = "已有人认领 · Already acknowledged"
-        note = (
-            '<p class="muted">群里已经发过认领消息，不再重复发送。你的名字已记录。 '
-            "The group was told already; your name is recorded, nothing is posted again.</p>"
+        told = (
+            "已在群里告知。 The group was told you acknowledged too."
+            if done.posted
+            else "群里已经发过认领消息，不再重复发送。 "
+            "The group was told already; nothing is posted again."
         )
-    body = (
-        f'<div class="card"><p class="ok">{escape(done.entry.title)}</p>'
-        f"<p>{escape(_when(done.entry.received_at, gateway))}</p>{note}"
-        f"{_matchers_html(action)}</div>"
-    )
+        note = (
+            f'<p class="muted">你的名字已记录 Your name is recorded: {escape(name)}. '
+            f"{escape(told)}</p>"
+        )
+        head = (_silenced_html(before, gateway) if before is not None else "") + _acked_html(
+            done.acknowledgers or ((name, done.entry.received_at),), gateway
+        )
+    body = f'<div class="card">{head}{note}{_matchers_html(action)}</div>'
     return _page(title, body)
 
 

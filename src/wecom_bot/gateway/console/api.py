@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any
@@ -29,6 +29,7 @@ from ...errors import ConfigError, MessageValidationError
 from ...masking import mask_key, redact
 from ...preview import render_message_html
 from ...store import (
+    Acknowledged,
     GroupRecord,
     NewMessage,
     OutboxRecord,
@@ -48,6 +49,7 @@ from ..recording import delivery_records
 from ..samples import SAMPLES
 from ..templates.render_pool import RenderPoolClosed
 from ..templates.renderer import MsgType, RenderReport, TemplateError
+from .testsend import MARKER, marked_messages
 
 if TYPE_CHECKING:
     from ..gateway import Gateway
@@ -420,10 +422,36 @@ def _timer_json(timer: TimerRecord) -> dict[str, Any]:
     }
 
 
-def _group_json(gateway: Gateway, group: GroupRecord, now: float) -> dict[str, Any]:
+_QUIET = {"muted": "muted", "dropped": "muted", "deferred": "deferred"}
+"""History states of a group's last notification that kept it from the group, as shown."""
+
+
+def _group_json(
+    gateway: Gateway,
+    group: GroupRecord,
+    now: float,
+    last: HistoryEntry | None,
+    acked: Sequence[tuple[str, float]] = (),
+) -> dict[str, Any]:
+    """One open group and its real state: ``silenced``, ``acknowledged``, ``muted`` or
+    ``deferred`` (its last notification was held by a time interval: the group never saw
+    it), else ``open``. Only ``open`` needs a human (``needs_human``: what the badge counts)."""
     info = GroupInfo.from_json(group.info)
     silenced = group.silenced_until is not None and group.silenced_until > now
-    state = "silenced" if silenced else "acknowledged" if group.acknowledged_by else "open"
+    quiet = _QUIET.get(last.state) if last is not None else None
+    state = (
+        "silenced" if silenced
+        else "acknowledged" if group.acknowledged_by
+        else quiet or "open"
+    )  # fmt: skip
+    held = None
+    if quiet is not None and last is not None:
+        muting: Mapping[str, Any] = next((m["muted"] for m in last.messages if m.get("muted")), {})
+        held = {
+            "action": muting.get("action", last.state),
+            "intervals": muting.get("reason", ""),
+            "until": muting.get("resumes_at"),
+        }
     nxt = group.next_timer
     return {
         "id": group.id,
@@ -436,8 +464,12 @@ def _group_json(gateway: Gateway, group: GroupRecord, now: float) -> dict[str, A
         "opened_at": group.opened_at,
         "updated_at": group.updated_at,
         "state": state,
+        "needs_human": state == "open",
+        "held": held,
         "acknowledged_by": group.acknowledged_by,
         "acknowledged_at": group.acknowledged_at,
+        "acknowledgers": [{"by": n, "at": t} for n, t in acked]
+        or [{"by": n, "at": group.acknowledged_at} for n in _acknowledgers(group)],
         "silenced_until": group.silenced_until,
         "next": _timer_json(nxt) if nxt is not None else None,
         "timers": [_timer_json(t) for t in group.timers],
@@ -447,27 +479,51 @@ def _group_json(gateway: Gateway, group: GroupRecord, now: float) -> dict[str, A
     }
 
 
+def _acknowledgers(group: GroupRecord) -> list[str]:
+    """Everyone who acknowledged ``group``, the first first (the store keeps them joined)."""
+    return [n for n in (group.acknowledged_by or "").split(", ") if n]
+
+
 @router.get("/alerts", summary="Open alert groups: firing since, acknowledged, silenced, next")
 async def alerts(request: Request, limit: Annotated[int, Query(ge=1, le=5000)] = 500) -> Response:
     """The open alert groups, the longest firing first, with who acknowledged them, until when
-    they are silenced (a silence made from a link or here), and their next escalation or
-    reminder."""
+    they are silenced (a silence made from a link or here), whether a time interval holds
+    them (muted or deferred: the group has not seen them), and their next escalation or
+    reminder. ``needs_human`` counts: the groups open, unacknowledged, and seen."""
     gateway = _gateway(request)
     now = gateway.clock()
     try:
         groups = await gateway.store.list_groups(limit=limit)
+        history = gateway.history.history
+        lasts = [
+            await history.get(GroupInfo.from_json(g.info).notification_id) for g in groups
+        ]
+        acks = [
+            await acting.acknowledgers(gateway, GroupInfo.from_json(g.info).labels, g.opened_at)
+            if g.acknowledged_by
+            else ()
+            for g in groups
+        ]
     except StoreUnavailableError as exc:
         return _error(503, f"outbox unavailable: {exc}")
-    return JSONResponse({"now": now, "groups": [_group_json(gateway, g, now) for g in groups]})
+    listed = [
+        _group_json(gateway, g, now, last, acked)
+        for g, last, acked in zip(groups, lasts, acks, strict=True)
+    ]
+    return JSONResponse(
+        {"now": now, "groups": listed, "needs_human": sum(g["needs_human"] for g in listed)}
+    )
 
 
 class AlertAction(BaseModel):
-    """Who acts on an open group, and for a silence how long (``1h``, ``4h``, ``24h``)."""
+    """Who acts on an open group, and for a silence how long (``1h``, ``4h``, ``24h``);
+    ``post``: a later acknowledgement tells the group too (the first always does)."""
 
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(max_length=200)
     duration: str = "1h"
+    post: bool = False
 
 
 async def _open_group(
@@ -495,13 +551,15 @@ async def acknowledge_group(request: Request, group: str, body: AlertAction) -> 
         return found
     info, name = found
     try:
-        done = await acting.acknowledge(gateway, info.labels, name, via="console")
+        done = await acting.acknowledge(gateway, info.labels, name, via="console", post=body.post)
     except StoreUnavailableError as exc:
         return _error(503, f"outbox unavailable: {exc}")
     if done.entry is None:
         return _error(404, "no such open alert group (it resolved, or was never seen)")
+    acked = [{"by": n, "at": t} for n, t in done.acknowledgers]
     return JSONResponse({"acknowledged": True, "by": name, "history_id": done.entry.id,
-                         "first": done.posted})  # fmt: skip
+                         "first": done.outcome is Acknowledged.FIRST, "posted": done.posted,
+                         "acknowledgers": acked})  # fmt: skip
 
 
 @router.post("/alerts/{group}/silence", summary="Silence an open alert group in Alertmanager")
@@ -648,7 +706,18 @@ def _parse(body: PlaygroundRequest) -> Notification:
     raise _PlaygroundError(422, "source: one of alertmanager, grafana, generic")
 
 
-async def _render(gateway: Gateway, body: PlaygroundRequest) -> tuple[RenderReport, str, str]:
+def _no_links(notification: Notification) -> None:
+    """The action links of a test send: none (``None`` would mean the runtime's own)."""
+    return None
+
+
+async def _render(
+    gateway: Gateway, body: PlaygroundRequest, *, test_send: bool = False
+) -> tuple[RenderReport, str, str, tuple[str, ...]]:
+    """Render ``body``: the report, the bot, the title and whom the route would mention.
+
+    A test send (``test_send``) renders without mentions and without action links: whom the
+    route would mention is returned, for :mod:`.testsend` to write plainly."""
     runtime = gateway.runtime
     notification = _parse(body)
     bot = body.bot or None
@@ -691,7 +760,12 @@ async def _render(gateway: Gateway, body: PlaygroundRequest) -> tuple[RenderRepo
                 mentions = mentions | runtime.global_mentions.resolve(notification)
             mentions = mentions | runtime.oncall_mentions(route, notification)
         # Inert links: whatever labels are typed here, they must not act on a real group.
-        preview = runtime.actions.preview() if runtime.actions is not None else None
+        preview: Callable[[Notification], Any] | None = (
+            runtime.actions.preview() if runtime.actions is not None else None
+        )
+        would_mention = tuple(mentions.userids) if mentions is not None else ()
+        if test_send:  # nobody paged, no link at all (see .testsend)
+            mentions, preview = None, _no_links
         report = await runtime.render_report(
             template, notification, msgtype=msgtype, mentions=mentions, settings=settings,
             pool=gateway.playground_pool, actions=preview,
@@ -702,7 +776,7 @@ async def _render(gateway: Gateway, body: PlaygroundRequest) -> tuple[RenderRepo
         raise _PlaygroundError(422, str(exc)) from None
     except RenderPoolClosed as exc:
         raise _PlaygroundError(503, str(exc)) from None
-    return report, bot, title_of(notification)
+    return report, bot, title_of(notification), would_mention
 
 
 def _report_json(report: RenderReport) -> dict[str, Any]:
@@ -728,46 +802,57 @@ async def playground_render(request: Request, body: PlaygroundRequest) -> Respon
     A template's error answers 422 with ``template_error``: ``template``,
     ``in_template_source``, ``line``, ``column`` and ``message`` (plain words)."""
     try:
-        report, bot, _ = await _render(_gateway(request), body)
+        report, bot, _, _ = await _render(_gateway(request), body)
     except _PlaygroundError as exc:
         return exc.answer()
     return JSONResponse({**_report_json(report), "bot": bot})
 
 
-@router.post("/playground/send", summary="Render and queue the result for a bot")
+@router.post("/playground/send", summary="Send the render to a bot as a marked test")
 async def playground_send(request: Request, body: PlaygroundRequest) -> Response:
-    """Queue the rendered parts for ``bot`` (through the outbox, like any message)."""
+    """Queue the render for ``bot`` as a test (through the outbox, like any message).
+
+    Every message opens with ``[测试 TEST]``, mentions nobody (the route's mentions are
+    written plainly) and carries no action link; the history records it as a test."""
     if not body.bot:
         return _error(422, "bot: choose the bot to send to")
     gateway = _gateway(request)
     try:
-        report, bot, title = await _render(gateway, body)
+        report, bot, title, would_mention = await _render(gateway, body, test_send=True)
+        parts = marked_messages(report.content, report.msgtype, would_mention)
     except _PlaygroundError as exc:
         return exc.answer()
+    except (MessageValidationError, ValueError) as exc:
+        return _error(422, f"cannot send as a test: {exc}")
     now = gateway.clock()
     notification_id = f"pg-{int(now * 1000):x}"
     try:
         ids = await gateway.store.enqueue(
-            [NewMessage(bot=bot, payload=p, notification_id=notification_id)
-             for p in report.payloads],
+            [NewMessage(bot=bot, payload=p.payload, notification_id=notification_id)
+             for p in parts],
             now=now,
         )  # fmt: skip
     except StoreUnavailableError as exc:
         return _error(503, f"outbox unavailable: {exc}")
     entry = HistoryEntry(
         id=notification_id, received_at=now, updated_at=now, source="playground",
-        status="firing", state="pending", title=f"playground: {title}", bots=(bot,),
+        status="firing", state="pending", title=f"{MARKER} playground: {title}", bots=(bot,),
         messages=tuple(
             {"record_id": rid, "bot": bot, "msgtype": report.msgtype, "part": i + 1,
              "parts": len(ids), "size": part.size, "limit": part.limit, "payload": part.payload}
-            for i, (rid, part) in enumerate(zip(ids, report.parts, strict=True))
+            for i, (rid, part) in enumerate(zip(ids, parts, strict=True))
         ),
+        detail={"test": True, "mentions_written_plainly": list(would_mention),
+                "action_links": "none"},
     )  # fmt: skip
     await gateway.history.record(
         entry, [HistoryEvent(notification_id, now, "queued", rid, bot) for rid in ids]
     )
     gateway.runtime.notify([bot])
-    return JSONResponse({"notification_id": notification_id, "queued": ids, "bot": bot})
+    return JSONResponse(
+        {"notification_id": notification_id, "queued": ids, "bot": bot, "test": True,
+         "mentions_written_plainly": list(would_mention)}
+    )  # fmt: skip
 
 
 # --------------------------------------------------------------------------- config

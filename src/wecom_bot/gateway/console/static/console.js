@@ -246,7 +246,20 @@
       return `silenced until ${when(group.silenced_until)} by ${group.acknowledged_by}`;
     }
     if (group.state === "acknowledged") {
-      return `acknowledged by ${group.acknowledged_by} at ${when(group.acknowledged_at)}`;
+      const [first, ...others] = group.acknowledgers.length
+        ? group.acknowledgers : [{ by: group.acknowledged_by, at: group.acknowledged_at }];
+      const also = others.length ? ` · also ${others.map((a) => `${a.by} at ${when(a.at)}`).join(", ")}` : "";
+      return `acknowledged by ${first.by} at ${when(first.at)}${also}`;
+    }
+    const held = group.held;
+    if (group.state === "muted" && held) {
+      const until = held.until ? ` until ${when(held.until)}` : "";
+      const dropped = held.action === "drop" ? ", dropped" : "";
+      return `muted${until}${dropped} (${held.intervals || "time interval"}) · the group has not seen it`;
+    }
+    if (group.state === "deferred" && held) {
+      const until = held.until ? ` until ${when(held.until)}` : "";
+      return `deferred${until} (${held.intervals || "time interval"}) · sent to the group then`;
     }
     return "open, unacknowledged";
   }
@@ -256,7 +269,8 @@
     const body = $("al-list").tBodies[0];
     body.replaceChildren();
     $("al-empty").hidden = data.groups.length > 0;
-    setOpenBadge(data.groups.filter((g) => g.state === "open").length);
+    // Only what needs a human: held (muted, deferred), silenced and acknowledged groups are not.
+    setOpenBadge(data.needs_human);
     for (const group of data.groups) {
       const row = el("tr");
       row.dataset.group = group.id;
@@ -270,9 +284,12 @@
       cell(row, stateText(group), `gc-state gc-state--${group.state}`);
       cell(row, nextText(group.next));
       const act = el("td", "gc-act");
-      const ack = el("button", "", "Acknowledge");
+      // A group acknowledged already: a second person adds their name, quietly.
+      const again = group.state === "acknowledged";
+      const ack = el("button", "", again ? "Add my name" : "Acknowledge");
       ack.type = "button";
-      ack.disabled = group.state !== "open";
+      ack.disabled = !(group.state === "open" || again);
+      if (again) ack.title = "recorded and shown here; the group gets no second message";
       ack.addEventListener("click", () => alertAction(group, "acknowledge"));
       const choice = el("select");
       for (const d of ["1h", "4h", "24h"]) choice.append(new Option(d, d));
@@ -306,7 +323,9 @@
       const data = await call(`/alerts/${encodeURIComponent(group.id)}/${kind}`, { body });
       result("al-result", kind === "silence"
         ? `Silenced ${group.name} until ${when(data.ends_at)} (silence ${data.silence_id}).`
-        : `Acknowledged ${group.name}.`, true);
+        : data.first ? `Acknowledged ${group.name}.`
+          : `Your name is added to ${group.name} (acknowledged by ${data.acknowledgers[0].by} at ` +
+            `${when(data.acknowledgers[0].at)}); the group got no second message.`, true);
     } catch (error) {
       result("al-result", error.message, false);
     }
@@ -635,11 +654,24 @@
     }
   }
 
+  // A test send goes to a real group: it is confirmed first, naming the bot.
+  function confirmSend() {
+    const bot = $("pg-bot").value;
+    if (!bot) {
+      result("pg-result", "Choose the bot to send to.", false);
+      return;
+    }
+    $("pg-confirm-bot").textContent = bot;
+    $("pg-confirm-send").textContent = `Send test to ${bot}`;
+    $("pg-confirm").showModal();
+  }
+
   async function send() {
+    $("pg-confirm").close();
     clearTemplateError();
     try {
       const data = await call("/playground/send", { body: playgroundBody() });
-      result("pg-result", `Queued ${data.queued.length} message(s) for ${data.bot} (history ${data.notification_id}).`, true);
+      result("pg-result", `Queued ${data.queued.length} test message(s) for ${data.bot}, marked [测试 TEST], nobody mentioned (history ${data.notification_id}).`, true);
     } catch (error) {
       const detail = error.data && error.data.template_error;
       result("pg-result", detail ? "Not sent: the template has an error." : error.message, false);
@@ -688,7 +720,9 @@
     $("pg-load").addEventListener("click", () => loadSample());
     $("pg-route").addEventListener("change", () => describeDefaults());
     $("pg-render").addEventListener("click", () => render());
-    $("pg-send").addEventListener("click", () => send());
+    $("pg-send").addEventListener("click", () => confirmSend());
+    $("pg-confirm-send").addEventListener("click", () => send());
+    $("pg-confirm-cancel").addEventListener("click", () => $("pg-confirm").close());
     $("pg-template-source").addEventListener("input", () => {
       editor.error = null;
       editorLines();
