@@ -152,12 +152,20 @@ def check(
     ctx: typer.Context,
     config: ConfigOption,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict",
+            help="Also fail (exit 2) when a key or secret (actions.secret) is not set.",
+        ),
+    ] = False,
 ) -> None:
     """Validate a configuration and render every route's template against sample payloads.
 
     Prints each rendered message with its byte size against the limit; exits 2 on any error.
-    Keys need not be set: a key whose variable or file is missing is reported as not set
-    (ok for a check) and everything else is still checked, so CI can run it without secrets.
+    Keys and secrets need not be set: a key or the actions secret whose variable or file is
+    missing is reported by name as not set (ok for a check; never its value) and everything
+    else is still checked, so CI can run it without secrets. --strict makes that an error.
     """
     from ..gateway.check import check_config
 
@@ -172,6 +180,11 @@ def check(
             out.json(report)
         else:
             _print_report(report)
+    if strict and report["unresolved_keys"]:
+        typer.echo(
+            "--strict: not set: " + ", ".join(sorted(report["unresolved_keys"])), err=True
+        )
+        raise typer.Exit(ExitCode.USAGE)
     if not report["ok"]:
         raise typer.Exit(ExitCode.USAGE)
 
