@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from .conftest import Cli, Emulator
+
 SECRET = "s3cret-signing-value-0123456789"
 
 
@@ -62,3 +64,42 @@ def test_check_strict_fails_on_an_unset_secret_and_passes_when_set(tmp_path: Pat
     assert "not set" not in both.stdout
     for output in (unset.stdout + unset.stderr, both.stdout + both.stderr):
         assert SECRET not in output and key not in output
+
+
+def _profile_file(tmp_path: Path, emulator_url: str, key: str, default: str = "ops") -> Path:
+    path = tmp_path / "profiles.yaml"
+    path.write_text(
+        f"default: {default}\n"
+        "profiles:\n"
+        f"  ops:\n    key: {key}\n    base_url: {emulator_url}\n"
+        "  broken:\n    key_env: A\n    key_file: /b\n"
+        "  typo:\n    kee: x\n",
+        "utf-8",
+    )
+    return path
+
+
+def test_a_broken_profile_does_not_break_the_others(
+    cli: Cli, emulator: Emulator, key: str, tmp_path: Path
+) -> None:
+    path = _profile_file(tmp_path, emulator.url, key)
+    named = cli("send", "text", "one", "--profile", "ops", "--config", str(path))
+    assert named.code == 0, named.stderr
+    by_default = cli("send", "text", "two", "--config", str(path))
+    assert by_default.code == 0, by_default.stderr
+    assert [m["payload"]["text"]["content"] for m in emulator.accepted(key)] == ["one", "two"]
+
+
+def test_the_command_using_a_broken_profile_names_its_file_and_line(
+    cli: Cli, emulator: Emulator, key: str, tmp_path: Path
+) -> None:
+    path = _profile_file(tmp_path, emulator.url, key)
+    both = cli("send", "text", "x", "--profile", "broken", "--config", str(path))
+    assert both.code == 2
+    assert f"{path}, line 6: profiles.broken: needs exactly one of" in both.stderr
+    typo = cli("send", "text", "x", "--profile", "typo", "--config", str(path))
+    assert typo.code == 2
+    assert f"{path}, line 9: profiles.typo." in typo.stderr and "kee" in typo.stderr
+    as_default = _profile_file(tmp_path, emulator.url, key, default="typo")
+    assert cli("send", "text", "x", "--config", str(as_default)).code == 2
+    assert emulator.accepted(key) == []
