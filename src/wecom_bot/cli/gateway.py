@@ -13,6 +13,7 @@ import typer
 from ..errors import ConfigError, WeComBotError
 from .errors import CliUsageError
 from .exit_codes import ExitCode
+from .listening import open_listener
 from .output import command_scope, fail_now
 
 EXAMPLE = (
@@ -130,14 +131,24 @@ def run(
     except ConfigError as exc:
         raise fail_now(ctx, exc) from None
     bind_host = loaded.listen_host
-    bind_port = loaded.listen_port if port is None else port
+    # Bound here, before serving: a taken port ends the command with the one exit code the
+    # server commands share (6), and port 0 shows the port it got.
+    sock = open_listener(ctx, bind_host, loaded.listen_port if port is None else port)
+    bind_port = sock.getsockname()[1]
+    shown = "127.0.0.1" if bind_host in ("", "0.0.0.0", "::") else bind_host
+    shown = f"[{shown}]" if ":" in shown else shown
+    base = f"http://{shown}:{bind_port}"
     typer.echo(f"wecom-bot gateway: config {config}, store {_store_shown(loaded.store)}")
-    typer.echo(f"  listening on http://{bind_host}:{bind_port}  (POST /alertmanager, /grafana, "
+    typer.echo(f"  listening on {base}  (POST /alertmanager, /grafana, "
                "/webhook/NAME; GET /metrics /healthz /readyz)")  # fmt: skip
+    typer.echo(f"  console {base}/ui  ·  SIGHUP reloads the config, SIGTERM stops")
     sys.stdout.flush()
     server = uvicorn.Server(server_config(app, loaded, host=bind_host, port=bind_port))
-    server.run()
-    if not server.started:  # the port was taken, or the lifespan failed (logged)
+    try:
+        server.run(sockets=[sock])
+    finally:
+        sock.close()
+    if not server.started:  # the lifespan failed (logged)
         raise typer.Exit(ExitCode.FAILURE)
 
 
