@@ -528,9 +528,11 @@ def prepare_image(
     try:
         from PIL import Image, UnidentifiedImageError
     except ImportError:
+        from .launcher import checkout_root, install_command
+
         raise CliUsageError(
             f"{name} is not a JPG/PNG within 2 MiB and converting it needs Pillow: "
-            "pip install 'wecom-bot[image]'"
+            f"{install_command(['image'], checkout_root())}"
         ) from None
     try:
         image = Image.open(io.BytesIO(data))
