@@ -21,6 +21,11 @@ def test_import_loads_no_heavy_dependency() -> None:
     assert loaded_after("import wecom_bot") == set()
 
 
+def test_the_send_command_module_loads_neither_httpx_nor_asyncio() -> None:
+    code = "import wecom_bot.cli.send\nimport sys\nassert 'asyncio' not in sys.modules"
+    assert "httpx" not in loaded_after(code)
+
+
 def test_a_message_model_does_not_load_httpx() -> None:
     loaded = loaded_after("from wecom_bot import TextMessage\nTextMessage(content='x')")
     assert "httpx" not in loaded
