@@ -2,8 +2,8 @@
 ``python -c 'import pydantic'``, the one import the message models need.
 
 Run: ``python -m bench.bench_startup [--runs 21]``. Each command is a fresh interpreter; the
-three are run in turn, round after round, so a change in the machine's load touches all
-three alike. Bytecode is compiled once beforehand into a temporary ``PYTHONPYCACHEPREFIX``
+commands are run in turn, round after round, so a change in the machine's load touches all
+of them alike. Bytecode is compiled once beforehand into a temporary ``PYTHONPYCACHEPREFIX``
 (as an installed wheel has it), whatever ``PYTHONDONTWRITEBYTECODE`` says.
 """
 
@@ -41,15 +41,16 @@ class Timing:
     name: str
     argv: list[str]
     times: list[float]
+    src: Path = SRC
 
     @property
     def median(self) -> float:
         return median(self.times)
 
 
-def _environment(cache: str) -> dict[str, str]:
+def _environment(cache: str, src: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    env["PYTHONPATH"] = str(SRC)
+    env["PYTHONPATH"] = str(src)
     env["PYTHONPYCACHEPREFIX"] = cache
     return env
 
@@ -63,16 +64,20 @@ def _once(argv: list[str], env: dict[str, str]) -> float:
     return (time.perf_counter() - start) * 1000
 
 
-def run(runs: int = RUNS) -> list[Timing]:
-    """Time every command ``runs`` times, interleaved, after one warm-up run each."""
+def run(runs: int = RUNS, before: Path | None = None) -> list[Timing]:
+    """Time every command ``runs`` times, interleaved, after one warm-up run each; with
+    ``before`` (another checkout) its wecom-bot commands too, in the same rounds."""
     timings = [Timing(name, argv, []) for name, argv in COMMANDS.items()]
+    if before is not None:
+        timings += [Timing(f"{name} (before)", argv, [], before / "src")
+                    for name, argv in COMMANDS.items() if name != BASELINE]  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="wecom-bench-pyc-") as cache:
-        env = _environment(cache)
+        envs = {t.src: _environment(cache, t.src) for t in timings}
         for t in timings:
-            _once(t.argv, env)
+            _once(t.argv, envs[t.src])
         for _ in range(runs):
             for t in timings:
-                t.times.append(_once(t.argv, env))
+                t.times.append(_once(t.argv, envs[t.src]))
     return timings
 
 
@@ -97,8 +102,8 @@ def goals(timings: list[Timing]) -> list[tuple[str, str, bool]]:
     return out
 
 
-def report(timings: list[Timing], runs: int) -> str:
-    """The Markdown section."""
+def report(timings: list[Timing], runs: int, before: str = "") -> str:
+    """The Markdown section (``before``: a sentence on the other checkout, if any)."""
     rows = [
         [
             f"`{t.name}`",
@@ -111,9 +116,9 @@ def report(timings: list[Timing], runs: int) -> str:
     ]
     return (
         f"`python -m bench.bench_startup --runs {runs}`: wall time of a fresh interpreter per "
-        f"command, {runs} rounds of the three in turn after one warm-up each, bytecode "
+        f"command, {runs} rounds of the commands in turn after one warm-up each, bytecode "
         "compiled beforehand; `wecom-bot` is run as `python -m wecom_bot` (the same code as "
-        f"the console script). Machine: {machine()}.\n\n"
+        f"the console script). Machine: {machine()}.{before}\n\n"
         + table(["what", "command", "median ms", "fastest ms", "× pydantic"], rows)
     )
 
@@ -121,8 +126,9 @@ def report(timings: list[Timing], runs: int) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=RUNS)
+    parser.add_argument("--before", type=Path, help="another checkout, timed in the same rounds")
     args = parser.parse_args()
-    timings = run(args.runs)
+    timings = run(args.runs, args.before)
     print(report(timings, args.runs))
     for name, measured, ok in goals(timings):
         print(f"- {name}: {measured} ({'met' if ok else 'not met'})")

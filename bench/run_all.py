@@ -267,9 +267,24 @@ def ingest_section(quick: bool) -> Section:
 def startup_section(quick: bool) -> Section:
     """Issue 27: how long ``import wecom_bot`` and a dry-run send take beside pydantic."""
     runs = 5 if quick else bench_startup.RUNS
-    timings = bench_startup.run(runs)
+    before = os.environ.get("WECOM_BENCH_BEFORE")
+    before_dir = Path(before) if before and not quick else None
+    timings = bench_startup.run(runs, before_dir)
+    note = ""
+    if before_dir is not None:
+        found = subprocess.run(
+            ["git", "-C", str(before_dir), "rev-parse", "--short", "HEAD"],
+            capture_output=True, text=True,
+        )  # fmt: skip
+        revision = f" (commit {found.stdout.strip()})" if found.returncode == 0 else ""
+        note = (
+            f" Rows marked *before* run the checkout {before_dir}{revision}, the release "
+            "before issue 27, in the same rounds."
+        )
     return Section(
-        bench_startup.TITLE, bench_startup.report(timings, runs), bench_startup.goals(timings)
+        bench_startup.TITLE,
+        bench_startup.report(timings, runs, note),
+        bench_startup.goals(timings),
     )
 
 
