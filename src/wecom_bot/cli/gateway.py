@@ -192,9 +192,7 @@ def check(
         else:
             _print_report(report)
     if strict and report["unresolved_keys"]:
-        typer.echo(
-            "--strict: not set: " + ", ".join(sorted(report["unresolved_keys"])), err=True
-        )
+        typer.echo("--strict: not set: " + ", ".join(sorted(report["unresolved_keys"])), err=True)
         raise typer.Exit(ExitCode.USAGE)
     if not report["ok"]:
         raise typer.Exit(ExitCode.USAGE)
