@@ -51,6 +51,7 @@ __all__ = [
     "describe_target",
     "load_profile_file",
     "load_profiles",
+    "read_profile_file",
     "resolve_target",
 ]
 
@@ -221,6 +222,22 @@ def load_profile_file(path: str | Path) -> tuple[dict[str, Profile], str | None]
         ConfigError: as :func:`load_profiles`.
     """
     return _load(Path(path).expanduser()).strict()
+
+
+def read_profile_file(
+    path: str | Path,
+) -> tuple[dict[str, Profile], str | None, dict[str, str]]:
+    """Read a profile file, keeping the profiles that are fine when others are broken.
+
+    Returns:
+        The usable profiles by name, the ``default`` (None if it names none), and each broken
+        profile's error (naming the file and line) by name.
+
+    Raises:
+        ConfigError: the file as a whole is unusable (missing, not YAML, unknown top field).
+    """
+    loaded = _load(Path(path).expanduser())
+    return loaded.profiles, loaded.default, {k: str(v) for k, v in loaded.broken.items()}
 
 
 def describe_profile(

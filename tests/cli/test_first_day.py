@@ -103,3 +103,18 @@ def test_the_command_using_a_broken_profile_names_its_file_and_line(
     as_default = _profile_file(tmp_path, emulator.url, key, default="typo")
     assert cli("send", "text", "x", "--config", str(as_default)).code == 2
     assert emulator.accepted(key) == []
+
+
+def test_profiles_lists_the_usable_ones_and_names_the_broken_ones(
+    cli: Cli, emulator: Emulator, key: str, tmp_path: Path
+) -> None:
+    path = _profile_file(tmp_path, emulator.url, key)
+    listing = cli("profiles", "--config", str(path))
+    assert listing.code == 2
+    assert "3 profile(s)" in listing.stdout and "* ops · key" in listing.stdout
+    assert f"! {path}, line 6: profiles.broken" in listing.stdout
+    assert f"! {path}, line 9: profiles.typo" in listing.stdout
+    assert key not in listing.output
+    as_json = json.loads(cli("profiles", "--config", str(path), "--json").stdout)
+    assert [p["name"] for p in as_json["profiles"]] == ["ops"]
+    assert sorted(as_json["broken"]) == ["broken", "typo"]
