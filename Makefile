@@ -4,8 +4,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 RUN_STAMP := $(VENV)/.run-stamp
+DIST ?= dist
 
-.PHONY: run test provision lint typecheck bench clean help
+.PHONY: run test provision lint typecheck bench dist clean help
 
 help:
 	@echo "make run        start the emulator + gateway demo on the embedded defaults"
@@ -14,6 +15,7 @@ help:
 	@echo "make lint       ruff check"
 	@echo "make typecheck  mypy --strict on src/"
 	@echo "make bench      run the benchmarks in bench/ and print the figures"
+	@echo "make dist       build the wheel into dist/ (pip install / pipx install it, see README)"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -49,5 +51,15 @@ typecheck: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m bench.run_all
 
+# The virtualenv alone, for targets that need only its pip (dist).
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+# build/ goes first: setuptools would otherwise pack files left there by an older build.
+dist: $(PY)
+	rm -rf build
+	$(PY) -m pip wheel -q --disable-pip-version-check --no-deps -w $(DIST) .
+	@ls $(DIST)/wecom_bot-*.whl
+
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build src/*.egg-info
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build dist src/*.egg-info

@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import re
 import shutil
 import statistics
@@ -47,7 +48,12 @@ from bench.bench_storm import emulator_entries
 from wecom_bot.limits import ERRCODE_RATE_LIMITED
 from wecom_bot.storm import expand
 
-ALERTMANAGER = shutil.which("prometheus-alertmanager")
+# Debian's name, upstream's name, or where WECOM_TEST_ALERTMANAGER points (scripts/provision).
+ALERTMANAGER = (
+    os.environ.get("WECOM_TEST_ALERTMANAGER")
+    or shutil.which("prometheus-alertmanager")
+    or shutil.which("alertmanager")
+)
 KEY_ENV = "WECOM_STORM_KEY"
 SEVERITIES = ("critical", "warning", "info")
 _HOST = re.compile(r"host-(\d+)(?!\d)")

@@ -6,7 +6,7 @@ sections and their goals in the document and keeps the others; ``--quick`` shrin
 a smoke run, whose figures are not written either).
 
 Every benchmark stops by itself within a few minutes: counts and time budgets are in each
-module. Goals are those of issues 2, 4, 5 and 9; each is reported met or not met.
+module. Goals are those of issues 2, 4, 5, 9 and 27; each is reported met or not met.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from bench import (
     bench_ingest,
     bench_outbox,
     bench_sdk,
+    bench_startup,
     bench_storm,
     bench_storm_am,
     bench_storm_kinds,
@@ -32,7 +33,17 @@ from bench import (
 from bench._common import machine, per_call_us, table, today
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
-ALL = ("messages", "sdk", "storm", "storm_am", "storm_kinds", "escalation", "outbox", "ingest")
+ALL = (
+    "messages",
+    "sdk",
+    "storm",
+    "storm_am",
+    "storm_kinds",
+    "escalation",
+    "outbox",
+    "ingest",
+    "startup",
+)
 COMMAND = "make bench  (= .venv/bin/python -m bench.run_all)"
 
 
@@ -253,6 +264,30 @@ def ingest_section(quick: bool) -> Section:
     return Section("Gateway ingest (issues 5 and 9)", bench_ingest.report(results, settings), goals)
 
 
+def startup_section(quick: bool) -> Section:
+    """Issue 27: how long ``import wecom_bot`` and a dry-run send take beside pydantic."""
+    runs = 5 if quick else bench_startup.RUNS
+    before = os.environ.get("WECOM_BENCH_BEFORE")
+    before_dir = Path(before) if before and not quick else None
+    timings = bench_startup.run(runs, before_dir)
+    note = ""
+    if before_dir is not None:
+        found = subprocess.run(
+            ["git", "-C", str(before_dir), "rev-parse", "--short", "HEAD"],
+            capture_output=True, text=True,
+        )  # fmt: skip
+        revision = f" (commit {found.stdout.strip()})" if found.returncode == 0 else ""
+        note = (
+            f" Rows marked *before* run the checkout {before_dir}{revision}, the release "
+            "before issue 27, in the same rounds."
+        )
+    return Section(
+        bench_startup.TITLE,
+        bench_startup.report(timings, runs, note),
+        bench_startup.goals(timings),
+    )
+
+
 RUNNERS: dict[str, Callable[[bool], Section]] = {
     "messages": messages_section,
     "sdk": sdk_section,
@@ -262,6 +297,7 @@ RUNNERS: dict[str, Callable[[bool], Section]] = {
     "escalation": escalation_section,
     "outbox": outbox_section,
     "ingest": ingest_section,
+    "startup": startup_section,
 }
 
 PROFILES = """\

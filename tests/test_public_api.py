@@ -11,8 +11,8 @@ def test_all_is_sorted_and_complete() -> None:
     assert wecom_bot.__all__ == sorted(wecom_bot.__all__)
     public = {
         name
-        for name, value in vars(wecom_bot).items()
-        if not name.startswith("_") and not inspect.ismodule(value)
+        for name in dir(wecom_bot)
+        if not name.startswith("_") and not inspect.ismodule(getattr(wecom_bot, name))
     }
     assert public == set(wecom_bot.__all__) - {"__version__"}
 

@@ -9,20 +9,26 @@ It sends to the emulator even when ``WECOM_BOT_KEY`` is exported; only ``--real`
 (``make run REAL=1``) sends the samples to the real group of ``WECOM_BOT_KEY``.
 
 Ctrl-C stops it with a goodbye line and exit status 130 (the shell's convention for an
-interrupt). ``python -m wecom_bot.demo --once`` exits when the samples are delivered (tests).
+interrupt); SIGTERM (``kill``, a supervisor) the same way with status 143. Either way its
+temporary outbox is removed. ``python -m wecom_bot.demo --once`` exits when the samples
+are delivered (tests).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import shlex
+import signal
 import socket
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +42,7 @@ from .gateway.samples import alertmanager_firing, alertmanager_resolved, grafana
 from .masking import mask_key
 
 INTERRUPTED = 130
+TERMINATED = 128 + signal.SIGTERM
 """Exit status after Ctrl-C (128 + SIGINT), as shells report an interrupted command."""
 
 DEMO_KEY = "demo0000-wecom-bot-0000-emulator0000"
@@ -62,8 +69,11 @@ def demo_config(base_url: str, store: str, port: int) -> GatewayConfig:
 
 
 class _Server(uvicorn.Server):
-    def install_signal_handlers(self) -> None:  # the demo handles Ctrl-C itself
-        pass
+    # The demo handles Ctrl-C and SIGTERM itself: uvicorn's capture would re-raise each signal
+    # once per server as they stop, cancelling the demo's clean-up half way.
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
 
 
 async def _serve(app: Any, port: int) -> tuple[_Server, asyncio.Task[None]]:
@@ -105,6 +115,7 @@ async def main(once: bool, real: bool = False) -> int:
         once: exit when the samples are delivered instead of serving until Ctrl-C.
         real: send to the real group of ``WECOM_BOT_KEY`` instead of the local emulator.
     """
+    _cancel_on_sigterm()
     real_key = os.environ.get("WECOM_BOT_KEY", "").strip()
     if real and not real_key:
         print("--real sends to the group of WECOM_BOT_KEY: export it first.", file=sys.stderr)
@@ -195,10 +206,34 @@ def cli() -> None:
     args = parser.parse_args()
     try:
         status = asyncio.run(main(args.once, args.real))
+    except asyncio.CancelledError:
+        if not _terminated.is_set():
+            raise
+        print("\nStopped (SIGTERM): the demo's servers are down and its outbox is removed. Bye.")
+        status = TERMINATED
     except KeyboardInterrupt:
         print("\nStopped: the demo's servers are down and its outbox is removed. Bye.")
         status = INTERRUPTED
     sys.exit(status)
+
+
+_terminated = threading.Event()
+
+
+def _cancel_on_sigterm() -> None:
+    # SIGTERM cancels the demo's main task, which unwinds like Ctrl-C: the servers stop and
+    # the temporary outbox is removed on the way out.
+    task = asyncio.current_task()
+    if task is None:
+        return
+
+    def terminate() -> None:
+        if not _terminated.is_set():  # a second SIGTERM must not cut the clean-up short
+            _terminated.set()
+            task.cancel()
+
+    with contextlib.suppress(NotImplementedError, RuntimeError):
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, terminate)
 
 
 if __name__ == "__main__":

@@ -51,6 +51,7 @@ __all__ = [
     "describe_target",
     "load_profile_file",
     "load_profiles",
+    "read_profile_file",
     "resolve_target",
 ]
 
@@ -211,7 +212,7 @@ def load_profiles(path: str | Path) -> dict[str, Profile]:
             (the message suggests the nearest valid one), or a profile has not exactly one
             of ``webhook``, ``key``, ``key_env``, ``key_file``.
     """
-    return _load(Path(path).expanduser())[0]
+    return _load(Path(path).expanduser()).strict()[0]
 
 
 def load_profile_file(path: str | Path) -> tuple[dict[str, Profile], str | None]:
@@ -220,7 +221,23 @@ def load_profile_file(path: str | Path) -> tuple[dict[str, Profile], str | None]
     Raises:
         ConfigError: as :func:`load_profiles`.
     """
-    return _load(Path(path).expanduser())
+    return _load(Path(path).expanduser()).strict()
+
+
+def read_profile_file(
+    path: str | Path,
+) -> tuple[dict[str, Profile], str | None, dict[str, str]]:
+    """Read a profile file, keeping the profiles that are fine when others are broken.
+
+    Returns:
+        The usable profiles by name, the ``default`` (None if it names none), and each broken
+        profile's error (naming the file and line) by name.
+
+    Raises:
+        ConfigError: the file as a whole is unusable (missing, not YAML, unknown top field).
+    """
+    loaded = _load(Path(path).expanduser())
+    return loaded.profiles, loaded.default, {k: str(v) for k, v in loaded.broken.items()}
 
 
 def describe_profile(
@@ -256,7 +273,36 @@ def describe_profile(
     }
 
 
-def _load(path: Path) -> tuple[dict[str, Profile], str | None]:
+def _profile_lines(path: Path) -> dict[str, int]:
+    """The line (1-based) where each profile starts in the file, for error messages."""
+    import yaml
+
+    try:
+        root = yaml.compose(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return {}
+    if not isinstance(root, yaml.MappingNode):
+        return {}
+    for key, value in root.value:
+        if key.value == "profiles" and isinstance(value, yaml.MappingNode):
+            return {str(k.value): k.start_mark.line + 1 for k, _ in value.value}
+    return {}
+
+
+@dataclass
+class _Loaded:
+    profiles: dict[str, Profile]
+    default: str | None
+    broken: dict[str, ConfigError]
+    """Profiles that cannot be used, each with its error (naming the file and line)."""
+
+    def strict(self) -> tuple[dict[str, Profile], str | None]:
+        if self.broken:
+            raise next(iter(self.broken.values()))
+        return self.profiles, self.default
+
+
+def _load(path: Path) -> _Loaded:
     document = _read_document(path)
     origin = str(path)
     for name in document:
@@ -265,15 +311,26 @@ def _load(path: Path) -> tuple[dict[str, Profile], str | None]:
     raw = document.get("profiles") or {}
     if not isinstance(raw, dict):
         raise ConfigError(f"{origin}: profiles: must be a mapping of profile names to fields")
-    profiles = {str(name): _parse_profile(str(name), data, origin) for name, data in raw.items()}
+    profiles: dict[str, Profile] = {}
+    broken: dict[str, ConfigError] = {}
+    lines: dict[str, int] | None = None
+    for name, data in raw.items():
+        try:
+            profiles[str(name)] = _parse_profile(str(name), data, origin)
+        except ConfigError as exc:
+            # One broken profile fails only the commands that use it (issue 27).
+            lines = _profile_lines(path) if lines is None else lines
+            line = lines.get(str(name))
+            at = f"{origin}, line {line}: " if line else f"{origin}: "
+            broken[str(name)] = ConfigError(at + str(exc).removeprefix(f"{origin}: "))
     default = document.get("default")
     if default is not None:
-        if not isinstance(default, str) or default not in profiles:
+        if not isinstance(default, str) or (default not in profiles and default not in broken):
             raise ConfigError(
                 f"{origin}: default: names no profile ({default!r}); "
-                f"profiles: {', '.join(sorted(profiles)) or 'none'}"
+                f"profiles: {', '.join(sorted([*profiles, *broken])) or 'none'}"
             )
-    return profiles, default
+    return _Loaded(profiles, default, broken)
 
 
 def _profile_key(profile: Profile, env: Mapping[str, str], origin: str) -> str:
@@ -346,8 +403,7 @@ def resolve_target(
 
     path = Path(config_path).expanduser() if config_path else default_config_path(env)
     if profile:
-        profiles, _ = _load(path)
-        return _from_profile(profiles, profile, path, base_url, env)
+        return _from_profile(_load(path), profile, path, base_url, env)
 
     if env.get(ENV_WEBHOOK):
         return Target(
@@ -357,9 +413,9 @@ def resolve_target(
         return Target(_endpoint(env[ENV_KEY], base_url or env_base, ENV_KEY), f"env {ENV_KEY}")
 
     if config_path or path.exists():
-        profiles, default = _load(path)
-        if default is not None:
-            return _from_profile(profiles, default, path, base_url, env)
+        loaded = _load(path)
+        if loaded.default is not None:
+            return _from_profile(loaded, loaded.default, path, base_url, env)
     raise ConfigError(
         "no webhook target: pass --webhook URL or --key KEY, set "
         f"{ENV_WEBHOOK} or {ENV_KEY}, or name a profile with --profile "
@@ -368,12 +424,15 @@ def resolve_target(
 
 
 def _from_profile(
-    profiles: Mapping[str, Profile],
+    loaded: _Loaded,
     name: str,
     path: Path,
     base_url: str | None,
     env: Mapping[str, str],
 ) -> Target:
+    if name in loaded.broken:
+        raise loaded.broken[name]
+    profiles = loaded.profiles
     found = profiles.get(name)
     if found is None:
         close = difflib.get_close_matches(name, list(profiles), n=1, cutoff=0.5)

@@ -12,7 +12,6 @@ Keys are only used as dictionary keys here; they never reach a message or a log 
 
 from __future__ import annotations
 
-import asyncio
 import bisect
 import re
 import threading
@@ -115,7 +114,7 @@ class SlidingWindowLimiter:
         rate: the allowed rate; defaults to WeCom's 20 per 60 s.
         clock: a monotonic clock in seconds.
         sleep: how :meth:`acquire` waits.
-        async_sleep: how :meth:`acquire_async` waits.
+        async_sleep: how :meth:`acquire_async` waits (default ``asyncio.sleep``).
     """
 
     def __init__(
@@ -124,7 +123,7 @@ class SlidingWindowLimiter:
         *,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], object] = time.sleep,
-        async_sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+        async_sleep: Callable[[float], Awaitable[object]] | None = None,
     ) -> None:
         if rate is None:
             rate = Rate()
@@ -133,7 +132,7 @@ class SlidingWindowLimiter:
         self._rate = rate
         self._clock = clock
         self._sleep = sleep
-        self._async_sleep = async_sleep
+        self._async_sleep = async_sleep or _asyncio_sleep
         self._lock = threading.Lock()
         self._keys: dict[str, _KeyState] = {}
 
@@ -357,6 +356,13 @@ class SlidingWindowLimiter:
             if max_wait is not None and (self._clock() - start) + wait > max_wait:
                 raise self._exceeded(wait, max_wait)
             await self._async_sleep(wait)
+
+
+async def _asyncio_sleep(seconds: float) -> None:
+    # asyncio is imported on first use: a blocking program (the CLI) never needs it.
+    import asyncio
+
+    await asyncio.sleep(seconds)
 
 
 class KeyPool:

@@ -6,13 +6,15 @@ named top-level modules fails, as it does after ``pip install wecom-bot`` withou
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-EXAMPLE = str(Path(__file__).parents[2] / "src/wecom_bot/gateway/examples/gateway.yaml")
+ROOT = Path(__file__).parents[2]
+EXAMPLE = str(ROOT / "src/wecom_bot/gateway/examples/gateway.yaml")
 
 _BLOCKED_RUN = """
 import sys
@@ -47,12 +49,12 @@ def _run(blocked: str, *argv: str) -> subprocess.CompletedProcess[str]:
 @pytest.mark.parametrize(
     ("blocked", "argv", "install"),
     [
-        ("typer", ["--help"], "pip install 'wecom-bot[cli]'"),
-        ("typer", ["send", "text", "hi"], "pip install 'wecom-bot[cli]'"),
-        ("mcp", ["mcp"], "pip install 'wecom-bot[mcp]'"),
-        ("typer", ["mcp"], "pip install 'wecom-bot[cli,mcp]'"),
-        ("uvicorn", ["emulator", "--port", "0"], "pip install 'wecom-bot[emulator]'"),
-        ("fastapi,uvicorn", ["gateway", "-c", EXAMPLE], "pip install 'wecom-bot[gateway]'"),
+        ("typer", ["--help"], f"pip install -e '{ROOT}[cli]'"),
+        ("typer", ["send", "text", "hi"], f"pip install -e '{ROOT}[cli]'"),
+        ("mcp", ["mcp"], f"pip install -e '{ROOT}[mcp]'"),
+        ("typer", ["mcp"], f"pip install -e '{ROOT}[cli,mcp]'"),
+        ("uvicorn", ["emulator", "--port", "0"], f"pip install -e '{ROOT}[emulator]'"),
+        ("fastapi,uvicorn", ["gateway", "-c", EXAMPLE], f"pip install -e '{ROOT}[gateway]'"),
     ],
 )
 def test_a_missing_extra_is_one_line_with_the_install_command(
@@ -67,6 +69,22 @@ def test_a_missing_extra_is_one_line_with_the_install_command(
 
 
 def test_an_unrelated_missing_module_is_not_disguised() -> None:
-    result = _run("httpx", "--help")
+    result = _run("pydantic", "--help")
     assert result.returncode == 1
     assert "ModuleNotFoundError" in result.stderr and "pip install" not in result.stderr
+
+
+def test_the_hint_names_the_checkout_or_the_installed_package(tmp_path: Path) -> None:
+    from wecom_bot.cli.launcher import checkout_root, install_command
+
+    assert checkout_root() == ROOT
+    assert install_command(["gateway"], ROOT) == f"pip install -e '{ROOT}[gateway]'"
+    assert install_command(["cli", "mcp"], None) == "pip install 'wecom-bot[cli,mcp]'"
+    # A copy of the package outside any checkout, as a wheel installs it: no checkout found.
+    site = tmp_path / "site-packages"
+    shutil.copytree(ROOT / "src" / "wecom_bot", site / "wecom_bot")
+    found = subprocess.run(
+        [sys.executable, "-c", "from wecom_bot.cli.launcher import checkout_root as c; print(c())"],
+        capture_output=True, text=True, timeout=60, env={"PYTHONPATH": str(site)}, check=True,
+    )  # fmt: skip
+    assert found.stdout.strip() == "None"

@@ -3,6 +3,8 @@ PNGs drawn in code, and one headless Chromium per test module."""
 
 from __future__ import annotations
 
+import os
+import shutil
 import struct
 import zlib
 from collections.abc import Callable, Iterator
@@ -30,7 +32,8 @@ from tests.servers import serve
 from wecom_bot.emulator import EmulatorSettings, create_app
 from wecom_bot.masking import key_fingerprint
 
-CHROMIUM = "/usr/bin/chromium"
+# Where WECOM_TEST_CHROMIUM points, else chromium on PATH (scripts/provision says so).
+CHROMIUM = os.environ.get("WECOM_TEST_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",

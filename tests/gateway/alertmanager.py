@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from collections.abc import Callable, Iterator
@@ -15,7 +16,12 @@ import pytest
 from tests.gateway.harness import wait_for
 from tests.redis_server import free_port
 
-ALERTMANAGER = shutil.which("prometheus-alertmanager")
+# Debian's name, upstream's name, or where WECOM_TEST_ALERTMANAGER points (scripts/provision).
+ALERTMANAGER = (
+    os.environ.get("WECOM_TEST_ALERTMANAGER")
+    or shutil.which("prometheus-alertmanager")
+    or shutil.which("alertmanager")
+)
 
 
 def _ready(url: str) -> bool:

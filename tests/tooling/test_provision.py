@@ -94,3 +94,54 @@ def test_make_test_provisions_first_and_ci_only_calls_make_test() -> None:
     ci = [line for line in (ROOT / ".ci" / "run").read_text("utf-8").splitlines()
           if line and not line.startswith("#")]  # fmt: skip
     assert ci[-1] == "make test" and not any("apt-get" in line for line in ci)
+
+
+def _run_elsewhere(
+    tmp_path: Path, tools: dict[str, str], env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """The script on a machine without dpkg-query or apt-get: only ``tools`` on PATH."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    _tool(bin_dir, "id", "echo 0")
+    for name, body in tools.items():
+        _tool(bin_dir, name, body)
+    return subprocess.run(
+        ["/bin/sh", str(SCRIPT)], capture_output=True, text=True, timeout=30,
+        env={"PATH": str(bin_dir), **(env or {})},
+    )  # fmt: skip
+
+
+FONTS = 'case "$1" in :lang=zh) echo "Noto Sans CJK SC" ;; *) echo "Noto Color Emoji" ;; esac'
+
+
+def test_without_apt_it_names_each_missing_program_its_version_and_how_to_point(
+    tmp_path: Path,
+) -> None:
+    result = _run_elsewhere(tmp_path, {})
+    assert result.returncode == 1
+    message = result.stderr
+    assert "apt-get install" not in message and "not a Debian system" in message
+    assert "redis-server >= 7" in message
+    assert "Alertmanager >= 0.25" in message and "WECOM_TEST_ALERTMANAGER=" in message
+    assert "Chromium" in message and "WECOM_TEST_CHROMIUM=" in message
+    assert "CJK and emoji fonts" in message
+
+
+def test_without_apt_it_lists_only_what_is_missing(tmp_path: Path) -> None:
+    result = _run_elsewhere(
+        tmp_path, {"redis-server": "true", "alertmanager": "true", "fc-list": FONTS}
+    )
+    assert result.returncode == 1
+    needs = [line for line in result.stderr.splitlines() if line.startswith("  - ")]
+    assert len(needs) == 1 and needs[0].startswith("  - Chromium")
+
+
+def test_without_apt_it_is_silent_when_all_are_there_chromium_given_by_variable(
+    tmp_path: Path,
+) -> None:
+    chrome = tmp_path / "opt-chrome"
+    chrome.write_text("#!/bin/sh\n", "utf-8")
+    chrome.chmod(0o755)
+    tools = {"redis-server": "true", "prometheus-alertmanager": "true", "fc-list": FONTS}
+    result = _run_elsewhere(tmp_path, tools, env={"WECOM_TEST_CHROMIUM": str(chrome)})
+    assert (result.returncode, result.stdout + result.stderr) == (0, "")

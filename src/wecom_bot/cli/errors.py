@@ -8,7 +8,8 @@
     WeComAPIError (any other errcode)               -> 3  API_REJECTED  errcode shown
     HTTPStatusError, TransportError, DeliveryError  -> 5  NETWORK       no usable answer
     Ctrl-C (KeyboardInterrupt, click's Abort)       -> 130 INTERRUPTED
-    CannotRunError                                  -> 1  FAILURE       e.g. the port is taken
+    ListenError                                     -> 6  CANNOT_LISTEN the port is taken
+    CannotRunError                                  -> 1  FAILURE       cannot run here
     anything else                                   -> 1  FAILURE       a bug: rerun with --debug
 """
 
@@ -27,7 +28,7 @@ from ..errors import (
 )
 from .exit_codes import ExitCode
 
-__all__ = ["EXIT_CODES_HELP", "CannotRunError", "CliUsageError", "exit_code_for"]
+__all__ = ["EXIT_CODES_HELP", "CannotRunError", "CliUsageError", "ListenError", "exit_code_for"]
 
 
 class CliUsageError(WeComBotError):
@@ -35,14 +36,18 @@ class CliUsageError(WeComBotError):
 
 
 class CannotRunError(WeComBotError):
-    """The command is right but cannot run here, e.g. its port is taken (exit code 1)."""
+    """The command is right but cannot run here (exit code 1)."""
+
+
+class ListenError(CannotRunError):
+    """A server command cannot listen: the port is taken or the address unusable (exit 6)."""
 
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 sent · 2 usage or validation error, nothing sent · "
     "3 rejected by the API (errcode shown) · 4 still rate-limited (45009) after the retries · "
-    "5 network error (no answer, HTTP error status) · 1 unexpected failure (rerun with --debug) · "
-    "130 interrupted."
+    "5 network error (no answer, HTTP error status) · 6 a server cannot listen (port taken) · "
+    "1 unexpected failure (rerun with --debug) · 130 interrupted."
 )
 """The exit codes in one paragraph, for ``--help`` epilogs."""
 
@@ -70,4 +75,6 @@ def exit_code_for(error: BaseException) -> ExitCode:
         return ExitCode.API_REJECTED
     if isinstance(error, DeliveryError):
         return ExitCode.NETWORK
+    if isinstance(error, ListenError):
+        return ExitCode.CANNOT_LISTEN
     return ExitCode.FAILURE

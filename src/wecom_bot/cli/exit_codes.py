@@ -20,5 +20,8 @@ class ExitCode(IntEnum):
     """Still rate limited (45009) after the retries."""
     NETWORK = 5
     """No answer: connection refused or reset, timeout, or an HTTP error status."""
+    CANNOT_LISTEN = 6
+    """A server (gateway, emulator, mcp --http) cannot listen: its port is taken, or the
+    address cannot be bound. Nothing was started."""
     INTERRUPTED = 130
     """Interrupted (Ctrl-C), as shells report it (128 + SIGINT)."""

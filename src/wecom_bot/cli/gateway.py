@@ -13,6 +13,7 @@ import typer
 from ..errors import ConfigError, WeComBotError
 from .errors import CliUsageError
 from .exit_codes import ExitCode
+from .listening import open_listener
 from .output import command_scope, fail_now
 
 EXAMPLE = (
@@ -130,14 +131,24 @@ def run(
     except ConfigError as exc:
         raise fail_now(ctx, exc) from None
     bind_host = loaded.listen_host
-    bind_port = loaded.listen_port if port is None else port
+    # Bound here, before serving: a taken port ends the command with the one exit code the
+    # server commands share (6), and port 0 shows the port it got.
+    sock = open_listener(ctx, bind_host, loaded.listen_port if port is None else port)
+    bind_port = sock.getsockname()[1]
+    shown = "127.0.0.1" if bind_host in ("", "0.0.0.0", "::") else bind_host
+    shown = f"[{shown}]" if ":" in shown else shown
+    base = f"http://{shown}:{bind_port}"
     typer.echo(f"wecom-bot gateway: config {config}, store {_store_shown(loaded.store)}")
-    typer.echo(f"  listening on http://{bind_host}:{bind_port}  (POST /alertmanager, /grafana, "
+    typer.echo(f"  listening on {base}  (POST /alertmanager, /grafana, "
                "/webhook/NAME; GET /metrics /healthz /readyz)")  # fmt: skip
+    typer.echo(f"  console {base}/ui  ·  SIGHUP reloads the config, SIGTERM stops")
     sys.stdout.flush()
     server = uvicorn.Server(server_config(app, loaded, host=bind_host, port=bind_port))
-    server.run()
-    if not server.started:  # the port was taken, or the lifespan failed (logged)
+    try:
+        server.run(sockets=[sock])
+    finally:
+        sock.close()
+    if not server.started:  # the lifespan failed (logged)
         raise typer.Exit(ExitCode.FAILURE)
 
 
@@ -152,12 +163,20 @@ def check(
     ctx: typer.Context,
     config: ConfigOption,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict",
+            help="Also fail (exit 2) when a key or secret (actions.secret) is not set.",
+        ),
+    ] = False,
 ) -> None:
     """Validate a configuration and render every route's template against sample payloads.
 
     Prints each rendered message with its byte size against the limit; exits 2 on any error.
-    Keys need not be set: a key whose variable or file is missing is reported as not set
-    (ok for a check) and everything else is still checked, so CI can run it without secrets.
+    Keys and secrets need not be set: a key or the actions secret whose variable or file is
+    missing is reported by name as not set (ok for a check; never its value) and everything
+    else is still checked, so CI can run it without secrets. --strict makes that an error.
     """
     from ..gateway.check import check_config
 
@@ -172,6 +191,9 @@ def check(
             out.json(report)
         else:
             _print_report(report)
+    if strict and report["unresolved_keys"]:
+        typer.echo("--strict: not set: " + ", ".join(sorted(report["unresolved_keys"])), err=True)
+        raise typer.Exit(ExitCode.USAGE)
     if not report["ok"]:
         raise typer.Exit(ExitCode.USAGE)
 

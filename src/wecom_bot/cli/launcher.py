@@ -2,17 +2,19 @@
 
 A plain ``pip install wecom-bot`` gives the SDK only; the command line and its servers come with
 extras. This module imports nothing optional itself, so when a part is missing the user reads
-which ``pip install 'wecom-bot[...]'`` to run (exit code 2) instead of a traceback.
+which ``pip install`` to run (exit code 2) instead of a traceback: one that works as written,
+from a checkout as from a wheel (:func:`install_command`).
 """
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from .exit_codes import ExitCode
 
-__all__ = ["extras_for", "main", "missing_extra_message"]
+__all__ = ["checkout_root", "extras_for", "install_command", "main", "missing_extra_message"]
 
 _SERVER_COMMANDS = ("gateway", "emulator")
 
@@ -58,6 +60,37 @@ def extras_for(module: str, argv: Sequence[str]) -> list[str] | None:
     return [extra]
 
 
+def checkout_root() -> Path | None:
+    """The source checkout this package runs from (``pip install -e .``, ``PYTHONPATH=src``),
+    or None when it runs from an installed wheel."""
+    root = Path(__file__).resolve().parents[3]
+    project = root / "pyproject.toml"
+    try:
+        if (root / "src" / "wecom_bot").is_dir() and 'name = "wecom-bot"' in project.read_text(
+            "utf-8"
+        ):
+            return root
+    except OSError:
+        pass
+    return None
+
+
+def install_command(extras: Sequence[str], root: Path | None) -> str:
+    """The ``pip install`` that adds ``extras`` here and works as written today.
+
+    From a checkout it names the checkout (wecom-bot is not on PyPI yet); installed from a
+    wheel, pip keeps the installed wecom-bot and fetches only the extras' dependencies.
+
+    Args:
+        extras: extras of ``pyproject.toml`` (``gateway``, ``cli`` ...).
+        root: the checkout, if it runs from one (:func:`checkout_root`).
+    """
+    wanted = ",".join(extras)
+    if root is not None:
+        return f"pip install -e '{root}[{wanted}]'"
+    return f"pip install 'wecom-bot[{wanted}]'"
+
+
 def missing_extra_message(error: ModuleNotFoundError, argv: Sequence[str]) -> str | None:
     """One line saying which ``pip install`` gives the missing module, or None if none does."""
     extras = extras_for(error.name or "", argv)
@@ -66,7 +99,7 @@ def missing_extra_message(error: ModuleNotFoundError, argv: Sequence[str]) -> st
     command = " ".join(["wecom-bot", *([c] if (c := _command(argv)) else [])])
     return (
         f"error: {command} needs the optional dependency {error.name!r}, which is not "
-        f"installed: pip install 'wecom-bot[{','.join(extras)}]'"
+        f"installed: {install_command(extras, checkout_root())}"
     )
 
 

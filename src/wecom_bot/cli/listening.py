@@ -1,4 +1,4 @@
-"""The listening socket of the server commands (emulator, MCP over HTTP)."""
+"""The listening socket of the server commands (gateway, emulator, MCP over HTTP)."""
 
 from __future__ import annotations
 
@@ -32,9 +32,10 @@ def open_listener(ctx: typer.Context, host: str, port: int) -> socket.socket:
     """:func:`listen`, for a command: a bad port or a taken address ends it with one line.
 
     Raises:
-        typer.Exit: exit code 2 for a port outside 0-65535, 1 when it cannot listen.
+        typer.Exit: exit code 2 for a port outside 0-65535, 6 (``CANNOT_LISTEN``) when it
+            cannot listen.
     """
-    from .errors import CannotRunError, CliUsageError
+    from .errors import CliUsageError, ListenError
     from .output import fail_now
 
     if not 0 <= port <= 65535:
@@ -42,4 +43,4 @@ def open_listener(ctx: typer.Context, host: str, port: int) -> socket.socket:
     try:
         return listen(host, port)
     except OSError as exc:
-        raise fail_now(ctx, CannotRunError(f"cannot listen on {host}:{port}: {exc}")) from None
+        raise fail_now(ctx, ListenError(f"cannot listen on {host}:{port}: {exc}")) from None

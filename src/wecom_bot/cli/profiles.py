@@ -7,8 +7,9 @@ from typing import Annotated, Any
 
 import typer
 
-from ..profiles import default_config_path, describe_profile, load_profile_file
+from ..profiles import default_config_path, describe_profile, read_profile_file
 from .errors import CliUsageError
+from .exit_codes import ExitCode
 from .output import command_scope, streams_of
 
 
@@ -36,29 +37,39 @@ def profiles(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
-    """List the profiles (exit 2 when the file is invalid, or --config names no file)."""
+    """List the profiles (exit 2 when the file or a profile is invalid, or --config names no
+    file; the usable profiles are listed all the same)."""
     with command_scope(ctx, json_mode=as_json) as out:
         env = streams_of(ctx).env
         path = config.expanduser() if config is not None else default_config_path(env)
         listing: dict[str, Any] = {"path": str(path), "exists": path.is_file(), "default": None}
         found: list[dict[str, Any]] = []
+        broken: dict[str, str] = {}
         if path.is_file():
-            loaded, listing["default"] = load_profile_file(path)
+            loaded, listing["default"], broken = read_profile_file(path)
             found = [describe_profile(p, env, str(path)) for p in loaded.values()]
         elif config is not None:
             raise CliUsageError(f"--config {config}: no such file")
         listing["profiles"] = found
+        listing["broken"] = broken
         if out.json_mode:
             out.json(listing)
+            if broken:
+                raise typer.Exit(ExitCode.USAGE)
             return
         if not listing["exists"]:
             out.line(f"no profile file at {path} (see docs/cli.md, 'Profiles')")
             return
-        out.line(f"{path}: {len(found)} profile(s)")
+        out.line(f"{path}: {len(found) + len(broken)} profile(s)")
         for item in found:
             marker = "*" if item["name"] == listing["default"] else " "
             state = item["key"] if item["key"] else f"not readable here: {item['problem']}"
             base = f" · {item['base_url']}" if item["base_url"] else ""
             out.line(f"{marker} {item['name']} · {item['source']} · {state}{base}")
+        for message in broken.values():
+            out.line(f"! {message}")
         if listing["default"]:
             out.line("(* the default profile)")
+        if broken:
+            out.line(f"(! {len(broken)} broken profile(s): only a command that uses one fails)")
+            raise typer.Exit(ExitCode.USAGE)

@@ -20,9 +20,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-import httpx
 import typer
 
 from .. import limits
@@ -47,7 +46,10 @@ from ..ratelimit import Rate, SlidingWindowLimiter, parse_rate
 from ..retry import RetryPolicy
 from ..split import plan_split, split_to_messages
 from .errors import EXIT_CODES_HELP, CliUsageError
-from .output import Output, ProgressReporter, Streams, command_scope
+from .output import Output, Streams, command_scope
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = [
     "SendOptions",
@@ -70,7 +72,6 @@ _EPILOG = (
     "else the profile file's default. --base-url (or WECOM_BOT_BASE_URL) points at a proxy "
     "or at 'wecom-bot emulator'."
 )
-_UPLOAD_CHUNK = 64 * 1024
 _MEDIA_PLACEHOLDER = "<media_id of the upload>"
 
 
@@ -527,9 +528,11 @@ def prepare_image(
     try:
         from PIL import Image, UnidentifiedImageError
     except ImportError:
+        from .launcher import checkout_root, install_command
+
         raise CliUsageError(
             f"{name} is not a JPG/PNG within 2 MiB and converting it needs Pillow: "
-            "pip install 'wecom-bot[image]'"
+            f"{install_command(['image'], checkout_root())}"
         ) from None
     try:
         image = Image.open(io.BytesIO(data))
@@ -748,47 +751,6 @@ def deliver(
     _report(out, target, messages, results, None)
 
 
-# -- uploads with a progress bar ---------------------------------------------------------------
-
-
-class _ProgressStream(httpx.SyncByteStream):
-    """Hands the body to the network in small pieces and reports each one sent."""
-
-    def __init__(self, inner: httpx.SyncByteStream, reporter: ProgressReporter) -> None:
-        self._inner = inner
-        self._reporter = reporter
-
-    def __iter__(self) -> Iterator[bytes]:
-        for chunk in iter(self._inner):
-            for start in range(0, len(chunk), _UPLOAD_CHUNK):
-                piece = chunk[start : start + _UPLOAD_CHUNK]
-                yield piece
-                self._reporter.advance(len(piece))
-
-    def close(self) -> None:
-        self._inner.close()
-
-
-class _ProgressTransport(httpx.BaseTransport):
-    """Wraps a transport so that upload bodies report their progress."""
-
-    def __init__(self, inner: httpx.BaseTransport, reporter: ProgressReporter) -> None:
-        self._inner = inner
-        self._reporter = reporter
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        stream = request.stream
-        if request.url.path.endswith(limits.UPLOAD_PATH) and isinstance(
-            stream, httpx.SyncByteStream
-        ):
-            self._reporter.reset()
-            request.stream = _ProgressStream(stream, self._reporter)
-        return self._inner.handle_request(request)
-
-    def close(self) -> None:
-        self._inner.close()
-
-
 def _read_upload(path: Path, media_type: str) -> tuple[bytes, _Upload]:
     data, name = read_media(path, None)
     check_upload(data, media_type)
@@ -809,8 +771,9 @@ def _upload_and_send(
     with out.progress(len(data), f"uploading {upload.name}") as reporter:
         http = None
         if reporter is not None:
-            transport = _ProgressTransport(httpx.HTTPTransport(), reporter)
-            http = httpx.Client(timeout=opts.timeout, transport=transport)
+            from .upload_progress import progress_client
+
+            http = progress_client(opts.timeout, reporter)
         try:
             with opts.bot(target, http_client=http) as bot:
                 upload.media = bot.upload_media(data, media_type, upload.name)

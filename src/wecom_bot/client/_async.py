@@ -6,9 +6,7 @@ import asyncio
 from collections.abc import Awaitable
 from pathlib import Path
 from types import TracebackType
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from ..errors import DeliveryError
 from ..messages import FileMessage, Message, VoiceMessage
@@ -28,6 +26,10 @@ from ._core import (
     translate_transport_error,
 )
 
+if TYPE_CHECKING:
+    # httpx (and its CLI: click, rich) costs ~60 ms: imported on first use, not with the package.
+    import httpx
+
 
 class AsyncBot(BotBase[Awaitable[SendResult]]):
     """An asyncio client for one group robot.
@@ -46,6 +48,8 @@ class AsyncBot(BotBase[Awaitable[SendResult]]):
     ) -> None:
         super().__init__(webhook_or_key, **options)
         self._owns_client = http_client is None
+        import httpx
+
         self._http = http_client or httpx.AsyncClient(timeout=self.timeout)
 
     async def aclose(self) -> None:
@@ -65,6 +69,8 @@ class AsyncBot(BotBase[Awaitable[SendResult]]):
         await self.aclose()
 
     async def _execute(self, request: PreparedRequest) -> tuple[dict[str, Any], int]:
+        import httpx
+
         attempts = Attempts(self.retry, self.limiter, self.endpoint.key)
         while True:
             attempts.start()

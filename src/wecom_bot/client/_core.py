@@ -14,8 +14,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
-import httpx
-
 from .. import limits
 from ..errors import (
     ConfigError,
@@ -33,6 +31,8 @@ from ..masking import mask_key, mask_url
 from ..messages import Message
 
 if TYPE_CHECKING:
+    import httpx
+
     from ..ratelimit import SlidingWindowLimiter
     from ..retry import RetryPolicy
 
@@ -281,6 +281,8 @@ def _describe_body(body: bytes) -> str:
 
 def translate_transport_error(exc: httpx.HTTPError, masked_url: str) -> DeliveryError:
     """Map an httpx exception to the library's hierarchy, without the key in the text."""
+    import httpx
+
     if isinstance(exc, httpx.TimeoutException):
         return RequestTimeout(f"no answer in time ({type(exc).__name__})", url=masked_url)
     return TransportError(

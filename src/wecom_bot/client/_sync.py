@@ -5,9 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from ..errors import DeliveryError
 from ..messages import FileMessage, Message, VoiceMessage
@@ -27,6 +25,10 @@ from ._core import (
     translate_transport_error,
 )
 
+if TYPE_CHECKING:
+    # httpx (and its CLI: click, rich) costs ~60 ms: imported on first use, not with the package.
+    import httpx
+
 
 class Bot(BotBase[SendResult]):
     """A blocking client for one group robot.
@@ -45,6 +47,8 @@ class Bot(BotBase[SendResult]):
     ) -> None:
         super().__init__(webhook_or_key, **options)
         self._owns_client = http_client is None
+        import httpx
+
         self._http = http_client or httpx.Client(timeout=self.timeout)
 
     def close(self) -> None:
@@ -64,6 +68,8 @@ class Bot(BotBase[SendResult]):
         self.close()
 
     def _execute(self, request: PreparedRequest) -> tuple[dict[str, Any], int]:
+        import httpx
+
         attempts = Attempts(self.retry, self.limiter, self.endpoint.key)
         while True:
             attempts.start()

@@ -105,7 +105,7 @@ def create_app(
         if settle_heap:
             heap.settle()
         loop = asyncio.get_running_loop()
-        _on_stop_signal(loop, gateway.close_render_pools)
+        _on_stop_signal(loop, gateway.on_stop_signal)
         watchdog = asyncio.create_task(sdnotify.watchdog(), name="systemd-watchdog")
         sdnotify.notify("READY=1")
         hup = False
@@ -248,16 +248,16 @@ def _body_budget(scope: Scope) -> BodyBudget:
     return gateway.body_budget
 
 
-def _on_stop_signal(loop: asyncio.AbstractEventLoop, callback: Callable[[], None]) -> None:
-    """Run ``callback`` on the loop as soon as SIGTERM or SIGINT arrives, before the server's
-    own handler (which waits for open requests: a render must not make it wait)."""
+def _on_stop_signal(loop: asyncio.AbstractEventLoop, callback: Callable[[str], None]) -> None:
+    """Run ``callback(signal name)`` on the loop as soon as SIGTERM or SIGINT arrives, before
+    the server's own handler (which waits for open requests: a render must not make it wait)."""
     for sig in (signal.SIGTERM, signal.SIGINT):
         previous = signal.getsignal(sig)
         if not callable(previous):
             continue
 
         def handler(signum: int, frame: Any, previous: Callable[..., Any] = previous) -> None:
-            loop.call_soon_threadsafe(callback)
+            loop.call_soon_threadsafe(callback, signal.Signals(signum).name)
             previous(signum, frame)
 
         with contextlib.suppress(ValueError):  # not the main thread (an embedding app)

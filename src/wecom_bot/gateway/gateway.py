@@ -83,6 +83,8 @@ class Gateway:
         self.escalator = Escalator(lambda: self.runtime, clock=clock)
         self.watch = StoreWatch(store, metrics, lambda: self.config.bots, clock=clock)
         self.accepting = True
+        self.stop_signal: str | None = None
+        """The signal that stops the gateway (``SIGTERM``) once it arrived, for the last line."""
         self._reload_lock = asyncio.Lock()
         self.last_reload: dict[str, Any] = {"ok": True, "at": clock(), "message": "started"}
 
@@ -126,6 +128,11 @@ class Gateway:
         dispatcher = self.runtime.dispatcher
         return dispatcher is not None and dispatcher.running and self.inbox.running
 
+    def on_stop_signal(self, name: str) -> None:
+        """A stop signal arrived: remember which, and abandon the renders in progress."""
+        self.stop_signal = name
+        self.close_render_pools()
+
     def close_render_pools(self) -> None:
         """Abandon the renders in progress (at stop: a render must not hold the stop up)."""
         self.render_pool.close()
@@ -141,7 +148,17 @@ class Gateway:
         await self.runtime.stop()
         await self.history.stop()
         await self.history.history.close()
+        await self._log_stop()
         await self.store.close()
+
+    async def _log_stop(self) -> None:
+        # One line saying why the gateway stops and what it leaves for the next start.
+        why = f": signal {self.stop_signal}" if self.stop_signal else ""
+        try:
+            queued = f"{await self.store.pending_count()} message(s) stay queued in the outbox"
+        except Exception as exc:  # the store may be the reason it stops: still say goodbye
+            queued = f"the outbox does not answer ({type(exc).__name__})"
+        logger.info("stopping%s; %s", why, queued, extra={"event": "stopping"})
 
     async def reload(self) -> dict[str, Any]:
         """Re-read the config file and swap it in atomically; a bad file keeps the old one."""

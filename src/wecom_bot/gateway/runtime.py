@@ -8,6 +8,7 @@ atomically and keep the old one when the new one is bad.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ from ..dispatcher import (
     NoticeFold,
     SendLimiter,
 )
-from ..errors import ConfigError, DeliveryError
+from ..errors import ConfigError, DeliveryError, SecretNotSetError
 from ..ratelimit import Rate, SlidingWindowLimiter, parse_rate
 from ..retry import RetryPolicy
 from ..store import Outbox, OutboxRecord
@@ -586,6 +587,18 @@ class RedisLimiterAdapter:
         return float(rate.window * -(-(count - free) // rate.limit))
 
 
+def _signing_secret(config: GatewayConfig, unresolved: dict[str, str] | None) -> bytes:
+    """The secret that signs action links; for a check (``unresolved`` given) an unset one is
+    recorded there and a throwaway secret stands in, so the links still render."""
+    try:
+        return config.actions.secret_bytes()
+    except SecretNotSetError as exc:
+        if unresolved is None:
+            raise
+        unresolved["actions.secret"] = str(exc).removeprefix("actions.secret: ")
+        return os.urandom(32)
+
+
 def build_runtime(
     config: GatewayConfig,
     *,
@@ -634,7 +647,7 @@ def build_runtime(
     linker = (
         ActionLinker(
             config.external_url,
-            config.actions.secret_bytes(),
+            _signing_secret(config, unresolved),
             alertmanagers=alertmanagers,
             ttl=config.actions.ttl,
             clock=clock,

@@ -141,7 +141,9 @@ class ApiModel(BaseModel, metaclass=_TranslatingMeta):
     Building one with invalid values raises :class:`MessageValidationError`.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+    # defer_build: a model's validator is built when first used, so a command that sends one
+    # type does not pay for building all nine at start-up (issue 27).
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, defer_build=True)
 
     api_path: ClassVar[str] = ""
     """Where this object sits in the API JSON, prefixed to field paths in errors."""

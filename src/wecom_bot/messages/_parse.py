@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Annotated, Any
 
 from pydantic import Discriminator, Tag, TypeAdapter, ValidationError
@@ -42,7 +43,12 @@ _AnyMessage = Annotated[
     | Annotated[NewsNoticeCard, Tag("template_card:news_notice")],
     Discriminator(_tag),
 ]
-_ADAPTER: TypeAdapter[Message] = TypeAdapter(_AnyMessage)
+
+
+@functools.cache
+def _adapter() -> TypeAdapter[Message]:
+    # Built on the first parse: it compiles the validators of every message type.
+    return TypeAdapter(_AnyMessage)
 
 
 def parse_message(payload: Any) -> Message:
@@ -62,7 +68,7 @@ def parse_message(payload: Any) -> Message:
     if tag is None or (tag not in MSGTYPES and not tag.startswith("template_card:")):
         raise MessageValidationError(_msgtype_issue(payload))
     try:
-        return _ADAPTER.validate_python(payload)
+        return _adapter().validate_python(payload)
     except ValidationError as exc:
         if tag.startswith("template_card:") and tag not in (
             "template_card:text_notice",
