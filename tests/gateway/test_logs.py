@@ -68,8 +68,10 @@ def test_json_log_has_one_line_per_event_with_its_fields(tmp_path: Path) -> None
     lines = _delivered_lines(tmp_path / "gw.log", "json")
     records: list[dict[str, Any]] = [json.loads(line) for line in lines]  # every line is JSON
     events = [r for r in records if "event" in r]
-    assert [e["event"] for e in events] == ["received", "retry", "delivered"], lines
-    received, retry, delivered = events
+    # terminated at the end: the stop is an event too, saying what stays queued
+    assert [e["event"] for e in events] == ["received", "retry", "delivered", "stopping"], lines
+    received, retry, delivered, stopping = events
+    assert "SIGTERM" in stopping["message"] and "0 message(s) stay queued" in stopping["message"]
     assert received["source"] == "alertmanager" and received["alerts"] == 2
     assert received["routes"] == ["default"] and received["status"] == "firing"
     notification = received["notification_id"]
