@@ -214,10 +214,6 @@ def _name(name: str | None) -> str | None:
     return None if name is None else cut_value(name, _NAME_BYTES)
 
 
-def _with(view: GroupView, **changes: Any) -> GroupView:
-    return GroupView(**{**view.__dict__, **changes})
-
-
 def _context(
     views: list[GroupView],
     groups: list[AlertGroup],
@@ -325,17 +321,11 @@ def _page_views(
                 lines.append(replace(line, opens=opens) if opens != line.opens else line)
             first = section_atoms[0]
             begun = bool(first.line) or first.item > 0
-            shown.append(_with_section(section, lines, begun))
+            shown.append(replace(section, lines=lines, continued=begun))
         first = group_atoms[0]
         begun = first.section > 0 or bool(first.line) or first.item > 0
-        out.append(_with(view, sections=shown, continued=begun))
+        out.append(replace(view, sections=shown, continued=begun))
     return out
-
-
-def _with_section(section: SectionView, lines: list[EntryLine], continued: bool) -> SectionView:
-    return SectionView(
-        section.severity, section.urgent, section.count, section.legend, lines, continued
-    )
 
 
 def summary_pages(
@@ -380,7 +370,8 @@ def summary_pages(
     limit = limits.CONTENT_LIMITS[msgtype]
     groups = group_alerts(briefs, context_labels)
     history = history_link(console_url, briefs) if console_url else None
-    attempts: list[int | None] = [None, value_budget(len(briefs), msgtype, max_messages)]
+    budget = value_budget(len(briefs), msgtype, max_messages)
+    attempts: list[int | None] = [None, budget]
     best: tuple[tuple[bool, int], tuple[list[str], bool, int]] | None = None
     for value_bytes in attempts:
         # two alertnames (two severities of a group) cut alike would read as one
@@ -407,7 +398,7 @@ def summary_pages(
             context = _context(
                 _page_views(views, chunk), groups, msgtype=msgtype, notifications=notifications,
                 cut_alerts=cut_alerts + left, history_url=history, running_total=running_total,
-                value_bytes=value_bytes or value_budget(len(briefs), msgtype, max_messages),
+                value_bytes=value_bytes or budget,
                 part=part,
             )  # fmt: skip
             return render(context)
