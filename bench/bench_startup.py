@@ -30,6 +30,14 @@ COMMANDS: dict[str, list[str]] = {
     "import wecom_bot": ["-c", "import wecom_bot"],
     "wecom-bot send text --dry-run": ["-m", "wecom_bot", "send", "text", "--dry-run", "hello"],
 }
+_TEXT = "from wecom_bot.messages import TextMessage; TextMessage(content='hello').to_payload()"
+FLOOR: dict[str, list[str]] = {
+    "floor: pydantic's model machinery": ["-c", "from pydantic import BaseModel"],
+    "floor: a text message built": ["-c", _TEXT],
+    "floor: the models and typer": ["-c", f"import typer; {_TEXT}"],
+}  # fmt: skip
+"""What ``send text --dry-run`` cannot go below while it validates with the SDK's pydantic
+models and parses its arguments with Typer: timed in the same rounds, for the reader."""
 GOALS = {"import wecom_bot": 1.3, "wecom-bot send text --dry-run": 2.0}
 """Median of the command / median of the baseline, at most."""
 
@@ -67,7 +75,7 @@ def _once(argv: list[str], env: dict[str, str]) -> float:
 def run(runs: int = RUNS, before: Path | None = None) -> list[Timing]:
     """Time every command ``runs`` times, interleaved, after one warm-up run each; with
     ``before`` (another checkout) its wecom-bot commands too, in the same rounds."""
-    timings = [Timing(name, argv, []) for name, argv in COMMANDS.items()]
+    timings = [Timing(name, argv, []) for name, argv in {**COMMANDS, **FLOOR}.items()]
     if before is not None:
         timings += [Timing(f"{name} (before)", argv, [], before / "src")
                     for name, argv in COMMANDS.items() if name != BASELINE]  # fmt: skip
