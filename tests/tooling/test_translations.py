@@ -17,8 +17,9 @@ carry over, and where. The rules a translation follows:
 - **Tables**: the same tables in each section, with the same rows and columns.
 - **Links and images**: the same targets in each section, in any order; a target that has a
   Chinese version (``docs/gateway.md``) is that version in the Chinese file
-  (``docs/gateway.zh-CN.md``), fragment kept. Every relative link of both files resolves:
-  the file exists, and so does the fragment (a heading's GitHub anchor or an ``id``).
+  (``docs/gateway.zh-CN.md``), fragment kept. Every relative link of the README and of
+  docs/, in either language, resolves: the file exists, and so does the fragment (a
+  heading's GitHub anchor or an ``id``).
 - **Chinese.** Every paragraph, list item and table row of the Chinese file with six or more
   English words outside code also has Chinese in it (nothing left untranslated), and CJK
   characters are at least half of the letters of its prose.
@@ -355,8 +356,14 @@ def test_the_chinese_file_is_chinese(pair: tuple[Doc, Doc]) -> None:
     )
 
 
-@pytest.mark.parametrize("name", [p for pair in PAIRS for p in pair])
+MARKDOWN = ["README.md", "README.zh-CN.md"] + sorted(
+    str(p.relative_to(ROOT)) for p in (ROOT / "docs").glob("*.md")
+)
+
+
+@pytest.mark.parametrize("name", MARKDOWN)
 def test_relative_links_resolve(name: str) -> None:
+    """Every relative link of the README and docs/, in either language, leads somewhere."""
     doc = parse(ROOT / name)
     targets = [t for s in doc.sections for t in s.links]
     first = LINK.findall(doc.first_line)
