@@ -9,6 +9,7 @@ import random
 import subprocess
 import sys
 import threading
+import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from wecom_bot.gateway.graphs.chart import (
     _CJK_FAMILIES,
     _LEGEND_UNITS,
     _SUBTITLE_UNITS,
+    _TITLE_UNITS,
     HIGHLIGHT_COLOURS,
     MAX_PNG_BYTES,
     THRESHOLD_COLOUR,
@@ -376,3 +378,53 @@ def test_the_sample_in_the_docs() -> None:
     png = draw_chart(cpu_alert())
     keep_screenshot(SAMPLE, png)
     assert decode(SAMPLE.read_bytes()).size == decode(png).size
+
+
+HOSTILE = [
+    "$x^2$ $\\frac{a}{b}$",  # mathtext: parsed, it would draw a formula or raise
+    "$" + "{" * 500,  # an unbalanced formula
+    "$\\sqrt{" * 200 + "$",  # a deeply nested one
+    "\\$\\\\$",
+    "line one\nline two\r\n\tthree",
+    "right\u202eto left\u2066isolate\u2069",
+    "zero\u200bwidth\ufeffmarks\u00ad",
+    "lone surrogate \ud800 here",
+    "private use \ue000\U000f0000",
+    "🔥🚨👩‍💻 emoji",
+    "<@all> **bold** <font color=red>x</font>",
+    "宽" * 5_000 + "x" * 50_000,  # far longer than any line
+]
+
+
+@pytest.mark.parametrize("text", HOSTILE, ids=range(len(HOSTILE)))
+def test_sender_text_is_written_as_plain_short_lines(text: str) -> None:
+    """The title, the expression and label values come from the alert's sender: whatever they
+    hold, the chart is drawn (pytest turns any warning into an error here), as plain text,
+    without control or format characters, within its length."""
+    series = [
+        Series({"pod": text, "job": "a"}, steady(1.0), True),
+        Series({"pod": "other", "job": text}, steady(2.0)),
+    ]
+    request = ChartRequest(text, text, series, START, START + HOUR, "UTC")
+    plan = plan_chart(request)
+    written = [plan.title, *plan.subtitle, *plan.legend]
+    for line in written:
+        assert not any(unicodedata.category(ch).startswith("C") for ch in line)
+        assert "\n" not in line and "\r" not in line
+    assert sum(_units(ch) for ch in plan.title) <= _TITLE_UNITS
+    assert all(sum(_units(ch) for ch in line) <= _SUBTITLE_UNITS for line in plan.subtitle)
+    assert all(sum(_units(ch) for ch in line) <= _LEGEND_UNITS for line in plan.legend)
+    if text.startswith("$x^2$"):
+        assert plan.title == text  # the dollars stay as written
+    png = draw_chart(request)
+    assert decode(png).size == (plan.width, plan.height) and len(png) <= MAX_PNG_BYTES
+
+
+def test_thousands_of_series_draw_the_bounded_few() -> None:
+    series = [Series({"pod": f"p{k}"}, steady(float(k % 97), step=360), k == 4_321)
+              for k in range(5_000)]  # fmt: skip
+    request = ChartRequest("Many", "x", series, START, START + HOUR, "UTC", max_series=10)
+    plan = plan_chart(request)
+    assert len(plan.drawn) == 10 and plan.hidden == 4_990
+    assert plan.drawn[0].labels["pod"] == "p4321"
+    assert len(draw_chart(request)) <= MAX_PNG_BYTES
