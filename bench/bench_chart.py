@@ -180,8 +180,8 @@ def goals(cases: list[Case]) -> list[tuple[str, str, bool]]:
     ]
 
 
-def report(cases: list[Case], command: str) -> str:
-    """The Markdown section."""
+def report(cases: list[Case], command: str, load: tuple[float, float] | None = None) -> str:
+    """The Markdown section (``load``: the 1-minute load average before and after the run)."""
     rows = [
         [
             c.name,
@@ -200,7 +200,9 @@ def report(cases: list[Case], command: str) -> str:
         "already built). The typical alert is its own series and five others, one hour at a "
         "15 s step (240 points each), with a threshold and the firing moment; the heavy one "
         "ten series of 10,000 noisy points over a week, cut to two points per pixel column "
-        f"before drawing. Machine: {machine()}.\n\n"
+        f"before drawing. Machine: {machine()}"
+        + (f"; load average {load[0]:.2f} before, {load[1]:.2f} after" if load else "")
+        + ".\n\n"
         + table(["chart", "runs", "p50 ms", "p95 ms", "max ms", "PNG"], rows)
     )
 
@@ -212,8 +214,9 @@ def main() -> None:
             f"--{name}", type=int, default=default, help=f"runs (default {default})"
         )
     args = parser.parse_args()
+    before = os.getloadavg()[0]
     cases = run(args.typical, args.heavy, args.cold)
-    print(report(cases, "python -m bench.bench_chart"))
+    print(report(cases, "python -m bench.bench_chart", (before, os.getloadavg()[0])))
     for name, measured, ok in goals(cases):
         print(f"- {name}: {measured} ({'met' if ok else 'not met'})")
 

@@ -293,9 +293,12 @@ def startup_section(quick: bool) -> Section:
 def chart_section(quick: bool) -> Section:
     """Issue 28: the alert chart drawn warm (typical and heavy) and cold, with its PNG size."""
     runs = {"typical_runs": 10, "heavy_runs": 3, "cold_runs": 2} if quick else {}
+    before = os.getloadavg()[0]
     cases = bench_chart.run(**runs)
+    load = (before, os.getloadavg()[0])
     command = "python -m bench.bench_chart" + (" (quick sizes)" if quick else "")
-    return Section(bench_chart.TITLE, bench_chart.report(cases, command), bench_chart.goals(cases))
+    body = bench_chart.report(cases, command, load)
+    return Section(bench_chart.TITLE, body, bench_chart.goals(cases))
 
 
 RUNNERS: dict[str, Callable[[bool], Section]] = {
