@@ -293,6 +293,11 @@ def test_numbers_are_compact_and_ticks_distinct() -> None:
     assert [label for _, label in _y_ticks(-0.3, 0.3)] == ["-0.2", "0", "0.2"]
     crowded = [label for _, label in _y_ticks(1_000_000, 1_000_010)]
     assert crowded[:2] == ["1.000000M", "1.000002M"] and len(set(crowded)) == len(crowded)
+    assert len(_y_ticks(1e9, 1e9 + 1e-6)) >= 2  # a range tiny beside its values
+    flat = ChartRequest("f", "", [Series({}, [(START, 1e9), (START + 60, 1e9 + 1e-6)], True)],
+                        START, START + HOUR, "UTC")  # fmt: skip
+    assert [label for _, label in plan_chart(flat).y_ticks] == ["900M", "950M", "1G", "1.05G",
+                                                                 "1.1G"]  # fmt: skip
     tiny = [label for _, label in _y_ticks(0.00001, 0.00005)]
     assert len(set(tiny)) == len(tiny) >= 3
 

@@ -365,7 +365,8 @@ def _y_ticks(low: float, high: float) -> tuple[tuple[float, str], ...]:
     if len(set(labels)) < len(labels):
         scale, suffix = _unit(max(abs(v) for v in values))
         exact = step / scale
-        decimals = next(d for d in range(12) if abs(round(exact, d) - exact) <= 1e-9 * exact)
+        fits = (d for d in range(12) if abs(round(exact, d) - exact) <= 1e-9 * exact)
+        decimals = next(fits, 12)  # a range tiny beside its values: as many as make sense
         labels = [f"{v / scale:.{decimals}f}{suffix}" for v in values]
     return tuple(zip(values, labels, strict=True))
 
@@ -380,7 +381,7 @@ def _y_range(
     if not points:
         return 0.0, 1.0
     low, high = min(points), max(points)
-    if low == high:
+    if high - low <= 1e-9 * max(abs(low), abs(high)):  # flat, or flat but for float noise
         pad = abs(low) * 0.1 or 1.0
         return low - pad, high + pad
     margin = (high - low) * 0.08
