@@ -85,10 +85,6 @@ _SHELL = """<!doctype html>
   <aside class="ep-side" aria-label="{{emulator.groups}}">
     <header class="ep-side-head">
       <div class="ep-brand">wecom-bot <span class="ep-brand-sub">{{emulator.brand}}</span></div>
-      <nav class="ep-lang" id="ep-lang" aria-label="{{lang.switch}}">
-        <a href="?lang=zh-CN" lang="zh-CN" hreflang="zh-CN" data-lang="zh-CN">{{lang.zh-CN}}</a>
-        <a href="?lang=en" lang="en" hreflang="en" data-lang="en">{{lang.en}}</a>
-      </nav>
       <div class="ep-conn" id="ep-conn" data-state="connecting">
         <span class="ep-conn-dot" aria-hidden="true"></span>
         <span class="ep-conn-text">{{emulator.conn.connecting}}</span>
@@ -96,6 +92,10 @@ _SHELL = """<!doctype html>
     </header>
     <ul class="ep-groups" id="ep-groups"></ul>
     <div class="ep-side-empty" id="ep-side-empty">{{emulator.no_groups}}</div>
+    <nav class="ep-lang" id="ep-lang" aria-label="{{lang.switch}}">
+      <a href="?lang=zh-CN" lang="zh-CN" hreflang="zh-CN" data-lang="zh-CN">{{lang.zh-CN}}</a>
+      <a href="?lang=en" lang="en" hreflang="en" data-lang="en">{{lang.en}}</a>
+    </nav>
   </aside>
   <main class="ep-main">
     <header class="ep-head" id="ep-head" hidden>
@@ -110,8 +110,8 @@ _SHELL = """<!doctype html>
         <h1>{{emulator.welcome.title}}</h1>
         <p>{{emulator.welcome.before}} <code>https://qyapi.weixin.qq.com</code>{{emulator.welcome.after}}</p>
         <pre class="ep-example" id="ep-example"></pre>
-        <p>{{emulator.welcome.api}} <a href="/api/groups">/api/groups</a> &middot;
-        <a href="/docs">/docs</a></p>
+        <p>{{emulator.welcome.api}} <a href="/api/groups"><code>/api/groups</code></a> &middot;
+        <a href="/docs"><code>/docs</code></a></p>
       </div>
       <div class="wb-chat ep-chat" id="ep-chat" hidden></div>
     </div>

@@ -490,7 +490,7 @@
       box.type = "checkbox";
       box.value = String(letter.id);
       box.checked = checked.has(box.value);
-      head.append(box, el("span", "gc-strong", `#${letter.id} · ${letter.bot} · ${term("console.kind.", letter.kind)}`));
+      head.append(box, el("span", "gc-strong", `#${letter.id} · ${letter.bot} · ${letter.kind}`));
       head.append(el("span", "gc-small", ` ${t("console.dead.since", { time: when(letter.updated_at), attempts: letter.attempts })}`));
       item.append(head);
       const reason = el("div", "gc-bad gc-small");
