@@ -247,8 +247,10 @@ async def show(request: Request, token: str, d: str = "1h") -> HTMLResponse:
             '</button><button type="submit" name="post" value="1" class="second">'
             f"{escape(lang('act.do.add_and_tell'))}</button>"
         )
+    # A language chosen on this page goes along with the form (in case cookies are off).
+    chosen = f"?lang={lang.code}" if i18n.known(request.query_params.get(i18n.QUERY)) else ""
     form = (
-        f'<form method="post" action="/act/{escape(token)}?lang={lang.code}">'
+        f'<form method="post" action="/act/{escape(token)}{chosen}">'
         f'<input type="hidden" name="csrf" value="{escape(csrf_token(token, secret))}">'
         f'<label for="name">{escape(lang("act.your_name"))}</label>'
         f'<input type="text" id="name" name="name" maxlength="{MAX_NAME_CHARS}" required '
