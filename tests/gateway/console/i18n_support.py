@@ -66,8 +66,9 @@ def texts(page: Page) -> list[str]:
     return found
 
 
-def data_values(*answers: Any) -> set[str]:
-    """Every string (and number) in API answers, but the words of a known set (:data:`_WORDS`)."""
+def data_values(*answers: Any, drop: frozenset[str] = frozenset()) -> set[str]:
+    """Every string (and number) in API answers, but the words of a known set (:data:`_WORDS`)
+    and the fields named in ``drop`` (those the page must say in its own words)."""
     found: set[str] = set()
 
     def walk(value: Any, key: str = "") -> None:
@@ -77,7 +78,7 @@ def data_values(*answers: Any) -> set[str]:
         elif isinstance(value, (list, tuple)):
             for v in value:
                 walk(v, key)
-        elif isinstance(value, str) and key not in _WORDS and key != "html":
+        elif isinstance(value, str) and key not in _WORDS | drop and key != "html":
             if value.strip():
                 found.add(value.strip())
         elif isinstance(value, (int, float)) and not isinstance(value, bool):

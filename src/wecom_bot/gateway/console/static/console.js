@@ -213,7 +213,7 @@
       cell(row, route.name, "gc-strong");
       const muted = route.muted;
       const text = muted
-        ? t("console.status.route_muted", { action: term("console.mute_action.", muted.action), reason: muted.reason }) +
+        ? t("console.status.route_muted", { action: term("console.mute_action.", muted.action), reason: mutedWhy(muted) }) +
           (muted.resumes_at ? ` · ${t("console.status.until", { time: when(muted.resumes_at) })}` : "")
         : t("console.status.route_active");
       cell(row, text, muted ? "gc-warn" : "gc-good");
@@ -231,6 +231,20 @@
       message: reload.message || "",
     });
     setBadge(dead + data.inbox.dead_letters); // as the dead-letters view counts them
+  }
+
+  // Why a route is muted, from the interval names (a record from before they were kept: the
+  // server's own words).
+  function mutedWhy(muting) {
+    let why;
+    if (muting.inside && muting.inside.length) {
+      why = t("console.muted.inside", { names: muting.inside.join(", ") });
+    } else if (muting.outside && muting.outside.length) {
+      why = t("console.muted.outside", { names: muting.outside.join(", ") });
+    } else {
+      return muting.reason || t("console.alerts.state.interval");
+    }
+    return muting.endless ? why + t("console.muted.endless") : why;
   }
 
   function setBadge(count) {
@@ -278,7 +292,7 @@
     if ((group.state === "muted" || group.state === "deferred") && held) {
       const until = held.until ? t("console.alerts.state.until", { time: when(held.until) }) : "";
       const dropped = held.action === "drop" ? t("console.alerts.state.dropped") : "";
-      const intervals = held.intervals || t("console.alerts.state.interval");
+      const intervals = mutedWhy({ ...held, reason: held.intervals });
       const key = group.state === "muted" ? "console.alerts.state.held_muted" : "console.alerts.state.held_deferred";
       return t(key, { until, dropped, intervals });
     }
