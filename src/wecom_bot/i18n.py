@@ -46,6 +46,7 @@ __all__ = [
     "from_accept_language",
     "known",
     "language_of",
+    "placeholders",
     "remember",
     "script_catalogue",
     "text",

@@ -52,7 +52,7 @@ _ASSETS: Final[Mapping[str, str]] = {
 }
 
 
-_SCRIPT_TEXTS: Final[tuple[str, ...]] = ("console.", "common.")
+_SCRIPT_TEXTS: Final[tuple[str, ...]] = ("console.",)
 """The catalogue keys ``console.js`` may look up."""
 
 
