@@ -46,12 +46,32 @@ def test_every_key_is_used_and_every_key_used_exists() -> None:
     keys = set(i18n.catalogue("en"))
     referenced = _referenced()
     families = {r for r in referenced if r.endswith(".")}
-    unused = {k for k in keys if k not in referenced and k.rsplit(".", 1)[0] + "." not in families}
+    unused = {k for k in keys if k not in referenced and not k.startswith(tuple(families))}
     assert not unused, sorted(unused)
     missing = {r for r in referenced - families if r not in keys}
     assert not missing, sorted(missing)
     empty = {f for f in families if not any(k.startswith(f) for k in keys)}
     assert not empty, sorted(empty)
+
+
+# A code the server puts beside a message it writes in English (an error's, a reload's, an
+# event's, a render warning's): "reload.kept", "event.delivered" ... in the gateway's sources.
+_CODE = re.compile(
+    r"""["']((?:reload|history|store|dead|alerts|silence|playground|render|event)\.[a-z0-9_]+)["']"""
+)
+
+
+def test_every_code_the_server_writes_has_its_text_in_both_languages() -> None:
+    """The console says a server's message from its code (console.server.<code>): a code
+    without a text would leave the English on the Chinese page, a text without a code is dead."""
+    sources = "\n".join(
+        path.read_text("utf-8") for path in sorted((SRC / "gateway").rglob("*.py"))
+    )
+    codes = set(_CODE.findall(sources))
+    assert len(codes) > 40, sorted(codes)
+    prefix = "console.server."
+    keys = {k.removeprefix(prefix) for k in i18n.catalogue("en") if k.startswith(prefix)}
+    assert codes == keys, (sorted(codes - keys), sorted(keys - codes))
 
 
 def test_no_page_writes_a_text_of_its_own() -> None:

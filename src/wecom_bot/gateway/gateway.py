@@ -86,7 +86,9 @@ class Gateway:
         self.stop_signal: str | None = None
         """The signal that stops the gateway (``SIGTERM``) once it arrived, for the last line."""
         self._reload_lock = asyncio.Lock()
-        self.last_reload: dict[str, Any] = {"ok": True, "at": clock(), "message": "started"}
+        self.last_reload: dict[str, Any] = {
+            "ok": True, "at": clock(), "message": "started", "code": "reload.started", "params": {},
+        }  # fmt: skip
 
     def _keys(self) -> list[str]:
         runtime = getattr(self, "runtime", None)
@@ -161,10 +163,17 @@ class Gateway:
         logger.info("stopping%s; %s", why, queued, extra={"event": "stopping"})
 
     async def reload(self) -> dict[str, Any]:
-        """Re-read the config file and swap it in atomically; a bad file keeps the old one."""
+        """Re-read the config file and swap it in atomically; a bad file keeps the old one.
+
+        The result: ``ok``, ``message`` (English, as logged), and ``code`` with ``params``
+        naming what the message says, for the console to say in its language (``reload.ok``,
+        ``reload.kept`` with the config error as ``params.detail``, ``reload.no_file``)."""
         async with self._reload_lock:
             if self.config_path is None:
-                result = {"ok": False, "message": "no config file to reload from"}
+                result = {
+                    "ok": False, "message": "no config file to reload from",
+                    "code": "reload.no_file", "params": {},
+                }  # fmt: skip
             else:
                 try:
                     config = load_config(self.config_path)
@@ -184,14 +193,19 @@ class Gateway:
                         render_pool=self.render_pool,
                     )
                 except ConfigError as exc:
-                    result = {"ok": False, "message": f"kept the running config: {exc}"}
+                    result = {
+                        "ok": False, "message": f"kept the running config: {exc}",
+                        "code": "reload.kept", "params": {"detail": str(exc)},
+                    }  # fmt: skip
                 else:
                     old = self.runtime
                     await runtime.start()
                     self.config, self.runtime = config, runtime
                     await old.stop()
                     heap.resettle()
-                    result = {"ok": True, "message": "config reloaded"}
+                    result = {
+                        "ok": True, "message": "config reloaded", "code": "reload.ok", "params": {}
+                    }
             self.last_reload = {**result, "at": self.clock()}
             log = logger.info if result["ok"] else logger.error
             log("reload: %s", result["message"])

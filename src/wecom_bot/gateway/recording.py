@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..dispatcher import DispatchObserver
+from ..dispatcher import _OBSOLETE, DispatchObserver
 from ..errors import DeliveryError
 from ..masking import redact
 from ..store import Outbox, OutboxRecord, Status, StoreUnavailableError
@@ -189,10 +189,13 @@ class HistoryRecorder(DispatchObserver):
         return self.activity.setdefault(bot, BotActivity())
 
     def _emit(self, record: OutboxRecord, kind: str, bot: str, detail: str = "",
-              errcode: int | None = None) -> None:  # fmt: skip
+              errcode: int | None = None, code: str | None = None,
+              params: dict[str, Any] | None = None) -> None:  # fmt: skip
+        # ``code`` and ``params``: what ``detail`` says, for the pages to say it in their
+        # language (see HistoryEvent); ``detail`` stays the English line logs and clients read.
         now = self.clock()
         events = [
-            HistoryEvent(nid, now, kind, record.id, bot, detail, errcode)
+            HistoryEvent(nid, now, kind, record.id, bot, detail, errcode, code, params or {})
             for nid in record.notification_ids
         ]
         if events:
@@ -204,10 +207,15 @@ class HistoryRecorder(DispatchObserver):
         activity = self._activity(bot)
         activity.sent += 1
         activity.last_success_at = self.clock()
-        note = f"delivered after {max(seconds_since_created, 0.0):.1f}s"
-        if len(record.notification_ids) > 1:
-            note += f" in a digest of {len(record.notification_ids)} notifications"
-        self._emit(record, "sent", bot, note)
+        seconds = f"{max(seconds_since_created, 0.0):.1f}"
+        note = f"delivered after {seconds}s"
+        count = len(record.notification_ids)
+        if count > 1:
+            note += f" in a digest of {count} notifications"
+            self._emit(record, "sent", bot, note, None, "event.delivered_digest",
+                       {"seconds": seconds, "count": count})  # fmt: skip
+        else:
+            self._emit(record, "sent", bot, note, None, "event.delivered", {"seconds": seconds})
 
     def retried(self, bot: str, record: OutboxRecord, error: DeliveryError, delay: float) -> None:
         """An attempt failed and will be retried."""
@@ -216,20 +224,25 @@ class HistoryRecorder(DispatchObserver):
         self._failure(bot, reason, code if isinstance(code, int) else None)
         self._emit(
             record, "retried", bot, f"{reason} (retry in {delay:.1f}s)",
-            code if isinstance(code, int) else None,
+            code if isinstance(code, int) else None, "event.retry",
+            {"seconds": f"{delay:.1f}", "detail": reason},
         )  # fmt: skip
 
     def dead_lettered(self, bot: str, record: OutboxRecord, reason: str) -> None:
         """A message became a dead letter."""
         text = self._redact(reason)
         self._failure(bot, text, errcode_of(text))
-        self._emit(record, "dead_lettered", bot, text, errcode_of(text))
+        self._emit(record, "dead_lettered", bot, text, errcode_of(text), "event.dead",
+                   {"detail": text})  # fmt: skip
 
     def dropped(self, bot: str, record: OutboxRecord, reason: str) -> None:
         """A queued notice was not sent: its entry ends ``dropped``."""
         for nid in record.notification_ids:
             self._dropped[nid] = self._dropped.get(nid, 0) + 1
-        self._emit(record, "dropped", bot, reason)
+        if reason == _OBSOLETE:
+            self._emit(record, "dropped", bot, reason, None, "event.obsolete")
+        else:
+            self._emit(record, "dropped", bot, reason, None, "event.dropped", {"detail": reason})
 
     def _failure(self, bot: str, reason: str, errcode: int | None) -> None:
         activity = self._activity(bot)
@@ -260,10 +273,13 @@ class HistoryRecorder(DispatchObserver):
         except StoreUnavailableError as exc:
             logger.error("history: could not record %d events: %s", len(events), exc)
 
-    def note(self, records: Iterable[OutboxRecord], kind: str, detail: str = "") -> None:
-        """An operator acted on records (``requeued``, ``discarded``, ``sent_now`` ...)."""
+    def note(
+        self, records: Iterable[OutboxRecord], kind: str, detail: str = "", code: str | None = None
+    ) -> None:
+        """An operator acted on records (``requeued``, ``discarded``, ``sent_now`` ...);
+        ``code`` names what ``detail`` says (see :class:`HistoryEvent`)."""
         for record in records:
-            self._emit(record, kind, record.bot, detail)
+            self._emit(record, kind, record.bot, detail, None, code)
 
     # -- background work ---------------------------------------------------------------------------
     async def _write_loop(self) -> None:

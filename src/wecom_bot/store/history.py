@@ -172,6 +172,11 @@ class HistoryEvent:
         bot: the bot name.
         detail: the reason (an error text with any key masked), or a note.
         errcode: WeCom's errcode, when the event is an API answer.
+        code: what ``detail`` says, as a stable name (``event.delivered`` ...) the pages say
+            in their language with ``params``; ``None`` for a detail with no code (an event
+            written before codes were kept: the pages quote its ``detail``).
+        params: the values of ``code``'s text; ``detail`` among them is free text the pages
+            quote as it is (an error in its writer's words).
     """
 
     notification_id: str
@@ -181,6 +186,8 @@ class HistoryEvent:
     bot: str | None = None
     detail: str = ""
     errcode: int | None = None
+    code: str | None = None
+    params: Mapping[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict."""
@@ -192,6 +199,7 @@ class HistoryEvent:
             "bot": self.bot,
             "detail": self.detail,
             "errcode": self.errcode,
+            **({"code": self.code, "params": dict(self.params)} if self.code else {}),
         }
 
     @classmethod
@@ -205,6 +213,8 @@ class HistoryEvent:
             bot=data.get("bot"),
             detail=str(data.get("detail", "")),
             errcode=data.get("errcode"),
+            code=data.get("code") or None,
+            params=dict(data.get("params") or {}),
         )
 
     def encode(self) -> str:

@@ -6,6 +6,12 @@ labels, bots, people, what the API answered) and every time and number are taken
 is left is made of the language's catalogue texts (the fixed parts around their
 ``{placeholders}``) and punctuation. Anything else with a letter in it (an English word on the
 Chinese page, a Chinese one on the English page, a text written into the code) is reported.
+
+What the server writes in English (a reload's result, an error, an event's detail, a render's
+warning: :data:`SERVER_WORDS`) is no data: the page must say it from the code beside it. The
+one exception is text the page shows as quoted data (``<q data-quoted>``, or a title marked
+``data-quoted-title``): it must be quotable (:data:`QUOTABLE`: a reason in its writer's words,
+WeCom's errmsg, the template's own error), word for word, never a message of the server's.
 """
 
 from __future__ import annotations
@@ -26,26 +32,28 @@ COLLECT = """
 () => {
   const skip = "pre, code, textarea, script, style, .wb-chat, .gc-preview, .ep-render, .ep-raw";
   const out = [document.title];
+  const quoted = [];
   const walker = document.createTreeWalker(document.documentElement, NodeFilter.SHOW_TEXT);
   while (walker.nextNode()) {
     const node = walker.currentNode;
     const parent = node.parentElement;
     if (!parent || parent.closest(skip) || parent.closest("head")) continue;
     const text = node.nodeValue.trim();
-    if (text) out.push(text);
+    if (text) (parent.closest("[data-quoted]") ? quoted : out).push(text);
   }
   for (const e of document.querySelectorAll("[title], [placeholder], [aria-label]")) {
     if (e.closest(".wb-chat, .gc-preview, .ep-render")) continue;
     for (const name of ["title", "placeholder", "aria-label"]) {
       const value = e.getAttribute(name);
-      if (value && value.trim()) out.push(value.trim());
+      const into = name === "title" && e.hasAttribute("data-quoted-title") ? quoted : out;
+      if (value && value.trim()) into.push(value.trim());
     }
   }
   for (const e of document.querySelectorAll(
     "input[type=submit], input[type=button], input[type=reset]")) {
     if (e.value) out.push(e.value);
   }
-  return out;
+  return {texts: out, quoted};
 }
 """
 
@@ -58,11 +66,34 @@ _LETTER = re.compile(r"[^\W\d_]")
 # Fields of the API whose values are words of a known set: the page must say them in its
 # language, so they are no data the test allows.
 _WORDS = frozenset({"state", "status", "source", "kind", "action", "endpoint"})
+SERVER_WORDS = frozenset({"message", "error", "detail", "warnings", "last_error"})
+"""Fields of the console's API that hold a message of the server's, in English."""
+QUOTABLE = frozenset({("params", "detail"), ("template_error", "message"), ("", "last_error")})
+"""(parent, field) of the strings a page may show as quoted data ("" for any parent)."""
 
 
 def texts(page: Page) -> list[str]:
-    """Every text the page holds now (see :data:`COLLECT`)."""
-    found: list[str] = page.evaluate(COLLECT)
+    """Every text the page holds now but quoted data (see :data:`COLLECT`)."""
+    found: list[str] = page.evaluate(COLLECT)["texts"]
+    return found
+
+
+def quotable(*answers: Any) -> set[str]:
+    """The strings of API answers a page may quote as they are (see :data:`QUOTABLE`)."""
+    found: set[str] = set()
+
+    def walk(value: Any, parent: str = "", key: str = "") -> None:
+        if isinstance(value, Mapping):
+            for k, v in value.items():
+                walk(v, key, str(k))
+        elif isinstance(value, (list, tuple)):
+            for v in value:
+                walk(v, parent, key)
+        elif isinstance(value, str) and ({(parent, key), ("", key)} & QUOTABLE):
+            found.add(value.strip())
+
+    for answer in answers:
+        walk(answer)
     return found
 
 
@@ -125,11 +156,26 @@ def unexplained(found: Iterable[str], language: str, data: Iterable[str]) -> lis
     return bad
 
 
-def check(page: Page, language: str, data: Iterable[str], seen: list[str]) -> None:
-    """Assert that the page is in ``language`` and every text of it is accounted for; the
-    texts checked are added to ``seen``."""
+def check(
+    page: Page,
+    language: str,
+    data: Iterable[str],
+    seen: list[str],
+    quotes: Iterable[str] = (),
+    quoted_seen: list[str] | None = None,
+) -> None:
+    """Assert that the page is in ``language``, every text of it is accounted for, and every
+    text it shows as quoted data is one of ``quotes`` (see :func:`quotable`); the texts
+    checked are added to ``seen`` (the quoted ones to ``quoted_seen``)."""
     assert page.evaluate("document.documentElement.lang") == language
-    found = texts(page)
-    seen.extend(found)
-    bad = unexplained(found, language, data)
+    found = page.evaluate(COLLECT)
+    seen.extend(found["texts"])
+    bad = unexplained(found["texts"], language, data)
     assert not bad, f"{page.url}: texts not from the {language} catalogue:\n" + "\n".join(bad)
+    allowed = set(quotes)
+    passed_off = [q for q in found["quoted"] if q not in allowed]
+    assert not passed_off, f"{page.url}: quoted, but no data of the API's:\n" + "\n".join(
+        map(repr, passed_off)
+    )
+    if quoted_seen is not None:
+        quoted_seen.extend(found["quoted"])

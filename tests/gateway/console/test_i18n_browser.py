@@ -5,10 +5,15 @@ the emulator's page. Each text on them must come from the language's catalogue (
 :mod:`.i18n_support`); the Chinese ones are kept as screenshots in docs/.
 
 A real gateway on an injected clock (03:00 in Shanghai, so the pictures stay the same), the
-emulator, and an Alertmanager address where nothing listens (a silence fails, in words)."""
+emulator, and an Alertmanager address where nothing listens (a silence fails, in words).
+
+What the server writes (a reload's result, the history's events, errors of the API, a dead
+letter's reason, a template's error) is walked too: the page says it from its code, in its
+language, and shows only data of the API's as quoted (see :func:`.i18n_support.check`)."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -24,7 +29,7 @@ from tests.images import keep_screenshot
 from wecom_bot.emulator import EmulatorSettings
 from wecom_bot.masking import key_fingerprint
 
-from .i18n_support import check, data_values
+from .i18n_support import SERVER_WORDS, check, data_values, quotable
 from .support import (
     BASIC,
     PASSWORD,
@@ -129,20 +134,32 @@ def _emulator_picture(page: Page, emu: Emu) -> bytes:
     return page.screenshot(mask=[times], mask_color="#dcdee2")
 
 
+BAD_PAYLOAD = {"alerts": 1}
+"""A payload Alertmanager never sends: the playground's answer quotes why."""
+
+
+def _kinds(console: Console, notification_id: str) -> list[str]:
+    return [e["kind"] for e in console.json(f"/api/v1/history/{notification_id}")["events"]]
+
+
 def _texts(emu: Emu, key: str) -> str:
     return " ".join(content_of(p) for p in emulator_contents(emu, key))
 
 
-def _console_data(console: Console) -> set[str]:
+def _console_answers(console: Console) -> list[Any]:
     history = console.json("/api/v1/history?limit=200")
     details = [console.json(f"/api/v1/history/{e['id']}") for e in history["entries"]]
     samples = console.json("/api/v1/playground")
-    return data_values(
+    return [
         console.json("/api/v1/status"), console.json("/api/v1/alerts"), history, details,
         console.json("/api/v1/dead-letters"), samples, console.json("/api/v1/config"),
         [console.json(f"/api/v1/playground/samples/{s['name']}") for s in samples["samples"]],
-        drop=MUTING_WORDS,
-    )  # fmt: skip
+    ]  # fmt: skip
+
+
+def _console_data(console: Console) -> set[str]:
+    # The server's own messages are no data: the page says them from their codes.
+    return data_values(*_console_answers(console), drop=MUTING_WORDS | SERVER_WORDS)
 
 
 @pytest.mark.parametrize("language", ["zh-CN", "en"])
@@ -204,12 +221,24 @@ def test_every_page_speaks_one_language_from_its_catalogue(
         {"source": "alertmanager", "payload": alert("d"), "template_source": TEMPLATE_ERROR},
     )  # the template error the page will show, in the server's words
     assert render.status_code == 422, render.text
-    data |= data_values(render.json()) | _console_data(console)
+    unreadable = console.post(
+        "/api/v1/playground/render", {"source": "alertmanager", "payload": BAD_PAYLOAD}
+    )  # the payload error the page will show: its reason quoted
+    assert unreadable.status_code == 422, unreadable.text
+    extra = [render.json(), unreadable.json()]
+    data |= data_values(*extra, drop=SERVER_WORDS) | _console_data(console)
+    quoted: list[str] = []
+
+    def look() -> None:
+        """The page's texts against the catalogue, its quotes against the API's data."""
+        quotes = quotable(*_console_answers(console), *extra)
+        check(page, language, data, seen, quotes, quoted)
+
     try:
         page.goto(gw.url + "/ui#status")
         expect(page.locator("#st-bots tbody tr")).to_have_count(1)
         expect(page.locator("#st-meta")).not_to_be_empty()
-        check(page, language, data, seen)
+        look()
 
         page.click("button[data-view=alerts]")
         rows = page.locator("#al-list tbody tr")
@@ -225,13 +254,18 @@ def test_every_page_speaks_one_language_from_its_catalogue(
         page.fill("#al-name", "")
         again.click()
         expect(page.locator("#al-result")).to_have_attribute("data-ok", "false")
-        check(page, language, data, seen)
+        look()
         page.fill("#al-name", "钱七")
         clock.now += 60
         again.click()
         expect(page.locator("#al-result")).to_have_attribute("data-ok", "true")
         data |= {"钱七"} | _console_data(console)
-        check(page, language, data, seen)
+        look()
+        # A silence the Alertmanager does not answer: the API's error, in the page's words.
+        page.locator("#al-list td.gc-act button:nth-of-type(2):enabled").first.click()
+        expect(page.locator("#al-result")).to_have_attribute("data-ok", "false")
+        expect(page.locator("#al-result")).to_contain_text("ConnectError")
+        look()
         page.fill("#al-name", "")
         page.locator("#al-result").evaluate("(n) => { n.textContent = ''; }")
         if zh:
@@ -243,41 +277,66 @@ def test_every_page_speaks_one_language_from_its_catalogue(
             keep_screenshot(DOCS / "console-history-zh-CN.png", page.screenshot())
         page.locator("#hi-list tbody tr", has_text="HighCPU").last.click()
         expect(page.locator("#hi-detail .gc-events li").first).to_be_visible()
-        check(page, language, data, seen)
+        look()
 
         page.click("button[data-view=dead]")
         expect(page.locator("#dl-list li[data-id]")).to_have_count(1)
+        expect(page.locator("#dl-list q[data-quoted]")).to_have_count(1)  # WeCom's reason
+        [lost] = console.json("/api/v1/dead-letters")["dead_letters"][0]["notification_ids"]
         page.click("#dl-requeue")
         expect(page.locator("#dl-result")).to_have_attribute("data-ok", "false")
-        check(page, language, data, seen)
+        look()
         page.locator("#dl-list input[type=checkbox]").check()
         page.click("#dl-requeue")
         expect(page.locator("#dl-result")).to_have_attribute("data-ok", "true")
-        check(page, language, data, seen)
+        look()
+        # The lost notification's events: delivered or dead again, re-sent by an operator.
+        wait_for(lambda: "requeued" in _kinds(console, lost), what="the requeued event")
+        page.click("button[data-view=history]")
+        page.locator(f"#hi-list tbody tr[data-id='{lost}']").click()
+        expect(page.locator("#hi-detail .gc-event--requeued")).to_have_count(1)
+        look()
 
         page.click("button[data-view=playground]")
         expect(page.locator("#pg-payload")).to_have_value(re.compile("HighCPU"))
         page.select_option("#pg-route", "paging")
         page.click("#pg-render")
         expect(page.locator("#pg-output .wb-msg")).to_have_count(1)
-        check(page, language, data, seen)
+        look()
         page.locator("#pg-template-box").evaluate("(d) => { d.open = true; }")
         page.fill("#pg-template-source", TEMPLATE_ERROR)
         page.click("#pg-render")
         expect(page.locator("#pg-error")).to_be_visible()
-        check(page, language, data, seen)
+        expect(page.locator("#pg-error-what q[data-quoted]")).to_be_visible()  # its own words
+        look()
         page.fill("#pg-template-source", "")
+        page.fill("#pg-payload", json.dumps(BAD_PAYLOAD))
+        page.click("#pg-render")
+        expect(page.locator("#pg-result q[data-quoted]")).to_be_visible()
+        look()
+        page.click("#pg-load")  # the sample again
+        expect(page.locator("#pg-payload")).to_have_value(re.compile("HighCPU"))
         page.click("#pg-send")
         expect(page.locator("#pg-confirm")).to_be_visible()
-        check(page, language, data, seen)
+        look()
         page.click("#pg-confirm-cancel")
 
         page.click("button[data-view=config]")
         expect(page.locator("#cf-text")).not_to_be_empty()
-        check(page, language, data, seen)
+        look()
+        page.click("#cf-reload")
+        expect(page.locator("#cf-result")).to_have_attribute("data-ok", re.compile("true|false"))
+        expect(page.locator("#cf-result")).not_to_be_empty()
+        look()
     finally:
         context.close()
     counts["console"] = len(seen) - start
+    # The server's messages were there, said in the page's language; its quotes were data.
+    said = " ".join(seen)
+    for words in (("秒后送达", "由操作员在控制台执行", "已启动") if zh else
+                  ("delivered after", "by an operator in the console", "started")):
+        assert words in said, words
+    assert len(quoted) >= 4, quoted
 
     # -- the emulator's page ------------------------------------------------------------------
     group = key_fingerprint(key)
@@ -303,5 +362,5 @@ def test_every_page_speaks_one_language_from_its_catalogue(
     finally:
         context.close()
     counts["emulator"] = len(seen) - start
-    print(f"{language}: texts checked {counts}")  # noqa: T201
+    print(f"{language}: texts checked {counts}, quoted as data {sorted(set(quoted))}")  # noqa: T201
     assert all(n > 20 for n in counts.values()), counts

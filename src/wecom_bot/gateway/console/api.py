@@ -48,7 +48,7 @@ from ..model import Notification
 from ..recording import delivery_records
 from ..samples import SAMPLES
 from ..templates.render_pool import RenderPoolClosed
-from ..templates.renderer import MsgType, RenderReport, TemplateError
+from ..templates.renderer import CodedWarning, MsgType, RenderReport, TemplateError
 from .testsend import MARKER, marked_messages
 
 if TYPE_CHECKING:
@@ -80,8 +80,31 @@ def _html(payload: Any) -> str:
     return _ASPECT_STYLE.sub(r' data-wb-aspect-ratio="\1"', html)
 
 
-def _error(status: int, message: str, **fields: Any) -> JSONResponse:
-    return JSONResponse({"error": message, **fields}, status_code=status)
+def _error(
+    status: int,
+    message: str,
+    code: str | None = None,
+    params: Mapping[str, Any] | None = None,
+    **fields: Any,
+) -> JSONResponse:
+    """An error answer: ``error`` (English, for API clients and logs) and, beside it, ``code``
+    and ``params`` naming what it says, which the console says in its language (the catalogue's
+    ``console.server.<code>``); ``params["detail"]``, when there, is free text (an exception's
+    or a third party's words) the page quotes as it is."""
+    named = {"code": code, "params": dict(params or {})} if code else {}
+    return JSONResponse({"error": message, **named, **fields}, status_code=status)
+
+
+def _reload_json(gateway: Gateway) -> dict[str, Any]:
+    """The last reload's result, its texts redacted (a config error may quote a key)."""
+    result = dict(gateway.last_reload)
+    keys = _keys(gateway)
+    result["message"] = redact(str(result.get("message", "")), *keys)
+    params = dict(result.get("params") or {})
+    if "detail" in params:
+        params["detail"] = redact(str(params["detail"]), *keys)
+    result["params"] = params
+    return result
 
 
 def _iso(seconds: float | None) -> str | None:
@@ -153,7 +176,7 @@ async def status(request: Request) -> Response:
             },
             "bots": bots,
             "routes": routes,
-            "last_reload": gateway.last_reload,
+            "last_reload": _reload_json(gateway),
         }
     )
 
@@ -226,11 +249,14 @@ async def history(
     states = tuple(s for value in state for s in value.split(",") if s)
     unknown = [s for s in states if s not in _STATES]
     if unknown:
-        return _error(422, f"state {unknown[0]!r}: one of {', '.join(_STATES)}")
+        return _error(
+            422, f"state {unknown[0]!r}: one of {', '.join(_STATES)}", "history.bad_state",
+            {"state": unknown[0], "states": ", ".join(_STATES)},
+        )  # fmt: skip
     try:
         labels = _labels(label)
     except ValueError as exc:
-        return _error(422, str(exc))
+        return _error(422, str(exc), "history.bad_label", {"detail": str(exc)})
     query = HistoryQuery(
         since=since, until=until, states=states, source=source or None, bot=bot or None,
         route=route or None, labels=labels, text=q or None, limit=limit,
@@ -238,7 +264,9 @@ async def history(
     try:
         entries = await gateway.history.history.search(query)
     except StoreUnavailableError as exc:
-        return _error(503, f"history unavailable: {exc}")
+        return _error(
+            503, f"history unavailable: {exc}", "store.history", {"detail": str(exc)}
+        )
     return JSONResponse(
         {
             "entries": [_summary(e) for e in entries],
@@ -278,9 +306,11 @@ async def history_entry(request: Request, notification_id: str) -> Response:
         events = await gateway.history.history.events(notification_id)
         records = delivery_records(await gateway.store.find_by_notification(notification_id))
     except StoreUnavailableError as exc:
-        return _error(503, f"history unavailable: {exc}")
+        return _error(
+            503, f"history unavailable: {exc}", "store.history", {"detail": str(exc)}
+        )
     if entry is None:
-        return _error(404, "no such notification in the history")
+        return _error(404, "no such notification in the history", "history.not_found")
     data = entry.to_json()
     data["received"] = _iso(entry.received_at)
     data["messages"] = [{**m, "html": _html(m.get("payload"))} for m in entry.messages]
@@ -341,7 +371,7 @@ async def dead_letters(
         records = await gateway.store.list_dead(bot or None, limit=limit)
         total = await gateway.store.dead_count(bot or None)
     except StoreUnavailableError as exc:
-        return _error(503, f"outbox unavailable: {exc}")
+        return _error(503, f"outbox unavailable: {exc}", "store.outbox", {"detail": str(exc)})
     return JSONResponse({"dead_letters": [_dead_json(r) for r in records], "total": total})
 
 
@@ -369,7 +399,7 @@ async def _select_dead(gateway: Gateway, action: DeadLetterAction) -> list[Outbo
 async def _act(request: Request, body: DeadLetterAction, kind: str) -> Response:
     gateway = _gateway(request)
     if not body.all and not body.ids:
-        return _error(422, "name dead letters by ids, or set all")
+        return _error(422, "name dead letters by ids, or set all", "dead.none_named")
     try:
         records = await _select_dead(gateway, body)
         ids = [r.id for r in records]
@@ -378,12 +408,12 @@ async def _act(request: Request, body: DeadLetterAction, kind: str) -> Response:
         else:
             count = await gateway.store.discard_dead(ids)
     except StoreUnavailableError as exc:
-        return _error(503, f"outbox unavailable: {exc}")
+        return _error(503, f"outbox unavailable: {exc}", "store.outbox", {"detail": str(exc)})
     counters = gateway.console_metrics
     counter = counters.requeued if kind == "requeued" else counters.discarded
     for record in records:
         counter.labels(record.bot).inc()
-    gateway.history.note(records, kind, "by an operator in the console")
+    gateway.history.note(records, kind, "by an operator in the console", "event.by_operator")
     if kind == "requeued":
         bots = {r.bot for r in records}
         if INBOX_BOT in bots:  # notifications that failed to render: the journal's processor
@@ -508,7 +538,7 @@ async def alerts(request: Request, limit: Annotated[int, Query(ge=1, le=5000)] =
             for g in groups
         ]
     except StoreUnavailableError as exc:
-        return _error(503, f"outbox unavailable: {exc}")
+        return _error(503, f"outbox unavailable: {exc}", "store.outbox", {"detail": str(exc)})
     listed = [
         _group_json(gateway, g, now, last, acked)
         for g, last, acked in zip(groups, lasts, acks, strict=True)
@@ -534,13 +564,17 @@ async def _open_group(
 ) -> tuple[GroupInfo, str] | JSONResponse:
     name = " ".join(body.name.split())[: acting.MAX_NAME_CHARS]
     if not name:
-        return _error(422, "name: give your name, so the group knows who acted")
+        return _error(
+            422, "name: give your name, so the group knows who acted", "alerts.need_name"
+        )
     try:
         found = await gateway.store.get_group(group)
     except StoreUnavailableError as exc:
-        return _error(503, f"outbox unavailable: {exc}")
+        return _error(503, f"outbox unavailable: {exc}", "store.outbox", {"detail": str(exc)})
     if found is None:
-        return _error(404, "no such open alert group (it resolved, or was never seen)")
+        return _error(
+            404, "no such open alert group (it resolved, or was never seen)", "alerts.not_open"
+        )
     return GroupInfo.from_json(found.info), name
 
 
@@ -556,9 +590,11 @@ async def acknowledge_group(request: Request, group: str, body: AlertAction) -> 
     try:
         done = await acting.acknowledge(gateway, info.labels, name, via="console", post=body.post)
     except StoreUnavailableError as exc:
-        return _error(503, f"outbox unavailable: {exc}")
+        return _error(503, f"outbox unavailable: {exc}", "store.outbox", {"detail": str(exc)})
     if done.entry is None:
-        return _error(404, "no such open alert group (it resolved, or was never seen)")
+        return _error(
+            404, "no such open alert group (it resolved, or was never seen)", "alerts.not_open"
+        )
     acked = [{"by": n, "at": t} for n, t in done.acknowledgers]
     return JSONResponse({"acknowledged": True, "by": name, "history_id": done.entry.id,
                          "first": done.outcome is Acknowledged.FIRST, "posted": done.posted,
@@ -575,18 +611,35 @@ async def silence_group(request: Request, group: str, body: AlertAction) -> Resp
         return found
     info, name = found
     if body.duration not in SILENCE_CHOICES:
-        return _error(422, f"duration: one of {', '.join(SILENCE_CHOICES)}")
+        return _error(
+            422, f"duration: one of {', '.join(SILENCE_CHOICES)}", "alerts.bad_duration",
+            {"choices": ", ".join(SILENCE_CHOICES)},
+        )  # fmt: skip
     am = acting.alertmanager_for(gateway, info.external_url)
     if am is None:
         return _error(409, "the Alertmanager this group came from is not configured "
-                      "(alertmanagers, or actions.alertmanager_url)")  # fmt: skip
+                      "(alertmanagers, or actions.alertmanager_url)",
+                      "alerts.no_alertmanager")  # fmt: skip
     try:
         made = await acting.silence(gateway, info.labels, am, name, body.duration, via="console")
     except SilenceError as exc:  # logged with its details; the answer quotes none of them
-        return _error(502, redact(str(exc), *_keys(gateway), *am.secrets))
+        return _error(502, redact(str(exc), *_keys(gateway), *am.secrets), *_silence_code(exc))
     except StoreUnavailableError as exc:
-        return _error(503, f"the silence was made, but the outbox does not answer: {exc}")
+        return _error(
+            503, f"the silence was made, but the outbox does not answer: {exc}",
+            "store.after_silence", {"detail": str(exc)},
+        )  # fmt: skip
     return JSONResponse({"silence_id": made.id, "ends_at": made.ends_at.timestamp(), "by": name})
+
+
+def _silence_code(exc: SilenceError) -> tuple[str, dict[str, Any]]:
+    """What went wrong with Alertmanager, as a code (as the /act/ page says it: never its
+    answer's text; for no answer, the error's kind, as the API's message ends)."""
+    if exc.status is None:
+        return "silence.no_answer", {"error": str(exc).rpartition(": ")[2]}
+    if exc.status == 200:
+        return "silence.no_id", {}
+    return "silence.refused", {"status": exc.status}
 
 
 # --------------------------------------------------------------------------- playground
@@ -621,7 +674,7 @@ async def playground(request: Request) -> Response:
 async def sample(name: str) -> Response:
     """The sample payload ``name`` (Alertmanager, Grafana, generic), to paste and edit."""
     if name not in SAMPLES:
-        return _error(404, f"no sample named {name!r}")
+        return _error(404, f"no sample named {name!r}", "playground.no_sample", {"name": name})
     source, factory = SAMPLES[name]
     return JSONResponse({"name": name, "source": source, "payload": factory(None)})
 
@@ -682,21 +735,28 @@ def _template_error(exc: TemplateError, *, typed: bool) -> _PlaygroundError:
         "column": exc.column,
         "message": exc.reason,
     }
-    return _PlaygroundError(422, f"{where}: {exc.reason}", template_error=detail)
+    return _PlaygroundError(
+        422, f"{where}: {exc.reason}", code="playground.template", params={}, template_error=detail
+    )
 
 
 def _parse(body: PlaygroundRequest) -> Notification:
     source, payload = body.source, body.payload
     if body.sample is not None:
         if body.sample not in SAMPLES:
-            raise _PlaygroundError(404, f"no sample named {body.sample!r}")
+            raise _PlaygroundError(
+                404, f"no sample named {body.sample!r}", code="playground.no_sample",
+                params={"name": body.sample},
+            )  # fmt: skip
         source, factory = SAMPLES[body.sample]
         payload = factory(None)
     if isinstance(payload, str):
         try:
             payload = json.loads(payload)
         except ValueError:
-            raise _PlaygroundError(422, "the payload is not valid JSON") from None
+            raise _PlaygroundError(
+                422, "the payload is not valid JSON", code="playground.bad_json"
+            ) from None
     try:
         if source == "alertmanager":
             return parse_alertmanager(payload)
@@ -705,8 +765,13 @@ def _parse(body: PlaygroundRequest) -> Notification:
         if source == "generic":
             return parse_generic("playground", payload)
     except PayloadError as exc:
-        raise _PlaygroundError(422, f"payload: {exc}") from None
-    raise _PlaygroundError(422, "source: one of alertmanager, grafana, generic")
+        raise _PlaygroundError(
+            422, f"payload: {exc}", code="playground.bad_payload", params={"detail": str(exc)}
+        ) from None
+    raise _PlaygroundError(
+        422, "source: one of alertmanager, grafana, generic", code="playground.bad_source",
+        params={"sources": "alertmanager, grafana, generic"},
+    )  # fmt: skip
 
 
 def _no_links(notification: Notification) -> None:
@@ -725,7 +790,9 @@ async def _render(
     notification = _parse(body)
     bot = body.bot or None
     if bot is not None and bot not in runtime.targets:
-        raise _PlaygroundError(404, f"no bot named {bot!r}")
+        raise _PlaygroundError(
+            404, f"no bot named {bot!r}", code="playground.no_bot", params={"name": bot}
+        )
     route = None
     if body.route:
         try:
@@ -735,7 +802,10 @@ async def _render(
                 else runtime.router.route(body.route)
             )
         except (LookupError, IndexError):
-            raise _PlaygroundError(404, f"no route named {body.route!r}") from None
+            raise _PlaygroundError(
+                404, f"no route named {body.route!r}", code="playground.no_route",
+                params={"name": body.route},
+            ) from None  # fmt: skip
     bot = bot or (route.bots[0] if route else next(iter(runtime.targets)))
     msgtype: MsgType = (
         body.msgtype or (route.msgtype if route else None) or (runtime.config.bots[bot].msgtype)
@@ -755,8 +825,9 @@ async def _render(
             selected = route.select(notification)
             if selected is None:
                 raise _PlaygroundError(
-                    422, f"route {route.name!r} does not send resolved notifications"
-                )
+                    422, f"route {route.name!r} does not send resolved notifications",
+                    code="playground.not_resolved", params={"route": route.name},
+                )  # fmt: skip
             notification = selected
             mentions = route.mentions_for(notification)
             if runtime.global_mentions is not None:
@@ -776,9 +847,13 @@ async def _render(
     except TemplateError as exc:
         raise _template_error(exc, typed=body.template_source is not None) from None
     except (MessageValidationError, ConfigError) as exc:
-        raise _PlaygroundError(422, str(exc)) from None
+        raise _PlaygroundError(
+            422, str(exc), code="playground.invalid", params={"detail": str(exc)}
+        ) from None
     except RenderPoolClosed as exc:
-        raise _PlaygroundError(503, str(exc)) from None
+        raise _PlaygroundError(
+            503, str(exc), code="playground.closed", params={"detail": str(exc)}
+        ) from None
     return report, bot, title_of(notification), would_mention
 
 
@@ -791,6 +866,11 @@ def _report_json(report: RenderReport) -> dict[str, Any]:
         "limit": report.limit,
         "fits": report.fits,
         "warnings": report.warnings,
+        # Beside each warning: its code and params, for the page's words (None: none known).
+        "warning_codes": [
+            {"code": w.code, "params": w.params} if isinstance(w, CodedWarning) else None
+            for w in report.warnings
+        ],
         "parts": [
             {"size": p.size, "limit": p.limit, "payload": p.payload, "html": _html(p.payload)}
             for p in report.parts
@@ -818,7 +898,7 @@ async def playground_send(request: Request, body: PlaygroundRequest) -> Response
     Every message opens with ``[测试 TEST]``, mentions nobody (the route's mentions are
     written plainly) and carries no action link; the history records it as a test."""
     if not body.bot:
-        return _error(422, "bot: choose the bot to send to")
+        return _error(422, "bot: choose the bot to send to", "playground.need_bot")
     gateway = _gateway(request)
     try:
         report, bot, title, would_mention = await _render(gateway, body, test_send=True)
@@ -826,7 +906,9 @@ async def playground_send(request: Request, body: PlaygroundRequest) -> Response
     except _PlaygroundError as exc:
         return exc.answer()
     except (MessageValidationError, ValueError) as exc:
-        return _error(422, f"cannot send as a test: {exc}")
+        return _error(
+            422, f"cannot send as a test: {exc}", "playground.cannot_send", {"detail": str(exc)}
+        )
     now = gateway.clock()
     notification_id = f"pg-{int(now * 1000):x}"
     try:
@@ -836,7 +918,7 @@ async def playground_send(request: Request, body: PlaygroundRequest) -> Response
             now=now,
         )  # fmt: skip
     except StoreUnavailableError as exc:
-        return _error(503, f"outbox unavailable: {exc}")
+        return _error(503, f"outbox unavailable: {exc}", "store.outbox", {"detail": str(exc)})
     entry = HistoryEntry(
         id=notification_id, received_at=now, updated_at=now, source="playground",
         status="firing", state="pending", title=f"{MARKER} playground: {title}", bots=(bot,),
@@ -870,7 +952,7 @@ async def config(request: Request) -> Response:
         {
             "config": json.loads(redact(json.dumps(masked), *_keys(gateway))),
             "path": str(gateway.config_path) if gateway.config_path else None,
-            "last_reload": gateway.last_reload,
+            "last_reload": _reload_json(gateway),
         }
     )
 
@@ -883,6 +965,6 @@ def _keys(gateway: Gateway) -> list[str]:
 async def reload(request: Request) -> Response:
     """Reload and answer the result (``ok`` and a message naming the bad field, if any)."""
     gateway = _gateway(request)
-    result = await gateway.reload()
-    result = {**result, "message": redact(str(result["message"]), *_keys(gateway))}
+    await gateway.reload()
+    result = {k: v for k, v in _reload_json(gateway).items() if k != "at"}
     return JSONResponse(result, status_code=200 if result["ok"] else 400)

@@ -695,7 +695,10 @@ async def dead_letter(runtime: Runtime, record: OutboxRecord, reason: str, *, no
         entry = failed_entry(record, notification, text, now)
     except Exception:  # history is the console's view; the dead letter is stored already
         entry = failed_entry(record, None, text, now)
-    event = HistoryEvent(entry.id, now, "dead_lettered", record.id, INBOX_BOT, text)
+    event = HistoryEvent(
+        entry.id, now, "dead_lettered", record.id, INBOX_BOT, text,
+        code="event.dead", params={"detail": text},
+    )  # fmt: skip
     await runtime.history.record(entry, [event])
 
 

@@ -342,7 +342,9 @@ def _initial_state(planned: list[_Planned], queued: list[_Planned], deferred: in
 async def note_duplicate(runtime: Runtime, notification_id: str, now: float) -> None:
     """Write a sender's retry of ``notification_id`` into its history."""
     if runtime.history is not None:
-        event = HistoryEvent(notification_id, now, "duplicate", detail="a sender's retry")
+        event = HistoryEvent(
+            notification_id, now, "duplicate", detail="a sender's retry", code="event.duplicate"
+        )
         await runtime.history.record_events([event])
 
 
@@ -364,7 +366,16 @@ def _history(
             events.append(HistoryEvent(notification_id, now, "queued", rid, p.bot))
         else:
             kind = {"keep": "muted", "drop": "dropped", "defer": "deferred"}[p.muting.action]
-            events.append(HistoryEvent(notification_id, now, kind, rid, p.bot, p.muting.reason))
+            muting = p.muting
+            events.append(
+                HistoryEvent(
+                    notification_id, now, kind, rid, p.bot, muting.reason,
+                    code="event.muting", params={
+                        "inside": list(muting.inside), "outside": list(muting.outside),
+                        "endless": muting.endless,
+                    },
+                )
+            )  # fmt: skip
     detail: dict[str, Any] = {"receiver": notification.receiver}
     if skipped:
         detail["skipped_routes"] = skipped

@@ -179,6 +179,27 @@ class RenderedPart:
     limit: int
 
 
+class CodedWarning(str):
+    """A warning of a render: its English text (what ``gateway check`` prints and logs read),
+    with ``code`` and ``params`` naming what it says, for the console to say it in its
+    language (the catalogue's ``console.server.<code>``). It is a ``str`` everywhere else."""
+
+    code: str
+    params: dict[str, Any]
+
+    def __new__(cls, text: str, code: str, **params: Any) -> CodedWarning:
+        made = super().__new__(cls, text)
+        made.code, made.params = code, params
+        return made
+
+    def __reduce__(self) -> tuple[Any, ...]:  # crosses the render pool's process boundary
+        return (_coded_warning, (str(self), self.code, self.params))
+
+
+def _coded_warning(text: str, code: str, params: dict[str, Any]) -> CodedWarning:
+    return CodedWarning(text, code, **params)
+
+
 @dataclass(frozen=True)
 class RenderReport:
     """A rendering with its sizes, for ``gateway check``, the CLI and the console playground.
@@ -521,10 +542,17 @@ class Renderer:
             context_labels=self.context_labels,
         )
         if written.cut_values:
-            warnings.append("label values cut to fit the summary's messages")
+            warnings.append(
+                CodedWarning("label values cut to fit the summary's messages", "render.values_cut")
+            )
         if written.left_out:
             shown = len(written.pages)
-            warnings.append(f"{written.left_out} alerts not listed: past {shown} messages")
+            warnings.append(
+                CodedWarning(
+                    f"{written.left_out} alerts not listed: past {shown} messages",
+                    "render.not_listed", count=written.left_out, shown=shown,
+                )
+            )  # fmt: skip
         pages: list[str] = []
         for i, page in enumerate(written.pages):
             if not page.strip():
@@ -741,7 +769,12 @@ class Renderer:
         warnings: list[str] = []
         if cut:
             body += f"\n\n… (cut: the template rendered more than {self.max_output_bytes} bytes)"
-            warnings.append(f"output cut at {self.max_output_bytes} bytes")
+            warnings.append(
+                CodedWarning(
+                    f"output cut at {self.max_output_bytes} bytes", "render.output_cut",
+                    bytes=self.max_output_bytes,
+                )
+            )  # fmt: skip
         if not body.strip():
             raise TemplateRenderError(
                 f"template {used!r} rendered no content for this notification",
@@ -768,12 +801,20 @@ class Renderer:
             suffix = _mention_line("\n\n", tags, "", limit, warnings)
             if mentions.mobiles:
                 warnings.append(
-                    f"markdown cannot mention mobile numbers: {len(mentions.mobiles)} left out"
-                )
+                    CodedWarning(
+                        f"markdown cannot mention mobile numbers: {len(mentions.mobiles)} left out",
+                        "render.no_mobiles", count=len(mentions.mobiles),
+                    )
+                )  # fmt: skip
             return suffix
         if msgtype == "markdown_v2" and mentions:
             names = [escape_markdown_v2(u.lstrip("@")) for u in mentions.userids]
-            warnings.append("markdown_v2 cannot mention anyone: userids written plainly")
+            warnings.append(
+                CodedWarning(
+                    "markdown_v2 cannot mention anyone: userids written plainly",
+                    "render.v2_no_mentions",
+                )
+            )
             return _mention_line("\n\ncc: ", names, ", ", limit, warnings)
         return ""
 
@@ -830,7 +871,12 @@ class Renderer:
             )
             pieces = split_content(kept + note, limit, syntax=msgtype, markers=True)
             if len(pieces) <= self.max_parts:
-                warnings.append(f"cut to {self.max_parts} messages ({size} bytes rendered)")
+                warnings.append(
+                    CodedWarning(
+                        f"cut to {self.max_parts} messages ({size} bytes rendered)",
+                        "render.parts_cut", parts=self.max_parts, size=size,
+                    )
+                )  # fmt: skip
                 return pieces
             budget -= limit // 4
 
@@ -919,7 +965,12 @@ def _mention_line(
     for count, item in enumerate(items):
         candidate = line + (separator if count else "") + item
         if limits.utf8_len(candidate) > budget:
-            warnings.append(f"mention line full: {len(items) - count} of {len(items)} left out")
+            warnings.append(
+                CodedWarning(
+                    f"mention line full: {len(items) - count} of {len(items)} left out",
+                    "render.mentions_full", left=len(items) - count, total=len(items),
+                )
+            )  # fmt: skip
             return line if count else ""
         line = candidate
     return line

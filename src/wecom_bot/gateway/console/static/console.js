@@ -142,6 +142,43 @@
     node.dataset.ok = ok ? "true" : "false";
   }
 
+  // What the server says (a reload's result, an error, an event, a render's warning) comes
+  // with a `code` and `params` beside its English text: the page says it in its own words, the
+  // catalogue's console.server.<code>. Free text it carries (`params.detail`: an error in its
+  // writer's words, WeCom's errmsg, a config error) and a message whose code the page does not
+  // know are shown as they are, marked as quoted (<q data-quoted>), never as the page's words.
+  const SERVER = "console.server.";
+
+  function quoted(text) {
+    const node = el("q", "gc-quoted", text);
+    node.dataset.quoted = "true";
+    return node;
+  }
+
+  function said(node, code, params, fallback) {
+    node.replaceChildren();
+    if (code && `${SERVER}${code}` in TEXTS) {
+      node.append(t(`${SERVER}${code}`, params || {}));
+      if (params && params.detail) node.append(" ", quoted(params.detail));
+    } else if (fallback) {
+      node.append(quoted(fallback));
+    }
+    return node;
+  }
+
+  // A failed call, in the result line `id`: the server's answer said (see said); an answer
+  // with no text of the server's ("HTTP 502") is the page's own.
+  function failed(id, error) {
+    const node = $(id);
+    const data = error.data || {};
+    if (data.code || data.error || data.message || error.status === undefined) {
+      said(node, data.code, data.params, error.message);
+    } else {
+      node.textContent = error.message;
+    }
+    node.dataset.ok = "false";
+  }
+
   // -- navigation ------------------------------------------------------------------------------
 
   function show(view) {
@@ -201,7 +238,10 @@
         ? `${when(bot.last_failure_at)}${bot.last_errcode !== null && bot.last_errcode !== undefined ? ` · ${t("console.errcode", { code: bot.last_errcode })}` : ""}`
         : "—";
       const failed = el("td", bot.last_failure_at ? "gc-bad" : "", failure);
-      if (bot.last_error) failed.title = bot.last_error;
+      if (bot.last_error) {
+        failed.title = bot.last_error; // the reason in its writer's words: quoted data
+        failed.dataset.quotedTitle = "true";
+      }
       row.append(failed);
       cell(row, bot.dead_letters, bot.dead_letters ? "gc-bad" : "");
       body.append(row);
@@ -222,14 +262,13 @@
       routes.append(row);
     }
     const reload = data.last_reload || {};
-    $("st-meta").textContent = t("console.status.meta", {
+    $("st-meta").replaceChildren(t("console.status.meta", {
       store: data.store.location,
       answering: t(data.store.ok ? "console.status.store_ok" : "console.status.store_down"),
       rate: data.rate,
       zone: clock.zone || t("console.status.browser_zone"),
       time: when(reload.at),
-      message: reload.message || "",
-    });
+    }), " ", said(el("span"), reload.code, reload.params, reload.message));
     setBadge(dead + data.inbox.dead_letters); // as the dead-letters view counts them
   }
 
@@ -363,7 +402,7 @@
             name: group.name, by: data.acknowledgers[0].by, time: when(data.acknowledgers[0].at),
           }), true);
     } catch (error) {
-      result("al-result", error.message, false);
+      failed("al-result", error);
     }
     await loadAlerts();
   }
@@ -481,10 +520,19 @@
       if (event.bot) text += ` · ${event.bot}`;
       if (event.errcode !== null && event.errcode !== undefined) text += ` · ${t("console.errcode", { code: event.errcode })}`;
       item.append(el("span", "", text));
-      if (event.detail) item.append(el("div", "gc-small", event.detail));
+      if (event.detail) item.append(eventDetail(event));
       list.append(item);
     }
     panel.append(list);
+  }
+
+  // An event's detail in the page's words (see said); why it was held, from its intervals.
+  function eventDetail(event) {
+    const params = event.params || {};
+    if (event.code === "event.muting" && ((params.inside || []).length || (params.outside || []).length)) {
+      return el("div", "gc-small", mutedWhy(params));
+    }
+    return said(el("div", "gc-small"), event.code, params, event.detail);
   }
 
   // -- dead letters ----------------------------------------------------------------------------
@@ -508,10 +556,12 @@
       head.append(el("span", "gc-small", ` ${t("console.dead.since", { time: when(letter.updated_at), attempts: letter.attempts })}`));
       item.append(head);
       const reason = el("div", "gc-bad gc-small");
-      // The reason usually names its errcode already: say it once.
+      // The reason usually names its errcode already: say it once. It is quoted as recorded
+      // (WeCom's errmsg, a transport or render error: the words of whoever wrote it).
       const text = letter.last_error || "";
-      const code = letter.errcode !== null && !text.includes(String(letter.errcode)) ? `${t("console.errcode", { code: letter.errcode })}: ` : "";
-      reason.textContent = `${code}${text}`;
+      const code = letter.errcode !== null && !text.includes(String(letter.errcode)) ? ` ${t("console.errcode", { code: letter.errcode })}:` : "";
+      reason.append(`${t("console.dead.reason")}${code} `);
+      if (text) reason.append(quoted(text));
       item.append(reason, preview(letter.html));
       list.append(item);
     }
@@ -528,7 +578,7 @@
       const count = kind === "requeue" ? data.requeued : data.discarded;
       result("dl-result", t(kind === "requeue" ? "console.dead.requeued" : "console.dead.discarded", { count }), true);
     } catch (error) {
-      result("dl-result", error.message, false);
+      failed("dl-result", error);
     }
     $("dl-all").checked = false;
     await loadDead();
@@ -658,7 +708,8 @@
     if (error.line !== null && error.line !== undefined) at.push(t("console.template_error.line", { line: error.line }));
     if (error.column !== null && error.column !== undefined) at.push(t("console.template_error.column", { column: error.column }));
     $("pg-error-where").textContent = at.length ? `${place} · ${at.join(", ")}` : place;
-    $("pg-error-what").textContent = error.message;
+    // The template's own error, quoting the template: data, marked as quoted.
+    $("pg-error-what").replaceChildren(quoted(error.message));
     $("pg-error").hidden = false;
     $("pg-summary").textContent = t(error.in_template_source
       ? "console.template_error.nothing_source" : "console.template_error.nothing_template");
@@ -677,7 +728,10 @@
         `${t("console.playground.as", { template: data.used_template, msgtype: data.msgtype })} · ${bytes(data.size, data.limit)}` +
         ` · ${data.fits ? t("console.playground.fits") : t("console.playground.split", { count: data.parts.length })}`;
       $("pg-summary").dataset.fits = String(data.fits);
-      for (const warning of data.warnings) $("pg-warnings").append(el("li", "", warning));
+      data.warnings.forEach((warning, index) => {
+        const coded = (data.warning_codes || [])[index];
+        $("pg-warnings").append(said(el("li"), coded && coded.code, coded && coded.params, warning));
+      });
       data.parts.forEach((part, index) => {
         const box = el("div", "gc-part");
         box.append(el("div", "gc-small", `${t("console.detail.part", { part: index + 1, parts: data.parts.length })} · ${bytes(part.size, part.limit)}`));
@@ -692,7 +746,7 @@
         result("pg-result", "", false);
         showTemplateError(detail);
       } else {
-        result("pg-result", error.message, false);
+        failed("pg-result", error);
       }
     }
   }
@@ -719,7 +773,8 @@
       }), true);
     } catch (error) {
       const detail = error.data && error.data.template_error;
-      result("pg-result", detail ? t("console.playground.not_sent") : error.message, false);
+      if (detail) result("pg-result", t("console.playground.not_sent"), false);
+      else failed("pg-result", error);
       if (detail) showTemplateError(detail);
     }
   }
@@ -730,20 +785,19 @@
     const data = await call("/config");
     $("cf-text").textContent = JSON.stringify(data.config, null, 2);
     const reload = data.last_reload || {};
-    $("cf-meta").textContent = t("console.config.meta", {
+    $("cf-meta").replaceChildren(t("console.config.meta", {
       path: data.path || t("console.config.no_file"),
       time: when(reload.at),
       result: t(reload.ok ? "console.config.ok" : "console.config.failed"),
-      message: reload.message || "",
-    });
+    }), " ", said(el("span"), reload.code, reload.params, reload.message));
   }
 
   async function reloadConfig() {
     try {
       const data = await call("/config/reload", { body: {} });
-      result("cf-result", data.message, true);
+      said($("cf-result"), data.code, data.params, data.message).dataset.ok = "true";
     } catch (error) {
-      result("cf-result", error.message, false);
+      failed("cf-result", error);
     }
     await loadConfig();
   }
