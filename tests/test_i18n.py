@@ -72,6 +72,12 @@ def test_every_code_the_server_writes_has_its_text_in_both_languages() -> None:
     prefix = "console.server."
     keys = {k.removeprefix(prefix) for k in i18n.catalogue("en") if k.startswith(prefix)}
     assert codes == keys, (sorted(codes - keys), sorted(keys - codes))
+    # The emulator's warnings, said on its page the same way (emulator.server.<code>).
+    emulator = (SRC / "emulator" / "leniency.py").read_text("utf-8")
+    codes = set(re.findall(r"""["'](leniency\.[a-z0-9_]+)["']""", emulator))
+    prefix = "emulator.server."
+    keys = {k.removeprefix(prefix) for k in i18n.catalogue("en") if k.startswith(prefix)}
+    assert codes == keys and len(codes) >= 8, (sorted(codes - keys), sorted(keys - codes))
 
 
 def test_no_page_writes_a_text_of_its_own() -> None:

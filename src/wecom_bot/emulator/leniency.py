@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import types
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Union, get_args, get_origin
 
@@ -77,14 +77,21 @@ class Leniency:
     Attributes:
         kind: which rule applied.
         message: what it was, in words (quoting the field, the size and the limits).
+        code: what ``message`` says, as a stable name the page says in its language (the
+            catalogue's ``emulator.server.<code>``) with ``params``.
+        params: the values of ``code``'s text.
     """
 
     kind: LeniencyKind
     message: str
+    code: str = ""
+    params: dict[str, Any] = field(default_factory=dict)
 
-    def to_json(self) -> dict[str, str]:
-        """The warning as entries carry it: ``{"kind": ..., "message": ...}``."""
-        return {"kind": str(self.kind), "message": self.message}
+    def to_json(self) -> dict[str, Any]:
+        """The warning as entries carry it: ``{"kind": ..., "message": ...}``, and ``code``
+        with ``params`` beside the English ``message``."""
+        named = {"code": self.code, "params": self.params} if self.code else {}
+        return {"kind": str(self.kind), "message": self.message, **named}
 
 
 def is_json_content_type(content_type: str) -> bool:
@@ -101,6 +108,8 @@ def content_type_leniency(content_type: str) -> Leniency | None:
     return Leniency(
         LeniencyKind.CONTENT_TYPE,
         f"sent with {sent}, not application/json; read as JSON as live WeCom does",
+        "leniency.content_type" if shown else "leniency.no_content_type",
+        {"type": shown} if shown else {},
     )
 
 
@@ -134,10 +143,17 @@ def decode_json(data: bytes, *, lenient: bool) -> tuple[Any, Leniency | None]:
         repairs.append("missing final }")
     if not repairs or not _parses_strictly(text):
         repairs.insert(0, "raw control character inside a string")
+    # The repairs made, as the page's texts name them.
+    one = {
+        "raw control character inside a string": "leniency.json_control",
+        "missing final }": "leniency.json_brace",
+    }
+    fixed = one[repairs[0]] if len(repairs) == 1 else "leniency.json_both"
     return value, Leniency(
         LeniencyKind.JSON_REPAIRED,
         f"not strict JSON ({', '.join(repairs)}); accepted as live WeCom does, "
         "which answers errmsg 'ok. Warning: wrong json format. '",
+        fixed,
     )
 
 
@@ -234,12 +250,20 @@ def _nested_models(annotation: Any) -> tuple[type[BaseModel] | None, type[BaseMo
 
 def _field_warnings(paths: list[str]) -> list[Leniency]:
     warnings = [
-        Leniency(LeniencyKind.UNKNOWN_FIELD, f"unknown field {field_shown(p)} ignored")
+        Leniency(
+            LeniencyKind.UNKNOWN_FIELD, f"unknown field {field_shown(p)} ignored",
+            "leniency.unknown_field", {"field": field_shown(p)},
+        )  # fmt: skip
         for p in paths[:MAX_FIELD_WARNINGS]
     ]
     if len(paths) > MAX_FIELD_WARNINGS:
         more = len(paths) - MAX_FIELD_WARNINGS
-        warnings.append(Leniency(LeniencyKind.UNKNOWN_FIELD, f"{more} more unknown fields ignored"))
+        warnings.append(
+            Leniency(
+                LeniencyKind.UNKNOWN_FIELD, f"{more} more unknown fields ignored",
+                "leniency.more_fields", {"count": more},
+            )
+        )  # fmt: skip
     return warnings
 
 
@@ -249,7 +273,12 @@ def over_documented_text(size: int) -> Leniency:
         LeniencyKind.OVER_DOCUMENTED_LIMIT,
         f"text.content is {size} bytes: over the documented limit "
         f"{limits.TEXT_CONTENT_MAX_BYTES}, under the live one {limits.TEXT_CONTENT_LIVE_MAX_BYTES}",
-    )
+        "leniency.over_documented",
+        {
+            "size": size, "documented": limits.TEXT_CONTENT_MAX_BYTES,
+            "live": limits.TEXT_CONTENT_LIVE_MAX_BYTES,
+        },
+    )  # fmt: skip
 
 
 def text_cut_to_documented_limit(payload: Any) -> tuple[Any, str | None]:

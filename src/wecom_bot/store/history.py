@@ -199,7 +199,8 @@ class HistoryEvent:
             "bot": self.bot,
             "detail": self.detail,
             "errcode": self.errcode,
-            **({"code": self.code, "params": dict(self.params)} if self.code else {}),
+            "code": self.code,
+            "params": dict(self.params),
         }
 
     @classmethod

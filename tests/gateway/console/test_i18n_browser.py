@@ -120,6 +120,29 @@ EXAMPLE = (
     {"msgtype": "nonesuch"},
 )  # fmt: skip
 _EXAMPLE_DATA = {"✅ 已认领 by 王五 · HighCPU", "HighCPU"}
+_EXAMPLE_QUOTES: set[str] = set()
+# The emulator's own words (its warnings) are said from their codes; WeCom's (a rejection's
+# errmsg) are quoted: neither is data the page may show as its own.
+EMULATOR_WORDS = frozenset({"message", "reason", "errmsg"})
+
+
+def _wecom_words(*answers: Any) -> set[str]:
+    """What WeCom answered (errmsg, and the page's reason cut from it): quotable."""
+    found: set[str] = set()
+
+    def walk(value: Any, key: str = "") -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                walk(v, str(k))
+        elif isinstance(value, list):
+            for v in value:
+                walk(v, key)
+        elif isinstance(value, str) and key in ("reason", "errmsg"):
+            found.add(value.strip())
+
+    for answer in answers:
+        walk(answer)
+    return found
 
 
 def _emulator_picture(page: Page, emu: Emu) -> bytes:
@@ -129,7 +152,9 @@ def _emulator_picture(page: Page, emu: Emu) -> bytes:
     page.goto(f"{emu.url}/#{key_fingerprint(EXAMPLE_KEY)}")
     expect(page.locator("#ep-chat .ep-entry")).to_have_count(3)
     entries = emu.client.get(f"/page/groups/{key_fingerprint(EXAMPLE_KEY)}/entries").json()
-    _EXAMPLE_DATA.update(data_values(entries, emu.client.get("/api/groups").json()))
+    groups = emu.client.get("/api/groups").json()
+    _EXAMPLE_DATA.update(data_values(entries, groups, drop=EMULATOR_WORDS))
+    _EXAMPLE_QUOTES.update(_wecom_words(entries, groups))
     times = page.locator(".ep-time, .ep-group-time")
     return page.screenshot(mask=[times], mask_color="#dcdee2")
 
@@ -205,6 +230,7 @@ def test_every_page_speaks_one_language_from_its_catalogue(
         page.fill("#name", "赵六")
         clock.now += 60
         page.click("button[name=post][value='0']")
+        expect(page.locator("body")).to_contain_text("赵六")  # the answer, not the form
         data |= {"赵六"}
         check(page, language, data, seen)
     finally:
@@ -341,8 +367,12 @@ def test_every_page_speaks_one_language_from_its_catalogue(
     # -- the emulator's page ------------------------------------------------------------------
     group = key_fingerprint(key)
     emu.client.post(f"/cgi-bin/webhook/send?key={key}", json={"msgtype": "nonesuch"})
+    lenient = {"msgtype": "text", "text": {"content": "宽松"}, "nonesuch_field": 1}
+    assert emu.client.post(f"/cgi-bin/webhook/send?key={key}", json=lenient).json()["errcode"] == 0
     entries = emu.client.get(f"/page/groups/{group}/entries", params={"limit": 200}).json()
-    data |= data_values(emu.client.get("/api/groups").json(), entries)
+    groups = emu.client.get("/api/groups").json()
+    data |= data_values(groups, entries, drop=EMULATOR_WORDS)
+    wecom = _wecom_words(groups, entries)
     context = _context(browser, language)
     page = context.new_page()
     page.set_default_timeout(10_000)
@@ -350,15 +380,17 @@ def test_every_page_speaks_one_language_from_its_catalogue(
     try:
         page.goto(f"{emu.url}/#{group}")
         expect(page.locator("#ep-chat .ep-entry--rejected")).to_have_count(2)
+        expect(page.locator("#ep-chat .ep-rejected q[data-quoted]")).to_have_count(2)
+        expect(page.locator("#ep-chat .ep-warning")).to_have_count(1)  # said from its code
         page.locator("#ep-chat .ep-raw-toggle").first.click()
-        check(page, language, data, seen)
+        check(page, language, data, seen, wecom, quoted)
         page.click("#ep-clear")  # armed: asks for a second click
         expect(page.locator("#ep-clear")).to_have_class(re.compile("ep-clear--armed"))
-        check(page, language, data, seen)
+        check(page, language, data, seen, wecom, quoted)
         if zh:  # a fresh emulator with one group of fixed messages: the same picture each run
             with running(EmulatorSettings(rate=None)) as quiet:
                 keep_screenshot(DOCS / "emulator-page-zh-CN.png", _emulator_picture(page, quiet))
-            check(page, language, data | _EXAMPLE_DATA, seen)
+            check(page, language, data | _EXAMPLE_DATA, seen, _EXAMPLE_QUOTES, quoted)
     finally:
         context.close()
     counts["emulator"] = len(seen) - start

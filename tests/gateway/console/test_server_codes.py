@@ -122,3 +122,29 @@ def test_a_coded_warning_is_its_text_and_keeps_its_code_across_processes() -> No
     assert back == "output cut at 20000 bytes" and isinstance(back, str)
     assert (back.code, back.params) == ("render.output_cut", {"bytes": 20000})
     assert _said(back.code, back.params)["zh-CN"] == "输出在 20000 字节处截断。"
+
+
+def test_the_emulators_warnings_carry_codes_its_page_can_say() -> None:
+    """Each kind of leniency the emulator notes, in both languages, from its params."""
+    from wecom_bot.emulator import leniency
+
+    made = [
+        leniency.content_type_leniency("text/plain"),
+        leniency.content_type_leniency(""),
+        leniency.decode_json(b'{"a": "x\x01"}', lenient=True)[1],
+        leniency.decode_json(b'{"a": 1', lenient=True)[1],
+        leniency.decode_json(b'{"a": "x\x01"', lenient=True)[1],
+        leniency.over_documented_text(3000),
+    ]
+    codes = []
+    for warning in made:
+        assert warning is not None
+        data = warning.to_json()
+        assert data["message"] == warning.message  # the English stays
+        said = {
+            lang: i18n.text(lang, f"emulator.server.{data['code']}", **data["params"])
+            for lang in i18n.LANGUAGES
+        }
+        assert said["en"] != said["zh-CN"]
+        codes.append(data["code"])
+    assert len(set(codes)) == 6, codes

@@ -329,6 +329,16 @@
   }
 
   // What the request relied on that only live WeCom's leniency lets through: a yellow note.
+  // The texts of the emulator's own warnings, by their codes (see warningsNode).
+  const SERVER = "emulator.server.";
+
+  // Text in someone else's words (WeCom's errmsg), shown as a quotation, never as the page's.
+  function quoted(text, className) {
+    const node = el("q", className || "", text || "");
+    node.dataset.quoted = "true";
+    return node;
+  }
+
   function warningsNode(entry) {
     const warnings = Array.isArray(entry.warnings) ? entry.warnings : [];
     if (!warnings.length) return null;
@@ -337,7 +347,12 @@
     note.append(el("span", "ep-warnings-icon", "!"));
     const list = el("ul", "ep-warnings-list");
     for (const warning of warnings) {
-      const item = el("li", "ep-warning", warning && warning.message);
+      const item = el("li", "ep-warning");
+      // Said from its code in the page's language; a warning without a known code (an entry
+      // stored before codes were kept) is quoted as the emulator wrote it.
+      const key = warning && warning.code ? `${SERVER}${warning.code}` : "";
+      if (key && key in TEXTS) item.textContent = t(key, warning.params || {});
+      else item.append(quoted(warning && warning.message));
       item.dataset.kind = String((warning && warning.kind) || "");
       list.append(item);
     }
@@ -368,7 +383,7 @@
       el("span", "ep-rejected-icon", "!"),
       el("span", "ep-rejected-what", what),
       el("span", "ep-errcode", t("emulator.errcode", { code: entry.errcode })),
-      el("span", "ep-reason", entry.reason || entry.errmsg || ""),
+      quoted(entry.reason || entry.errmsg || "", "ep-reason"), // WeCom's words, as it answers
     );
     if (entry.injected) line.append(el("span", "ep-injected", t("emulator.injected")));
     const meta = el("div", "ep-meta ep-meta--system");
