@@ -148,3 +148,17 @@ def test_the_emulators_warnings_carry_codes_its_page_can_say() -> None:
         assert said["en"] != said["zh-CN"]
         codes.append(data["code"])
     assert len(set(codes)) == 6, codes
+
+
+def test_an_act_page_quotes_the_stores_error_after_its_own_sentence() -> None:
+    """The /act/ pages say a store's failure in their language and quote its error (escaped)."""
+    from starlette.requests import Request
+
+    from wecom_bot.gateway.actions import pages
+
+    headers = [(b"accept-language", b"zh-CN")]
+    lang = pages._Lang(Request({"type": "http", "query_string": b"", "headers": headers}))
+    answer = pages._refused(lang, lang("act.refused.store"), 503, "connection refused <b>")
+    page = bytes(answer.body).decode()
+    assert answer.status_code == 503
+    assert '存储无应答，请重试： <q data-quoted="true">connection refused &lt;b&gt;</q>' in page

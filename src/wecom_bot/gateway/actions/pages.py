@@ -108,9 +108,12 @@ def _page(lang: _Lang, title: str, body: str, status: int = 200) -> HTMLResponse
     return response
 
 
-def _refused(lang: _Lang, reason: str, status: int = 400) -> HTMLResponse:
+def _refused(lang: _Lang, reason: str, status: int = 400, quoted: str = "") -> HTMLResponse:
+    # ``quoted``: an error in its writer's words (the store's), shown as a quotation after the
+    # page's own sentence, never as the page's words.
+    quote = f' <q data-quoted="true">{escape(quoted)}</q>' if quoted else ""
     body = (
-        f'<div class="card"><p class="warn">{escape(reason)}</p>'
+        f'<div class="card"><p class="warn">{escape(reason)}{quote}</p>'
         f'<p class="muted">{escape(lang("act.nothing_changed"))}</p></div>'
     )
     return _page(lang, lang("act.title.refused"), body, status)
@@ -216,7 +219,7 @@ async def show(request: Request, token: str, d: str = "1h") -> HTMLResponse:
                 else ()
             )
         except StoreUnavailableError as exc:
-            return _refused(lang, lang("act.refused.store", error=exc), 503)
+            return _refused(lang, lang("act.refused.store"), 503, str(exc))
         if found is None:
             return _not_open(lang, action)
         said = _silenced_html(lang, found, gateway) + (
@@ -347,7 +350,7 @@ async def _silence(
     except SilenceError as exc:  # logged with its details; the page quotes no answer
         return _refused(lang, _silence_error(lang, exc), 502)
     except StoreUnavailableError as exc:
-        return _refused(lang, lang("act.refused.store_after_silence", error=exc), 503)
+        return _refused(lang, lang("act.refused.store_after_silence"), 503, str(exc))
     expires = _when(silence.ends_at.timestamp(), gateway)
     done = lang("act.silenced_for", d=lang(_SILENCE_FOR[choice]))
     body = (
@@ -367,7 +370,7 @@ async def _acknowledge(
         before = await gateway.store.get_group(group_id(action.matchers))
         done = await acting.acknowledge(gateway, action.matchers, name, via="link", post=post)
     except StoreUnavailableError as exc:
-        return _refused(lang, lang("act.refused.store", error=exc), 503)
+        return _refused(lang, lang("act.refused.store"), 503, str(exc))
     if done.entry is None:
         return _not_open(lang, action)
     if done.outcome is Acknowledged.FIRST:
