@@ -30,7 +30,9 @@ from wecom_bot import i18n
 # code, textarea), scripts and styles.
 COLLECT = """
 () => {
-  const skip = "pre, code, textarea, script, style, .wb-chat, .gc-preview, .ep-render, .ep-raw";
+  // The emulator's chat is walked (its entries' lines are the page's words) but for the
+  // messages themselves (.ep-render, .wb-bubble).
+  const skip = "pre, code, textarea, script, style, .wb-bubble, .gc-preview, .ep-render, .ep-raw";
   const out = [document.title];
   const quoted = [];
   const walker = document.createTreeWalker(document.documentElement, NodeFilter.SHOW_TEXT);
@@ -42,7 +44,7 @@ COLLECT = """
     if (text) (parent.closest("[data-quoted]") ? quoted : out).push(text);
   }
   for (const e of document.querySelectorAll("[title], [placeholder], [aria-label]")) {
-    if (e.closest(".wb-chat, .gc-preview, .ep-render")) continue;
+    if (e.closest(".wb-bubble, .gc-preview, .ep-render")) continue;
     for (const name of ["title", "placeholder", "aria-label"]) {
       const value = e.getAttribute(name);
       const into = name === "title" && e.hasAttribute("data-quoted-title") ? quoted : out;

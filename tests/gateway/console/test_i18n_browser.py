@@ -394,5 +394,5 @@ def test_every_page_speaks_one_language_from_its_catalogue(
     finally:
         context.close()
     counts["emulator"] = len(seen) - start
-    print(f"{language}: texts checked {counts}, quoted as data {sorted(set(quoted))}")  # noqa: T201
+    print(f"{language}: texts checked {counts}, {len(quoted)} quoted: {sorted(set(quoted))}")  # noqa: T201
     assert all(n > 20 for n in counts.values()), counts
