@@ -136,7 +136,10 @@ class NoticeFolder(Protocol):
 
 def is_notice(record: OutboxRecord) -> bool:
     """Whether ``record`` is an escalation or reminder that may be folded with others."""
-    return record.priority >= Priority.ESCALATION and record.kind in _DIGEST_KINDS
+    return (
+        record.priority in (Priority.ESCALATION, Priority.REMINDER)
+        and record.kind in _DIGEST_KINDS
+    )
 
 
 class LocalLimiter:
