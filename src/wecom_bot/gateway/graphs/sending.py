@@ -178,8 +178,7 @@ class Graphs:
                 self.outcomes["storm"] += 1
                 logger.info("graph of notification %s dropped: the bot is in a storm", nid)
                 return
-            storm = any(t.summary for t in targets)
-            image = await self.make(notification, largest_group=storm)
+            image = await self.make(notification, largest_group=any(t.summary for t in targets))
             if image is None:
                 return
             for target in targets:
@@ -199,7 +198,8 @@ class Graphs:
                 "within %g s", nid, target.bot, self.config.wait_for_text,
             )  # fmt: skip
             return
-        if not await self._room(runtime, target, reserve=True):
+        room = await self._room(runtime, target, reserve=True)
+        if room is None:
             self.outcomes["storm"] += 1
             logger.info(
                 "graph of notification %s for bot %r dropped: the bot is in a storm",
@@ -207,7 +207,7 @@ class Graphs:
             )  # fmt: skip
             return
         payload = image.payload()
-        if target.summary:
+        if room == "storm":
             payload[STORM_GRAPH_KEY] = True
         message = NewMessage(
             bot=target.bot, payload=payload, notification_id=nid, coalescible=False,
@@ -240,31 +240,35 @@ class Graphs:
                 await asyncio.sleep(_POLL)
         return True
 
-    async def _room(self, runtime: Runtime, target: _Target, *, reserve: bool) -> bool:
-        """Whether ``target``'s bot may take one more message now (see the module docs)."""
+    async def _room(self, runtime: Runtime, target: _Target, *, reserve: bool) -> str | None:
+        """How ``target``'s bot may take one more message now: ``"rest"`` (its burst has room,
+        counting what is queued), ``"storm"`` (``in_storms``: no storm graph yet in this rate
+        window, and the window has a free send besides the graph's), or ``None``."""
         limiter, store = runtime.limiter, runtime.store_required
         bot_target = runtime.targets.get(target.bot)
         if limiter is None or bot_target is None:
-            return False
+            return None
         keys = bot_target.keys
-        pending = await store.pending_count(target.bot)
-        if target.summary:
-            window = _rate_window(runtime)
-            last = self._storm_graph_at.get(target.bot)
-            if last is not None and time.monotonic() - last < window:
-                return False
-            free = 0
+        if not target.summary:
+            pending = await store.pending_count(target.bot)
+            used = 0
             for key in keys:
-                free += await limiter.capacity(key, 0.0, cap=1000)
-            if free <= pending:
-                return False
-            if reserve:
-                self._storm_graph_at[target.bot] = time.monotonic()
-            return True
-        used = 0
+                used += await limiter.used(key)
+            if used + pending + 1 <= runtime.config.storm_burst * len(keys):
+                return "rest"
+        if not self.config.in_storms:
+            return None
+        last = self._storm_graph_at.get(target.bot)
+        if last is not None and time.monotonic() - last < _rate_window(runtime):
+            return None
+        free = 0
         for key in keys:
-            used += await limiter.used(key)
-        return used + pending + 1 <= runtime.config.storm_burst * len(keys)
+            free += await limiter.capacity(key, 0.0, cap=2)
+        if free < 2:
+            return None
+        if reserve:
+            self._storm_graph_at[target.bot] = time.monotonic()
+        return "storm"
 
     # -- the image ---------------------------------------------------------------------------
     async def make(
