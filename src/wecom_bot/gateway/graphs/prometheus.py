@@ -9,6 +9,7 @@ an alert's labels are its series' labels plus the rule's) are highlighted; of th
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 from collections.abc import Mapping, Sequence
@@ -76,21 +77,32 @@ async def query_range(
         client, source, source.address("/api/v1/query_range"), params=params,
         max_bytes=config.max_response_bytes, timeout=config.query_timeout,
     )  # fmt: skip
+    # Off the event loop: an answer of several MiB takes a while to decode.
+    return await asyncio.to_thread(_matrix, body, source.field, config.max_points)
+
+
+def _matrix(body: bytes, field: str, max_points: int) -> list[RawSeries]:
+    """The series of a ``query_range`` answer.
+
+    Raises:
+        GraphFetchError: it is not a successful matrix.
+    """
     try:
         answer = json.loads(body)
         data = answer["data"]
         if answer.get("status") != "success" or data.get("resultType") != "matrix":
             raise ValueError("not a matrix")
-        result = data["result"]
         series = []
-        for item in result:
+        for item in data["result"]:
             labels = {str(k): str(v) for k, v in dict(item.get("metric") or {}).items()}
             points = tuple(
-                (float(t), float(v)) for t, v in item.get("values") or () if math.isfinite(float(v))
+                (float(t), float(v))
+                for t, v in item.get("values") or ()
+                if math.isfinite(float(v))
             )
-            series.append(RawSeries(labels, points[: config.max_points]))
+            series.append(RawSeries(labels, points[:max_points]))
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise GraphFetchError(f"{source.field}: not a query_range answer ({exc})") from None
+        raise GraphFetchError(f"{field}: not a query_range answer ({exc})") from None
     return series
 
 

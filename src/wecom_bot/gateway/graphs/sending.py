@@ -55,8 +55,10 @@ logger = logging.getLogger("wecom_bot.gateway.graphs")
 
 _MAX_IN_FLIGHT = 4
 """Graphs being fetched or drawn at once; past it, a new one is dropped (bounded work)."""
-_POLL = 0.2
+_POLL = 0.1
 """Seconds between looks at whether an alert's text was delivered."""
+_FIRST_LOOK = 0.02
+"""Seconds the graph's task leaves the event loop to the text's delivery before it starts."""
 
 
 @dataclass(frozen=True)
@@ -120,6 +122,7 @@ class Graphs:
         """The query behind :attr:`last_request`: the address, the expression, the window."""
         self._tasks: set[asyncio.Task[None]] = set()
         self._storm_graph_at: dict[str, float] = {}
+        self._client: httpx.AsyncClient | None = None
 
     @property
     def in_flight(self) -> int:
@@ -158,6 +161,15 @@ class Graphs:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    def client(self) -> httpx.AsyncClient:
+        """The HTTP client of every query and fetch (built once: building one costs a TLS
+        context). It follows no redirect and ignores proxy variables of the environment."""
+        if self._client is None:
+            self._client = httpx.AsyncClient(
+                transport=self.transport, follow_redirects=False, trust_env=False
+            )
+        return self._client
+
     async def stop(self) -> None:
         """Abandon the graphs in progress (nothing about an alert's text depends on them)."""
         for task in list(self._tasks):
@@ -167,21 +179,38 @@ class Graphs:
                 await task
             except asyncio.CancelledError:
                 pass
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
 
     async def _send(
         self, runtime: Runtime, notification: Notification, nid: str, targets: list[_Target]
     ) -> None:
         try:
+            # The dispatcher takes the text first: nothing here competes with its send.
+            await asyncio.sleep(_FIRST_LOOK)
             # Before any request: a bot already busy gets no graph, so a storm costs nothing.
             targets = [t for t in targets if await self._room(runtime, t, reserve=False)]
             if not targets:
                 self.outcomes["storm"] += 1
                 logger.info("graph of notification %s dropped: the bot is in a storm", nid)
                 return
+            delivered = []
+            for target in targets:
+                if await self._text_delivered(runtime, target.record_ids):
+                    delivered.append(target)
+                    continue
+                self.outcomes["late"] += 1
+                logger.info(
+                    "graph of notification %s for bot %r dropped: its text was not delivered "
+                    "within %g s", nid, target.bot, self.config.wait_for_text,
+                )  # fmt: skip
+            if not delivered:
+                return
             image = await self.make(notification, largest_group=any(t.summary for t in targets))
             if image is None:
                 return
-            for target in targets:
+            for target in delivered:
                 await self._queue(runtime, nid, target, image)
         except asyncio.CancelledError:
             raise
@@ -190,14 +219,6 @@ class Graphs:
             logger.exception("graph of notification %s failed", nid)
 
     async def _queue(self, runtime: Runtime, nid: str, target: _Target, image: GraphImage) -> None:
-        store = runtime.store_required
-        if not await self._text_delivered(runtime, target.record_ids):
-            self.outcomes["late"] += 1
-            logger.info(
-                "graph of notification %s for bot %r dropped: its text was not delivered "
-                "within %g s", nid, target.bot, self.config.wait_for_text,
-            )  # fmt: skip
-            return
         room = await self._room(runtime, target, reserve=True)
         if room is None:
             self.outcomes["storm"] += 1
@@ -213,7 +234,7 @@ class Graphs:
             bot=target.bot, payload=payload, notification_id=nid, coalescible=False,
             priority=Priority.GRAPH,
         )  # fmt: skip
-        await store.enqueue([message])
+        await runtime.store_required.enqueue([message])
         self.outcomes["queued"] += 1
         logger.info(
             "graph of notification %s queued for bot %r (%d bytes, from %s)",
@@ -283,12 +304,10 @@ class Graphs:
         if not alerts:
             return None
         try:
-            async with httpx.AsyncClient(
-                transport=self.transport, follow_redirects=False, trust_env=False
-            ) as client:
-                if notification.source == "grafana":
-                    return await self._grafana_image(client, alerts)
-                return await self._prometheus_chart(client, alerts)
+            client = self.client()
+            if notification.source == "grafana":
+                return await self._grafana_image(client, alerts)
+            return await self._prometheus_chart(client, alerts)
         except (GraphFetchError, GraphDrawError, SecretNotSetError) as exc:
             self.outcomes["failed"] += 1
             logger.warning("graph dropped: %s", exc)
