@@ -43,7 +43,7 @@ from .chart import ChartRequest
 from .drawing import DrawPool, GraphDrawError
 from .prometheus import Window, chart_request, query_range, window_of
 from .promql import expression_of, split_threshold
-from .sources import Allowlist, GraphFetchError, bounded_get, origin_of
+from .sources import Allowlist, GraphFetchError, Source, bounded_get, origin_of
 
 if TYPE_CHECKING:
     from ..intake.ingest import Plan
@@ -293,40 +293,50 @@ class Graphs:
 
     # -- the image ---------------------------------------------------------------------------
     async def make(
-        self, notification: Notification, *, largest_group: bool = False
+        self,
+        notification: Notification,
+        *,
+        largest_group: bool = False,
+        why: list[str] | None = None,
     ) -> GraphImage | None:
         """The image of ``notification``'s firing alerts (of its largest group, by
-        ``alertname``, with ``largest_group``), or ``None`` (with a log line) when there is
-        none, it is not allowed, or it failed."""
+        ``alertname``, with ``largest_group``), or ``None`` (with a log line, and the reason
+        appended to ``why``) when it has none, it is not allowed, or it failed."""
         alerts = [a for a in notification.alerts if a.firing]
         if largest_group:
             alerts = _largest_group(alerts)
-        if not alerts:
-            return None
         try:
+            if not alerts:
+                raise _NoGraph("no firing alert")
             client = self.client()
             if notification.source == "grafana":
                 return await self._grafana_image(client, alerts)
             return await self._prometheus_chart(client, alerts)
+        except _NoGraph as exc:
+            if exc.outcome:
+                self.outcomes[exc.outcome] += 1
+                logger.warning("graph %s", exc)
+            reason = str(exc)
         except (GraphFetchError, GraphDrawError, SecretNotSetError) as exc:
             self.outcomes["failed"] += 1
             logger.warning("graph dropped: %s", exc)
-            return None
+            reason = str(exc)
+        if why is not None:
+            why.append(reason)
+        return None
 
     async def _grafana_image(
         self, client: httpx.AsyncClient, alerts: Sequence[Alert]
-    ) -> GraphImage | None:
+    ) -> GraphImage:
         url = next((a.image_url for a in alerts if a.image_url), "")
         if not url:
-            return None
+            raise _NoGraph("no imageURL on the firing alerts")
         source = self.grafana.match(url)
         if source is None:
-            self.outcomes["skipped"] += 1
-            logger.warning(
-                "graph skipped: imageURL %s is not under graphs.grafana (never fetched)",
-                origin_of(url),
+            raise _NoGraph(
+                f"skipped: imageURL {origin_of(url)} is not under graphs.grafana (never fetched)",
+                "skipped",
             )
-            return None
         data = await bounded_get(
             client, source, source.address(), max_bytes=self.config.max_response_bytes,
             timeout=self.config.query_timeout,
@@ -336,41 +346,39 @@ class Graphs:
 
     async def _prometheus_chart(
         self, client: httpx.AsyncClient, alerts: Sequence[Alert]
-    ) -> GraphImage | None:
+    ) -> GraphImage:
         found = next(
             ((a.generator_url, e) for a in alerts if (e := expression_of(a.generator_url))),
             None,
         )
         if found is None:
-            return None
+            raise _NoGraph("no generatorURL with an expression (g0.expr) on the firing alerts")
         url, expr = found
         source = self.prometheus.match(url)
         if source is None:
-            self.outcomes["skipped"] += 1
-            logger.warning(
-                "graph skipped: generatorURL %s is not under graphs.prometheus (never queried)",
-                origin_of(url),
+            raise _NoGraph(
+                f"skipped: generatorURL {origin_of(url)} is not under graphs.prometheus "
+                "(never queried)",
+                "skipped",
             )
-            return None
         request = await self.chart_of(client, source, expr, alerts)
-        if request is None:
-            return None
         data = await self.pool.draw(request, timeout=self.config.render_timeout)
         return GraphImage(data, request, source.field)
 
     async def chart_of(
-        self, client: httpx.AsyncClient, source: Any, expr: str, alerts: Sequence[Alert]
-    ) -> ChartRequest | None:
-        """The chart request for ``expr`` queried from ``source`` (``None`` when the query
-        returns no series: nothing to draw)."""
+        self, client: httpx.AsyncClient, source: Source, expr: str, alerts: Sequence[Alert]
+    ) -> ChartRequest:
+        """The chart request for ``expr`` queried from ``source``.
+
+        Raises:
+            GraphFetchError: the query failed, or returned no series (nothing to draw).
+        """
         expression = split_threshold(expr)
         window = window_of(alerts, self.config, self.clock())
         series = await query_range(client, source, expression.query, window, self.config)
         self.last_query = (source.address("/api/v1/query_range"), expression.query, window)
         if not any(s.points for s in series):
-            self.outcomes["failed"] += 1
-            logger.warning("graph dropped: %s returned no series for the expression", source.field)
-            return None
+            raise GraphFetchError(f"{source.field} returned no series for the expression")
         request = chart_request(
             alerts, expression, series, window, self.config, timezone=self.timezone
         )
@@ -382,6 +390,15 @@ class Graphs:
             extra={"event": "graph_chart", "chart": describe(request)},
         )  # fmt: skip
         return request
+
+
+class _NoGraph(Exception):
+    """The notification has no graph to send (``outcome``: what to count and log it as;
+    empty: nothing to say, e.g. no link at all)."""
+
+    def __init__(self, reason: str, outcome: str = "") -> None:
+        super().__init__(reason)
+        self.outcome = outcome
 
 
 def describe(request: ChartRequest) -> dict[str, Any]:

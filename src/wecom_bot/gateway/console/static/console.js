@@ -425,10 +425,11 @@
       panel.append(box);
     }
     if (entry.digests.length) {
-      panel.append(el("h3", "", "Digests"));
+      panel.append(el("h3", "", "Digests and graphs"));
       for (const digest of entry.digests) {
         const box = el("div", "gc-message");
-        box.append(el("div", "gc-small", `#${digest.id} · ${digest.bot} · ${digest.status}`), preview(digest.html));
+        const kind = digest.kind === "image" ? " · graph (image)" : "";
+        box.append(el("div", "gc-small", `#${digest.id} · ${digest.bot}${kind} · ${digest.status}`), preview(digest.html));
         panel.append(box);
       }
     }
@@ -654,6 +655,21 @@
     }
   }
 
+  // The image a route sends after the alert's text (issue 28), drawn by the gateway itself.
+  async function previewGraph() {
+    try {
+      const data = await call("/playground/graph", { body: playgroundBody() });
+      const box = el("div", "gc-part");
+      const chart = data.chart;
+      const what = chart ? `${chart.series.length} series from ${data.from}` : `image from ${data.from}`;
+      box.append(el("div", "gc-small", `graph · ${what} · ${bytes(data.bytes, 2097152)}`), preview(data.html));
+      $("pg-output").append(box);
+      result("pg-result", "", true);
+    } catch (error) {
+      result("pg-result", error.message, false);
+    }
+  }
+
   // A test send goes to a real group: it is confirmed first, naming the bot.
   function confirmSend() {
     const bot = $("pg-bot").value;
@@ -720,6 +736,7 @@
     $("pg-load").addEventListener("click", () => loadSample());
     $("pg-route").addEventListener("change", () => describeDefaults());
     $("pg-render").addEventListener("click", () => render());
+    $("pg-graph").addEventListener("click", () => previewGraph());
     $("pg-send").addEventListener("click", () => confirmSend());
     $("pg-confirm-send").addEventListener("click", () => send());
     $("pg-confirm-cancel").addEventListener("click", () => $("pg-confirm").close());
