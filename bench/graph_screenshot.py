@@ -40,7 +40,8 @@ def notification(prom: str, port: int) -> dict[str, object]:
     started = (datetime.now(UTC) - timedelta(seconds=20)).isoformat()
     return {
         "version": "4", "status": "firing", "receiver": "wecom",
-        "groupKey": '{}:{alertname="HighRequestRate"}', "groupLabels": {"alertname": labels["alertname"]},
+        "groupKey": '{}:{alertname="HighRequestRate"}',
+        "groupLabels": {"alertname": labels["alertname"]},
         "commonLabels": labels, "externalURL": "http://alertmanager:9093", "truncatedAlerts": 0,
         "commonAnnotations": {"summary": "Prometheus 的 /metrics 请求速率过高",
                               "description": "每秒请求数超过 0.5（15 秒窗口）"},
