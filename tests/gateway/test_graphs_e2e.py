@@ -110,6 +110,7 @@ def test_a_prometheus_alert_arrives_as_its_text_then_its_chart(
             assert list(highlighted[0].points) == expected
             assert len(expected) >= 2
             assert graphs.outcomes["queued"] == 1
+            assert gw.metric("wecom_bot_graphs_total") >= 1
 
 
 def test_generator_urls_outside_the_allowlist_are_never_fetched(
@@ -148,6 +149,7 @@ def test_generator_urls_outside_the_allowlist_are_never_fetched(
             assert gw.post("/alertmanager", payload).status_code == 200
             wait_for(lambda: _graphs(gw).outcomes["failed"] == 1, what="the redirect refused")
             wait_for(lambda: len(emulator_contents(emu, key)) == len(bad) + 1, what="texts")
+            assert gw.metric("wecom_bot_graphs_total") == len(bad) + 1  # skipped, failed
         assert outside.requests == 0
         assert redirecting.paths and all(
             p.startswith("/prom/api/v1/query_range?") for p in redirecting.paths

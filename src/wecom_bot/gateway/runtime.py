@@ -728,7 +728,9 @@ def build_runtime(
     if store is not None and graph_pool is not None and config.graphs.enabled:
         from .graphs.sending import Graphs
 
-        runtime.graphs = Graphs(config.graphs, graph_pool, timezone=config.timezone, clock=clock)
+        runtime.graphs = Graphs(
+            config.graphs, graph_pool, timezone=config.timezone, clock=clock, metrics=metrics
+        )
     if store is not None:
         rate = parse_rate(config.rate)
         observers: list[DispatchObserver] = []

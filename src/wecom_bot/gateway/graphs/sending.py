@@ -47,6 +47,7 @@ from .sources import Allowlist, GraphFetchError, Source, bounded_get, origin_of
 
 if TYPE_CHECKING:
     from ..intake.ingest import Plan
+    from ..metrics import GatewayMetrics
     from ..runtime import Runtime
 
 __all__ = ["GraphImage", "Graphs", "describe"]
@@ -95,6 +96,8 @@ class Graphs:
         pool: where charts are drawn and images re-encoded.
         timezone: the time zone of the chart's time axis.
         transport: the HTTP transport (tests); ``None``: httpx's own.
+        clock: wall-clock time (the chart's window).
+        metrics: counts the outcomes (``wecom_bot_graphs_total``).
     """
 
     def __init__(
@@ -105,6 +108,7 @@ class Graphs:
         timezone: str,
         transport: httpx.AsyncBaseTransport | None = None,
         clock: Callable[[], float] = time.time,
+        metrics: GatewayMetrics | None = None,
     ) -> None:
         self.config = config
         self.pool = pool
@@ -113,6 +117,7 @@ class Graphs:
         self.prometheus = Allowlist("prometheus", config.prometheus)
         self.grafana = Allowlist("grafana", config.grafana)
         self.transport = transport
+        self.metrics = metrics
         self.outcomes: Counter[str] = Counter()
         """How graphs ended: ``queued``, ``skipped`` (nothing allowed to fetch), ``failed``,
         ``storm`` (dropped: the bot was busy), ``late`` (the text was not delivered)."""
@@ -123,6 +128,11 @@ class Graphs:
         self._tasks: set[asyncio.Task[None]] = set()
         self._storm_graph_at: dict[str, float] = {}
         self._client: httpx.AsyncClient | None = None
+
+    def _count(self, outcome: str) -> None:
+        self.outcomes[outcome] += 1
+        if self.metrics is not None:
+            self.metrics.graphs.labels(outcome).inc()
 
     @property
     def in_flight(self) -> int:
@@ -145,10 +155,10 @@ class Graphs:
         if not targets:
             return
         if any(t.summary for t in targets.values()) and not self.config.in_storms:
-            self.outcomes["storm"] += 1
+            self._count("storm")
             return
         if len(self._tasks) >= _MAX_IN_FLIGHT:
-            self.outcomes["busy"] += 1
+            self._count("busy")
             logger.info(
                 "graph of notification %s dropped: %d graphs are being made already",
                 planned.notification_id, len(self._tasks),
@@ -192,7 +202,7 @@ class Graphs:
             # Before any request: a bot already busy gets no graph, so a storm costs nothing.
             targets = [t for t in targets if await self._room(runtime, t, reserve=False)]
             if not targets:
-                self.outcomes["storm"] += 1
+                self._count("storm")
                 logger.info("graph of notification %s dropped: the bot is in a storm", nid)
                 return
             delivered = []
@@ -200,7 +210,7 @@ class Graphs:
                 if await self._text_delivered(runtime, target.record_ids):
                     delivered.append(target)
                     continue
-                self.outcomes["late"] += 1
+                self._count("late")
                 logger.info(
                     "graph of notification %s for bot %r dropped: its text was not delivered "
                     "within %g s", nid, target.bot, self.config.wait_for_text,
@@ -215,13 +225,13 @@ class Graphs:
         except asyncio.CancelledError:
             raise
         except Exception:  # a graph must never take anything else down
-            self.outcomes["failed"] += 1
+            self._count("failed")
             logger.exception("graph of notification %s failed", nid)
 
     async def _queue(self, runtime: Runtime, nid: str, target: _Target, image: GraphImage) -> None:
         room = await self._room(runtime, target, reserve=True)
         if room is None:
-            self.outcomes["storm"] += 1
+            self._count("storm")
             logger.info(
                 "graph of notification %s for bot %r dropped: the bot is in a storm",
                 nid, target.bot,
@@ -235,7 +245,7 @@ class Graphs:
             priority=Priority.GRAPH,
         )  # fmt: skip
         await runtime.store_required.enqueue([message])
-        self.outcomes["queued"] += 1
+        self._count("queued")
         logger.info(
             "graph of notification %s queued for bot %r (%d bytes, from %s)",
             nid, target.bot, len(image.data), image.origin,
@@ -314,11 +324,11 @@ class Graphs:
             return await self._prometheus_chart(client, alerts)
         except _NoGraph as exc:
             if exc.outcome:
-                self.outcomes[exc.outcome] += 1
+                self._count(exc.outcome)
                 logger.warning("graph %s", exc)
             reason = str(exc)
         except (GraphFetchError, GraphDrawError, SecretNotSetError) as exc:
-            self.outcomes["failed"] += 1
+            self._count("failed")
             logger.warning("graph dropped: %s", exc)
             reason = str(exc)
         if why is not None:
