@@ -87,6 +87,7 @@ def check_config(path: str | Path) -> dict[str, Any]:
                         "warnings": [] if report is None else _warnings(runtime, sample, report),
                     }
                 )
+    _graph_credentials(config, unresolved)
     masked = config.masked()
     return {
         "ok": ok,
@@ -149,7 +150,39 @@ EXTERNAL_URL_NOTE = (
 
 def _notes(config: GatewayConfig) -> list[str]:
     """What the messages miss under ``config`` for a setting left out (not an error)."""
-    return [] if config.external_url else [EXTERNAL_URL_NOTE]
+    notes = [] if config.external_url else [EXTERNAL_URL_NOTE]
+    if config.graphs.enabled and not _installed("matplotlib"):
+        from ..cli.launcher import checkout_root, install_command
+
+        notes.append(
+            "graphs: sources are configured but matplotlib is not installed here, so charts "
+            "are dropped (alerts still go, as text): install the [graphs] extra: "
+            + install_command(["graphs"], checkout_root())
+        )
+    return notes
+
+
+def _installed(module: str) -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # blocked (sys.modules[name] = None) or broken
+        return False
+
+
+def _graph_credentials(config: GatewayConfig, unresolved: dict[str, str]) -> None:
+    """Record the graph sources' credentials not set here, as the bots' keys are."""
+    from ..errors import SecretNotSetError
+
+    for kind in ("prometheus", "grafana"):
+        for index, entry in enumerate(getattr(config.graphs, kind)):
+            field = f"graphs.{kind}[{index}]"
+            try:
+                entry.credentials(field)
+            except SecretNotSetError as exc:
+                name, _, why = str(exc).partition(": ")
+                unresolved[name] = why or str(exc)
 
 
 def parse_labels(items: list[str]) -> dict[str, str]:

@@ -645,6 +645,152 @@ class TemplateLimitsConfig(_Section):
         )
 
 
+class GraphSourceConfig(_Section):
+    """A Prometheus or Grafana the gateway may query or fetch from (``graphs.prometheus``,
+    ``graphs.grafana``); a plain URL in the list is an entry without credentials.
+
+    An alert's ``generatorURL`` or ``imageURL`` is used only when it falls under ``url`` (the
+    same scheme, host and port, its path under ``url``'s path) or one of ``external_urls``;
+    the request always goes to ``url`` (``generatorURL`` only says which entry and what
+    expression).
+
+    Attributes:
+        url: where the gateway reaches it (``http://prometheus:9090``).
+        external_urls: the addresses its links carry when they are not ``url`` (Prometheus'
+            ``--web.external-url``, a public name).
+        username / password_env: HTTP basic auth (the password from the environment).
+        bearer_token_env: ``Authorization: Bearer`` from the environment.
+    """
+
+    url: str
+    external_urls: list[str] = Field(default_factory=list)
+    username: str | None = None
+    password_env: str | None = None
+    bearer_token_env: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _plain_url(cls, value: Any) -> Any:
+        return {"url": value} if isinstance(value, str) else value
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        from urllib.parse import urlsplit
+
+        url = _http_url(value)
+        if urlsplit(url).username is not None:
+            raise ValueError("must not hold credentials: give username/password_env instead")
+        return url
+
+    @field_validator("external_urls")
+    @classmethod
+    def _external_urls(cls, value: list[str]) -> list[str]:
+        return [cls._url(v) for v in value]
+
+    @model_validator(mode="after")
+    def _credentials(self) -> GraphSourceConfig:
+        if self.username is not None and not self.password_env:
+            raise ValueError("basic auth needs username and password_env")
+        if self.password_env and self.username is None:
+            raise ValueError("password_env needs a username")
+        if self.bearer_token_env and self.username is not None:
+            raise ValueError("give basic auth (username) or bearer_token_env, not both")
+        return self
+
+    def credentials(self, field: str) -> tuple[tuple[str, str] | None, str | None]:
+        """The basic-auth pair and the bearer token (either may be ``None``), read from the
+        environment now.
+
+        Raises:
+            SecretNotSetError: a variable is not set or empty.
+        """
+        if self.username is not None:
+            password = SecretRef(env=self.password_env).resolve(f"{field}.password_env")
+            return (self.username, password), None
+        if self.bearer_token_env:
+            token = SecretRef(env=self.bearer_token_env).resolve(f"{field}.bearer_token_env")
+            return None, token
+        return None, None
+
+
+class GraphsConfig(_Section):
+    """Alert graphs (see "Graphs" in ``docs/gateway.md``): a chart of the alert's Prometheus
+    expression, or Grafana's own image, sent as an image message after the alert's text.
+
+    Nothing is fetched unless its address is listed here. Graphs are off while both lists
+    are empty.
+
+    Attributes:
+        prometheus: the Prometheus servers whose ``generatorURL`` is queried.
+        grafana: the Grafana servers whose ``imageURL`` is fetched.
+        window: how long before the alert's ``startsAt`` the chart begins (it ends now).
+        max_window: the longest span a chart covers (an alert firing for days is cut).
+        query_timeout: the most one query or image fetch may take, answer included.
+        max_points: the most points per series a query asks for (the step grows to fit).
+        max_series: the series drawn besides the alert's own (the top ones by value).
+        max_response_bytes: the largest answer read from Prometheus or Grafana.
+        render_timeout: the most drawing one chart may take (its process is killed past it).
+        wait_for_text: how long a graph waits for its alert's text to be delivered before it
+            is dropped (it never goes ahead of it).
+        in_storms: while a bot is in a storm, one graph (of the largest group of a summary)
+            may still go once per rate window when the window has room; off: none.
+        routes: the routes that send graphs (empty: all).
+    """
+
+    prometheus: list[GraphSourceConfig] = Field(default_factory=list)
+    grafana: list[GraphSourceConfig] = Field(default_factory=list)
+    window: float = 3600.0
+    max_window: float = 86400.0
+    query_timeout: float = 5.0
+    max_points: int = 300
+    max_series: int = 10
+    max_response_bytes: int = 8 * MiB
+    render_timeout: float = 10.0
+    wait_for_text: float = 120.0
+    in_storms: bool = False
+    routes: list[str] = Field(default_factory=list)
+
+    @field_validator("window", "max_window", mode="before")
+    @classmethod
+    def _window(cls, value: Any) -> float:
+        return duration_within(value, 60.0, 30 * DAY)
+
+    @field_validator("query_timeout", "render_timeout", mode="before")
+    @classmethod
+    def _timeouts(cls, value: Any) -> float:
+        return duration_within(value, 0.1, 120.0)
+
+    @field_validator("wait_for_text", mode="before")
+    @classmethod
+    def _wait(cls, value: Any) -> float:
+        return duration_within(value, 1.0, DAY)
+
+    @field_validator("max_points")
+    @classmethod
+    def _points(cls, value: int) -> int:
+        return count_within(value, 10, 11_000, "points")
+
+    @field_validator("max_series")
+    @classmethod
+    def _series(cls, value: int) -> int:
+        return count_within(value, 0, 50, "series")
+
+    @field_validator("max_response_bytes")
+    @classmethod
+    def _bytes(cls, value: int) -> int:
+        return count_within(value, 64 * KiB, 256 * MiB, "bytes")
+
+    @property
+    def enabled(self) -> bool:
+        """Whether any source is configured."""
+        return bool(self.prometheus or self.grafana)
+
+    def sends_for(self, route: str) -> bool:
+        """Whether ``route`` sends graphs."""
+        return self.enabled and (not self.routes or route in self.routes)
+
+
 class GatewayConfig(_Section):
     """The whole gateway configuration (see ``docs/gateway.md`` for an annotated example).
 
@@ -692,6 +838,7 @@ class GatewayConfig(_Section):
     actions: ActionsConfig = Field(default_factory=ActionsConfig)
     alertmanagers: list[AlertmanagerConfig] = Field(default_factory=list)
     server: ServerConfig = Field(default_factory=ServerConfig)
+    graphs: GraphsConfig = Field(default_factory=GraphsConfig)
 
     # The folder of the file the config was read from (relative schedule files), if any.
     _base_dir: Path | None = PrivateAttr(default=None)
@@ -848,6 +995,12 @@ class GatewayConfig(_Section):
                     f"actions.ack_bots: no bot named {bot!r} ({_nearest(bot, self.bots)})"
                 )
         self._check_alertmanagers()
+        names = {r.name for r in routes} | {"default"}
+        for name in self.graphs.routes:
+            if name not in names:
+                raise ValueError(
+                    f"graphs.routes: no route named {name!r} ({_nearest(name, names)})"
+                )
         from .timeintervals import RouteSchedule
 
         intervals = self.intervals()
@@ -969,6 +1122,10 @@ class GatewayConfig(_Section):
         for am in data["alertmanagers"]:
             am["url"] = _mask_url_secrets(am["url"])
             am["external_urls"] = [_mask_url_secrets(u) for u in am["external_urls"]]
+        for kind in ("prometheus", "grafana"):
+            for entry in data["graphs"][kind]:
+                entry["url"] = _mask_url_secrets(entry["url"])
+                entry["external_urls"] = [_mask_url_secrets(u) for u in entry["external_urls"]]
         for secret in ("bearer_token", "password"):
             if data["auth"].get(secret):
                 data["auth"][secret] = "***"
@@ -999,11 +1156,14 @@ _SECTION_FIELDS: dict[str, type[BaseModel]] = {
     "actions": ActionsConfig,
     "alertmanagers": AlertmanagerConfig,
     "server": ServerConfig,
+    "graphs": GraphsConfig,
 }
 
 
 _NESTED: dict[tuple[type[BaseModel], str], type[BaseModel]] = {
     (RouteConfig, "escalate"): EscalationStep,
+    (GraphsConfig, "prometheus"): GraphSourceConfig,
+    (GraphsConfig, "grafana"): GraphSourceConfig,
 }
 
 

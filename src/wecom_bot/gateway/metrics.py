@@ -75,6 +75,12 @@ class GatewayMetrics:
         self.digest_messages = Counter(
             "wecom_bot_digest_messages", "Digest messages created", ["bot"], registry=r
         )
+        self.graphs = Counter(
+            "wecom_bot_graphs",
+            "Alert graphs by outcome: queued, skipped (not allowed), failed, storm, late, busy",
+            ["outcome"],
+            registry=r,
+        )
         self.queue_depth = Gauge(
             "wecom_bot_queue_depth", "Undelivered messages in the outbox", ["bot"], registry=r
         )

@@ -84,13 +84,16 @@ class Priority(IntEnum):
 
     ``ALERT``: new firing alerts and resolves (and anything sent by a caller that does not
     say); ``ACTION``: acknowledgement lines; ``ESCALATION``: escalation notices; ``REMINDER``:
-    reminders and other notices about alerts already delivered.
+    reminders and other notices about alerts already delivered; ``GRAPH``: the chart or image
+    sent after an alert's text (:mod:`wecom_bot.gateway.graphs`): it never goes ahead of an
+    alert text queued up to its delay after it.
     """
 
     ALERT = 0
     ACTION = 1
     ESCALATION = 2
     REMINDER = 3
+    GRAPH = 4
 
 
 PRIORITY_AGING: Mapping[Priority, float] = {
@@ -98,6 +101,7 @@ PRIORITY_AGING: Mapping[Priority, float] = {
     Priority.ACTION: 60.0,
     Priority.ESCALATION: 900.0,
     Priority.REMINDER: 3600.0,
+    Priority.GRAPH: 30.0,
 }
 """Seconds a record of each class waits behind newer records of the classes above it.
 

@@ -811,6 +811,33 @@ async def playground_render(request: Request, body: PlaygroundRequest) -> Respon
     return JSONResponse({**_report_json(report), "bot": bot})
 
 
+@router.post("/playground/graph", summary="Preview the graph a payload would get")
+async def playground_graph(request: Request, body: PlaygroundRequest) -> Response:
+    """The image the gateway would send after the alert's text: the chart of its
+    ``generatorURL`` from a configured Prometheus, or its Grafana ``imageURL``, fetched and
+    drawn exactly as for a real alert (the same allowlist and bounds); nothing is sent."""
+    from ..graphs.sending import describe
+
+    gateway = _gateway(request)
+    graphs = gateway.runtime.graphs
+    if graphs is None:
+        return _error(409, "graphs are off: list a Prometheus (graphs.prometheus) or a Grafana")
+    if body.route and not gateway.runtime.config.graphs.sends_for(body.route):
+        return _error(422, f"route {body.route!r} sends no graphs (graphs.routes)")
+    try:
+        notification = _parse(body)
+    except _PlaygroundError as exc:
+        return exc.answer()
+    why: list[str] = []
+    image = await graphs.make(notification, why=why)
+    if image is None:
+        return _error(422, f"no graph: {'; '.join(why)}")
+    return JSONResponse({
+        "bytes": len(image.data), "from": image.origin, "html": _html(image.payload()),
+        "chart": describe(image.request) if image.request is not None else None,
+    })  # fmt: skip
+
+
 @router.post("/playground/send", summary="Send the render to a bot as a marked test")
 async def playground_send(request: Request, body: PlaygroundRequest) -> Response:
     """Queue the render for ``bot`` as a test (through the outbox, like any message).

@@ -317,6 +317,9 @@ async def finish(runtime: Runtime, planned: Plan, ids: list[int]) -> IngestOutco
         await runtime.history.record(entry, events)
     # History first: the dispatcher's events about these messages find their entry.
     runtime.notify({m.bot for m in messages})
+    if runtime.graphs is not None and ids:
+        # After the text is stored: its graph is fetched and drawn in the background.
+        runtime.graphs.after_queued(runtime, planned, ids)
     return IngestOutcome(
         planned.notification_id,
         False,

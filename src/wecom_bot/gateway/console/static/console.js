@@ -468,7 +468,8 @@
       panel.append(el("h3", "", t("console.detail.digests")));
       for (const digest of entry.digests) {
         const box = el("div", "gc-message");
-        box.append(el("div", "gc-small", `#${digest.id} · ${digest.bot} · ${term("console.record.", digest.status)}`), preview(digest.html));
+        const kind = digest.kind === "image" ? ` · ${t("console.detail.graph_image")}` : "";
+        box.append(el("div", "gc-small", `#${digest.id} · ${digest.bot}${kind} · ${term("console.record.", digest.status)}`), preview(digest.html));
         panel.append(box);
       }
     }
@@ -697,6 +698,23 @@
     }
   }
 
+  // The image a route sends after the alert's text (issue 28), drawn by the gateway itself.
+  async function previewGraph() {
+    try {
+      const data = await call("/playground/graph", { body: playgroundBody() });
+      const box = el("div", "gc-part");
+      const chart = data.chart;
+      const what = chart
+        ? t("console.playground.graph_series", { count: chart.series.length, source: data.from })
+        : t("console.playground.graph_fetched", { source: data.from });
+      box.append(el("div", "gc-small", `${t("console.playground.graph_caption")} · ${what} · ${bytes(data.bytes, 2097152)}`), preview(data.html));
+      $("pg-output").append(box);
+      result("pg-result", "", true);
+    } catch (error) {
+      result("pg-result", error.message, false);
+    }
+  }
+
   // A test send goes to a real group: it is confirmed first, naming the bot.
   function confirmSend() {
     const bot = $("pg-bot").value;
@@ -780,6 +798,7 @@
     $("pg-load").addEventListener("click", () => loadSample());
     $("pg-route").addEventListener("change", () => describeDefaults());
     $("pg-render").addEventListener("click", () => render());
+    $("pg-graph").addEventListener("click", () => previewGraph());
     $("pg-send").addEventListener("click", () => confirmSend());
     $("pg-confirm-send").addEventListener("click", () => send());
     $("pg-confirm-cancel").addEventListener("click", () => $("pg-confirm").close());
