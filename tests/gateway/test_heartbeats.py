@@ -6,7 +6,10 @@ neither, and the messages (escaped sender text, the configured time zone, templa
 from __future__ import annotations
 
 import copy
+import subprocess
+import sys
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,6 +17,7 @@ import pytest
 from wecom_bot.clock import SteadyClock
 from wecom_bot.errors import ConfigError
 from wecom_bot.gateway.actions.escalation import Escalator
+from wecom_bot.gateway.check import check_config, notification_for_labels, trace_routes
 from wecom_bot.gateway.config import GatewayConfig, load_config
 from wecom_bot.gateway.heartbeats import switch, take
 from wecom_bot.gateway.intake.ingest import plan
@@ -294,3 +298,55 @@ async def test_a_heartbeat_no_longer_configured_is_forgotten_when_it_fires() -> 
     assert await escalator.run_once() == 1
     assert await store.get_group("heartbeat:prod") is None
     assert await store.pending_count() == 0
+
+
+# --------------------------------------------------------------------------- check, routes test
+
+CHECKED = """\
+bots: {ops: {key_env: HEARTBEAT_TEST_UNSET_KEY}}
+routes:
+  - name: watchdog
+    matchers: ['alertname="Watchdog"']
+    bots: [ops]
+heartbeats:
+  - name: prod
+    expect_every: 5m
+    bots: [ops]
+"""
+
+
+def test_check_writes_the_messages_and_says_a_route_never_sees_the_watchdog(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "gw.yaml"
+    path.write_text(CHECKED, "utf-8")
+    report = check_config(path)
+    assert report["ok"] is True
+    [beat] = report["heartbeats"]
+    assert (beat["name"], beat["expect_every"], beat["grace"]) == ("prod", 300.0, 60.0)
+    assert [(m["kind"], m["msgtype"]) for m in beat["messages"]] == [
+        ("miss", "markdown"), ("recovery", "markdown"),
+    ]  # fmt: skip
+    assert "⚠️ 告警链路中断：Alertmanager prod 已 6m 未发送心跳" in beat["messages"][0]["preview"]
+    assert any(
+        'heartbeat prod: alerts matching alertname="Watchdog" are taken by the heartbeat '
+        "before routing; route(s) watchdog" in note
+        for note in report["notes"]
+    )
+    assert any("repeat it more often than every 5m" in note for note in report["notes"])
+
+
+def test_routes_test_says_a_watchdog_is_taken_by_the_heartbeat(tmp_path: Path) -> None:
+    path = tmp_path / "gw.yaml"
+    path.write_text(CHECKED, "utf-8")
+    result = subprocess.run(
+        [sys.executable, "-m", "wecom_bot", "gateway", "routes", "test", "-c", str(path),
+         "alertname=Watchdog"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert "taken by heartbeat prod: 1 alert(s), not routed" in lines
+    assert "alertmanager firing {alertname='Watchdog'}: 0 route(s)" in lines
+    traced = trace_routes(path, notification_for_labels({"alertname": "Other"}, NOW), NOW)
+    assert traced["heartbeats"] == [] and [r["route"] for r in traced["routes"]] == ["default"]
