@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 import typer
@@ -61,13 +62,41 @@ COMMAND_MODULES = (
     "wecom_bot.cli.profiles",
 )
 
+MODULES_OF_COMMAND = {
+    "send": ("wecom_bot.cli.send",),
+    "upload": ("wecom_bot.cli.send",),
+    "render": ("wecom_bot.cli.render",),
+    "emulator": ("wecom_bot.cli.emulator",),
+    "gateway": ("wecom_bot.cli.gateway", "wecom_bot.cli.gateway_store"),
+    "mcp": ("wecom_bot.cli.mcp",),
+    "profiles": ("wecom_bot.cli.profiles",),
+}
+"""Top-level command -> the modules that register it. A run of one command imports only
+these (a script calling ``wecom-bot send text`` does not pay for the gateway's imports);
+help, completion and unknown commands import them all."""
 
-_registered: set[str] = set()
+_GLOBAL_FLAGS = ("--debug",)
 
 
-def build_app() -> typer.Typer:
-    """Register every available command group on the app (once) and return it."""
-    for name in COMMAND_MODULES:
+def modules_for(argv: Sequence[str]) -> tuple[str, ...]:
+    """The command modules a run with ``argv`` needs: those of its command, or all of them."""
+    for arg in argv:
+        if arg in _GLOBAL_FLAGS:
+            continue
+        return MODULES_OF_COMMAND.get(arg, COMMAND_MODULES)
+    return COMMAND_MODULES
+
+
+_registered: dict[str, tuple[list[Any], list[Any]]] = {}
+"""Module -> the commands and groups its ``register`` added to :data:`app`."""
+
+
+def build_app(modules: Sequence[str] = COMMAND_MODULES) -> typer.Typer:
+    """Register the given command modules on the app (each once) and return it.
+
+    Commands keep the order of :data:`COMMAND_MODULES` whatever order they were registered in,
+    so ``--help`` reads the same after any earlier in-process run."""
+    for name in modules:
         if name in _registered:
             continue
         try:
@@ -76,14 +105,19 @@ def build_app() -> typer.Typer:
             if exc.name == name:
                 continue
             raise
+        commands, groups = len(app.registered_commands), len(app.registered_groups)
         module.register(app)
-        _registered.add(name)
+        _registered[name] = (app.registered_commands[commands:], app.registered_groups[groups:])
+    order = [_registered[name] for name in COMMAND_MODULES if name in _registered]
+    app.registered_commands = [info for commands, _ in order for info in commands]
+    app.registered_groups = [info for _, groups in order for info in groups]
     return app
 
 
-def build_command() -> typer.core.TyperGroup:
-    """The ``wecom-bot`` click command, ready to run (see :func:`wecom_bot.cli.output.run`)."""
-    command = typer.main.get_command(build_app())
+def build_command(modules: Sequence[str] = COMMAND_MODULES) -> typer.core.TyperGroup:
+    """The ``wecom-bot`` click command with the given command modules, ready to run (see
+    :func:`wecom_bot.cli.output.run`)."""
+    command = typer.main.get_command(build_app(modules))
     _plain_flags(command, None, "wecom-bot")
     return command  # type: ignore[return-value]
 

@@ -317,16 +317,16 @@ def command_scope(ctx: typer.Context, *, json_mode: bool = False) -> Iterator[Ou
         raise typer.Exit(int(code)) from None
 
 
-_COMMAND: Any = None
+_COMMANDS: dict[tuple[str, ...], Any] = {}
 
 
-def _command() -> Any:
-    global _COMMAND
-    if _COMMAND is None:
-        from .main import build_command
+def _command(argv: Sequence[str]) -> Any:
+    from .main import build_command, modules_for
 
-        _COMMAND = build_command()
-    return _COMMAND
+    modules = modules_for(argv)
+    if modules not in _COMMANDS:
+        _COMMANDS[modules] = build_command(modules)
+    return _COMMANDS[modules]
 
 
 def run(
@@ -355,7 +355,7 @@ def run(
         stderr=stderr if stderr is not None else sys.stderr,
         env=dict(os.environ) if env is None else env,
     )
-    command = _command()
+    command = _command(argv)
     # Typer writes help (and completion scripts) to sys.stdout itself.
     with redirect_stdout(streams.stdout), redirect_stderr(streams.stderr):
         try:
