@@ -206,11 +206,36 @@
       cell(row, route.oncall || "—");
       routes.append(row);
     }
+    loadHeartbeats(data.heartbeats || []);
     const reload = data.last_reload || {};
     $("st-meta").textContent =
       `Store ${data.store.location} (${data.store.ok ? "answering" : "NOT answering"}) · rate ${data.rate}` +
       ` · times in ${clock.zone || "this browser's zone"} · last reload ${when(reload.at)}: ${reload.message || ""}`;
     setBadge(dead + data.inbox.dead_letters); // as the dead-letters view counts them
+  }
+
+  // Each heartbeat (dead man's switch): its state as the store holds it.
+  const BEAT_STATES = {
+    ok: ["beating", "gc-good"],
+    waiting: ["waiting for its first beat", "gc-warn"],
+    missing: ["MISSING: the group was told", "gc-bad"],
+    unknown: ["not armed yet", ""],
+  };
+
+  function loadHeartbeats(beats) {
+    $("st-heartbeats-box").hidden = !beats.length;
+    const body = $("st-heartbeats").tBodies[0];
+    body.replaceChildren();
+    for (const beat of beats) {
+      const row = el("tr");
+      row.dataset.heartbeat = beat.name;
+      cell(row, beat.title, "gc-strong");
+      const [text, tone] = BEAT_STATES[beat.state] || [beat.state, ""];
+      cell(row, text, tone);
+      cell(row, beat.last_seen ? `${when(beat.last_seen)}${beat.source ? ` · ${beat.source}` : ""}` : "never");
+      cell(row, beat.expected_by ? when(beat.expected_by) : "—", beat.state === "missing" ? "gc-bad" : "");
+      body.append(row);
+    }
   }
 
   function setBadge(count) {
