@@ -35,6 +35,7 @@ from ...store import (
     OutboxRecord,
     StoreUnavailableError,
     TimerRecord,
+    is_standing,
 )
 from ...store.history import HistoryEntry, HistoryEvent, HistoryQuery
 from ..actions import acting
@@ -547,7 +548,7 @@ async def _open_group(
         found = await gateway.store.get_group(group)
     except StoreUnavailableError as exc:
         return _error(503, f"outbox unavailable: {exc}")
-    if found is None:
+    if found is None or is_standing(group):  # a heartbeat's state is not an alert group
         return _error(404, "no such open alert group (it resolved, or was never seen)")
     return GroupInfo.from_json(found.info), name
 
