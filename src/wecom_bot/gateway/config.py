@@ -929,7 +929,8 @@ class GatewayConfig(_Section):
         rate = parse_rate(value)
         if not (1 <= rate.limit <= 10_000 and 0.01 <= rate.window <= DAY):
             raise ValueError(
-                f"must be 1 to 10,000 sends in a window of 10ms to 1d, like 20/60s, got {value!r}"
+                "must be 1 to 10,000 sends in a window of 10ms to 1d, like 20/60s, "
+                f"got {value!r}"
             )
         return value
 

@@ -295,12 +295,8 @@ class Escalator(BackgroundLoop):
         due = notice_due(now, parse_rate(runtime.config.rate).window)
         messages = [
             NewMessage(
-                bot=bot,
-                payload=p,
-                notification_id=entry_id,
-                coalescible=False,
-                priority=priority,
-                not_before=due,
+                bot=bot, payload=p, notification_id=entry_id, coalescible=False,
+                priority=priority, not_before=due,
             )  # fmt: skip
             for bot, p in planned
         ]  # not mixed into alert digests: the dispatcher folds notices of many groups apart
