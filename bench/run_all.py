@@ -6,7 +6,7 @@ sections and their goals in the document and keeps the others; ``--quick`` shrin
 a smoke run, whose figures are not written either).
 
 Every benchmark stops by itself within a few minutes: counts and time budgets are in each
-module. Goals are those of issues 2, 4, 5, 9 and 27; each is reported met or not met.
+module. Goals are those of issues 2, 4, 5, 9, 27 and 28; each is reported met or not met.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench import (
+    bench_chart,
     bench_escalation,
     bench_ingest,
     bench_outbox,
@@ -43,6 +44,7 @@ ALL = (
     "outbox",
     "ingest",
     "startup",
+    "chart",
 )
 COMMAND = "make bench  (= .venv/bin/python -m bench.run_all)"
 
@@ -288,6 +290,17 @@ def startup_section(quick: bool) -> Section:
     )
 
 
+def chart_section(quick: bool) -> Section:
+    """Issue 28: the alert chart drawn warm (typical and heavy) and cold, with its PNG size."""
+    runs = {"typical_runs": 10, "heavy_runs": 3, "cold_runs": 2} if quick else {}
+    before = os.getloadavg()[0]
+    cases = bench_chart.run(**runs)
+    load = (before, os.getloadavg()[0])
+    command = "python -m bench.bench_chart" + (" (quick sizes)" if quick else "")
+    body = bench_chart.report(cases, command, load)
+    return Section(bench_chart.TITLE, body, bench_chart.goals(cases))
+
+
 RUNNERS: dict[str, Callable[[bool], Section]] = {
     "messages": messages_section,
     "sdk": sdk_section,
@@ -298,6 +311,7 @@ RUNNERS: dict[str, Callable[[bool], Section]] = {
     "outbox": outbox_section,
     "ingest": ingest_section,
     "startup": startup_section,
+    "chart": chart_section,
 }
 
 PROFILES = """\
