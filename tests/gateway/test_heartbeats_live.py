@@ -124,11 +124,13 @@ def test_one_gateway_on_sqlite_one_miss_one_recovery_across_steps_and_restarts(
         _config(emu, key, tmp_path, f"sqlite:///{tmp_path / 'outbox.db'}"), free_port(),
         env=shim.env(),
     )  # fmt: skip
+    # Alertmanager first, already repeating the Watchdog: the gateway arms the heartbeat when
+    # it starts, and a slow start must not pass for a gap.
+    am_url = am(gateway.url + "/alertmanager", repeat_interval="1s")
+    first: subprocess.Popen[bytes] = am.procs[-1]  # type: ignore[attr-defined]
+    _push_watchdog(am_url)
     gateway.start()
     try:
-        am_url = am(gateway.url + "/alertmanager", repeat_interval="1s")
-        first: subprocess.Popen[bytes] = am.procs[-1]  # type: ignore[attr-defined]
-        _push_watchdog(am_url)
         wait_for(lambda: _beating([gateway], 0), timeout=10, what="the first beat")
         # Beating: nothing is sent, even when the wall clock steps an hour forward.
         before = _last_seen(gateway)
@@ -181,13 +183,13 @@ def test_two_gateways_on_one_redis_send_one_message_each_time(
     with redis_server(tmp_path) as redis_url:
         path = _config(emu, key, tmp_path, redis_url)
         gateways = [GatewayProcess(path, free_port()) for _ in range(2)]
-        for gateway in gateways:
-            gateway.start()
+        # Alertmanager sends every beat to both instances, from before they start.
+        am_url = am([g.url + "/alertmanager" for g in gateways], repeat_interval="1s")
+        proc: subprocess.Popen[bytes] = am.procs[-1]  # type: ignore[attr-defined]
+        _push_watchdog(am_url)
         try:
-            # Alertmanager sends every beat to both instances.
-            am_url = am([g.url + "/alertmanager" for g in gateways], repeat_interval="1s")
-            proc: subprocess.Popen[bytes] = am.procs[-1]  # type: ignore[attr-defined]
-            _push_watchdog(am_url)
+            for gateway in gateways:
+                gateway.start()
             wait_for(lambda: all(_beating([g], 0) for g in gateways), timeout=10,
                      what="both instances beating")  # fmt: skip
             _settle(EXPECT_EVERY + GRACE + 1)
