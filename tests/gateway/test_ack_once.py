@@ -101,7 +101,7 @@ def test_thirty_posts_one_line_a_second_name_recorded_not_posted(emu: Emu, tmp_p
         with ThreadPoolExecutor(10) as pool:  # and twenty more, ten at a time
             answers += list(pool.map(lambda _: _post(gw.url, token, form), range(20)))
         assert [a.status_code for a in answers] == [200] * 30
-        assert sum("已认领 · Acknowledged" in a.text for a in answers) == 1
+        assert sum("<h1>Acknowledged</h1>" in a.text for a in answers) == 1
         assert sum("Already acknowledged" in a.text for a in answers) == 29
 
         wait_for(lambda: len(emulator_contents(emu, acks_key)) == 1, what="the ack line")
@@ -156,7 +156,7 @@ def test_markup_in_the_name_and_labels_posts_one_inert_line(
         assert gw.post("/alertmanager", payload).status_code == 200
         token = _ack_link(emu, alerts_key)
         answer = _post(gw.url, token, _form(gw, token, HOSTILE_NAME))
-        assert answer.status_code == 200 and "已认领 · Acknowledged" in answer.text
+        assert answer.status_code == 200 and "<h1>Acknowledged</h1>" in answer.text
         wait_for(lambda: len(emulator_contents(emu, acks_key)) == 1, what="the ack line")
         [message] = emulator_contents(emu, acks_key)
         assert message["msgtype"] == msgtype

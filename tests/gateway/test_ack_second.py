@@ -48,12 +48,12 @@ def test_a_second_person_is_added_quietly_or_tells_the_group(emu: Emu, tmp_path:
         assert gw.post("/alertmanager", alertmanager_firing()).status_code == 200
         token = _ack_link(emu, alerts_key)
         page = gw.client.get(f"/act/{token}").text
-        assert "已由" not in page and "认领 Acknowledge</button>" in page  # nobody yet
+        assert "acknowledged by" not in page and ">Acknowledge</button>" in page  # nobody yet
 
         first = _post(gw.url, token, _form(gw, token, "王五"))
-        assert first.status_code == 200 and "已认领 · Acknowledged" in first.text
+        assert first.status_code == 200 and "<h1>Acknowledged</h1>" in first.text
         wait_for(lambda: len(emulator_contents(emu, acks_key)) == 1, what="the first line")
-        said = f"已由 王五 于 {_shown(START)} 认领 · acknowledged by 王五 at {_shown(START)}"
+        said = f"acknowledged by 王五 at {_shown(START)}"
 
         # The used link says so before anything is posted, and offers to add a name.
         clock.now = START + 600

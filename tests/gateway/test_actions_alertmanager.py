@@ -128,8 +128,8 @@ def test_silence_from_the_message_in_chromium_is_kept_by_alertmanager(
         assert ack_page.input_value("#name") == "王五"
         # The group is silenced: its acknowledge link says by whom and until when.
         said = ack_page.inner_text("main")
-        assert "已由 王五 静默至 " in said and "silenced by 王五 until " in said
-        assert ack_page.inner_text("h1") == "已静默 · Already silenced"
+        assert "silenced by 王五 until " in said
+        assert ack_page.inner_text("h1") == "Already silenced"
         keep_screenshot(DOCS / "actions-acknowledge.png", ack_page.screenshot(full_page=True))
         context.close()
 

@@ -32,6 +32,8 @@ def test_make_dist_builds_a_wheel_that_installs_and_imports(tmp_path: Path) -> N
         "wecom_bot/py.typed",
         "wecom_bot/cli/launcher.py",
         "wecom_bot/gateway/examples/gateway.yaml",
+        "wecom_bot/locales/en.json",  # the pages' catalogues
+        "wecom_bot/locales/zh-CN.json",
     ):
         assert needed in names, needed
     assert not any(name.startswith(("tests/", "bench/")) for name in names)
@@ -48,8 +50,10 @@ def test_make_dist_builds_a_wheel_that_installs_and_imports(tmp_path: Path) -> N
     )  # fmt: skip
     probe = subprocess.run(
         [sys.executable, "-c", "import wecom_bot, wecom_bot.cli.launcher as l; "
-         "print(wecom_bot.__file__, wecom_bot.__version__, l.checkout_root())"],
+         "from wecom_bot.i18n import text; "
+         "print(wecom_bot.__file__, wecom_bot.__version__, l.checkout_root(), "
+         "text('zh-CN', 'console.tab.history'))"],
         capture_output=True, text=True, timeout=60, check=True,
         env={**os.environ, "PYTHONPATH": str(target)},
     ).stdout.split()  # fmt: skip
-    assert probe[0].startswith(str(target)) and probe[1:] == ["0.1.0", "None"]
+    assert probe[0].startswith(str(target)) and probe[1:] == ["0.1.0", "None", "历史"]

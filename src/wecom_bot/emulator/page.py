@@ -2,7 +2,8 @@
 
 Routes (outside the OpenAPI description; the JSON API under ``/api`` stays the documented one):
 
-- ``GET /``: the page shell. No inline script or style; it loads ``page.js`` and the stylesheets
+- ``GET /``: the page shell, in English or Chinese (:mod:`wecom_bot.i18n`). No inline script
+  or style; it loads ``page.js`` and the stylesheets
   below and is served with a strict Content-Security-Policy (``script-src 'self'``), so even a
   bug in the renderer could not run script.
 - ``GET /page/assets/{name}``: ``page.js``, ``page.css`` (shipped in ``emulator/static``) and
@@ -22,12 +23,14 @@ import re
 from collections import deque
 from collections.abc import Mapping
 from functools import cache
+from html import escape
 from importlib.resources import files
 from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
+from .. import i18n
 from ..preview import (
     PAGE_CONTENT_SECURITY_POLICY,
     payload_size,
@@ -66,11 +69,12 @@ _PAGE_SIZE = 200
 _ASPECT_STYLE = re.compile(r' style="aspect-ratio: ([0-9]+(?:\.[0-9]+)?(?:e[+-]?[0-9]+)?)"')
 
 _SHELL = """<!doctype html>
-<html lang="en">
+<html lang="{{lang}}">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>wecom-bot emulator</title>
+<title>{{emulator.title}}</title>
+<meta name="wecom-bot-i18n" content="{texts}">
 <link rel="icon" href="data:,">
 <link rel="stylesheet" href="/page/assets/preview.css">
 <link rel="stylesheet" href="/page/assets/page.css">
@@ -78,16 +82,20 @@ _SHELL = """<!doctype html>
 </head>
 <body data-last-entry-id="{last_entry_id}">
 <div class="ep-app">
-  <aside class="ep-side" aria-label="Groups">
+  <aside class="ep-side" aria-label="{{emulator.groups}}">
     <header class="ep-side-head">
-      <div class="ep-brand">wecom-bot <span class="ep-brand-sub">emulator</span></div>
+      <div class="ep-brand">wecom-bot <span class="ep-brand-sub">{{emulator.brand}}</span></div>
       <div class="ep-conn" id="ep-conn" data-state="connecting">
         <span class="ep-conn-dot" aria-hidden="true"></span>
-        <span class="ep-conn-text">connecting</span>
+        <span class="ep-conn-text">{{emulator.conn.connecting}}</span>
       </div>
     </header>
     <ul class="ep-groups" id="ep-groups"></ul>
-    <div class="ep-side-empty" id="ep-side-empty">No groups yet.</div>
+    <div class="ep-side-empty" id="ep-side-empty">{{emulator.no_groups}}</div>
+    <nav class="ep-lang" id="ep-lang" aria-label="{{lang.switch}}">
+      <a href="?lang=zh-CN" lang="zh-CN" hreflang="zh-CN" data-lang="zh-CN">{{lang.zh-CN}}</a>
+      <a href="?lang=en" lang="en" hreflang="en" data-lang="en">{{lang.en}}</a>
+    </nav>
   </aside>
   <main class="ep-main">
     <header class="ep-head" id="ep-head" hidden>
@@ -95,20 +103,19 @@ _SHELL = """<!doctype html>
         <div class="ep-head-title" id="ep-head-title"></div>
         <div class="ep-head-stats" id="ep-head-stats"></div>
       </div>
-      <button type="button" class="ep-clear" id="ep-clear">Clear group</button>
+      <button type="button" class="ep-clear" id="ep-clear">{{emulator.clear}}</button>
     </header>
     <div class="ep-scroll" id="ep-scroll">
       <div class="ep-welcome" id="ep-welcome">
-        <h1>No group selected</h1>
-        <p>Point a client at this server instead of <code>https://qyapi.weixin.qq.com</code>;
-        each key becomes a group here. For example:</p>
+        <h1>{{emulator.welcome.title}}</h1>
+        <p>{{emulator.welcome.before}} <code>https://qyapi.weixin.qq.com</code>{{emulator.welcome.after}}</p>
         <pre class="ep-example" id="ep-example"></pre>
-        <p>JSON API: <a href="/api/groups">/api/groups</a> &middot;
-        <a href="/docs">/docs</a></p>
+        <p>{{emulator.welcome.api}} <a href="/api/groups"><code>/api/groups</code></a> &middot;
+        <a href="/docs"><code>/docs</code></a></p>
       </div>
       <div class="wb-chat ep-chat" id="ep-chat" hidden></div>
     </div>
-    <button type="button" class="ep-jump" id="ep-jump" hidden>New messages</button>
+    <button type="button" class="ep-jump" id="ep-jump" hidden>{{emulator.jump}}</button>
   </main>
 </div>
 </body>
@@ -129,10 +136,18 @@ def _not_found(message: str) -> JSONResponse:
 
 @router.get("/", response_class=HTMLResponse)
 async def index(request: Request) -> HTMLResponse:
-    """The page shell; ``page.js`` fills it from the JSON API and the event stream."""
+    """The page shell; ``page.js`` fills it from the JSON API and the event stream.
+
+    In the language :func:`wecom_bot.i18n.language_of` picks; the texts ``page.js`` draws ride
+    along as JSON in a ``<meta>`` tag."""
     last = emulator_of(request).storage.last_entry_id()
-    shell = _SHELL.replace("{last_entry_id}", str(int(last)))
-    return HTMLResponse(shell, headers=_SECURITY_HEADERS)
+    language = i18n.language_of(request)
+    texts = escape(i18n.script_catalogue(language, ("emulator.",)), quote=True)
+    shell = i18n.fill(_SHELL, language)
+    shell = shell.replace("{last_entry_id}", str(int(last))).replace("{texts}", texts, 1)
+    response = HTMLResponse(shell, headers=_SECURITY_HEADERS)
+    i18n.remember(request, response, language)
+    return response
 
 
 @router.get("/page/assets/{name}")

@@ -103,15 +103,29 @@ class Muting:
         action: ``keep``, ``drop`` or ``defer``.
         resumes_at: when the route is active again (``None``: not within a year).
         reason: the intervals that mute it, for history.
+        inside: the ``mute_time_intervals`` it is inside (the pages say the reason in their
+            language from these).
+        outside: else the ``active_time_intervals`` it is outside.
+        endless: a ``defer`` turned ``keep``: the muting does not end within a year.
     """
 
     action: str
     resumes_at: float | None
     reason: str
+    inside: tuple[str, ...] = ()
+    outside: tuple[str, ...] = ()
+    endless: bool = False
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict."""
-        return {"action": self.action, "resumes_at": self.resumes_at, "reason": self.reason}
+        return {
+            "action": self.action,
+            "resumes_at": self.resumes_at,
+            "reason": self.reason,
+            "inside": list(self.inside),
+            "outside": list(self.outside),
+            "endless": self.endless,
+        }
 
 
 def _route(config: RouteConfig) -> Route:
@@ -196,10 +210,15 @@ class Runtime:
         )
         resumes = schedule.resumes_at(moment)
         action = schedule.muted_action.value
-        if action == MutedAction.DEFER and resumes is None:
+        endless = action == MutedAction.DEFER and resumes is None
+        if endless:
             action = MutedAction.KEEP.value
             reason += "; it does not end within a year, so the notification is kept"
-        return Muting(action, resumes.timestamp() if resumes else None, reason)
+        outside = () if inside else tuple(schedule.active)
+        return Muting(
+            action, resumes.timestamp() if resumes else None, reason,
+            inside=tuple(inside), outside=outside, endless=endless,
+        )  # fmt: skip
 
     def _contains(self, name: str, moment: datetime) -> bool:
         return self.intervals is not None and self.intervals.contains(name, moment)

@@ -59,6 +59,18 @@ def test_the_status_page_and_the_metrics_show_each_heartbeat(emu: Emu, browser: 
             expect(row).to_contain_text("Alertmanager prod")
             expect(row).to_contain_text("beating")
             expect(row).to_contain_text("2027-01-15 16:05:00")  # expected by, Shanghai time
+            chinese = browser.new_context(
+                http_credentials={"username": USER, "password": PASSWORD}, locale="zh-CN"
+            )
+            try:
+                zh = chinese.new_page()
+                zh.goto(gw.url + "/ui#status")
+                expect(zh.locator("#st-heartbeats-box h2")).to_have_text("心跳")
+                zh_row = zh.locator('#st-heartbeats tr[data-heartbeat="prod"]')
+                expect(zh_row).to_contain_text("正常")
+                expect(zh_row).to_contain_text("来自 alertmanager")
+            finally:
+                chinese.close()
             clock[0] = NOW + 301  # no beat for expect_every + grace: the group is told once
             wait_for(lambda: beats()["prod"]["state"] == "missing", what="the miss")
             wait_for(lambda: len(emulator_contents(emu, key)) == 1, what="the miss message")

@@ -2,6 +2,8 @@
 // kept live by the Server-Sent Events of /api/events. No framework, no network beyond this
 // server. Safety rule: the only strings inserted as HTML are the server-rendered preview
 // fragments (escaped by wecom_bot.preview); everything else goes in through textContent.
+// Every text it draws comes from the page's catalogue (wecom_bot/locales, in the page's
+// language, handed over in a <meta> tag): t(key, {name: value}).
 "use strict";
 
 (() => {
@@ -17,6 +19,18 @@
     return node;
   };
   const number = (n) => Number(n).toLocaleString("en-US");
+  const TEXTS = (() => {
+    const meta = document.querySelector('meta[name="wecom-bot-i18n"]');
+    try {
+      return JSON.parse(meta ? meta.content : "{}");
+    } catch {
+      return {};
+    }
+  })();
+  const t = (key, params = {}) =>
+    String(key in TEXTS ? TEXTS[key] : key).replace(/\{([a-z_][a-z0-9_]*)\}/g, (whole, name) =>
+      name in params ? String(params[name]) : whole,
+    );
 
   const state = {
     groups: [], // as /api/groups returns them, in its order
@@ -37,7 +51,7 @@
   async function getJSON(path, options) {
     const answer = await fetch(path, { cache: "no-store", ...options });
     if (!answer.ok) {
-      const error = new Error(`${path}: HTTP ${answer.status}`);
+      const error = new Error(t("emulator.http", { path, status: answer.status }));
       error.status = answer.status;
       throw error;
     }
@@ -47,10 +61,10 @@
   // -- sidebar ----------------------------------------------------------------------------
 
   function counters(group) {
-    const parts = [`${number(group.accepted)} sent`];
-    if (group.rejected_total) parts.push(`${number(group.rejected_total)} rejected`);
-    if (group.rate_limited) parts.push(`${number(group.rate_limited)} rate-limited`);
-    if (group.faults_injected) parts.push(`${number(group.faults_injected)} faults`);
+    const parts = [t("emulator.sent", { count: number(group.accepted) })];
+    if (group.rejected_total) parts.push(t("emulator.rejected", { count: number(group.rejected_total) }));
+    if (group.rate_limited) parts.push(t("emulator.rate_limited", { count: number(group.rate_limited) }));
+    if (group.faults_injected) parts.push(t("emulator.faults", { count: number(group.faults_injected) }));
     return parts.join(" · ");
   }
 
@@ -100,16 +114,18 @@
     $("ep-head-title").textContent = group.masked_key;
     const stats = $("ep-head-stats");
     stats.replaceChildren(
-      el("span", "ep-stat", `group ${group.id}`),
-      el("span", "ep-stat", `${number(group.accepted)} sent`),
+      el("span", "ep-stat", t("emulator.group", { id: group.id })),
+      el("span", "ep-stat", t("emulator.sent", { count: number(group.accepted) })),
       el(
         "span",
         group.rejected_total ? "ep-stat ep-stat--bad" : "ep-stat",
-        `${number(group.rejected_total)} rejected`,
+        t("emulator.rejected", { count: number(group.rejected_total) }),
       ),
     );
     if (group.rate_limited) {
-      stats.append(el("span", "ep-stat ep-stat--bad", `${number(group.rate_limited)} rate-limited`));
+      stats.append(
+        el("span", "ep-stat ep-stat--bad", t("emulator.rate_limited", { count: number(group.rate_limited) })),
+      );
     }
   }
 
@@ -205,7 +221,7 @@
         const stick = tail || state.pinned;
         if (tail && answer.skipped > 0) {
           $("ep-chat").append(
-            el("div", "ep-system", `${number(answer.skipped)} older entries not shown`),
+            el("div", "ep-system", t("emulator.skipped", { count: number(answer.skipped) })),
           );
         }
         appendEntries(answer.entries);
@@ -234,13 +250,13 @@
     if (typeof entry.size !== "number") return null;
     const text =
       typeof entry.size_limit === "number"
-        ? `${number(entry.size)} / ${number(entry.size_limit)} B`
-        : `${number(entry.size)} B`;
+        ? t("emulator.size_of", { size: number(entry.size), limit: number(entry.size_limit) })
+        : t("emulator.size", { size: number(entry.size) });
     const node = el("span", entry.over_limit ? "ep-size ep-size--over" : "ep-size", text);
     node.title =
       typeof entry.size_limit === "number"
-        ? "bytes of the limited part / its documented limit"
-        : "bytes of the JSON body (no documented limit)";
+        ? t("emulator.size_title")
+        : t("emulator.size_title_body");
     return node;
   }
 
@@ -255,21 +271,21 @@
   function rawText(entry) {
     if (entry.payload === null || entry.payload === undefined) {
       return entry.raw_text === null || entry.raw_text === undefined
-        ? "(no body stored)"
+        ? t("emulator.no_body")
         : String(entry.raw_text);
     }
     return JSON.stringify(
       entry.payload,
       (key, value) =>
         typeof value === "string" && value.length > RAW_STRING_CAP
-          ? `${value.slice(0, RAW_STRING_CAP)}… (${number(value.length)} characters)`
+          ? `${value.slice(0, RAW_STRING_CAP)}… ${t("emulator.characters", { count: number(value.length) })}`
           : value,
       2,
     );
   }
 
   function rawToggle(entry, article) {
-    const button = el("button", "ep-raw-toggle", "raw JSON");
+    const button = el("button", "ep-raw-toggle", t("emulator.raw"));
     button.type = "button";
     button.setAttribute("aria-expanded", "false");
     button.addEventListener("click", () => {
@@ -296,7 +312,7 @@
     if (size) meta.append(size);
     for (const media of Array.isArray(entry.media) ? entry.media : []) {
       if (!media || typeof media.media_id !== "string") continue;
-      const link = el("a", "ep-download", `download ${media.filename || media.type || "media"}`);
+      const link = el("a", "ep-download", t("emulator.download", { name: media.filename || media.type || t("emulator.media") }));
       link.href = `/api/media/${encodeURIComponent(media.media_id)}`;
       link.setAttribute("download", "");
       meta.append(link);
@@ -326,7 +342,7 @@
       list.append(item);
     }
     note.append(list);
-    note.title = "Accepted as live WeCom accepts it; the documentation does not allow it";
+    note.title = t("emulator.lenient");
     return note;
   }
 
@@ -344,14 +360,17 @@
     article.dataset.entryId = String(entry.id);
     article.dataset.errcode = String(entry.errcode);
     const line = el("div", "ep-rejected");
-    const what = entry.endpoint === "upload_media" ? "Upload rejected" : "Rejected";
+    const upload = entry.endpoint === "upload_media";
+    const what = entry.msgtype
+      ? t(upload ? "emulator.upload_rejected_type" : "emulator.rejected_type", { msgtype: entry.msgtype })
+      : t(upload ? "emulator.upload_rejected" : "emulator.rejected_entry");
     line.append(
       el("span", "ep-rejected-icon", "!"),
-      el("span", "ep-rejected-what", entry.msgtype ? `${what} ${entry.msgtype}` : what),
-      el("span", "ep-errcode", `errcode ${entry.errcode}`),
+      el("span", "ep-rejected-what", what),
+      el("span", "ep-errcode", t("emulator.errcode", { code: entry.errcode })),
       el("span", "ep-reason", entry.reason || entry.errmsg || ""),
     );
-    if (entry.injected) line.append(el("span", "ep-injected", "injected fault"));
+    if (entry.injected) line.append(el("span", "ep-injected", t("emulator.injected")));
     const meta = el("div", "ep-meta ep-meta--system");
     meta.append(timeNode(entry));
     const size = sizeNode(entry);
@@ -369,7 +388,7 @@
 
   function resetClear() {
     const button = $("ep-clear");
-    button.textContent = "Clear group";
+    button.textContent = t("emulator.clear");
     button.classList.remove("ep-clear--armed");
     if (clearTimer !== null) clearTimeout(clearTimer);
     clearTimer = null;
@@ -380,7 +399,7 @@
     if (!state.selected) return;
     if (!button.classList.contains("ep-clear--armed")) {
       button.classList.add("ep-clear--armed");
-      button.textContent = "Click again to clear";
+      button.textContent = t("emulator.clear_again");
       clearTimer = setTimeout(resetClear, 4000);
       return;
     }
@@ -446,7 +465,7 @@
     state.source = source;
     source.addEventListener("open", () => {
       state.retryDelay = 1000;
-      setConnection("live", "live");
+      setConnection("live", t("emulator.conn.live"));
       // Whatever happened while disconnected (a reset, new groups) shows up now.
       scheduleGroups();
       if (state.selected) fetchNew();
@@ -456,26 +475,38 @@
     source.addEventListener("error", () => {
       if (source.readyState === EventSource.CLOSED) {
         // The browser gave up (server down or an error answer): retry ourselves, backing off.
-        setConnection("down", "reconnecting");
+        setConnection("down", t("emulator.conn.reconnecting"));
         const delay = state.retryDelay;
         state.retryDelay = Math.min(state.retryDelay * 2, 15000);
         setTimeout(() => {
           if (state.source === source) connect();
         }, delay);
       } else {
-        setConnection("connecting", "reconnecting");
+        setConnection("connecting", t("emulator.conn.reconnecting"));
       }
     });
   }
 
   // -- start -------------------------------------------------------------------------------
 
+  // The language switch keeps the selected group: the server remembers the choice.
+  function wireLanguages() {
+    for (const link of document.querySelectorAll("#ep-lang a[data-lang]")) {
+      if (link.dataset.lang === document.documentElement.lang) link.setAttribute("aria-current", "true");
+      link.addEventListener("click", (event) => {
+        event.preventDefault();
+        location.href = `${location.pathname}?lang=${encodeURIComponent(link.dataset.lang)}${location.hash}`;
+      });
+    }
+  }
+
   function start() {
+    wireLanguages();
     const example = $("ep-example");
     example.textContent =
       `curl '${location.origin}/cgi-bin/webhook/send?key=YOUR-KEY' \\\n` +
       `  -H 'Content-Type: application/json' \\\n` +
-      `  -d '{"msgtype": "text", "text": {"content": "hello"}}'`;
+      `  -d '${JSON.stringify({ msgtype: "text", text: { content: t("emulator.example_text") } })}'`;
     $("ep-groups").addEventListener("click", (event) => {
       const item = event.target.closest(".ep-group");
       if (item) select(item.dataset.groupId);
@@ -503,7 +534,7 @@
       const id = location.hash.slice(1);
       if (id !== state.selected && state.groups.some((g) => g.id === id)) select(id);
     });
-    loadGroups().catch(() => setConnection("down", "server unreachable"));
+    loadGroups().catch(() => setConnection("down", t("emulator.conn.unreachable")));
     connect();
   }
 

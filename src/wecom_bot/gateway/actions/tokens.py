@@ -40,11 +40,14 @@ _FORMAT_1 = frozenset(b"asd")
 
 
 class TokenError(ValueError):
-    """A token that cannot be used; ``reason`` says why, in words for the page."""
+    """A token that cannot be used; ``reason`` says why (in English, for logs and tests),
+    ``code`` which case it is (``malformed``, ``forged``, ``older``, ``expired``, ``too_far``:
+    the pages say it in their language)."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, code: str = "malformed") -> None:
         super().__init__(reason)
         self.reason = reason
+        self.code = code
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,23 +154,26 @@ def verify(text: str, secret: bytes, *, now: float, max_ttl: float | None = None
     except (binascii.Error, ValueError):
         raise TokenError(malformed) from None
     if not hmac.compare_digest(given, _mac(secret, body)):
-        raise TokenError("this link's signature does not match: it was altered or forged")
+        raise TokenError("this link's signature does not match: it was altered or forged", "forged")
     # The decoder ignores the unused low bits of the last character: only the one canonical
     # spelling of a signed token is a token (16 spellings of one MAC would be 16 links).
     if _b64(given) != mac or _b64(data) != body:
         raise TokenError(malformed)
     if data[:1] and data[0] in _FORMAT_1:
         raise TokenError(
-            "this link is from an older version of the gateway; use the link of a newer message"
+            "this link is from an older version of the gateway; use the link of a newer message",
+            "older",
         )
     try:
         token = _unpack(data)
     except (ValueError, struct.error):
         raise TokenError(malformed) from None
     if now > token.expires_at:
-        raise TokenError("this link has expired; use the link of a newer message")
+        raise TokenError("this link has expired; use the link of a newer message", "expired")
     if max_ttl is not None and token.expires_at > now + max_ttl + CLOCK_SLACK:
-        raise TokenError("this link's expiry lies further ahead than any link is good for")
+        raise TokenError(
+            "this link's expiry lies further ahead than any link is good for", "too_far"
+        )
     return token
 
 

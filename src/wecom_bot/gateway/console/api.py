@@ -463,6 +463,9 @@ def _group_json(
             "action": muting.get("action", last.state),
             "intervals": muting.get("reason", ""),
             "until": muting.get("resumes_at"),
+            "inside": muting.get("inside", []),
+            "outside": muting.get("outside", []),
+            "endless": muting.get("endless", False),
         }
     nxt = group.next_timer
     return {

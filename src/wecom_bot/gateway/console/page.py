@@ -7,6 +7,10 @@
 - ``GET /ui/assets/{name}``: ``console.js``, ``console.css`` (``console/static``) and
   ``preview.css`` (the stylesheet of :mod:`wecom_bot.preview`, shared with the emulator).
 
+The page is in the language :func:`wecom_bot.i18n.language_of` picks (``?lang=``, the
+remembered switch, ``Accept-Language``): the shell's texts are filled in here, and the texts
+``console.js`` draws ride along, as JSON in a ``<meta>`` tag (no inline script).
+
 ``console.js`` fills the shell from ``/api/v1``: every string goes in through ``textContent``;
 the only HTML it inserts are message fragments drawn (and escaped) on the server by
 :func:`wecom_bot.preview.render_message_html`. Same authentication as every gateway endpoint.
@@ -23,6 +27,7 @@ from typing import Final
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
+from ... import i18n
 from ...preview import PAGE_CONTENT_SECURITY_POLICY, preview_css
 
 __all__ = ["CONTENT_SECURITY_POLICY", "router"]
@@ -47,6 +52,10 @@ _ASSETS: Final[Mapping[str, str]] = {
 }
 
 
+_SCRIPT_TEXTS: Final[tuple[str, ...]] = ("console.",)
+"""The catalogue keys ``console.js`` may look up."""
+
+
 @cache
 def _asset(name: str) -> str:
     if name == "preview.css":
@@ -68,9 +77,16 @@ async def index(request: Request) -> HTMLResponse:
     are already in it (``/api/v1/status`` gives it too, after a reload changed it)."""
     gateway = getattr(request.app.state, "gateway", None)
     zone = gateway.runtime.config.timezone if gateway is not None else ""
-    meta = f'<meta name="gateway-timezone" content="{html.escape(zone, quote=True)}">\n'
-    page = _asset("console.html").replace("<title>", meta + "<title>", 1)
-    return HTMLResponse(page, headers=_HEADERS)
+    language = i18n.language_of(request)
+    texts = i18n.script_catalogue(language, _SCRIPT_TEXTS)
+    meta = (
+        f'<meta name="gateway-timezone" content="{html.escape(zone, quote=True)}">\n'
+        f'<meta name="wecom-bot-i18n" content="{html.escape(texts, quote=True)}">\n'
+    )
+    page = i18n.fill(_asset("console.html"), language).replace("<title>", meta + "<title>", 1)
+    response = HTMLResponse(page, headers=_HEADERS)
+    i18n.remember(request, response, language)
+    return response
 
 
 @router.get("/ui/assets/{name}")

@@ -3,6 +3,8 @@
 // No framework, nothing from the network but this gateway's /api/v1. Safety rule: every string
 // goes into the page through textContent; the only HTML inserted is the `html` field of the
 // API, message fragments drawn and escaped on the server by wecom_bot.preview.
+// Every text it draws comes from the page's catalogue (wecom_bot/locales, in the page's
+// language, handed over in a <meta> tag): t(key, {name: value}).
 "use strict";
 
 (() => {
@@ -16,6 +18,18 @@
     return node;
   };
   const cell = (row, text, className) => row.append(el("td", className, text));
+  const TEXTS = (() => {
+    const meta = document.querySelector('meta[name="wecom-bot-i18n"]');
+    try {
+      return JSON.parse(meta ? meta.content : "{}");
+    } catch (_) {
+      return {};
+    }
+  })();
+  const t = (key, params = {}) => String(key in TEXTS ? TEXTS[key] : key).replace(
+    /\{([a-z_][a-z0-9_]*)\}/g, (whole, name) => (name in params ? String(params[name]) : whole));
+  // A value of a known set (a state, a source, an event) in words, or as it is when unknown.
+  const term = (family, value) => (`${family}${value}` in TEXTS ? t(`${family}${value}`) : String(value));
   const state = { view: "status", timer: null, historyCursor: null, selected: null };
 
   // Times are shown in the gateway's time zone (its config's `timezone`, the zone its mute
@@ -77,7 +91,7 @@
   }
 
   function bytes(size, limit) {
-    return limit ? `${size} / ${limit} bytes` : `${size} bytes`;
+    return limit ? t("console.bytes_of", { size, limit }) : t("console.bytes", { size });
   }
 
   async function call(path, options = {}) {
@@ -97,7 +111,7 @@
     if (data && typeof data.timezone === "string") setZone(data.timezone);
     setConn(answer.status === 401 ? "denied" : "ok");
     if (!answer.ok) {
-      const message = data && data.error ? data.error : (data && data.message) || `HTTP ${answer.status}`;
+      const message = data && data.error ? data.error : (data && data.message) || t("console.http", { status: answer.status });
       const error = new Error(typeof message === "string" ? message : JSON.stringify(message));
       error.status = answer.status;
       error.data = data;
@@ -109,7 +123,7 @@
   function setConn(stateName) {
     const conn = $("gc-conn");
     conn.dataset.state = stateName;
-    conn.textContent = { ok: "live", denied: "not authorised", down: "offline" }[stateName] || stateName;
+    conn.textContent = term("console.conn.", stateName);
   }
 
   // Server-drawn message fragments: the one place HTML is inserted (see the header).
@@ -180,11 +194,11 @@
       const fill = el("div", "gc-meter-fill");
       fill.style.width = `${Math.min(100, (100 * window.used) / Math.max(window.limit, 1))}%`;
       bar.append(fill);
-      meter.append(bar, el("span", "gc-small", `${window.used} / ${window.limit} in ${window.seconds}s`));
+      meter.append(bar, el("span", "gc-small", t("console.status.window", window)));
       row.append(meter);
       cell(row, when(bot.last_success_at));
       const failure = bot.last_failure_at
-        ? `${when(bot.last_failure_at)}${bot.last_errcode !== null && bot.last_errcode !== undefined ? ` · errcode ${bot.last_errcode}` : ""}`
+        ? `${when(bot.last_failure_at)}${bot.last_errcode !== null && bot.last_errcode !== undefined ? ` · ${t("console.errcode", { code: bot.last_errcode })}` : ""}`
         : "—";
       const failed = el("td", bot.last_failure_at ? "gc-bad" : "", failure);
       if (bot.last_error) failed.title = bot.last_error;
@@ -199,8 +213,9 @@
       cell(row, route.name, "gc-strong");
       const muted = route.muted;
       const text = muted
-        ? `muted (${muted.action}) · ${muted.reason}${muted.resumes_at ? ` · until ${when(muted.resumes_at)}` : ""}`
-        : "active";
+        ? t("console.status.route_muted", { action: term("console.mute_action.", muted.action), reason: mutedWhy(muted) }) +
+          (muted.resumes_at ? ` · ${t("console.status.until", { time: when(muted.resumes_at) })}` : "")
+        : t("console.status.route_active");
       cell(row, text, muted ? "gc-warn" : "gc-good");
       cell(row, route.bots.join(", "));
       cell(row, route.oncall || "—");
@@ -208,19 +223,19 @@
     }
     loadHeartbeats(data.heartbeats || []);
     const reload = data.last_reload || {};
-    $("st-meta").textContent =
-      `Store ${data.store.location} (${data.store.ok ? "answering" : "NOT answering"}) · rate ${data.rate}` +
-      ` · times in ${clock.zone || "this browser's zone"} · last reload ${when(reload.at)}: ${reload.message || ""}`;
+    $("st-meta").textContent = t("console.status.meta", {
+      store: data.store.location,
+      answering: t(data.store.ok ? "console.status.store_ok" : "console.status.store_down"),
+      rate: data.rate,
+      zone: clock.zone || t("console.status.browser_zone"),
+      time: when(reload.at),
+      message: reload.message || "",
+    });
     setBadge(dead + data.inbox.dead_letters); // as the dead-letters view counts them
   }
 
   // Each heartbeat (dead man's switch): its state as the store holds it.
-  const BEAT_STATES = {
-    ok: ["beating", "gc-good"],
-    waiting: ["waiting for its first beat", "gc-warn"],
-    missing: ["MISSING: the group was told", "gc-bad"],
-    unknown: ["not armed yet", ""],
-  };
+  const BEAT_TONES = { ok: "gc-good", waiting: "gc-warn", missing: "gc-bad", unknown: "" };
 
   function loadHeartbeats(beats) {
     $("st-heartbeats-box").hidden = !beats.length;
@@ -230,12 +245,28 @@
       const row = el("tr");
       row.dataset.heartbeat = beat.name;
       cell(row, beat.title, "gc-strong");
-      const [text, tone] = BEAT_STATES[beat.state] || [beat.state, ""];
-      cell(row, text, tone);
-      cell(row, beat.last_seen ? `${when(beat.last_seen)}${beat.source ? ` · ${beat.source}` : ""}` : "never");
+      cell(row, t("console.heartbeat." + beat.state), BEAT_TONES[beat.state] || "");
+      const seen = !beat.last_seen ? t("console.heartbeat.never")
+        : beat.source ? t("console.heartbeat.seen", { time: when(beat.last_seen), source: beat.source })
+          : when(beat.last_seen);
+      cell(row, seen);
       cell(row, beat.expected_by ? when(beat.expected_by) : "—", beat.state === "missing" ? "gc-bad" : "");
       body.append(row);
     }
+  }
+
+  // Why a route is muted, from the interval names (a record from before they were kept: the
+  // server's own words).
+  function mutedWhy(muting) {
+    let why;
+    if (muting.inside && muting.inside.length) {
+      why = t("console.muted.inside", { names: muting.inside.join(", ") });
+    } else if (muting.outside && muting.outside.length) {
+      why = t("console.muted.outside", { names: muting.outside.join(", ") });
+    } else {
+      return muting.reason || t("console.alerts.state.interval");
+    }
+    return muting.endless ? why + t("console.muted.endless") : why;
   }
 
   function setBadge(count) {
@@ -247,46 +278,47 @@
   // -- open alerts -----------------------------------------------------------------------------
 
   const NAME_KEY = "wecom-bot-console-name";
+  const SILENCE_FOR = [["1h", "console.alerts.for_1h"], ["4h", "console.alerts.for_4h"], ["24h", "console.alerts.for_24h"]];
 
   function since(seconds, now) {
     const total = Math.max(0, Math.floor(now - seconds));
     const d = Math.floor(total / 86400), h = Math.floor((total % 86400) / 3600);
     const m = Math.floor((total % 3600) / 60);
-    if (d) return `${d}d ${h}h`;
-    if (h) return `${h}h ${m}m`;
-    return m ? `${m}m` : `${total}s`;
+    if (d) return t("console.duration.dh", { d, h });
+    if (h) return t("console.duration.hm", { h, m });
+    return m ? t("console.duration.m", { m }) : t("console.duration.s", { s: total });
   }
 
   function nextText(next) {
     if (!next) return "—";
-    const what = next.kind === "remind" ? "reminder" : `escalation ${next.step + 1}`;
+    const what = next.kind === "remind" ? t("console.next.remind") : t("console.next.escalation", { step: next.step + 1 });
     // "@all" is WeCom's own name for everyone: it keeps its one "@".
     const who = next.mention && next.mention.users && next.mention.users.length
       ? ` · ${next.mention.users.map((u) => (u.startsWith("@") ? u : `@${u}`)).join(", ")}` : "";
-    return `${what} at ${when(next.at)} (${next.route})${who}`;
+    return t("console.next.at", { what, time: when(next.at), route: next.route }) + who;
   }
 
   function stateText(group) {
     if (group.state === "silenced") {
-      return `silenced until ${when(group.silenced_until)} by ${group.acknowledged_by}`;
+      return t("console.alerts.state.silenced", { time: when(group.silenced_until), by: group.acknowledged_by });
     }
     if (group.state === "acknowledged") {
       const [first, ...others] = group.acknowledgers.length
         ? group.acknowledgers : [{ by: group.acknowledged_by, at: group.acknowledged_at }];
-      const also = others.length ? ` · also ${others.map((a) => `${a.by} at ${when(a.at)}`).join(", ")}` : "";
-      return `acknowledged by ${first.by} at ${when(first.at)}${also}`;
+      const also = others.length
+        ? ` · ${t("console.alerts.state.also", { names: others.map((a) => t("console.alerts.state.by_at", { by: a.by, time: when(a.at) })).join(", ") })}`
+        : "";
+      return t("console.alerts.state.acknowledged", { by: first.by, time: when(first.at) }) + also;
     }
     const held = group.held;
-    if (group.state === "muted" && held) {
-      const until = held.until ? ` until ${when(held.until)}` : "";
-      const dropped = held.action === "drop" ? ", dropped" : "";
-      return `muted${until}${dropped} (${held.intervals || "time interval"}) · the group has not seen it`;
+    if ((group.state === "muted" || group.state === "deferred") && held) {
+      const until = held.until ? t("console.alerts.state.until", { time: when(held.until) }) : "";
+      const dropped = held.action === "drop" ? t("console.alerts.state.dropped") : "";
+      const intervals = mutedWhy({ ...held, reason: held.intervals });
+      const key = group.state === "muted" ? "console.alerts.state.held_muted" : "console.alerts.state.held_deferred";
+      return t(key, { until, dropped, intervals });
     }
-    if (group.state === "deferred" && held) {
-      const until = held.until ? ` until ${when(held.until)}` : "";
-      return `deferred${until} (${held.intervals || "time interval"}) · sent to the group then`;
-    }
-    return "open, unacknowledged";
+    return t("console.alerts.state.open");
   }
 
   async function loadAlerts() {
@@ -300,10 +332,10 @@
       const row = el("tr");
       row.dataset.group = group.id;
       const name = el("td");
-      name.append(el("div", "gc-strong", group.name || "alert"));
+      name.append(el("div", "gc-strong", group.name || t("console.alerts.unnamed")));
       const labels = group.labels.filter(([n]) => n !== "alertname").map(([n, v]) => `${n}=${v}`);
       name.append(el("div", "gc-small", `${labels.join(" ")}${labels.length ? " · " : ""}` +
-        `${group.alerts} alert(s) · ${group.routes.join(", ")}`));
+        `${t("console.alerts.count", { count: group.alerts })} · ${group.routes.join(", ")}`));
       row.append(name);
       cell(row, `${when(group.firing_since)} (${since(group.firing_since, data.now)})`);
       cell(row, stateText(group), `gc-state gc-state--${group.state}`);
@@ -311,17 +343,17 @@
       const act = el("td", "gc-act");
       // A group acknowledged already: a second person adds their name, quietly.
       const again = group.state === "acknowledged";
-      const ack = el("button", "", again ? "Add my name" : "Acknowledge");
+      const ack = el("button", "", t(again ? "console.alerts.add_name" : "console.alerts.acknowledge"));
       ack.type = "button";
       ack.disabled = !(group.state === "open" || again);
-      if (again) ack.title = "recorded and shown here; the group gets no second message";
+      if (again) ack.title = t("console.alerts.add_name_title");
       ack.addEventListener("click", () => alertAction(group, "acknowledge"));
       const choice = el("select");
-      for (const d of ["1h", "4h", "24h"]) choice.append(new Option(d, d));
-      const silence = el("button", "", "Silence");
+      for (const [d, key] of SILENCE_FOR) choice.append(new Option(t(key), d));
+      const silence = el("button", "", t("console.alerts.silence"));
       silence.type = "button";
       silence.disabled = !group.can_silence || group.state === "silenced";
-      if (!group.can_silence) silence.title = "no Alertmanager is known for this group";
+      if (!group.can_silence) silence.title = t("console.alerts.no_alertmanager");
       silence.addEventListener("click", () => alertAction(group, "silence", choice.value));
       act.append(ack, choice, silence);
       row.append(act);
@@ -338,7 +370,7 @@
   async function alertAction(group, kind, duration) {
     const name = $("al-name").value.trim();
     if (!name) {
-      result("al-result", "Type your name first: the group sees who acted.", false);
+      result("al-result", t("console.alerts.need_name"), false);
       $("al-name").focus();
       return;
     }
@@ -347,10 +379,11 @@
     try {
       const data = await call(`/alerts/${encodeURIComponent(group.id)}/${kind}`, { body });
       result("al-result", kind === "silence"
-        ? `Silenced ${group.name} until ${when(data.ends_at)} (silence ${data.silence_id}).`
-        : data.first ? `Acknowledged ${group.name}.`
-          : `Your name is added to ${group.name} (acknowledged by ${data.acknowledgers[0].by} at ` +
-            `${when(data.acknowledgers[0].at)}); the group got no second message.`, true);
+        ? t("console.alerts.silenced", { name: group.name, time: when(data.ends_at), id: data.silence_id })
+        : data.first ? t("console.alerts.acknowledged", { name: group.name })
+          : t("console.alerts.added", {
+            name: group.name, by: data.acknowledgers[0].by, time: when(data.acknowledgers[0].at),
+          }), true);
     } catch (error) {
       result("al-result", error.message, false);
     }
@@ -396,8 +429,8 @@
       row.dataset.id = entry.id;
       row.tabIndex = 0;
       cell(row, when(entry.received_at));
-      cell(row, entry.state, `gc-state gc-state--${entry.state}`);
-      cell(row, entry.source);
+      cell(row, term("console.state.", entry.state), `gc-state gc-state--${entry.state}`);
+      cell(row, term("console.source.", entry.source));
       cell(row, entry.title);
       cell(row, entry.routes.join(", "));
       cell(row, entry.messages);
@@ -428,43 +461,47 @@
     panel.append(el("h2", "", entry.title || entry.id));
     const facts = el("dl", "gc-facts");
     const fact = (name, value) => facts.append(el("dt", "", name), el("dd", "", value));
-    fact("State", entry.state);
-    fact("Received", when(entry.received_at));
-    fact("Source", `${entry.source} · ${entry.status} · ${entry.alerts} alert(s)`);
+    fact(t("console.detail.state"), term("console.state.", entry.state));
+    fact(t("console.detail.received"), when(entry.received_at));
+    fact(t("console.detail.source"), `${term("console.source.", entry.source)} · ${term("console.firing.", entry.status)} · ` +
+      t("console.alerts.count", { count: entry.alerts }));
     const cut = entry.detail && entry.detail.cut;
-    if (cut) fact("Cut", `too large to keep whole: ${cut.alerts} alert(s) left out, ${cut.values} value(s) cut short`);
-    fact("Routes", entry.routes.join(", ") || "—");
-    fact("Bots", entry.bots.join(", ") || "—");
-    fact("Labels", entry.labels.map(([n, v]) => `${n}=${v}`).join(" ") || "—");
+    if (cut) fact(t("console.detail.cut"), t("console.detail.cut_text", { alerts: cut.alerts, values: cut.values }));
+    fact(t("console.detail.routes"), entry.routes.join(", ") || "—");
+    fact(t("console.detail.bots"), entry.bots.join(", ") || "—");
+    fact(t("console.detail.labels"), entry.labels.map(([n, v]) => `${n}=${v}`).join(" ") || "—");
     panel.append(facts);
-    panel.append(el("h3", "", `Messages (${entry.messages.length})`));
+    panel.append(el("h3", "", t("console.detail.messages", { count: entry.messages.length })));
     const records = new Map(entry.records.map((r) => [r.id, r]));
     for (const message of entry.messages) {
       const box = el("div", "gc-message");
       const record = records.get(message.record_id);
-      let line = `${message.bot} · ${message.msgtype} · part ${message.part}/${message.parts} · ${bytes(message.size, message.limit)}`;
+      let line = `${message.bot} · ${message.msgtype} · ${t("console.detail.part", { part: message.part, parts: message.parts })}` +
+        ` · ${bytes(message.size, message.limit)}`;
       if (message.record_id !== null) line += ` · #${message.record_id}`;
-      if (record) line += ` · ${record.replaced_by ? `folded into digest #${record.replaced_by}` : record.status}`;
-      if (message.muted) line += ` · muted: ${message.muted.action}`;
+      if (record) {
+        line += ` · ${record.replaced_by ? t("console.detail.folded", { id: record.replaced_by }) : term("console.record.", record.status)}`;
+      }
+      if (message.muted) line += ` · ${t("console.detail.muted", { action: term("console.mute_action.", message.muted.action) })}`;
       box.append(el("div", "gc-small", line), preview(message.html));
       panel.append(box);
     }
     if (entry.digests.length) {
-      panel.append(el("h3", "", "Digests"));
+      panel.append(el("h3", "", t("console.detail.digests")));
       for (const digest of entry.digests) {
         const box = el("div", "gc-message");
-        box.append(el("div", "gc-small", `#${digest.id} · ${digest.bot} · ${digest.status}`), preview(digest.html));
+        box.append(el("div", "gc-small", `#${digest.id} · ${digest.bot} · ${term("console.record.", digest.status)}`), preview(digest.html));
         panel.append(box);
       }
     }
-    panel.append(el("h3", "", "Events"));
+    panel.append(el("h3", "", t("console.detail.events")));
     const list = el("ol", "gc-events");
     for (const event of entry.events) {
       const item = el("li", `gc-event gc-event--${event.kind}`);
-      let text = `${when(event.at)} · ${event.kind}`;
+      let text = `${when(event.at)} · ${term("console.event.", event.kind)}`;
       if (event.record_id !== null) text += ` · #${event.record_id}`;
       if (event.bot) text += ` · ${event.bot}`;
-      if (event.errcode !== null && event.errcode !== undefined) text += ` · errcode ${event.errcode}`;
+      if (event.errcode !== null && event.errcode !== undefined) text += ` · ${t("console.errcode", { code: event.errcode })}`;
       item.append(el("span", "", text));
       if (event.detail) item.append(el("div", "gc-small", event.detail));
       list.append(item);
@@ -490,12 +527,12 @@
       box.value = String(letter.id);
       box.checked = checked.has(box.value);
       head.append(box, el("span", "gc-strong", `#${letter.id} · ${letter.bot} · ${letter.kind}`));
-      head.append(el("span", "gc-small", ` dead since ${when(letter.updated_at)} after ${letter.attempts} attempt(s)`));
+      head.append(el("span", "gc-small", ` ${t("console.dead.since", { time: when(letter.updated_at), attempts: letter.attempts })}`));
       item.append(head);
       const reason = el("div", "gc-bad gc-small");
       // The reason usually names its errcode already: say it once.
       const text = letter.last_error || "";
-      const code = letter.errcode !== null && !text.includes(String(letter.errcode)) ? `errcode ${letter.errcode}: ` : "";
+      const code = letter.errcode !== null && !text.includes(String(letter.errcode)) ? `${t("console.errcode", { code: letter.errcode })}: ` : "";
       reason.textContent = `${code}${text}`;
       item.append(reason, preview(letter.html));
       list.append(item);
@@ -505,13 +542,13 @@
   async function deadAction(kind) {
     const ids = [...$("dl-list").querySelectorAll("input:checked")].map((i) => Number(i.value));
     if (!ids.length) {
-      result("dl-result", "Select dead letters first.", false);
+      result("dl-result", t("console.dead.select_first"), false);
       return;
     }
     try {
       const data = await call(`/dead-letters/${kind}`, { body: { ids } });
       const count = kind === "requeue" ? data.requeued : data.discarded;
-      result("dl-result", `${kind === "requeue" ? "Re-sent" : "Discarded"} ${count} message(s).`, true);
+      result("dl-result", t(kind === "requeue" ? "console.dead.requeued" : "console.dead.discarded", { count }), true);
     } catch (error) {
       result("dl-result", error.message, false);
     }
@@ -533,7 +570,9 @@
     for (const name of data.msgtypes) $("pg-msgtype").append(new Option(name, name));
     for (const bot of data.bots) $("pg-bot").append(new Option(bot, bot));
     describeDefaults();
-    for (const sample of data.samples) $("pg-sample").append(new Option(`${sample.name} (${sample.source})`, sample.name));
+    for (const sample of data.samples) {
+      $("pg-sample").append(new Option(`${sample.name} (${term("console.source.", sample.source)})`, sample.name));
+    }
     playgroundLoaded = true;
     if (!$("pg-payload").value) await loadSample();
   }
@@ -541,9 +580,10 @@
   // An empty choice stands for what the gateway picks, which depends on the route: say it.
   function describeDefaults() {
     const route = (state.routes || []).find((r) => r.name === $("pg-route").value);
-    $("pg-template").options[0].text = route ? `(the route's: ${route.template})` : "(default)";
+    $("pg-template").options[0].text = route
+      ? t("console.playground.template_route", { template: route.template }) : t("console.playground.template_default");
     $("pg-msgtype").options[0].text = route && route.msgtype
-      ? `(the route's: ${route.msgtype})` : "(the bot's)";
+      ? t("console.playground.msgtype_route", { msgtype: route.msgtype }) : t("console.playground.msgtype_bot");
     // The bot is always named (a send needs one): the route's first, as a render without one.
     if (route && route.bots.length) $("pg-bot").value = route.bots[0];
   }
@@ -561,7 +601,7 @@
     try {
       payload = JSON.parse($("pg-payload").value);
     } catch (error) {
-      throw new Error(`The payload is not valid JSON: ${error.message}`);
+      throw new Error(t("console.playground.bad_json", { error: error.message }));
     }
     const body = { source: $("pg-source").value, payload };
     const pick = (id, name) => { const v = $(id).value; if (v) body[name] = v; };
@@ -634,16 +674,16 @@
 
   // Shown right under the editor, from the answer's fields (its text is never parsed).
   function showTemplateError(error) {
-    const place = error.in_template_source ? "Template error" : `Error in template '${error.template}'`;
+    const place = error.in_template_source
+      ? t("console.template_error.here") : t("console.template_error.in", { template: error.template });
     const at = [];
-    if (error.line !== null && error.line !== undefined) at.push(`line ${error.line}`);
-    if (error.column !== null && error.column !== undefined) at.push(`column ${error.column}`);
+    if (error.line !== null && error.line !== undefined) at.push(t("console.template_error.line", { line: error.line }));
+    if (error.column !== null && error.column !== undefined) at.push(t("console.template_error.column", { column: error.column }));
     $("pg-error-where").textContent = at.length ? `${place} · ${at.join(", ")}` : place;
     $("pg-error-what").textContent = error.message;
     $("pg-error").hidden = false;
-    $("pg-summary").textContent = error.in_template_source
-      ? "Nothing to preview: the template text has an error (shown under it)."
-      : "Nothing to preview: the template has an error (shown under the template text).";
+    $("pg-summary").textContent = t(error.in_template_source
+      ? "console.template_error.nothing_source" : "console.template_error.nothing_template");
     $("pg-summary").dataset.error = "true";
     if (error.in_template_source && error.line) markLine(error.line, error.column);
   }
@@ -656,13 +696,13 @@
     try {
       const data = await call("/playground/render", { body: playgroundBody() });
       $("pg-summary").textContent =
-        `${data.used_template} as ${data.msgtype} · ${bytes(data.size, data.limit)}` +
-        ` · ${data.fits ? "fits one message" : `split into ${data.parts.length} messages`}`;
+        `${t("console.playground.as", { template: data.used_template, msgtype: data.msgtype })} · ${bytes(data.size, data.limit)}` +
+        ` · ${data.fits ? t("console.playground.fits") : t("console.playground.split", { count: data.parts.length })}`;
       $("pg-summary").dataset.fits = String(data.fits);
       for (const warning of data.warnings) $("pg-warnings").append(el("li", "", warning));
       data.parts.forEach((part, index) => {
         const box = el("div", "gc-part");
-        box.append(el("div", "gc-small", `part ${index + 1}/${data.parts.length} · ${bytes(part.size, part.limit)}`));
+        box.append(el("div", "gc-small", `${t("console.detail.part", { part: index + 1, parts: data.parts.length })} · ${bytes(part.size, part.limit)}`));
         box.append(preview(part.html));
         out.append(box);
       });
@@ -683,11 +723,11 @@
   function confirmSend() {
     const bot = $("pg-bot").value;
     if (!bot) {
-      result("pg-result", "Choose the bot to send to.", false);
+      result("pg-result", t("console.playground.need_bot"), false);
       return;
     }
     $("pg-confirm-bot").textContent = bot;
-    $("pg-confirm-send").textContent = `Send test to ${bot}`;
+    $("pg-confirm-send").textContent = t("console.confirm.send", { bot });
     $("pg-confirm").showModal();
   }
 
@@ -696,10 +736,12 @@
     clearTemplateError();
     try {
       const data = await call("/playground/send", { body: playgroundBody() });
-      result("pg-result", `Queued ${data.queued.length} test message(s) for ${data.bot}, marked [测试 TEST], nobody mentioned (history ${data.notification_id}).`, true);
+      result("pg-result", t("console.playground.queued", {
+        count: data.queued.length, bot: data.bot, marker: t("console.test_marker"), id: data.notification_id,
+      }), true);
     } catch (error) {
       const detail = error.data && error.data.template_error;
-      result("pg-result", detail ? "Not sent: the template has an error." : error.message, false);
+      result("pg-result", detail ? t("console.playground.not_sent") : error.message, false);
       if (detail) showTemplateError(detail);
     }
   }
@@ -710,9 +752,12 @@
     const data = await call("/config");
     $("cf-text").textContent = JSON.stringify(data.config, null, 2);
     const reload = data.last_reload || {};
-    $("cf-meta").textContent =
-      `File: ${data.path || "(none: started without a file)"} · last reload ${when(reload.at)}: ` +
-      `${reload.ok ? "ok" : "failed"} · ${reload.message || ""}`;
+    $("cf-meta").textContent = t("console.config.meta", {
+      path: data.path || t("console.config.no_file"),
+      time: when(reload.at),
+      result: t(reload.ok ? "console.config.ok" : "console.config.failed"),
+      message: reload.message || "",
+    });
   }
 
   async function reloadConfig() {
@@ -727,7 +772,19 @@
 
   // -- wiring ----------------------------------------------------------------------------------
 
+  // The language switch keeps the open view: the server remembers the choice in a cookie.
+  function wireLanguages() {
+    for (const link of document.querySelectorAll("#gc-lang a[data-lang]")) {
+      if (link.dataset.lang === document.documentElement.lang) link.setAttribute("aria-current", "true");
+      link.addEventListener("click", (event) => {
+        event.preventDefault();
+        location.href = `${location.pathname}?lang=${encodeURIComponent(link.dataset.lang)}${location.hash}`;
+      });
+    }
+  }
+
   function start() {
+    wireLanguages();
     for (const button of document.querySelectorAll(".gc-tab")) {
       button.addEventListener("click", () => show(button.dataset.view));
     }
