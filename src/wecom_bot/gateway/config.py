@@ -426,6 +426,135 @@ class WebhookConfig(_Section):
     mentions: dict[str, Any] = Field(default_factory=dict)
 
 
+HEARTBEAT_FIELDS: tuple[str, ...] = (
+    "title", "name", "last_seen", "source", "silent_for", "gap", "expect_every", "grace",
+    "expected_by",
+)  # fmt: skip
+"""The ``{placeholders}`` a heartbeat's ``template`` and ``recovery_template`` may use."""
+
+_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+_HEARTBEAT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+class HeartbeatConfig(_Section):
+    """A heartbeat: a notification expected again and again, and a message when it stops
+    (a dead man's switch; see ``docs/gateway.md``, "Heartbeats").
+
+    Attributes:
+        name: names it in messages, metrics and the console (letters, digits, ``_ . -``).
+        title: what the messages call it; default: the source's kind and the name
+            (``Alertmanager prod``).
+        matchers: on each alert's labels (Alertmanager's syntax, all must match), plus
+            ``__source__`` and ``__receiver__``; a generic webhook's call is matched whole.
+            Default ``alertname="Watchdog"``. Matching alerts are taken, never routed.
+        sources: where it comes from: ``alertmanager``, ``grafana``, or ``webhook:<name>``.
+        expect_every: the longest time between two beats when all is well (longer than
+            Alertmanager's ``repeat_interval`` of its route).
+        grace: how much longer to wait before saying it is missing (shorter than
+            ``expect_every``; default: 1m, or half of ``expect_every`` when that is shorter).
+        bots: who is told.
+        template: the missing message, with ``{placeholders}`` (see :data:`HEARTBEAT_FIELDS`);
+            default: a built-in one in Chinese.
+        recovery_template: the message when it comes back; default: a built-in one.
+    """
+
+    name: str
+    title: str | None = None
+    matchers: list[str] = Field(default_factory=lambda: ['alertname="Watchdog"'])
+    sources: list[str] = Field(default_factory=lambda: ["alertmanager"])
+    expect_every: float
+    grace: float = None  # type: ignore[assignment]  # filled in by _grace_within
+    bots: list[str]
+    template: str | None = None
+    recovery_template: str | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not _HEARTBEAT_NAME.fullmatch(value):
+            raise ValueError(
+                f"{value!r} is not a heartbeat name (1-64 letters, digits, _ . -, "
+                "starting with a letter or digit)"
+            )
+        return value
+
+    @field_validator("expect_every", mode="before")
+    @classmethod
+    def _expect_every(cls, value: Any) -> float:
+        return duration_within(value, 1.0, 30 * DAY)
+
+    @field_validator("grace", mode="before")
+    @classmethod
+    def _grace(cls, value: Any) -> float | None:
+        return None if value is None else duration_within(value, 0.0, 30 * DAY)
+
+    @field_validator("matchers")
+    @classmethod
+    def _matchers(cls, value: list[str]) -> list[str]:
+        from .routing import parse_matchers
+
+        try:
+            parse_matchers(value)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+    @field_validator("sources")
+    @classmethod
+    def _sources(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("list at least one source (alertmanager, grafana, webhook:<name>)")
+        for source in value:
+            if source not in ("alertmanager", "grafana") and not (
+                source.startswith("webhook:") and len(source) > len("webhook:")
+            ):
+                known = ["alertmanager", "grafana", "webhook:<name>"]
+                raise ValueError(f"unknown source {source!r} ({_nearest(source, known)})")
+        return value
+
+    @field_validator("template", "recovery_template")
+    @classmethod
+    def _template(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not value.strip():
+            raise ValueError("must not be empty (leave it out for the built-in message)")
+        for field in _PLACEHOLDER.findall(value):
+            if field not in HEARTBEAT_FIELDS:
+                raise ValueError(
+                    f"unknown placeholder {{{field}}} ({_nearest(field, HEARTBEAT_FIELDS)})"
+                )
+        return value
+
+    @model_validator(mode="after")
+    def _grace_within(self) -> HeartbeatConfig:
+        if self.grace is None:
+            object.__setattr__(self, "grace", min(60.0, self.expect_every / 2))
+        if self.grace >= self.expect_every:
+            raise ValueError(
+                f"grace ({_span(self.grace)}) must be shorter than expect_every "
+                f"({_span(self.expect_every)}): expect_every is the period, grace the slack "
+                "for a late beat"
+            )
+        return self
+
+    @property
+    def group_id(self) -> str:
+        """Its standing group in the store (the same name in every instance)."""
+        from ..store import STANDING_PREFIX
+
+        return STANDING_PREFIX + self.name
+
+    @property
+    def display(self) -> str:
+        """What messages call it."""
+        if self.title:
+            return self.title
+        kind = self.sources[0]
+        head = {"alertmanager": "Alertmanager", "grafana": "Grafana"}.get(kind, "Webhook")
+        return f"{head} {self.name}"
+
+
 class ActionsConfig(_Section):
     """Action links in alert messages (see ``docs/actions.md``); used when ``external_url`` is set.
 
@@ -837,6 +966,7 @@ class GatewayConfig(_Section):
     external_url: str | None = None
     actions: ActionsConfig = Field(default_factory=ActionsConfig)
     alertmanagers: list[AlertmanagerConfig] = Field(default_factory=list)
+    heartbeats: list[HeartbeatConfig] = Field(default_factory=list)
     server: ServerConfig = Field(default_factory=ServerConfig)
     graphs: GraphsConfig = Field(default_factory=GraphsConfig)
 
@@ -1001,6 +1131,7 @@ class GatewayConfig(_Section):
                 raise ValueError(
                     f"graphs.routes: no route named {name!r} ({_nearest(name, names)})"
                 )
+        self._check_heartbeats()
         from .timeintervals import RouteSchedule
 
         intervals = self.intervals()
@@ -1046,6 +1177,28 @@ class GatewayConfig(_Section):
                         f"alertmanager {claimed[key]!r}'s: an alert could not tell them apart"
                     )
                 claimed[key] = am.name
+
+    def _check_heartbeats(self) -> None:
+        seen: set[str] = set()
+        for i, beat in enumerate(self.heartbeats):
+            where = f"heartbeats[{i}]"
+            if beat.name in seen:
+                raise ValueError(f"{where}.name: {beat.name!r} is given twice")
+            seen.add(beat.name)
+            for bot in beat.bots:
+                if bot not in self.bots:
+                    raise ValueError(
+                        f"{where}.bots: no bot named {bot!r} ({_nearest(bot, self.bots)})"
+                    )
+            if not beat.bots:
+                raise ValueError(f"{where}.bots: list at least one bot")
+            for source in beat.sources:
+                hook = source.removeprefix("webhook:")
+                if hook != source and hook not in self.webhooks:
+                    known = _nearest(hook, self.webhooks) if self.webhooks else "none defined"
+                    raise ValueError(
+                        f"{where}.sources: no webhook named {hook!r} under webhooks ({known})"
+                    )
 
     def alertmanager_entries(self) -> list[AlertmanagerConfig]:
         """Every configured Alertmanager: ``alertmanagers``, then ``actions.alertmanager_url``
@@ -1157,6 +1310,7 @@ _SECTION_FIELDS: dict[str, type[BaseModel]] = {
     "alertmanagers": AlertmanagerConfig,
     "server": ServerConfig,
     "graphs": GraphsConfig,
+    "heartbeats": HeartbeatConfig,
 }
 
 

@@ -100,6 +100,20 @@ class GatewayMetrics:
             "open (their escalation and reminders will not fire)",
             registry=r,
         )
+        self.heartbeat_last_seen = Gauge(
+            "wecom_bot_heartbeat_last_seen_timestamp_seconds",
+            "When each configured heartbeat last beat (Unix seconds; 0: not since it was "
+            "configured)",
+            ["heartbeat"],
+            registry=r,
+        )
+        self.heartbeat_missing = Gauge(
+            "wecom_bot_heartbeat_missing",
+            "1 while a heartbeat is missing (its miss message was sent and it has not beaten "
+            "since), else 0",
+            ["heartbeat"],
+            registry=r,
+        )
         self.dead_letters = Gauge(
             "wecom_bot_dead_letters", "Dead letters waiting for an operator", ["bot"], registry=r
         )

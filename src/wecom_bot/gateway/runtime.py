@@ -35,6 +35,7 @@ from .actions.notices import NoticeBrief, attach_notices, notices_of
 from .actions.notices import fold as fold_briefs
 from .actions.registry import AlertmanagerRegistry
 from .config import BotConfig, GatewayConfig, RouteConfig
+from .heartbeats import Heartbeat, compile_heartbeats
 from .metrics import GatewayMetrics, MetricsObserver
 from .model import Notification
 from .oncall import Rotation
@@ -193,6 +194,8 @@ class Runtime:
     render_pool: RenderPool | None = None
     graphs: Graphs | None = None
     """Sends alert graphs after their texts (``None`` without ``graphs`` sources)."""
+    heartbeats: tuple[Heartbeat, ...] = ()
+    """The configured heartbeats, compiled (taken out of notifications before routing)."""
     _builtin: Renderer | None = field(default=None, repr=False)
 
     def muting(self, route_name: str, now: float) -> Muting | None:
@@ -743,6 +746,7 @@ def build_runtime(
         actions=linker,
         alertmanagers=alertmanagers,
         render_pool=render_pool,
+        heartbeats=compile_heartbeats(config),
     )
     if store is not None and graph_pool is not None and config.graphs.enabled:
         from .graphs.sending import Graphs

@@ -35,12 +35,14 @@ from ...store import (
     OutboxRecord,
     StoreUnavailableError,
     TimerRecord,
+    is_standing,
 )
 from ...store.history import HistoryEntry, HistoryEvent, HistoryQuery
 from ..actions import acting
 from ..actions.alertmanager import SilenceError
 from ..actions.groups import GroupInfo
 from ..actions.links import SILENCE_CHOICES
+from ..heartbeats.switch import states as heartbeat_states
 from ..intake.inbox import INBOX_BOT, INBOX_KIND
 from ..intake.ingest import title_of
 from ..intake.sources import PayloadError, parse_alertmanager, parse_generic, parse_grafana
@@ -93,7 +95,10 @@ def _iso(seconds: float | None) -> str | None:
 # --------------------------------------------------------------------------- status
 
 
-@router.get("/status", summary="Each bot: queue, rate window, last delivery, dead letters")
+@router.get(
+    "/status",
+    summary="Each bot: queue, rate window, last delivery, dead letters; each heartbeat's state",
+)
 async def status(request: Request) -> Response:
     """The status view; the page polls it."""
     gateway = _gateway(request)
@@ -140,6 +145,12 @@ async def status(request: Request) -> Response:
                 "oncall": _oncall_now(gateway, route.name, now),
             }
         )
+    heartbeats = []
+    if store_ok and runtime.config.heartbeats:
+        try:
+            heartbeats = [state.to_json() for state in await heartbeat_states(runtime)]
+        except StoreUnavailableError:
+            store_ok = False
     return JSONResponse(
         {
             "now": now,
@@ -153,6 +164,7 @@ async def status(request: Request) -> Response:
             },
             "bots": bots,
             "routes": routes,
+            "heartbeats": heartbeats,
             "last_reload": gateway.last_reload,
         }
     )
@@ -539,7 +551,7 @@ async def _open_group(
         found = await gateway.store.get_group(group)
     except StoreUnavailableError as exc:
         return _error(503, f"outbox unavailable: {exc}")
-    if found is None:
+    if found is None or is_standing(group):  # a heartbeat's state is not an alert group
         return _error(404, "no such open alert group (it resolved, or was never seen)")
     return GroupInfo.from_json(found.info), name
 

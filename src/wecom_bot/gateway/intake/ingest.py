@@ -30,6 +30,7 @@ from ...store.history import HistoryEntry, HistoryEvent, label_pairs
 from ...storm import AlertBrief, attach
 from ..actions import escalation
 from ..actions.groups import group_of
+from ..heartbeats import take
 from ..model import Notification
 from ..runtime import Muting, Runtime
 from ..templates.renderer import is_summary_template
@@ -188,7 +189,13 @@ async def plan(
         TemplateError / MessageValidationError: rendering failed (a config problem).
     """
     dedup = notification.dedup_key()
-    result = Plan(notification, dedup, dedup[:16], now)
+    # Heartbeats were taken when it arrived (intake.endpoints); a journaled notification still
+    # holds them: they are never routed as alerts.
+    routed = take(runtime.heartbeats, notification).rest if runtime.heartbeats else notification
+    result = Plan(routed or notification, dedup, dedup[:16], now)
+    if routed is None:
+        return result
+    notification = routed
     for route in runtime.routes_for(notification, route_name):
         if notification.status == "resolved" and not route.send_resolved:
             result.skipped.append(route.name)

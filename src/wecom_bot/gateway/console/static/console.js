@@ -221,6 +221,7 @@
       cell(row, route.oncall || "—");
       routes.append(row);
     }
+    loadHeartbeats(data.heartbeats || []);
     const reload = data.last_reload || {};
     $("st-meta").textContent = t("console.status.meta", {
       store: data.store.location,
@@ -231,6 +232,27 @@
       message: reload.message || "",
     });
     setBadge(dead + data.inbox.dead_letters); // as the dead-letters view counts them
+  }
+
+  // Each heartbeat (dead man's switch): its state as the store holds it.
+  const BEAT_TONES = { ok: "gc-good", waiting: "gc-warn", missing: "gc-bad", unknown: "" };
+
+  function loadHeartbeats(beats) {
+    $("st-heartbeats-box").hidden = !beats.length;
+    const body = $("st-heartbeats").tBodies[0];
+    body.replaceChildren();
+    for (const beat of beats) {
+      const row = el("tr");
+      row.dataset.heartbeat = beat.name;
+      cell(row, beat.title, "gc-strong");
+      cell(row, t("console.heartbeat." + beat.state), BEAT_TONES[beat.state] || "");
+      const seen = !beat.last_seen ? t("console.heartbeat.never")
+        : beat.source ? t("console.heartbeat.seen", { time: when(beat.last_seen), source: beat.source })
+          : when(beat.last_seen);
+      cell(row, seen);
+      cell(row, beat.expected_by ? when(beat.expected_by) : "—", beat.state === "missing" ? "gc-bad" : "");
+      body.append(row);
+    }
   }
 
   // Why a route is muted, from the interval names (a record from before they were kept: the
