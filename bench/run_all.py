@@ -23,6 +23,7 @@ from pathlib import Path
 from bench import (
     bench_chart,
     bench_escalation,
+    bench_graph_latency,
     bench_ingest,
     bench_outbox,
     bench_sdk,
@@ -45,6 +46,7 @@ ALL = (
     "ingest",
     "startup",
     "chart",
+    "graph_latency",
 )
 COMMAND = "make bench  (= .venv/bin/python -m bench.run_all)"
 
@@ -301,6 +303,17 @@ def chart_section(quick: bool) -> Section:
     return Section(bench_chart.TITLE, body, bench_chart.goals(cases))
 
 
+def graph_latency_section(quick: bool) -> Section:
+    """Issue 28: the alert's text latency at rest with graphs on and off."""
+    alerts = 5 if quick else bench_graph_latency.ALERTS
+    before = os.getloadavg()[0]
+    modes = bench_graph_latency.run(alerts)
+    load = (before, os.getloadavg()[0])
+    command = f"python -m bench.bench_graph_latency --alerts {alerts}"
+    body = bench_graph_latency.report(modes, command, load)
+    return Section(bench_graph_latency.TITLE, body, bench_graph_latency.goals(modes))
+
+
 RUNNERS: dict[str, Callable[[bool], Section]] = {
     "messages": messages_section,
     "sdk": sdk_section,
@@ -312,6 +325,7 @@ RUNNERS: dict[str, Callable[[bool], Section]] = {
     "ingest": ingest_section,
     "startup": startup_section,
     "chart": chart_section,
+    "graph_latency": graph_latency_section,
 }
 
 PROFILES = """\

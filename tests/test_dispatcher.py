@@ -21,8 +21,8 @@ from wecom_bot.gateway.templates.renderer import Renderer, TemplateRenderError
 from wecom_bot.masking import key_fingerprint
 from wecom_bot.repeats import MAY_REPEAT
 from wecom_bot.retry import RetryPolicy
-from wecom_bot.store import MemoryOutbox, NewMessage, Outbox, OutboxRecord, open_store
-from wecom_bot.storm import ALERTS_KEY, AlertBrief, attach, briefs_of, expand
+from wecom_bot.store import MemoryOutbox, NewMessage, Outbox, OutboxRecord, Priority, open_store
+from wecom_bot.storm import ALERTS_KEY, STORM_GRAPH_KEY, AlertBrief, attach, briefs_of, expand
 
 WINDOW = 1.0
 CLIENT_RATE = "20/1.05s"  # a 5 % margin absorbs loopback jitter between the two clocks
@@ -716,3 +716,51 @@ def test_property_a_fold_packs_only_whole_single_alert_messages_and_keeps_every_
         assert {b.key for b in call[0]} == carried  # every alert, each once
         assert len(call[0]) == len(carried)
     assert all(p["markdown"]["content"] in "\n".join(contents) for p in plain)
+
+
+def graph(marked: bool) -> dict[str, Any]:
+    import base64
+    import hashlib
+
+    from tests.images import png_bytes
+
+    data = png_bytes(8, 8)
+    payload: dict[str, Any] = {"msgtype": "image", "image": {
+        "base64": base64.b64encode(data).decode(), "md5": hashlib.md5(data).hexdigest()}}
+    if marked:
+        payload[STORM_GRAPH_KEY] = True
+    return payload
+
+
+async def test_graphs_queued_at_rest_are_dropped_once_a_storm_begins(emu: Emu) -> None:
+    key = new_key()
+    store = MemoryOutbox()
+    dispatcher = make_dispatcher(
+        store, emu, {"ops": (key,)}, storm_burst=2, storm_interval=0.1 * WINDOW
+    )
+    dropped: list[str] = []
+    dispatcher.observer.dropped = lambda bot, record, reason: dropped.append(reason)  # type: ignore[method-assign]
+    # Two alerts fill the burst; then a graph queued at rest, one let through a storm, and
+    # alerts that keep the storm going.
+    await dispatcher.start()
+    try:
+        await store.enqueue([NewMessage(bot="ops", payload=storm_alert(i)) for i in range(2)])
+        dispatcher.notify("ops")
+        deadline = time.monotonic() + 10
+        while await store.pending_count("ops") and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        await store.enqueue([
+            NewMessage(bot="ops", payload=graph(False), priority=Priority.GRAPH),
+            NewMessage(bot="ops", payload=graph(True), priority=Priority.GRAPH),
+            *[NewMessage(bot="ops", payload=storm_alert(i)) for i in range(2, 6)],
+        ])  # fmt: skip
+        dispatcher.notify("ops")
+        deadline = time.monotonic() + 10
+        while await store.pending_count("ops") and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+    finally:
+        await dispatcher.stop()
+    kinds = [e["payload"]["msgtype"] for e in accepted(emu, key)]
+    assert kinds.count("image") == 1  # the marked one
+    assert all(STORM_GRAPH_KEY not in e["payload"] for e in accepted(emu, key))
+    assert len(dropped) == 1 and "a storm began" in dropped[0]

@@ -57,7 +57,7 @@ def test_every_key_is_used_and_every_key_used_exists() -> None:
 # A code the server puts beside a message it writes in English (an error's, a reload's, an
 # event's, a render warning's): "reload.kept", "event.delivered" ... in the gateway's sources.
 _CODE = re.compile(
-    r"""["']((?:reload|history|store|dead|alerts|silence|playground|render|event)\.[a-z0-9_]+)["']"""
+    r"""["']((?:reload|history|store|dead|alerts|silence|playground|render|event|graphs)\.[a-z0-9_]+)["']"""
 )
 
 

@@ -53,7 +53,7 @@ from .ratelimit import SlidingWindowLimiter
 from .repeats import marked_repeat, may_have_been_processed
 from .retry import RetryPolicy
 from .store import NewMessage, Outbox, OutboxRecord, Priority, StoreUnavailableError
-from .storm import AlertBrief, briefs_of, detach, unique_briefs
+from .storm import STORM_GRAPH_KEY, AlertBrief, briefs_of, detach, unique_briefs
 from .tally import StormTally
 
 logger = logging.getLogger("wecom_bot.dispatcher")
@@ -136,7 +136,10 @@ class NoticeFolder(Protocol):
 
 def is_notice(record: OutboxRecord) -> bool:
     """Whether ``record`` is an escalation or reminder that may be folded with others."""
-    return record.priority >= Priority.ESCALATION and record.kind in _DIGEST_KINDS
+    return (
+        record.priority in (Priority.ESCALATION, Priority.REMINDER)
+        and record.kind in _DIGEST_KINDS
+    )
 
 
 class LocalLimiter:
@@ -431,6 +434,10 @@ class Dispatcher:
         )
         if not records:
             return False
+        if storm:
+            records = await self._drop_storm_graphs(bot, records)
+            if not records:
+                return True
         held = [r.id for r in records]
         async with self._leases_kept(held):
             records = await self._maybe_digest(bot, records, storm=storm, free=slots)
@@ -446,6 +453,24 @@ class Dispatcher:
                     await self.store.unclaim([r.id for r in records[index:]], now=self.clock())
                     break
         return True
+
+    async def _drop_storm_graphs(
+        self, bot: str, records: list[OutboxRecord]
+    ) -> list[OutboxRecord]:
+        """``records`` without the graphs queued at rest: a storm began since, and an image
+        would take a send the storm's summaries need (one let through a storm is kept)."""
+        graphs = [
+            r for r in records
+            if r.priority == Priority.GRAPH and not r.payload.get(STORM_GRAPH_KEY)
+        ]  # fmt: skip
+        if not graphs:
+            return records
+        await self.store.ack([r.id for r in graphs], now=self.clock())
+        for record in graphs:
+            self.observer.dropped(bot, record, _STORM_GRAPH)
+        logger.info("bot %r: %d queued graph(s) dropped: a storm began", bot, len(graphs))
+        dropped = {r.id for r in graphs}
+        return [r for r in records if r.id not in dropped]
 
     @contextlib.asynccontextmanager
     async def _leases_kept(self, held: list[int]) -> AsyncIterator[None]:
@@ -819,6 +844,8 @@ class Dispatcher:
 
 
 _OBSOLETE = "not sent: its group was acknowledged, resolved or forgotten before its turn came"
+
+_STORM_GRAPH = "not sent: a storm began before its turn came (graphs go only at rest)"
 
 _MAY_HAVE_ARRIVED = "(no answer came: it may have arrived)"
 """Put before the error of a send that may have been processed (:mod:`wecom_bot.repeats`)."""

@@ -44,6 +44,7 @@ __all__ = [
     "AlertBrief",
     "AlertGroup",
     "EntryLine",
+    "STORM_GRAPH_KEY",
     "Section",
     "attach",
     "briefs_of",
@@ -67,6 +68,10 @@ CARRIED_PREFIX = "wecom_bot_"
 
 ALERTS_KEY = CARRIED_PREFIX + "alerts"
 """The payload member that carries a queued message's alerts; stripped before sending."""
+
+STORM_GRAPH_KEY = CARRIED_PREFIX + "storm_graph"
+"""Marks a queued graph let through a storm (the gateway's ``graphs.in_storms``); the
+dispatcher drops any other graph it claims while the bot is in a storm."""
 
 SUMMARY_BYTES = 200
 """A brief keeps at most this much of an alert's ``summary`` annotation."""

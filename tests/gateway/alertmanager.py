@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -33,11 +34,12 @@ def _ready(url: str) -> bool:
 
 @contextmanager
 def alertmanagers(tmp_path: Path) -> Iterator[Callable[..., str]]:
-    """Yields ``start(webhook_url, bearer=None) -> alertmanager_url`` (``bearer``: the token
-    its webhook sends); every process started stops after.
+    """Yields ``start(webhook_url, bearer=None, repeat_interval="1h") -> alertmanager_url``
+    (``bearer``: the token its webhook sends; ``webhook_url`` may be a list: one webhook per
+    URL); every process started stops after.
 
     Alertmanager groups by ``alertname``, waits 1 s before a group's first notification and
-    between its updates, repeats after 1 h, and sends resolved notifications.
+    between its updates, repeats after ``repeat_interval``, and sends resolved notifications.
     """
     if ALERTMANAGER is None:
         pytest.fail(
@@ -45,7 +47,9 @@ def alertmanagers(tmp_path: Path) -> Iterator[Callable[..., str]]:
         )
     procs: list[subprocess.Popen[bytes]] = []
 
-    def start(webhook_url: str, bearer: str | None = None) -> str:
+    def start(
+        webhook_url: str | list[str], bearer: str | None = None, repeat_interval: str = "1h"
+    ) -> str:
         port = free_port()
         auth = (
             f"        http_config:\n          authorization:\n            credentials: '{bearer}'\n"
@@ -54,18 +58,20 @@ def alertmanagers(tmp_path: Path) -> Iterator[Callable[..., str]]:
         )
         url = f"http://127.0.0.1:{port}"
         config = tmp_path / f"am-{len(procs)}.yml"
+        urls = [webhook_url] if isinstance(webhook_url, str) else webhook_url
+        hooks = "".join(
+            f"      - url: '{url}'\n        send_resolved: true\n" + auth for url in urls
+        )
         config.write_text(
             "route:\n"
             "  receiver: wecom\n"
             "  group_by: [alertname]\n"
             "  group_wait: 1s\n"
             "  group_interval: 1s\n"
-            "  repeat_interval: 1h\n"
+            f"  repeat_interval: {repeat_interval}\n"
             "receivers:\n"
             "  - name: wecom\n"
-            "    webhook_configs:\n"
-            f"      - url: '{webhook_url}'\n"
-            "        send_resolved: true\n" + auth,
+            "    webhook_configs:\n" + hooks,
             "utf-8",
         )
         proc = subprocess.Popen(
@@ -79,9 +85,12 @@ def alertmanagers(tmp_path: Path) -> Iterator[Callable[..., str]]:
         wait_for(lambda: _ready(url), timeout=15, what="alertmanager to start")
         return url
 
+    start.procs = procs  # type: ignore[attr-defined]  # to stop, pause or kill one
     try:
         yield start
     finally:
         for proc in procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGCONT)  # a paused one must hear SIGTERM
             proc.terminate()
             proc.wait(10)

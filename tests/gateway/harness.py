@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -101,9 +102,13 @@ def wait_for(predicate: Any, timeout: float = 15.0, what: str = "condition") -> 
 class GatewayProcess:
     """``wecom-bot gateway`` as a child process on a free port."""
 
-    def __init__(self, config_path: Path, port: int, prelude: str = "") -> None:
+    def __init__(
+        self, config_path: Path, port: int, prelude: str = "", env: dict[str, str] | None = None
+    ) -> None:
         """``prelude``: Python run in the child before the command (a test seam, such as a
-        shorter minimum for reminders)."""
+        shorter minimum for reminders); ``env``: variables added to the child's environment
+        (the clock-step shim)."""
+        self.env = env
         self.config_path = config_path
         self.prelude = prelude
         self.port = port
@@ -119,7 +124,7 @@ class GatewayProcess:
                           "runpy.run_module('wecom_bot', run_name='__main__')"]  # fmt: skip
             self.proc = subprocess.Popen(
                 [*python, "gateway", "--config", str(self.config_path), "--port", str(self.port)],
-                stdout=log, stderr=log,
+                stdout=log, stderr=log, env={**os.environ, **self.env} if self.env else None,
             )  # fmt: skip
         deadline = time.monotonic() + 15
         while True:

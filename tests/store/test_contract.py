@@ -113,6 +113,23 @@ async def test_claim_puts_alerts_before_acks_escalations_and_reminders(
     assert record is not None and record.priority is Priority.REMINDER
 
 
+async def test_a_graph_goes_after_the_alert_texts_queued_within_its_delay(
+    store: Outbox, clock: FakeClock
+) -> None:
+    image = {"msgtype": "image", "image": {"base64": "aGk=", "md5": "0" * 32}}
+    await store.enqueue([NewMessage(bot="ops", payload=image, priority=Priority.GRAPH)])
+    clock.advance(PRIORITY_AGING[Priority.GRAPH] - 1)
+    await store.enqueue([_classed("alert-later", Priority.ALERT)])
+    claimed = await store.claim("ops", limit=2, lease_seconds=30)
+    assert [r.kind for r in claimed] == ["text", "image"]
+    assert claimed[1].priority is Priority.GRAPH
+    await store.unclaim([r.id for r in claimed])
+    clock.advance(2)  # the graph has waited its delay: a new alert no longer goes first
+    await store.enqueue([_classed("alert-newest", Priority.ALERT)])
+    claimed = await store.claim("ops", limit=3, lease_seconds=30)
+    assert [r.kind for r in claimed] == ["text", "image", "text"]
+
+
 async def test_a_lower_class_that_waited_its_delay_goes_before_new_alerts(
     store: Outbox, clock: FakeClock
 ) -> None:

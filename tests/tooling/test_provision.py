@@ -51,6 +51,7 @@ def _run(
 ALL = {
     "redis-server",
     "prometheus-alertmanager",
+    "prometheus",
     "chromium",
     "fonts-wqy-microhei",
     "fonts-noto-color-emoji",
@@ -123,13 +124,15 @@ def test_without_apt_it_names_each_missing_program_its_version_and_how_to_point(
     assert "apt-get install" not in message and "not a Debian system" in message
     assert "redis-server >= 7" in message
     assert "Alertmanager >= 0.25" in message and "WECOM_TEST_ALERTMANAGER=" in message
+    assert "Prometheus 2.x" in message and "WECOM_TEST_PROMETHEUS=" in message
     assert "Chromium" in message and "WECOM_TEST_CHROMIUM=" in message
     assert "CJK and emoji fonts" in message
 
 
 def test_without_apt_it_lists_only_what_is_missing(tmp_path: Path) -> None:
     result = _run_elsewhere(
-        tmp_path, {"redis-server": "true", "alertmanager": "true", "fc-list": FONTS}
+        tmp_path,
+        {"redis-server": "true", "alertmanager": "true", "prometheus": "true", "fc-list": FONTS},
     )
     assert result.returncode == 1
     needs = [line for line in result.stderr.splitlines() if line.startswith("  - ")]
@@ -143,5 +146,6 @@ def test_without_apt_it_is_silent_when_all_are_there_chromium_given_by_variable(
     chrome.write_text("#!/bin/sh\n", "utf-8")
     chrome.chmod(0o755)
     tools = {"redis-server": "true", "prometheus-alertmanager": "true", "fc-list": FONTS}
-    result = _run_elsewhere(tmp_path, tools, env={"WECOM_TEST_CHROMIUM": str(chrome)})
+    env = {"WECOM_TEST_CHROMIUM": str(chrome), "WECOM_TEST_PROMETHEUS": str(chrome)}
+    result = _run_elsewhere(tmp_path, tools, env=env)
     assert (result.returncode, result.stdout + result.stderr) == (0, "")

@@ -218,6 +218,19 @@ def _print_report(report: dict[str, Any]) -> None:
         if item.get("preview"):
             for line in item["preview"].splitlines()[:12]:
                 typer.echo(f"      │ {line}")
+    for beat in report.get("heartbeats", []):
+        typer.echo(
+            f"[{'ok ' if beat['ok'] else 'ERR'}] heartbeat {beat['name']} · "
+            f"{', '.join(beat['sources'])} · {' '.join(beat['matchers']) or 'every call'} · "
+            f"every {beat['expect_every']:g}s + {beat['grace']:g}s · bots {', '.join(beat['bots'])}"
+        )
+        for message in beat["messages"]:
+            if message.get("error"):
+                typer.echo(f"      {message['kind']} for {message['bot']}: {message['error']}")
+                continue
+            typer.echo(f"      {message['kind']} for {message['bot']} · {message['msgtype']}")
+            for line in message["preview"].splitlines()[:6]:
+                typer.echo(f"      │ {line}")
 
 
 def _print_unresolved(report: dict[str, Any]) -> None:
@@ -270,6 +283,11 @@ def routes_test(
             out.json(report)
             return
         _print_unresolved(report)
+        for beat in report["heartbeats"]:
+            out.line(
+                f"taken by heartbeat {beat['heartbeat']}: {beat['alerts']} alert(s), not routed"
+                + ("" if beat["beats"] else " (resolved: not a beat)")
+            )
         shown = ", ".join(f"{k}={v!r}" for k, v in report["labels"].items())
         out.line(f"{report['source']} {report['status']} {{{shown}}}: "
                  f"{len(report['routes'])} route(s)")  # fmt: skip

@@ -1,6 +1,7 @@
 """``wecom-bot gateway check`` and ``gateway routes test``: a config examined without serving.
 
-- :func:`check_config` validates a config and renders every route against the samples.
+- :func:`check_config` validates a config, renders every route against the samples and
+  writes every heartbeat's messages.
 - :func:`trace_routes` answers "where does this alert go?" like ``amtool config routes test``:
   the routes it takes, their bots and mentions, whether each is muted now, and the messages.
 
@@ -11,15 +12,18 @@ not set (fine for a check) and everything else still runs, so a config can be ch
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
 from ..limits import CONTENT_LIMITS, utf8_len
+from .actions.notices import fired_for
 from .config import GatewayConfig, load_config
+from .heartbeats import take
 from .model import Notification
+from .routing import Matcher
 from .runtime import Runtime, build_runtime
 from .samples import sample_notifications
 from .templates.renderer import RenderReport, TemplateError, is_summary_template
@@ -87,6 +91,9 @@ def check_config(path: str | Path) -> dict[str, Any]:
                         "warnings": [] if report is None else _warnings(runtime, sample, report),
                     }
                 )
+    _graph_credentials(config, unresolved)
+    beats, beat_notes = _heartbeats(runtime)
+    ok = ok and all(b["ok"] for b in beats)
     masked = config.masked()
     return {
         "ok": ok,
@@ -94,10 +101,70 @@ def check_config(path: str | Path) -> dict[str, Any]:
             name: bot.get("key") or bot.get("key_env") for name, bot in masked["bots"].items()
         },
         "unresolved_keys": unresolved,
-        "notes": _notes(config),
+        "notes": _notes(config) + beat_notes,
         "routes": [r.name for r in routes],
         "renders": renders,
+        "heartbeats": beats,
     }
+
+
+def _heartbeats(runtime: Runtime) -> tuple[list[dict[str, Any]], list[str]]:
+    """Each heartbeat's messages written for its bots, and what to know about it (a route its
+    alerts would otherwise take, the Alertmanager side)."""
+    from .heartbeats.messages import Moment, miss_text, recovery_text
+
+    now = runtime.clock()
+    out: list[dict[str, Any]] = []
+    notes: list[str] = []
+    for heartbeat in runtime.heartbeats:
+        config = heartbeat.config
+        moment = Moment(now=now, last_seen=now - config.expect_every - config.grace,
+                        armed_at=now, source="alertmanager · receiver wecom",
+                        expected_by=now)  # fmt: skip
+        item: dict[str, Any] = {
+            "name": config.name, "sources": list(config.sources),
+            "matchers": list(config.matchers), "expect_every": config.expect_every,
+            "grace": config.grace, "bots": list(config.bots), "ok": True, "messages": [],
+        }  # fmt: skip
+        for bot in config.bots:
+            msgtype = runtime.config.bots[bot].msgtype
+            for kind, write in (("miss", miss_text), ("recovery", recovery_text)):
+                body = write(config, moment, timezone=runtime.config.timezone, syntax=msgtype)
+                try:
+                    report = runtime.renderer.compose(f"heartbeat-{kind}", body, msgtype=msgtype)
+                except (TemplateError, ValueError) as exc:
+                    item["ok"] = False
+                    item["messages"].append({"bot": bot, "kind": kind, "error": str(exc)})
+                    continue
+                item["messages"].append(
+                    {"bot": bot, "kind": kind, "msgtype": msgtype,
+                     "sizes": [_size(p) for p in report.payloads],
+                     "preview": report.payloads[0][msgtype]["content"]}
+                )  # fmt: skip
+        out.append(item)
+        shadowed = _routes_shadowed(runtime, heartbeat.matchers)
+        if shadowed:
+            notes.append(
+                f"heartbeat {config.name}: alerts matching {', '.join(config.matchers)} are "
+                f"taken by the heartbeat before routing; route(s) {', '.join(shadowed)} that "
+                "also match them never see them (fine if that is what you want)"
+            )
+        notes.append(
+            f"heartbeat {config.name}: Alertmanager must repeat it more often than every "
+            f"{fired_for(config.expect_every)} (its route's repeat_interval shorter than "
+            "expect_every; see Heartbeats in docs/gateway.md)"
+        )
+    return out, notes
+
+
+def _routes_shadowed(runtime: Runtime, matchers: Sequence[Matcher]) -> list[str]:
+    """The routes (not the default) an alert with the labels the matchers ask for would take."""
+    labels = {m.name: m.value for m in matchers if m.op == "="}
+    if not labels:
+        return []
+    notification = notification_for_labels(labels, runtime.clock())
+    return [r.name for r in runtime.router.match(notification)
+            if r is not runtime.router.default_route]  # fmt: skip
 
 
 ONE_LINE_MIN = 3
@@ -149,7 +216,39 @@ EXTERNAL_URL_NOTE = (
 
 def _notes(config: GatewayConfig) -> list[str]:
     """What the messages miss under ``config`` for a setting left out (not an error)."""
-    return [] if config.external_url else [EXTERNAL_URL_NOTE]
+    notes = [] if config.external_url else [EXTERNAL_URL_NOTE]
+    if config.graphs.enabled and not _installed("matplotlib"):
+        from ..cli.launcher import checkout_root, install_command
+
+        notes.append(
+            "graphs: sources are configured but matplotlib is not installed here, so charts "
+            "are dropped (alerts still go, as text): install the [graphs] extra: "
+            + install_command(["graphs"], checkout_root())
+        )
+    return notes
+
+
+def _installed(module: str) -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # blocked (sys.modules[name] = None) or broken
+        return False
+
+
+def _graph_credentials(config: GatewayConfig, unresolved: dict[str, str]) -> None:
+    """Record the graph sources' credentials not set here, as the bots' keys are."""
+    from ..errors import SecretNotSetError
+
+    for kind in ("prometheus", "grafana"):
+        for index, entry in enumerate(getattr(config.graphs, kind)):
+            field = f"graphs.{kind}[{index}]"
+            try:
+                entry.credentials(field)
+            except SecretNotSetError as exc:
+                name, _, why = str(exc).partition(": ")
+                unresolved[name] = why or str(exc)
 
 
 def parse_labels(items: list[str]) -> dict[str, str]:
@@ -212,7 +311,9 @@ def trace_routes(
         ``routes``: per route taken, in order: its ``bots``, ``mentions`` (``users``,
         ``mobiles``), ``muting`` (``muted`` and, when muted, ``action``, ``reason`` and
         ``resumes_at``) and ``messages``: per bot the msgtype and each rendered part with its
-        content, its UTF-8 size and the limit. Also ``unresolved_keys`` as in
+        content, its UTF-8 size and the limit. ``heartbeats``: the heartbeats that take some
+        of its alerts before routing (``heartbeat``, ``alerts``, ``beats``: whether a firing
+        one counts as a beat); what they take is not routed. Also ``unresolved_keys`` as in
         :func:`check_config`.
 
     Raises:
@@ -222,8 +323,16 @@ def trace_routes(
     config = load_config(path)
     when = time.time() if now is None else now
     runtime, unresolved = _runtime(config, when)
+    split = take(runtime.heartbeats, notification)
+    heartbeats = [
+        {"heartbeat": name, "alerts": count,
+         "beats": any(h.name == name for h in split.beats)}
+        for name, count in split.taken.items()
+    ]  # fmt: skip
     taken: list[dict[str, Any]] = []
-    for route in runtime.router.match(notification):
+    routed = [] if split.rest is None else runtime.router.match(split.rest)
+    notification = split.rest or notification
+    for route in routed:
         mentions = runtime.mentions_for(route, notification, when)
         muting = runtime.muting(route.name, when)
         messages = []
@@ -254,6 +363,7 @@ def trace_routes(
         "labels": dict(notification.common_labels),
         "alerts": len(notification.alerts),
         "unresolved_keys": unresolved,
+        "heartbeats": heartbeats,
         "routes": taken,
     }
 

@@ -426,6 +426,135 @@ class WebhookConfig(_Section):
     mentions: dict[str, Any] = Field(default_factory=dict)
 
 
+HEARTBEAT_FIELDS: tuple[str, ...] = (
+    "title", "name", "last_seen", "source", "silent_for", "gap", "expect_every", "grace",
+    "expected_by",
+)  # fmt: skip
+"""The ``{placeholders}`` a heartbeat's ``template`` and ``recovery_template`` may use."""
+
+_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+_HEARTBEAT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+class HeartbeatConfig(_Section):
+    """A heartbeat: a notification expected again and again, and a message when it stops
+    (a dead man's switch; see ``docs/gateway.md``, "Heartbeats").
+
+    Attributes:
+        name: names it in messages, metrics and the console (letters, digits, ``_ . -``).
+        title: what the messages call it; default: the source's kind and the name
+            (``Alertmanager prod``).
+        matchers: on each alert's labels (Alertmanager's syntax, all must match), plus
+            ``__source__`` and ``__receiver__``; a generic webhook's call is matched whole.
+            Default ``alertname="Watchdog"``. Matching alerts are taken, never routed.
+        sources: where it comes from: ``alertmanager``, ``grafana``, or ``webhook:<name>``.
+        expect_every: the longest time between two beats when all is well (longer than
+            Alertmanager's ``repeat_interval`` of its route).
+        grace: how much longer to wait before saying it is missing (shorter than
+            ``expect_every``; default: 1m, or half of ``expect_every`` when that is shorter).
+        bots: who is told.
+        template: the missing message, with ``{placeholders}`` (see :data:`HEARTBEAT_FIELDS`);
+            default: a built-in one in Chinese.
+        recovery_template: the message when it comes back; default: a built-in one.
+    """
+
+    name: str
+    title: str | None = None
+    matchers: list[str] = Field(default_factory=lambda: ['alertname="Watchdog"'])
+    sources: list[str] = Field(default_factory=lambda: ["alertmanager"])
+    expect_every: float
+    grace: float = None  # type: ignore[assignment]  # filled in by _grace_within
+    bots: list[str]
+    template: str | None = None
+    recovery_template: str | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not _HEARTBEAT_NAME.fullmatch(value):
+            raise ValueError(
+                f"{value!r} is not a heartbeat name (1-64 letters, digits, _ . -, "
+                "starting with a letter or digit)"
+            )
+        return value
+
+    @field_validator("expect_every", mode="before")
+    @classmethod
+    def _expect_every(cls, value: Any) -> float:
+        return duration_within(value, 1.0, 30 * DAY)
+
+    @field_validator("grace", mode="before")
+    @classmethod
+    def _grace(cls, value: Any) -> float | None:
+        return None if value is None else duration_within(value, 0.0, 30 * DAY)
+
+    @field_validator("matchers")
+    @classmethod
+    def _matchers(cls, value: list[str]) -> list[str]:
+        from .routing import parse_matchers
+
+        try:
+            parse_matchers(value)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+    @field_validator("sources")
+    @classmethod
+    def _sources(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("list at least one source (alertmanager, grafana, webhook:<name>)")
+        for source in value:
+            if source not in ("alertmanager", "grafana") and not (
+                source.startswith("webhook:") and len(source) > len("webhook:")
+            ):
+                known = ["alertmanager", "grafana", "webhook:<name>"]
+                raise ValueError(f"unknown source {source!r} ({_nearest(source, known)})")
+        return value
+
+    @field_validator("template", "recovery_template")
+    @classmethod
+    def _template(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not value.strip():
+            raise ValueError("must not be empty (leave it out for the built-in message)")
+        for field in _PLACEHOLDER.findall(value):
+            if field not in HEARTBEAT_FIELDS:
+                raise ValueError(
+                    f"unknown placeholder {{{field}}} ({_nearest(field, HEARTBEAT_FIELDS)})"
+                )
+        return value
+
+    @model_validator(mode="after")
+    def _grace_within(self) -> HeartbeatConfig:
+        if self.grace is None:
+            object.__setattr__(self, "grace", min(60.0, self.expect_every / 2))
+        if self.grace >= self.expect_every:
+            raise ValueError(
+                f"grace ({_span(self.grace)}) must be shorter than expect_every "
+                f"({_span(self.expect_every)}): expect_every is the period, grace the slack "
+                "for a late beat"
+            )
+        return self
+
+    @property
+    def group_id(self) -> str:
+        """Its standing group in the store (the same name in every instance)."""
+        from ..store import STANDING_PREFIX
+
+        return STANDING_PREFIX + self.name
+
+    @property
+    def display(self) -> str:
+        """What messages call it."""
+        if self.title:
+            return self.title
+        kind = self.sources[0]
+        head = {"alertmanager": "Alertmanager", "grafana": "Grafana"}.get(kind, "Webhook")
+        return f"{head} {self.name}"
+
+
 class ActionsConfig(_Section):
     """Action links in alert messages (see ``docs/actions.md``); used when ``external_url`` is set.
 
@@ -645,6 +774,152 @@ class TemplateLimitsConfig(_Section):
         )
 
 
+class GraphSourceConfig(_Section):
+    """A Prometheus or Grafana the gateway may query or fetch from (``graphs.prometheus``,
+    ``graphs.grafana``); a plain URL in the list is an entry without credentials.
+
+    An alert's ``generatorURL`` or ``imageURL`` is used only when it falls under ``url`` (the
+    same scheme, host and port, its path under ``url``'s path) or one of ``external_urls``;
+    the request always goes to ``url`` (``generatorURL`` only says which entry and what
+    expression).
+
+    Attributes:
+        url: where the gateway reaches it (``http://prometheus:9090``).
+        external_urls: the addresses its links carry when they are not ``url`` (Prometheus'
+            ``--web.external-url``, a public name).
+        username / password_env: HTTP basic auth (the password from the environment).
+        bearer_token_env: ``Authorization: Bearer`` from the environment.
+    """
+
+    url: str
+    external_urls: list[str] = Field(default_factory=list)
+    username: str | None = None
+    password_env: str | None = None
+    bearer_token_env: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _plain_url(cls, value: Any) -> Any:
+        return {"url": value} if isinstance(value, str) else value
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        from urllib.parse import urlsplit
+
+        url = _http_url(value)
+        if urlsplit(url).username is not None:
+            raise ValueError("must not hold credentials: give username/password_env instead")
+        return url
+
+    @field_validator("external_urls")
+    @classmethod
+    def _external_urls(cls, value: list[str]) -> list[str]:
+        return [cls._url(v) for v in value]
+
+    @model_validator(mode="after")
+    def _credentials(self) -> GraphSourceConfig:
+        if self.username is not None and not self.password_env:
+            raise ValueError("basic auth needs username and password_env")
+        if self.password_env and self.username is None:
+            raise ValueError("password_env needs a username")
+        if self.bearer_token_env and self.username is not None:
+            raise ValueError("give basic auth (username) or bearer_token_env, not both")
+        return self
+
+    def credentials(self, field: str) -> tuple[tuple[str, str] | None, str | None]:
+        """The basic-auth pair and the bearer token (either may be ``None``), read from the
+        environment now.
+
+        Raises:
+            SecretNotSetError: a variable is not set or empty.
+        """
+        if self.username is not None:
+            password = SecretRef(env=self.password_env).resolve(f"{field}.password_env")
+            return (self.username, password), None
+        if self.bearer_token_env:
+            token = SecretRef(env=self.bearer_token_env).resolve(f"{field}.bearer_token_env")
+            return None, token
+        return None, None
+
+
+class GraphsConfig(_Section):
+    """Alert graphs (see "Graphs" in ``docs/gateway.md``): a chart of the alert's Prometheus
+    expression, or Grafana's own image, sent as an image message after the alert's text.
+
+    Nothing is fetched unless its address is listed here. Graphs are off while both lists
+    are empty.
+
+    Attributes:
+        prometheus: the Prometheus servers whose ``generatorURL`` is queried.
+        grafana: the Grafana servers whose ``imageURL`` is fetched.
+        window: how long before the alert's ``startsAt`` the chart begins (it ends now).
+        max_window: the longest span a chart covers (an alert firing for days is cut).
+        query_timeout: the most one query or image fetch may take, answer included.
+        max_points: the most points per series a query asks for (the step grows to fit).
+        max_series: the series drawn besides the alert's own (the top ones by value).
+        max_response_bytes: the largest answer read from Prometheus or Grafana.
+        render_timeout: the most drawing one chart may take (its process is killed past it).
+        wait_for_text: how long a graph waits for its alert's text to be delivered before it
+            is dropped (it never goes ahead of it).
+        in_storms: while a bot is in a storm, one graph (of the largest group of a summary)
+            may still go once per rate window when the window has room; off: none.
+        routes: the routes that send graphs (empty: all).
+    """
+
+    prometheus: list[GraphSourceConfig] = Field(default_factory=list)
+    grafana: list[GraphSourceConfig] = Field(default_factory=list)
+    window: float = 3600.0
+    max_window: float = 86400.0
+    query_timeout: float = 5.0
+    max_points: int = 300
+    max_series: int = 10
+    max_response_bytes: int = 8 * MiB
+    render_timeout: float = 10.0
+    wait_for_text: float = 120.0
+    in_storms: bool = False
+    routes: list[str] = Field(default_factory=list)
+
+    @field_validator("window", "max_window", mode="before")
+    @classmethod
+    def _window(cls, value: Any) -> float:
+        return duration_within(value, 60.0, 30 * DAY)
+
+    @field_validator("query_timeout", "render_timeout", mode="before")
+    @classmethod
+    def _timeouts(cls, value: Any) -> float:
+        return duration_within(value, 0.1, 120.0)
+
+    @field_validator("wait_for_text", mode="before")
+    @classmethod
+    def _wait(cls, value: Any) -> float:
+        return duration_within(value, 1.0, DAY)
+
+    @field_validator("max_points")
+    @classmethod
+    def _points(cls, value: int) -> int:
+        return count_within(value, 10, 11_000, "points")
+
+    @field_validator("max_series")
+    @classmethod
+    def _series(cls, value: int) -> int:
+        return count_within(value, 0, 50, "series")
+
+    @field_validator("max_response_bytes")
+    @classmethod
+    def _bytes(cls, value: int) -> int:
+        return count_within(value, 64 * KiB, 256 * MiB, "bytes")
+
+    @property
+    def enabled(self) -> bool:
+        """Whether any source is configured."""
+        return bool(self.prometheus or self.grafana)
+
+    def sends_for(self, route: str) -> bool:
+        """Whether ``route`` sends graphs."""
+        return self.enabled and (not self.routes or route in self.routes)
+
+
 class GatewayConfig(_Section):
     """The whole gateway configuration (see ``docs/gateway.md`` for an annotated example).
 
@@ -691,7 +966,9 @@ class GatewayConfig(_Section):
     external_url: str | None = None
     actions: ActionsConfig = Field(default_factory=ActionsConfig)
     alertmanagers: list[AlertmanagerConfig] = Field(default_factory=list)
+    heartbeats: list[HeartbeatConfig] = Field(default_factory=list)
     server: ServerConfig = Field(default_factory=ServerConfig)
+    graphs: GraphsConfig = Field(default_factory=GraphsConfig)
 
     # The folder of the file the config was read from (relative schedule files), if any.
     _base_dir: Path | None = PrivateAttr(default=None)
@@ -848,6 +1125,13 @@ class GatewayConfig(_Section):
                     f"actions.ack_bots: no bot named {bot!r} ({_nearest(bot, self.bots)})"
                 )
         self._check_alertmanagers()
+        names = {r.name for r in routes} | {"default"}
+        for name in self.graphs.routes:
+            if name not in names:
+                raise ValueError(
+                    f"graphs.routes: no route named {name!r} ({_nearest(name, names)})"
+                )
+        self._check_heartbeats()
         from .timeintervals import RouteSchedule
 
         intervals = self.intervals()
@@ -893,6 +1177,28 @@ class GatewayConfig(_Section):
                         f"alertmanager {claimed[key]!r}'s: an alert could not tell them apart"
                     )
                 claimed[key] = am.name
+
+    def _check_heartbeats(self) -> None:
+        seen: set[str] = set()
+        for i, beat in enumerate(self.heartbeats):
+            where = f"heartbeats[{i}]"
+            if beat.name in seen:
+                raise ValueError(f"{where}.name: {beat.name!r} is given twice")
+            seen.add(beat.name)
+            for bot in beat.bots:
+                if bot not in self.bots:
+                    raise ValueError(
+                        f"{where}.bots: no bot named {bot!r} ({_nearest(bot, self.bots)})"
+                    )
+            if not beat.bots:
+                raise ValueError(f"{where}.bots: list at least one bot")
+            for source in beat.sources:
+                hook = source.removeprefix("webhook:")
+                if hook != source and hook not in self.webhooks:
+                    known = _nearest(hook, self.webhooks) if self.webhooks else "none defined"
+                    raise ValueError(
+                        f"{where}.sources: no webhook named {hook!r} under webhooks ({known})"
+                    )
 
     def alertmanager_entries(self) -> list[AlertmanagerConfig]:
         """Every configured Alertmanager: ``alertmanagers``, then ``actions.alertmanager_url``
@@ -969,6 +1275,10 @@ class GatewayConfig(_Section):
         for am in data["alertmanagers"]:
             am["url"] = _mask_url_secrets(am["url"])
             am["external_urls"] = [_mask_url_secrets(u) for u in am["external_urls"]]
+        for kind in ("prometheus", "grafana"):
+            for entry in data["graphs"][kind]:
+                entry["url"] = _mask_url_secrets(entry["url"])
+                entry["external_urls"] = [_mask_url_secrets(u) for u in entry["external_urls"]]
         for secret in ("bearer_token", "password"):
             if data["auth"].get(secret):
                 data["auth"][secret] = "***"
@@ -999,11 +1309,15 @@ _SECTION_FIELDS: dict[str, type[BaseModel]] = {
     "actions": ActionsConfig,
     "alertmanagers": AlertmanagerConfig,
     "server": ServerConfig,
+    "graphs": GraphsConfig,
+    "heartbeats": HeartbeatConfig,
 }
 
 
 _NESTED: dict[tuple[type[BaseModel], str], type[BaseModel]] = {
     (RouteConfig, "escalate"): EscalationStep,
+    (GraphsConfig, "prometheus"): GraphSourceConfig,
+    (GraphsConfig, "grafana"): GraphSourceConfig,
 }
 
 

@@ -20,6 +20,7 @@ from . import heap
 from .actions.escalation import Escalator
 from .config import GatewayConfig, load_config
 from .console import ConsoleMetrics, HistoryRecorder
+from .graphs.drawing import DrawPool
 from .intake.bodies import BodyBudget
 from .intake.inbox import InboxProcessor
 from .metrics import GatewayMetrics
@@ -72,9 +73,10 @@ class Gateway:
             workers=limits.workers, memory_bytes=limits.memory_mb << 20, cut_off=CUT_OFF_SECONDS
         )
         self.playground_pool = RenderPool(workers=1, memory_bytes=limits.memory_mb << 20)
+        self.graph_pool = DrawPool(workers=1)  # its process starts with the first graph
         self.runtime: Runtime = build_runtime(
             config, store=store, metrics=metrics, clock=clock, history=self.history,
-            render_pool=self.render_pool,
+            render_pool=self.render_pool, graph_pool=self.graph_pool,
         )  # fmt: skip
         self.inbox = InboxProcessor(
             lambda: self.runtime, clock=clock, busy=lambda: self.inflight > 0, busy_share=0.05,
@@ -139,6 +141,7 @@ class Gateway:
         """Abandon the renders in progress (at stop: a render must not hold the stop up)."""
         self.render_pool.close()
         self.playground_pool.close()
+        self.graph_pool.close()
 
     async def stop(self) -> None:
         """Stop accepting, finish in-flight sends; the outbox keeps the rest."""
@@ -191,6 +194,7 @@ class Gateway:
                         history=self.history,
                         previous=self.runtime,
                         render_pool=self.render_pool,
+                        graph_pool=self.graph_pool,
                     )
                 except ConfigError as exc:
                     result = {

@@ -75,6 +75,12 @@ class GatewayMetrics:
         self.digest_messages = Counter(
             "wecom_bot_digest_messages", "Digest messages created", ["bot"], registry=r
         )
+        self.graphs = Counter(
+            "wecom_bot_graphs",
+            "Alert graphs by outcome: queued, skipped (not allowed), failed, storm, late, busy",
+            ["outcome"],
+            registry=r,
+        )
         self.queue_depth = Gauge(
             "wecom_bot_queue_depth", "Undelivered messages in the outbox", ["bot"], registry=r
         )
@@ -92,6 +98,20 @@ class GatewayMetrics:
             "wecom_bot_groups_trimmed",
             "Open alert groups forgotten, oldest first, because more than max_open_groups were "
             "open (their escalation and reminders will not fire)",
+            registry=r,
+        )
+        self.heartbeat_last_seen = Gauge(
+            "wecom_bot_heartbeat_last_seen_timestamp_seconds",
+            "When each configured heartbeat last beat (Unix seconds; 0: not since it was "
+            "configured)",
+            ["heartbeat"],
+            registry=r,
+        )
+        self.heartbeat_missing = Gauge(
+            "wecom_bot_heartbeat_missing",
+            "1 while a heartbeat is missing (its miss message was sent and it has not beaten "
+            "since), else 0",
+            ["heartbeat"],
             registry=r,
         )
         self.dead_letters = Gauge(

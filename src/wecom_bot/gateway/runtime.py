@@ -35,6 +35,7 @@ from .actions.notices import NoticeBrief, attach_notices, notices_of
 from .actions.notices import fold as fold_briefs
 from .actions.registry import AlertmanagerRegistry
 from .config import BotConfig, GatewayConfig, RouteConfig
+from .heartbeats import Heartbeat, compile_heartbeats
 from .metrics import GatewayMetrics, MetricsObserver
 from .model import Notification
 from .oncall import Rotation
@@ -52,6 +53,8 @@ from .timeintervals import MutedAction, RouteSchedule
 from .window import DurableWindow
 
 if TYPE_CHECKING:
+    from .graphs.drawing import DrawPool
+    from .graphs.sending import Graphs
     from .recording import HistoryRecorder
 
 logger = logging.getLogger("wecom_bot.gateway")
@@ -189,6 +192,10 @@ class Runtime:
     alertmanagers: AlertmanagerRegistry = field(default_factory=AlertmanagerRegistry)
     """The configured Alertmanagers (the only ones silences are created in)."""
     render_pool: RenderPool | None = None
+    graphs: Graphs | None = None
+    """Sends alert graphs after their texts (``None`` without ``graphs`` sources)."""
+    heartbeats: tuple[Heartbeat, ...] = ()
+    """The configured heartbeats, compiled (taken out of notifications before routing)."""
     _builtin: Renderer | None = field(default=None, repr=False)
 
     def muting(self, route_name: str, now: float) -> Muting | None:
@@ -539,7 +546,9 @@ class Runtime:
             await self.dispatcher.start()
 
     async def stop(self) -> None:
-        """Stop delivering after in-flight sends."""
+        """Stop delivering after in-flight sends (graphs in progress are abandoned)."""
+        if self.graphs is not None:
+            await self.graphs.stop()
         if self.dispatcher is not None:
             await self.dispatcher.stop()
 
@@ -628,6 +637,7 @@ def build_runtime(
     previous: Runtime | None = None,
     unresolved: dict[str, str] | None = None,
     render_pool: RenderPool | None = None,
+    graph_pool: DrawPool | None = None,
 ) -> Runtime:
     """Turn a config into a runtime; with a store it gets a dispatcher too.
 
@@ -641,6 +651,7 @@ def build_runtime(
         unresolved: for checks only: keys whose variable or file is not set are recorded
             here instead of failing (see :meth:`BotConfig.keys`).
         render_pool: where configured templates render (``None``: in this process).
+        graph_pool: where graphs are drawn (``None``: no graphs are sent).
 
     Raises:
         ConfigError: a key cannot be resolved, a template does not compile, a matcher is bad.
@@ -735,7 +746,14 @@ def build_runtime(
         actions=linker,
         alertmanagers=alertmanagers,
         render_pool=render_pool,
+        heartbeats=compile_heartbeats(config),
     )
+    if store is not None and graph_pool is not None and config.graphs.enabled:
+        from .graphs.sending import Graphs
+
+        runtime.graphs = Graphs(
+            config.graphs, graph_pool, timezone=config.timezone, clock=clock, metrics=metrics
+        )
     if store is not None:
         rate = parse_rate(config.rate)
         observers: list[DispatchObserver] = []

@@ -7,7 +7,9 @@ the :class:`Outbox` contract.
 from ._factory import ACCEPTED_FORMS, open_store
 from .base import (
     COALESCIBLE_KINDS,
+    STANDING_PREFIX,
     Acknowledged,
+    Armed,
     Clock,
     GroupRecord,
     LeaseLostError,
@@ -23,6 +25,7 @@ from .base import (
     StoreUnavailableError,
     TimerLostError,
     TimerRecord,
+    is_standing,
 )
 from .filelock import StoreInUseError
 from .memory import MemoryOutbox
@@ -31,6 +34,7 @@ from .sqlite import SQLiteOutbox
 __all__ = [
     "ACCEPTED_FORMS",
     "Acknowledged",
+    "Armed",
     "COALESCIBLE_KINDS",
     "Clock",
     "GroupRecord",
@@ -42,6 +46,7 @@ __all__ = [
     "OutboxRecord",
     "Priority",
     "SQLiteOutbox",
+    "STANDING_PREFIX",
     "SendMark",
     "Status",
     "StoreError",
@@ -50,5 +55,6 @@ __all__ = [
     "StoreUnavailableError",
     "TimerLostError",
     "TimerRecord",
+    "is_standing",
     "open_store",
 ]

@@ -52,6 +52,13 @@ Semantics every implementation keeps (the contract suite in ``tests/store`` chec
   therefore fires exactly once: a holder that dies before firing leaves it to the next claim
   after the lease, and one that fires late finds it gone (:class:`TimerLostError`) and stores
   nothing.
+* **Standing groups** (heartbeats, :mod:`wecom_bot.gateway.heartbeats`) are groups whose id
+  starts with :data:`STANDING_PREFIX`. They use the same timers, and are armed again at every
+  beat with :meth:`Outbox.arm_group`; :meth:`Outbox.list_groups`, :meth:`Outbox.purge_groups`
+  and :meth:`Outbox.trim_groups` leave them alone (they are not alerts, and their state must
+  outlive any retention). A standing group open without a timer is one whose timer fired:
+  :meth:`Outbox.arm_group` tells this apart and stores the "it came back" messages in the
+  same step, for exactly one caller.
 """
 
 from __future__ import annotations
@@ -84,13 +91,16 @@ class Priority(IntEnum):
 
     ``ALERT``: new firing alerts and resolves (and anything sent by a caller that does not
     say); ``ACTION``: acknowledgement lines; ``ESCALATION``: escalation notices; ``REMINDER``:
-    reminders and other notices about alerts already delivered.
+    reminders and other notices about alerts already delivered; ``GRAPH``: the chart or image
+    sent after an alert's text (:mod:`wecom_bot.gateway.graphs`): it never goes ahead of an
+    alert text queued up to its delay after it.
     """
 
     ALERT = 0
     ACTION = 1
     ESCALATION = 2
     REMINDER = 3
+    GRAPH = 4
 
 
 PRIORITY_AGING: Mapping[Priority, float] = {
@@ -98,6 +108,7 @@ PRIORITY_AGING: Mapping[Priority, float] = {
     Priority.ACTION: 60.0,
     Priority.ESCALATION: 900.0,
     Priority.REMINDER: 3600.0,
+    Priority.GRAPH: 30.0,
 }
 """Seconds a record of each class waits behind newer records of the classes above it.
 
@@ -119,6 +130,28 @@ class Status(StrEnum):
     LEASED = "leased"
     SENT = "sent"
     DEAD = "dead"
+
+
+STANDING_PREFIX = "heartbeat:"
+"""Group ids starting with this are standing groups (see the module docstring)."""
+
+
+def is_standing(group_id: str) -> bool:
+    """Whether ``group_id`` names a standing group (a heartbeat's)."""
+    return group_id.startswith(STANDING_PREFIX)
+
+
+class Armed(IntEnum):
+    """What :meth:`Outbox.arm_group` found and did."""
+
+    OPENED = 0
+    """The group was not open: it was opened with the timers."""
+    KEPT = 1
+    """It was open and ``only_new`` was asked: nothing changed."""
+    REARMED = 2
+    """It was open with a timer pending: its timers were replaced (a claim on them is lost)."""
+    RESUMED = 3
+    """It was open with no timer (the last one fired): timers set and ``resumed`` stored."""
 
 
 class Acknowledged(IntEnum):
@@ -780,6 +813,36 @@ class Outbox(abc.ABC):
         """
 
     @abc.abstractmethod
+    async def arm_group(
+        self,
+        group_id: str,
+        info: Mapping[str, Any],
+        timers: Sequence[NewTimer],
+        *,
+        resumed: Sequence[NewMessage] = (),
+        only_new: bool = False,
+        now: float | None = None,
+    ) -> tuple[Armed, list[int]]:
+        """Open a group or arm it again, in one atomic step (heartbeats).
+
+        Not open: it is opened with ``info`` and ``timers`` (:attr:`Armed.OPENED`). Open and
+        ``only_new``: nothing changes (:attr:`Armed.KEPT`). Open otherwise: ``info`` and
+        ``updated_at`` are replaced and its timers become ``timers`` (any claim on the old ones
+        is lost, so a holder about to fire one gets :class:`TimerLostError`); if it had no
+        timer left (it fired), ``resumed`` is stored as :meth:`enqueue` stores messages
+        (:attr:`Armed.RESUMED`), else not (:attr:`Armed.REARMED`). Of several callers arming
+        a fired group at once, exactly one gets RESUMED.
+
+        Returns:
+            What happened, and the ids of the stored ``resumed`` messages (else empty).
+
+        Raises:
+            ValueError: as :meth:`open_group`, or a message payload cannot be stored as JSON;
+                nothing was changed.
+            StoreUnavailableError: nothing was changed.
+        """
+
+    @abc.abstractmethod
     async def acknowledge_group(
         self,
         group_id: str,
@@ -812,7 +875,8 @@ class Outbox(abc.ABC):
 
     @abc.abstractmethod
     async def list_groups(self, *, limit: int = 500) -> list[GroupRecord]:
-        """Open groups with their timers, the longest open first (ties: by id)."""
+        """Open groups with their timers, the longest open first (ties: by id); standing
+        groups are left out."""
 
     @abc.abstractmethod
     async def claim_timers(
@@ -860,14 +924,15 @@ class Outbox(abc.ABC):
         """Forget, with their timers, groups no notification mentioned since ``before``, and
         groups whose silence ended by ``now`` (Alertmanager tells nothing of a silenced group,
         not even that it resolved; it notifies again if the group still fires once the silence
-        ends, and the group opens anew). Returns how many."""
+        ends, and the group opens anew). Standing groups stay. Returns how many."""
 
     @abc.abstractmethod
     async def trim_groups(self, *, keep: int) -> int:
         """Forget, with their timers, the unacknowledged groups no notification mentioned for
         the longest (by ``updated_at``, ties by id) while more than ``keep`` unacknowledged
         groups are open (the bound on groups escalating; an acknowledged group has no timers
-        and stays, so its acknowledgement is kept). Returns how many.
+        and stays, so its acknowledgement is kept). Standing groups neither count nor go.
+        Returns how many.
 
         Raises:
             ValueError: ``keep`` below 0.

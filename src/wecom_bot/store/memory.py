@@ -19,6 +19,7 @@ from typing import Any
 from .base import (
     LEASE_EXPIRED_ERROR,
     Acknowledged,
+    Armed,
     Clock,
     GroupRecord,
     LeaseLostError,
@@ -39,10 +40,15 @@ from .base import (
     claim_rank,
     cut_error,
     encode_json,
+    is_standing,
     merge_notification_ids,
 )
 
 _UNDELIVERED = (Status.PENDING, Status.LEASED)
+
+
+def _ended(until: float | None, now: float) -> bool:
+    return until is not None and until <= now
 
 
 @dataclass(slots=True)
@@ -579,6 +585,38 @@ class MemoryOutbox(Outbox):
             self._groups[group_id] = _Group(t, t, text, stored)
             return True
 
+    async def arm_group(
+        self,
+        group_id: str,
+        info: Mapping[str, Any],
+        timers: Sequence[NewTimer],
+        *,
+        resumed: Sequence[NewMessage] = (),
+        only_new: bool = False,
+        now: float | None = None,
+    ) -> tuple[Armed, list[int]]:
+        t = self._now(now)
+        check_timers(group_id, timers)
+        text = encode_json(info, "group info")
+        stored = {n.key: _Timer(n.due_at, encode_json(n.payload, "timer payload")) for n in timers}
+        for message in resumed:
+            message.encoded()  # a payload that is not JSON changes nothing
+        async with self._lock:
+            self._check_open()
+            group = self._groups.get(group_id)
+            if group is None:
+                self._groups[group_id] = _Group(t, t, text, stored)
+                return Armed.OPENED, []
+            if only_new:
+                return Armed.KEPT, []
+            fired = not group.timers
+            group.info = text
+            group.updated_at = t
+            group.timers = stored
+            if not fired:
+                return Armed.REARMED, []
+            return Armed.RESUMED, self._insert_all(resumed, t)
+
     async def acknowledge_group(
         self,
         group_id: str,
@@ -614,7 +652,10 @@ class MemoryOutbox(Outbox):
 
     async def list_groups(self, *, limit: int = 500) -> list[GroupRecord]:
         self._check_open()
-        ordered = sorted(self._groups.items(), key=lambda item: (item[1].opened_at, item[0]))
+        ordered = sorted(
+            ((gid, g) for gid, g in self._groups.items() if not is_standing(gid)),
+            key=lambda item: (item[1].opened_at, item[0]),
+        )
         return [group.snapshot(gid) for gid, group in ordered[: max(limit, 0)]]
 
     async def claim_timers(
@@ -676,7 +717,7 @@ class MemoryOutbox(Outbox):
             doomed = [
                 gid
                 for gid, g in self._groups.items()
-                if g.updated_at < before or (g.silenced_until is not None and g.silenced_until <= t)
+                if not is_standing(gid) and (g.updated_at < before or _ended(g.silenced_until, t))
             ]
             for gid in doomed:
                 del self._groups[gid]
@@ -687,7 +728,9 @@ class MemoryOutbox(Outbox):
         async with self._lock:
             self._check_open()
             waiting = [
-                (g.updated_at, gid) for gid, g in self._groups.items() if not g.acknowledged_by
+                (g.updated_at, gid)
+                for gid, g in self._groups.items()
+                if not g.acknowledged_by and not is_standing(gid)
             ]
             over = len(waiting) - keep
             if over <= 0:

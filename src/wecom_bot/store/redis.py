@@ -77,7 +77,9 @@ from ._batching import TurnBatch
 from .base import (
     LEASE_EXPIRED_ERROR,
     PRIORITY_AGING,
+    STANDING_PREFIX,
     Acknowledged,
+    Armed,
     Clock,
     GroupRecord,
     LeaseLostError,
@@ -421,7 +423,10 @@ return #doomed
 """
 
 
-_GROUP_LIB: Final = r"""
+_GROUP_LIB: Final = (
+    f"local STANDING = '{STANDING_PREFIX}'\n"
+    + r"""
+local function standing(gid) return string.sub(gid, 1, #STANDING) == STANDING end
 local function tmember(gid, key) return gid .. '\0' .. key end
 local function tkey(m) return P .. 'tm:' .. m end
 local function drop_timers(gid)
@@ -439,6 +444,7 @@ local function forget_group(gid)
   redis.call('ZREM', P .. 'grps', gid)
 end
 """
+)
 
 # ARGV: P, group id, now, info, then 3 per timer: key, due_at, payload
 _OPEN_GROUP: Final = r"""
@@ -460,6 +466,43 @@ for i = 5, #ARGV, 3 do
   redis.call('ZADD', P .. 'tm-due', due, m)
 end
 return 1
+"""
+
+# ARGV: P, group id, now, info, only_new ("1"/"0"), timer count n, then 3 per timer: key,
+# due_at, payload, then 7 per message as for _ENQUEUE (stored only if the group had no timer)
+_ARM_GROUP: Final = r"""
+local gid, now = ARGV[2], ARGV[3]
+local g = P .. 'grp:' .. gid
+local found = redis.call('EXISTS', g) == 1
+if found and ARGV[5] == '1' then return {1} end
+local state = 0
+if found then
+  state = 2
+  if redis.call('SCARD', P .. 'tms:' .. gid) == 0 then state = 3 end
+  drop_timers(gid)
+  redis.call('HSET', g, 'info', ARGV[4], 'updated_at', now)
+else
+  redis.call('HSET', g, 'id', gid, 'opened_at', now, 'updated_at', now, 'info', ARGV[4],
+             'acknowledged_by', '', 'acknowledged_at', '', 'silenced_until', '')
+  redis.call('ZADD', P .. 'grps', now, gid)
+end
+local last = 7 + 3 * tonumber(ARGV[6]) - 1
+for i = 7, last, 3 do
+  local key, due = ARGV[i], ARGV[i + 1]
+  local m = tmember(gid, key)
+  redis.call('HSET', tkey(m), 'group_id', gid, 'key', key, 'due_at', due,
+             'payload', ARGV[i + 2], 'fired', 0, 'claim', '', 'lease_until', '')
+  redis.call('SADD', P .. 'tms:' .. gid, key)
+  redis.call('ZADD', P .. 'tm-due', due, m)
+end
+local out = {state}
+if state == 3 then
+  for i = last + 1, #ARGV, 7 do
+    out[#out + 1] = insert(ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4],
+                           ARGV[i + 5], ARGV[i + 6], now, now, 'pending', '', '')
+  end
+end
+return out
 """
 
 # ARGV: P, group id, by, silenced_until ("" = keep), now
@@ -486,7 +529,10 @@ return 1
 _READ_GROUPS: Final = r"""
 local ids = {}
 if ARGV[2] == 'list' then
-  ids = redis.call('ZRANGE', P .. 'grps', 0, tonumber(ARGV[3]) - 1)
+  for _, gid in ipairs(redis.call('ZRANGE', P .. 'grps', 0, -1)) do
+    if #ids >= tonumber(ARGV[3]) then break end
+    if not standing(gid) then ids[#ids + 1] = gid end
+  end
 else
   for i = 4, #ARGV do ids[#ids + 1] = ARGV[i] end
 end
@@ -546,8 +592,9 @@ _PURGE_GROUPS: Final = r"""
 local count = 0
 for _, gid in ipairs(redis.call('ZRANGE', P .. 'grps', 0, -1)) do
   local g = redis.call('HMGET', P .. 'grp:' .. gid, 'updated_at', 'silenced_until')
-  local stale = g[1] and tonumber(g[1]) < tonumber(ARGV[2])
+  local stale = g[1] and tonumber(g[1]) < tonumber(ARGV[2]) and not standing(gid)
   local unsilenced = g[2] and g[2] ~= '' and tonumber(g[2]) <= tonumber(ARGV[3])
+    and not standing(gid)
   if stale or unsilenced then
     forget_group(gid)
     count = count + 1
@@ -563,7 +610,9 @@ if redis.call('ZCARD', P .. 'grps') <= keep then return 0 end
 local waiting = {}
 for _, gid in ipairs(redis.call('ZRANGE', P .. 'grps', 0, -1)) do
   local g = redis.call('HMGET', P .. 'grp:' .. gid, 'updated_at', 'acknowledged_by')
-  if (not g[2]) or g[2] == '' then waiting[#waiting + 1] = {tonumber(g[1]) or 0, gid} end
+  if ((not g[2]) or g[2] == '') and not standing(gid) then
+    waiting[#waiting + 1] = {tonumber(g[1]) or 0, gid}
+  end
 end
 local over = #waiting - keep
 if over <= 0 then return 0 end
@@ -730,6 +779,7 @@ class RedisOutbox(Outbox):
         }
         groups = {
             "open_group": _OPEN_GROUP,
+            "arm_group": _ARM_GROUP,
             "ack_group": _ACK_GROUP,
             "resolve_group": _RESOLVE_GROUP,
             "read_groups": _READ_GROUPS,
@@ -1086,6 +1136,29 @@ class RedisOutbox(Outbox):
         for timer in timers:
             args += [timer.key, _t(timer.due_at), encode_json(timer.payload, "timer payload")]
         return bool(await self._script("open_group", *args))
+
+    async def arm_group(
+        self,
+        group_id: str,
+        info: Mapping[str, Any],
+        timers: Sequence[NewTimer],
+        *,
+        resumed: Sequence[NewMessage] = (),
+        only_new: bool = False,
+        now: float | None = None,
+    ) -> tuple[Armed, list[int]]:
+        check_timers(group_id, timers)
+        t = self._now(now)
+        args = [
+            group_id, _t(t), encode_json(info, "group info"), "1" if only_new else "0",
+            str(len(timers)),
+        ]  # fmt: skip
+        for timer in timers:
+            args += [timer.key, _t(timer.due_at), encode_json(timer.payload, "timer payload")]
+        for message in resumed:
+            args += _pending_args(message, t)
+        result = await self._script("arm_group", *args)
+        return Armed(int(result[0])), [int(i) for i in result[1:]]
 
     async def acknowledge_group(
         self,

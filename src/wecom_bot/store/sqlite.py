@@ -49,7 +49,9 @@ from typing import Any, Final, Literal, TypeVar, cast
 from ._batching import TurnBatch
 from .base import (
     LEASE_EXPIRED_ERROR,
+    STANDING_PREFIX,
     Acknowledged,
+    Armed,
     Clock,
     GroupRecord,
     LeaseLostError,
@@ -182,6 +184,8 @@ _STATE_COLUMNS: Final = (
     "id, bot, kind, '{}', status, attempts, created_at, next_attempt_at, updated_at, "
     "lease_until, NULL, '[]', NULL, coalescible, replaced_by, priority"
 )
+# Standing groups (heartbeats) by their id's prefix; substr, not LIKE (LIKE ignores case).
+_NOT_STANDING: Final = f"substr(id, 1, {len(STANDING_PREFIX)}) != '{STANDING_PREFIX}'"
 _CHUNK: Final = 500  # well below SQLite's limit on bound parameters
 
 
@@ -1147,6 +1151,48 @@ class SQLiteOutbox(Outbox):
             )
             return True
 
+    def _arm_group_sync(
+        self,
+        conn: sqlite3.Connection,
+        group_id: str,
+        info: str,
+        timers: list[tuple[str, float, str]],
+        resumed: Sequence[NewMessage],
+        payloads: list[str],
+        only_new: bool,
+        now: float,
+    ) -> tuple[Armed, list[int]]:
+        with self._transaction(conn):
+            found = self._one(conn, "SELECT 1 FROM alert_group WHERE id = ?", (group_id,))
+            if found is not None and only_new:
+                return Armed.KEPT, []
+            if found is None:
+                conn.execute(
+                    "INSERT INTO alert_group (id, opened_at, updated_at, info) VALUES (?, ?, ?, ?)",
+                    (group_id, now, now, info),
+                )
+                fired = False
+            else:
+                conn.execute(
+                    "UPDATE alert_group SET info = ?, updated_at = ? WHERE id = ?",
+                    (info, now, group_id),
+                )
+                fired = self._one(
+                    conn, "SELECT 1 FROM group_timer WHERE group_id = ? LIMIT 1", (group_id,)
+                ) is None  # fmt: skip
+                conn.execute("DELETE FROM group_timer WHERE group_id = ?", (group_id,))
+            conn.executemany(
+                "INSERT INTO group_timer (group_id, key, due_at, payload, claimable_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                [(group_id, key, due, payload, due) for key, due, payload in timers],
+            )
+            if found is None:
+                return Armed.OPENED, []
+            if not fired:
+                return Armed.REARMED, []
+            ids = [self._insert(conn, m, p, now) for m, p in zip(resumed, payloads, strict=True)]
+            return Armed.RESUMED, ids
+
     def _acknowledge_sync(
         self,
         conn: sqlite3.Connection,
@@ -1240,6 +1286,25 @@ class SQLiteOutbox(Outbox):
         text = encode_json(info, "group info")
         return await self._run(self._open_group_sync, group_id, text, rows, self._now(now))
 
+    async def arm_group(
+        self,
+        group_id: str,
+        info: Mapping[str, Any],
+        timers: Sequence[NewTimer],
+        *,
+        resumed: Sequence[NewMessage] = (),
+        only_new: bool = False,
+        now: float | None = None,
+    ) -> tuple[Armed, list[int]]:
+        check_timers(group_id, timers)
+        rows = [(t.key, t.due_at, encode_json(t.payload, "timer payload")) for t in timers]
+        text = encode_json(info, "group info")
+        payloads = [m.encoded() for m in resumed]
+        return await self._run(
+            self._arm_group_sync, group_id, text, rows, list(resumed), payloads, only_new,
+            self._now(now),
+        )  # fmt: skip
+
     async def acknowledge_group(
         self,
         group_id: str,
@@ -1259,7 +1324,9 @@ class SQLiteOutbox(Outbox):
 
     async def list_groups(self, *, limit: int = 500) -> list[GroupRecord]:
         return await self._run(
-            self._groups_sync, "ORDER BY opened_at, id LIMIT ?", (max(limit, 0),)
+            self._groups_sync,
+            f"WHERE {_NOT_STANDING} ORDER BY opened_at, id LIMIT ?",
+            (max(limit, 0),),
         )
 
     async def claim_timers(
@@ -1288,7 +1355,7 @@ class SQLiteOutbox(Outbox):
     async def purge_groups(self, *, before: float, now: float | None = None) -> int:
         return await self._run(
             self._forget_groups_sync,
-            "updated_at < ? OR silenced_until <= ?",
+            f"{_NOT_STANDING} AND (updated_at < ? OR silenced_until <= ?)",
             (before, self._now(now)),
         )
 
@@ -1296,9 +1363,9 @@ class SQLiteOutbox(Outbox):
         check_keep(keep)
         return await self._run(
             self._forget_groups_sync,
-            "id IN (SELECT id FROM alert_group WHERE acknowledged_by IS NULL "
+            f"id IN (SELECT id FROM alert_group WHERE acknowledged_by IS NULL AND {_NOT_STANDING} "
             "ORDER BY updated_at, id LIMIT max((SELECT count(*) FROM alert_group "
-            "WHERE acknowledged_by IS NULL) - ?, 0))",
+            f"WHERE acknowledged_by IS NULL AND {_NOT_STANDING}) - ?, 0))",
             (keep,),
         )
 

@@ -24,6 +24,10 @@ Due times are wall-clock times read from the gateway's
 coming hour do not all come due at once (they come due as the time they wait for passes);
 when it steps back, due timers stay due.
 
+Heartbeats (:mod:`~wecom_bot.gateway.heartbeats`) use the same timers: a standing group's
+timer firing is a heartbeat's miss, written by :func:`~wecom_bot.gateway.heartbeats.switch.
+fire`; this loop also arms the configured heartbeats at start and after a reload.
+
 Timers keep what their route said when the group opened (mentions, bots); a reload changes
 groups opened after it. At the time a timer fires, a route muted by its time intervals sends
 nothing: an escalation step is then dropped, a reminder waits for its next period.
@@ -49,11 +53,13 @@ from ...store import (
     StoreUnavailableError,
     TimerLostError,
     TimerRecord,
+    is_standing,
 )
 from ...store.history import HistoryEntry, HistoryEvent
 from ...storm import detach
 from ..background import BackgroundLoop
 from ..config import GatewayConfig, RouteConfig
+from ..heartbeats import switch as heartbeats
 from ..model import Notification
 from ..routing import Mentions, mention_list
 from ..runtime import Runtime
@@ -70,6 +76,10 @@ GROUP_PURGE_EVERY = 60.0
 
 MAX_NOTICE_SLOT = 5.0
 """The longest slot (s), whatever the rate window: an escalation never waits longer to fold."""
+
+HEARTBEAT_OBSERVE_EVERY = 5.0
+"""Seconds between reads of the heartbeats' state for the gauges (another instance may have
+received the beat or fired the miss)."""
 
 NOTICE_SLOTS = 12
 """Notices fired within one slot, a twelfth of the rate window (5 s of WeCom's 60 s), become
@@ -190,6 +200,8 @@ class Escalator(BackgroundLoop):
         self.poll = poll
         self.batch = batch
         self._purged_at = float("-inf")
+        self._armed: Runtime | None = None
+        self._observed_at = float("-inf")
         self.fired = 0
         """Timers this process fired since it started."""
 
@@ -223,6 +235,12 @@ class Escalator(BackgroundLoop):
         runtime = self._runtime()
         store = runtime.store_required
         now = self.clock()
+        if self._armed is not runtime:  # at start and after a reload: new heartbeats wait
+            await heartbeats.arm_all(runtime, now=now)
+            self._armed = runtime
+        if runtime.config.heartbeats and not 0 <= now - self._observed_at < HEARTBEAT_OBSERVE_EVERY:
+            self._observed_at = now  # other instances' beats and misses, for the gauges
+            heartbeats.observe(runtime, await heartbeats.states(runtime))
         # Also when the wall clock stepped back: the bound on open groups must not wait for it.
         if not 0 <= now - self._purged_at < GROUP_PURGE_EVERY:
             self._purged_at = now
@@ -256,6 +274,10 @@ class Escalator(BackgroundLoop):
         on), in one step; then the history and the dispatcher hear of it."""
         store = runtime.store_required
         now = self.clock()
+        if is_standing(timer.group_id):
+            if await heartbeats.fire(runtime, timer, now=now):
+                self.fired += 1
+            return
         payload = timer.payload
         kind: NoticeKind = "remind" if payload.get("kind") == "remind" else "escalate"
         next_due = None

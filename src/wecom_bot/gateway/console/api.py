@@ -35,12 +35,14 @@ from ...store import (
     OutboxRecord,
     StoreUnavailableError,
     TimerRecord,
+    is_standing,
 )
 from ...store.history import HistoryEntry, HistoryEvent, HistoryQuery
 from ..actions import acting
 from ..actions.alertmanager import SilenceError
 from ..actions.groups import GroupInfo
 from ..actions.links import SILENCE_CHOICES
+from ..heartbeats.switch import states as heartbeat_states
 from ..intake.inbox import INBOX_BOT, INBOX_KIND
 from ..intake.ingest import title_of
 from ..intake.sources import PayloadError, parse_alertmanager, parse_generic, parse_grafana
@@ -116,7 +118,10 @@ def _iso(seconds: float | None) -> str | None:
 # --------------------------------------------------------------------------- status
 
 
-@router.get("/status", summary="Each bot: queue, rate window, last delivery, dead letters")
+@router.get(
+    "/status",
+    summary="Each bot: queue, rate window, last delivery, dead letters; each heartbeat's state",
+)
 async def status(request: Request) -> Response:
     """The status view; the page polls it."""
     gateway = _gateway(request)
@@ -163,6 +168,12 @@ async def status(request: Request) -> Response:
                 "oncall": _oncall_now(gateway, route.name, now),
             }
         )
+    heartbeats = []
+    if store_ok and runtime.config.heartbeats:
+        try:
+            heartbeats = [state.to_json() for state in await heartbeat_states(runtime)]
+        except StoreUnavailableError:
+            store_ok = False
     return JSONResponse(
         {
             "now": now,
@@ -176,6 +187,7 @@ async def status(request: Request) -> Response:
             },
             "bots": bots,
             "routes": routes,
+            "heartbeats": heartbeats,
             "last_reload": _reload_json(gateway),
         }
     )
@@ -571,7 +583,7 @@ async def _open_group(
         found = await gateway.store.get_group(group)
     except StoreUnavailableError as exc:
         return _error(503, f"outbox unavailable: {exc}", "store.outbox", {"detail": str(exc)})
-    if found is None:
+    if found is None or is_standing(group):  # a heartbeat's state is not an alert group
         return _error(
             404, "no such open alert group (it resolved, or was never seen)", "alerts.not_open"
         )
@@ -889,6 +901,40 @@ async def playground_render(request: Request, body: PlaygroundRequest) -> Respon
     except _PlaygroundError as exc:
         return exc.answer()
     return JSONResponse({**_report_json(report), "bot": bot})
+
+
+@router.post("/playground/graph", summary="Preview the graph a payload would get")
+async def playground_graph(request: Request, body: PlaygroundRequest) -> Response:
+    """The image the gateway would send after the alert's text: the chart of its
+    ``generatorURL`` from a configured Prometheus, or its Grafana ``imageURL``, fetched and
+    drawn exactly as for a real alert (the same allowlist and bounds); nothing is sent."""
+    from ..graphs.sending import describe
+
+    gateway = _gateway(request)
+    graphs = gateway.runtime.graphs
+    if graphs is None:
+        return _error(
+            409, "graphs are off: list a Prometheus (graphs.prometheus) or a Grafana", "graphs.off"
+        )
+    if body.route and not gateway.runtime.config.graphs.sends_for(body.route):
+        return _error(
+            422, f"route {body.route!r} sends no graphs (graphs.routes)", "graphs.not_route",
+            {"route": body.route},
+        )  # fmt: skip
+    try:
+        notification = _parse(body)
+    except _PlaygroundError as exc:
+        return exc.answer()
+    why: list[str] = []
+    image = await graphs.make(notification, why=why)
+    if image is None:
+        return _error(
+            422, f"no graph: {'; '.join(why)}", "graphs.none", {"detail": "; ".join(why)}
+        )
+    return JSONResponse({
+        "bytes": len(image.data), "from": image.origin, "html": _html(image.payload()),
+        "chart": describe(image.request) if image.request is not None else None,
+    })  # fmt: skip
 
 
 @router.post("/playground/send", summary="Send the render to a bot as a marked test")

@@ -1,7 +1,9 @@
 """The inbound webhook endpoints: ``POST /alertmanager``, ``/grafana``, ``/webhook/{name}``.
 
 :func:`receive` is the whole request path, independent of the web framework: check the body
-size, decode the JSON, validate it for its source (4xx with a reason), then journal it
+size, decode the JSON, validate it for its source (4xx with a reason), then take out the heartbeats
+(:mod:`wecom_bot.gateway.heartbeats`: a Watchdog beats, it is never routed; a notification
+that was only heartbeats is answered here), then journal it
 (:func:`wecom_bot.gateway.intake.inbox.accept`) or, with ``?wait=true``, render and store it before
 answering (:func:`wecom_bot.gateway.intake.ingest.ingest`). Nothing here answers 500.
 
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
@@ -27,6 +30,7 @@ from starlette.types import Receive, Scope, Send
 from ...errors import MessageValidationError
 from ...store import StoreUnavailableError
 from ..auth import authorized, refuse_unauthorized
+from ..heartbeats import switch, take
 from ..templates.render_pool import RenderPoolClosed
 from ..templates.renderer import TemplateError
 from .bodies import BodyBusy, BodyTimeout, Reservation, read_body, too_busy, too_slow
@@ -118,6 +122,22 @@ async def receive(
     except PayloadError as exc:
         return refuse(gateway, source, 422, "invalid", str(exc))
     runtime = gateway.runtime
+    if runtime.heartbeats:
+        taken = take(runtime.heartbeats, notification)
+        if taken.taken:
+            try:
+                for heartbeat in taken.beats:
+                    await switch.beat(runtime, heartbeat, notification, now=runtime.clock())
+            except StoreUnavailableError as exc:
+                logger.error("outbox unavailable, refusing a heartbeat: %s", exc)
+                return refuse(
+                    gateway, source, 503, "store_unavailable",
+                    "the outbox is unavailable; nothing was stored, retry later",
+                )  # fmt: skip
+            if taken.rest is None:
+                gateway.metrics.count_received(notification.source)
+                _log_heartbeat(notification, taken.taken)
+                return Answer(200, {"status": "heartbeat", "heartbeats": list(taken.taken)})
     try:
         if wait:
             outcome = await ingest(runtime, notification, route_name=endpoint.route)
@@ -154,6 +174,15 @@ async def receive(
         gateway.inbox.wake()
     _log_received(notification, accepted.notification_id, accepted.routes, accepted.duplicate)
     return Answer(200, accepted.to_json())
+
+
+def _log_heartbeat(notification: Notification, taken: Mapping[str, int]) -> None:
+    if logger.isEnabledFor(logging.DEBUG):
+        logger.debug(
+            "received %s heartbeat(s) %s", notification.source, ", ".join(taken),
+            extra={"event": "heartbeat", "source": notification.source,
+                   "heartbeats": list(taken)},
+        )  # fmt: skip
 
 
 def _render_failed(gateway: Gateway, source: str, error: str) -> Answer:

@@ -30,6 +30,7 @@ from ...store.history import HistoryEntry, HistoryEvent, label_pairs
 from ...storm import AlertBrief, attach
 from ..actions import escalation
 from ..actions.groups import group_of
+from ..heartbeats import take
 from ..model import Notification
 from ..runtime import Muting, Runtime
 from ..templates.renderer import is_summary_template
@@ -188,7 +189,13 @@ async def plan(
         TemplateError / MessageValidationError: rendering failed (a config problem).
     """
     dedup = notification.dedup_key()
-    result = Plan(notification, dedup, dedup[:16], now)
+    # Heartbeats were taken when it arrived (intake.endpoints); a journaled notification still
+    # holds them: they are never routed as alerts.
+    routed = take(runtime.heartbeats, notification).rest if runtime.heartbeats else notification
+    result = Plan(routed or notification, dedup, dedup[:16], now)
+    if routed is None:
+        return result
+    notification = routed
     for route in runtime.routes_for(notification, route_name):
         if notification.status == "resolved" and not route.send_resolved:
             result.skipped.append(route.name)
@@ -317,6 +324,9 @@ async def finish(runtime: Runtime, planned: Plan, ids: list[int]) -> IngestOutco
         await runtime.history.record(entry, events)
     # History first: the dispatcher's events about these messages find their entry.
     runtime.notify({m.bot for m in messages})
+    if runtime.graphs is not None and ids:
+        # After the text is stored: its graph is fetched and drawn in the background.
+        runtime.graphs.after_queued(runtime, planned, ids)
     return IngestOutcome(
         planned.notification_id,
         False,

@@ -110,11 +110,11 @@ class _Worker:
     pair.
     """
 
-    def __init__(self, memory_bytes: int) -> None:
+    def __init__(self, memory_bytes: int, entry: str = f"{__name__}:serve_worker") -> None:
+        # entry: "module:function" run as function(fd, memory_bytes) (the graph pool's differs)
         parent, child = socket.socketpair()
-        code = (
-            f"from {__name__} import serve_worker; serve_worker({child.fileno()}, {memory_bytes})"
-        )
+        module, function = entry.split(":")
+        code = f"from {module} import {function}; {function}({child.fileno()}, {memory_bytes})"
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
         try:
             self.process = subprocess.Popen(

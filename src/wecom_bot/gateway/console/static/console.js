@@ -261,6 +261,7 @@
       cell(row, route.oncall || "—");
       routes.append(row);
     }
+    loadHeartbeats(data.heartbeats || []);
     const reload = data.last_reload || {};
     $("st-meta").replaceChildren(t("console.status.meta", {
       store: data.store.location,
@@ -270,6 +271,27 @@
       time: when(reload.at),
     }), " ", said(el("span"), reload.code, reload.params, reload.message));
     setBadge(dead + data.inbox.dead_letters); // as the dead-letters view counts them
+  }
+
+  // Each heartbeat (dead man's switch): its state as the store holds it.
+  const BEAT_TONES = { ok: "gc-good", waiting: "gc-warn", missing: "gc-bad", unknown: "" };
+
+  function loadHeartbeats(beats) {
+    $("st-heartbeats-box").hidden = !beats.length;
+    const body = $("st-heartbeats").tBodies[0];
+    body.replaceChildren();
+    for (const beat of beats) {
+      const row = el("tr");
+      row.dataset.heartbeat = beat.name;
+      cell(row, beat.title, "gc-strong");
+      cell(row, t("console.heartbeat." + beat.state), BEAT_TONES[beat.state] || "");
+      const seen = !beat.last_seen ? t("console.heartbeat.never")
+        : beat.source ? t("console.heartbeat.seen", { time: when(beat.last_seen), source: beat.source })
+          : when(beat.last_seen);
+      cell(row, seen);
+      cell(row, beat.expected_by ? when(beat.expected_by) : "—", beat.state === "missing" ? "gc-bad" : "");
+      body.append(row);
+    }
   }
 
   // Why a route is muted, from the interval names (a record from before they were kept: the
@@ -507,7 +529,8 @@
       panel.append(el("h3", "", t("console.detail.digests")));
       for (const digest of entry.digests) {
         const box = el("div", "gc-message");
-        box.append(el("div", "gc-small", `#${digest.id} · ${digest.bot} · ${term("console.record.", digest.status)}`), preview(digest.html));
+        const kind = digest.kind === "image" ? ` · ${t("console.detail.graph_image")}` : "";
+        box.append(el("div", "gc-small", `#${digest.id} · ${digest.bot}${kind} · ${term("console.record.", digest.status)}`), preview(digest.html));
         panel.append(box);
       }
     }
@@ -751,6 +774,23 @@
     }
   }
 
+  // The image a route sends after the alert's text (issue 28), drawn by the gateway itself.
+  async function previewGraph() {
+    try {
+      const data = await call("/playground/graph", { body: playgroundBody() });
+      const box = el("div", "gc-part");
+      const chart = data.chart;
+      const what = chart
+        ? t("console.playground.graph_series", { count: chart.series.length, source: data.from })
+        : t("console.playground.graph_fetched", { source: data.from });
+      box.append(el("div", "gc-small", `${t("console.playground.graph_caption")} · ${what} · ${bytes(data.bytes, 2097152)}`), preview(data.html));
+      $("pg-output").append(box);
+      result("pg-result", "", true);
+    } catch (error) {
+      failed("pg-result", error);
+    }
+  }
+
   // A test send goes to a real group: it is confirmed first, naming the bot.
   function confirmSend() {
     const bot = $("pg-bot").value;
@@ -834,6 +874,7 @@
     $("pg-load").addEventListener("click", () => loadSample());
     $("pg-route").addEventListener("change", () => describeDefaults());
     $("pg-render").addEventListener("click", () => render());
+    $("pg-graph").addEventListener("click", () => previewGraph());
     $("pg-send").addEventListener("click", () => confirmSend());
     $("pg-confirm-send").addEventListener("click", () => send());
     $("pg-confirm-cancel").addEventListener("click", () => $("pg-confirm").close());
