@@ -4,11 +4,13 @@ fetches against loopback servers, the drawing pool's deadline, the config and it
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 import subprocess
 import sys
 import threading
 import time
+import tracemalloc
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -125,6 +127,23 @@ def test_an_answer_over_the_byte_bound_is_refused() -> None:
         with pytest.raises(GraphFetchError, match="over 1000 bytes"):
             _get(f"{server.url}/a.png", GraphSourceConfig(url=server.url))
         assert _get(f"{server.url}/a.png", GraphSourceConfig(url=server.url), max_bytes=5000)
+
+
+def test_a_compressed_answer_is_refused_before_it_is_inflated() -> None:
+    # Accept-Encoding: identity is asked for; a server that sends gzip anyway (here 64 MiB of
+    # zeros in 64 KiB) must not be inflated: one read of it would decode to 64 MiB at once.
+    bomb = gzip.compress(bytes(64 * 1024 * 1024), compresslevel=9)
+    answer = Answer(200, bomb, {"Content-Encoding": "gzip", "Content-Type": "image/png"})
+    with loopback(answer) as server:
+        tracemalloc.start()
+        try:
+            with pytest.raises(GraphFetchError, match="Content-Encoding 'gzip'"):
+                _get(f"{server.url}/a.png", GraphSourceConfig(url=server.url), max_bytes=10**6)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert server.requests == 1
+    assert len(bomb) < 10**6 and peak < 4 * 10**6
 
 
 @contextmanager
