@@ -35,6 +35,7 @@ def alertmanagers(tmp_path: Path) -> Iterator[Callable[..., str]]:
         pytest.fail(
             "prometheus-alertmanager is not installed (apt-get install prometheus-alertmanager)"
         )
+
     def start(
         webhook_url: str | list[str], bearer: str | None = None, repeat_interval: str = "1h"
     ) -> str:

@@ -41,6 +41,7 @@ def prometheuses(tmp_path: Path) -> Iterator[Callable[..., str]]:
     ``generatorURL`` of its alerts points at it."""
     if PROMETHEUS is None:
         pytest.fail("prometheus is not installed (apt-get install prometheus)")
+
     def start(
         alertmanager_url: str | None = None, rules: str = RULE, port: int | None = None
     ) -> str:

@@ -151,8 +151,9 @@ def test_a_query_answer_that_is_not_a_matrix_is_named_in_a_short_reason() -> Non
     # A value the gateway cannot read is not echoed whole into the log line and the
     # playground's reason (the answer may be megabytes; float() quotes it all).
     value = "1e3\n" + "9" * 200_000 + " <@all>"
-    body = json.dumps({"status": "success", "data": {"resultType": "matrix", "result": [
-        {"metric": {"job": "x"}, "values": [[1700000000, value]]}]}}).encode()
+    series = [{"metric": {"job": "x"}, "values": [[1700000000, value]]}]
+    answer = {"status": "success", "data": {"resultType": "matrix", "result": series}}
+    body = json.dumps(answer).encode()
     config = GraphsConfig(prometheus=["http://127.0.0.1:1"])
     with loopback(Answer(200, body)) as server:
         source = Allowlist("prometheus", [GraphSourceConfig(url=server.url)]).match(
