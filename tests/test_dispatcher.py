@@ -50,6 +50,12 @@ def accepted(emu: Emu, key: str) -> list[dict[str, Any]]:
     return [e for e in all_entries(emu, key) if e["status"] == "accepted"]
 
 
+def accepted_texts(emu: Emu, key: str) -> list[str]:
+    """The text of every message the emulator accepted for ``key`` (empty for an image)."""
+    payloads = [e["payload"] for e in accepted(emu, key)]
+    return [str(p[p["msgtype"]].get("content", "")) for p in payloads]
+
+
 def all_entries(emu: Emu, key: str) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     since = 0

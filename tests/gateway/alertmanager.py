@@ -5,16 +5,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import subprocess
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
 import pytest
 
-from tests.gateway.harness import wait_for
+from tests.gateway.daemons import daemons
 from tests.redis_server import free_port
 
 # Debian's name, upstream's name, or where WECOM_TEST_ALERTMANAGER points (scripts/provision).
@@ -23,13 +20,6 @@ ALERTMANAGER = (
     or shutil.which("prometheus-alertmanager")
     or shutil.which("alertmanager")
 )
-
-
-def _ready(url: str) -> bool:
-    try:
-        return httpx.get(url + "/-/ready", timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 @contextmanager
@@ -45,7 +35,6 @@ def alertmanagers(tmp_path: Path) -> Iterator[Callable[..., str]]:
         pytest.fail(
             "prometheus-alertmanager is not installed (apt-get install prometheus-alertmanager)"
         )
-    procs: list[subprocess.Popen[bytes]] = []
 
     def start(
         webhook_url: str | list[str], bearer: str | None = None, repeat_interval: str = "1h"
@@ -57,7 +46,8 @@ def alertmanagers(tmp_path: Path) -> Iterator[Callable[..., str]]:
             else ""
         )
         url = f"http://127.0.0.1:{port}"
-        config = tmp_path / f"am-{len(procs)}.yml"
+        n = len(group.procs)
+        config = tmp_path / f"am-{n}.yml"
         urls = [webhook_url] if isinstance(webhook_url, str) else webhook_url
         hooks = "".join(
             f"      - url: '{url}'\n        send_resolved: true\n" + auth for url in urls
@@ -74,23 +64,14 @@ def alertmanagers(tmp_path: Path) -> Iterator[Callable[..., str]]:
             "    webhook_configs:\n" + hooks,
             "utf-8",
         )
-        proc = subprocess.Popen(
-            [ALERTMANAGER, f"--config.file={config}",
-             f"--storage.path={tmp_path / f'am-data-{len(procs)}'}",
-             f"--web.listen-address=127.0.0.1:{port}", f"--web.external-url={url}",
-             "--cluster.listen-address="],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        procs.append(proc)
-        wait_for(lambda: _ready(url), timeout=15, what="alertmanager to start")
-        return url
+        argv = [
+            str(ALERTMANAGER), f"--config.file={config}",
+            f"--storage.path={tmp_path / f'am-data-{n}'}",
+            f"--web.listen-address=127.0.0.1:{port}", f"--web.external-url={url}",
+            "--cluster.listen-address=",
+        ]  # fmt: skip
+        return group.launch(argv, url, what="alertmanager", timeout=15)
 
-    start.procs = procs  # type: ignore[attr-defined]  # to stop, pause or kill one
-    try:
+    with daemons() as group:
+        start.procs = group.procs  # type: ignore[attr-defined]  # to stop, pause or kill one
         yield start
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGCONT)  # a paused one must hear SIGTERM
-            proc.terminate()
-            proc.wait(10)

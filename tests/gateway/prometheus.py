@@ -6,15 +6,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
 import pytest
 
-from tests.gateway.harness import wait_for
+from tests.gateway.daemons import daemons
 from tests.redis_server import free_port
 
 # Debian's and upstream's name, or where WECOM_TEST_PROMETHEUS points (scripts/provision).
@@ -35,13 +33,6 @@ RULE = """groups:
 hundreds of samples about itself), so its series has a few points by then."""
 
 
-def _ready(url: str) -> bool:
-    try:
-        return httpx.get(url + "/-/ready", timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
 @contextmanager
 def prometheuses(tmp_path: Path) -> Iterator[Callable[..., str]]:
     """Yields ``start(alertmanager_url=None, rules=RULE, port=None) -> prometheus_url``
@@ -50,14 +41,13 @@ def prometheuses(tmp_path: Path) -> Iterator[Callable[..., str]]:
     ``generatorURL`` of its alerts points at it."""
     if PROMETHEUS is None:
         pytest.fail("prometheus is not installed (apt-get install prometheus)")
-    procs: list[subprocess.Popen[bytes]] = []
 
     def start(
         alertmanager_url: str | None = None, rules: str = RULE, port: int | None = None
     ) -> str:
         port = port or free_port()
         url = f"http://127.0.0.1:{port}"
-        n = len(procs)
+        n = len(group.procs)
         (tmp_path / f"rules-{n}.yml").write_text(rules, "utf-8")
         alerting = ""
         if alertmanager_url is not None:
@@ -75,19 +65,12 @@ def prometheuses(tmp_path: Path) -> Iterator[Callable[..., str]]:
             f"      - targets: ['127.0.0.1:{port}']\n",
             "utf-8",
         )
-        proc = subprocess.Popen(
-            [PROMETHEUS, f"--config.file={config}",
-             f"--storage.tsdb.path={tmp_path / f'prometheus-data-{n}'}",
-             f"--web.listen-address=127.0.0.1:{port}", f"--web.external-url={url}"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        procs.append(proc)
-        wait_for(lambda: _ready(url), timeout=30, what="prometheus to start")
-        return url
+        argv = [
+            str(PROMETHEUS), f"--config.file={config}",
+            f"--storage.tsdb.path={tmp_path / f'prometheus-data-{n}'}",
+            f"--web.listen-address=127.0.0.1:{port}", f"--web.external-url={url}",
+        ]  # fmt: skip
+        return group.launch(argv, url, what="prometheus", timeout=30)
 
-    try:
+    with daemons() as group:
         yield start
-    finally:
-        for proc in procs:
-            proc.terminate()
-            proc.wait(10)

@@ -10,11 +10,7 @@ import base64
 import json
 import logging
 import re
-import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +28,7 @@ from tests.gateway.harness import (
     wait_for,
     write_config,
 )
+from tests.gateway.loopback import Answer, loopback
 from tests.redis_server import free_port
 from wecom_bot.emulator import EmulatorSettings
 from wecom_bot.emulator.ratelimit import RateSpec
@@ -41,50 +38,8 @@ from wecom_bot.gateway.samples import alertmanager_firing
 SECRET = "0123456789abcdef-upstream-secret"
 PASSWORD = "pw-4-am-Zq81"
 TOKEN = "am-bearer-7Hc2e"
+SILENCED = b'{"silenceID": "sil-1"}'
 LINK = re.compile(r"https?://[^\s)]+/act/[A-Za-z0-9_.-]+")
-
-
-@dataclass
-class Listener:
-    """A loopback HTTP server that records every request and answers what it is told."""
-
-    url: str
-    requests: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
-    status: int = 200
-    body: bytes = b'{"silenceID": "sil-1"}'
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-@contextmanager
-def listener() -> Iterator[Listener]:
-    state = Listener("")
-
-    class Handler(BaseHTTPRequestHandler):
-        def _any(self) -> None:
-            size = int(self.headers.get("Content-Length") or 0)
-            self.rfile.read(size)
-            state.requests.append((self.command, self.path, dict(self.headers)))
-            self.send_response(state.status)
-            for name, value in state.headers.items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(state.body)))
-            self.end_headers()
-            self.wfile.write(state.body)
-
-        do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _any  # noqa: N815
-
-        def log_message(self, *args: Any) -> None:
-            return
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    state.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield state
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @pytest.fixture(scope="module")
@@ -125,7 +80,7 @@ def test_an_external_url_not_configured_is_never_requested(
 ) -> None:
     key = new_key()
     caplog.set_level(logging.INFO)
-    with listener() as sink:
+    with loopback() as sink:
         config = console_config(
             emu.url, key, f"sqlite:///{tmp_path / 'o.db'}", routes=[],
             external_url="http://127.0.0.1:1",
@@ -186,7 +141,7 @@ def test_an_external_url_not_configured_is_never_requested(
             assert console.json("/api/v1/config")["last_reload"]["message"] == "started"
             sources = {e["source"] for e in console.json("/api/v1/history")["entries"]}
             assert sources == {"alertmanager", "action"}, sources
-        assert sink.requests == []
+        assert sink.requests == 0
     warnings = [r for r in caplog.records if "is not configured" in r.getMessage()]
     assert len(warnings) == len(targets), [r.getMessage() for r in warnings]
     assert PASSWORD not in caplog.text and "admin:***@" in caplog.text
@@ -199,7 +154,7 @@ def test_a_configured_alertmanager_gets_the_silence_with_its_credentials_and_not
     caplog.set_level(logging.INFO)
     monkeypatch.setenv("WB_TEST_AM_TOKEN", TOKEN)
     monkeypatch.setenv("WB_TEST_AM_PASSWORD", PASSWORD)
-    with listener() as am, listener() as elsewhere:
+    with loopback(Answer(200, SILENCED)) as am, loopback() as elsewhere:
         public = "https://alerts.example.com/am"
         config = gateway_config(
             emu.url, key, f"sqlite:///{tmp_path / 'o.db'}", routes=[],
@@ -223,32 +178,31 @@ def test_a_configured_alertmanager_gets_the_silence_with_its_credentials_and_not
                 return gw.client.post(f"/act/{token}", data=form, headers=SAME)
 
             # Refused, with a body meant to be shown: the page gives the status only.
-            am.status, am.body = 400, b"bad matcher <script>UPSTREAM-SAYS</script> " * 50
+            am.answer = Answer(400, b"bad matcher <script>UPSTREAM-SAYS</script> " * 50)
             answer = silence("Refused", public + "/")
             assert answer.status_code == 502
             assert "Alertmanager refused the silence (HTTP 400)" in answer.text
             assert "UPSTREAM-SAYS" not in answer.text and "bad matcher" not in answer.text
-            method, path, headers = am.requests[-1]
+            method, path, headers = am.seen[-1]
             assert (method, path) == ("POST", "/b/api/v2/silences")
             assert headers["Authorization"] == f"Bearer {TOKEN}"
             # A redirect is not followed.
-            am.status, am.body = 307, b""
-            am.headers = {"Location": elsewhere.url + "/api/v2/silences"}
+            am.answer = Answer(307, headers={"Location": elsewhere.url + "/api/v2/silences"})
             answer = silence("Moved", public)
             assert answer.status_code == 502 and "(HTTP 307)" in answer.text
-            assert elsewhere.requests == []
+            assert elsewhere.requests == 0
             # Accepted, with basic auth: the group is silenced.
-            am.status, am.body, am.headers = 200, b'{"silenceID": "sil-42"}', {}
+            am.answer = Answer(200, b'{"silenceID": "sil-42"}')
             answer = silence("Kept", am.url + "/basic/")
             assert answer.status_code == 200 and "sil-42" in answer.text, answer.text
-            method, path, headers = am.requests[-1]
+            method, path, headers = am.seen[-1]
             assert path == "/basic/api/v2/silences"
             assert headers["Authorization"] == "Basic " + base64.b64encode(
                 f"gw:{PASSWORD}".encode()
             ).decode("ascii")
-            assert len(am.requests) == 3
+            assert am.requests == 3
             history = gw.client.get("/api/v1/history").text
-        assert elsewhere.requests == []
+        assert elsewhere.requests == 0
     assert "UPSTREAM-SAYS" in caplog.text  # the log keeps what it said, cut
     assert TOKEN not in caplog.text and PASSWORD not in caplog.text
     assert TOKEN not in history and PASSWORD not in history
@@ -322,7 +276,7 @@ def test_a_configured_real_alertmanager_gets_its_silence_and_an_unknown_one_noth
     key = new_key()
     port = free_port()
     gateway_url = f"http://127.0.0.1:{port}"
-    with alertmanagers(tmp_path) as start, listener() as sink:
+    with alertmanagers(tmp_path) as start, loopback() as sink:
         am = start(f"{gateway_url}/alertmanager")
         config = gateway_config(
             emu.url, key, f"sqlite:///{tmp_path / 'o.db'}", routes=[], external_url=gateway_url,
@@ -356,7 +310,7 @@ def test_a_configured_real_alertmanager_gets_its_silence_and_an_unknown_one_noth
             client.close()
         finally:
             gateway.stop()
-        assert sink.requests == []
+        assert sink.requests == 0
 
 
 def test_a_reload_with_an_unbounded_ttl_keeps_the_running_config(emu: Emu, tmp_path: Path) -> None:

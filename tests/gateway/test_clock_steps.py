@@ -17,7 +17,7 @@ from tests.clockshim import ClockShim
 from tests.emulator.conftest import Emu, new_key, running
 from tests.gateway.harness import GatewayProcess, gateway_config, one_alert, wait_for, write_config
 from tests.redis_server import free_port
-from tests.test_dispatcher import all_entries, max_in_window
+from tests.test_dispatcher import accepted_texts, all_entries, max_in_window
 from wecom_bot.emulator import EmulatorSettings
 from wecom_bot.emulator.ratelimit import RateSpec
 
@@ -42,15 +42,6 @@ def shim(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ClockShim:
     return built
 
 
-def _contents(emu: Emu, key: str) -> list[str]:
-    out = []
-    for entry in all_entries(emu, key):
-        if entry["status"] == "accepted":
-            payload = entry["payload"]
-            out.append(str(payload[payload["msgtype"]].get("content", "")))
-    return out
-
-
 def _config(emu: Emu, key: str, tmp_path: Path, **overrides: Any) -> Path:
     config = gateway_config(
         emu.url, key, f"sqlite:///{tmp_path / 'outbox.db'}",
@@ -72,17 +63,17 @@ def test_a_step_back_of_an_hour_does_not_stop_delivery(
             for name in names:
                 answer = client.post(gateway.url + "/alertmanager", json=one_alert(name))
                 assert answer.status_code == 200, answer.text
-        wait_for(lambda: len(_contents(emu, key)) >= 25, what="the first windows delivered")
+        wait_for(lambda: len(accepted_texts(emu, key)) >= 25, what="the first windows delivered")
         shim.set(-HOUR)
         stepped = time.time()
-        left = len(names) - len(_contents(emu, key))
-        wait_for(lambda: len(_contents(emu, key)) >= len(names), timeout=60,
+        left = len(names) - len(accepted_texts(emu, key))
+        wait_for(lambda: len(accepted_texts(emu, key)) >= len(names), timeout=60,
                  what="everything queued delivered after the step")  # fmt: skip
         took = time.time() - stepped
         assert httpx.get(gateway.url + "/readyz", timeout=5).status_code == 200
     finally:
         gateway.stop()
-    contents = _contents(emu, key)
+    contents = accepted_texts(emu, key)
     assert len(contents) == len(names)  # 0 duplicated messages
     for name in names:  # 0 lost, 0 duplicated alerts
         assert sum(f"{name} " in c or c.endswith(name) or f"{name}\n" in c for c in contents) == 1

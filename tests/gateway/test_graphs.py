@@ -4,11 +4,13 @@ fetches against loopback servers, the drawing pool's deadline, the config and it
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 import subprocess
 import sys
 import threading
 import time
+import tracemalloc
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -19,9 +21,10 @@ import pytest
 
 from tests.gateway.loopback import Answer, loopback
 from wecom_bot.errors import ConfigError
-from wecom_bot.gateway.config import GraphSourceConfig, load_config
+from wecom_bot.gateway.config import GraphsConfig, GraphSourceConfig, load_config
 from wecom_bot.gateway.graphs.chart import ChartRequest, Series
 from wecom_bot.gateway.graphs.drawing import DrawPool, GraphDrawError
+from wecom_bot.gateway.graphs.prometheus import Window, query_range
 from wecom_bot.gateway.graphs.promql import expression_of, split_threshold
 from wecom_bot.gateway.graphs.sources import Allowlist, GraphFetchError, bounded_get
 
@@ -125,6 +128,47 @@ def test_an_answer_over_the_byte_bound_is_refused() -> None:
         with pytest.raises(GraphFetchError, match="over 1000 bytes"):
             _get(f"{server.url}/a.png", GraphSourceConfig(url=server.url))
         assert _get(f"{server.url}/a.png", GraphSourceConfig(url=server.url), max_bytes=5000)
+
+
+def test_a_compressed_answer_is_refused_before_it_is_inflated() -> None:
+    # Accept-Encoding: identity is asked for; a server that sends gzip anyway (here 64 MiB of
+    # zeros in 64 KiB) must not be inflated: one read of it would decode to 64 MiB at once.
+    bomb = gzip.compress(bytes(64 * 1024 * 1024), compresslevel=9)
+    answer = Answer(200, bomb, {"Content-Encoding": "gzip", "Content-Type": "image/png"})
+    with loopback(answer) as server:
+        tracemalloc.start()
+        try:
+            with pytest.raises(GraphFetchError, match="Content-Encoding 'gzip'"):
+                _get(f"{server.url}/a.png", GraphSourceConfig(url=server.url), max_bytes=10**6)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert server.requests == 1
+    assert len(bomb) < 10**6 and peak < 4 * 10**6
+
+
+def test_a_query_answer_that_is_not_a_matrix_is_named_in_a_short_reason() -> None:
+    # A value the gateway cannot read is not echoed whole into the log line and the
+    # playground's reason (the answer may be megabytes; float() quotes it all).
+    value = "1e3\n" + "9" * 200_000 + " <@all>"
+    series = [{"metric": {"job": "x"}, "values": [[1700000000, value]]}]
+    answer = {"status": "success", "data": {"resultType": "matrix", "result": series}}
+    body = json.dumps(answer).encode()
+    config = GraphsConfig(prometheus=["http://127.0.0.1:1"])
+    with loopback(Answer(200, body)) as server:
+        source = Allowlist("prometheus", [GraphSourceConfig(url=server.url)]).match(
+            f"{server.url}/graph?g0.expr=up"
+        )
+        assert source is not None
+
+        async def run() -> None:
+            async with httpx.AsyncClient(trust_env=False) as client:
+                await query_range(client, source, "up", Window(0, 60, 15), config)
+
+        with pytest.raises(GraphFetchError, match="not a query_range answer") as caught:
+            asyncio.run(run())
+        assert server.requests == 1
+    assert len(str(caught.value)) < 300
 
 
 @contextmanager

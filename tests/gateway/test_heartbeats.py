@@ -51,6 +51,9 @@ BASE = (
          "heartbeats[0].sources: no webhook named 'crn' under webhooks (did you mean 'cron'?)"),
         ("    sources: []\n", "heartbeats.0.sources: list at least one source"),
         ("    matchers: ['alertname=~\"(\"']\n", "invalid regular expression"),
+        # none at all would match, and take, every alert Alertmanager sends: nothing routed
+        ("    matchers: []\n",
+         "heartbeats[0].matchers: list at least one matcher for alertmanager"),
         ("    template: '{title} {last_sen}'\n",
          "heartbeats.0.template: unknown placeholder {last_sen} (did you mean 'last_seen'?)"),
         ("    recovery_template: ' '\n", "heartbeats.0.recovery_template: must not be empty"),

@@ -30,7 +30,7 @@ from tests.emulator.conftest import Emu, new_key, running
 from tests.gateway.alertmanager import alertmanagers
 from tests.gateway.harness import GatewayProcess, gateway_config, wait_for, write_config
 from tests.redis_server import free_port, redis_server
-from tests.test_dispatcher import all_entries
+from tests.test_dispatcher import accepted_texts
 
 pytestmark = pytest.mark.slow
 
@@ -51,15 +51,6 @@ def emu() -> Iterator[Emu]:
 def am(tmp_path: Path) -> Iterator[Callable[..., str]]:
     with alertmanagers(tmp_path) as start:
         yield start
-
-
-def _contents(emu: Emu, key: str) -> list[str]:
-    out = []
-    for entry in all_entries(emu, key):
-        if entry["status"] == "accepted":
-            payload = entry["payload"]
-            out.append(str(payload[payload["msgtype"]].get("content", "")))
-    return out
 
 
 def _push_watchdog(am_url: str) -> None:
@@ -95,7 +86,7 @@ def _beating(gateways: list[GatewayProcess], since: float) -> bool:
 
 
 def _count(emu: Emu, key: str, head: str) -> int:
-    return sum(1 for text in _contents(emu, key) if head in text)
+    return sum(1 for text in accepted_texts(emu, key) if head in text)
 
 
 def _wait_count(emu: Emu, key: str, head: str, count: int) -> None:
@@ -136,7 +127,7 @@ def test_one_gateway_on_sqlite_one_miss_one_recovery_across_steps_and_restarts(
         before = _last_seen(gateway)
         shim.set(3600.0)
         _settle(EXPECT_EVERY + GRACE + 2)
-        assert _contents(emu, key) == []
+        assert accepted_texts(emu, key) == []
         assert _last_seen(gateway) > before  # still beating
         assert "the wall clock stepped forward by 36" in gateway.log.read_text()
         # Alertmanager stops (and the wall clock steps two hours back): one miss, in time.
@@ -145,12 +136,12 @@ def test_one_gateway_on_sqlite_one_miss_one_recovery_across_steps_and_restarts(
         shim.set(-3600.0)
         _miss_within_deadline(emu, key, 1, stopped)
         _settle(2)
-        assert _count(emu, key, MISS) == 1 and len(_contents(emu, key)) == 1
+        assert _count(emu, key, MISS) == 1 and len(accepted_texts(emu, key)) == 1
         first.send_signal(signal.SIGCONT)
         wait_for(lambda: _count(emu, key, BACK) >= 1, timeout=10, what="the recovery")
         _settle(2)
-        assert _count(emu, key, BACK) == 1 and len(_contents(emu, key)) == 2
-        [miss, back] = _contents(emu, key)
+        assert _count(emu, key, BACK) == 1 and len(accepted_texts(emu, key)) == 2
+        [miss, back] = accepted_texts(emu, key)
         assert "来自 alertmanager · receiver wecom · " + am_url in miss
         assert "中断了" in back
         # The same with the gateway SIGKILLed and restarted during the gap (clock as it is).
@@ -165,12 +156,12 @@ def test_one_gateway_on_sqlite_one_miss_one_recovery_across_steps_and_restarts(
         gateway.kill()  # and again once it missed: no repeat
         gateway.start()
         _settle(2)
-        assert _count(emu, key, MISS) == 2 and len(_contents(emu, key)) == 3
+        assert _count(emu, key, MISS) == 2 and len(accepted_texts(emu, key)) == 3
         _push_watchdog(am(gateway.url + "/alertmanager", repeat_interval="1s"))
         wait_for(lambda: _count(emu, key, BACK) >= 2, timeout=10, what="the second recovery")
         _settle(2)
-        assert _count(emu, key, BACK) == 2 and len(_contents(emu, key)) == 4
-        assert "Watchdog" not in "".join(_contents(emu, key))  # never routed as an alert
+        assert _count(emu, key, BACK) == 2 and len(accepted_texts(emu, key)) == 4
+        assert "Watchdog" not in "".join(accepted_texts(emu, key))  # never routed as an alert
     finally:
         gateway.stop()
 
@@ -193,7 +184,7 @@ def test_two_gateways_on_one_redis_send_one_message_each_time(
             wait_for(lambda: all(_beating([g], 0) for g in gateways), timeout=10,
                      what="both instances beating")  # fmt: skip
             _settle(EXPECT_EVERY + GRACE + 1)
-            assert _contents(emu, key) == []
+            assert accepted_texts(emu, key) == []
             for cycle in (1, 2):
                 proc.send_signal(signal.SIGSTOP)
                 _miss_within_deadline(emu, key, cycle, time.monotonic())
@@ -201,7 +192,7 @@ def test_two_gateways_on_one_redis_send_one_message_each_time(
                 _wait_count(emu, key, BACK, cycle)
                 _settle(2)
                 assert (_count(emu, key, MISS), _count(emu, key, BACK)) == (cycle, cycle)
-                assert len(_contents(emu, key)) == 2 * cycle
+                assert len(accepted_texts(emu, key)) == 2 * cycle
         finally:
             for gateway in gateways:
                 gateway.stop()

@@ -235,7 +235,8 @@ def test_a_notification_whose_render_is_abandoned_at_stop_stays_in_the_journal(
     with running_gateway(config) as gw:
         assert gw.post("/alertmanager", one_alert("Slow")).status_code == 200
         pool = gw.app.state.gateway.render_pool
-        wait_for(lambda: pool._idle.qsize() == 0 and pool._all, what="the render to start")
+        busy = pool.processes
+        wait_for(lambda: busy.idle == 0 and busy.started, what="the render to start")
         time.sleep(1.0)
         started = time.monotonic()
     stopped = time.monotonic() - started
@@ -265,7 +266,8 @@ def test_a_hostile_playground_render_does_not_hold_up_notifications(tmp_path: Pa
         busy = threading.Thread(target=hostile, daemon=True)
         busy.start()
         pool = gw.app.state.gateway.playground_pool
-        wait_for(lambda: pool._idle.qsize() == 0 and pool._all, what="the playground render")
+        workers = pool.processes
+        wait_for(lambda: workers.idle == 0 and workers.started, what="the playground render")
         started = time.monotonic()
         answer = gw.post("/alertmanager?wait=true", one_alert("Meanwhile"))
         took = time.monotonic() - started

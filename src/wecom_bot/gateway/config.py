@@ -1192,6 +1192,15 @@ class GatewayConfig(_Section):
                     )
             if not beat.bots:
                 raise ValueError(f"{where}.bots: list at least one bot")
+            shared = [s for s in beat.sources if not s.startswith("webhook:")]
+            if not beat.matchers and shared:
+                # no matcher matches every alert: a webhook of its own may be all beats, but
+                # Alertmanager's or Grafana's alerts would all be taken and none routed
+                raise ValueError(
+                    f"{where}.matchers: list at least one matcher for {', '.join(shared)} "
+                    "(none would take every alert it sends; only a webhook of its own may "
+                    "do without)"
+                )
             for source in beat.sources:
                 hook = source.removeprefix("webhook:")
                 if hook != source and hook not in self.webhooks:

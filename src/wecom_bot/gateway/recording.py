@@ -27,9 +27,11 @@ from typing import Any
 
 from ..dispatcher import _OBSOLETE, DispatchObserver
 from ..errors import DeliveryError
+from ..limits import CONTENT_LIMITS, utf8_len
 from ..masking import redact
 from ..store import Outbox, OutboxRecord, Status, StoreUnavailableError
 from ..store.history import HistoryEntry, HistoryEvent, HistoryStore
+from ..storm import detach
 from .model import INBOX_BOT
 from .pacing import step_back
 
@@ -38,6 +40,7 @@ __all__ = [
     "HistoryRecorder",
     "delivery_records",
     "errcode_of",
+    "queued_parts",
     "state_of",
 ]
 
@@ -55,6 +58,32 @@ def errcode_of(text: str | None) -> int | None:
     """The WeCom errcode quoted in an error text (``WeCom API error 93000: ...``), if any."""
     found = _ERRCODE.search(text or "")
     return int(found.group(1)) if found else None
+
+
+def queued_parts(
+    entry_id: str,
+    route: str,
+    planned: Sequence[tuple[str, dict[str, Any]]],
+    ids: Sequence[int],
+    now: float,
+) -> tuple[list[dict[str, Any]], list[HistoryEvent]]:
+    """The ``messages`` of a history entry whose (bot, payload) parts of ``route`` were queued
+    as the outbox records ``ids``, in order, and one ``queued`` event per part."""
+    messages = []
+    for index, ((bot, payload), rid) in enumerate(zip(planned, ids, strict=True)):
+        msgtype = str(payload.get("msgtype", ""))
+        body = payload.get(msgtype, {})
+        text = body.get("content", "") if isinstance(body, dict) else ""
+        messages.append(
+            {"record_id": rid, "route": route, "bot": bot, "msgtype": msgtype,
+             "part": index + 1, "parts": len(planned), "size": utf8_len(str(text)),
+             "limit": CONTENT_LIMITS.get(msgtype), "payload": detach(payload)}
+        )  # fmt: skip
+    events = [
+        HistoryEvent(entry_id, now, "queued", rid, bot)
+        for (bot, _), rid in zip(planned, ids, strict=True)
+    ]
+    return messages, events
 
 
 def delivery_records(records: Sequence[OutboxRecord]) -> list[OutboxRecord]:

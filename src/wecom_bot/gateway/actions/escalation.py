@@ -44,7 +44,6 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ...errors import MessageValidationError
-from ...limits import CONTENT_LIMITS, utf8_len
 from ...ratelimit import parse_rate
 from ...store import (
     NewMessage,
@@ -56,11 +55,11 @@ from ...store import (
     is_standing,
 )
 from ...store.history import HistoryEntry, HistoryEvent
-from ...storm import detach
 from ..background import BackgroundLoop
 from ..config import GatewayConfig, RouteConfig
 from ..heartbeats import switch as heartbeats
 from ..model import Notification
+from ..recording import queued_parts
 from ..routing import Mentions, mention_list
 from ..runtime import Runtime
 from ..templates.renderer import TemplateError
@@ -372,16 +371,7 @@ class Escalator(BackgroundLoop):
         muted: str | None,
     ) -> tuple[HistoryEntry, list[HistoryEvent]]:
         route = str(timer.payload.get("route", ""))
-        messages = []
-        for index, ((bot, payload), rid) in enumerate(zip(planned, ids, strict=True)):
-            msgtype = str(payload.get("msgtype", ""))
-            body = payload.get(msgtype, {})
-            text = body.get("content", "") if isinstance(body, dict) else ""
-            messages.append(
-                {"record_id": rid, "route": route, "bot": bot, "msgtype": msgtype,
-                 "part": index + 1, "parts": len(planned), "size": utf8_len(str(text)),
-                 "limit": CONTENT_LIMITS.get(msgtype), "payload": detach(payload)}
-            )  # fmt: skip
+        messages, events = queued_parts(entry_id, route, planned, ids, now)
         detail: dict[str, Any] = {
             "group": timer.group_id,
             "timer": timer.key,
@@ -400,8 +390,4 @@ class Escalator(BackgroundLoop):
             bots=tuple(dict.fromkeys(bot for bot, _ in planned)), alerts=info.alerts,
             messages=tuple(messages), detail=detail,
         )  # fmt: skip
-        events = [
-            HistoryEvent(entry_id, now, "queued", rid, bot)
-            for (bot, _), rid in zip(planned, ids, strict=True)
-        ]
         return entry, events

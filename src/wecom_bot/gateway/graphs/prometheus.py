@@ -102,7 +102,9 @@ def _matrix(body: bytes, field: str, max_points: int) -> list[RawSeries]:
             )
             series.append(RawSeries(labels, points[:max_points]))
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise GraphFetchError(f"{field}: not a query_range answer ({exc})") from None
+        # cut: a ValueError quotes the offending value whole, and the answer is megabytes
+        reason = _shortened(str(exc), 120)
+        raise GraphFetchError(f"{field}: not a query_range answer ({reason})") from None
     return series
 
 

@@ -96,35 +96,7 @@ def split_threshold(expr: str) -> Expression:
 
 
 def _without_comments(text: str) -> str:
-    kept = dict(_outside_strings(text))
-    out = []
-    comment = False
-    for index, char in enumerate(text):
-        if char == "#" and index not in kept:
-            # inside a string it is kept; outside, _outside_strings dropped it: a comment
-            comment = not _in_string(text, index)
-        if char == "\n":
-            comment = False
-        if not comment:
-            out.append(char)
-    return "".join(out).strip()
-
-
-def _in_string(text: str, at: int) -> bool:
-    quote = ""
-    index = 0
-    while index < at:
-        char = text[index]
-        if quote:
-            if char == "\\" and quote != "`":
-                index += 2
-                continue
-            if char == quote:
-                quote = ""
-        elif char in "\"'`":
-            quote = char
-        index += 1
-    return bool(quote)
+    return "".join(c for c, kind in zip(text, _kinds(text), strict=True) if kind != "#").strip()
 
 
 def _number(text: str) -> float | None:
@@ -162,27 +134,32 @@ def _closing(text: str, open_at: int) -> int:
 
 def _outside_strings(text: str) -> list[tuple[int, str]]:
     """The characters of ``text`` outside string literals and comments, with their index."""
-    out: list[tuple[int, str]] = []
+    return [(i, c) for i, (c, kind) in enumerate(zip(text, _kinds(text), strict=True)) if not kind]
+
+
+def _kinds(text: str) -> list[str]:
+    """What each character of ``text`` is part of: ``""`` the expression, ``"'"`` a string
+    literal (its quotes included), ``"#"`` a comment (to the end of its line)."""
+    kinds: list[str] = []
     quote = ""
-    index = 0
-    while index < len(text):
-        char = text[index]
+    while len(kinds) < len(text):
+        char = text[len(kinds)]
         if quote:
             if char == "\\" and quote != "`":
-                index += 2
+                kinds += ["'", "'"]  # the escape and what it escapes
                 continue
             if char == quote:
                 quote = ""
+            kinds.append("'")
         elif char in "\"'`":
             quote = char
+            kinds.append("'")
         elif char == "#":
-            end = text.find("\n", index)
-            index = len(text) if end < 0 else end
-            continue
+            end = text.find("\n", len(kinds))
+            kinds += ["#"] * ((len(text) if end < 0 else end) - len(kinds))
         else:
-            out.append((index, char))
-        index += 1
-    return out
+            kinds.append("")
+    return kinds[: len(text)]
 
 
 def _top_level(text: str) -> list[tuple[int, str]]:

@@ -5,7 +5,8 @@ never requested as given: :class:`Allowlist` finds the configured entry a URL fa
 (the same scheme, host and port, its path under the entry's path, no credentials, no
 ``.``/``..`` segments), and the request goes to an address built from that entry.
 :func:`bounded_get` then reads the answer with a deadline and a byte cap and follows no
-redirect (a 3xx is a failure: a redirect could point anywhere).
+redirect (a 3xx is a failure: a redirect could point anywhere); it asks for the identity
+encoding and refuses a compressed answer, so the cap counts bytes as they arrive.
 """
 
 from __future__ import annotations
@@ -152,8 +153,8 @@ async def bounded_get(
 
     Raises:
         GraphFetchError: no answer within ``timeout`` (connection, headers and body in all),
-            another status (a redirect included: none is followed), or a body over
-            ``max_bytes``.
+            another status (a redirect included: none is followed), a compressed body, or a
+            body over ``max_bytes``.
         SecretNotSetError: the entry's credentials are not set.
     """
     auth, headers = source.auth()
@@ -167,6 +168,14 @@ async def bounded_get(
             try:
                 if response.status_code != 200:
                     raise GraphFetchError(f"{where} answered HTTP {response.status_code}")
+                # httpx inflates a compressed body a read at a time, each read whole: a small
+                # gzip answer would be decoded to many times the cap before it is counted.
+                encoding = response.headers.get("content-encoding", "").strip().lower()
+                if encoding not in ("", "identity"):
+                    raise GraphFetchError(
+                        f"{where} answered with Content-Encoding {encoding[:40]!r}, not the "
+                        "identity asked for"
+                    )
                 declared = response.headers.get("content-length", "")
                 if declared.isdigit() and int(declared) > max_bytes:
                     raise GraphFetchError(f"{where}: the answer is over {max_bytes} bytes")

@@ -32,12 +32,11 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from ...errors import MessageValidationError
-from ...limits import CONTENT_LIMITS, utf8_len
 from ...store import Armed, GroupRecord, NewMessage, NewTimer, TimerLostError, TimerRecord
-from ...store.history import HistoryEntry, HistoryEvent
-from ...storm import detach
+from ...store.history import HistoryEntry
 from ..config import HeartbeatConfig
 from ..model import Notification
+from ..recording import queued_parts
 from ..runtime import Runtime
 from ..templates.renderer import TemplateError
 from .match import Heartbeat
@@ -183,22 +182,10 @@ async def beat(
     due = now + config.expect_every + config.grace
     before = await store.get_group(config.group_id)
     info = before.info if before is not None else {}
-    last = info.get("last_seen")
-    moment = Moment(
-        now=now,
-        last_seen=float(last) if isinstance(last, int | float) else None,
-        armed_at=_float(info.get("armed_at"), now),
-        source=source,
-        expected_by=_float(info.get("expected_by"), now),
-    )
+    moment = _moment(info, now, source, _float(info.get("expected_by"), now))
     # Written every time, used only when the store finds the group missing: whether it is
     # is decided inside the one atomic step, not on the read above.
-    entry_id = f"heartbeat-{int(now * 1000):x}-{secrets.token_hex(3)}"
-    planned = _payloads(runtime, config, "recovery", moment)
-    messages = [
-        NewMessage(bot=bot, payload=p, notification_id=entry_id, coalescible=False)
-        for bot, p in planned
-    ]
+    entry_id, planned, messages = _messages(runtime, config, "recovery", moment)
     armed_at = moment.armed_at if before is not None else now
     state, ids = await store.arm_group(
         config.group_id, _info(config, now, armed_at, source, due), [_timer(config, due)],
@@ -241,20 +228,8 @@ async def fire(runtime: Runtime, timer: TimerRecord, *, now: float) -> bool:
         return True
     group = await store.get_group(timer.group_id)
     info = group.info if group is not None else {}
-    last = info.get("last_seen")
-    moment = Moment(
-        now=now,
-        last_seen=float(last) if isinstance(last, int | float) else None,
-        armed_at=_float(info.get("armed_at"), now),
-        source=str(info.get("source", "")),
-        expected_by=timer.due_at,
-    )
-    entry_id = f"heartbeat-{int(now * 1000):x}-{secrets.token_hex(3)}"
-    planned = _payloads(runtime, config, "miss", moment)
-    messages = [
-        NewMessage(bot=bot, payload=p, notification_id=entry_id, coalescible=False)
-        for bot, p in planned
-    ]
+    moment = _moment(info, now, str(info.get("source", "")), timer.due_at)
+    entry_id, planned, messages = _messages(runtime, config, "miss", moment)
     try:
         ids = await store.fire_timer(timer, messages, now=now)
     except TimerLostError:
@@ -270,6 +245,32 @@ async def fire(runtime: Runtime, timer: TimerRecord, *, now: float) -> bool:
     await _record(runtime, entry_id, "miss", config, planned, ids, now)
     runtime.notify({bot for bot, _ in planned})
     return True
+
+
+def _moment(info: dict[str, Any], now: float, source: str, expected_by: float) -> Moment:
+    """The moment of a miss or a recovery at ``now``, from the standing group's ``info``."""
+    last = info.get("last_seen")
+    return Moment(
+        now=now,
+        last_seen=float(last) if isinstance(last, int | float) else None,
+        armed_at=_float(info.get("armed_at"), now),
+        source=source,
+        expected_by=expected_by,
+    )
+
+
+def _messages(
+    runtime: Runtime, config: HeartbeatConfig, kind: Kind, moment: Moment
+) -> tuple[str, list[tuple[str, dict[str, Any]]], list[NewMessage]]:
+    """A new history entry id, the (bot, payload) parts of the ``kind`` message and the
+    outbox messages to store for them."""
+    entry_id = f"heartbeat-{int(moment.now * 1000):x}-{secrets.token_hex(3)}"
+    planned = _payloads(runtime, config, kind, moment)
+    messages = [
+        NewMessage(bot=bot, payload=p, notification_id=entry_id, coalescible=False)
+        for bot, p in planned
+    ]
+    return entry_id, planned, messages
 
 
 def _payloads(
@@ -309,28 +310,15 @@ async def _record(
     """One history entry per miss and per recovery (source ``heartbeat``)."""
     if runtime.history is None:
         return
-    messages = []
-    for index, ((bot, payload), rid) in enumerate(zip(planned, ids, strict=True)):
-        msgtype = str(payload.get("msgtype", ""))
-        body = payload.get(msgtype, {})
-        text = body.get("content", "") if isinstance(body, dict) else ""
-        messages.append(
-            {"record_id": rid, "route": f"heartbeat:{config.name}", "bot": bot,
-             "msgtype": msgtype, "part": index + 1, "parts": len(planned),
-             "size": utf8_len(str(text)), "limit": CONTENT_LIMITS.get(msgtype),
-             "payload": detach(payload)}
-        )  # fmt: skip
+    route = f"heartbeat:{config.name}"
+    messages, events = queued_parts(entry_id, route, planned, ids, now)
     word = "missing" if kind == "miss" else "back"
     entry = HistoryEntry(
         id=entry_id, received_at=now, updated_at=now, source="heartbeat",
         status="firing" if kind == "miss" else "resolved",
         state="pending" if planned else "skipped",
         title=f"heartbeat {config.name} {word}", labels=(("heartbeat", config.name),),
-        routes=(f"heartbeat:{config.name}",), bots=tuple(dict.fromkeys(b for b, _ in planned)),
+        routes=(route,), bots=tuple(dict.fromkeys(b for b, _ in planned)),
         messages=tuple(messages), detail={"heartbeat": config.name, "kind": kind},
     )  # fmt: skip
-    events = [
-        HistoryEvent(entry_id, now, "queued", rid, bot)
-        for (bot, _), rid in zip(planned, ids, strict=True)
-    ]
     await runtime.history.record(entry, events)

@@ -22,20 +22,10 @@ the last few renderers it built, so a configuration is compiled once per worker.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-import multiprocessing.connection
-import os
-import queue
-import signal
-import socket
-import subprocess
-import sys
 import time
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -43,6 +33,7 @@ from typing import Any
 from ...storm import AlertBrief
 from ..model import Notification
 from ..routing import Mentions
+from ..workers import WorkerDied, WorkerPool, WorkerTimeout, serve
 from .errors import (
     TemplateError,
     TemplateLimitError,
@@ -57,8 +48,6 @@ logger = logging.getLogger("wecom_bot.gateway")
 
 _GRACE = 1.0
 """Seconds past a render's timeout before its worker is killed (the sandbox stops it first)."""
-_START_TIMEOUT = 60.0
-"""Seconds a new worker may take to start (imports, on a busy machine)."""
 _CACHED_RENDERERS = 8
 CUT_OFF_SECONDS = 60.0
 """How long the gateway's pool cuts off a template that went past its timeout."""
@@ -101,52 +90,6 @@ class _SummaryJob:
     running_total: tuple[tuple[str, int], ...] | None = None
 
 
-class _Worker:
-    """One worker process and the parent's end of its pipe.
-
-    The worker is a fresh interpreter running :func:`serve_worker` (not a ``multiprocessing``
-    child: those import the parent's main module again, which an embedding script may not
-    guard); the two ends speak :class:`multiprocessing.connection.Connection` over a socket
-    pair.
-    """
-
-    def __init__(self, memory_bytes: int, entry: str = f"{__name__}:serve_worker") -> None:
-        # entry: "module:function" run as function(fd, memory_bytes) (the graph pool's differs)
-        parent, child = socket.socketpair()
-        module, function = entry.split(":")
-        code = f"from {module} import {function}; {function}({child.fileno()}, {memory_bytes})"
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
-        try:
-            self.process = subprocess.Popen(
-                [sys.executable, "-c", code], pass_fds=(child.fileno(),), env=env,
-                stdin=subprocess.DEVNULL, start_new_session=False,
-            )  # fmt: skip
-        finally:
-            child.close()  # so that the parent sees EOF when the worker dies
-        self.conn = multiprocessing.connection.Connection(parent.detach())
-        self.ready = False
-
-    def alive(self) -> bool:
-        return self.process.poll() is None
-
-    def wait_ready(self) -> None:
-        if self.ready:
-            return
-        if not self.conn.poll(_START_TIMEOUT):
-            raise RuntimeError("the render worker did not start")
-        if self.conn.recv() != "ready":
-            raise RuntimeError("the render worker did not start")
-        self.ready = True
-
-    def kill(self) -> None:
-        with contextlib.suppress(Exception):
-            self.process.kill()
-        with contextlib.suppress(Exception):
-            self.process.wait(5)
-        with contextlib.suppress(Exception):
-            self.conn.close()
-
-
 class RenderPool:
     """Renders templates in worker processes (see the module docs).
 
@@ -167,27 +110,15 @@ class RenderPool:
         self.cut_off = cut_off
         # (template, summary?, the configured templates) -> monotonic end of its cut-off
         self._cut: dict[tuple[str, bool, tuple[tuple[str, str], ...]], float] = {}
-        self._idle: queue.SimpleQueue[_Worker] = queue.SimpleQueue()
-        self._all: set[_Worker] = set()
-        self._threads: ThreadPoolExecutor | None = None
-        self._slots: asyncio.Semaphore | None = None
-        self._closed = False
+        self.processes = WorkerPool(
+            f"{__name__}:serve_worker", workers=workers, memory_bytes=memory_bytes,
+            thread_name="wecom-bot-render", respawn=True,
+        )  # fmt: skip
+        """The worker processes."""
 
     def start(self) -> None:
         """Start the workers (rendering works without it: they start at first use)."""
-        self._executor()
-        for _ in range(self.workers - self._idle.qsize()):
-            self._idle.put(self._spawn())
-
-    def _spawn(self) -> _Worker:
-        worker = _Worker(self.memory_bytes)
-        self._all.add(worker)
-        return worker
-
-    def _executor(self) -> ThreadPoolExecutor:
-        if self._threads is None:
-            self._threads = ThreadPoolExecutor(self.workers, thread_name_prefix="wecom-bot-render")
-        return self._threads
+        self.processes.start()
 
     async def render_check(
         self,
@@ -247,18 +178,14 @@ class RenderPool:
         return await self._submit(job)
 
     async def _submit(self, job: _Job) -> RenderReport:
-        if self._closed:
+        if self.processes.closed:
             raise RenderPoolClosed("the gateway is stopping")
-        if self._slots is None:
-            self._slots = asyncio.Semaphore(self.workers)
         # A summary is cut off as the summary template, whichever route's notification it was.
         summary = job.summary is not None or job.summarize is True
         key = (SUMMARY_TEMPLATE if summary else job.template, summary, job.settings.templates)
         self._check_cut(key)
-        async with self._slots:
-            self._check_cut(key)  # it may have waited behind the render that was cut off
-            loop = asyncio.get_running_loop()
-            outcome = await loop.run_in_executor(self._executor(), self._run, job)
+        # admitted: it may have waited behind the render that was cut off
+        outcome = await self._run(job, admitted=lambda: self._check_cut(key))
         if self.cut_off > 0 and outcome[0] in ("limit", "error") and _TIMED_OUT in str(outcome[1]):
             if key not in self._cut:
                 logger.warning(
@@ -283,50 +210,23 @@ class RenderPool:
             reason="cut off: a render of it went past its timeout (render limits)",
         )
 
-    def _run(self, job: _Job) -> tuple[str, Any]:
+    async def _run(self, job: _Job, *, admitted: Callable[[], None]) -> tuple[str, Any]:
         try:
-            worker = self._idle.get_nowait()
-        except queue.Empty:
-            worker = self._spawn()
-        try:
-            return self._exchange(worker, job)
-        finally:
-            if self._closed:
-                worker.kill()
-            elif worker.alive():
-                self._idle.put(worker)
-            else:
-                self._all.discard(worker)
-                self._idle.put(self._spawn())
-
-    def _exchange(self, worker: _Worker, job: _Job) -> tuple[str, Any]:
-        timeout = job.settings.limits.timeout + _GRACE
-        try:
-            worker.wait_ready()
-            worker.conn.send(job)
-            if not worker.conn.poll(timeout):
-                worker.kill()
-                return "limit", f"took longer than {job.settings.limits.timeout:g} s (killed)"
-            outcome: tuple[str, Any] = worker.conn.recv()
-        except (EOFError, OSError, RuntimeError) as exc:
-            worker.kill()
-            if self._closed:
+            return await self.processes.run(
+                job, job.settings.limits.timeout + _GRACE, admitted=admitted
+            )
+        except WorkerTimeout:
+            return "limit", f"took longer than {job.settings.limits.timeout:g} s (killed)"
+        except WorkerDied as exc:
+            if self.processes.closed:
                 return "closed", "the gateway is stopping"
-            logger.warning("render worker died (%s); starting another", type(exc).__name__)
+            logger.warning("render worker died (%s); starting another", exc)
             limit = self.memory_bytes // (1024 * 1024)
             return "limit", f"the render process died (its memory limit is {limit} MiB)"
-        if outcome[0] == "memory":
-            worker.kill()  # it survived its MemoryError, but its heap may be in a poor state
-        return outcome
 
     def close(self) -> None:
         """Kill the workers (a render in progress fails); the pool cannot be used again."""
-        self._closed = True
-        for worker in list(self._all):
-            worker.kill()
-        self._all.clear()
-        if self._threads is not None:
-            self._threads.shutdown(wait=False, cancel_futures=True)
+        self.processes.close()
 
 
 def _result(outcome: tuple[str, Any], template: str) -> RenderReport:
@@ -357,21 +257,9 @@ def _result(outcome: tuple[str, Any], template: str) -> RenderReport:
 def serve_worker(fd: int, memory_bytes: int) -> None:
     """A render worker's main loop, on the socket ``fd``: build (and keep) renderers, render,
     answer; until the socket closes. Run by :class:`RenderPool` in a fresh interpreter."""
-    import resource
-
-    conn = multiprocessing.connection.Connection(fd)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the gateway decides when its workers end
-    with contextlib.suppress(ValueError, OSError):
-        resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
     renderers: OrderedDict[RendererSettings, Renderer] = OrderedDict()
     clock: list[datetime] = []
-    conn.send("ready")
-    while True:
-        try:
-            job: _Job = conn.recv()
-        except (EOFError, OSError):
-            return
-        conn.send(_render(job, renderers, clock))
+    serve(fd, memory_bytes, lambda job: _render(job, renderers, clock))
 
 
 def _render(
