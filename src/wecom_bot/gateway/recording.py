@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..dispatcher import _OBSOLETE, DispatchObserver
+from ..dispatcher import _OBSOLETE, _STORM_GRAPH, DispatchObserver
 from ..errors import DeliveryError
 from ..limits import CONTENT_LIMITS, utf8_len
 from ..masking import redact
@@ -268,8 +268,9 @@ class HistoryRecorder(DispatchObserver):
         """A queued notice was not sent: its entry ends ``dropped``."""
         for nid in record.notification_ids:
             self._dropped[nid] = self._dropped.get(nid, 0) + 1
-        if reason == _OBSOLETE:
-            self._emit(record, "dropped", bot, reason, None, "event.obsolete")
+        known = {_OBSOLETE: "event.obsolete", _STORM_GRAPH: "event.storm_graph"}
+        if reason in known:
+            self._emit(record, "dropped", bot, reason, None, known[reason])
         else:
             self._emit(record, "dropped", bot, reason, None, "event.dropped", {"detail": reason})
 
