@@ -326,3 +326,20 @@ def test_check_warns_of_a_message_on_one_line_or_past_one_message(tmp_path: Path
     lines = check("max_alerts_per_message: null\n")
     at = lines.index(f"[WRN] route long {head} 3 message(s)")
     assert re.fullmatch(r"      warning: cut to 3 messages \(\d+ bytes rendered\)", lines[at + 4])
+
+
+def test_the_examples_commented_heartbeat_checks_when_uncommented(tmp_path: Path) -> None:
+    # The example config shows a heartbeat in comments; uncommented as written it must load
+    # and take a Watchdog, so a first user who copies it gets a working dead man's switch.
+    text = EXAMPLE.read_text("utf-8")
+    start = text.index("# heartbeats:\n")
+    block = text[start:].replace("# heartbeats:", "heartbeats:").replace("\n#   ", "\n  ")
+    config = tmp_path / "gateway.yaml"
+    config.write_text(text[:start] + block, "utf-8")
+    result = wecom_bot("gateway", "check", "--config", str(config), env={"WECOM_BOT_KEY": "k" * 36})
+    assert result.returncode == 0, result.stderr
+    assert "[ok ] heartbeat prod" in result.stdout
+    routed = wecom_bot("gateway", "routes", "test", "--config", str(config), "alertname=Watchdog",
+                       env={"WECOM_BOT_KEY": "k" * 36})  # fmt: skip
+    assert routed.returncode == 0, routed.stderr
+    assert "taken by heartbeat prod" in routed.stdout
