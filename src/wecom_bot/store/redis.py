@@ -443,6 +443,22 @@ local function forget_group(gid)
   redis.call('DEL', P .. 'grp:' .. gid)
   redis.call('ZREM', P .. 'grps', gid)
 end
+local function new_group(gid, now, info)
+  redis.call('HSET', P .. 'grp:' .. gid, 'id', gid, 'opened_at', now, 'updated_at', now,
+             'info', info, 'acknowledged_by', '', 'acknowledged_at', '', 'silenced_until', '')
+  redis.call('ZADD', P .. 'grps', now, gid)
+end
+-- Timers from ARGV[first..last], 3 per timer: key, due_at, payload.
+local function add_timers(gid, first, last)
+  for i = first, last, 3 do
+    local key, due = ARGV[i], ARGV[i + 1]
+    local m = tmember(gid, key)
+    redis.call('HSET', tkey(m), 'group_id', gid, 'key', key, 'due_at', due,
+               'payload', ARGV[i + 2], 'fired', 0, 'claim', '', 'lease_until', '')
+    redis.call('SADD', P .. 'tms:' .. gid, key)
+    redis.call('ZADD', P .. 'tm-due', due, m)
+  end
+end
 """
 )
 
@@ -454,17 +470,8 @@ if redis.call('EXISTS', g) == 1 then
   redis.call('HSET', g, 'info', ARGV[4], 'updated_at', now)
   return 0
 end
-redis.call('HSET', g, 'id', gid, 'opened_at', now, 'updated_at', now, 'info', ARGV[4],
-           'acknowledged_by', '', 'acknowledged_at', '', 'silenced_until', '')
-redis.call('ZADD', P .. 'grps', now, gid)
-for i = 5, #ARGV, 3 do
-  local key, due = ARGV[i], ARGV[i + 1]
-  local m = tmember(gid, key)
-  redis.call('HSET', tkey(m), 'group_id', gid, 'key', key, 'due_at', due,
-             'payload', ARGV[i + 2], 'fired', 0, 'claim', '', 'lease_until', '')
-  redis.call('SADD', P .. 'tms:' .. gid, key)
-  redis.call('ZADD', P .. 'tm-due', due, m)
-end
+new_group(gid, now, ARGV[4])
+add_timers(gid, 5, #ARGV)
 return 1
 """
 
@@ -482,19 +489,10 @@ if found then
   drop_timers(gid)
   redis.call('HSET', g, 'info', ARGV[4], 'updated_at', now)
 else
-  redis.call('HSET', g, 'id', gid, 'opened_at', now, 'updated_at', now, 'info', ARGV[4],
-             'acknowledged_by', '', 'acknowledged_at', '', 'silenced_until', '')
-  redis.call('ZADD', P .. 'grps', now, gid)
+  new_group(gid, now, ARGV[4])
 end
 local last = 7 + 3 * tonumber(ARGV[6]) - 1
-for i = 7, last, 3 do
-  local key, due = ARGV[i], ARGV[i + 1]
-  local m = tmember(gid, key)
-  redis.call('HSET', tkey(m), 'group_id', gid, 'key', key, 'due_at', due,
-             'payload', ARGV[i + 2], 'fired', 0, 'claim', '', 'lease_until', '')
-  redis.call('SADD', P .. 'tms:' .. gid, key)
-  redis.call('ZADD', P .. 'tm-due', due, m)
-end
+add_timers(gid, 7, last)
 local out = {state}
 if state == 3 then
   for i = last + 1, #ARGV, 7 do
