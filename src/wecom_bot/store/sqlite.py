@@ -1125,6 +1125,25 @@ class SQLiteOutbox(Outbox):
             )
         return groups
 
+    @staticmethod
+    def _insert_alert_group(
+        conn: sqlite3.Connection, group_id: str, info: str, now: float
+    ) -> None:
+        conn.execute(
+            "INSERT INTO alert_group (id, opened_at, updated_at, info) VALUES (?, ?, ?, ?)",
+            (group_id, now, now, info),
+        )
+
+    @staticmethod
+    def _insert_timers(
+        conn: sqlite3.Connection, group_id: str, timers: list[tuple[str, float, str]]
+    ) -> None:
+        conn.executemany(
+            "INSERT INTO group_timer (group_id, key, due_at, payload, claimable_at) "
+            "VALUES (?, ?, ?, ?, ?)",
+            [(group_id, key, due, payload, due) for key, due, payload in timers],
+        )
+
     def _open_group_sync(
         self,
         conn: sqlite3.Connection,
@@ -1140,15 +1159,8 @@ class SQLiteOutbox(Outbox):
             ).rowcount
             if changed:
                 return False
-            conn.execute(
-                "INSERT INTO alert_group (id, opened_at, updated_at, info) VALUES (?, ?, ?, ?)",
-                (group_id, now, now, info),
-            )
-            conn.executemany(
-                "INSERT INTO group_timer (group_id, key, due_at, payload, claimable_at) "
-                "VALUES (?, ?, ?, ?, ?)",
-                [(group_id, key, due, payload, due) for key, due, payload in timers],
-            )
+            self._insert_alert_group(conn, group_id, info, now)
+            self._insert_timers(conn, group_id, timers)
             return True
 
     def _arm_group_sync(
@@ -1167,10 +1179,7 @@ class SQLiteOutbox(Outbox):
             if found is not None and only_new:
                 return Armed.KEPT, []
             if found is None:
-                conn.execute(
-                    "INSERT INTO alert_group (id, opened_at, updated_at, info) VALUES (?, ?, ?, ?)",
-                    (group_id, now, now, info),
-                )
+                self._insert_alert_group(conn, group_id, info, now)
                 fired = False
             else:
                 conn.execute(
@@ -1181,11 +1190,7 @@ class SQLiteOutbox(Outbox):
                     conn, "SELECT 1 FROM group_timer WHERE group_id = ? LIMIT 1", (group_id,)
                 ) is None  # fmt: skip
                 conn.execute("DELETE FROM group_timer WHERE group_id = ?", (group_id,))
-            conn.executemany(
-                "INSERT INTO group_timer (group_id, key, due_at, payload, claimable_at) "
-                "VALUES (?, ?, ?, ?, ?)",
-                [(group_id, key, due, payload, due) for key, due, payload in timers],
-            )
+            self._insert_timers(conn, group_id, timers)
             if found is None:
                 return Armed.OPENED, []
             if not fired:
