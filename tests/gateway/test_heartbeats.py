@@ -289,6 +289,38 @@ async def test_templates_fill_placeholders_with_escaped_values() -> None:
     assert await _drain(store, "ops") == ["prod back after 6m"]
 
 
+@pytest.mark.parametrize("msgtype", ["markdown", "markdown_v2", "text"])
+async def test_the_built_in_miss_message_escapes_a_hostile_sender_in_every_msgtype(
+    msgtype: str,
+) -> None:
+    # The receiver is the sender's text: it must not add a line, mention anyone, link or style.
+    async def miss_after(receiver: str) -> str:
+        clock = Clock()
+        config = GatewayConfig.model_validate({
+            "base_url": "http://127.0.0.1:9", "store": "memory://", "timezone": "Asia/Shanghai",
+            "bots": {"ops": {"key": "k1", "msgtype": msgtype}},
+            "heartbeats": [{"name": "prod", "expect_every": "4m", "grace": "1m", "bots": ["ops"]}],
+        })  # fmt: skip
+        runtime, store = _runtime(config, clock)
+        escalator = Escalator(lambda: runtime, clock=clock)
+        await escalator.run_once()
+        beat = _watchdog()
+        beat["receiver"] = receiver
+        await switch.beat(runtime, runtime.heartbeats[0], parse_alertmanager(beat), now=NOW)
+        clock.now = NOW + 300
+        assert await escalator.run_once() == 1
+        [miss] = await _drain(store, "ops")
+        return miss
+
+    plain = await miss_after("wecom")
+    hostile = await miss_after('<@all>\n[x](http://evil) **b** <font color="warning">r</font>')
+    assert hostile.count("\n") == plain.count("\n")
+    for raw in ("<@all>", "[x](http://evil)", "<font", "\n[x]"):
+        assert raw not in hostile
+    if msgtype != "text":
+        assert "**b**" not in hostile
+
+
 async def test_a_heartbeat_no_longer_configured_is_forgotten_when_it_fires() -> None:
     clock = Clock()
     runtime, store = _runtime(_config(), clock)
