@@ -4,16 +4,20 @@ metrics say the same: a served gateway on a settable clock, the emulator as the 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 from playwright.sync_api import Browser, expect
 
 from tests.emulator.conftest import Emu
 from tests.gateway.harness import content_of, emulator_contents, running_gateway, wait_for
+from tests.images import keep_screenshot
 from wecom_bot.gateway.samples import alertmanager_firing
+from wecom_bot.masking import mask_key
 
 from .support import BASIC, PASSWORD, USER, Console, canary_key, console_config, secrets_of
 
 NOW = 1_800_000_000.0  # 2027-01-15 08:00:00 UTC, 16:00:00 in Shanghai
+SCREENSHOT = Path(__file__).parents[3] / "docs" / "console-heartbeats-zh-CN.png"
 
 
 def _watchdog() -> dict[str, object]:
@@ -80,6 +84,21 @@ def test_the_status_page_and_the_metrics_show_each_heartbeat(emu: Emu, browser: 
                      what="the gauge")  # fmt: skip
             page.reload()
             expect(row).to_contain_text("MISSING")
+            chinese = browser.new_context(
+                http_credentials={"username": USER, "password": PASSWORD}, locale="zh-CN",
+                viewport={"width": 1280, "height": 720},
+            )
+            try:
+                zh = chinese.new_page()
+                zh.goto(gw.url + "/ui#status")
+                zh_row = zh.locator('#st-heartbeats tr[data-heartbeat="prod"]')
+                expect(zh_row).to_contain_text("2027-01-15 16:00:00")  # last seen
+                # The canary key differs per run: its masked form is hidden in the picture.
+                masked = zh.get_by_text(mask_key(key), exact=True)
+                shot = zh.screenshot(full_page=True, mask=[masked], mask_color="#e8e8e8")
+                keep_screenshot(SCREENSHOT, shot)
+            finally:
+                chinese.close()
             # Not an alert group: the open alerts leave it out, acting on it finds nothing.
             assert console.json("/api/v1/alerts")["groups"] == []
             acted = console.post("/api/v1/alerts/heartbeat:prod/acknowledge", {"name": "ann"})
