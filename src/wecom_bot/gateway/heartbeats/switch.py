@@ -28,7 +28,7 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 from ...errors import MessageValidationError
@@ -94,14 +94,7 @@ class HeartbeatState:
 
     def to_json(self) -> dict[str, Any]:
         """For the console's API."""
-        return {
-            "name": self.name,
-            "title": self.title,
-            "state": self.state,
-            "last_seen": self.last_seen,
-            "source": self.source,
-            "expected_by": self.expected_by,
-        }
+        return asdict(self)
 
     @classmethod
     def of(cls, config: HeartbeatConfig, group: GroupRecord | None) -> HeartbeatState:
